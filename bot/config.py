@@ -1,0 +1,164 @@
+"""Settings from the environment (a ``.env`` file is read if present).
+
+One frozen dataclass per concern. ``load_*`` raise ``ConfigError`` naming the
+missing or invalid variable; the entry points turn that into one line on stderr.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+from bot.errors import ConfigError
+from bot.gateway.models import DIALECTS, GatewayConfig
+
+DEFAULT_DATABASE_URL = "sqlite:///data/bot.db"
+DEFAULT_MODEL = "gemini-2.5-flash-image"
+DEFAULT_TIMEOUT = 180.0
+
+# Defaults follow Vertex's 7 MB inline-file limit and the ~20 MiB body cap many
+# gateways still enforce (see shared/docs/gateway-dialects.md).
+DEFAULT_MAX_IMAGE_BYTES = 7 * 1000 * 1000
+DEFAULT_MAX_REQUEST_BYTES = 20 * 1024 * 1024
+# A 4K PNG is tens of MB; base64 and JSON add a third. Anything far above is hostile.
+DEFAULT_MAX_RESPONSE_BYTES = 200 * 1024 * 1024
+
+
+def load_dotenv_file(path: str | os.PathLike[str] = ".env") -> None:
+    """Read ``.env`` into the environment without overriding what is already set."""
+    if Path(path).is_file():
+        from dotenv import load_dotenv
+
+        load_dotenv(path, override=False)
+
+
+def _get(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(name)
+    if value is None or not value.strip():
+        return None
+    return value.strip()
+
+
+def _require(env: Mapping[str, str], name: str) -> str:
+    value = _get(env, name)
+    if value is None:
+        raise ConfigError(f"{name} is not set (see .env.example)")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = _get(env, name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    if value <= 0:
+        raise ConfigError(f"{name} must be positive, got {raw!r}")
+    return value
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    return int(_float(env, name, default))
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = _get(env, name)
+    if raw is None:
+        return default
+    lowered = raw.lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+def _dialect(env: Mapping[str, str]) -> str:
+    dialect = (_get(env, "IMAGE_API_DIALECT") or "auto").lower()
+    if dialect not in DIALECTS:
+        raise ConfigError(f"IMAGE_API_DIALECT must be one of {', '.join(DIALECTS)}, got {dialect!r}")
+    return dialect
+
+
+@dataclass(frozen=True)
+class ImageSettings:
+    """The operator's default gateway and the caps that protect it."""
+
+    base_url: str | None
+    api_key: str | None = field(repr=False)
+    dialect: str = "auto"
+    model: str = DEFAULT_MODEL
+    timeout: float = DEFAULT_TIMEOUT
+    max_image_bytes: int = DEFAULT_MAX_IMAGE_BYTES
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
+    # Per-server gateway URLs set from Discord may reach private addresses only if this is on.
+    allow_private_gateways: bool = False
+
+    def gateway(self) -> GatewayConfig:
+        if not self.base_url:
+            raise ConfigError("IMAGE_API_BASE_URL is not set (see .env.example)")
+        if not self.api_key:
+            raise ConfigError("IMAGE_API_KEY is not set (see .env.example)")
+        return GatewayConfig(
+            base_url=self.base_url,
+            api_key=self.api_key,
+            dialect=self.dialect,
+            timeout=self.timeout,
+        )
+
+
+@dataclass(frozen=True)
+class BotSettings:
+    token: str = field(repr=False)
+    secret_key: str = field(repr=False)
+    api_base: str | None = None
+    gateway_url: str | None = None
+    dev_guild_id: int | None = None
+    database_url: str = DEFAULT_DATABASE_URL
+    log_level: str = "INFO"
+    # Reply-to-edit reads other members' messages; needs the privileged intent.
+    message_content_intent: bool = True
+    image: ImageSettings = field(default_factory=lambda: load_image_settings({}))
+
+
+def load_image_settings(env: Mapping[str, str] | None = None) -> ImageSettings:
+    env = os.environ if env is None else env
+    return ImageSettings(
+        base_url=_get(env, "IMAGE_API_BASE_URL"),
+        api_key=_get(env, "IMAGE_API_KEY"),
+        dialect=_dialect(env),
+        model=_get(env, "IMAGE_MODEL") or DEFAULT_MODEL,
+        timeout=_float(env, "IMAGE_API_TIMEOUT", DEFAULT_TIMEOUT),
+        max_image_bytes=_int(env, "IMAGE_MAX_INPUT_BYTES", DEFAULT_MAX_IMAGE_BYTES),
+        max_request_bytes=_int(env, "IMAGE_MAX_REQUEST_BYTES", DEFAULT_MAX_REQUEST_BYTES),
+        max_response_bytes=_int(env, "IMAGE_MAX_RESPONSE_BYTES", DEFAULT_MAX_RESPONSE_BYTES),
+        allow_private_gateways=_bool(env, "ALLOW_PRIVATE_GATEWAYS", False),
+    )
+
+
+def load_bot_settings(env: Mapping[str, str] | None = None) -> BotSettings:
+    env = os.environ if env is None else env
+    dev_guild = _get(env, "DEV_GUILD_ID")
+    if dev_guild is not None and not dev_guild.isdigit():
+        raise ConfigError(f"DEV_GUILD_ID must be a server id (digits), got {dev_guild!r}")
+    level = (_get(env, "LOG_LEVEL") or "INFO").upper()
+    if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+        raise ConfigError(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {level!r}")
+    image = load_image_settings(env)
+    image.gateway()  # the bot cannot work without a default gateway
+    return BotSettings(
+        token=_require(env, "DISCORD_TOKEN"),
+        secret_key=_require(env, "SECRET_KEY"),
+        api_base=_get(env, "DISCORD_API_BASE"),
+        gateway_url=_get(env, "DISCORD_GATEWAY_URL"),
+        dev_guild_id=int(dev_guild) if dev_guild else None,
+        database_url=_get(env, "DATABASE_URL") or DEFAULT_DATABASE_URL,
+        log_level=level,
+        message_content_intent=_bool(env, "MESSAGE_CONTENT_INTENT", True),
+        image=image,
+    )

@@ -1,0 +1,168 @@
+"""The project's one exception tree.
+
+Every error a user can meet is one of these, and ``str(exc)`` is a sentence that is
+safe to show in Discord or on the command line: no secrets, no tracebacks, no raw
+bodies. Low-level errors (httpx, Pillow, sqlite) are mapped to these at one boundary
+each, with ``raise ... from exc`` so the log keeps the cause.
+
+    ImagineError
+    ├── ConfigError                  a setting is missing or invalid (start-up)
+    ├── InputImageError              an attachment is not a usable image
+    │   ├── NotAnImage
+    │   ├── ImageTooLarge            bytes or pixels above the caps
+    │   └── RequestTooLarge          the whole request cannot be made to fit
+    ├── GatewayError                 anything the image gateway did
+    │   ├── GatewayAuthError         bad or missing API key (never retried)
+    │   ├── PaymentRequired          out of credit
+    │   ├── ModelNotAvailable        model unknown or not allowed for this key
+    │   ├── GatewayRateLimited       429, carries retry_after
+    │   ├── GatewayUnavailable       5xx / overloaded / connection failed
+    │   ├── GatewayTimeout
+    │   ├── GatewayRejected          other 4xx: the gateway did not accept the request
+    │   ├── ContentBlocked           safety filter, carries the reason
+    │   ├── NoImageReturned          refusal or text-only answer, carries the model text
+    │   ├── MalformedResponse        a body we could not make sense of
+    │   ├── ResponseTooLarge         body above the download cap
+    │   └── UnsafeGatewayURL         base URL points at a private / loopback address
+    ├── AccessDenied                 the member may not do this here
+    ├── LimitReached                 too many jobs in flight / over a quota
+    └── DeliveryError                the result could not be delivered to Discord
+"""
+
+from __future__ import annotations
+
+
+class ImagineError(Exception):
+    """Base of every error the bot reports to a user."""
+
+    default_message = "Something went wrong."
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or self.default_message)
+
+    @property
+    def user_message(self) -> str:
+        return str(self)
+
+
+class ConfigError(ImagineError):
+    default_message = "The bot is not configured correctly."
+
+
+class InputImageError(ImagineError):
+    default_message = "That attachment could not be used as an image."
+
+
+class NotAnImage(InputImageError):
+    default_message = (
+        "That file is not an image I can read. Send a PNG, JPEG, WEBP, GIF or HEIC image."
+    )
+
+
+class ImageTooLarge(InputImageError):
+    default_message = "That image is too large."
+
+
+class RequestTooLarge(InputImageError):
+    default_message = "The images together are too large to send; try fewer or smaller images."
+
+
+class GatewayError(ImagineError):
+    default_message = "The image service failed."
+    retryable = False
+    status: int | None = None
+
+    def __init__(self, message: str | None = None, *, status: int | None = None) -> None:
+        super().__init__(message)
+        if status is not None:
+            self.status = status
+
+
+class GatewayAuthError(GatewayError):
+    default_message = (
+        "The image service rejected the API key. "
+        "A server admin needs to set a valid key with /settings gateway."
+    )
+
+
+class PaymentRequired(GatewayError):
+    default_message = "The image service account is out of credit. Ask a server admin to top it up."
+
+
+class ModelNotAvailable(GatewayError):
+    default_message = "That model is not available on this image service."
+
+
+class GatewayRateLimited(GatewayError):
+    default_message = "The image service is rate limiting us. Try again in a moment."
+    retryable = True
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        status: int | None = 429,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, status=status)
+        self.retry_after = retry_after
+
+
+class GatewayUnavailable(GatewayError):
+    default_message = "The image service is down or overloaded right now. Try again in a minute."
+    retryable = True
+
+
+class GatewayTimeout(GatewayError):
+    default_message = "The image service took too long to answer."
+    retryable = True
+
+
+class GatewayRejected(GatewayError):
+    default_message = "The image service did not accept the request."
+
+
+class ContentBlocked(GatewayError):
+    default_message = "The image service blocked this request for safety reasons."
+
+    def __init__(self, message: str | None = None, *, reason: str | None = None, **kw) -> None:
+        if message is None and reason:
+            message = f"The image service blocked this request for safety reasons ({reason})."
+        super().__init__(message, **kw)
+        self.reason = reason
+
+
+class NoImageReturned(GatewayError):
+    default_message = "The model answered without an image."
+
+    def __init__(self, message: str | None = None, *, model_text: str = "", **kw) -> None:
+        if message is None and model_text:
+            message = f"The model answered without an image: {model_text}"
+        super().__init__(message, **kw)
+        self.model_text = model_text
+
+
+class MalformedResponse(GatewayError):
+    default_message = "The image service sent an answer I could not understand."
+
+
+class ResponseTooLarge(GatewayError):
+    default_message = "The image service sent more data than I accept."
+
+
+class UnsafeGatewayURL(GatewayError):
+    default_message = (
+        "That gateway address points at a private or local network, which is not allowed."
+    )
+
+
+class AccessDenied(ImagineError):
+    default_message = "You are not allowed to do that here."
+
+
+class LimitReached(ImagineError):
+    default_message = "You have reached a usage limit. Try again later."
+
+
+class DeliveryError(ImagineError):
+    default_message = "The result could not be posted to Discord."
