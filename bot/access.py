@@ -1,0 +1,77 @@
+"""Who may do what, where: the bot's own checks, independent of Discord's.
+
+Discord's ``default_member_permissions`` only hides commands; a server can override it,
+and buttons and replies bypass it entirely. So every entry point asks here.
+
+Decisions:
+- Admin means Manage Server or Administrator in the interaction's channel.
+- A guild's channel allow-list (``GuildSettings.allowed_channels``) applies to /imagine,
+  /edit, replies, context menus and buttons. A thread counts as its parent channel.
+  Admins are not held by it: they can change the list anyway, so refusing them would
+  only add friction, and /settings must work everywhere to undo a wrong list.
+- Direct messages are refused. Settings, limits, quotas and usage are per server, so a
+  DM would spend the operator's default gateway with no limit an admin could set.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import discord
+
+from bot.errors import AccessDenied
+
+if TYPE_CHECKING:
+    from bot.storage.base import GuildSettings
+
+NOT_ADMIN = "Only members with Manage Server can change the bot's settings."
+NOT_ENABLED_HERE = "I'm not enabled in this channel. Ask an admin to run /settings channels."
+NO_DMS = "I only work in servers, not in direct messages."
+
+
+def is_admin(permissions: discord.Permissions) -> bool:
+    """True for members with Manage Server or Administrator."""
+    return bool(permissions.manage_guild or permissions.administrator)
+
+
+async def ensure_admin(interaction: discord.Interaction[Any]) -> None:
+    """Refuse anyone who may not change this server's settings."""
+    if interaction.guild_id is None:
+        raise AccessDenied(NO_DMS)
+    if not is_admin(interaction.permissions):
+        raise AccessDenied(NOT_ADMIN)
+
+
+def channel_allowed(
+    settings: GuildSettings, channel_id: int, parent_id: int | None = None
+) -> bool:
+    """True when the allow-list is empty or names the channel (or a thread's parent)."""
+    allowed = settings.allowed_channels
+    return not allowed or channel_id in allowed or (parent_id is not None and parent_id in allowed)
+
+
+async def ensure_can_use(
+    bot: Any,
+    *,
+    guild_id: int | None,
+    channel_id: int,
+    permissions: discord.Permissions,
+    parent_id: int | None = None,
+) -> GuildSettings:
+    """The guild's current settings if the member may use the bot here, else AccessDenied.
+
+    Read from the store every time, so an allow-list change takes effect at once.
+    ``parent_id`` is a thread's parent channel, if any.
+    """
+    if guild_id is None:
+        raise AccessDenied(NO_DMS)
+    settings = await bot.store.get_settings(guild_id)
+    if is_admin(permissions) or channel_allowed(settings, channel_id, parent_id):
+        return settings
+    raise AccessDenied(NOT_ENABLED_HERE)
+
+
+def interaction_parent_id(interaction: discord.Interaction[Any]) -> int | None:
+    """The parent channel of a thread the interaction happened in, else None."""
+    channel = interaction.channel
+    return getattr(channel, "parent_id", None) if isinstance(channel, discord.Thread) else None
