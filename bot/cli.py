@@ -1,0 +1,189 @@
+"""Command-line entry: ``python -m bot`` runs the bot, ``python -m bot generate ...`` one image job.
+
+Whatever happens, the user sees sentences, never a traceback: an ``error: ...`` line
+on stderr and a non-zero exit. Saved paths go to stdout (one per line, for scripts),
+model text and progress to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import NoReturn, Sequence
+
+from bot.config import load_bot_settings, load_dotenv_file, load_image_settings
+from bot.errors import ConfigError, ImagineError
+from bot.gateway.models import ASPECT_RATIOS, DIALECTS, EXTREME_ASPECT_RATIOS, IMAGE_SIZES
+
+log = logging.getLogger(__name__)
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one ``error:`` line like every other failure."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"error: {message} (see: {self.prog} --help)\n")
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = _OneLineParser(
+        prog="python -m bot",
+        description="imagine-bot: Gemini image models in Discord through OpenAI-compatible gateways.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="{run,generate}")
+    commands.add_parser("run", help="run the Discord bot (the default)")
+    generate = commands.add_parser(
+        "generate",
+        help="generate or edit an image from the command line",
+        description="Generate (or, with --image, edit) images and save them. "
+        "Flags fall back to the IMAGE_* settings from the environment or .env.",
+    )
+    generate.add_argument("prompt", help="what to draw, or what to change in the --image(s)")
+    generate.add_argument(
+        "--image", action="append", default=[], metavar="PATH", help="reference image (repeatable)"
+    )
+    generate.add_argument("--model", help="model id (default: IMAGE_MODEL)")
+    generate.add_argument(
+        "--aspect-ratio", choices=ASPECT_RATIOS + EXTREME_ASPECT_RATIOS, metavar="RATIO",
+        help="e.g. 1:1, 16:9, 9:16",
+    )
+    generate.add_argument("--size", choices=IMAGE_SIZES, help="1K, 2K or 4K")
+    generate.add_argument("--dialect", choices=DIALECTS, help="gateway dialect (default: IMAGE_API_DIALECT or auto)")
+    generate.add_argument("--base-url", help="gateway base URL (default: IMAGE_API_BASE_URL)")
+    generate.add_argument("--api-key", help="gateway API key (default: IMAGE_API_KEY)")
+    generate.add_argument("--out", default=".", metavar="DIR", help="folder to save images in (default: .)")
+    generate.add_argument("--timeout", type=float, metavar="SECONDS", help="per-attempt timeout")
+    return parser
+
+
+def _read_images(paths: Sequence[str]) -> list[bytes]:
+    images = []
+    for path in paths:
+        try:
+            images.append(Path(path).read_bytes())
+        except OSError as exc:
+            raise ImagineError(f"cannot read image {path}: {exc.strerror or exc}") from exc
+    return images
+
+
+def _save(out_dir: Path, stem: str, index: int, extension: str, data: bytes) -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    suffix = "" if index == 0 else f"-{index + 1}"
+    attempt = 0
+    while True:
+        name = f"{stem}{suffix}{'' if attempt == 0 else f'.{attempt}'}.{extension}"
+        path = out_dir / name
+        try:
+            # Exclusive create: never overwrite an earlier result.
+            with open(path, "xb") as handle:
+                handle.write(data)
+            return path
+        except FileExistsError:
+            attempt += 1
+
+
+async def _generate(args: argparse.Namespace) -> int:
+    import httpx
+
+    from bot.gateway import GatewayClient
+    from bot.gateway.models import ImageRequest
+    from bot.workers import CpuPool
+
+    image_settings = load_image_settings()
+    overrides = {
+        key: value
+        for key, value in {
+            "base_url": args.base_url,
+            "api_key": args.api_key,
+            "dialect": args.dialect,
+            "timeout": args.timeout,
+            "model": args.model,
+        }.items()
+        if value is not None
+    }
+    if args.timeout is not None and args.timeout <= 0:
+        raise ConfigError("--timeout must be a positive number of seconds")
+    image_settings = replace(image_settings, **overrides)
+    gateway = image_settings.gateway()
+    raw_images = _read_images(args.image)
+
+    # One user, one job: a thread is enough and starts faster than worker processes.
+    async with httpx.AsyncClient() as http, CpuPool(inline=True) as cpu:
+        client = GatewayClient(
+            http,
+            cpu,
+            max_image_bytes=image_settings.max_image_bytes,
+            max_request_bytes=image_settings.max_request_bytes,
+            max_response_bytes=image_settings.max_response_bytes,
+        )
+        images = await client.prepare_images(raw_images) if raw_images else ()
+        request = ImageRequest(
+            model=image_settings.model,
+            prompt=args.prompt,
+            images=tuple(images),
+            aspect_ratio=args.aspect_ratio,
+            image_size=args.size,
+        )
+        print(f"generating with {request.model} ...", file=sys.stderr)
+        result = await client.generate(gateway, request)
+
+    if result.text:
+        print(result.text, file=sys.stderr)
+    stem = time.strftime("imagine-%Y%m%d-%H%M%S")
+    out_dir = Path(args.out)
+    for index, image in enumerate(result.images):
+        try:
+            path = _save(out_dir, stem, index, image.extension, image.data)
+        except OSError as exc:
+            raise ImagineError(f"cannot save to {out_dir}: {exc.strerror or exc}") from exc
+        print(path)
+    return EXIT_OK if result.images else EXIT_FAILED
+
+
+def _run_bot() -> int:
+    from bot.app import run
+    from bot.logging_setup import configure_logging
+
+    settings = load_bot_settings()
+    configure_logging(settings.log_level, secrets=_known_secrets(settings))
+    asyncio.run(run(settings))
+    return EXIT_OK
+
+
+def _known_secrets(settings) -> list[str]:
+    return [s for s in (settings.token, settings.secret_key, settings.image.api_key) if s]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    load_dotenv_file(os.environ.get("IMAGINE_ENV_FILE", ".env"))
+    args = _build_parser().parse_args(argv)
+    try:
+        if args.command == "generate":
+            level = os.environ.get("LOG_LEVEL", "WARNING").upper()
+            logging.basicConfig(
+                level=getattr(logging, level, logging.WARNING), stream=sys.stderr, format="%(message)s"
+            )
+            return asyncio.run(_generate(args))
+        return _run_bot()
+    except ImagineError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # the last line of defence: a sentence, not a traceback
+        log.debug("unexpected failure", exc_info=True)
+        print(f"error: unexpected failure ({type(exc).__name__}); run with LOG_LEVEL=DEBUG for details", file=sys.stderr)
+        return EXIT_FAILED

@@ -1,0 +1,26 @@
+"""Logging for the running bot: one format, and no secret ever reaches a handler."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Iterable
+
+
+def configure_logging(level: str, *, secrets: Iterable[str] = ()) -> None:
+    from bot.secrets import SecretRedactingFilter
+
+    known = [s for s in secrets if s]
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s %(levelname)-8s %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S")
+    )
+    # On the handler, not the logger: a filter on a logger does not see records
+    # propagated from child loggers (discord.*, httpx), a handler filter does.
+    handler.addFilter(SecretRedactingFilter(lambda: known))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # httpx logs every request URL at INFO; discord.http logs routes at DEBUG. Neither
+    # carries keys, but both are noise at INFO.
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))

@@ -1,0 +1,62 @@
+"""Settings: defaults, one clear line per missing or bad variable."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.config import DEFAULT_DATABASE_URL, load_bot_settings, load_image_settings
+from bot.errors import ConfigError
+
+COMPLETE = {
+    "DISCORD_TOKEN": "token-value",
+    "SECRET_KEY": "a-secret-key-long-enough",
+    "IMAGE_API_BASE_URL": "http://127.0.0.1:9/v1",
+    "IMAGE_API_KEY": "gateway-key",
+}
+
+
+def test_complete_environment_gives_defaults_for_the_rest():
+    settings = load_bot_settings(COMPLETE)
+    assert settings.database_url == DEFAULT_DATABASE_URL
+    assert settings.dev_guild_id is None
+    assert settings.image.dialect == "auto"
+    assert settings.image.model == "gemini-2.5-flash-image"
+    assert settings.image.max_image_bytes == 7_000_000
+    assert settings.image.max_request_bytes == 20 * 1024 * 1024
+    assert settings.image.allow_private_gateways is False
+
+
+@pytest.mark.parametrize("missing", sorted(COMPLETE))
+def test_each_missing_required_setting_is_named(missing):
+    env = {k: v for k, v in COMPLETE.items() if k != missing}
+    with pytest.raises(ConfigError) as caught:
+        load_bot_settings(env)
+    assert str(caught.value) == f"{missing} is not set (see .env.example)"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "fragment"),
+    [
+        ("IMAGE_API_DIALECT", "soap", "IMAGE_API_DIALECT must be one of"),
+        ("DEV_GUILD_ID", "my-server", "DEV_GUILD_ID must be a server id"),
+        ("IMAGE_API_TIMEOUT", "soon", "IMAGE_API_TIMEOUT must be a number"),
+        ("IMAGE_API_TIMEOUT", "-1", "IMAGE_API_TIMEOUT must be positive"),
+        ("LOG_LEVEL", "loud", "LOG_LEVEL must be"),
+        ("ALLOW_PRIVATE_GATEWAYS", "maybe", "ALLOW_PRIVATE_GATEWAYS must be true or false"),
+    ],
+)
+def test_bad_values_are_explained(name, value, fragment):
+    with pytest.raises(ConfigError, match=fragment):
+        load_bot_settings({**COMPLETE, name: value})
+
+
+def test_secrets_do_not_appear_in_repr():
+    settings = load_bot_settings(COMPLETE)
+    text = repr(settings)
+    for secret in ("token-value", "a-secret-key-long-enough", "gateway-key"):
+        assert secret not in text
+
+
+def test_image_settings_alone_need_no_discord_token():
+    image = load_image_settings({"IMAGE_API_BASE_URL": "http://x/v1", "IMAGE_API_KEY": "k", "IMAGE_API_DIALECT": "GOOGLE"})
+    assert image.gateway().dialect == "google"
