@@ -1,0 +1,71 @@
+"""The modal that asks for a server's gateway API key.
+
+The key is typed into Discord, never passed as a slash option (options are echoed in the
+client's "used /settings" line), never shown back, and its text input's custom_id carries
+``SECRET_PREFIX`` so discord.py's DEBUG log of the raw event is redacted.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any, Awaitable, Callable
+
+import discord
+
+from bot.errors import ImagineError
+from cogs.settings.redaction import SECRET_PREFIX
+from cogs.settings.validation import MAX_KEY_LENGTH
+
+log = logging.getLogger(__name__)
+
+# An unanswered modal keeps its View registered; drop it after Discord's own 15 minutes.
+MODAL_TIMEOUT = 15 * 60
+KEY_INPUT_ID = f"{SECRET_PREFIX}gateway_api_key"
+
+OnKey = Callable[[discord.Interaction[Any], str], Awaitable[None]]
+
+
+class GatewayKeyModal(discord.ui.Modal):
+    """Collects the key, then hands it to ``on_key``; errors are answered ephemerally."""
+
+    def __init__(self, *, host: str, may_keep_key: bool, on_key: OnKey) -> None:
+        super().__init__(
+            title="Gateway API key",
+            timeout=MODAL_TIMEOUT,
+            custom_id=f"settings:gateway:{os.urandom(8).hex()}",
+        )
+        hint = (
+            "Leave empty to keep the current key"
+            if may_keep_key
+            else "Paste the key; it is stored encrypted"
+        )
+        self.key: discord.ui.TextInput[GatewayKeyModal] = discord.ui.TextInput(
+            label=f"API key for {host}"[:45],
+            custom_id=KEY_INPUT_ID,
+            placeholder=hint,
+            required=not may_keep_key,
+            max_length=MAX_KEY_LENGTH,
+        )
+        self.add_item(self.key)
+        self._on_key = on_key
+
+    async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
+        # Modal errors do not reach the CommandTree handler, so they are answered here.
+        try:
+            await self._on_key(interaction, self.key.value)
+        except ImagineError as exc:
+            await _answer(interaction, str(exc))
+
+    async def on_error(self, interaction: discord.Interaction[Any], error: Exception, /) -> None:
+        # No exc_info: a traceback's locals-free frames are safe, but the modal's repr and
+        # arguments are not worth the risk next to a key; the type is enough to debug.
+        log.error("gateway key modal failed: %s", type(error).__name__)
+        await _answer(interaction, "Saving the gateway failed. Nothing was changed; try again.")
+
+
+async def _answer(interaction: discord.Interaction[Any], text: str) -> None:
+    if interaction.response.is_done():
+        await interaction.followup.send(text, ephemeral=True)
+    else:
+        await interaction.response.send_message(text, ephemeral=True)

@@ -1,0 +1,79 @@
+"""What /settings shows: pure functions from stored values to Discord text."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import discord
+
+from bot.storage.base import GuildSettings, UsageRow
+
+USAGE_TOP = 15
+PERIODS = {"day": 86_400, "week": 7 * 86_400, "month": 30 * 86_400}
+
+
+def _or_default(value: object, default: str) -> str:
+    return f"`{value}`" if value not in (None, "") else f"{default} (bot default)"
+
+
+def _quota(value: int | None) -> str:
+    return "unlimited" if value is None else str(value)
+
+
+def channels_text(channels: Sequence[int]) -> str:
+    if not channels:
+        return "Every channel (no allow-list)."
+    return ", ".join(f"<#{c}>" for c in channels)
+
+
+def limits_text(s: GuildSettings) -> str:
+    return (
+        f"Jobs at once: {s.user_concurrency} per member, {s.guild_concurrency} per server\n"
+        f"Per member: {_quota(s.user_hourly)}/hour, {_quota(s.user_daily)}/day\n"
+        f"Per server: {_quota(s.guild_hourly)}/hour, {_quota(s.guild_daily)}/day"
+    )
+
+
+def gateway_text(s: GuildSettings, *, default_url: str | None, default_dialect: str) -> str:
+    # The key itself is never read here: only whether one is stored.
+    if s.gateway_base_url:
+        key = "set (encrypted)" if s.gateway_key_encrypted else "**not set** (run /settings gateway)"
+        return f"`{s.gateway_base_url}`\nDialect: `{s.gateway_dialect or 'auto'}`\nAPI key: {key}"
+    where = f"`{default_url}`" if default_url else "the bot's default"
+    return f"Bot default: {where}\nDialect: `{default_dialect}`"
+
+
+def settings_embed(
+    s: GuildSettings, *, default_model: str, default_url: str | None, default_dialect: str
+) -> discord.Embed:
+    embed = discord.Embed(title="Image bot settings for this server", colour=discord.Colour.blurple())
+    embed.add_field(name="Model", value=_or_default(s.model, f"`{default_model}`"), inline=True)
+    embed.add_field(name="Aspect ratio", value=_or_default(s.aspect_ratio, "model's choice"), inline=True)
+    embed.add_field(name="Size", value=_or_default(s.image_size, "model's choice"), inline=True)
+    embed.add_field(name="History", value=f"{s.history_turns} turns kept and replayed", inline=False)
+    embed.add_field(
+        name="Gateway",
+        value=gateway_text(s, default_url=default_url, default_dialect=default_dialect),
+        inline=False,
+    )
+    embed.add_field(name="Channels", value=channels_text(s.allowed_channels), inline=False)
+    embed.add_field(name="Limits and quotas", value=limits_text(s), inline=False)
+    return embed
+
+
+def usage_text(rows: Sequence[UsageRow], period: str) -> str:
+    if not rows:
+        return f"No images were made in this server in the last {period}."
+    ranked = sorted(rows, key=lambda r: (r.images, r.tokens, r.jobs), reverse=True)
+    lines = [f"**Usage in the last {period}**"]
+    for place, row in enumerate(ranked[:USAGE_TOP], 1):
+        lines.append(
+            f"{place}. <@{row.user_id}>: {row.images} images, {row.jobs} jobs, {row.tokens:,} tokens"
+        )
+    if len(ranked) > USAGE_TOP:
+        lines.append(f"…and {len(ranked) - USAGE_TOP} more members.")
+    lines.append(
+        f"Total: {sum(r.images for r in rows)} images, {sum(r.jobs for r in rows)} jobs, "
+        f"{sum(r.tokens for r in rows):,} tokens by {len(rows)} members."
+    )
+    return "\n".join(lines)
