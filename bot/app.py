@@ -1,0 +1,218 @@
+"""The Discord bot: resources in, cogs loaded, commands synced, crashed jobs reported.
+
+``open_bot`` opens every resource once (httpx client, CPU pool, database) and yields a
+logged-in ``ImageBot`` that has not yet connected to the websocket; ``run`` (what
+``python -m bot`` calls) connects it, and the tests drive the very same object.
+
+Intents: guilds, guild messages, and message content. The last is privileged: turn on
+"Message Content Intent" under Bot in the Discord Developer Portal, or set
+MESSAGE_CONTENT_INTENT=false (reply-to-edit then only works when the reply mentions
+the bot, because Discord blanks other messages' content).
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any, AsyncIterator
+
+import discord
+import httpx
+import yarl
+from discord import app_commands
+from discord.ext import commands
+
+from bot.config import BotSettings
+from bot.delivery import send_error, trim
+from bot.errors import AccessDenied, ConfigError, ImagineError
+from bot.gateway.models import GatewayConfig
+from bot.jobs import JobRunner
+from bot.runtime import Runtime
+from bot.storage.base import GuildSettings, JobRecord
+from bot.workers import CpuPool
+
+log = logging.getLogger(__name__)
+
+COGS = ("cogs.imagine", "cogs.edit")
+OPTIONAL_COGS = ("cogs.settings",)
+# Discord CDN downloads and the gateway share one client; gateway calls set their own
+# (longer) timeouts per request.
+HTTP_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+
+
+def apply_discord_endpoints(api_base: str | None, gateway_url: str | None) -> None:
+    """Point discord.py at another REST base / websocket gateway (a proxy or a test server)."""
+    if api_base:
+        discord.http.Route.BASE = api_base.rstrip("/")
+    if gateway_url:
+        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway_url)
+
+
+def bot_intents(settings: BotSettings) -> discord.Intents:
+    intents = discord.Intents.none()
+    intents.guilds = True
+    intents.guild_messages = True
+    intents.message_content = settings.message_content_intent
+    return intents
+
+
+class ImageTree(app_commands.CommandTree["ImageBot"]):
+    async def on_error(
+        self, interaction: discord.Interaction["ImageBot"], error: app_commands.AppCommandError
+    ) -> None:
+        original: BaseException = getattr(error, "original", error)
+        if isinstance(original, app_commands.CheckFailure):
+            original = AccessDenied(str(original) or None)
+        elif isinstance(original, app_commands.TransformerError):
+            original = ImagineError(f"That value is not valid for {original.transformer._error_display_name}.")
+        await send_error(interaction, original)
+
+
+class ImageBot(commands.Bot):
+    def __init__(
+        self,
+        settings: BotSettings,
+        *,
+        store: Any,
+        http: httpx.AsyncClient,
+        cpu: CpuPool,
+        gateway: Any,
+        keybox: Any,
+    ) -> None:
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            help_command=None,
+            intents=bot_intents(settings),
+            tree_cls=ImageTree,
+            chunk_guilds_at_startup=False,
+            member_cache_flags=discord.MemberCacheFlags.none(),
+            allowed_mentions=discord.AllowedMentions(everyone=False, roles=False, users=True),
+        )
+        self.settings = settings
+        self.store = store
+        # ``self.http`` is discord.py's own REST client (Client uses it internally),
+        # so the httpx client for CDN downloads and the gateway is ``self.web``.
+        self.web = http
+        self.cpu = cpu
+        self.gateway = gateway
+        self.keybox = keybox
+        self.runtime = Runtime()
+        self.jobs = JobRunner(self)
+
+    async def setup_hook(self) -> None:
+        for name in COGS:
+            await self.load_extension(name)
+        for name in OPTIONAL_COGS:
+            try:
+                await self.load_extension(name)
+            except commands.ExtensionNotFound:
+                log.warning("%s is not available; its commands are not registered", name)
+        from cogs.imagine.views import PERSISTENT_ITEMS
+
+        self.add_dynamic_items(*PERSISTENT_ITEMS)
+        await self._sync_commands()
+        interrupted = await self.store.interrupt_running_jobs()
+        if interrupted:
+            self.runtime.spawn(self._report_interrupted(list(interrupted)), name="interrupted")
+
+    async def _sync_commands(self) -> None:
+        try:
+            if self.settings.dev_guild_id:
+                guild = discord.Object(id=self.settings.dev_guild_id)
+                self.tree.copy_global_to(guild=guild)
+                synced = await self.tree.sync(guild=guild)
+            else:
+                synced = await self.tree.sync()
+        except discord.HTTPException:
+            log.exception("command sync failed; commands may be out of date")
+            return
+        log.info("synced %d commands", len(synced))
+
+    async def _report_interrupted(self, jobs: list[JobRecord]) -> None:
+        from cogs.imagine.views import rerun_view
+
+        for job in jobs:
+            prompt = trim(job.prompt, 200)
+            content = (
+                f"<@{job.user_id}> Your image request “{prompt}” was interrupted "
+                "because I restarted before it finished. Press the button to run it again."
+            )
+            try:
+                await self.get_partial_messageable(job.channel_id, guild_id=job.guild_id).send(
+                    content, view=rerun_view(job.id)
+                )
+            except discord.HTTPException:
+                log.warning("could not report interrupted job %s", job.id)
+
+    async def on_message(self, message: discord.Message) -> None:
+        # No prefix commands: replies are handled by cogs.edit's listener, and
+        # processing mentions as commands would only log CommandNotFound.
+        return
+
+    async def resolve_gateway(
+        self, guild_id: int | None, *, settings: GuildSettings | None = None
+    ) -> tuple[GatewayConfig, str]:
+        """The guild's own gateway if it set one, else the operator's; and the model to use."""
+        if settings is None and guild_id is not None:
+            settings = await self.store.get_settings(guild_id)
+        image = self.settings.image
+        model = (settings.model if settings else None) or image.model
+        if settings is not None and settings.has_own_gateway:
+            key = self.keybox.decrypt(settings.gateway_key_encrypted)
+            config = GatewayConfig(
+                base_url=settings.gateway_base_url or "",
+                api_key=key,
+                dialect=settings.gateway_dialect or "auto",
+                timeout=image.timeout,
+                allow_private_network=image.allow_private_gateways,
+            )
+            return config, model
+        return image.gateway(), model
+
+    async def close(self) -> None:
+        await self.runtime.close()
+        await super().close()
+
+
+@asynccontextmanager
+async def open_bot(settings: BotSettings, *, cpu_workers: int | None = None) -> AsyncIterator[ImageBot]:
+    """Every resource opened once, and a logged-in bot ready to ``connect()``."""
+    from bot.gateway import GatewayClient
+    from bot.secrets import KeyBox
+    from bot.storage import open_store
+
+    apply_discord_endpoints(settings.api_base, settings.gateway_url)
+    image = settings.image
+    image.gateway()  # fail at start-up, not on the first /imagine
+    async with AsyncExitStack() as stack:
+        http = await stack.enter_async_context(httpx.AsyncClient(timeout=HTTP_TIMEOUT))
+        cpu = await stack.enter_async_context(CpuPool(cpu_workers))
+        store = await open_store(settings.database_url)
+        stack.push_async_callback(store.close)
+        gateway = GatewayClient(
+            http,
+            cpu,
+            max_image_bytes=image.max_image_bytes,
+            max_request_bytes=image.max_request_bytes,
+            max_response_bytes=image.max_response_bytes,
+        )
+        bot = ImageBot(
+            settings,
+            store=store,
+            http=http,
+            cpu=cpu,
+            gateway=gateway,
+            keybox=KeyBox(settings.secret_key),
+        )
+        stack.push_async_callback(bot.close)
+        try:
+            await bot.login(settings.token)
+        except discord.LoginFailure as exc:
+            raise ConfigError("DISCORD_TOKEN was rejected by Discord") from exc
+        yield bot
+
+
+async def run(settings: BotSettings) -> None:
+    """``python -m bot``: run until stopped."""
+    async with open_bot(settings) as bot:
+        await bot.connect(reconnect=True)

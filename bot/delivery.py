@@ -1,0 +1,232 @@
+"""Posting results and errors to Discord.
+
+Results go on the interaction's original response while its token lives, and to the
+channel (as a reply or a mention) once it has expired, so a long job is never
+dropped. Files never exceed the upload limit Discord gave us: the original bytes
+when they fit, else one re-encode in the CPU pool that keeps the dimensions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Sequence
+
+import discord
+
+from bot.errors import AccessDenied, ImagineError, InputImageError, LimitReached
+from bot.gateway.models import GeneratedImage
+
+if TYPE_CHECKING:
+    from bot.app import ImageBot
+
+log = logging.getLogger(__name__)
+
+# Discord: message content is capped at 2000 characters.
+MESSAGE_LIMIT = 2000
+# Discord: an interaction token is valid for 15 minutes; keep a margin for the upload.
+TOKEN_LIFETIME = 15 * 60
+TOKEN_MARGIN = 60
+PROGRESS_INTERVAL = 5.0
+# Discord error codes meaning the interaction token can no longer be used.
+EXPIRED_CODES = {10062, 10015, 50027}
+GENERIC_FAILURE = "Something went wrong on my side while doing that. The admins can find the details in the bot's log."
+# Errors that concern only the member who asked: answered privately where possible.
+PRIVATE_ERRORS = (InputImageError, LimitReached, AccessDenied)
+
+
+def trim(text: str, limit: int = MESSAGE_LIMIT) -> str:
+    text = text.strip()
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What to post: text, images and the buttons under them."""
+
+    content: str
+    images: Sequence[GeneratedImage] = ()
+    view: discord.ui.View | None = None
+    stem: str = "image"
+
+
+async def fit_images(
+    bot: "ImageBot", images: Sequence[GeneratedImage], limit: int
+) -> list[GeneratedImage]:
+    """Each image under the per-file limit Discord announced for this destination."""
+    from bot.images import fit_for_upload
+
+    fitted = []
+    for image in images:
+        if len(image.data) <= limit:
+            fitted.append(image)
+        else:
+            fitted.append(await bot.cpu.run(fit_for_upload, image, limit))
+    return fitted
+
+
+def _files(images: Sequence[GeneratedImage], stem: str) -> list[discord.File]:
+    import io
+
+    return [
+        discord.File(io.BytesIO(img.data), filename=f"{stem}-{i + 1}.{img.extension}")
+        for i, img in enumerate(images)
+    ]
+
+
+def token_usable(interaction: discord.Interaction[Any], margin: float = TOKEN_MARGIN) -> bool:
+    remaining = (interaction.expires_at - discord.utils.utcnow()).total_seconds()
+    return remaining > margin
+
+
+def _expired(exc: discord.HTTPException) -> bool:
+    return exc.code in EXPIRED_CODES or (exc.status == 401 and exc.code == 50027)
+
+
+async def post_to_channel(
+    bot: "ImageBot",
+    channel_id: int,
+    delivery: Delivery,
+    *,
+    limit: int,
+    reply_to: discord.Message | discord.MessageReference | None = None,
+    mention: int | None = None,
+) -> discord.Message:
+    """Post a result as a channel message (a reply when there is a message to reply to)."""
+    images = await fit_images(bot, delivery.images, limit)
+    content = delivery.content
+    if mention is not None and reply_to is None:
+        content = trim(f"<@{mention}> {content}")
+    channel = bot.get_channel(channel_id) or bot.get_partial_messageable(channel_id)
+    kwargs: dict[str, Any] = {
+        "content": content or None,
+        "files": _files(images, delivery.stem),
+        "allowed_mentions": discord.AllowedMentions(users=True, roles=False, everyone=False),
+    }
+    if delivery.view is not None:
+        kwargs["view"] = delivery.view
+    if reply_to is not None:
+        kwargs["reference"] = reply_to
+        kwargs["mention_author"] = True
+    return await channel.send(**kwargs)  # type: ignore[union-attr]
+
+
+def channel_limit(bot: "ImageBot", guild_id: int | None) -> int:
+    guild = bot.get_guild(guild_id) if guild_id else None
+    return guild.filesize_limit if guild is not None else discord.utils.DEFAULT_FILE_SIZE_LIMIT_BYTES
+
+
+async def deliver(
+    bot: "ImageBot", interaction: discord.Interaction[Any], delivery: Delivery
+) -> discord.Message | None:
+    """Put the result on the original response, or in the channel if the token is gone."""
+    if token_usable(interaction):
+        images = await fit_images(bot, delivery.images, interaction.filesize_limit)
+        try:
+            kwargs: dict[str, Any] = {
+                "content": delivery.content or None,
+                "attachments": _files(images, delivery.stem),
+            }
+            if delivery.view is not None:
+                kwargs["view"] = delivery.view
+            # discord.py already retries 5xx on webhook routes (5 attempts, backing off).
+            return await interaction.edit_original_response(**kwargs)
+        except discord.HTTPException as exc:
+            if not (_expired(exc) or exc.status >= 500):
+                raise
+            log.info("interaction token unusable (%s %s); posting to the channel", exc.status, exc.code)
+    return await post_to_channel(
+        bot,
+        interaction.channel_id or 0,
+        delivery,
+        limit=channel_limit(bot, interaction.guild_id),
+        mention=interaction.user.id,
+    )
+
+
+class Progress:
+    """Edits the original response with the elapsed time while a job runs."""
+
+    def __init__(
+        self,
+        interaction: discord.Interaction[Any],
+        label: str = "Generating…",
+        interval: float = PROGRESS_INTERVAL,
+    ) -> None:
+        self.interaction = interaction
+        self.label = label
+        self.interval = interval
+        self._task: asyncio.Task[None] | None = None
+        self._start = time.monotonic()
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            if not token_usable(self.interaction):
+                return
+            elapsed = int(time.monotonic() - self._start)
+            try:
+                await self.interaction.edit_original_response(content=f"{self.label} {elapsed} s")
+            except discord.HTTPException as exc:
+                log.debug("progress edit failed: %s", exc)
+                if _expired(exc):
+                    return
+
+    async def __aenter__(self) -> "Progress":
+        self._start = time.monotonic()
+        self._task = asyncio.get_running_loop().create_task(self._tick(), name="progress")
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+
+def user_message(exc: BaseException) -> str:
+    if isinstance(exc, ImagineError):
+        return trim(str(exc))
+    return GENERIC_FAILURE
+
+
+async def send_error(interaction: discord.Interaction[Any], exc: BaseException) -> None:
+    """Tell the member what went wrong, in whatever way the interaction still allows."""
+    if not isinstance(exc, ImagineError):
+        log.error("unhandled error in an interaction", exc_info=exc)
+    message = user_message(exc)
+    try:
+        if not interaction.response.is_done():
+            await interaction.response.send_message(message, ephemeral=True)
+            return
+        if not token_usable(interaction, margin=5):
+            await _error_to_channel(interaction, message)
+            return
+        if isinstance(exc, PRIVATE_ERRORS):
+            # The public "thinking…" message would only say what concerns one member.
+            try:
+                await interaction.delete_original_response()
+            except discord.HTTPException:
+                pass
+            else:
+                await interaction.followup.send(message, ephemeral=True)
+                return
+        await interaction.edit_original_response(content=message, attachments=[], view=None)
+    except discord.HTTPException as send_exc:
+        log.info("could not answer the interaction (%s); telling the channel", send_exc)
+        await _error_to_channel(interaction, message)
+
+
+async def _error_to_channel(interaction: discord.Interaction[Any], message: str) -> None:
+    channel = interaction.channel
+    if channel is None or not hasattr(channel, "send"):
+        return
+    try:
+        await channel.send(  # type: ignore[union-attr]
+            trim(f"<@{interaction.user.id}> {message}"),
+            allowed_mentions=discord.AllowedMentions(users=True, roles=False, everyone=False),
+        )
+    except discord.HTTPException:
+        log.warning("could not report an error to channel %s", interaction.channel_id)

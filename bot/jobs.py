@@ -1,0 +1,376 @@
+"""The job runner every entry point uses: inputs in, a stored, accounted result out.
+
+One job = one gateway call. The order matters: inputs are downloaded and validated
+first (a bad attachment costs nothing upstream), then the job row is written (so a
+crash leaves a trace that start-up turns into "interrupted"), then the gateway is
+called, then blobs, the history turn, usage and the job's final state are stored.
+Nothing here knows about Discord interactions; ``cogs/`` drive it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, AsyncIterator, Iterable, Sequence
+
+import httpx
+
+from bot.errors import (
+    ImageTooLarge,
+    ImagineError,
+    InputImageError,
+    LimitReached,
+    NotAnImage,
+)
+from bot.gateway.models import GatewayConfig, HistoryTurn, ImageRequest, ImageResult, InputImage
+from bot.storage.base import GuildSettings, JobRecord, StoredImage, TurnRecord
+
+if TYPE_CHECKING:
+    from bot.app import ImageBot
+
+log = logging.getLogger(__name__)
+
+# Discord's text input holds up to 4000 characters; a prompt longer than that can
+# only come from a slash option, and no image model reads that far.
+MAX_PROMPT_CHARS = 4000
+# Above the largest input we keep (IMAGE_MAX_INPUT_BYTES, re-encoded down if needed)
+# but far below anything that would hurt memory: Nitro uploads go up to 500 MB.
+MAX_DOWNLOAD_BYTES = 32 * 1024 * 1024
+MAX_INPUT_IMAGES = 3  # best results on 2.5 Flash Image; the /imagine surface offers 3
+UPSCALE_PROMPT = (
+    "Recreate this exact image at a higher resolution. Keep the composition, subjects, "
+    "colours and every detail identical; only add resolution and sharpness."
+)
+IMAGE_KINDS = "Send a PNG, JPEG, WEBP, GIF or HEIC image."
+NO_LATEST_IMAGE = (
+    "There is no image in this channel's history to edit yet. "
+    "Use /imagine first, or attach an image."
+)
+
+
+@dataclass(frozen=True)
+class SourceImage:
+    """An image to fetch: where it is and what Discord claims about it."""
+
+    url: str
+    filename: str = "image"
+    size: int | None = None
+    content_type: str | None = None
+
+    def precheck(self, cap: int = MAX_DOWNLOAD_BYTES) -> None:
+        """Refuse what Discord's metadata already rules out, before any download."""
+        ctype = (self.content_type or "").split(";")[0].strip().lower()
+        if ctype and not ctype.startswith("image/"):
+            raise NotAnImage(f"{self.filename} is not an image. {IMAGE_KINDS}")
+        if ctype == "image/svg+xml":
+            raise NotAnImage(f"{self.filename} is an SVG drawing; send a PNG, JPEG or WEBP instead.")
+        if self.size is not None and self.size > cap:
+            raise ImageTooLarge(
+                f"{self.filename} is {self.size / 1048576:.0f} MB; the limit is {cap // 1048576} MB."
+            )
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """What a member asked for, independent of how (slash, button, reply, context menu)."""
+
+    kind: str  # imagine | edit | reroll | upscale
+    guild_id: int | None
+    channel_id: int
+    user_id: int
+    prompt: str
+    sources: tuple[SourceImage, ...] = ()  # to download
+    input_shas: tuple[str, ...] = ()  # already stored images
+    model: str | None = None
+    aspect_ratio: str | None = None
+    image_size: str | None = None
+    history: bool = False  # replay the channel's chain
+    new_chain: bool = False  # /imagine: forget the chain first
+    use_latest: bool = False  # /edit without an image: the chain's latest output
+    interaction_token: str | None = None
+
+    @classmethod
+    def from_job(cls, job: JobRecord, **changes: Any) -> "JobSpec":
+        """Rebuild a spec from a stored job (reroll, rerun after a restart)."""
+        p = job.params
+        spec = cls(
+            kind=job.kind,
+            guild_id=job.guild_id,
+            channel_id=job.channel_id,
+            user_id=job.user_id,
+            prompt=job.prompt,
+            input_shas=tuple(p.get("inputs", ())),
+            model=p.get("model"),
+            aspect_ratio=p.get("aspect_ratio"),
+            image_size=p.get("image_size"),
+            history=bool(p.get("history", False)),
+        )
+        return replace(spec, **changes)
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    job: JobRecord
+    result: ImageResult
+    model: str
+    notes: tuple[str, ...] = ()
+
+
+@dataclass
+class _Inputs:
+    images: list[InputImage] = field(default_factory=list)
+    stored: list[StoredImage] = field(default_factory=list)
+
+
+def supports_sizes(model: str) -> bool:
+    """2.5 Flash Image renders 1K only; the 3.x image models take 2K and 4K."""
+    return "2.5-flash-image" not in model.lower()
+
+
+def check_prompt(prompt: str) -> str:
+    prompt = prompt.strip()
+    if not prompt:
+        raise InputImageError("Tell me what to draw or change: the prompt is empty.")
+    if len(prompt) > MAX_PROMPT_CHARS:
+        raise LimitReached(
+            f"That prompt is {len(prompt)} characters; the limit is {MAX_PROMPT_CHARS}."
+        )
+    return prompt
+
+
+class JobRunner:
+    def __init__(self, bot: "ImageBot") -> None:
+        self.bot = bot
+
+    # -- admission --------------------------------------------------------------
+    async def check_quota(self, spec: JobSpec, settings: GuildSettings) -> None:
+        """Hourly/daily caps an admin set; counted from the job rows."""
+        now = time.time()
+        checks = (
+            (settings.user_hourly, spec.user_id, 3600, "You have used your {n} images for this hour."),
+            (settings.user_daily, spec.user_id, 86400, "You have used your {n} images for today."),
+            (settings.guild_hourly, None, 3600, "This server has used its {n} images for this hour."),
+            (settings.guild_daily, None, 86400, "This server has used its {n} images for today."),
+        )
+        for limit, user_id, window, message in checks:
+            if limit is None:
+                continue
+            used = await self.bot.store.count_jobs(
+                guild_id=spec.guild_id, user_id=user_id, since=now - window
+            )
+            if used >= limit:
+                raise LimitReached(message.format(n=limit) + " Try again later.")
+
+    @asynccontextmanager
+    async def admitted(self, spec: JobSpec, settings: GuildSettings) -> AsyncIterator[None]:
+        """Quota and in-flight checks; holds a job slot for the duration."""
+        check_prompt(spec.prompt)
+        for source in spec.sources:
+            source.precheck()
+        await self.check_quota(spec, settings)
+        async with self.bot.runtime.slot(
+            user_id=spec.user_id,
+            guild_id=spec.guild_id,
+            user_limit=settings.user_concurrency,
+            guild_limit=settings.guild_concurrency,
+        ):
+            yield
+
+    # -- inputs -----------------------------------------------------------------
+    async def download(self, source: SourceImage, cap: int = MAX_DOWNLOAD_BYTES) -> bytes:
+        """Stream an attachment, stopping at the cap instead of buffering the rest."""
+        source.precheck(cap)
+        chunks: list[bytes] = []
+        total = 0
+        try:
+            async with self.bot.web.stream("GET", source.url) as response:
+                if response.status_code != 200:
+                    raise InputImageError(
+                        f"I could not download {source.filename} from Discord "
+                        f"(HTTP {response.status_code}); try uploading it again."
+                    )
+                async for chunk in response.aiter_bytes():
+                    total += len(chunk)
+                    if total > cap:
+                        raise ImageTooLarge(
+                            f"{source.filename} is larger than {cap // 1048576} MB."
+                        )
+                    chunks.append(chunk)
+        except httpx.HTTPError as exc:
+            raise InputImageError(
+                f"I could not download {source.filename} from Discord; try again."
+            ) from exc
+        if total == 0:
+            raise NotAnImage(f"{source.filename} is empty.")
+        return b"".join(chunks)
+
+    async def _as_input(self, data: bytes) -> InputImage:
+        from bot.images import sniff_mime
+
+        return InputImage(data=data, mime=sniff_mime(data) or "image/png")
+
+    async def _inputs(self, spec: JobSpec, turns: Sequence[TurnRecord]) -> _Inputs:
+        raw = [await self.download(s) for s in spec.sources]
+        prepared: list[InputImage] = []
+        if raw:
+            prepared = list(await self.bot.gateway.prepare_images(raw))
+        prepared += await self._stored_images(spec.input_shas)
+        if spec.use_latest and not prepared:
+            latest = next((t for t in reversed(turns) if t.outputs), None)
+            if latest is None:
+                raise InputImageError(NO_LATEST_IMAGE)
+            prepared += await self._stored_images(o.sha256 for o in latest.outputs)
+        if len(prepared) > MAX_INPUT_IMAGES + 1:
+            raise InputImageError(f"Send at most {MAX_INPUT_IMAGES} images at once.")
+        inputs = _Inputs(images=prepared)
+        for image in prepared:
+            inputs.stored.append(
+                await self.bot.store.put_blob(image.data, image.mime, image.width, image.height)
+            )
+        return inputs
+
+    async def _stored_images(self, shas: Iterable[str]) -> list[InputImage]:
+        images = []
+        for sha in shas:
+            data = await self.bot.store.get_blob(sha)
+            images.append(await self._as_input(data))
+        return images
+
+    # -- history ----------------------------------------------------------------
+    async def _history(self, turns: Sequence[TurnRecord]) -> tuple[HistoryTurn, ...]:
+        from bot.gateway.turns import blob_refs, restore_inline_data
+
+        history = []
+        for turn in turns:
+            model_turn = None
+            if turn.raw_turn is not None:
+                refs = blob_refs(turn.raw_turn)
+                blobs = {sha: await self.bot.store.get_blob(sha) for sha in refs}
+                # Re-inlining base64 of multi-MB images is CPU work: off the loop.
+                model_turn = await self.bot.cpu.run(restore_inline_data, turn.raw_turn, blobs)
+            history.append(
+                HistoryTurn(
+                    prompt=turn.prompt,
+                    inputs=tuple(await self._stored_images(i.sha256 for i in turn.inputs)),
+                    outputs=tuple(await self._stored_images(o.sha256 for o in turn.outputs)),
+                    model_text=turn.model_text,
+                    model_turn=model_turn,
+                )
+            )
+        return tuple(history)
+
+    # -- the job ----------------------------------------------------------------
+    async def run(self, spec: JobSpec, settings: GuildSettings) -> JobOutcome:
+        """Run one job to the end; the channel lock keeps a chain's turns in order."""
+        lock = self.bot.runtime.channel_lock(spec.channel_id)
+        if spec.history or spec.new_chain or spec.use_latest:
+            async with lock:
+                return await self._run(spec, settings)
+        return await self._run(spec, settings)
+
+    async def _run(self, spec: JobSpec, settings: GuildSettings) -> JobOutcome:
+        store = self.bot.store
+        gateway, model = await self.bot.resolve_gateway(spec.guild_id, settings=settings)
+        model = spec.model or model
+        notes: list[str] = []
+        image_size = spec.image_size or settings.image_size
+        if image_size and image_size != "1K" and not supports_sizes(model):
+            notes.append(f"{model} makes 1K images only, so I used 1K.")
+            image_size = None
+        aspect_ratio = spec.aspect_ratio or settings.aspect_ratio
+
+        if spec.new_chain:
+            await store.reset_history(spec.channel_id)
+        turns: Sequence[TurnRecord] = ()
+        if spec.history or spec.use_latest:
+            turns = await store.recent_turns(spec.channel_id, settings.history_turns)
+        inputs = await self._inputs(spec, turns)
+        history = await self._history(turns) if spec.history else ()
+
+        job = await store.create_job(
+            kind=spec.kind,
+            guild_id=spec.guild_id,
+            channel_id=spec.channel_id,
+            user_id=spec.user_id,
+            prompt=spec.prompt,
+            params={
+                "model": model,
+                "aspect_ratio": aspect_ratio,
+                "image_size": image_size,
+                "inputs": [s.sha256 for s in inputs.stored],
+                "history": spec.history,
+            },
+            interaction_token=spec.interaction_token,
+        )
+        if job.state != "running":
+            job = await store.update_job(job.id, state="running", started_at=time.time())
+        request = ImageRequest(
+            model=model,
+            prompt=spec.prompt,
+            images=tuple(inputs.images),
+            aspect_ratio=aspect_ratio,
+            image_size=image_size,
+            history=history,
+        )
+        try:
+            result = await self.bot.gateway.generate(gateway, request)
+        except ImagineError as exc:
+            await store.update_job(
+                job.id, state="failed", finished_at=time.time(), result={"error": str(exc)}
+            )
+            raise
+        except Exception as exc:
+            log.exception("job %s failed", job.id)
+            await store.update_job(
+                job.id, state="failed", finished_at=time.time(), result={"error": repr(exc)}
+            )
+            raise
+
+        outputs = [
+            await store.put_blob(img.data, img.mime, img.width, img.height) for img in result.images
+        ]
+        for sha, data in result.blobs.items():
+            from bot.images import sniff_mime
+
+            stored = await store.put_blob(data, sniff_mime(data) or "application/octet-stream")
+            if stored.sha256 != sha:
+                log.warning("blob %s stored under %s", sha, stored.sha256)
+        await store.append_turn(
+            TurnRecord(
+                channel_id=spec.channel_id,
+                guild_id=spec.guild_id,
+                user_id=spec.user_id,
+                prompt=spec.prompt,
+                inputs=tuple(inputs.stored),
+                outputs=tuple(outputs),
+                model_text=result.text,
+                raw_turn=result.raw_turn,
+                job_id=job.id,
+            ),
+            keep=settings.history_turns,
+        )
+        usage = result.usage
+        tokens = 0
+        if usage is not None:
+            tokens = usage.total_tokens or (usage.prompt_tokens or 0) + (usage.completion_tokens or 0)
+        await store.record_usage(
+            guild_id=spec.guild_id, user_id=spec.user_id, images=len(outputs), tokens=tokens
+        )
+        job = await store.update_job(
+            job.id,
+            state="done",
+            finished_at=time.time(),
+            result={"outputs": [o.sha256 for o in outputs], "text": result.text},
+        )
+        return JobOutcome(job=job, result=result, model=model, notes=tuple(notes))
+
+
+def gateway_key(config: GatewayConfig) -> str:
+    """A cache key for per-gateway data that never contains the API key itself."""
+    import hashlib
+
+    digest = hashlib.sha256(config.api_key.encode()).hexdigest()[:12]
+    return f"{config.base_url}|{config.dialect}|{digest}"
+

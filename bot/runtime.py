@@ -1,0 +1,111 @@
+"""All per-process state of the bot, in one object.
+
+Jobs in flight, per-channel history locks and the model-list cache live here and
+nowhere else, so that running several shards later means replacing this one class
+(with a shared store such as Redis) rather than hunting module globals.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import defaultdict
+from contextlib import asynccontextmanager
+from typing import AsyncIterator, Awaitable, Callable, Coroutine, Any
+
+from bot.errors import LimitReached
+
+MODEL_CACHE_TTL = 300.0
+
+
+def _images(n: int) -> str:
+    return "1 image" if n == 1 else f"{n} images"
+
+
+class Runtime:
+    def __init__(self, *, model_cache_ttl: float = MODEL_CACHE_TTL) -> None:
+        self._user_jobs: defaultdict[int, int] = defaultdict(int)
+        self._guild_jobs: defaultdict[int, int] = defaultdict(int)
+        self._channel_locks: dict[int, asyncio.Lock] = {}
+        self._models: dict[str, tuple[float, list[str]]] = {}
+        self._model_ttl = model_cache_ttl
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    # -- jobs in flight ---------------------------------------------------------
+    def in_flight(self, *, user_id: int | None = None, guild_id: int | None = None) -> int:
+        if user_id is not None:
+            return self._user_jobs.get(user_id, 0)
+        if guild_id is not None:
+            return self._guild_jobs.get(guild_id, 0)
+        return sum(self._user_jobs.values())
+
+    def acquire(
+        self, *, user_id: int, guild_id: int | None, user_limit: int, guild_limit: int
+    ) -> None:
+        """Take a job slot now, or refuse at once: a busy answer beats silent queueing."""
+        running = self._user_jobs.get(user_id, 0)
+        if running >= user_limit:
+            raise LimitReached(
+                f"You already have {_images(running)} generating; wait for one to finish."
+            )
+        if guild_id is not None:
+            busy = self._guild_jobs.get(guild_id, 0)
+            if busy >= guild_limit:
+                raise LimitReached(
+                    f"This server already has {_images(busy)} generating; "
+                    "try again in a moment."
+                )
+            self._guild_jobs[guild_id] += 1
+        self._user_jobs[user_id] += 1
+
+    def release(self, *, user_id: int, guild_id: int | None) -> None:
+        for table, key in ((self._user_jobs, user_id), (self._guild_jobs, guild_id)):
+            if key is None or key not in table:
+                continue
+            table[key] -= 1
+            if table[key] <= 0:
+                del table[key]
+
+    @asynccontextmanager
+    async def slot(
+        self, *, user_id: int, guild_id: int | None, user_limit: int, guild_limit: int
+    ) -> AsyncIterator[None]:
+        self.acquire(
+            user_id=user_id, guild_id=guild_id, user_limit=user_limit, guild_limit=guild_limit
+        )
+        try:
+            yield
+        finally:
+            self.release(user_id=user_id, guild_id=guild_id)
+
+    # -- per-channel history ----------------------------------------------------
+    def channel_lock(self, channel_id: int) -> asyncio.Lock:
+        lock = self._channel_locks.get(channel_id)
+        if lock is None:
+            lock = self._channel_locks[channel_id] = asyncio.Lock()
+        return lock
+
+    # -- model list cache -------------------------------------------------------
+    async def models(self, key: str, load: Callable[[], Awaitable[list[str]]]) -> list[str]:
+        cached = self._models.get(key)
+        now = time.monotonic()
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        models = await load()
+        self._models[key] = (now + self._model_ttl, models)
+        return models
+
+    # -- background tasks -------------------------------------------------------
+    def spawn(self, coro: Coroutine[Any, Any, Any], *, name: str | None = None) -> asyncio.Task[Any]:
+        """Start a task the runtime keeps a reference to (the loop only keeps weak ones)."""
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def close(self) -> None:
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)

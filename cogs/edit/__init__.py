@@ -1,0 +1,162 @@
+"""Editing: /edit, the "Edit image" message menu, and replying to an image.
+
+All three continue the channel's history, so each edit builds on the last.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import TYPE_CHECKING, Optional
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.access import ensure_can_use
+from bot.delivery import channel_limit, post_to_channel, user_message
+from bot.errors import ImagineError
+from bot.jobs import MAX_PROMPT_CHARS, JobSpec
+from cogs.imagine.flow import (
+    allowed,
+    image_sources,
+    result_delivery,
+    run_for_interaction,
+    source_of,
+)
+from cogs.imagine.views import EditModal
+
+if TYPE_CHECKING:
+    from bot.app import ImageBot
+
+log = logging.getLogger(__name__)
+
+NO_IMAGE_IN_MESSAGE = "That message has no image I can edit. Attach a PNG, JPEG, WEBP, GIF or HEIC image."
+REPLY_HINT = "Tell me what to change: reply to the image with an instruction, e.g. “@me make it night”."
+Prompt = app_commands.Range[str, 1, MAX_PROMPT_CHARS]
+
+
+def _strip_mentions(content: str, bot_id: int) -> str:
+    return re.sub(rf"<@!?{bot_id}>", "", content).strip()
+
+
+class Edit(commands.Cog):
+    def __init__(self, bot: "ImageBot") -> None:
+        self.bot = bot
+        self.menu = app_commands.ContextMenu(name="Edit image", callback=self.edit_image_menu)
+        self.menu.guild_only = True
+
+    async def cog_load(self) -> None:
+        self.bot.tree.add_command(self.menu)
+
+    async def cog_unload(self) -> None:
+        self.bot.tree.remove_command(self.menu.name, type=self.menu.type)
+
+    @app_commands.command(name="edit")
+    @app_commands.guild_only()
+    @app_commands.describe(
+        prompt="What to change",
+        image="The image to edit (default: the latest image in this channel)",
+    )
+    async def edit(
+        self,
+        interaction: discord.Interaction["ImageBot"],
+        prompt: Prompt,
+        image: Optional[discord.Attachment] = None,
+    ) -> None:
+        """Edit the channel's latest image (or the one you attach), continuing the conversation."""
+        spec = JobSpec(
+            kind="edit",
+            guild_id=interaction.guild_id,
+            channel_id=interaction.channel_id or 0,
+            user_id=interaction.user.id,
+            prompt=prompt,
+            sources=(source_of(image),) if image is not None else (),
+            history=True,
+            use_latest=image is None,
+        )
+        await run_for_interaction(interaction, spec, label="Editing…")
+
+    async def edit_image_menu(
+        self, interaction: discord.Interaction["ImageBot"], message: discord.Message
+    ) -> None:
+        await allowed(interaction)
+        sources = image_sources(message)
+        if not sources:
+            raise ImagineError(NO_IMAGE_IN_MESSAGE)
+        await interaction.response.send_modal(EditModal(sources=sources[:3]))
+
+    @commands.Cog.listener()
+    async def on_message(self, message: discord.Message) -> None:
+        me = self.bot.user
+        if me is None or message.author.bot or message.guild is None or message.reference is None:
+            return
+        target = message.reference.resolved
+        if not isinstance(target, discord.Message):
+            if message.reference.message_id is None:
+                return
+            try:
+                target = await message.channel.fetch_message(message.reference.message_id)
+            except discord.HTTPException:
+                return
+        mentioned = me.id in message.raw_mentions
+        own_result = target.author.id == me.id
+        sources = image_sources(target)
+        if not (mentioned or (own_result and sources)):
+            return
+        try:
+            await self._edit_reply(message, target, sources)
+        except Exception as exc:
+            if not isinstance(exc, ImagineError):
+                log.error("reply-to-edit failed", exc_info=exc)
+            try:
+                await message.reply(user_message(exc), mention_author=False)
+            except discord.HTTPException:
+                log.warning("could not answer a reply in channel %s", message.channel.id)
+
+    async def _edit_reply(self, message: discord.Message, target: discord.Message, sources) -> None:
+        me = self.bot.user
+        assert me is not None
+        if not sources:
+            raise ImagineError(NO_IMAGE_IN_MESSAGE)
+        prompt = _strip_mentions(message.content, me.id)
+        if not prompt:
+            raise ImagineError(REPLY_HINT)
+        member = message.author
+        permissions = (
+            message.channel.permissions_for(member)  # type: ignore[arg-type]
+            if isinstance(member, discord.Member)
+            else discord.Permissions.none()
+        )
+        settings = await ensure_can_use(
+            self.bot,
+            guild_id=message.guild.id if message.guild else None,
+            channel_id=message.channel.id,
+            permissions=permissions,
+            parent_id=getattr(message.channel, "parent_id", None)
+            if isinstance(message.channel, discord.Thread)
+            else None,
+        )
+        spec = JobSpec(
+            kind="edit",
+            guild_id=settings.guild_id,
+            channel_id=message.channel.id,
+            user_id=member.id,
+            prompt=prompt,
+            sources=sources[:3],
+            history=True,
+        )
+        async with self.bot.jobs.admitted(spec, settings):
+            outcome = await self.bot.jobs.run(spec, settings)
+        posted = await post_to_channel(
+            self.bot,
+            message.channel.id,
+            result_delivery(outcome),
+            limit=channel_limit(self.bot, settings.guild_id),
+            reply_to=message,
+        )
+        await self.bot.store.update_job(outcome.job.id, message_id=posted.id)
+
+
+async def setup(bot: "ImageBot") -> None:
+    await bot.add_cog(Edit(bot))

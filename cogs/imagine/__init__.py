@@ -1,0 +1,116 @@
+"""/imagine and /reset: start a new image (and edit chain) in a channel, or forget it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Optional
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.gateway.models import ASPECT_RATIOS, EXTREME_ASPECT_RATIOS, IMAGE_SIZES
+from bot.jobs import MAX_PROMPT_CHARS, JobSpec, gateway_key
+from cogs.imagine.flow import allowed, run_for_interaction, source_of
+
+if TYPE_CHECKING:
+    from bot.app import ImageBot
+
+log = logging.getLogger(__name__)
+
+# Discord: at most 25 autocomplete choices; and the answer is due within 3 s.
+AUTOCOMPLETE_LIMIT = 25
+AUTOCOMPLETE_TIMEOUT = 2.0
+
+RATIO_CHOICES = [app_commands.Choice(name=r, value=r) for r in ASPECT_RATIOS] + [
+    app_commands.Choice(name=f"{r} (3.1 Flash only)", value=r) for r in EXTREME_ASPECT_RATIOS
+]
+SIZE_CHOICES = [app_commands.Choice(name=s, value=s) for s in IMAGE_SIZES]
+Prompt = app_commands.Range[str, 1, MAX_PROMPT_CHARS]
+
+
+def rank_models(models: list[str], current: str) -> list[str]:
+    """Image models first, then the rest; filtered by what the member typed."""
+    needle = current.strip().lower()
+    matching = [m for m in models if needle in m.lower()]
+    return sorted(matching, key=lambda m: ("image" not in m.lower(), m))[:AUTOCOMPLETE_LIMIT]
+
+
+class Imagine(commands.Cog):
+    def __init__(self, bot: "ImageBot") -> None:
+        self.bot = bot
+
+    @app_commands.command(name="imagine")
+    @app_commands.guild_only()
+    @app_commands.describe(
+        prompt="What to draw",
+        image="A reference image (optional)",
+        image2="A second reference image",
+        image3="A third reference image",
+        aspect_ratio="Shape of the image (default: the server's setting, else 1:1)",
+        size="Resolution: 1K, 2K or 4K (2K/4K need a Gemini 3 image model)",
+        model="Image model (default: the server's setting)",
+    )
+    @app_commands.choices(aspect_ratio=RATIO_CHOICES, size=SIZE_CHOICES)
+    async def imagine(
+        self,
+        interaction: discord.Interaction["ImageBot"],
+        prompt: Prompt,
+        image: Optional[discord.Attachment] = None,
+        image2: Optional[discord.Attachment] = None,
+        image3: Optional[discord.Attachment] = None,
+        aspect_ratio: Optional[str] = None,
+        size: Optional[str] = None,
+        model: Optional[str] = None,
+    ) -> None:
+        """Generate an image, optionally from reference images. Starts a new edit chain here."""
+        attachments = [a for a in (image, image2, image3) if a is not None]
+        spec = JobSpec(
+            kind="imagine",
+            guild_id=interaction.guild_id,
+            channel_id=interaction.channel_id or 0,
+            user_id=interaction.user.id,
+            prompt=prompt,
+            sources=tuple(source_of(a) for a in attachments),
+            model=model.strip() if model and model.strip() else None,
+            aspect_ratio=aspect_ratio,
+            image_size=size,
+            new_chain=True,
+        )
+        await run_for_interaction(interaction, spec)
+
+    @imagine.autocomplete("model")
+    async def model_autocomplete(
+        self, interaction: discord.Interaction["ImageBot"], current: str
+    ) -> list[app_commands.Choice[str]]:
+        try:
+            models = await asyncio.wait_for(self._models(interaction.guild_id), AUTOCOMPLETE_TIMEOUT)
+        except Exception as exc:  # autocomplete must answer something; an error helps nobody
+            log.info("model list unavailable for autocomplete: %s", exc)
+            models = []
+        return [app_commands.Choice(name=m[:100], value=m[:100]) for m in rank_models(models, current)]
+
+    async def _models(self, guild_id: int | None) -> list[str]:
+        config, _ = await self.bot.resolve_gateway(guild_id)
+        return await self.bot.runtime.models(
+            gateway_key(config), lambda: self.bot.gateway.list_models(config)
+        )
+
+    @app_commands.command(name="reset")
+    @app_commands.guild_only()
+    async def reset(self, interaction: discord.Interaction["ImageBot"]) -> None:
+        """Forget this channel's image history; the next /edit starts from a new image."""
+        await allowed(interaction)
+        channel_id = interaction.channel_id or 0
+        async with self.bot.runtime.channel_lock(channel_id):
+            removed = await self.bot.store.reset_history(channel_id)
+        turns = "turn" if removed == 1 else "turns"
+        await interaction.response.send_message(
+            f"Forgot this channel's image history ({removed} {turns}). "
+            "Start again with /imagine or attach an image to /edit."
+        )
+
+
+async def setup(bot: "ImageBot") -> None:
+    await bot.add_cog(Imagine(bot))

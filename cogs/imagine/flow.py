@@ -1,0 +1,107 @@
+"""The one path every interaction-driven job takes: check, acknowledge, run, post.
+
+Slash commands, buttons and modals all end here, so access checks, limits, progress,
+expired-token fallback and error reporting behave the same whichever way a member
+asked.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, Awaitable
+
+import discord
+
+from bot.access import ensure_can_use, interaction_parent_id
+from bot.delivery import Delivery, Progress, deliver, send_error, trim
+from bot.jobs import JobOutcome, JobSpec, SourceImage
+from bot.storage.base import GuildSettings
+
+if TYPE_CHECKING:
+    from bot.app import ImageBot
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".heic", ".heif")
+
+
+def source_of(attachment: discord.Attachment) -> SourceImage:
+    return SourceImage(
+        url=attachment.url,
+        filename=attachment.filename,
+        size=attachment.size,
+        content_type=attachment.content_type,
+    )
+
+
+def looks_like_image(attachment: discord.Attachment) -> bool:
+    ctype = (attachment.content_type or "").lower()
+    if ctype:
+        return ctype.startswith("image/") and "svg" not in ctype
+    return attachment.filename.lower().endswith(IMAGE_SUFFIXES)
+
+
+def image_sources(message: discord.Message) -> tuple[SourceImage, ...]:
+    return tuple(source_of(a) for a in message.attachments if looks_like_image(a))
+
+
+async def allowed(interaction: discord.Interaction["ImageBot"]) -> GuildSettings:
+    return await ensure_can_use(
+        interaction.client,
+        guild_id=interaction.guild_id,
+        channel_id=interaction.channel_id or 0,
+        permissions=interaction.permissions,
+        parent_id=interaction_parent_id(interaction),
+    )
+
+
+def result_delivery(outcome: JobOutcome, *, mention: int | None = None) -> Delivery:
+    from cogs.imagine.views import result_view
+
+    job = outcome.job
+    lines = []
+    head = f"<@{mention}> " if mention else ""
+    lines.append(f"{head}**{job.kind.capitalize()}** · {trim(job.prompt, 300)}")
+    if outcome.result.text:
+        lines.append(outcome.result.text)
+    lines.extend(f"-# {note}" for note in outcome.notes)
+    return Delivery(
+        content=trim("\n".join(lines)),
+        images=outcome.result.images,
+        view=result_view(job.id, outcome.model, job.params.get("image_size")),
+        stem=f"imagine-{job.id}",
+    )
+
+
+async def run_for_interaction(
+    interaction: discord.Interaction["ImageBot"],
+    spec: JobSpec,
+    *,
+    settings: GuildSettings | None = None,
+    label: str = "Generating…",
+) -> None:
+    """Run ``spec`` for this interaction; errors propagate to the caller's handler."""
+    bot = interaction.client
+    if settings is None:
+        settings = await allowed(interaction)
+    spec = replace(spec, interaction_token=interaction.token)
+    async with bot.jobs.admitted(spec, settings):
+        if not interaction.response.is_done():
+            await interaction.response.defer(thinking=True)
+        async with Progress(interaction, label):
+            outcome = await bot.jobs.run(spec, settings)
+        message = await deliver(bot, interaction, result_delivery(outcome))
+    if message is not None:
+        try:
+            await bot.store.update_job(outcome.job.id, message_id=message.id)
+        except Exception:  # the result is out; a missing message id only loses a nicety
+            log.warning("could not record the message of job %s", outcome.job.id, exc_info=True)
+
+
+async def answering_errors(interaction: discord.Interaction[Any], work: Awaitable[Any]) -> None:
+    """For components and modals, whose errors do not reach the tree's handler."""
+    try:
+        await work
+    except Exception as exc:
+        await send_error(interaction, exc)

@@ -1,0 +1,155 @@
+"""Buttons under results and the edit modal.
+
+Buttons are ``DynamicItem``s: the action and job id live in the custom_id
+(``imagine:<action>:<job id>``) and everything else is read from the job row, so a
+button posted before a restart works after it. They are registered once with
+``bot.add_dynamic_items`` (see ``bot.app``).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any, Sequence
+
+import discord
+
+from bot.errors import ImagineError
+from bot.jobs import MAX_PROMPT_CHARS, UPSCALE_PROMPT, JobSpec, SourceImage, supports_sizes
+from cogs.imagine.flow import allowed, answering_errors, run_for_interaction
+
+if TYPE_CHECKING:
+    from bot.app import ImageBot
+
+CUSTOM_ID_PREFIX = "imagine"
+ACTIONS: dict[str, tuple[str, str, discord.ButtonStyle]] = {
+    # action: (label, emoji, style)
+    "reroll": ("Reroll", "🎲", discord.ButtonStyle.secondary),
+    "edit": ("Edit", "✏️", discord.ButtonStyle.primary),
+    "up2k": ("Upscale 2K", "🔍", discord.ButtonStyle.secondary),
+    "up4k": ("Upscale 4K", "🔍", discord.ButtonStyle.secondary),
+    "rerun": ("Run again", "🔁", discord.ButtonStyle.primary),
+}
+UPSCALE_SIZES = {"up2k": "2K", "up4k": "4K"}
+GONE = "I no longer have that image in my records."
+MODAL_TITLE = "Edit image"  # Discord: modal titles up to 45 characters
+
+
+class JobButton(
+    discord.ui.DynamicItem[discord.ui.Button[Any]],
+    template=rf"{CUSTOM_ID_PREFIX}:(?P<action>{'|'.join(ACTIONS)}):(?P<job>[0-9]{{1,20}})",
+):
+    def __init__(self, action: str, job_id: int) -> None:
+        label, emoji, style = ACTIONS[action]
+        super().__init__(
+            discord.ui.Button(
+                label=label,
+                emoji=emoji,
+                style=style,
+                custom_id=f"{CUSTOM_ID_PREFIX}:{action}:{job_id}",
+            )
+        )
+        self.action = action
+        self.job_id = job_id
+
+    @classmethod
+    async def from_custom_id(
+        cls,
+        interaction: discord.Interaction[Any],
+        item: discord.ui.Item[Any],
+        match: re.Match[str],
+        /,
+    ) -> "JobButton":
+        return cls(match["action"], int(match["job"]))
+
+    async def callback(self, interaction: discord.Interaction["ImageBot"]) -> None:  # type: ignore[override]
+        await answering_errors(interaction, self._act(interaction))
+
+    async def _act(self, interaction: discord.Interaction["ImageBot"]) -> None:
+        settings = await allowed(interaction)
+        job = await interaction.client.store.get_job(self.job_id)
+        if job is None or job.guild_id != interaction.guild_id:
+            raise ImagineError(GONE)
+        outputs = tuple(job.result.get("outputs", ()))
+        here = {"user_id": interaction.user.id, "channel_id": interaction.channel_id or job.channel_id}
+        if self.action == "edit":
+            if not outputs:
+                raise ImagineError("That request has no image to edit.")
+            await interaction.response.send_modal(EditModal(input_shas=outputs))
+            return
+        if self.action in UPSCALE_SIZES:
+            if not outputs:
+                raise ImagineError("That request has no image to upscale.")
+            spec = JobSpec(
+                kind="upscale",
+                guild_id=job.guild_id,
+                prompt=UPSCALE_PROMPT,
+                input_shas=outputs,
+                model=job.params.get("model"),
+                aspect_ratio=job.params.get("aspect_ratio"),
+                image_size=UPSCALE_SIZES[self.action],
+                **here,
+            )
+            label = f"Upscaling to {UPSCALE_SIZES[self.action]}…"
+        elif self.action == "reroll":
+            # The job's inputs already hold the image it edited, so a reroll needs no history.
+            spec = JobSpec.from_job(job, kind="reroll", history=False, **here)
+            label = "Rerolling…"
+        else:  # rerun an interrupted job as it was asked
+            spec = JobSpec.from_job(job, **here)
+            label = "Generating…"
+        await run_for_interaction(interaction, spec, settings=settings, label=label)
+
+
+PERSISTENT_ITEMS = (JobButton,)
+
+
+def result_view(job_id: int, model: str, image_size: str | None = None) -> discord.ui.View:
+    view = discord.ui.View(timeout=None)
+    view.add_item(JobButton("reroll", job_id))
+    view.add_item(JobButton("edit", job_id))
+    if supports_sizes(model):
+        if image_size not in ("2K", "4K"):
+            view.add_item(JobButton("up2k", job_id))
+        if image_size != "4K":
+            view.add_item(JobButton("up4k", job_id))
+    return view
+
+
+def rerun_view(job_id: int) -> discord.ui.View:
+    view = discord.ui.View(timeout=None)
+    view.add_item(JobButton("rerun", job_id))
+    return view
+
+
+class EditModal(discord.ui.Modal):
+    """Asks what to change; edits either stored images or a message's attachments."""
+
+    instruction: discord.ui.TextInput[Any] = discord.ui.TextInput(
+        label="What should change?",
+        style=discord.TextStyle.paragraph,
+        placeholder="e.g. make the sky stormy and add a lighthouse",
+        max_length=MAX_PROMPT_CHARS,
+    )
+
+    def __init__(
+        self, *, input_shas: Sequence[str] = (), sources: Sequence[SourceImage] = ()
+    ) -> None:
+        super().__init__(title=MODAL_TITLE, timeout=15 * 60)
+        self.input_shas = tuple(input_shas)
+        self.sources = tuple(sources)
+
+    async def on_submit(self, interaction: discord.Interaction["ImageBot"]) -> None:  # type: ignore[override]
+        await answering_errors(interaction, self._submit(interaction))
+
+    async def _submit(self, interaction: discord.Interaction["ImageBot"]) -> None:
+        spec = JobSpec(
+            kind="edit",
+            guild_id=interaction.guild_id,
+            channel_id=interaction.channel_id or 0,
+            user_id=interaction.user.id,
+            prompt=self.instruction.value,
+            sources=self.sources,
+            input_shas=self.input_shas,
+            history=True,
+        )
+        await run_for_interaction(interaction, spec, label="Editing…")
