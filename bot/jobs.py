@@ -211,20 +211,27 @@ class JobRunner:
 
         return InputImage(data=data, mime=sniff_mime(data) or "image/png")
 
-    async def _inputs(self, spec: JobSpec, turns: Sequence[TurnRecord]) -> _Inputs:
+    async def _inputs(
+        self, spec: JobSpec, turns: Sequence[TurnRecord], *, replays_outputs: bool
+    ) -> _Inputs:
         raw = [await self.download(s) for s in spec.sources]
         prepared: list[InputImage] = []
         if raw:
             prepared = list(await self.bot.gateway.prepare_images(raw))
         prepared += await self._stored_images(spec.input_shas)
+        inputs = _Inputs(images=list(prepared))
         if spec.use_latest and not prepared:
             latest = next((t for t in reversed(turns) if t.outputs), None)
             if latest is None:
                 raise InputImageError(NO_LATEST_IMAGE)
-            prepared += await self._stored_images(o.sha256 for o in latest.outputs)
+            previous = await self._stored_images(o.sha256 for o in latest.outputs)
+            prepared += previous
+            # google replays the model turn holding these images; chat dialects cannot
+            # carry images in assistant turns, so they go into this turn instead.
+            if not replays_outputs:
+                inputs.images += previous
         if len(prepared) > MAX_INPUT_IMAGES + 1:
             raise InputImageError(f"Send at most {MAX_INPUT_IMAGES} images at once.")
-        inputs = _Inputs(images=prepared)
         for image in prepared:
             inputs.stored.append(
                 await self.bot.store.put_blob(image.data, image.mime, image.width, image.height)
@@ -286,7 +293,8 @@ class JobRunner:
         turns: Sequence[TurnRecord] = ()
         if spec.history or spec.use_latest:
             turns = await store.recent_turns(spec.channel_id, settings.history_turns)
-        inputs = await self._inputs(spec, turns)
+        replays = spec.history and gateway.dialect == "google"
+        inputs = await self._inputs(spec, turns, replays_outputs=replays)
         history = await self._history(turns) if spec.history else ()
 
         job = await store.create_job(
