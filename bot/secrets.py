@@ -1,0 +1,124 @@
+"""Per-server API keys encrypted at rest, and log redaction of every secret we know.
+
+The Fernet key comes from SECRET_KEY through scrypt rather than HKDF: HKDF is right
+for a secret that is already random, but SECRET_KEY is typed by an operator and may
+be a passphrase, and the threat here is someone holding a copy of the database. A
+memory-hard KDF makes guessing the passphrase from a stolen ciphertext expensive,
+and its cost (~0.1 s) is paid once per start. The salt is fixed because there is one
+derived key per installation, and a random salt would have to be stored somewhere
+the same thief can read.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import re
+from collections.abc import Callable, Iterable
+
+from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+
+from bot.errors import ConfigError
+
+MIN_SECRET_KEY_LENGTH = 16
+_SALT = b"imagine-bot/keybox/v1"
+# 32 MiB and ~0.1 s: OWASP's floor for scrypt is N=2**17 for per-login hashing;
+# a key derived once at start-up can afford 2**15 on small hosts.
+_SCRYPT_N = 2**15
+_SCRYPT_R = 8
+_SCRYPT_P = 1
+
+REDACTED = "[REDACTED]"
+# Shorter "secrets" would shred ordinary words in the log.
+_MIN_REDACT_LENGTH = 6
+
+
+class KeyBox:
+    """Encrypts per-server API keys with a key derived from SECRET_KEY."""
+
+    def __init__(self, secret_key: str) -> None:
+        if not isinstance(secret_key, str) or len(secret_key.strip()) < MIN_SECRET_KEY_LENGTH:
+            raise ConfigError(
+                f"SECRET_KEY must be at least {MIN_SECRET_KEY_LENGTH} characters; "
+                'generate one with: python -c "import secrets; print(secrets.token_urlsafe(32))"'
+            )
+        kdf = Scrypt(salt=_SALT, length=32, n=_SCRYPT_N, r=_SCRYPT_R, p=_SCRYPT_P)
+        self._fernet = Fernet(base64.urlsafe_b64encode(kdf.derive(secret_key.encode())))
+
+    def __repr__(self) -> str:
+        return "KeyBox(...)"
+
+    def encrypt(self, plaintext: str) -> bytes:
+        return self._fernet.encrypt(plaintext.encode())
+
+    def decrypt(self, token: bytes) -> str:
+        try:
+            return self._fernet.decrypt(bytes(token)).decode()
+        except InvalidToken:
+            raise ConfigError(
+                "A stored API key could not be decrypted: SECRET_KEY has changed since it was "
+                "saved. Restore the old SECRET_KEY, or have a server admin enter the key again "
+                "with /settings gateway."
+            ) from None
+
+
+# Shapes of credentials we may not have been told about.
+_TOKEN_PATTERNS = (
+    # Discord bot token: base64 user id . timestamp . HMAC
+    re.compile(r"\b[A-Za-z0-9_-]{23,28}\.[A-Za-z0-9_-]{6,7}\.[A-Za-z0-9_-]{27,40}\b"),
+    # OpenAI / OpenRouter style: sk-..., sk-proj-..., sk-or-v1-...
+    re.compile(r"\bsk-[A-Za-z0-9_-]{16,}"),
+    # Google API keys
+    re.compile(r"\bAIza[A-Za-z0-9_-]{30,}"),
+)
+_BEARER = re.compile(r"(?i)\b(Bearer\s+)[A-Za-z0-9._~+/=-]{8,}")
+_BOT_AUTH = re.compile(r"(?i)\b(Bot\s+)[A-Za-z0-9_-]{20,}\.[A-Za-z0-9._-]+")
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every known secret and every credential-shaped string replaced."""
+    known = sorted(
+        {s for s in secrets if s and len(s) >= _MIN_REDACT_LENGTH}, key=len, reverse=True
+    )
+    for secret in known:
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    text = _BEARER.sub(lambda m: m.group(1) + REDACTED, text)
+    text = _BOT_AUTH.sub(lambda m: m.group(1) + REDACTED, text)
+    for pattern in _TOKEN_PATTERNS:
+        text = pattern.sub(REDACTED, text)
+    return text
+
+
+class SecretRedactingFilter(logging.Filter):
+    """Scrubs secrets from log records: message, arguments, exception and stack text.
+
+    Install it on handlers, not only on a logger: a logger's filters see just the
+    records logged on that very logger, not those propagating from its children.
+    ``secrets_provider`` is called per record, so keys decrypted later are covered.
+    """
+
+    def __init__(self, secrets_provider: Callable[[], Iterable[str]]) -> None:
+        super().__init__()
+        self._provider = secrets_provider
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        secrets = list(self._provider())
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a filter must never break logging; keep the pieces
+            message = f"{record.msg} {record.args!r}"
+        record.msg = redact(str(message), secrets)
+        record.args = None
+        if record.exc_info and record.exc_info[0] is not None:
+            text = logging.Formatter().formatException(record.exc_info)
+            record.exc_text = redact(text, secrets)
+            # Formatters that re-render exc_info (discord.py's colour formatter does)
+            # would print the raw secret; the scrubbed text is kept in exc_text.
+            record.exc_info = None
+        elif record.exc_text:
+            record.exc_text = redact(record.exc_text, secrets)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info, secrets)
+        return True

@@ -1,0 +1,72 @@
+"""JSON encoding for stored documents and the blob references they carry.
+
+Shared by every driver, so that a turn or job written by SQLite reads back the same
+from PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+import orjson
+
+BLOB_KEY = "$blob"
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def _default(obj: Any) -> Any:
+    # Records are frozen and hold Mappings (often MappingProxyType); orjson only knows dict.
+    if isinstance(obj, Mapping):
+        return dict(obj)
+    if isinstance(obj, (set, frozenset)):
+        return sorted(obj)
+    raise TypeError(f"cannot store a {type(obj).__name__} as JSON")
+
+
+def dumps(obj: Any) -> str:
+    try:
+        return orjson.dumps(obj, default=_default).decode()
+    except TypeError as exc:  # orjson.JSONEncodeError subclasses TypeError
+        raise ValueError(str(exc)) from exc
+
+
+def loads(text: str | bytes | None) -> Any:
+    return None if text is None else orjson.loads(text)
+
+
+def _walk(obj: Any) -> Iterator[Any]:
+    stack = [obj]
+    while stack:
+        item = stack.pop()
+        yield item
+        if isinstance(item, Mapping):
+            stack.extend(reversed(list(item.values())))
+        elif isinstance(item, (list, tuple)):
+            stack.extend(reversed(item))
+
+
+def blob_refs(doc: Any) -> list[str]:
+    """The ``{"$blob": sha}`` references in a document, in order, without repeats."""
+    found: dict[str, None] = {}
+    for item in _walk(doc):
+        if isinstance(item, Mapping):
+            ref = item.get(BLOB_KEY)
+            if isinstance(ref, str):
+                found[ref] = None
+    return list(found)
+
+
+def sha_candidates(docs: Iterable[Any]) -> list[str]:
+    """Every string in the documents shaped like a sha256, plus explicit blob references.
+
+    Job params and results name images by bare sha ("inputs": [sha, ...]) in shapes the
+    store does not own; anything sha-shaped that is also a stored blob counts as a use.
+    """
+    found: dict[str, None] = {}
+    for doc in docs:
+        for item in _walk(doc):
+            if isinstance(item, str) and _SHA256.fullmatch(item):
+                found[item] = None
+    return list(found)

@@ -1,0 +1,122 @@
+"""SQLite schema as forward migrations. Append a new version; never edit a shipped one."""
+
+from __future__ import annotations
+
+import aiosqlite
+
+from bot.errors import ConfigError
+
+# version -> statements, applied in one transaction with the version row.
+MIGRATIONS: dict[int, tuple[str, ...]] = {
+    1: (
+        # Only the values an admin set; the key ciphertext gets a real BLOB column.
+        """CREATE TABLE guild_settings (
+            guild_id INTEGER PRIMARY KEY,
+            overrides TEXT NOT NULL DEFAULT '{}',
+            gateway_key_encrypted BLOB,
+            updated_at REAL NOT NULL
+        )""",
+        # data last: scanning the metadata columns then never reads the overflow pages.
+        """CREATE TABLE blobs (
+            sha256 TEXT PRIMARY KEY,
+            mime TEXT NOT NULL,
+            width INTEGER NOT NULL DEFAULT 0,
+            height INTEGER NOT NULL DEFAULT 0,
+            size INTEGER NOT NULL,
+            created_at REAL NOT NULL,
+            touched_at REAL NOT NULL,
+            data BLOB NOT NULL
+        )""",
+        # Covers the garbage sweep, so it never reads the rows of blobs it keeps.
+        "CREATE INDEX blobs_by_touched ON blobs (touched_at, sha256)",
+        """CREATE TABLE turns (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            channel_id INTEGER NOT NULL,
+            guild_id INTEGER,
+            user_id INTEGER NOT NULL,
+            prompt TEXT NOT NULL,
+            model_text TEXT NOT NULL DEFAULT '',
+            raw_turn TEXT,
+            job_id INTEGER,
+            created_at REAL NOT NULL
+        )""",
+        "CREATE INDEX turns_by_channel ON turns (channel_id, id)",
+        # Every blob a turn uses: its inputs, outputs, and the {"$blob"} refs in raw_turn.
+        """CREATE TABLE turn_blobs (
+            turn_id INTEGER NOT NULL REFERENCES turns (id) ON DELETE CASCADE,
+            role TEXT NOT NULL CHECK (role IN ('input', 'output', 'raw')),
+            position INTEGER NOT NULL,
+            sha256 TEXT NOT NULL REFERENCES blobs (sha256),
+            PRIMARY KEY (turn_id, role, position)
+        )""",
+        "CREATE INDEX turn_blobs_by_sha ON turn_blobs (sha256)",
+        """CREATE TABLE jobs (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            kind TEXT NOT NULL,
+            guild_id INTEGER,
+            channel_id INTEGER NOT NULL,
+            user_id INTEGER NOT NULL,
+            prompt TEXT NOT NULL,
+            state TEXT NOT NULL
+                CHECK (state IN ('queued', 'running', 'done', 'failed', 'interrupted')),
+            params TEXT NOT NULL DEFAULT '{}',
+            result TEXT NOT NULL DEFAULT '{}',
+            interaction_token TEXT,
+            message_id INTEGER,
+            created_at REAL NOT NULL,
+            started_at REAL,
+            finished_at REAL
+        )""",
+        "CREATE INDEX jobs_by_guild ON jobs (guild_id, created_at)",
+        "CREATE INDEX jobs_by_user ON jobs (user_id, created_at)",
+        "CREATE INDEX jobs_by_created ON jobs (created_at)",
+        "CREATE INDEX jobs_unfinished ON jobs (state) WHERE state IN ('queued', 'running')",
+        """CREATE TABLE job_blobs (
+            job_id INTEGER NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+            sha256 TEXT NOT NULL REFERENCES blobs (sha256),
+            PRIMARY KEY (job_id, sha256)
+        )""",
+        "CREATE INDEX job_blobs_by_sha ON job_blobs (sha256)",
+        # guild_id 0 stands for direct messages: NULL would defeat the primary key.
+        """CREATE TABLE usage (
+            guild_id INTEGER NOT NULL,
+            user_id INTEGER NOT NULL,
+            day INTEGER NOT NULL,
+            jobs INTEGER NOT NULL DEFAULT 0,
+            images INTEGER NOT NULL DEFAULT 0,
+            tokens INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (guild_id, day, user_id)
+        )""",
+    ),
+}
+
+LATEST_VERSION = max(MIGRATIONS)
+
+
+async def migrate(db: aiosqlite.Connection, now: float) -> int:
+    """Bring the database to LATEST_VERSION; returns the version found before."""
+    await db.execute("BEGIN IMMEDIATE")
+    try:
+        await db.execute(
+            "CREATE TABLE IF NOT EXISTS schema_version ("
+            " version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)"
+        )
+        async with db.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version") as cur:
+            row = await cur.fetchone()
+        found = int(row[0]) if row else 0
+        if found > LATEST_VERSION:
+            raise ConfigError(
+                f"The database (DATABASE_URL) was written by a newer version of the bot "
+                f"(schema {found}, this version knows {LATEST_VERSION}). Upgrade the bot."
+            )
+        for version in range(found + 1, LATEST_VERSION + 1):
+            for statement in MIGRATIONS[version]:
+                await db.execute(statement)
+            await db.execute(
+                "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)", (version, now)
+            )
+    except BaseException:
+        await db.execute("ROLLBACK")
+        raise
+    await db.execute("COMMIT")
+    return found

@@ -1,0 +1,147 @@
+"""Validation of per-guild settings, shared by every Store driver.
+
+A guild's row holds only the values an admin set ("overrides"); everything else is
+the registered default from ``GuildSettings``, so changing a default in code reaches
+every guild that never chose otherwise (Red's Config does the same).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from typing import Any
+from urllib.parse import urlsplit
+
+from bot.gateway.models import (
+    ASPECT_RATIOS,
+    DIALECTS,
+    EXTREME_ASPECT_RATIOS,
+    IMAGE_SIZES,
+)
+from bot.storage.base import MAX_HISTORY_TURNS, SETTING_NAMES, GuildSettings
+
+log = logging.getLogger(__name__)
+
+MAX_MODEL_NAME = 200
+MAX_URL_LENGTH = 2000
+# Discord caps a guild at 500 channels; more entries cannot be real.
+MAX_ALLOWED_CHANNELS = 500
+MAX_CONCURRENCY = 1000
+MAX_QUOTA = 1_000_000
+MAX_KEY_CIPHERTEXT = 4096
+
+Validator = Callable[[str, Any], Any]
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _int_range(lo: int, hi: int, *, nullable: bool = False) -> Validator:
+    def check(name: str, value: Any) -> Any:
+        if value is None and nullable:
+            return None
+        if not _is_int(value) or not lo <= value <= hi:
+            extra = " or None" if nullable else ""
+            raise ValueError(
+                f"{name} must be a whole number from {lo} to {hi}{extra}, got {value!r}"
+            )
+        return value
+
+    return check
+
+
+def _choice(choices: tuple[str, ...]) -> Validator:
+    def check(name: str, value: Any) -> Any:
+        if value is None or value in choices:
+            return value
+        raise ValueError(f"{name} must be one of {', '.join(choices)} or None, got {value!r}")
+
+    return check
+
+
+def _model(name: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if (
+        not isinstance(value, str)
+        or not value
+        or len(value) > MAX_MODEL_NAME
+        or any(ch.isspace() or not ch.isprintable() for ch in value)
+    ):
+        raise ValueError(f"{name} must be a model name without spaces, got {value!r}")
+    return value
+
+
+def _url(name: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, str) and len(value) <= MAX_URL_LENGTH and value.isprintable():
+        parts = urlsplit(value)
+        if parts.scheme in ("http", "https") and parts.hostname and " " not in value:
+            return value
+    # The value may be a mistyped key: never echo it.
+    raise ValueError(f"{name} must be an http:// or https:// URL")
+
+
+def _ciphertext(name: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, (bytes, bytearray, memoryview)) and 0 < len(value) <= MAX_KEY_CIPHERTEXT:
+        return bytes(value)
+    raise ValueError(f"{name} must be encrypted bytes (see bot.secrets.KeyBox)")
+
+
+def _channels(name: str, value: Any) -> Any:
+    if isinstance(value, (str, bytes, Mapping)) or not hasattr(value, "__iter__"):
+        raise ValueError(f"{name} must be a list of channel ids")
+    ids = tuple(dict.fromkeys(value))
+    if not all(_is_int(i) and i > 0 for i in ids):
+        raise ValueError(f"{name} must be a list of channel ids (positive whole numbers)")
+    if len(ids) > MAX_ALLOWED_CHANNELS:
+        raise ValueError(f"{name} may hold at most {MAX_ALLOWED_CHANNELS} channels")
+    return ids
+
+
+VALIDATORS: dict[str, Validator] = {
+    "model": _model,
+    "aspect_ratio": _choice(ASPECT_RATIOS + EXTREME_ASPECT_RATIOS),
+    "image_size": _choice(IMAGE_SIZES),
+    "history_turns": _int_range(0, MAX_HISTORY_TURNS),
+    "gateway_base_url": _url,
+    "gateway_dialect": _choice(DIALECTS),
+    "gateway_key_encrypted": _ciphertext,
+    "allowed_channels": _channels,
+    "user_concurrency": _int_range(1, MAX_CONCURRENCY),
+    "guild_concurrency": _int_range(1, MAX_CONCURRENCY),
+    "user_hourly": _int_range(0, MAX_QUOTA, nullable=True),
+    "user_daily": _int_range(0, MAX_QUOTA, nullable=True),
+    "guild_hourly": _int_range(0, MAX_QUOTA, nullable=True),
+    "guild_daily": _int_range(0, MAX_QUOTA, nullable=True),
+}
+
+
+def validate_changes(changes: Mapping[str, Any]) -> dict[str, Any]:
+    """Normalised copies of the changes; ValueError on an unknown name or a bad value."""
+    unknown = sorted(set(changes) - SETTING_NAMES)
+    if unknown:
+        raise ValueError(f"unknown setting(s): {', '.join(unknown)}")
+    missing = sorted(set(changes) - set(VALIDATORS))
+    if missing:  # a field was added to GuildSettings without a validator here
+        raise ValueError(f"setting(s) without validation: {', '.join(missing)}")
+    return {name: VALIDATORS[name](name, value) for name, value in changes.items()}
+
+
+def build_settings(guild_id: int, overrides: Mapping[str, Any]) -> GuildSettings:
+    """Defaults with the stored overrides applied; a stored value no longer valid falls back."""
+    kept: dict[str, Any] = {}
+    for name, value in overrides.items():
+        try:
+            kept.update(validate_changes({name: value}))
+        except ValueError:
+            # Settings removed or narrowed in a newer version must not break the guild.
+            log.warning(
+                "guild %s: ignoring stored setting %s that is no longer valid", guild_id, name
+            )
+    return replace(GuildSettings(guild_id=guild_id), **kept)

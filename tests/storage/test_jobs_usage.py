@@ -1,0 +1,196 @@
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from bot.storage.sqlite import SQLiteStore
+from tests.storage.helpers import Clock, query
+
+T0 = 1_700_000_000.0
+
+
+async def new_job(store: SQLiteStore, *, guild: int | None = 1, user: int = 2, **params):
+    return await store.create_job(
+        kind="imagine",
+        guild_id=guild,
+        channel_id=3,
+        user_id=user,
+        prompt="a cat",
+        params=params or {"model": "m"},
+        interaction_token="tok-123",
+    )
+
+
+async def test_job_lifecycle(store: SQLiteStore, clock: Clock) -> None:
+    job = await store.create_job(
+        kind="edit",
+        guild_id=1,
+        channel_id=3,
+        user_id=2,
+        prompt="make it blue",
+        params={"model": "gemini", "size": "2K", "inputs": ("a" * 64,)},
+        interaction_token="tok",
+    )
+    assert job.state == "queued"
+    assert job.created_at == T0
+    assert job.params == {"model": "gemini", "size": "2K", "inputs": ["a" * 64]}
+    assert job.started_at is None and job.finished_at is None
+
+    clock.advance(1)
+    running = await store.update_job(job.id, state="running")
+    assert running.started_at == T0 + 1
+
+    clock.advance(30)
+    done = await store.update_job(
+        job.id, state="done", result={"outputs": ["b" * 64], "text": "ok"}, message_id=999
+    )
+    assert done.finished_at == T0 + 31
+    assert done.started_at == T0 + 1
+    assert done.message_id == 999
+    assert await store.get_job(job.id) == done
+    assert await store.get_job(12345) is None
+
+
+async def test_job_update_rejects_bad_input(store: SQLiteStore) -> None:
+    job = await new_job(store)
+    with pytest.raises(ValueError, match="state"):
+        await store.update_job(job.id, state="paused")
+    with pytest.raises(ValueError, match="unknown job field"):
+        await store.update_job(job.id, prompt="changed")
+    with pytest.raises(ValueError):
+        await store.update_job(job.id, result=["not", "a", "mapping"])
+    with pytest.raises(KeyError):
+        await store.update_job(424242, state="done")
+    with pytest.raises(ValueError):
+        await store.create_job(kind="", guild_id=1, channel_id=1, user_id=1, prompt="", params={})
+    assert (await store.get_job(job.id)).state == "queued"
+
+
+async def test_job_blob_references_protect_blobs(store: SQLiteStore, db_path: Path) -> None:
+    inp = await store.put_blob(b"input", "image/png")
+    out = await store.put_blob(b"output", "image/png")
+    job = await new_job(store, inputs=[inp.sha256], lookalike="c" * 64)
+    await store.update_job(job.id, result={"images": [{"$blob": out.sha256}]})
+    assert await store.collect_garbage() == 0
+    rows = query(db_path, "SELECT sha256 FROM job_blobs ORDER BY sha256")
+    assert rows == sorted([(inp.sha256,), (out.sha256,)])  # the lookalike names no blob
+    await store.update_job(job.id, result={})
+    assert await store.collect_garbage() == 1
+    assert await store.get_blob(inp.sha256) == b"input"
+
+
+CRASHER = textwrap.dedent(
+    """
+    import asyncio, os, sys
+    from bot.storage.sqlite import SQLiteStore
+
+    async def main():
+        store = await SQLiteStore.open(sys.argv[1])
+        ids = []
+        for state in ("queued", "running", "done", "failed", "running"):
+            job = await store.create_job(kind="imagine", guild_id=1, channel_id=2, user_id=3,
+                                         prompt=state, params={"n": 1})
+            if state != "queued":
+                await store.update_job(job.id, state=state)
+            ids.append(job.id)
+        print(ids, flush=True)
+        os._exit(1)  # a crash: no close, no checkpoint
+
+    asyncio.run(main())
+    """
+)
+
+
+async def test_interrupt_running_jobs_after_a_crash(db_path: Path, clock: Clock) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        CRASHER,
+        str(db_path),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        cwd=Path(__file__).parents[2],
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+    assert proc.returncode == 1, err.decode()
+    queued, running1, done, failed, running2 = json.loads(out)
+
+    store = await SQLiteStore.open(db_path, clock=clock)
+    try:
+        interrupted = await store.interrupt_running_jobs()
+        assert [j.id for j in interrupted] == [queued, running1, running2]
+        assert all(j.state == "interrupted" and j.finished_at == T0 for j in interrupted)
+        assert (await store.get_job(done)).state == "done"
+        assert (await store.get_job(failed)).state == "failed"
+        assert await store.interrupt_running_jobs() == []
+    finally:
+        await store.close()
+
+
+async def test_interrupt_after_clean_close_and_reopen(db_path: Path, clock: Clock) -> None:
+    store = await SQLiteStore.open(db_path, clock=clock)
+    job = await new_job(store)
+    await store.update_job(job.id, state="running")
+    await store.close()
+    store = await SQLiteStore.open(db_path, clock=clock)
+    try:
+        (again,) = await store.interrupt_running_jobs()
+        assert (
+            again.id == job.id and again.prompt == "a cat" and again.interaction_token == "tok-123"
+        )
+    finally:
+        await store.close()
+
+
+async def test_count_jobs_windows_and_filters(store: SQLiteStore, clock: Clock) -> None:
+    await new_job(store, guild=1, user=10)  # T0
+    clock.advance(1800)
+    await new_job(store, guild=1, user=10)  # T0 + 30 min
+    await new_job(store, guild=1, user=11)
+    await new_job(store, guild=2, user=10)
+    await new_job(store, guild=None, user=10)  # a DM
+    clock.advance(3601)  # now just over an hour after the second job
+    await new_job(store, guild=1, user=10)
+
+    hour_ago, day_ago = clock() - 3600, clock() - 86400
+    assert await store.count_jobs(guild_id=1, user_id=10, since=hour_ago) == 1
+    assert await store.count_jobs(guild_id=1, user_id=10, since=day_ago) == 3
+    assert await store.count_jobs(guild_id=1, user_id=None, since=day_ago) == 4
+    assert await store.count_jobs(guild_id=None, user_id=10, since=day_ago) == 5
+    assert await store.count_jobs(guild_id=None, user_id=None, since=day_ago) == 6
+    assert await store.count_jobs(guild_id=1, user_id=None, since=T0 + 1800) == 3  # inclusive
+    assert await store.count_jobs(guild_id=3, user_id=None, since=0) == 0
+
+
+async def test_usage_accumulates_per_day_and_sorts(store: SQLiteStore, clock: Clock) -> None:
+    await store.record_usage(guild_id=1, user_id=10, images=1, tokens=1000)
+    await store.record_usage(guild_id=1, user_id=10, images=2, tokens=500)
+    await store.record_usage(guild_id=1, user_id=11, images=4, tokens=10)
+    await store.record_usage(guild_id=1, user_id=12, images=0, tokens=99)
+    await store.record_usage(guild_id=2, user_id=10, images=50, tokens=0)
+    await store.record_usage(guild_id=None, user_id=10, images=50, tokens=0)
+    clock.advance(86400)
+    await store.record_usage(guild_id=1, user_id=12, images=1, tokens=1)
+
+    rows = await store.usage_summary(1, since=T0)
+    assert [(r.user_id, r.jobs, r.images, r.tokens) for r in rows] == [
+        (11, 1, 4, 10),
+        (10, 2, 3, 1500),
+        (12, 2, 1, 100),
+    ]
+    today = await store.usage_summary(1, since=clock())
+    assert [(r.user_id, r.images) for r in today] == [(12, 1)]
+    assert await store.usage_summary(99, since=0) == []
+    with pytest.raises(ValueError):
+        await store.record_usage(guild_id=1, user_id=1, images=-1, tokens=0)
+
+
+async def test_usage_is_one_row_per_user_and_day(store: SQLiteStore, db_path: Path) -> None:
+    for _ in range(5):
+        await store.record_usage(guild_id=1, user_id=10, images=1, tokens=2)
+    assert query(db_path, "SELECT jobs, images, tokens FROM usage") == [(5, 5, 10)]
