@@ -1,0 +1,433 @@
+"""bot.images on real Pillow, with small images made here and hostile files built by hand."""
+
+from __future__ import annotations
+
+import io
+import math
+import pickle
+import struct
+import zlib
+
+import pybase64
+import pytest
+from PIL import Image
+
+from bot import images
+from bot.errors import ImageTooLarge, MalformedResponse, NotAnImage, RequestTooLarge
+from bot.gateway.models import GeneratedImage, InputImage
+
+
+def encode(im: Image.Image, fmt: str, **kw) -> bytes:
+    buf = io.BytesIO()
+    im.save(buf, fmt, **kw)
+    return buf.getvalue()
+
+
+def opened(data: bytes) -> Image.Image:
+    im = Image.open(io.BytesIO(data))
+    im.load()
+    return im
+
+
+def png_chunk(kind: bytes, body: bytes) -> bytes:
+    return (
+        struct.pack(">I", len(body))
+        + kind
+        + body
+        + struct.pack(">I", zlib.crc32(kind + body))
+    )
+
+
+def png_declaring(width: int, height: int) -> bytes:
+    """A tiny PNG whose header claims a huge image: the classic decompression bomb."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    idat = zlib.compress(b"\x00" * 1024)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + png_chunk(b"IHDR", ihdr)
+        + png_chunk(b"IDAT", idat)
+        + png_chunk(b"IEND", b"")
+    )
+
+
+@pytest.fixture(scope="module")
+def photo() -> bytes:
+    return images.make_photo_like(320, 240, seed=3)
+
+
+@pytest.fixture(scope="module")
+def photo_big() -> bytes:
+    return images.make_photo_like(768, 768, seed=7)
+
+
+# --------------------------------------------------------------------------- sniffing
+
+
+def _heic_bytes() -> bytes | None:
+    try:
+        import pillow_heif
+
+        pillow_heif.register_heif_opener()
+        return encode(Image.new("RGB", (64, 48), (200, 30, 30)), "HEIF")
+    except (
+        ImportError,
+        KeyError,
+        OSError,
+        ValueError,
+    ):  # no HEVC encoder in this build
+        return None
+
+
+@pytest.mark.parametrize(
+    ("fmt", "mime"),
+    [
+        ("PNG", "image/png"),
+        ("JPEG", "image/jpeg"),
+        ("WEBP", "image/webp"),
+        ("GIF", "image/gif"),
+    ],
+)
+def test_sniff_mime_recognises_each_format_from_bytes(fmt: str, mime: str) -> None:
+    assert images.sniff_mime(encode(Image.new("RGB", (8, 8), "red"), fmt)) == mime
+
+
+def test_sniff_mime_reads_heif_brands() -> None:
+    def ftyp(major: bytes, *compat: bytes) -> bytes:
+        body = major + b"\x00\x00\x00\x00" + b"".join(compat)
+        return struct.pack(">I", 8 + len(body)) + b"ftyp" + body + b"\x00" * 16
+
+    assert images.sniff_mime(ftyp(b"heic", b"mif1", b"heic")) == "image/heic"
+    assert images.sniff_mime(ftyp(b"mif1", b"mif1", b"heic")) == "image/heic"
+    assert images.sniff_mime(ftyp(b"mif1", b"mif1")) == "image/heif"
+    assert images.sniff_mime(ftyp(b"avif", b"mif1", b"avif")) is None
+    assert images.sniff_mime(ftyp(b"isom", b"mp41")) is None  # an MP4 video
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"hello",
+        b"%PDF-1.7\n",
+        b"<svg xmlns='http://www.w3.org/2000/svg'/>",
+        b"BM" + b"\0" * 60,
+    ],
+)
+def test_sniff_mime_refuses_non_images(data: bytes) -> None:
+    assert images.sniff_mime(data) is None
+
+
+# --------------------------------------------------------------------------- hostile inputs
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param(b"", id="zero-bytes"),
+        pytest.param(b"just some text, renamed to cat.png\n", id="text-as-png"),
+        pytest.param(
+            b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="10" '
+            b'height="10"><rect width="10" height="10"/></svg>',
+            id="svg",
+        ),
+        pytest.param(b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF", id="pdf"),
+        pytest.param(b"\x89PNG\r\n\x1a\n", id="png-signature-only"),
+        pytest.param(b"\xff\xd8\xff\xe0" + b"\0" * 20, id="jpeg-header-only"),
+        pytest.param(encode(Image.new("RGB", (8, 8)), "BMP"), id="bmp"),
+    ],
+)
+def test_prepare_input_refuses_what_is_not_an_image(data: bytes) -> None:
+    with pytest.raises(NotAnImage) as info:
+        images.prepare_input(data)
+    assert str(info.value)  # a sentence fit for a Discord reply
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP"])
+def test_prepare_input_refuses_truncated_files(photo: bytes, fmt: str) -> None:
+    data = encode(opened(photo), fmt)
+    with pytest.raises(NotAnImage, match="damaged or incomplete"):
+        images.prepare_input(data[: len(data) // 2])
+
+
+def test_prepare_input_refuses_a_decompression_bomb_before_decoding() -> None:
+    # 9000x9000 is 81 Mpx: past our cap, and past Pillow's own (lowered) hard limit.
+    with pytest.raises(ImageTooLarge):
+        images.prepare_input(png_declaring(9000, 9000))
+    # 50 Mpx: under Pillow's hard limit, so only our own check stands in the way. The
+    # file holds 1 KiB of pixel data, so reaching a decoder would report "damaged".
+    with pytest.raises(ImageTooLarge, match="megapixels"):
+        images.prepare_input(png_declaring(10000, 5000))
+    assert Image.MAX_IMAGE_PIXELS == images.MAX_INPUT_PIXELS < 89_478_485
+
+
+def test_prepare_input_respects_a_custom_pixel_cap() -> None:
+    data = encode(Image.new("RGB", (100, 100), "blue"), "PNG")
+    with pytest.raises(ImageTooLarge):
+        images.prepare_input(data, max_pixels=5_000)
+
+
+def test_big_jpeg_is_decoded_at_reduced_scale_instead_of_refused(photo: bytes) -> None:
+    data = encode(opened(photo), "JPEG", quality=90)  # 320x240 = 76.8 kpx
+    result = images.prepare_input(data, max_pixels=30_000)
+    assert (result.width, result.height) == (160, 120)
+    assert opened(result.data).size == (160, 120)
+
+
+def test_plain_png_jpeg_webp_under_the_cap_pass_through_byte_identical(
+    photo: bytes,
+) -> None:
+    for fmt, mime in (
+        ("PNG", "image/png"),
+        ("JPEG", "image/jpeg"),
+        ("WEBP", "image/webp"),
+    ):
+        data = encode(opened(photo), fmt)
+        result = images.prepare_input(data)
+        assert result.data == data
+        assert (result.mime, result.width, result.height) == (mime, 320, 240)
+
+
+def test_animated_gif_becomes_its_first_frame() -> None:
+    frames = [Image.new("RGB", (40, 30), c) for c in ((255, 0, 0), (0, 0, 255))]
+    data = encode(
+        frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100
+    )
+    assert opened(data).n_frames == 2
+    result = images.prepare_input(data)
+    assert result.mime in ("image/jpeg", "image/png")
+    out = opened(result.data)
+    assert getattr(out, "n_frames", 1) == 1
+    r, _g, b = out.convert("RGB").getpixel((20, 15))
+    assert r > 200 and b < 60
+
+
+def test_animated_webp_becomes_its_first_frame() -> None:
+    frames = [Image.new("RGB", (40, 30), c) for c in ((0, 200, 0), (200, 0, 200))]
+    data = encode(
+        frames[0], "WEBP", save_all=True, append_images=frames[1:], duration=100
+    )
+    result = images.prepare_input(data)
+    out = opened(result.data)
+    assert getattr(out, "n_frames", 1) == 1
+    r, g, _b = out.convert("RGB").getpixel((20, 15))
+    assert g > 150 and r < 60
+
+
+def test_cmyk_jpeg_becomes_rgb() -> None:
+    data = encode(Image.new("CMYK", (32, 32), (0, 255, 255, 0)), "JPEG")  # pure red ink
+    result = images.prepare_input(data)
+    out = opened(result.data)
+    assert result.mime == "image/jpeg" and out.mode == "RGB"
+    r, g, b = out.getpixel((16, 16))
+    assert r > 200 and g < 60 and b < 60
+
+
+def test_16_bit_png_is_scaled_not_clipped() -> None:
+    im = Image.new("I;16", (32, 32), 32768)  # mid grey in 16 bits
+    result = images.prepare_input(encode(im, "PNG"))
+    value = opened(result.data).convert("L").getpixel((16, 16))
+    assert 120 <= value <= 136
+
+
+def test_palette_with_transparency_keeps_its_alpha() -> None:
+    im = Image.new("P", (32, 32), 0)
+    im.putpalette([255, 0, 0, 0, 0, 255] + [0] * 762)
+    im.paste(1, (0, 0, 16, 32))
+    data = encode(im, "PNG", transparency=0)
+    result = images.prepare_input(data)
+    out = opened(result.data)
+    assert out.mode == "RGBA"
+    assert out.getpixel((24, 16))[3] == 0  # was the transparent index
+    assert out.getpixel((8, 16)) == (0, 0, 255, 255)
+
+
+def test_la_and_opaque_alpha_convert_sensibly() -> None:
+    la = Image.new("LA", (16, 16), (100, 128))
+    assert opened(images.prepare_input(encode(la, "PNG")).data).mode == "RGBA"
+    # An alpha channel that is opaque everywhere is dropped: JPEG is smaller.
+    opaque = Image.new("RGBA", (16, 16), (10, 20, 30, 255))
+    result = images.prepare_input(encode(opaque, "GIF"))
+    assert opened(result.data).mode == "RGB"
+
+
+def test_exif_rotated_jpeg_is_turned_upright() -> None:
+    im = Image.new("RGB", (60, 40), "white")
+    im.paste((255, 0, 0), (0, 0, 10, 10))  # mark the top-left corner
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 CW to display"
+    data = encode(im, "JPEG", exif=exif.tobytes(), quality=95)
+    result = images.prepare_input(data)
+    assert (result.width, result.height) == (40, 60)
+    out = opened(result.data)
+    assert out.size == (40, 60)
+    assert out.getexif().get(0x0112, 1) == 1
+    r, g, _b = out.convert("RGB").getpixel((35, 4))  # top-left went to top-right
+    assert r > 200 and g < 80
+
+
+def test_over_cap_input_is_downscaled_under_the_cap(photo_big: bytes) -> None:
+    assert len(photo_big) > 150_000
+    result = images.prepare_input(photo_big, max_bytes=150_000)
+    assert len(result.data) <= 150_000
+    assert result.mime == "image/jpeg"
+    out = opened(result.data)
+    assert out.size == (result.width, result.height)
+    assert out.width <= 768 and abs(out.width / out.height - 1) < 0.02
+
+
+def test_heic_is_accepted_and_converted() -> None:
+    data = _heic_bytes()
+    if data is None:
+        pytest.skip("pillow-heif has no HEVC encoder here")
+    assert images.sniff_mime(data) == "image/heic"
+    result = images.prepare_input(data)
+    assert (result.mime, result.width, result.height) == ("image/jpeg", 64, 48)
+    r, g, _b = opened(result.data).getpixel((32, 24))
+    assert r > 150 and g < 90
+
+
+# --------------------------------------------------------------------------- requests
+
+
+def test_b64_and_data_uri_round_trip() -> None:
+    data = bytes(range(256)) * 3
+    assert pybase64.b64decode(images.b64(data)) == data
+    uri = images.data_uri(InputImage(data=data, mime="image/png", width=1, height=1))
+    assert uri.startswith("data:image/png;base64,")
+    assert pybase64.b64decode(uri.split(",", 1)[1]) == data
+
+
+def _request_size(imgs, overhead: int) -> int:
+    return overhead + sum(len(images.data_uri(i)) + 2 for i in imgs)
+
+
+def test_fit_request_leaves_a_request_that_fits_alone(photo: bytes) -> None:
+    imgs = (images.prepare_input(photo),)
+    assert images.fit_request(imgs, 10_000_000, 1_000) == imgs
+
+
+def test_fit_request_shrinks_the_largest_first(photo: bytes, photo_big: bytes) -> None:
+    small = images.prepare_input(encode(opened(photo), "JPEG", quality=80))
+    big = images.prepare_input(photo_big)
+    cap = len(small.data) * 4 // 3 + 400_000
+    fitted = images.fit_request((small, big), cap, overhead_bytes=2_000)
+    assert _request_size(fitted, 2_000) <= cap
+    assert fitted[0] is small  # the small one was left alone
+    assert len(fitted[1].data) < len(big.data)
+    assert opened(fitted[1].data).size == (fitted[1].width, fitted[1].height)
+
+
+def test_fit_request_refuses_what_cannot_fit(photo_big: bytes) -> None:
+    big = images.prepare_input(photo_big)
+    with pytest.raises(RequestTooLarge):
+        images.fit_request((big,), 5_000)
+    with pytest.raises(RequestTooLarge):
+        images.fit_request((big,), 1_000_000, overhead_bytes=1_000_000)
+
+
+# --------------------------------------------------------------------------- outputs
+
+
+def test_inspect_output_reads_the_real_format_and_size(photo: bytes) -> None:
+    for fmt, mime in (
+        ("PNG", "image/png"),
+        ("JPEG", "image/jpeg"),
+        ("WEBP", "image/webp"),
+    ):
+        data = encode(opened(photo), fmt)
+        result = images.inspect_output(data)
+        assert (result.mime, result.width, result.height) == (mime, 320, 240)
+        assert result.data is data
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"", b"not an image", b"<html>502 Bad Gateway</html>", png_declaring(64, 64)[:40]],
+)
+def test_inspect_output_refuses_broken_images(data: bytes) -> None:
+    with pytest.raises(MalformedResponse, match="broken image"):
+        images.inspect_output(data)
+
+
+def test_inspect_output_refuses_truncated_downloads(photo: bytes) -> None:
+    for fmt in ("PNG", "JPEG", "WEBP"):
+        data = encode(opened(photo), fmt)
+        with pytest.raises(MalformedResponse):
+            images.inspect_output(data[: len(data) * 2 // 3])
+
+
+def test_fit_for_upload_keeps_an_image_that_fits(photo: bytes) -> None:
+    image = images.inspect_output(photo)
+    assert images.fit_for_upload(image, 10 * 1024 * 1024) is image
+
+
+def test_fit_for_upload_brings_a_large_image_under_the_limit(photo_big: bytes) -> None:
+    image = images.inspect_output(photo_big)
+    limit = 400_000
+    assert len(photo_big) > 2 * limit
+    result = images.fit_for_upload(image, limit)
+    assert len(result.data) <= limit
+    assert (result.width, result.height) == (768, 768)
+    assert opened(result.data).size == (768, 768)
+    assert result.mime == images.sniff_mime(result.data) == "image/jpeg"
+    assert images.psnr(photo_big, result.data) >= 40
+
+
+def test_fit_for_upload_uses_a_format_with_alpha_for_transparent_images(
+    photo_big: bytes,
+) -> None:
+    rgba = opened(photo_big).convert("RGBA")
+    rgba.putalpha(Image.linear_gradient("L").resize(rgba.size))
+    data = encode(rgba, "PNG", compress_level=1)
+    result = images.fit_for_upload(images.inspect_output(data), len(data) // 3)
+    assert len(result.data) <= len(data) // 3
+    out = opened(result.data)
+    assert result.mime == "image/webp" and out.mode == "RGBA" and out.size == (768, 768)
+    assert out.getpixel((5, 0))[3] < 20 and out.getpixel((5, 767))[3] > 235
+
+
+def test_fit_for_upload_walks_down_when_the_limit_is_tiny(photo: bytes) -> None:
+    result = images.fit_for_upload(images.inspect_output(photo), 12_000)
+    assert len(result.data) <= 12_000 and (result.width, result.height) == (320, 240)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def test_psnr(photo: bytes) -> None:
+    assert images.psnr(photo, photo) == math.inf
+    low = encode(opened(photo), "JPEG", quality=20)
+    high = encode(opened(photo), "JPEG", quality=95)
+    assert 20 < images.psnr(photo, low) < images.psnr(photo, high)
+    with pytest.raises(ValueError):
+        images.psnr(photo, encode(Image.new("RGB", (10, 10)), "PNG"))
+
+
+def test_make_photo_like_is_deterministic_realistic_content() -> None:
+    a = images.make_photo_like(256, 192, seed=1)
+    assert a == images.make_photo_like(256, 192, seed=1)
+    assert a != images.make_photo_like(256, 192, seed=2)
+    im = opened(a)
+    assert (im.format, im.mode, im.size) == ("PNG", "RGB", (256, 192))
+    # Not flat colour and not pure noise: many colours, yet far more compressible
+    # than random bytes.
+    assert len(im.getcolors(maxcolors=1 << 24)) > 5_000
+    assert len(encode(im, "JPEG", quality=90)) < 256 * 192 * 3 // 4
+
+
+def test_public_functions_and_results_cross_process_boundaries(photo: bytes) -> None:
+    for fn in (
+        images.sniff_mime,
+        images.prepare_input,
+        images.fit_request,
+        images.inspect_output,
+        images.fit_for_upload,
+        images.data_uri,
+        images.b64,
+        images.psnr,
+        images.make_photo_like,
+    ):
+        assert pickle.loads(pickle.dumps(fn)) is fn
+    result = images.inspect_output(photo)
+    assert pickle.loads(pickle.dumps(result)) == result
+    assert isinstance(result, GeneratedImage)
