@@ -78,15 +78,17 @@ class ImageBot(commands.Bot):
         cpu: CpuPool,
         gateway: Any,
         keybox: Any,
+        **options: Any,
     ) -> None:
+        options = {"chunk_guilds_at_startup": False, **options}
         super().__init__(
             command_prefix=commands.when_mentioned,
             help_command=None,
             intents=bot_intents(settings),
             tree_cls=ImageTree,
-            chunk_guilds_at_startup=False,
             member_cache_flags=discord.MemberCacheFlags.none(),
             allowed_mentions=discord.AllowedMentions(everyone=False, roles=False, users=True),
+            **options,
         )
         self.settings = settings
         self.store = store
@@ -175,9 +177,15 @@ class ImageBot(commands.Bot):
 
 
 @asynccontextmanager
-async def open_bot(settings: BotSettings, *, cpu_workers: int | None = None) -> AsyncIterator[ImageBot]:
-    """Every resource opened once, and a logged-in bot ready to ``connect()``."""
-    from bot.gateway import GatewayClient
+async def open_bot(
+    settings: BotSettings, *, cpu: CpuPool | None = None, **bot_options: Any
+) -> AsyncIterator[ImageBot]:
+    """Every resource opened once, and a logged-in bot ready to ``connect()``.
+
+    ``cpu`` lets a test suite share one process pool between bots; ``bot_options`` go
+    to ``discord.Client`` (e.g. a shorter ``guild_ready_timeout``).
+    """
+    from bot.gateway.client import GatewayClient
     from bot.secrets import KeyBox
     from bot.storage import open_store
 
@@ -186,7 +194,8 @@ async def open_bot(settings: BotSettings, *, cpu_workers: int | None = None) -> 
     image.gateway()  # fail at start-up, not on the first /imagine
     async with AsyncExitStack() as stack:
         http = await stack.enter_async_context(httpx.AsyncClient(timeout=HTTP_TIMEOUT))
-        cpu = await stack.enter_async_context(CpuPool(cpu_workers))
+        if cpu is None:
+            cpu = await stack.enter_async_context(CpuPool())
         store = await open_store(settings.database_url)
         stack.push_async_callback(store.close)
         gateway = GatewayClient(
@@ -203,6 +212,7 @@ async def open_bot(settings: BotSettings, *, cpu_workers: int | None = None) -> 
             cpu=cpu,
             gateway=gateway,
             keybox=KeyBox(settings.secret_key),
+            **bot_options,
         )
         stack.push_async_callback(bot.close)
         try:

@@ -1,0 +1,147 @@
+"""The real bot (``bot.app.open_bot``, what ``python -m bot`` runs) against both fakes.
+
+``running_bot`` yields a ``BotHarness``: the fake Discord, the fake gateway and a
+connected ``ImageBot`` on a temporary SQLite database. ``harness.restart()`` closes
+the bot and opens a new one on the same database, as a process restart would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, AsyncIterator
+
+import pytest
+
+from bot.app import ImageBot, open_bot
+from bot.config import BotSettings, ImageSettings
+from bot.workers import CpuPool
+from tests.fakes.discord import FakeDiscord, InteractionState, StoredMessage, fast_bot_options, redirect_discord
+from tests.fakes.gateway import FakeGateway
+
+GATEWAY_KEY = "sk-test-gateway-key-0123456789"
+SECRET_KEY = "test-secret-key-for-the-keybox-0123"
+PRO_MODEL = "gemini-3-pro-image-preview"
+
+
+def make_settings(
+    fake: FakeDiscord, gw: FakeGateway, db: Path, *, dialect: str = "auto", model: str = PRO_MODEL
+) -> BotSettings:
+    base = gw.google_base_url if dialect == "google" else gw.base_url
+    return BotSettings(
+        token=fake.token,
+        secret_key=SECRET_KEY,
+        api_base=fake.api_base,
+        gateway_url=fake.gateway_url,
+        database_url=f"sqlite:///{db}",
+        image=ImageSettings(base_url=base, api_key=GATEWAY_KEY, dialect=dialect, model=model, timeout=20),
+    )
+
+
+@contextlib.asynccontextmanager
+async def connected_bot(settings: BotSettings, cpu: CpuPool) -> AsyncIterator[ImageBot]:
+    """open_bot + connect, returning once READY; always closed (else teardown hangs)."""
+    async with open_bot(settings, cpu=cpu, **fast_bot_options()) as bot:
+        task = asyncio.create_task(bot.connect(reconnect=False), name="bot-connect")
+        ready = asyncio.create_task(bot.wait_until_ready())
+        try:
+            done, _ = await asyncio.wait({task, ready}, timeout=15, return_when=asyncio.FIRST_COMPLETED)
+            if task in done:
+                task.result()
+                raise RuntimeError("the bot stopped before it was ready")
+            assert ready in done, "bot not ready within 15 s"
+            yield bot
+        finally:
+            ready.cancel()
+            await bot.close()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait_for(task, timeout=5)
+
+
+@dataclass
+class BotHarness:
+    fake: FakeDiscord
+    gw: FakeGateway
+    settings: BotSettings
+    cpu: CpuPool
+    bot: ImageBot | None = None
+    _stack: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
+
+    async def start(self) -> ImageBot:
+        self.bot = await self._stack.enter_async_context(connected_bot(self.settings, self.cpu))
+        return self.bot
+
+    async def stop(self) -> None:
+        await self._stack.aclose()
+        self._stack = contextlib.AsyncExitStack()
+        self.bot = None
+
+    async def restart(self, **changes: Any) -> ImageBot:
+        await self.stop()
+        if changes:
+            self.settings = replace(self.settings, **changes)
+        return await self.start()
+
+    # conveniences -----------------------------------------------------------------------------
+    @property
+    def store(self) -> Any:
+        assert self.bot is not None
+        return self.bot.store
+
+    @property
+    def guild_id(self) -> int:
+        return int(self.fake.guild["id"])
+
+    async def result(self, it: InteractionState, timeout: float = 15.0) -> InteractionState:
+        """The interaction once its final answer (not progress) is on screen."""
+
+        def final(st: InteractionState) -> bool:
+            if st.followups:
+                return True
+            msg = st.original
+            return msg is not None and not msg.loading and (bool(msg.attachments) or not _progress(msg))
+
+        return await self.fake.interaction_result(it, final, timeout=timeout)
+
+    async def channel_post(self, after: int = 0, timeout: float = 15.0) -> StoredMessage:
+        """The next message the bot posted to a channel (not through an interaction)."""
+        req = await self.fake.wait_for("POST /channels/*/messages", status=200, timeout=timeout)
+        return self.fake.messages[req.response["id"]]
+
+
+def _progress(msg: StoredMessage) -> bool:
+    return msg.content.startswith(("Generating…", "Editing…", "Rerolling…", "Upscaling"))
+
+
+@pytest.fixture(scope="session")
+def cpu_pool() -> Any:
+    pool = CpuPool(1)
+    yield pool
+    pool._executor and pool._executor.shutdown(wait=True, cancel_futures=True)  # noqa: SLF001
+
+
+@pytest.fixture
+async def fakes() -> AsyncIterator[tuple[FakeDiscord, FakeGateway]]:
+    async with FakeDiscord.running() as fake, FakeGateway(api_key=GATEWAY_KEY) as gw:
+        with redirect_discord(fake):
+            yield fake, gw
+
+
+@pytest.fixture
+def bot_dialect() -> str:
+    return "auto"
+
+
+@pytest.fixture
+async def running_bot(
+    fakes: tuple[FakeDiscord, FakeGateway], tmp_path: Path, cpu_pool: CpuPool, bot_dialect: str
+) -> AsyncIterator[BotHarness]:
+    fake, gw = fakes
+    harness = BotHarness(fake, gw, make_settings(fake, gw, tmp_path / "bot.db", dialect=bot_dialect), cpu_pool)
+    await harness.start()
+    try:
+        yield harness
+    finally:
+        await harness.stop()
