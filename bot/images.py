@@ -56,6 +56,7 @@ _HEIF_BRANDS = {b"mif1", b"msf1", b"mif2"}
 _AVIF_BRANDS = {b"avif", b"avis"}
 
 _BROKEN_OUTPUT = "The image service returned a broken image."
+_TOO_LARGE_OUTPUT = "The generated image is too large to upload."
 _DAMAGED = "That image file is damaged or incomplete."
 
 _heif_registered = False
@@ -108,9 +109,7 @@ def sniff_mime(data: bytes) -> str | None:
 # --------------------------------------------------------------------------- helpers
 
 
-def _open(
-    data: bytes, error: type[Exception], message: str | None = None
-) -> Image.Image:
+def _open(data: bytes, error: type[Exception], message: str | None = None) -> Image.Image:
     """Open lazily (header only); bombs become ImageTooLarge, junk becomes ``error``."""
     mime = sniff_mime(data)
     if mime is None:
@@ -266,12 +265,10 @@ def _request_bytes(image: InputImage) -> int:
 
 
 def _shrink(image: InputImage, max_bytes: int) -> InputImage:
-    im = _open(image.data, NotAnImage)
+    """Re-encode (and downscale as needed) an already validated input to ``max_bytes``."""
+    im = _open(image.data, NotAnImage, _DAMAGED)
     im.load()
-    im = _normalise_mode(im)
-    # Force at least one re-encode even when the current bytes would "fit" a
-    # re-encode at full size is not guaranteed smaller: go straight to the target.
-    return _encode_within(im, max_bytes)
+    return _encode_within(_normalise_mode(im), max_bytes)
 
 
 def fit_request(
@@ -293,8 +290,7 @@ def fit_request(
             raise RequestTooLarge()
         try:
             images = tuple(
-                _shrink(img, raw_cap) if size > cap else img
-                for img, size in zip(images, sizes)
+                _shrink(img, raw_cap) if size > cap else img for img, size in zip(images, sizes)
             )
         except ImageTooLarge as exc:
             raise RequestTooLarge() from exc
@@ -385,9 +381,7 @@ def _sample(im: Image.Image) -> Image.Image:
             # Centres of a regular grid, so edges, sky and texture are all represented.
             x0 = (2 * c + 1) * im.width // (2 * cols) - _TILE // 2
             y0 = (2 * r + 1) * im.height // (2 * rows) - _TILE // 2
-            mosaic.paste(
-                im.crop((x0, y0, x0 + _TILE, y0 + _TILE)), (c * _TILE, r * _TILE)
-            )
+            mosaic.paste(im.crop((x0, y0, x0 + _TILE, y0 + _TILE)), (c * _TILE, r * _TILE))
     return mosaic
 
 
@@ -448,9 +442,7 @@ def _best_fitting(model: _Model, qualities: Sequence[int], variant: int, budget:
     return lo
 
 
-def _cheapest_good(
-    model: _Model, qualities: Sequence[int], variant: int, top: int
-) -> int:
+def _cheapest_good(model: _Model, qualities: Sequence[int], variant: int, top: int) -> int:
     """Lowest quality index up to ``top`` whose predicted PSNR is already _GOOD_PSNR."""
     lo, hi = 0, top
     while lo < hi:
@@ -462,9 +454,7 @@ def _cheapest_good(
     return lo
 
 
-def _plan(
-    model: _Model, qualities: Sequence[int], variants: Sequence[int], budget: float
-):
+def _plan(model: _Model, qualities: Sequence[int], variants: Sequence[int], budget: float):
     """(quality, variant): smallest predicted-transparent setting that fits, else best PSNR."""
     candidates = []
     for variant in variants:
@@ -491,6 +481,9 @@ def fit_for_upload(
     if len(image.data) <= limit_bytes:
         return image
     im = _open(image.data, MalformedResponse, _BROKEN_OUTPUT)
+    if im.width * im.height > MAX_INPUT_PIXELS:
+        # Far beyond any model's output (4K is 17 Mpx): not worth a worker's memory.
+        raise MalformedResponse(_TOO_LARGE_OUTPUT)
     try:
         im.load()
     except Exception as exc:
@@ -510,15 +503,14 @@ def fit_for_upload(
     budget = limit_bytes * _SIZE_SAFETY
     quality, variant = _plan(model, qualities, variants, budget)
     data = _save(im, fmt, quality, variant, **extra)
-    if len(data) > limit_bytes:
+    lower = [q for q in qualities if q < quality]
+    if len(data) > limit_bytes and lower:
         # The model missed: scale it by what it got wrong and encode once more.
         budget *= budget / len(data)
-        lower = [q for q in qualities if q < quality] or [qualities[0]]
         quality, variant = _plan(model, lower, variants, budget)
         data = _save(im, fmt, quality, variant, **extra)
     if len(data) > limit_bytes:
         data = _last_resort(im, fmt, limit_bytes, extra)
-        return GeneratedImage(data=data, mime=mime, width=im.width, height=im.height)
     return GeneratedImage(data=data, mime=mime, width=im.width, height=im.height)
 
 
@@ -529,7 +521,7 @@ def _last_resort(im: Image.Image, fmt: str, limit_bytes: int, extra: dict) -> by
         data = _save(im, fmt, quality, 2, **extra)
         if len(data) <= limit_bytes:
             return data
-    raise MalformedResponse("The generated image is too large to upload.")
+    raise MalformedResponse(_TOO_LARGE_OUTPUT)
 
 
 # --------------------------------------------------------------------------- measuring
@@ -561,10 +553,7 @@ def _psnr_images(ia: Image.Image, ib: Image.Image) -> float:
 def _noise(size: tuple[int, int], rng: random.Random, amplitude: float) -> Image.Image:
     """Deterministic centred noise (128 +/- amplitude), seedable unlike effect_noise."""
     raw = Image.frombytes("L", size, rng.randbytes(size[0] * size[1]))
-    lut = [
-        max(0, min(255, round(128 + (v - 127.5) * amplitude / 127.5)))
-        for v in range(256)
-    ]
+    lut = [max(0, min(255, round(128 + (v - 127.5) * amplitude / 127.5))) for v in range(256)]
     return raw.point(lut)
 
 
@@ -581,8 +570,7 @@ def make_photo_like(width: int, height: int, seed: int = 0) -> bytes:
     grad = Image.linear_gradient("L").resize((lw, lh))
     rad = Image.radial_gradient("L").resize((lw, lh))
     bands = [
-        _stretch(grad.rotate(rng.uniform(0, 360), Image.Resampling.BILINEAR), rng)
-        for _ in range(3)
+        _stretch(grad.rotate(rng.uniform(0, 360), Image.Resampling.BILINEAR), rng) for _ in range(3)
     ]
     low = Image.merge("RGB", bands)
     low = Image.blend(low, Image.merge("RGB", [rad, rad.rotate(90), grad]), 0.25)
@@ -594,9 +582,7 @@ def make_photo_like(width: int, height: int, seed: int = 0) -> bytes:
         if rng.random() < 0.5:
             draw.ellipse((x0, y0, x1, y1), fill=colour)
         else:
-            pts = [
-                (rng.randrange(lw), rng.randrange(lh)) for _ in range(rng.randint(3, 6))
-            ]
+            pts = [(rng.randrange(lw), rng.randrange(lh)) for _ in range(rng.randint(3, 6))]
             draw.polygon(pts, fill=colour)
     low = low.filter(ImageFilter.GaussianBlur(1.2))
     img = low.resize((width, height), Image.Resampling.BICUBIC)
@@ -627,13 +613,9 @@ def make_photo_like(width: int, height: int, seed: int = 0) -> bytes:
     # so that smooth areas like sky stay smooth, then fine grain (sensor noise).
     size = (width, height)
     fine = _noise((max(8, width // 3), max(8, height // 3)), rng, 70)
-    fine = fine.filter(ImageFilter.GaussianBlur(1.0)).resize(
-        size, Image.Resampling.BICUBIC
-    )
+    fine = fine.filter(ImageFilter.GaussianBlur(1.0)).resize(size, Image.Resampling.BICUBIC)
     coarse = _noise((max(8, width // 24), max(8, height // 24)), rng, 90)
-    coarse = coarse.filter(ImageFilter.GaussianBlur(1.0)).resize(
-        size, Image.Resampling.BICUBIC
-    )
+    coarse = coarse.filter(ImageFilter.GaussianBlur(1.0)).resize(size, Image.Resampling.BICUBIC)
     texture = ImageChops.add(fine, coarse, scale=1.0, offset=-128)
     mask = _noise((max(4, width // 256), max(4, height // 256)), rng, 127)
     mask = mask.point(lambda v: 0 if v < 100 else min(255, (v - 100) * 4))

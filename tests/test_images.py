@@ -30,12 +30,7 @@ def opened(data: bytes) -> Image.Image:
 
 
 def png_chunk(kind: bytes, body: bytes) -> bytes:
-    return (
-        struct.pack(">I", len(body))
-        + kind
-        + body
-        + struct.pack(">I", zlib.crc32(kind + body))
-    )
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
 
 def png_declaring(width: int, height: int) -> bytes:
@@ -189,9 +184,7 @@ def test_plain_png_jpeg_webp_under_the_cap_pass_through_byte_identical(
 
 def test_animated_gif_becomes_its_first_frame() -> None:
     frames = [Image.new("RGB", (40, 30), c) for c in ((255, 0, 0), (0, 0, 255))]
-    data = encode(
-        frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100
-    )
+    data = encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100)
     assert opened(data).n_frames == 2
     result = images.prepare_input(data)
     assert result.mime in ("image/jpeg", "image/png")
@@ -203,9 +196,7 @@ def test_animated_gif_becomes_its_first_frame() -> None:
 
 def test_animated_webp_becomes_its_first_frame() -> None:
     frames = [Image.new("RGB", (40, 30), c) for c in ((0, 200, 0), (200, 0, 200))]
-    data = encode(
-        frames[0], "WEBP", save_all=True, append_images=frames[1:], duration=100
-    )
+    data = encode(frames[0], "WEBP", save_all=True, append_images=frames[1:], duration=100)
     result = images.prepare_input(data)
     out = opened(result.data)
     assert getattr(out, "n_frames", 1) == 1
