@@ -290,7 +290,8 @@ def fit_request(
             raise RequestTooLarge()
         try:
             images = tuple(
-                _shrink(img, raw_cap) if size > cap else img for img, size in zip(images, sizes)
+                _shrink(img, raw_cap) if size > cap else img
+                for img, size in zip(images, sizes, strict=True)
             )
         except ImageTooLarge as exc:
             raise RequestTooLarge() from exc
