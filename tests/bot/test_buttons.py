@@ -1,0 +1,111 @@
+"""Persistent buttons, restarts, interrupted jobs and expired interaction tokens."""
+
+from __future__ import annotations
+
+from tests.bot.conftest import BotHarness
+from tests.fakes.gateway import Reply, images_response, png_bytes
+
+FIRST = png_bytes(32, 32, (200, 0, 0))
+SECOND = png_bytes(32, 32, (0, 200, 0))
+
+
+def _button(message, action: str) -> str:
+    return next(i for i in message.custom_ids() if i.startswith(f"imagine:{action}:"))
+
+
+async def test_reroll_button_works_after_a_restart(running_bot: BotHarness) -> None:
+    h = running_bot
+    h.gw.script(Reply(body=images_response([FIRST])), Reply(body=images_response([SECOND])))
+    reference = png_bytes(20, 20, (1, 1, 1))
+    st = await h.result(await h.fake.slash("imagine", {"prompt": "a kite", "image": ("k.png", reference)}))
+    result = st.original
+
+    await h.restart()  # a new process: nothing in memory, same database
+    clicked = await h.result(await h.fake.click(result, _button(result, "reroll")))
+
+    first, second = h.gw.requests
+    assert second.json["messages"][-1]["content"][0]["text"] == "a kite"
+    assert second.images == [reference]  # the same inputs, rebuilt from the job row
+    assert clicked.original.files[0][1] == SECOND
+    assert "Reroll" in clicked.original.content
+
+
+async def test_upscale_sends_the_result_back_at_4k(running_bot: BotHarness) -> None:
+    h = running_bot
+    h.gw.script(Reply(body=images_response([FIRST])), Reply(body=images_response([SECOND])))
+    st = await h.result(await h.fake.slash("imagine", {"prompt": "a kite"}))
+    clicked = await h.result(await h.fake.click(st.original, _button(st.original, "up4k")))
+
+    second = h.gw.requests[1]
+    assert second.images == [FIRST]
+    assert second.json["image_config"]["image_size"] == "4K"
+    assert clicked.original.files[0][1] == SECOND
+    assert not any(i.startswith("imagine:up4k:") for i in clicked.original.custom_ids())
+
+
+async def test_edit_button_opens_a_modal_on_that_result(running_bot: BotHarness) -> None:
+    h = running_bot
+    h.gw.script(Reply(body=images_response([FIRST])), Reply(body=images_response([SECOND])))
+    st = await h.result(await h.fake.slash("imagine", {"prompt": "a kite"}))
+    opened = await h.fake.click(st.original, _button(st.original, "edit"))
+    await h.fake.wait_for_interaction_reply(opened)
+    assert opened.callback_type == 9
+    (field_id,) = [c["custom_id"] for row in opened.modal["components"] for c in row.get("components", [])]
+    done = await h.result(await h.fake.submit_modal(opened, {field_id: "add clouds"}))
+
+    second = h.gw.requests[1]
+    assert second.images == [FIRST]
+    assert second.json["messages"][-1]["content"][0]["text"] == "add clouds"
+    assert done.original.files[0][1] == SECOND
+
+
+async def test_buttons_respect_the_channel_allow_list(running_bot: BotHarness) -> None:
+    h = running_bot
+    h.gw.script(Reply(body=images_response([FIRST])))
+    st = await h.result(await h.fake.slash("imagine", {"prompt": "a kite"}))
+    other_channel = int(h.fake.guild["channels"][1]["id"])
+    await h.store.update_settings(h.guild_id, allowed_channels=(other_channel,))
+
+    clicked = await h.fake.interaction_result(await h.fake.click(st.original, _button(st.original, "reroll")))
+    assert clicked.original.ephemeral and "not enabled in this channel" in clicked.original.content
+    assert len(h.gw.requests) == 1
+
+
+async def test_interrupted_jobs_are_reported_with_a_run_again_button(running_bot: BotHarness) -> None:
+    h = running_bot
+    member = await h.fake.member(name="unlucky")
+    channel_id = int(h.fake.channel["id"])
+    job = await h.store.create_job(
+        kind="imagine",
+        guild_id=h.guild_id,
+        channel_id=channel_id,
+        user_id=int(member["user"]["id"]),
+        prompt="a lighthouse in a storm",
+        params={"model": "gemini-3-pro-image-preview", "inputs": [], "history": False},
+    )
+    await h.store.update_job(job.id, state="running")
+
+    await h.restart()
+    notice = await h.channel_post()
+    assert f"<@{member['user']['id']}>" in notice.content and "interrupted" in notice.content
+    assert (await h.store.get_job(job.id)).state == "interrupted"
+
+    h.gw.script(Reply(body=images_response([SECOND])))
+    clicked = await h.result(await h.fake.click(notice, f"imagine:rerun:{job.id}", member=member))
+    (req,) = h.gw.requests
+    assert req.json["messages"][-1]["content"] == "a lighthouse in a storm"
+    assert clicked.original.files[0][1] == SECOND
+
+
+async def test_expired_token_posts_the_result_to_the_channel(running_bot: BotHarness) -> None:
+    h = running_bot
+    h.gw.script(Reply(body=images_response([FIRST]), delay=1.0))
+    member = await h.fake.member(name="patient")
+    it = await h.fake.slash("imagine", {"prompt": "a slow painting"}, member=member)
+    await h.gw.wait_for_requests(1)
+    h.fake.expire(it)  # the job outlived the 15-minute token
+
+    posted = await h.channel_post()
+    assert f"<@{member['user']['id']}>" in posted.content
+    assert posted.files[0][1] == FIRST
+    assert any(i.startswith("imagine:reroll:") for i in posted.custom_ids())
