@@ -153,11 +153,11 @@ class Progress:
         self,
         interaction: discord.Interaction[Any],
         label: str = "Generating…",
-        interval: float = PROGRESS_INTERVAL,
+        interval: float | None = None,
     ) -> None:
         self.interaction = interaction
         self.label = label
-        self.interval = interval
+        self.interval = interval or PROGRESS_INTERVAL
         self._task: asyncio.Task[None] | None = None
         self._start = time.monotonic()
 
