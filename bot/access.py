@@ -42,9 +42,7 @@ async def ensure_admin(interaction: discord.Interaction[Any]) -> None:
         raise AccessDenied(NOT_ADMIN)
 
 
-def channel_allowed(
-    settings: GuildSettings, channel_id: int, parent_id: int | None = None
-) -> bool:
+def channel_allowed(settings: GuildSettings, channel_id: int, parent_id: int | None = None) -> bool:
     """True when the allow-list is empty or names the channel (or a thread's parent)."""
     allowed = settings.allowed_channels
     return not allowed or channel_id in allowed or (parent_id is not None and parent_id in allowed)

@@ -12,7 +12,8 @@ import asyncio
 import difflib
 import logging
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 from urllib.parse import urlsplit
 
 import discord
@@ -133,15 +134,17 @@ class SettingsCog(
         )
         return settings
 
-    async def _list_models(self, guild_id: int, timeout: float) -> list[str] | None:
+    async def _list_models(self, guild_id: int, wait: float) -> list[str] | None:
         """The gateway's model ids, or None when they could not be fetched."""
         try:
-            config = await maybe_coroutine(self.bot.resolve_gateway, guild_id)
+            resolved = await maybe_coroutine(self.bot.resolve_gateway, guild_id)
+            # ImageBot.resolve_gateway answers (config, model); accept a bare config too.
+            config = resolved[0] if isinstance(resolved, tuple) else resolved
             cache_key = (guild_id, config.base_url)
             cached = self._models.get(cache_key)
             if cached and time.monotonic() - cached[0] < MODEL_LIST_TTL:
                 return cached[1]
-            models = _model_ids(await asyncio.wait_for(self.bot.gateway.list_models(config), timeout))
+            models = _model_ids(await asyncio.wait_for(self.bot.gateway.list_models(config), wait))
         except Exception as exc:  # any failure only means "could not check"
             log.info("guild %s: model list unavailable (%s)", guild_id, type(exc).__name__)
             return None
@@ -167,7 +170,9 @@ class SettingsCog(
         await interaction.response.send_message(embed=self._show_embed(s), ephemeral=True)
 
     @app_commands.command(name="model")
-    @app_commands.describe(name="Model id from the gateway's list, or 'default' for the bot's default")
+    @app_commands.describe(
+        name="Model id from the gateway's list, or 'default' for the bot's default"
+    )
     async def model(self, interaction: discord.Interaction[Any], name: str) -> None:
         """Choose the image model for this server."""
         await self._settings(interaction)
@@ -199,7 +204,9 @@ class SettingsCog(
         # Image models first: they are what this bot is for.
         matches.sort(key=lambda m: ("image" not in m.lower(), m))
         names = [DEFAULT] + matches if DEFAULT.startswith(needle) else matches
-        return [app_commands.Choice(name=m[:100], value=m[:100]) for m in names[:AUTOCOMPLETE_LIMIT]]
+        return [
+            app_commands.Choice(name=m[:100], value=m[:100]) for m in names[:AUTOCOMPLETE_LIMIT]
+        ]
 
     @app_commands.command(name="aspect_ratio")
     @app_commands.describe(ratio="Default aspect ratio for new images")
@@ -227,7 +234,9 @@ class SettingsCog(
         await _confirm(interaction, f"Default size set to {value or 'the model default'}.")
 
     @app_commands.command(name="history")
-    @app_commands.describe(turns=f"Earlier turns kept and sent back when editing (0-{MAX_HISTORY_TURNS})")
+    @app_commands.describe(
+        turns=f"Earlier turns kept and sent back when editing (0-{MAX_HISTORY_TURNS})"
+    )
     async def history(
         self,
         interaction: discord.Interaction[Any],
@@ -239,7 +248,11 @@ class SettingsCog(
         if not 0 <= turns <= MAX_HISTORY_TURNS:
             raise InvalidSetting(f"History must be between 0 and {MAX_HISTORY_TURNS} turns.")
         await self._update(interaction, history_turns=turns)
-        what = "no earlier turns (every edit starts fresh)" if turns == 0 else f"the last {turns} turns"
+        what = (
+            "no earlier turns (every edit starts fresh)"
+            if turns == 0
+            else f"the last {turns} turns"
+        )
         await _confirm(interaction, f"History set: edits will replay {what}.")
 
     @app_commands.command(name="gateway")
@@ -266,7 +279,9 @@ class SettingsCog(
                 interaction, gateway_base_url=None, gateway_dialect=None, gateway_key_encrypted=None
             )
             self._forget_models(interaction.guild_id)
-            await _confirm(interaction, "This server now uses the bot's default gateway. Its key was deleted.")
+            await _confirm(
+                interaction, "This server now uses the bot's default gateway. Its key was deleted."
+            )
             return
         if dialect is not None and dialect not in DIALECTS:
             raise InvalidSetting(f"Dialect must be one of: {', '.join(DIALECTS)}.")
@@ -277,15 +292,22 @@ class SettingsCog(
                     "the API key is asked for next, in a private form."
                 )
             url = s.gateway_base_url
-        base_url = validate_gateway_url(url, allow_private=self.bot.settings.image.allow_private_gateways)
-        chosen_dialect = dialect or (s.gateway_dialect if base_url == s.gateway_base_url else None) or "auto"
+        base_url = validate_gateway_url(
+            url, allow_private=self.bot.settings.image.allow_private_gateways
+        )
+        chosen_dialect = (
+            dialect or (s.gateway_dialect if base_url == s.gateway_base_url else None) or "auto"
+        )
         # A stored key may only be kept for the address it was given for.
         may_keep = base_url == s.gateway_base_url and s.gateway_key_encrypted is not None
         guild_id = interaction.guild_id
 
         async def on_key(submit: discord.Interaction[Any], typed: str) -> None:
             await ensure_admin(submit)
-            changes: dict[str, Any] = {"gateway_base_url": base_url, "gateway_dialect": chosen_dialect}
+            changes: dict[str, Any] = {
+                "gateway_base_url": base_url,
+                "gateway_dialect": chosen_dialect,
+            }
             if typed.strip() or not may_keep:
                 changes["gateway_key_encrypted"] = self.bot.keybox.encrypt(validate_api_key(typed))
             await self.bot.store.update_settings(guild_id, **changes)
@@ -299,7 +321,9 @@ class SettingsCog(
             )
 
         host = urlsplit(base_url).hostname or base_url
-        await interaction.response.send_modal(GatewayKeyModal(host=host, may_keep_key=may_keep, on_key=on_key))
+        await interaction.response.send_modal(
+            GatewayKeyModal(host=host, may_keep_key=may_keep, on_key=on_key)
+        )
 
     @app_commands.command(name="channels")
     @app_commands.describe(
@@ -321,11 +345,14 @@ class SettingsCog(
             return
         if action == "clear":
             await self._update(interaction, allowed_channels=())
-            await _confirm(interaction, "Channel list cleared: members may use me in every channel.")
+            await _confirm(
+                interaction, "Channel list cleared: members may use me in every channel."
+            )
             return
         if action not in ("add", "remove"):
             raise InvalidSetting("Action must be add, remove, clear or list.")
-        if channel is not None and channel.type == discord.ChannelType.category:
+        # Unresolved channels arrive as a bare discord.Object (id only).
+        if getattr(channel, "type", None) == discord.ChannelType.category:
             raise InvalidSetting("Pick a channel, not a category.")
         target = channel.id if channel is not None else interaction.channel_id
         assert target is not None
@@ -341,7 +368,9 @@ class SettingsCog(
                 text += " Every other channel is now off limits (admins excepted)."
         else:
             if target not in current:
-                await _confirm(interaction, f"<#{target}> is not on the list. {render.channels_text(current)}")
+                await _confirm(
+                    interaction, f"<#{target}> is not on the list. {render.channels_text(current)}"
+                )
                 return
             updated = await self._update(
                 interaction, allowed_channels=tuple(c for c in current if c != target)
@@ -349,7 +378,10 @@ class SettingsCog(
             text = f"<#{target}> removed."
             if not updated.allowed_channels:
                 text += " The list is now empty, so members may use me in every channel."
-        await _confirm(interaction, f"{text}\nAllowed channels: {render.channels_text(updated.allowed_channels)}")
+        await _confirm(
+            interaction,
+            f"{text}\nAllowed channels: {render.channels_text(updated.allowed_channels)}",
+        )
 
     @app_commands.command(name="limits")
     @app_commands.describe(
@@ -412,7 +444,9 @@ class SettingsCog(
         assert interaction.guild_id is not None
         if period not in render.PERIODS:
             raise InvalidSetting(f"Period must be one of: {', '.join(render.PERIODS)}.")
-        rows = await self.bot.store.usage_summary(interaction.guild_id, time.time() - render.PERIODS[period])
+        rows = await self.bot.store.usage_summary(
+            interaction.guild_id, time.time() - render.PERIODS[period]
+        )
         await interaction.response.send_message(
             render.usage_text(rows, period),
             ephemeral=True,

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import discord
 
@@ -57,7 +58,9 @@ class GatewayKeyModal(discord.ui.Modal):
         except ImagineError as exc:
             await _answer(interaction, str(exc))
 
-    async def on_error(self, interaction: discord.Interaction[Any], error: Exception, /) -> None:
+    async def on_error(  # type: ignore[override]  # discord.py types Modal.on_error as View.on_error
+        self, interaction: discord.Interaction[Any], error: Exception, /
+    ) -> None:
         # No exc_info: a traceback's locals-free frames are safe, but the modal's repr and
         # arguments are not worth the risk next to a key; the type is enough to debug.
         log.error("gateway key modal failed: %s", type(error).__name__)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import discord
 
@@ -13,7 +13,7 @@ PERIODS = {"day": 86_400, "week": 7 * 86_400, "month": 30 * 86_400}
 
 
 def _or_default(value: object, default: str) -> str:
-    return f"`{value}`" if value not in (None, "") else f"{default} (bot default)"
+    return f"`{value}`" if value not in (None, "") else default
 
 
 def _quota(value: int | None) -> str:
@@ -37,7 +37,9 @@ def limits_text(s: GuildSettings) -> str:
 def gateway_text(s: GuildSettings, *, default_url: str | None, default_dialect: str) -> str:
     # The key itself is never read here: only whether one is stored.
     if s.gateway_base_url:
-        key = "set (encrypted)" if s.gateway_key_encrypted else "**not set** (run /settings gateway)"
+        key = (
+            "set (encrypted)" if s.gateway_key_encrypted else "**not set** (run /settings gateway)"
+        )
         return f"`{s.gateway_base_url}`\nDialect: `{s.gateway_dialect or 'auto'}`\nAPI key: {key}"
     where = f"`{default_url}`" if default_url else "the bot's default"
     return f"Bot default: {where}\nDialect: `{default_dialect}`"
@@ -46,11 +48,23 @@ def gateway_text(s: GuildSettings, *, default_url: str | None, default_dialect: 
 def settings_embed(
     s: GuildSettings, *, default_model: str, default_url: str | None, default_dialect: str
 ) -> discord.Embed:
-    embed = discord.Embed(title="Image bot settings for this server", colour=discord.Colour.blurple())
-    embed.add_field(name="Model", value=_or_default(s.model, f"`{default_model}`"), inline=True)
-    embed.add_field(name="Aspect ratio", value=_or_default(s.aspect_ratio, "model's choice"), inline=True)
-    embed.add_field(name="Size", value=_or_default(s.image_size, "model's choice"), inline=True)
-    embed.add_field(name="History", value=f"{s.history_turns} turns kept and replayed", inline=False)
+    embed = discord.Embed(
+        title="Image bot settings for this server", colour=discord.Colour.blurple()
+    )
+    embed.add_field(
+        name="Model", value=_or_default(s.model, f"`{default_model}` (bot default)"), inline=True
+    )
+    embed.add_field(
+        name="Aspect ratio",
+        value=_or_default(s.aspect_ratio, "not set (the model decides)"),
+        inline=True,
+    )
+    embed.add_field(
+        name="Size", value=_or_default(s.image_size, "not set (the model decides)"), inline=True
+    )
+    embed.add_field(
+        name="History", value=f"{s.history_turns} turns kept and replayed", inline=False
+    )
     embed.add_field(
         name="Gateway",
         value=gateway_text(s, default_url=default_url, default_dialect=default_dialect),
@@ -68,7 +82,8 @@ def usage_text(rows: Sequence[UsageRow], period: str) -> str:
     lines = [f"**Usage in the last {period}**"]
     for place, row in enumerate(ranked[:USAGE_TOP], 1):
         lines.append(
-            f"{place}. <@{row.user_id}>: {row.images} images, {row.jobs} jobs, {row.tokens:,} tokens"
+            f"{place}. <@{row.user_id}>: {row.images} images, {row.jobs} jobs, "
+            f"{row.tokens:,} tokens"
         )
     if len(ranked) > USAGE_TOP:
         lines.append(f"…and {len(ranked) - USAGE_TOP} more members.")

@@ -49,7 +49,9 @@ def validate_gateway_url(raw: str, *, allow_private: bool) -> str:
     """The normalised base URL, or InvalidSetting / UnsafeGatewayURL saying what is wrong."""
     text = raw.strip()
     if not text:
-        raise InvalidSetting("Give the gateway's base URL, for example https://openrouter.ai/api/v1.")
+        raise InvalidSetting(
+            "Give the gateway's base URL, for example https://openrouter.ai/api/v1."
+        )
     if len(text) > MAX_URL_LENGTH:
         raise InvalidSetting(f"That URL is too long (at most {MAX_URL_LENGTH} characters).")
     try:
@@ -65,7 +67,9 @@ def validate_gateway_url(raw: str, *, allow_private: bool) -> str:
         raise InvalidSetting("The gateway URL has no host name.")
     if parts.username is not None or parts.password is not None:
         # Credentials in the URL would be shown by /settings show; the key belongs in the modal.
-        raise InvalidSetting("Do not put credentials in the URL; the API key is asked for separately.")
+        raise InvalidSetting(
+            "Do not put credentials in the URL; the API key is asked for separately."
+        )
     if parts.query or parts.fragment:
         raise InvalidSetting("The gateway URL must not have a query string or fragment.")
     if any(c.isspace() for c in text):
@@ -121,8 +125,12 @@ def check_limits(
         raise InvalidSetting(
             f"Jobs per member ({user_jobs}) cannot be more than jobs per server ({server_jobs})."
         )
-    for who, hourly, daily in (("member", user_hourly, user_daily), ("server", server_hourly, server_daily)):
+    for who, hourly, daily in (
+        ("member", user_hourly, user_daily),
+        ("server", server_hourly, server_daily),
+    ):
         if hourly is not None and daily is not None and hourly > daily:
             raise InvalidSetting(
-                f"The hourly quota per {who} ({hourly}) cannot be more than the daily one ({daily})."
+                f"The hourly quota per {who} ({hourly}) cannot be more than "
+                f"the daily one ({daily})."
             )

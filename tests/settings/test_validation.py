@@ -54,7 +54,9 @@ def test_private_and_local_addresses_are_refused(raw: str) -> None:
 
 
 def test_operator_may_allow_private_gateways() -> None:
-    assert validate_gateway_url("http://127.0.0.1:9/v1", allow_private=True) == "http://127.0.0.1:9/v1"
+    assert (
+        validate_gateway_url("http://127.0.0.1:9/v1", allow_private=True) == "http://127.0.0.1:9/v1"
+    )
 
 
 @pytest.mark.parametrize(
@@ -92,8 +94,31 @@ def test_api_key_errors_never_contain_the_key() -> None:
 
 
 def test_limit_combinations() -> None:
-    check_limits(user_jobs=2, server_jobs=10, user_hourly=5, user_daily=20, server_hourly=None, server_daily=50)
-    with pytest.raises(InvalidSetting, match="per member .3. cannot be more than jobs per server .2."):
-        check_limits(user_jobs=3, server_jobs=2, user_hourly=None, user_daily=None, server_hourly=None, server_daily=None)
+    check_limits(
+        user_jobs=2,
+        server_jobs=10,
+        user_hourly=5,
+        user_daily=20,
+        server_hourly=None,
+        server_daily=50,
+    )
+    with pytest.raises(
+        InvalidSetting, match="per member .3. cannot be more than jobs per server .2."
+    ):
+        check_limits(
+            user_jobs=3,
+            server_jobs=2,
+            user_hourly=None,
+            user_daily=None,
+            server_hourly=None,
+            server_daily=None,
+        )
     with pytest.raises(InvalidSetting, match="hourly quota per server"):
-        check_limits(user_jobs=1, server_jobs=2, user_hourly=None, user_daily=None, server_hourly=9, server_daily=8)
+        check_limits(
+            user_jobs=1,
+            server_jobs=2,
+            user_hourly=None,
+            user_daily=None,
+            server_hourly=9,
+            server_daily=8,
+        )
