@@ -1,0 +1,162 @@
+"""``python -m bot generate`` as a user runs it: a real subprocess against the fake gateway."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.fakes.gateway import (
+    FakeGateway,
+    Reply,
+    google_response,
+    inline_part,
+    jpeg_bytes,
+    markdown_response,
+    openai_error,
+    png_bytes,
+)
+
+API_KEY = "sk-cli-test-key-0123456789"
+
+
+async def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path) -> tuple[int, str, str]:
+    full_env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("IMAGE_", "DISCORD_")) and key != "LOG_LEVEL"
+    }
+    # A .env in the developer's checkout must not leak into the test.
+    full_env["IMAGINE_ENV_FILE"] = str(cwd / "no.env")
+    full_env.update(env or {})
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", *args,
+        cwd=cwd, env=full_env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
+    return process.returncode, stdout.decode(), stderr.decode()
+
+
+@pytest.fixture
+async def gateway():
+    async with FakeGateway(api_key=API_KEY) as fake:
+        yield fake
+
+
+@pytest.fixture
+def project_env(gateway):
+    return {"IMAGE_API_BASE_URL": gateway.base_url, "IMAGE_API_KEY": API_KEY}
+
+
+async def test_generate_saves_each_image_and_prints_its_path(gateway, project_env, tmp_path):
+    first, second = png_bytes(12, 8), jpeg_bytes(8, 12)
+    gateway.script(Reply(body=markdown_response([first, second], "Here you go.")))
+
+    code, out, err = await run_cli(
+        "generate", "a cat in a cafe", "--aspect-ratio", "16:9", "--size", "2K",
+        "--out", str(tmp_path / "out"), env=project_env, cwd=tmp_path,
+    )
+
+    assert code == 0, err
+    paths = [Path(line) for line in out.splitlines()]
+    assert [p.suffix for p in paths] == [".png", ".jpg"]
+    assert [p.read_bytes() for p in paths] == [first, second]
+    assert "Here you go." in err
+    body = gateway.requests[0].json
+    assert body["model"] == "gemini-2.5-flash-image"
+    assert body["stream"] is False
+    assert body["messages"] == [{"role": "user", "content": "a cat in a cafe"}]
+    # auto speaks both common dialects' size fields; gateways ignore the ones they don't know
+    assert body["image_config"] == {"aspect_ratio": "16:9", "image_size": "2K"}
+    assert (body["aspect_ratio"], body["image_size"]) == ("16:9", "2K")
+    assert gateway.requests[0].headers["authorization"] == f"Bearer {API_KEY}"
+
+
+async def test_reference_image_crosses_the_wire_and_flags_beat_settings(gateway, tmp_path):
+    source = png_bytes(20, 10, (10, 200, 10))
+    (tmp_path / "in.png").write_bytes(source)
+    gateway.script(
+        Reply(body=google_response([png_bytes(4, 4)]))
+    )
+    env = {"IMAGE_API_BASE_URL": "http://127.0.0.1:9/v1", "IMAGE_API_KEY": "wrong"}
+
+    code, out, err = await run_cli(
+        "generate", "make it blue", "--image", str(tmp_path / "in.png"),
+        "--dialect", "google", "--base-url", gateway.google_base_url, "--api-key", API_KEY,
+        "--model", "gemini-3-pro-image-preview", "--out", str(tmp_path), env=env, cwd=tmp_path,
+    )
+
+    assert code == 0, err
+    recorded = gateway.requests[0]
+    assert recorded.path == "/v1beta/models/gemini-3-pro-image-preview:generateContent"
+    assert recorded.images == [source]
+    assert len(out.splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("reply", "expected"),
+    [
+        (Reply(status=401, body=openai_error("Invalid API key", code="invalid_api_key")), "API key"),
+        (Reply(body=markdown_response([], "I can't draw that.")), "I can't draw that."),
+        (Reply(status=200, body="<html>oops</html>", content_type="text/html"), "error: "),
+    ],
+    ids=["bad-key", "refusal", "junk"],
+)
+async def test_failures_are_one_error_line_and_a_nonzero_exit(gateway, project_env, tmp_path, reply, expected):
+    gateway.script(reply, reply, reply, reply)
+
+    code, out, err = await run_cli("generate", "x", "--out", str(tmp_path), env=project_env, cwd=tmp_path)
+
+    assert code == 1
+    assert out == ""
+    lines = [line for line in err.splitlines() if not line.startswith("generating")]
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    assert expected in lines[0]
+    assert "Traceback" not in err
+    assert API_KEY not in err
+    assert list(tmp_path.iterdir()) == []
+
+
+async def test_non_image_is_refused_before_any_request(gateway, project_env, tmp_path):
+    (tmp_path / "notes.png").write_text("definitely not a picture")
+
+    code, _, err = await run_cli(
+        "generate", "x", "--image", str(tmp_path / "notes.png"), env=project_env, cwd=tmp_path
+    )
+
+    assert code == 1
+    assert err.startswith("error: ") and "not an image" in err
+    assert gateway.requests == []
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "expected"),
+    [
+        (("generate", "x"), {}, "error: IMAGE_API_BASE_URL is not set (see .env.example)"),
+        (("generate", "x", "--image", "missing.png"), None, "error: cannot read image missing.png"),
+        (("generate", "x", "--size", "8K"), None, "error: argument --size"),
+        (("generate", "x", "--timeout", "0"), None, "error: --timeout must be"),
+    ],
+)
+async def test_usage_and_setup_mistakes_are_sentences(project_env, tmp_path, args, env, expected):
+    code, out, err = await run_cli(*args, env=project_env if env is None else env, cwd=tmp_path)
+
+    assert code != 0
+    assert out == ""
+    assert err.startswith(expected), err
+    assert len(err.strip().splitlines()) == 1
+    assert "Traceback" not in err
+
+
+async def test_unreachable_gateway_says_so(tmp_path):
+    env = {"IMAGE_API_BASE_URL": "http://127.0.0.1:9/v1", "IMAGE_API_KEY": API_KEY}
+
+    code, _, err = await run_cli("generate", "x", "--timeout", "5", env=env, cwd=tmp_path)
+
+    assert code == 1
+    assert err.splitlines()[-1].startswith("error: ")
+    assert "Traceback" not in err
