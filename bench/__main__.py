@@ -1,0 +1,129 @@
+"""``python -m bench [--quick]``: measure the image pipeline against issue 5's targets.
+
+Prints the tables, writes ``bench/results/latest.json`` and ends with one line:
+``bench: all targets met`` or the targets missed. Exit status 0 only when all are met.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import subprocess
+import sys
+import time
+
+from bench import report
+from bench import targets as T
+from bench.fixtures import BY_LABEL, SHAPES, SIZES, body_for, photo_png
+from bench.procs import ROOT, fake_gateway
+
+FULL_REPS = {"1K": 9, "2K": 7, "4K": 5, "4K-16:9": 5}
+QUICK_REPS = {"1K": 3, "4K": 1}
+LOAD_SIZE, LOAD_SHAPE = "4K", "markdown"
+
+
+def _commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                             capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "bot", "cogs"], cwd=ROOT,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return out.stdout.strip() + ("+dirty" if dirty else "")
+    except OSError:
+        return "unknown"
+
+
+async def _pipeline(sizes, reps, base_url) -> list[dict]:
+    from bench import pipeline
+    from bot.workers import CpuPool
+
+    async with CpuPool() as cpu:
+        return await pipeline.run(sizes, SHAPES, reps, cpu, base_url)
+
+
+def _say(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="fewer sizes and repetitions (< 60 s)")
+    parser.add_argument("--sections", default="1,2,3,4", help="which sections to run (default all)")
+    args = parser.parse_args(argv)
+    sections = set(args.sections.split(","))
+    reps = QUICK_REPS if args.quick else FULL_REPS
+    sizes = [s for s in SIZES if s.label in reps]
+    started = time.perf_counter()
+
+    for size in sizes:  # draw missing fixtures before anything is timed
+        photo_png(size)
+    results: dict = {
+        "meta": {
+            "commit": _commit(), "quick": args.quick, "cpus": os.cpu_count(),
+            "python": platform.python_version(), "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "upload_limit_bytes": T.UPLOAD_LIMIT_BYTES,
+        }
+    }
+    load_sizes = sorted({s.label for s in sizes} | {LOAD_SIZE, "1K"})
+    with fake_gateway(load_sizes) as base_url:
+        if "1" in sections:
+            _say("bench: 1/4 pipeline cost per size and shape ...")
+            results["pipeline"] = asyncio.run(_pipeline(sizes, reps, base_url))
+        from bench import load
+
+        if "2" in sections:
+            _say(f"bench: 2/4 event loop under {T.STALL_JOBS} concurrent {LOAD_SIZE} jobs ...")
+            stall = load.scenario(base_url, LOAD_SIZE, LOAD_SHAPE, T.STALL_JOBS)
+            stall["ack_p99_s"] = stall["probe_p99_s"]
+            stall["ack_label"] = ("(proxy: 1-byte echo on the loop seen from another process; "
+                                  "the bot is not wired into the bench yet)")
+            results["stall"] = stall
+        if "3" in sections:
+            _say(f"bench: 3/4 peak RSS with 1 and {T.RSS_JOBS} concurrent {LOAD_SIZE} jobs ...")
+            one = load.scenario(base_url, LOAD_SIZE, LOAD_SHAPE, 1)
+            many = load.scenario(base_url, LOAD_SIZE, LOAD_SHAPE, T.RSS_JOBS)
+
+            body_bytes = len(body_for(LOAD_SHAPE, photo_png(BY_LABEL[LOAD_SIZE])))
+            results["rss"] = {
+                "peak_1_bytes": one["peak_rss_bytes"],
+                "peak_16_bytes": many["peak_rss_bytes"],
+                "ready_bytes": many["ready_rss_bytes"],
+                "body_bytes": body_bytes,
+                "growth_bound_bytes": T.RSS_GROWTH_FACTOR * one["peak_rss_bytes"] + T.RSS_JOBS * body_bytes,
+                "method": "sum of VmRSS over the scenario process tree (bot + forkserver + pool "
+                          "workers), sampled every 10 ms from another process",
+                "scenarios": [one, many],
+            }
+        if "4" in sections:
+            results["e2e"] = []
+            results["e2e_note"] = "not measured: the bot and fake Discord are not wired into the bench yet"
+
+    results["meta"]["elapsed_s"] = time.perf_counter() - started
+    checks = report.checks(results)
+    results["checks"] = [c.__dict__ for c in checks]
+    path = report.write_json(results)
+
+    if results.get("pipeline"):
+        print("\n1. Pipeline cost, body received -> bytes ready to upload (medians)")
+        print(report.pipeline_table(results["pipeline"]))
+    scen = ([results["stall"]] if "stall" in results else []) + results.get("rss", {}).get("scenarios", [])
+    if scen:
+        print("\n2-3. Concurrent 4K jobs: event-loop lag, cheap-work latency, peak RSS of the process tree")
+        print(report.load_table(scen))
+    if "e2e" in results:
+        print("\n4. End to end through the fake Discord (minus the scripted gateway delay)")
+        print(report.e2e_table(results["e2e"]) if results["e2e"] else "   " + results["e2e_note"])
+    print(f"\nresults: {path.relative_to(ROOT)}  ({results['meta']['elapsed_s']:.0f} s)")
+    missed = [c for c in checks if not c.ok]
+    if not missed:
+        print("bench: all targets met")
+        return 0
+    print("\n".join(["targets missed:"] + ["  " + c.line() for c in missed]))
+    print(f"bench: {len(missed)} targets missed: " + "; ".join(c.name for c in missed))
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

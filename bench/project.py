@@ -1,0 +1,72 @@
+"""The project's own path, called exactly as the bot calls it (through the CpuPool).
+
+Kept in one module so that when the bot's call sequence changes, the bench
+changes in one place.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from bench.targets import UPLOAD_LIMIT_BYTES
+
+
+async def fit_images(cpu, images: Sequence, limit: int = UPLOAD_LIMIT_BYTES) -> list:
+    """What bot.delivery.fit_images does: original bytes when they fit, else one re-encode."""
+    from bot.images import fit_for_upload
+
+    out = []
+    for image in images:
+        out.append(image if len(image.data) <= limit else await cpu.run(fit_for_upload, image, limit))
+    return out
+
+
+async def pipeline(cpu, body: bytes, limit: int = UPLOAD_LIMIT_BYTES) -> list:
+    """From "response body received" to "bytes ready to upload"."""
+    from bot.gateway.parsing import parse_response
+
+    result = await cpu.run(parse_response, body, 200, "application/json")
+    return await fit_images(cpu, result.images, limit)
+
+
+def gateway_config(base_url: str):
+    from bot.gateway.models import GatewayConfig
+
+    return GatewayConfig(base_url=base_url, api_key="bench-key", dialect="openrouter", max_retries=0)
+
+
+def image_request(model: str):
+    from bot.gateway.models import ImageRequest
+
+    return ImageRequest(model=model, prompt="a photo of a lighthouse at dusk", image_size="4K")
+
+
+def gateway_client(http, cpu):
+    """The bot's GatewayClient, or None while bot.gateway does not provide it yet."""
+    try:
+        from bot.gateway import GatewayClient
+    except ImportError:
+        try:
+            from bot.gateway.client import GatewayClient
+        except ImportError:
+            return None
+    from bot.config import (
+        DEFAULT_MAX_IMAGE_BYTES,
+        DEFAULT_MAX_REQUEST_BYTES,
+        DEFAULT_MAX_RESPONSE_BYTES,
+    )
+    return GatewayClient(
+        http,
+        cpu,
+        max_image_bytes=DEFAULT_MAX_IMAGE_BYTES,
+        max_request_bytes=DEFAULT_MAX_REQUEST_BYTES,
+        max_response_bytes=DEFAULT_MAX_RESPONSE_BYTES,
+    )
+
+
+async def generate_and_fit(
+    client, cpu, gateway, model: str, limit: int = UPLOAD_LIMIT_BYTES
+) -> list:
+    """Request through the real client, then the delivery's fit: one whole job minus Discord."""
+    result = await client.generate(gateway, image_request(model))
+    return await fit_images(cpu, result.images, limit)

@@ -1,0 +1,121 @@
+"""The printed table, the JSON file and the verdict against the targets."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from bench import targets as T
+from bench.targets import Check, at_least, at_most
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+def _ms(v: float | None) -> str:
+    return "n/a" if v is None else f"{v * 1000:.0f}" if v >= 0.0995 else f"{v * 1000:.1f}"
+
+
+def _x(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:.2f}x"
+
+
+def _mb(v: float | None) -> str:
+    return "n/a" if v is None else f"{v / 1e6:.1f}"
+
+
+def _db(v: float | None) -> str:
+    if v is None:
+        return "n/a"
+    return "lossless" if math.isinf(v) else f"{v:.1f}"
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    line = lambda cells: "  ".join(c.rjust(w) for c, w in zip(cells, widths))  # noqa: E731
+    return "\n".join([line(headers), line(["-" * w for w in widths]), *map(line, rows)])
+
+
+def pipeline_table(rows: list[dict]) -> str:
+    headers = ["size", "shape", "body MB", "floor ms", "project ms", "vs floor", "ref ms",
+               "vs ref", "sdk e2e ms", "proj e2e ms", "vs sdk", "out MB", "q/sub", "PSNR dB"]
+    out = []
+    for r in rows:
+        qs = "-" if r["jpeg_quality"] is None else f"{r['jpeg_quality']}/{r['jpeg_subsampling']}"
+        out.append([
+            r["size"], r["shape"], _mb(r["body_bytes"]), _ms(r["floor_s"]), _ms(r["project_s"]),
+            _x(r["ratio_vs_floor"]), _ms(r["reference_s"]), _x(r["ratio_vs_reference"]),
+            _ms(r["sdk_total_s"]), _ms(r["project_total_s"]), _x(r["ratio_vs_sdk"]),
+            _mb(r["out_bytes"]), qs, _db(r["psnr_db"]),
+        ])
+    return _table(headers, out)
+
+
+def load_table(scenarios: list[dict]) -> str:
+    headers = ["scenario", "elapsed s", "lag p99 ms", "lag max ms", "idle p99 ms",
+               "probe p50 ms", "probe p99 ms", "probe max ms", "peak RSS MB", "procs"]
+    out = []
+    for s in scenarios:
+        out.append([
+            f"{s['jobs']} x {s['size']} {s['shape']}", f"{s['elapsed_s']:.1f}", _ms(s["lag_p99_s"]),
+            _ms(s["lag_max_s"]), _ms(s["idle_lag_p99_s"]), _ms(s["probe_median_s"]),
+            _ms(s["probe_p99_s"]), _ms(s["probe_max_s"]), _mb(s["peak_rss_bytes"]),
+            str(s["peak_rss_processes"]),
+        ])
+    return _table(headers, out)
+
+
+def e2e_table(rows: list[dict]) -> str:
+    headers = ["size", "runs", "overhead p50 ms", "overhead p95 ms", "scripted delay ms"]
+    return _table(headers, [[r["size"], str(r["runs"]), _ms(r["median_s"]), _ms(r["p95_s"]),
+                             _ms(r["delay_s"])] for r in rows])
+
+
+def checks(results: dict[str, Any]) -> list[Check]:
+    out: list[Check] = []
+    for r in results.get("pipeline", []):
+        tag = f"{r['size']}/{r['shape']}"
+        if r["over_limit"]:
+            out.append(at_most(f"pipeline {tag} vs floor+decode+encode", r["ratio_vs_reference"],
+                               T.REENCODE_RATIO_VS_REFERENCE, "x"))
+            out.append(at_most(f"output {tag} bytes", r["out_bytes"], T.UPLOAD_LIMIT_BYTES, " B"))
+            out.append(at_least(f"output {tag} PSNR", r["psnr_db"], T.MIN_PSNR_DB, " dB"))
+            out.append(at_least(f"output {tag} dimensions kept", float(bool(r["out_dims_kept"])), 1.0))
+        else:
+            out.append(at_most(f"pipeline {tag} vs floor", r["ratio_vs_floor"], T.FIT_RATIO_VS_FLOOR, "x"))
+        out.append(Check(f"project {tag} faster than openai SDK", r["ratio_vs_sdk"], T.MAX_RATIO_VS_SDK,
+                         "x", r["ratio_vs_sdk"] is not None and r["ratio_vs_sdk"] < T.MAX_RATIO_VS_SDK))
+    stall = results.get("stall")
+    if stall is not None:
+        out.append(at_most("loop lag p99 under 8x4K", stall.get("lag_p99_s"), T.MAX_LAG_P99_S, " s"))
+        out.append(at_most("loop lag max under 8x4K", stall.get("lag_max_s"), T.MAX_LAG_MAX_S, " s"))
+        out.append(at_most("cheap command ack p99 under 8x4K", stall.get("ack_p99_s"), T.MAX_ACK_P99_S,
+                           " s", stall.get("ack_label", "")))
+    rss = results.get("rss")
+    if rss is not None:
+        out.append(at_most("peak RSS 16x4K", rss.get("peak_16_bytes"), T.MAX_PEAK_RSS_BYTES, " B"))
+        out.append(at_most("peak RSS 16x4K vs 2.5 x (1 job) + payloads", rss.get("peak_16_bytes"),
+                           rss.get("growth_bound_bytes") or 0, " B"))
+    e2e = {r["size"]: r for r in results.get("e2e", [])}
+    one_k = e2e.get("1K", {})
+    out.append(at_most("end-to-end overhead 1K median", one_k.get("median_s"),
+                       T.MAX_E2E_OVERHEAD_1K_MEDIAN_S, " s", one_k.get("note", results.get("e2e_note", ""))))
+    return out
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, float) and not math.isfinite(v):
+        return "inf" if v > 0 else "-inf" if v < 0 else "nan"
+    if isinstance(v, dict):
+        return {k: _jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    return v
+
+
+def write_json(results: dict[str, Any], path: Path | None = None) -> Path:
+    path = path or RESULTS_DIR / "latest.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(_jsonable(results), indent=1))
+    return path
