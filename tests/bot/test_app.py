@@ -1,0 +1,56 @@
+"""Start-up: login, intents, command sync scope."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import discord
+import pytest
+
+from bot.app import open_bot
+from bot.errors import ConfigError
+from bot.workers import CpuPool
+from tests.bot.conftest import BotHarness, connected_bot, make_settings
+from tests.fakes.discord import FakeDiscord
+from tests.fakes.gateway import FakeGateway
+
+
+async def test_rejected_token_is_a_config_error(
+    fakes: tuple[FakeDiscord, FakeGateway], tmp_path: Path, cpu_pool: CpuPool
+) -> None:
+    fake, gw = fakes
+    settings = replace(make_settings(fake, gw, tmp_path / "db.sqlite"), token="not-the-token")
+    with pytest.raises(ConfigError, match="DISCORD_TOKEN was rejected by Discord"):
+        async with open_bot(settings, cpu=cpu_pool):
+            pass
+
+
+async def test_identifies_with_only_the_intents_it_needs(running_bot: BotHarness) -> None:
+    intents = discord.Intents._from_value(running_bot.fake.identifies[-1]["intents"])
+    assert intents == discord.Intents(guilds=True, guild_messages=True, message_content=True)
+
+
+async def test_commands_sync_globally_with_the_public_names(running_bot: BotHarness) -> None:
+    fake = running_bot.fake
+    names = {(c["name"], c.get("type", 1)) for c in fake.global_commands}
+    assert {("imagine", 1), ("edit", 1), ("reset", 1), ("Edit image", 3)} <= names
+    imagine = fake.command("imagine")
+    assert [o["name"] for o in imagine["options"]] == [
+        "prompt", "image", "image2", "image3", "aspect_ratio", "size", "model",
+    ]
+    assert [o["name"] for o in fake.command("edit")["options"]] == ["prompt", "image"]
+
+
+async def test_dev_guild_gets_the_commands_and_message_content_can_be_off(
+    fakes: tuple[FakeDiscord, FakeGateway], tmp_path: Path, cpu_pool: CpuPool
+) -> None:
+    fake, gw = fakes
+    settings = replace(
+        make_settings(fake, gw, tmp_path / "db.sqlite"),
+        dev_guild_id=int(fake.guild["id"]),
+        message_content_intent=False,
+    )
+    async with connected_bot(settings, cpu_pool):
+        assert {c["name"] for c in fake.guild_commands[fake.guild["id"]]} >= {"imagine", "edit", "reset"}
+        assert not discord.Intents._from_value(fake.identifies[-1]["intents"]).message_content
