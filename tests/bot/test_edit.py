@@ -120,3 +120,39 @@ async def test_reply_to_a_bot_result_continues_editing(running_bot: BotHarness) 
     assert second.images == [FIRST]
     assert [m["role"] for m in second.json["messages"]] == ["user", "assistant", "user"]
     assert posted.files[0][1] == SECOND
+
+
+async def test_replies_not_meant_for_the_bot_are_ignored(running_bot: BotHarness) -> None:
+    h = running_bot
+    photo = png_bytes(30, 30, (9, 9, 9))
+    original = await h.fake.post_message("my drawing", images=[("d.png", photo)])
+    await h.fake.post_message("nice one!", reply_to=original)  # a member talking to a member
+    h.gw.script(Reply(body=images_response([SECOND])))
+    reply = await h.fake.post_message("make it green", reply_to=original, mention_bot=True)
+
+    posted = await h.channel_post()
+    assert posted.payload["message_reference"]["message_id"] == reply.id
+    (req,) = h.gw.requests
+    assert req.json["messages"][-1]["content"][0]["text"] == "make it green"
+
+
+async def test_reply_in_a_channel_the_bot_is_not_enabled_in(running_bot: BotHarness) -> None:
+    h = running_bot
+    other_channel = int(h.fake.guild["channels"][1]["id"])
+    await h.store.update_settings(h.guild_id, allowed_channels=(other_channel,))
+    original = await h.fake.post_message("art", images=[("a.png", FIRST)])
+    reply = await h.fake.post_message("make it blue", reply_to=original, mention_bot=True)
+
+    answer = await h.channel_post()
+    assert answer.payload["message_reference"]["message_id"] == reply.id
+    assert "not enabled in this channel" in answer.content
+    assert h.gw.requests == []
+
+
+async def test_reply_mentioning_the_bot_on_a_text_message(running_bot: BotHarness) -> None:
+    h = running_bot
+    original = await h.fake.post_message("no pictures here")
+    await h.fake.post_message("draw this", reply_to=original, mention_bot=True)
+    answer = await h.channel_post()
+    assert "no image I can edit" in answer.content
+    assert h.gw.requests == []
