@@ -73,6 +73,13 @@ async def test_key_flow_stores_encrypted_and_never_reveals_it(
     it = await h.fake.autocomplete("settings model", {"name": ""}, "name", member=h.admin)
     await h.fake.wait_until(lambda: it.choices is not None, what="autocomplete choices")
     assert h.gateway.requests[-1].headers["authorization"] == f"Bearer {GUILD_KEY}"
+    made = await h.fake.slash("imagine", {"prompt": "a red fox"}, member=h.member)
+    await h.fake.interaction_result(
+        made, lambda st: bool(st.original and st.original.attachments) or bool(st.followups)
+    )
+    assert made.last_message is not None and made.last_message.attachments  # an image, not an error
+    generation = next(r for r in h.gateway.requests if r.method == "POST")
+    assert generation.headers["authorization"] == f"Bearer {GUILD_KEY}"
 
     # Nothing anywhere in the DEBUG log: discord.py's raw events, HTTP bodies, our own lines.
     assert caplog.records

@@ -212,3 +212,25 @@ async def test_usage_lists_members(harness: Harness) -> None:
     assert "Total: 8 images" in text
     sent = state.callback.json["data"]
     assert sent["allowed_mentions"]["parse"] == []  # listing members does not ping them
+
+
+async def test_changes_apply_to_the_very_next_imagine(harness: Harness) -> None:
+    general, images = harness.fake.guild["channels"][:2]
+    await harness.run("model", {"name": DEFAULT_MODELS[1]})
+    await harness.run("aspect_ratio", {"ratio": "16:9"})
+    await harness.run("channels", {"action": "add", "channel": images["id"]})
+
+    refused = await harness.fake.slash("imagine", {"prompt": "a fox"}, member=harness.member)
+    await harness.fake.interaction_result(refused)
+    assert "not enabled in this channel" in answer_text(refused)
+    assert not [r for r in harness.gateway.requests if r.method == "POST"]
+
+    made = await harness.fake.slash(
+        "imagine", {"prompt": "a fox"}, member=harness.member, channel=images
+    )
+    await harness.fake.interaction_result(
+        made, lambda st: bool(st.last_message and st.last_message.attachments)
+    )
+    sent = next(r for r in harness.gateway.requests if r.method == "POST")
+    assert sent.model == DEFAULT_MODELS[1]
+    assert "16:9" in sent.body.decode()
