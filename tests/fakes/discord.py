@@ -1,0 +1,1784 @@
+"""A loopback fake Discord (REST /api/v10, websocket gateway, CDN) for the real discord.py client.
+
+The fake is strict where Discord is strict: a malformed or repeated interaction callback, an
+empty or oversize message, a reply to an unknown message or a click on a button that does not
+exist is rejected the way Discord rejects it, so a bot that passes here does not merely pass
+against something that accepts anything.
+
+    async with FakeDiscord.running() as fake, redirect_discord(fake):
+        bot = MyBot(...)
+        async with running_bot(bot, fake):
+            it = await fake.slash("imagine", {"prompt": "a cat", "image": ("cat.png", png)})
+            state = await fake.interaction_result(it)
+            assert state.original.files[0][1].startswith(b"\\x89PNG")
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fnmatch
+import json
+import mimetypes
+import re
+import secrets
+import socket
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Iterator,
+    Mapping,
+    Sequence,
+)
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+import discord
+import yarl
+from aiohttp import BodyPartReader, WSMsgType, web
+
+from tests.fakes import discord_payloads as p
+
+Payload = dict[str, Any]
+Handler = Callable[..., Awaitable[tuple[int, Any]]]
+
+API_PREFIX = "/api/v10"
+# The waiting helpers take `timeout=` on purpose (ASYNC109): tests read better with it inline.
+CLIENT_MAX_SIZE = 256 * 1024 * 1024  # above the largest boosted upload limit (100 MiB)
+MESSAGE_CONTENT_MAX = 2000
+MODAL_TITLE_MAX = 45
+CUSTOM_ID_MAX = 100
+TEXT_INPUT_VALUE_MAX = 4000
+ACTION_ROWS_MAX = 5
+ROW_WIDTH_MAX = 5
+FILES_PER_MESSAGE_MAX = 10
+FLAG_EPHEMERAL = 64
+FLAG_LOADING = 128
+FLAG_COMPONENTS_V2 = 1 << 15
+INTENT_MESSAGE_CONTENT = 1 << 15
+PRIVILEGED_INTENTS = (1 << 1) | (1 << 8) | INTENT_MESSAGE_CONTENT
+
+# Discord JSON error codes used below.
+UNKNOWN_CHANNEL, UNKNOWN_MESSAGE, UNKNOWN_WEBHOOK, UNKNOWN_INTERACTION = 10003, 10008, 10015, 10062
+CANNOT_EDIT_OTHERS, EMPTY_MESSAGE, INVALID_WEBHOOK_TOKEN, INVALID_FORM_BODY = (
+    50005,
+    50006,
+    50027,
+    50035,
+)
+ENTITY_TOO_LARGE, ALREADY_ACKNOWLEDGED = 40005, 40060
+
+CALLBACK_TYPES = {1, 4, 5, 6, 7, 8, 9, 10, 12}
+# Callback types each interaction type accepts (a modal submit takes 6/7 only from a message).
+ALLOWED_CALLBACKS = {2: {4, 5, 9}, 3: {4, 5, 6, 7, 9}, 4: {8}, 5: {4, 5, 6, 7}}
+
+
+class DiscordError(Exception):
+    """An error answer in Discord's JSON error shape."""
+
+    def __init__(self, status: int, code: int, message: str, errors: Payload | None = None) -> None:
+        super().__init__(f"{status} {code} {message}")
+        self.status, self.code, self.message, self.errors = status, code, message, errors
+
+    def body(self) -> Payload:
+        body: Payload = {"message": self.message, "code": self.code}
+        if self.errors is not None:
+            body["errors"] = self.errors
+        return body
+
+
+def form_error(field_path: str, code: str, message: str) -> DiscordError:
+    """A 400 "Invalid Form Body" naming the offending field, as Discord nests it."""
+    errors: Payload = {"_errors": [{"code": code, "message": message}]}
+    for part in reversed(field_path.split(".")):
+        errors = {part: errors}
+    return DiscordError(400, INVALID_FORM_BODY, "Invalid Form Body", errors)
+
+
+def json_response(status: int, body: Any, headers: Mapping[str, str] | None = None) -> web.Response:
+    # Exactly "application/json": discord.py's json_or_text compares the header verbatim.
+    return web.Response(
+        status=status,
+        body=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json", **(headers or {})},
+    )
+
+
+# --- records ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UploadedFile:
+    field: str
+    filename: str
+    content_type: str | None
+    data: bytes
+
+
+@dataclass
+class RecordedRequest:
+    """One request as it crossed the wire, and what the fake answered."""
+
+    seq: int
+    method: str
+    path: str  # relative to /api/v10, or "/cdn/..." for CDN fetches
+    query: dict[str, str]
+    headers: dict[str, str]
+    json: Any = None  # the JSON body, or payload_json of a multipart body
+    body: bytes = b""  # raw body when it was neither JSON nor multipart
+    files: list[UploadedFile] = field(default_factory=list)
+    status: int = 0
+    response: Any = None
+
+    @property
+    def route(self) -> str:
+        return f"{self.method} {self.path}"
+
+    def __repr__(self) -> str:
+        return f"<{self.route} -> {self.status} files={[f.filename for f in self.files]}>"
+
+
+@dataclass
+class StoredMessage:
+    """A message as the fake serves it; `files` reads attachment bytes back from the CDN."""
+
+    payload: Payload
+    _cdn: dict[str, tuple[bytes, str | None]] = field(repr=False)
+
+    @property
+    def id(self) -> str:
+        return self.payload["id"]
+
+    @property
+    def content(self) -> str:
+        return self.payload.get("content", "")
+
+    @property
+    def flags(self) -> int:
+        return self.payload.get("flags", 0)
+
+    @property
+    def ephemeral(self) -> bool:
+        return bool(self.flags & FLAG_EPHEMERAL)
+
+    @property
+    def loading(self) -> bool:
+        return bool(self.flags & FLAG_LOADING)
+
+    @property
+    def components(self) -> list[Payload]:
+        return self.payload.get("components", [])
+
+    @property
+    def embeds(self) -> list[Payload]:
+        return self.payload.get("embeds", [])
+
+    @property
+    def attachments(self) -> list[Payload]:
+        return self.payload.get("attachments", [])
+
+    @property
+    def files(self) -> list[tuple[str, bytes]]:
+        return [(a["filename"], self._cdn[yarl.URL(a["url"]).path][0]) for a in self.attachments]
+
+    def custom_ids(self) -> list[str]:
+        return [c["custom_id"] for c in _walk_components(self.components) if "custom_id" in c]
+
+
+@dataclass
+class InteractionState:
+    """What the bot did with one interaction: its callback, @original and follow-ups."""
+
+    payload: Payload
+    callback: RecordedRequest | None = None
+    callback_type: int | None = None
+    modal: Payload | None = None
+    choices: list[Payload] | None = None
+    original: StoredMessage | None = None
+    original_edits: int = 0
+    original_deleted: bool = False
+    followups: list[StoredMessage] = field(default_factory=list)
+    expired: bool = False
+
+    @property
+    def id(self) -> str:
+        return self.payload["id"]
+
+    @property
+    def token(self) -> str:
+        return self.payload["token"]
+
+    @property
+    def type(self) -> int:
+        return self.payload["type"]
+
+    @property
+    def messages(self) -> list[StoredMessage]:
+        return ([self.original] if self.original is not None else []) + self.followups
+
+    @property
+    def last_message(self) -> StoredMessage | None:
+        return self.messages[-1] if self.messages else None
+
+    def answered(self) -> bool:
+        """True once the user sees an answer (not just a defer or "thinking")."""
+        if self.callback_type in (4, 7, 8, 9):
+            return True
+        if self.callback_type == 5:
+            return bool(self.followups) or (self.original is not None and not self.original.loading)
+        if self.callback_type == 6:
+            return bool(self.followups) or self.original_edits > 0
+        return False
+
+
+@dataclass
+class Fault:
+    """The next `times` requests matching `pattern` get this answer instead of the real one."""
+
+    pattern: str | re.Pattern[str]
+    status: int
+    body: Any
+    headers: dict[str, str]
+    times: int
+    hits: int = 0
+
+    @property
+    def remaining(self) -> int:
+        return self.times - self.hits
+
+
+@dataclass
+class _Session:
+    id: str
+    seq: int = 0
+    log: list[Payload] = field(default_factory=list)
+    ws: web.WebSocketResponse | None = None
+
+
+def _walk_components(components: Sequence[Payload]) -> Iterator[Payload]:
+    for c in components:
+        yield c
+        yield from _walk_components(c.get("components", []))
+        if isinstance(c.get("component"), dict):
+            yield from _walk_components([c["component"]])
+        if isinstance(c.get("accessory"), dict):
+            yield from _walk_components([c["accessory"]])
+
+
+def _truthy(value: str | None) -> bool:
+    return value is not None and value.lower() in ("1", "true")
+
+
+def matches(
+    pattern: str | re.Pattern[str] | Callable[[RecordedRequest], bool], request: RecordedRequest
+) -> bool:
+    """Match "METHOD /glob" (method optional), a regex on "METHOD /path", or call a predicate."""
+    if callable(pattern) and not isinstance(pattern, re.Pattern):
+        return bool(pattern(request))
+    if isinstance(pattern, re.Pattern):
+        return pattern.fullmatch(request.route) is not None
+    method, _, path = pattern.partition(" ")
+    if not path:
+        method, path = "*", method
+    return fnmatch.fnmatchcase(request.method, method) and fnmatch.fnmatchcase(request.path, path)
+
+
+# --- the fake -----------------------------------------------------------------------------------
+
+
+class FakeDiscord:
+    """Serves Discord's REST API, gateway and CDN on 127.0.0.1 for one bot application."""
+
+    def __init__(
+        self,
+        *,
+        token: str = "fake-bot-token",
+        guilds: Sequence[Payload] | None = None,
+        bot_name: str = "Imagine",
+        allowed_intents: int = PRIVILEGED_INTENTS,
+        echo_bot_messages: bool = True,
+    ) -> None:
+        self.token = token
+        self.bot_user = p.user(bot_name, bot=True)
+        self.application_id = p.snowflake()
+        self.owner = p.user("owner")
+        self.guilds: list[Payload] = (
+            list(guilds) if guilds is not None else [p.guild(owner_id=self.owner["id"])]
+        )
+        self.allowed_intents = allowed_intents
+        self.echo_bot_messages = echo_bot_messages
+        self.requests: list[RecordedRequest] = []
+        self.gateway_frames: list[Payload] = []  # every frame the client sent, in order
+        self.identifies: list[Payload] = []
+        self.resume_count = 0
+        self.global_commands: list[Payload] = []
+        self.guild_commands: dict[str, list[Payload]] = {}
+        self.messages: dict[str, StoredMessage] = {}
+        self.interactions: dict[str, InteractionState] = {}
+        self.faults: list[Fault] = []
+        self._cdn: dict[str, tuple[bytes, str | None]] = {}
+        self._command_ids: dict[tuple[str | None, int, str], str] = {}
+        self._claimed: set[int] = set()
+        self._seq = 0
+        self._session: _Session | None = None
+        self._sockets: set[web.WebSocketResponse] = set()
+        self._cond = asyncio.Condition()
+        self._runner: web.AppRunner | None = None
+        self._base = ""
+        for g in self.guilds:
+            self._add_bot_member(g)
+        self._routes = self._build_routes()
+
+    # lifecycle ----------------------------------------------------------------------------------
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def running(cls, **kwargs: Any) -> AsyncIterator[FakeDiscord]:
+        fake = cls(**kwargs)
+        await fake.start()
+        try:
+            yield fake
+        finally:
+            await fake.close()
+
+    async def start(self) -> None:
+        app = web.Application(client_max_size=CLIENT_MAX_SIZE)
+        app.router.add_get("/gateway", self._gateway)
+        app.router.add_get("/cdn/{tail:.*}", self._serve_cdn)
+        app.router.add_route("*", API_PREFIX + "/{tail:.*}", self._api)
+        self._runner = web.AppRunner(app, shutdown_timeout=1)
+        await self._runner.setup()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.bind(("127.0.0.1", 0))
+        site = web.SockSite(self._runner, sock)
+        await site.start()
+        self._base = f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+    async def close(self) -> None:
+        for ws in list(self._sockets):
+            await ws.close(code=1001)
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    @property
+    def api_base(self) -> str:
+        return self._base + API_PREFIX
+
+    @property
+    def gateway_url(self) -> str:
+        return self._base.replace("http://", "ws://") + "/gateway"
+
+    @property
+    def cdn_base(self) -> str:
+        return self._base + "/cdn"
+
+    # convenient actors ---------------------------------------------------------------------------
+
+    @property
+    def guild(self) -> Payload:
+        return self.guilds[0]
+
+    @property
+    def channel(self) -> Payload:
+        return self.guild["channels"][0]
+
+    def find_channel(self, channel_id: str) -> tuple[Payload, Payload]:
+        for g in self.guilds:
+            for c in g["channels"]:
+                if c["id"] == str(channel_id):
+                    return g, c
+        raise DiscordError(404, UNKNOWN_CHANNEL, "Unknown Channel")
+
+    async def member(
+        self,
+        permissions: discord.Permissions | int | None = None,
+        *,
+        name: str = "member",
+        guild: Payload | None = None,
+        owner: bool = False,
+    ) -> Payload:
+        """A member of `guild`; a role with `permissions` is created (and announced) if needed."""
+        g = guild or self.guild
+        roles_before = len(g["roles"])
+        m = p.member(g, self.owner if owner else p.user(name), permissions=permissions)
+        if self._session is not None:
+            for r in g["roles"][roles_before:]:
+                await self.dispatch("GUILD_ROLE_CREATE", {"guild_id": g["id"], "role": r})
+        return m
+
+    def host_file(
+        self,
+        channel_id: str,
+        attachment_id: str,
+        filename: str,
+        data: bytes,
+        content_type: str | None,
+    ) -> str:
+        """Serve `data` from the CDN; returns its URL (payload builders call this)."""
+        if not self._base:
+            raise RuntimeError("start the fake before hosting files")
+        path = f"/cdn/attachments/{channel_id}/{attachment_id}/{quote(filename)}"
+        self._cdn[yarl.URL(self._base + path).path] = (data, content_type)
+        return self._base + path
+
+    def envelope(
+        self, member: Payload, channel: Payload | None = None, guild: Payload | None = None
+    ) -> Payload:
+        """The keyword arguments every interaction builder in discord_payloads needs."""
+        g = guild or self.guild
+        c = channel or g["channels"][0]
+        return {
+            "application_id": self.application_id,
+            "guild_payload": g,
+            "channel": c,
+            "member_payload": member,
+        }
+
+    # waiting --------------------------------------------------------------------------------------
+
+    async def _changed(self) -> None:
+        async with self._cond:
+            self._cond.notify_all()
+
+    async def wait_until(
+        self,
+        check: Callable[[], Any],
+        *,
+        timeout: float = 5.0,  # noqa: ASYNC109
+        what: str = "condition",
+    ) -> Any:
+        """Wait (event driven) until `check()` is truthy; returns its value."""
+        async with self._cond:
+            try:
+                async with asyncio.timeout(timeout):
+                    return await self._cond.wait_for(check)
+            except TimeoutError:
+                recent = "\n  ".join(repr(r) for r in self.requests[-15:])
+                raise AssertionError(
+                    f"timed out after {timeout}s waiting for {what}; last requests:\n  {recent}"
+                ) from None
+
+    async def wait_for(
+        self,
+        match: str | re.Pattern[str] | Callable[[RecordedRequest], bool],
+        *,
+        status: int | None = None,
+        timeout: float = 5.0,  # noqa: ASYNC109
+    ) -> RecordedRequest:
+        """The earliest request matching `match` that no earlier wait_for returned."""
+
+        def check() -> RecordedRequest | None:
+            for r in self.requests:
+                if (
+                    r.seq not in self._claimed
+                    and matches(match, r)
+                    and (status is None or r.status == status)
+                ):
+                    return r
+            return None
+
+        found = await self.wait_until(check, timeout=timeout, what=f"request {match!r}")
+        self._claimed.add(found.seq)
+        return found
+
+    def find(
+        self, match: str | re.Pattern[str] | Callable[[RecordedRequest], bool]
+    ) -> list[RecordedRequest]:
+        return [r for r in self.requests if matches(match, r)]
+
+    async def wait_for_interaction_reply(
+        self,
+        interaction: InteractionState | str,
+        *,
+        timeout: float = 5.0,  # noqa: ASYNC109
+    ) -> RecordedRequest:
+        """The accepted callback of `interaction`."""
+        st = self._state(interaction)
+        return await self.wait_until(
+            lambda: st.callback, timeout=timeout, what=f"callback for interaction {st.id}"
+        )
+
+    async def interaction_result(
+        self,
+        interaction: InteractionState | str,
+        until: Callable[[InteractionState], bool] | None = None,
+        *,
+        timeout: float = 5.0,  # noqa: ASYNC109
+    ) -> InteractionState:
+        """The interaction once `until(state)` holds (default: an answer, not "thinking")."""
+        st = self._state(interaction)
+        check = until or InteractionState.answered
+        await self.wait_until(
+            lambda: check(st), timeout=timeout, what=f"result of interaction {st.id}"
+        )
+        return st
+
+    async def wait_for_gateway(self, op: int, *, after: int = 0, timeout: float = 5.0) -> Payload:  # noqa: ASYNC109
+        """The first frame with opcode `op` at index >= `after` in `gateway_frames`."""
+
+        def check() -> Payload | None:
+            return next((f for f in self.gateway_frames[after:] if f.get("op") == op), None)
+
+        return await self.wait_until(check, timeout=timeout, what=f"gateway op {op}")
+
+    def _state(self, interaction: InteractionState | str) -> InteractionState:
+        return (
+            interaction
+            if isinstance(interaction, InteractionState)
+            else self.interactions[str(interaction)]
+        )
+
+    # fault injection ------------------------------------------------------------------------------
+
+    def inject(
+        self,
+        pattern: str | re.Pattern[str],
+        *,
+        status: int,
+        body: Any = None,
+        headers: Mapping[str, str] | None = None,
+        times: int = 1,
+    ) -> Fault:
+        """The next `times` requests matching `pattern` get `status`/`body` and change nothing."""
+        fault = Fault(pattern, status, body, dict(headers or {}), times)
+        self.faults.append(fault)
+        return fault
+
+    def rate_limit(
+        self,
+        pattern: str | re.Pattern[str],
+        *,
+        retry_after: float = 0.05,
+        times: int = 1,
+        via: bool = True,
+        is_global: bool = False,
+    ) -> Fault:
+        # discord.py retries a 429 only when it carries a Via header (a Cloudflare ban has none).
+        headers = {
+            "Retry-After": str(retry_after),
+            "X-RateLimit-Scope": "global" if is_global else "user",
+        }
+        if via:
+            headers["Via"] = "1.1 google"
+        if is_global:
+            headers["X-RateLimit-Global"] = "true"
+        body = {
+            "message": "You are being rate limited.",
+            "retry_after": retry_after,
+            "global": is_global,
+            "code": 0,
+        }
+        return self.inject(pattern, status=429, body=body, headers=headers, times=times)
+
+    def server_error(
+        self, pattern: str | re.Pattern[str], *, status: int = 500, times: int = 1
+    ) -> Fault:
+        return self.inject(
+            pattern,
+            status=status,
+            body={"message": "500: Internal Server Error", "code": 0},
+            times=times,
+        )
+
+    def unknown_interaction(
+        self, pattern: str | re.Pattern[str] = "POST /interactions/*", *, times: int = 1
+    ) -> Fault:
+        return self.inject(
+            pattern,
+            status=404,
+            body={"message": "Unknown interaction", "code": UNKNOWN_INTERACTION},
+            times=times,
+        )
+
+    def expire(self, interaction: InteractionState | str) -> None:
+        """Past the deadline: the callback gets 10062 and the webhook token 50027 from now on."""
+        self._state(interaction).expired = True
+
+    async def drop_websocket(self, code: int = 4000) -> None:
+        """Close the gateway socket abnormally; events dispatched meanwhile replay on RESUME."""
+        session = self._session
+        if session is None or session.ws is None:
+            raise RuntimeError("no gateway connection to drop")
+        ws, session.ws = session.ws, None
+        await ws.close(code=code)
+
+    def _take_fault(self, request: RecordedRequest) -> Fault | None:
+        for fault in self.faults:
+            if fault.remaining > 0 and matches(fault.pattern, request):
+                fault.hits += 1
+                return fault
+        return None
+
+    # gateway --------------------------------------------------------------------------------------
+
+    async def dispatch(self, event: str, data: Payload, *, timeout: float = 5.0) -> int:  # noqa: ASYNC109
+        """Send a DISPATCH (buffered for RESUME while the socket is down); returns its "s"."""
+        session = await self.wait_until(
+            lambda: self._session, timeout=timeout, what="a gateway session (IDENTIFY)"
+        )
+        session.seq += 1
+        frame = {"op": 0, "t": event, "s": session.seq, "d": data}
+        session.log.append(frame)
+        if session.ws is not None and not session.ws.closed:
+            with contextlib.suppress(ConnectionResetError):
+                await session.ws.send_str(json.dumps(frame))
+        return session.seq
+
+    async def _gateway(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(max_msg_size=0)
+        await ws.prepare(request)
+        self._sockets.add(ws)
+        try:
+            await ws.send_str(
+                json.dumps({"op": 10, "d": {"heartbeat_interval": 41250}, "s": None, "t": None})
+            )
+            async for msg in ws:
+                if msg.type is not WSMsgType.TEXT:
+                    continue
+                frame = json.loads(msg.data)
+                self.gateway_frames.append(frame)
+                op, d = frame.get("op"), frame.get("d")
+                if op == 1:
+                    await ws.send_str(json.dumps({"op": 11, "d": None, "s": None, "t": None}))
+                elif op == 2:
+                    await self._identify(ws, d)
+                elif op == 6:
+                    await self._resume(ws, d)
+                elif op == 8:
+                    await self._send_member_chunk(d)
+                await self._changed()
+        finally:
+            self._sockets.discard(ws)
+            if self._session is not None and self._session.ws is ws:
+                self._session.ws = None
+            await self._changed()
+        return ws
+
+    async def _identify(self, ws: web.WebSocketResponse, d: Payload) -> None:
+        if d.get("token") != self.token:
+            await ws.close(code=4004, message=b"Authentication failed.")
+            return
+        if d.get("intents", 0) & PRIVILEGED_INTENTS & ~self.allowed_intents:
+            await ws.close(code=4014, message=b"Disallowed intent(s).")
+            return
+        self.identifies.append(d)
+        session = _Session(id=secrets.token_hex(16))
+        self._session = None  # dispatches wait for the new session's READY + GUILD_CREATEs
+        ready = {
+            "v": 10,
+            "user": self.bot_user,
+            "guilds": [{"id": g["id"], "unavailable": True} for g in self.guilds],
+            "session_id": session.id,
+            "resume_gateway_url": self.gateway_url,
+            "session_type": "normal",
+            "shard": [0, 1],
+            "application": {"id": self.application_id, "flags": 0},
+            "private_channels": [],
+            "relationships": [],
+            "geo_ordered_rtc_regions": [],
+        }
+        for event, data in [("READY", ready)] + [("GUILD_CREATE", g) for g in self.guilds]:
+            session.seq += 1
+            frame = {"op": 0, "t": event, "s": session.seq, "d": data}
+            session.log.append(frame)
+            await ws.send_str(json.dumps(frame))
+        session.ws = ws
+        self._session = session
+
+    async def _resume(self, ws: web.WebSocketResponse, d: Payload) -> None:
+        session = self._session
+        if d.get("token") != self.token:
+            await ws.close(code=4004, message=b"Authentication failed.")
+            return
+        if session is None or d.get("session_id") != session.id:
+            await ws.send_str(json.dumps({"op": 9, "d": False, "s": None, "t": None}))
+            return
+        index = next(
+            (i for i, f in enumerate(session.log) if f["s"] > (d.get("seq") or 0)), len(session.log)
+        )
+        while index < len(session.log):  # frames dispatched during the replay are picked up too
+            await ws.send_str(json.dumps(session.log[index]))
+            index += 1
+        session.ws = ws
+        self.resume_count += 1
+        await self.dispatch("RESUMED", {})
+
+    async def _send_member_chunk(self, d: Payload) -> None:
+        g = next((g for g in self.guilds if g["id"] == str(d.get("guild_id"))), None)
+        if g is not None:
+            chunk = {
+                "guild_id": g["id"],
+                "members": g["members"],
+                "chunk_index": 0,
+                "chunk_count": 1,
+                "nonce": d.get("nonce"),
+            }
+            await self.dispatch("GUILD_MEMBERS_CHUNK", chunk)
+
+    def _add_bot_member(self, g: Payload) -> None:
+        if any(m["user"]["id"] == self.bot_user["id"] for m in g["members"]):
+            return
+        bot_role = p.role(g["id"], self.bot_user["username"], p.BOT_PERMISSIONS, position=1)
+        bot_role["managed"] = True
+        bot_role["tags"] = {"bot_id": self.bot_user["id"]}
+        g["roles"].append(bot_role)
+        bot_member = p.member(g, self.bot_user, roles=[bot_role["id"]])
+        bot_member.pop("permissions")
+        g["members"].append(bot_member)
+
+    # driving the bot ------------------------------------------------------------------------------
+
+    def register_interaction(self, payload: Payload) -> InteractionState:
+        """Make the REST side know an interaction (its id and token) without sending it."""
+        st = InteractionState(payload)
+        self.interactions[payload["id"]] = st
+        if "message" in payload and payload["message"]["id"] not in self.messages:
+            self.messages[payload["message"]["id"]] = StoredMessage(payload["message"], self._cdn)
+        return st
+
+    async def dispatch_interaction(self, payload: Payload) -> InteractionState:
+        """Register and send an INTERACTION_CREATE built with discord_payloads."""
+        st = self.register_interaction(payload)
+        await self.dispatch("INTERACTION_CREATE", payload)
+        return st
+
+    async def dispatch_message(self, payload: Payload) -> StoredMessage:
+        """Store and send a MESSAGE_CREATE.
+
+        Without the message-content intent Discord blanks it unless it mentions the bot.
+        """
+        stored = StoredMessage(payload, self._cdn)
+        self.messages[payload["id"]] = stored
+        sent = payload
+        intents = self.identifies[-1].get("intents", 0) if self.identifies else 0
+        mentioned = any(u["id"] == self.bot_user["id"] for u in payload.get("mentions", []))
+        if (
+            not intents & INTENT_MESSAGE_CONTENT
+            and not mentioned
+            and payload["author"]["id"] != self.bot_user["id"]
+        ):
+            sent = {**payload, "content": "", "attachments": [], "embeds": [], "components": []}
+        await self.dispatch("MESSAGE_CREATE", sent)
+        return stored
+
+    async def post_message(
+        self,
+        content: str = "",
+        *,
+        author: Payload | None = None,
+        channel: Payload | None = None,
+        images: Sequence[bytes | tuple[str, bytes]] = (),
+        reply_to: StoredMessage | Payload | None = None,
+        mention_bot: bool = False,
+    ) -> StoredMessage:
+        """A user posts (optionally with images, as a reply, mentioning the bot)."""
+        author = author or await self.member()
+        g, c = self.find_channel(channel["id"]) if channel else (self.guild, self.channel)
+        attachments = [
+            p.attachment(self, data, name, channel_id=c["id"]) for name, data in map(_named, images)
+        ]
+        if mention_bot:
+            content = f"<@{self.bot_user['id']}> {content}".strip()
+        target = reply_to.payload if isinstance(reply_to, StoredMessage) else reply_to
+        mentions = [self.bot_user] if mention_bot else []
+        msg = p.message(
+            g, c, author, content, attachments=attachments, reply_to=target, mentions=mentions
+        )
+        return await self.dispatch_message(msg)
+
+    def command(self, name: str, type: int = 1, *, guild_id: str | None = None) -> Payload:
+        """A synced command (guild scope first, then global); LookupError if never synced."""
+        scopes = ([self.guild_commands.get(guild_id, [])] if guild_id else []) + [
+            self.global_commands
+        ]
+        for scope in scopes:
+            for cmd in scope:
+                if cmd["name"] == name and cmd.get("type", 1) == type:
+                    return cmd
+        raise LookupError(f"command {name!r} (type {type}) was not synced")
+
+    async def slash(
+        self,
+        name: str,
+        options: Mapping[str, Any] | None = None,
+        *,
+        member: Payload | None = None,
+        channel: Payload | None = None,
+        locale: str = "en-US",
+    ) -> InteractionState:
+        """Invoke a synced slash command.
+
+        `name` may be "settings model"; attachment values are bytes or (filename, bytes).
+        """
+        g, c = self.find_channel(channel["id"]) if channel else (self.guild, self.channel)
+        member = member or await self.member()
+        root, *path = name.split()
+        cmd = self.command(root, 1, guild_id=g["id"])
+        built, attachments = self._build_options(cmd, path, dict(options or {}), c["id"])
+        payload = p.slash_command(
+            root,
+            built,
+            attachments=attachments,
+            command_id=cmd["id"],
+            locale=locale,
+            **self.envelope(member, c, g),
+        )
+        return await self.dispatch_interaction(payload)
+
+    async def autocomplete(
+        self, name: str, options: Mapping[str, Any], focused: str, *, member: Payload | None = None
+    ) -> InteractionState:
+        """An autocomplete request for option `focused` of a synced command."""
+        member = member or await self.member()
+        root, *path = name.split()
+        cmd = self.command(root, 1, guild_id=self.guild["id"])
+        schema = self._leaf_schema(cmd, path)
+        built = []
+        for opt in schema:
+            if opt["name"] in options:
+                entry = p.option(opt["name"], options[opt["name"]], opt["type"])
+                if opt["name"] == focused:
+                    entry["focused"] = True
+                built.append(entry)
+        for part in reversed(path):
+            built = [p.subcommand(part, built, group=part != path[-1])]
+        payload = p.autocomplete(root, built, command_id=cmd["id"], **self.envelope(member))
+        return await self.dispatch_interaction(payload)
+
+    async def context_menu(
+        self, name: str, target: StoredMessage | Payload, *, member: Payload | None = None
+    ) -> InteractionState:
+        """Invoke a synced message context-menu command on `target`."""
+        member = member or await self.member()
+        target_payload = target.payload if isinstance(target, StoredMessage) else target
+        g, c = self.find_channel(target_payload["channel_id"])
+        cmd = self.command(name, 3, guild_id=g["id"])
+        payload = p.message_context_menu(
+            name, target_payload, command_id=cmd["id"], **self.envelope(member, c, g)
+        )
+        return await self.dispatch_interaction(payload)
+
+    async def click(
+        self,
+        message: StoredMessage | Payload | str,
+        custom_id: str,
+        *,
+        member: Payload | None = None,
+    ) -> InteractionState:
+        """Press button `custom_id` on a stored message; ValueError if it has no such button."""
+        stored = (
+            message
+            if isinstance(message, StoredMessage)
+            else self.messages[message if isinstance(message, str) else message["id"]]
+        )
+        if custom_id not in stored.custom_ids():
+            raise ValueError(
+                f"message {stored.id} has no component {custom_id!r}; it has {stored.custom_ids()}"
+            )
+        g, c = self.find_channel(stored.payload["channel_id"])
+        member = member or await self.member()
+        payload = p.button_click(stored.payload, custom_id, **self.envelope(member, c, g))
+        return await self.dispatch_interaction(payload)
+
+    async def submit_modal(
+        self,
+        opened_by: InteractionState,
+        values: Mapping[str, str],
+        *,
+        member: Payload | None = None,
+    ) -> InteractionState:
+        """Submit the modal opened on `opened_by`, echoing custom_id and layout as Discord does."""
+        modal = opened_by.modal
+        if modal is None:
+            raise ValueError(f"interaction {opened_by.id} did not open a modal")
+        inputs = {
+            c["custom_id"]: c for c in _walk_components(modal["components"]) if c.get("type") == 4
+        }
+        unknown = set(values) - set(inputs)
+        missing = [
+            cid for cid, c in inputs.items() if c.get("required", True) and not values.get(cid)
+        ]
+        if unknown or missing:
+            raise ValueError(
+                f"modal inputs are {sorted(inputs)}; unknown {sorted(unknown)}, "
+                f"required but empty {missing}"
+            )
+
+        def echo(component: Payload) -> Payload:
+            if component["type"] == 1:
+                return {"type": 1, "components": [echo(c) for c in component["components"]]}
+            if component["type"] == 18:
+                return {"type": 18, "component": echo(component["component"])}
+            if component["type"] == 4:
+                return {
+                    "type": 4,
+                    "custom_id": component["custom_id"],
+                    "value": values.get(component["custom_id"], ""),
+                }
+            return {k: v for k, v in component.items() if k in ("type", "id", "custom_id")}
+
+        g, c = self.find_channel(opened_by.payload["channel_id"])
+        env = self.envelope(member or opened_by.payload["member"], c, g)
+        payload = p.modal_submit(
+            modal["custom_id"],
+            components=[echo(c) for c in modal["components"]],
+            message_payload=opened_by.payload.get("message"),
+            **env,
+        )
+        return await self.dispatch_interaction(payload)
+
+    def _leaf_schema(self, cmd: Payload, path: Sequence[str]) -> list[Payload]:
+        schema = cmd.get("options", [])
+        for part in path:
+            sub = next((o for o in schema if o["name"] == part and o["type"] in (1, 2)), None)
+            if sub is None:
+                raise LookupError(f"/{cmd['name']} has no subcommand {part!r}")
+            schema = sub.get("options", [])
+        return schema
+
+    def _build_options(
+        self, cmd: Payload, path: Sequence[str], values: dict[str, Any], channel_id: str
+    ) -> tuple[list[Payload], list[Payload]]:
+        schema = self._leaf_schema(cmd, path)
+        if any(o["type"] in (1, 2) for o in schema):
+            raise LookupError(f"/{cmd['name']} needs a subcommand")
+        by_name = {o["name"]: o for o in schema}
+        unknown = set(values) - set(by_name)
+        missing = [o["name"] for o in schema if o.get("required") and o["name"] not in values]
+        if unknown or missing:
+            raise ValueError(
+                f"/{' '.join([cmd['name'], *path])}: unknown options {sorted(unknown)}, "
+                f"missing {missing}"
+            )
+        built: list[Payload] = []
+        attachments: list[Payload] = []
+        for opt_name, value in values.items():
+            opt = by_name[opt_name]
+            if opt["type"] == p.ATTACHMENT:
+                if not isinstance(value, dict):
+                    filename, data = _named(value)
+                    value = p.attachment(self, data, filename, channel_id=channel_id)
+                attachments.append(value)
+                value = value["id"]
+            elif opt.get("choices") and value not in [c["value"] for c in opt["choices"]]:
+                raise ValueError(f"{value!r} is not a choice of option {opt_name!r}")
+            built.append(p.option(opt_name, value, opt["type"]))
+        for part in reversed(path):
+            built = [p.subcommand(part, built, group=part != path[-1])]
+        return built, attachments
+
+    # HTTP plumbing --------------------------------------------------------------------------------
+
+    async def _record(self, request: web.Request, path: str) -> RecordedRequest:
+        self._seq += 1
+        rec = RecordedRequest(
+            self._seq, request.method, path, dict(request.query), dict(request.headers)
+        )
+        ctype = request.headers.get("Content-Type", "")
+        if ctype.startswith("multipart/"):
+            reader = await request.multipart()
+            async for part in reader:
+                if not isinstance(part, BodyPartReader):  # discord.py never nests multiparts
+                    continue
+                if part.filename is None and part.name == "payload_json":
+                    rec.json = json.loads(await part.text())
+                elif part.filename is not None:
+                    data = bytes(await part.read(decode=False))
+                    rec.files.append(
+                        UploadedFile(
+                            part.name or "", part.filename, part.headers.get("Content-Type"), data
+                        )
+                    )
+        elif request.can_read_body:
+            raw = await request.read()
+            try:
+                rec.json = json.loads(raw)
+            except ValueError:
+                rec.body = raw
+        return rec
+
+    async def _finish(
+        self, rec: RecordedRequest, response: web.StreamResponse, body: Any
+    ) -> web.StreamResponse:
+        rec.status, rec.response = response.status, body
+        self.requests.append(rec)
+        await self._changed()
+        return response
+
+    async def _serve_cdn(self, request: web.Request) -> web.StreamResponse:
+        rec = await self._record(request, request.path)
+        entry = self._cdn.get(request.path)
+        if entry is None:
+            return await self._finish(rec, web.Response(status=404, text="Not Found"), None)
+        data, content_type = entry
+        return await self._finish(
+            rec,
+            web.Response(body=data, content_type=content_type or "application/octet-stream"),
+            None,
+        )
+
+    async def _api(self, request: web.Request) -> web.StreamResponse:
+        path = request.path[len(API_PREFIX) :]
+        rec = await self._record(request, path)
+        fault = self._take_fault(rec)
+        if fault is not None:
+            return await self._finish(
+                rec, json_response(fault.status, fault.body, fault.headers), fault.body
+            )
+        try:
+            for method, pattern, needs_auth, handler in self._routes:
+                m = pattern.fullmatch(path)
+                if m and method == request.method:
+                    if needs_auth and request.headers.get("Authorization") != f"Bot {self.token}":
+                        raise DiscordError(401, 0, "401: Unauthorized")
+                    status, body = await handler(rec, **m.groupdict())
+                    break
+            else:
+                raise DiscordError(404, 0, "404: Not Found")
+        except DiscordError as exc:
+            status, body = exc.status, exc.body()
+        response = web.Response(status=204) if status == 204 else json_response(status, body)
+        return await self._finish(rec, response, body)
+
+    def _build_routes(self) -> list[tuple[str, re.Pattern[str], bool, Handler]]:
+        app, sf = r"(?P<app>\d+)", r"\d+"
+        hook = rf"/webhooks/{app}/(?P<token>[^/]+)"
+        hook_msg = rf"{hook}/messages/(?P<mid>@original|{sf})"
+        guild_cmds = rf"/applications/{app}/guilds/(?P<guild>{sf})/commands"
+        chan = rf"/channels/(?P<cid>{sf})"
+        chan_msg = rf"{chan}/messages/(?P<mid>{sf})"
+        table: list[tuple[str, str, bool, Handler]] = [
+            ("GET", r"/users/@me", True, self._get_me),
+            ("GET", r"/oauth2/applications/@me", True, self._get_application),
+            ("GET", r"/applications/@me", True, self._get_application),
+            ("GET", r"/gateway", False, self._get_gateway),
+            ("GET", r"/gateway/bot", True, self._get_gateway),
+            ("PUT", rf"/applications/{app}/commands", True, self._put_commands),
+            ("GET", rf"/applications/{app}/commands", True, self._get_commands),
+            ("PUT", guild_cmds, True, self._put_commands),
+            ("GET", guild_cmds, True, self._get_commands),
+            (
+                "POST",
+                rf"/interactions/(?P<iid>{sf})/(?P<token>[^/]+)/callback",
+                False,
+                self._callback,
+            ),
+            ("POST", hook, False, self._followup),
+            ("GET", hook_msg, False, self._webhook_get),
+            ("PATCH", hook_msg, False, self._webhook_edit),
+            ("DELETE", hook_msg, False, self._webhook_delete),
+            ("GET", chan, True, self._get_channel),
+            ("POST", rf"{chan}/messages", True, self._channel_post),
+            ("GET", chan_msg, True, self._channel_get),
+            ("PATCH", chan_msg, True, self._channel_edit),
+            ("DELETE", chan_msg, True, self._channel_delete),
+            ("POST", rf"{chan}/typing", True, self._no_content),
+            ("PUT", rf"{chan_msg}/reactions/[^/]+/@me", True, self._no_content),
+        ]
+        return [(m, re.compile(rx), auth, h) for m, rx, auth, h in table]
+
+    # REST: identity and commands ------------------------------------------------------------------
+
+    async def _get_me(self, rec: RecordedRequest) -> tuple[int, Any]:
+        return 200, self.bot_user
+
+    async def _get_application(self, rec: RecordedRequest) -> tuple[int, Any]:
+        return 200, {
+            "id": self.application_id,
+            "name": self.bot_user["username"],
+            "description": "",
+            "icon": None,
+            "rpc_origins": [],
+            "bot_public": True,
+            "bot_require_code_grant": False,
+            "bot": self.bot_user,
+            "owner": self.owner,
+            "team": None,
+            "verify_key": "0" * 64,
+            "flags": 0,
+            "summary": "",
+            "interactions_endpoint_url": None,
+        }
+
+    async def _get_gateway(self, rec: RecordedRequest) -> tuple[int, Any]:
+        limit = {"total": 1000, "remaining": 999, "reset_after": 0, "max_concurrency": 1}
+        return 200, {"url": self.gateway_url, "shards": 1, "session_start_limit": limit}
+
+    async def _no_content(self, rec: RecordedRequest, **_: str) -> tuple[int, Any]:
+        return 204, None
+
+    async def _get_commands(
+        self, rec: RecordedRequest, app: str, guild: str | None = None
+    ) -> tuple[int, Any]:
+        if app != self.application_id:
+            raise DiscordError(403, 50001, "Missing Access")
+        return 200, self.guild_commands.get(guild, []) if guild else self.global_commands
+
+    async def _put_commands(
+        self, rec: RecordedRequest, app: str, guild: str | None = None
+    ) -> tuple[int, Any]:
+        if app != self.application_id:
+            raise DiscordError(403, 50001, "Missing Access")
+        if guild is not None and guild not in {g["id"] for g in self.guilds}:
+            raise DiscordError(403, 50001, "Missing Access")
+        if not isinstance(rec.json, list):
+            raise form_error("_", "LIST_TYPE_CONVERT", "Must be an array.")
+        seen: set[tuple[int, str]] = set()
+        synced = []
+        for i, cmd in enumerate(rec.json):
+            _validate_command(cmd, f"{i}")
+            key = (cmd.get("type", 1), cmd["name"])
+            if key in seen:
+                raise form_error(
+                    f"{i}.name",
+                    "APPLICATION_COMMANDS_DUPLICATE_NAME",
+                    "Application command names must be unique",
+                )
+            seen.add(key)
+            cid = self._command_ids.setdefault((guild, *key), p.snowflake())
+            out = {
+                "id": cid,
+                "application_id": self.application_id,
+                "version": p.snowflake(),
+                "type": 1,
+                "description": "",
+                "default_member_permissions": None,
+                "nsfw": False,
+                "integration_types": [0],
+                "contexts": None,
+                **cmd,
+            }
+            if (
+                out["default_member_permissions"] is not None
+            ):  # Discord answers bitfields as strings
+                out["default_member_permissions"] = str(out["default_member_permissions"])
+            if guild is not None:
+                out["guild_id"] = guild
+            synced.append(out)
+        if guild is None:
+            self.global_commands = synced
+        else:
+            self.guild_commands[guild] = synced
+        return 200, synced
+
+    # REST: interactions ---------------------------------------------------------------------------
+
+    async def _callback(self, rec: RecordedRequest, iid: str, token: str) -> tuple[int, Any]:
+        st = self.interactions.get(iid)
+        if st is None or st.token != token or st.expired:
+            raise DiscordError(404, UNKNOWN_INTERACTION, "Unknown interaction")
+        if st.callback_type is not None:
+            raise DiscordError(
+                400, ALREADY_ACKNOWLEDGED, "Interaction has already been acknowledged."
+            )
+        body = rec.json
+        if not isinstance(body, dict) or "type" not in body:
+            raise form_error("type", "BASE_TYPE_REQUIRED", "This field is required")
+        ctype, data = body["type"], body.get("data")
+        if ctype not in CALLBACK_TYPES:
+            raise form_error(
+                "type", "BASE_TYPE_CHOICES", f"Value must be one of {sorted(CALLBACK_TYPES)}."
+            )
+        allowed = ALLOWED_CALLBACKS.get(st.type, set())
+        if st.type == 5 and "message" not in st.payload:
+            allowed = allowed - {6, 7}
+        if ctype not in allowed:
+            raise DiscordError(
+                400,
+                40043,
+                f"Interaction callback type {ctype} is not valid for interaction type {st.type}",
+            )
+        if data is not None and not isinstance(data, dict):
+            raise form_error(
+                "data", "DICT_TYPE_CONVERT", "Only dictionaries may be used in a DictType"
+            )
+        limit = st.payload["attachment_size_limit"]
+        channel_id = st.payload["channel_id"]
+        if ctype == 4:
+            if data is None:
+                raise form_error("data", "BASE_TYPE_REQUIRED", "This field is required")
+            st.original = self._create_message(channel_id, data, rec.files, limit, interaction=st)
+        elif ctype == 5:
+            flags = FLAG_LOADING | ((data or {}).get("flags", 0) & FLAG_EPHEMERAL)
+            st.original = self._create_message(
+                channel_id, {"flags": flags}, [], limit, interaction=st, allow_empty=True
+            )
+        elif ctype in (6, 7):
+            st.original = self.messages[st.payload["message"]["id"]]
+            if ctype == 7:
+                self._edit_message(st.original, data or {}, rec.files, limit)
+        elif ctype == 8:
+            st.choices = _validate_choices(data)
+        elif ctype == 9:
+            st.modal = _validate_modal(data)
+        st.callback_type, st.callback = ctype, rec
+        if not _truthy(rec.query.get("with_response")):
+            return 204, None
+        answer: Payload = {
+            "interaction": {
+                "id": st.id,
+                "type": st.type,
+                "response_message_id": st.original.id if st.original is not None else None,
+                "response_message_loading": ctype == 5,
+                "response_message_ephemeral": bool(st.original and st.original.ephemeral),
+            }
+        }
+        if ctype in (4, 5, 7):
+            assert st.original is not None
+            answer["resource"] = {"type": ctype, "message": st.original.payload}
+        return 200, answer
+
+    def _webhook_state(self, app: str, token: str) -> InteractionState:
+        if app != self.application_id:
+            raise DiscordError(404, UNKNOWN_WEBHOOK, "Unknown Webhook")
+        st = next((s for s in self.interactions.values() if s.token == token), None)
+        if st is None or st.expired:
+            raise DiscordError(401, INVALID_WEBHOOK_TOKEN, "Invalid Webhook Token")
+        if st.callback_type is None:
+            raise DiscordError(404, UNKNOWN_WEBHOOK, "Unknown Webhook")
+        return st
+
+    def _webhook_message(self, st: InteractionState, mid: str) -> StoredMessage:
+        if mid == "@original":
+            if st.original is None or st.original_deleted:
+                raise DiscordError(404, UNKNOWN_MESSAGE, "Unknown Message")
+            return st.original
+        for msg in st.messages:
+            if msg.id == mid:
+                return msg
+        raise DiscordError(404, UNKNOWN_MESSAGE, "Unknown Message")
+
+    async def _followup(self, rec: RecordedRequest, app: str, token: str) -> tuple[int, Any]:
+        st = self._webhook_state(app, token)
+        data = rec.json if isinstance(rec.json, dict) else {}
+        limit = st.payload["attachment_size_limit"]
+        if st.callback_type == 5 and st.original is not None and st.original.loading:
+            # Discord: the first follow-up after a "thinking" defer replaces the loading message.
+            self._edit_message(
+                st.original,
+                {**data, "flags": st.original.flags & FLAG_EPHEMERAL},
+                rec.files,
+                limit,
+                creating=True,
+            )
+            msg = st.original
+        else:
+            msg = self._create_message(
+                st.payload["channel_id"], data, rec.files, limit, interaction=st
+            )
+            st.followups.append(msg)
+        return (200, msg.payload) if _truthy(rec.query.get("wait")) else (204, None)
+
+    async def _webhook_get(
+        self, rec: RecordedRequest, app: str, token: str, mid: str
+    ) -> tuple[int, Any]:
+        return 200, self._webhook_message(self._webhook_state(app, token), mid).payload
+
+    async def _webhook_edit(
+        self, rec: RecordedRequest, app: str, token: str, mid: str
+    ) -> tuple[int, Any]:
+        st = self._webhook_state(app, token)
+        msg = self._webhook_message(st, mid)
+        self._edit_message(
+            msg,
+            rec.json if isinstance(rec.json, dict) else {},
+            rec.files,
+            st.payload["attachment_size_limit"],
+        )
+        if msg is st.original:
+            st.original_edits += 1
+        return 200, msg.payload
+
+    async def _webhook_delete(
+        self, rec: RecordedRequest, app: str, token: str, mid: str
+    ) -> tuple[int, Any]:
+        st = self._webhook_state(app, token)
+        msg = self._webhook_message(st, mid)
+        if msg is st.original:
+            st.original_deleted = True
+        else:
+            st.followups.remove(msg)
+        self.messages.pop(msg.id, None)
+        return 204, None
+
+    # REST: channels -------------------------------------------------------------------------------
+
+    async def _get_channel(self, rec: RecordedRequest, cid: str) -> tuple[int, Any]:
+        return 200, self.find_channel(cid)[1]
+
+    def _channel_message(self, cid: str, mid: str) -> StoredMessage:
+        self.find_channel(cid)
+        msg = self.messages.get(mid)
+        if msg is None or msg.payload["channel_id"] != cid:
+            raise DiscordError(404, UNKNOWN_MESSAGE, "Unknown Message")
+        return msg
+
+    async def _channel_post(self, rec: RecordedRequest, cid: str) -> tuple[int, Any]:
+        g, _ = self.find_channel(cid)
+        data = rec.json if isinstance(rec.json, dict) else {}
+        if data.get("flags", 0) & FLAG_EPHEMERAL:
+            raise form_error(
+                "flags",
+                "MESSAGE_FLAGS_INVALID",
+                "Ephemeral messages exist only as interaction responses",
+            )
+        msg = self._create_message(cid, data, rec.files, p.upload_limit(g))
+        if self.echo_bot_messages and self._session is not None:
+            bot_member = next(m for m in g["members"] if m["user"]["id"] == self.bot_user["id"])
+            echo = {
+                **msg.payload,
+                "guild_id": g["id"],
+                "member": {k: v for k, v in bot_member.items() if k != "user"},
+            }
+            await self.dispatch("MESSAGE_CREATE", echo)
+        return 200, msg.payload
+
+    async def _channel_get(self, rec: RecordedRequest, cid: str, mid: str) -> tuple[int, Any]:
+        return 200, self._channel_message(cid, mid).payload
+
+    async def _channel_edit(self, rec: RecordedRequest, cid: str, mid: str) -> tuple[int, Any]:
+        msg = self._channel_message(cid, mid)
+        if msg.payload["author"]["id"] != self.bot_user["id"]:
+            raise DiscordError(
+                403, CANNOT_EDIT_OTHERS, "Cannot edit a message authored by another user"
+            )
+        g, _ = self.find_channel(cid)
+        self._edit_message(
+            msg, rec.json if isinstance(rec.json, dict) else {}, rec.files, p.upload_limit(g)
+        )
+        return 200, msg.payload
+
+    async def _channel_delete(self, rec: RecordedRequest, cid: str, mid: str) -> tuple[int, Any]:
+        self.messages.pop(self._channel_message(cid, mid).id)
+        return 204, None
+
+    # messages -------------------------------------------------------------------------------------
+
+    def _create_message(
+        self,
+        channel_id: str,
+        data: Payload,
+        files: Sequence[UploadedFile],
+        limit: int,
+        *,
+        interaction: InteractionState | None = None,
+        allow_empty: bool = False,
+    ) -> StoredMessage:
+        _validate_message(data, files, limit, creating=not allow_empty)
+        payload: Payload = {
+            "id": p.snowflake(),
+            "channel_id": channel_id,
+            "author": self.bot_user,
+            "content": "",
+            "timestamp": p.iso_now(),
+            "edited_timestamp": None,
+            "tts": False,
+            "mention_everyone": False,
+            "mentions": [],
+            "mention_roles": [],
+            "attachments": [],
+            "embeds": [],
+            "components": [],
+            "pinned": False,
+            "type": 0,
+            "flags": 0,
+        }
+        if interaction is not None:
+            payload["webhook_id"] = payload["application_id"] = self.application_id
+            if interaction.type == 2:  # CHAT_INPUT_COMMAND or CONTEXT_MENU_COMMAND message types
+                payload["type"] = 20 if interaction.payload["data"].get("type", 1) == 1 else 23
+        ref = data.get("message_reference")
+        if ref is not None and interaction is None:
+            target = self.messages.get(str(ref.get("message_id")))
+            if target is None or target.payload["channel_id"] != str(
+                ref.get("channel_id", channel_id)
+            ):
+                if ref.get("fail_if_not_exists", True):
+                    raise form_error(
+                        "message_reference", "MESSAGE_REFERENCE_UNKNOWN_MESSAGE", "Unknown message"
+                    )
+            else:
+                payload["type"] = 19
+                payload["message_reference"] = {
+                    "type": 0,
+                    "message_id": target.id,
+                    "channel_id": channel_id,
+                }
+                payload["referenced_message"] = {
+                    k: v for k, v in target.payload.items() if k != "referenced_message"
+                }
+        msg = StoredMessage(payload, self._cdn)
+        self._apply(msg, data, files, keep_attachments=False)
+        self.messages[msg.id] = msg
+        return msg
+
+    def _edit_message(
+        self,
+        msg: StoredMessage,
+        data: Payload,
+        files: Sequence[UploadedFile],
+        limit: int,
+        *,
+        creating: bool = False,
+    ) -> None:
+        _validate_message(data, files, limit, creating=creating)
+        if not creating:
+            msg.payload["edited_timestamp"] = p.iso_now()
+        msg.payload["flags"] = msg.flags & ~FLAG_LOADING
+        self._apply(msg, data, files, keep_attachments=True)
+
+    def _apply(
+        self,
+        msg: StoredMessage,
+        data: Payload,
+        files: Sequence[UploadedFile],
+        *,
+        keep_attachments: bool,
+    ) -> None:
+        for key in ("content", "embeds", "components", "tts"):
+            if key in data and data[key] is not None:
+                msg.payload[key] = data[key]
+        if "flags" in data and data["flags"] is not None:
+            msg.payload["flags"] = (msg.flags & (FLAG_EPHEMERAL | FLAG_LOADING)) | data["flags"]
+        meta = data.get("attachments")
+        existing = {a["id"]: a for a in msg.attachments} if keep_attachments else {}
+        if meta is None:
+            kept = list(existing.values())
+            described: dict[int, Payload] = {}
+        else:
+            kept = [existing[str(m["id"])] for m in meta if str(m.get("id")) in existing]
+            described = {
+                int(m["id"]): m
+                for m in meta
+                if str(m.get("id")).isdigit() and str(m["id"]) not in existing
+            }
+        new = []
+        for index, f in enumerate(files):
+            m = described.get(index, {})
+            filename = m.get("filename") or f.filename
+            content_type = mimetypes.guess_type(filename)[0] or f.content_type
+            att = p.attachment(
+                self,
+                f.data,
+                filename,
+                channel_id=msg.payload["channel_id"],
+                content_type=content_type,
+            )
+            att["description"] = m.get("description")
+            new.append(att)
+        msg.payload["attachments"] = kept + new
+
+
+# --- validation ---------------------------------------------------------------------------------
+
+_SLASH_NAME = re.compile(r"^[-_'\w]{1,32}$")
+
+
+def _validate_command(cmd: Any, where: str) -> None:
+    if not isinstance(cmd, dict) or not isinstance(cmd.get("name"), str):
+        raise form_error(f"{where}.name", "BASE_TYPE_REQUIRED", "This field is required")
+    ctype = cmd.get("type", 1)
+    if ctype not in (1, 2, 3, 4):
+        raise form_error(f"{where}.type", "BASE_TYPE_CHOICES", "Value must be one of {1, 2, 3, 4}.")
+    if ctype == 1:
+        _validate_option_like(cmd, where)
+        _validate_options(cmd.get("options") or [], f"{where}.options")
+    else:
+        if not 1 <= len(cmd["name"]) <= 32:
+            raise form_error(
+                f"{where}.name", "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 32 in length."
+            )
+        if cmd.get("description"):
+            raise form_error(
+                f"{where}.description",
+                "APPLICATION_COMMAND_INVALID_DESCRIPTION",
+                "Context menu commands cannot have a description",
+            )
+    perms = cmd.get("default_member_permissions")
+    if perms is not None and not (
+        isinstance(perms, int) or (isinstance(perms, str) and perms.isdigit())
+    ):
+        raise form_error(
+            f"{where}.default_member_permissions",
+            "NUMBER_TYPE_COERCE",
+            "Value is not a valid permission bitfield.",
+        )
+
+
+def _validate_option_like(item: Payload, where: str) -> None:
+    name, description = item.get("name", ""), item.get("description")
+    if not _SLASH_NAME.match(name) or name != name.lower():
+        raise form_error(
+            f"{where}.name", "APPLICATION_COMMAND_INVALID_NAME", "Command name is invalid"
+        )
+    if not isinstance(description, str) or not 1 <= len(description) <= 100:
+        raise form_error(
+            f"{where}.description", "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 100 in length."
+        )
+
+
+def _validate_options(options: list[Payload], where: str) -> None:
+    if len(options) > 25:
+        raise form_error(where, "BASE_TYPE_MAX_LENGTH", "Must be 25 or fewer in length.")
+    seen_optional = False
+    for i, opt in enumerate(options):
+        at = f"{where}.{i}"
+        _validate_option_like(opt, at)
+        if opt.get("type") not in range(1, 12):
+            raise form_error(f"{at}.type", "BASE_TYPE_CHOICES", "Value must be one of 1..11.")
+        if opt["type"] in (1, 2):
+            _validate_options(opt.get("options") or [], f"{at}.options")
+            continue
+        if opt.get("required"):
+            if seen_optional:
+                raise form_error(
+                    f"{at}.required",
+                    "APPLICATION_COMMAND_OPTIONS_REQUIRED_INVALID",
+                    "Required options must be placed before non-required options",
+                )
+        else:
+            seen_optional = True
+        choices = opt.get("choices") or []
+        if len(choices) > 25:
+            raise form_error(
+                f"{at}.choices", "BASE_TYPE_MAX_LENGTH", "Must be 25 or fewer in length."
+            )
+        if choices and opt.get("autocomplete"):
+            raise form_error(
+                f"{at}.autocomplete",
+                "APPLICATION_COMMAND_OPTION_AUTOCOMPLETE_INVALID",
+                "Autocomplete cannot be set with choices",
+            )
+
+
+def _validate_message(
+    data: Payload, files: Sequence[UploadedFile], limit: int, *, creating: bool
+) -> None:
+    content = data.get("content")
+    if content is not None and (not isinstance(content, str) or len(content) > MESSAGE_CONTENT_MAX):
+        raise form_error(
+            "content", "BASE_TYPE_MAX_LENGTH", f"Must be {MESSAGE_CONTENT_MAX} or fewer in length."
+        )
+    if len(data.get("embeds") or []) > 10:
+        raise form_error("embeds", "BASE_TYPE_MAX_LENGTH", "Must be 10 or fewer in length.")
+    if len(files) > FILES_PER_MESSAGE_MAX:
+        raise form_error(
+            "files", "BASE_TYPE_MAX_LENGTH", f"Must be {FILES_PER_MESSAGE_MAX} or fewer in length."
+        )
+    for f in files:
+        if len(f.data) > limit:
+            raise DiscordError(413, ENTITY_TOO_LARGE, "Request entity too large")
+    if not (data.get("flags") or 0) & FLAG_COMPONENTS_V2:
+        _validate_components(data.get("components") or [])
+    if creating and not (
+        content
+        or data.get("embeds")
+        or files
+        or data.get("components")
+        or data.get("sticker_ids")
+        or data.get("poll")
+    ):
+        raise DiscordError(400, EMPTY_MESSAGE, "Cannot send an empty message")
+
+
+def _validate_components(rows: list[Payload]) -> None:
+    if len(rows) > ACTION_ROWS_MAX:
+        raise form_error(
+            "components", "BASE_TYPE_MAX_LENGTH", f"Must be {ACTION_ROWS_MAX} or fewer in length."
+        )
+    custom_ids: set[str] = set()
+    for i, row in enumerate(rows):
+        children = row.get("components") or []
+        if row.get("type") != 1 or not 1 <= len(children) <= ROW_WIDTH_MAX:
+            raise form_error(
+                f"components.{i}",
+                "COMPONENT_LAYOUT_WIDTH_EXCEEDED",
+                "An action row holds 1 to 5 components",
+            )
+        for j, child in enumerate(children):
+            at = f"components.{i}.components.{j}"
+            link = child.get("type") == 2 and child.get("style") in (5, 6)
+            if link:
+                continue
+            cid = child.get("custom_id")
+            if not isinstance(cid, str) or not 1 <= len(cid) <= CUSTOM_ID_MAX:
+                raise form_error(
+                    f"{at}.custom_id",
+                    "BASE_TYPE_BAD_LENGTH",
+                    f"Must be between 1 and {CUSTOM_ID_MAX} in length.",
+                )
+            if cid in custom_ids:
+                raise form_error(
+                    f"{at}.custom_id",
+                    "COMPONENT_CUSTOM_ID_DUPLICATED",
+                    "Component custom id cannot be duplicated",
+                )
+            custom_ids.add(cid)
+            if child.get("type") != 2 and len(children) > 1:
+                raise form_error(
+                    at, "COMPONENT_LAYOUT_WIDTH_EXCEEDED", "A select menu must be alone in its row"
+                )
+            if child.get("type") == 2 and len(child.get("label") or "") > 80:
+                raise form_error(
+                    f"{at}.label", "BASE_TYPE_MAX_LENGTH", "Must be 80 or fewer in length."
+                )
+
+
+def _validate_choices(data: Payload | None) -> list[Payload]:
+    choices = (data or {}).get("choices")
+    if not isinstance(choices, list):
+        raise form_error("data.choices", "BASE_TYPE_REQUIRED", "This field is required")
+    if len(choices) > 25:
+        raise form_error("data.choices", "BASE_TYPE_MAX_LENGTH", "Must be 25 or fewer in length.")
+    for i, c in enumerate(choices):
+        if not 1 <= len(str(c.get("name", ""))) <= 100 or "value" not in c:
+            raise form_error(
+                f"data.choices.{i}",
+                "BASE_TYPE_BAD_LENGTH",
+                "Choice needs a name of 1 to 100 characters and a value",
+            )
+    return choices
+
+
+def _validate_modal(data: Payload | None) -> Payload:
+    if data is None:
+        raise form_error("data", "BASE_TYPE_REQUIRED", "This field is required")
+    for key, low, high in (("custom_id", 1, CUSTOM_ID_MAX), ("title", 1, MODAL_TITLE_MAX)):
+        value = data.get(key)
+        if not isinstance(value, str) or not low <= len(value) <= high:
+            raise form_error(
+                f"data.{key}",
+                "BASE_TYPE_BAD_LENGTH",
+                f"Must be between {low} and {high} in length.",
+            )
+    rows = data.get("components")
+    if not isinstance(rows, list) or not 1 <= len(rows) <= 5:
+        raise form_error(
+            "data.components", "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 5 in length."
+        )
+    for i, row in enumerate(rows):
+        inner = (
+            row.get("components")
+            if row.get("type") == 1
+            else [row.get("component")]
+            if row.get("type") == 18
+            else None
+        )
+        if row.get("type") == 10:
+            continue
+        if not inner or len(inner) != 1 or not isinstance(inner[0], dict):
+            raise form_error(
+                f"data.components.{i}",
+                "COMPONENT_LAYOUT_WIDTH_EXCEEDED",
+                "Each modal row holds exactly one input",
+            )
+        text = inner[0]
+        if text.get("type") == 4:
+            cid = text.get("custom_id")
+            if not isinstance(cid, str) or not 1 <= len(cid) <= CUSTOM_ID_MAX:
+                raise form_error(
+                    f"data.components.{i}.custom_id",
+                    "BASE_TYPE_BAD_LENGTH",
+                    "Must be between 1 and 100 in length.",
+                )
+            if text.get("style") not in (1, 2):
+                raise form_error(
+                    f"data.components.{i}.style",
+                    "BASE_TYPE_CHOICES",
+                    "Value must be one of {1, 2}.",
+                )
+            if row.get("type") == 1 and not 1 <= len(text.get("label") or "") <= 45:
+                raise form_error(
+                    f"data.components.{i}.label",
+                    "BASE_TYPE_BAD_LENGTH",
+                    "Must be between 1 and 45 in length.",
+                )
+            if len(text.get("value") or "") > TEXT_INPUT_VALUE_MAX:
+                raise form_error(
+                    f"data.components.{i}.value",
+                    "BASE_TYPE_MAX_LENGTH",
+                    "Must be 4000 or fewer in length.",
+                )
+    return data
+
+
+def _named(item: bytes | tuple[str, bytes]) -> tuple[str, bytes]:
+    return item if isinstance(item, tuple) else ("image.png", item)
+
+
+# --- wiring discord.py to the fake --------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def redirect_discord(
+    fake: FakeDiscord | None = None, *, api_base: str | None = None, gateway_url: str | None = None
+) -> Iterator[None]:
+    """Point discord.py's REST base and default gateway at the fake; restore on exit."""
+    from discord.gateway import DiscordWebSocket
+    from discord.http import Route
+
+    old_base, old_gateway = Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY
+    Route.BASE = api_base or (fake.api_base if fake else old_base)
+    DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(
+        gateway_url or (fake.gateway_url if fake else str(old_gateway))
+    )
+    try:
+        yield
+    finally:
+        Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY = old_base, old_gateway
+
+
+@contextlib.asynccontextmanager
+async def running_bot(
+    bot: discord.Client,
+    fake: FakeDiscord,
+    *,
+    timeout: float = 10.0,  # noqa: ASYNC109
+    start: Callable[[], Coroutine[Any, Any, None]] | None = None,
+) -> AsyncIterator[discord.Client]:
+    """Start `bot` against `fake`, yield once ready, always close it (else teardown hangs).
+
+    `start` replaces `bot.start(fake.token)`, e.g. `lambda: bot.connect(reconnect=False)`
+    for a bot that is already logged in.
+    """
+    runner = start() if start is not None else bot.start(fake.token)
+    task = asyncio.create_task(runner, name="fake-discord-bot")
+    ready = asyncio.create_task(bot.wait_until_ready())
+    try:
+        done, _ = await asyncio.wait(
+            {task, ready}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+        )
+        if task in done:
+            task.result()
+            raise RuntimeError("bot.start() returned before the bot was ready")
+        if ready not in done:
+            raise AssertionError(f"bot not ready within {timeout}s")
+        yield bot
+    finally:
+        ready.cancel()
+        await bot.close()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(task, timeout=5)
+
+
+def fast_bot_options() -> dict[str, Any]:
+    """Client options that skip startup waits that only matter against the real Discord."""
+    return {"chunk_guilds_at_startup": False, "guild_ready_timeout": 0.05}
+
+
+__all__ = [
+    "FakeDiscord",
+    "Fault",
+    "InteractionState",
+    "RecordedRequest",
+    "StoredMessage",
+    "UploadedFile",
+    "fast_bot_options",
+    "matches",
+    "redirect_discord",
+    "running_bot",
+]
