@@ -1,0 +1,44 @@
+"""A server's own gateway (set by /settings gateway) is used, and may not reach private networks."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from tests.bot.conftest import GATEWAY_KEY, BotHarness
+from tests.fakes.gateway import Reply, images_response, png_bytes
+
+IMAGE = png_bytes(16, 16, (3, 3, 3))
+
+
+async def _use_own_gateway(h: BotHarness, key: str) -> None:
+    await h.store.update_settings(
+        h.guild_id,
+        gateway_base_url=h.gw.base_url,
+        gateway_dialect="openrouter",
+        gateway_key_encrypted=h.bot.keybox.encrypt(key),
+        model="google/gemini-3-pro-image",
+    )
+
+
+async def test_guild_gateway_on_a_private_address_is_refused(running_bot: BotHarness) -> None:
+    h = running_bot
+    await _use_own_gateway(h, GATEWAY_KEY)
+    st = await h.result(await h.fake.slash("imagine", {"prompt": "a cat"}))
+    assert "private or local network" in st.last_message.content
+    assert h.gw.requests == []
+
+
+async def test_guild_gateway_key_and_model_are_used(running_bot: BotHarness) -> None:
+    h = running_bot
+    # The operator's own key is wrong for this gateway: success proves the guild's key went out.
+    image = replace(h.settings.image, allow_private_gateways=True, api_key="operator-key-not-valid")
+    await h.restart(image=image)
+    await _use_own_gateway(h, GATEWAY_KEY)
+    h.gw.script(Reply(body=images_response([IMAGE])))
+    st = await h.result(await h.fake.slash("imagine", {"prompt": "a cat"}))
+
+    (req,) = h.gw.requests
+    assert req.headers["authorization"] == f"Bearer {GATEWAY_KEY}"
+    assert req.json["model"] == "google/gemini-3-pro-image"
+    assert req.json["modalities"] == ["image", "text"]
+    assert st.original.files[0][1] == IMAGE
