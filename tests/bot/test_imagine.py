@@ -44,3 +44,29 @@ async def test_imagine_end_to_end(running_bot: BotHarness) -> None:
     assert job.state == "done" and job.kind == "imagine"
     usage = await h.store.usage_summary(h.guild_id, since=0)
     assert [(u.images, u.tokens) for u in usage] == [(1, 1300)]
+
+
+async def test_flash_image_is_1k_only_and_has_no_upscale_buttons(running_bot: BotHarness) -> None:
+    h = running_bot
+    h.gw.script(Reply(body=images_response([png_bytes(8, 8)])))
+    st = await h.result(
+        await h.fake.slash("imagine", {"prompt": "a frog", "size": "4K", "model": "gemini-2.5-flash-image"})
+    )
+    (req,) = h.gw.requests
+    assert req.json["model"] == "gemini-2.5-flash-image"
+    assert "image_size" not in req.json.get("image_config", {})
+    assert "1K images only" in st.original.content
+    assert not any(":up" in i for i in st.original.custom_ids())
+
+
+async def test_imagine_starts_a_new_chain(running_bot: BotHarness) -> None:
+    h = running_bot
+    first, second, third = (png_bytes(8, 8, c) for c in ((1, 0, 0), (0, 1, 0), (0, 0, 1)))
+    h.gw.script(*(Reply(body=images_response([img])) for img in (first, second, third)))
+    await h.result(await h.fake.slash("imagine", {"prompt": "one"}))
+    await h.result(await h.fake.slash("imagine", {"prompt": "two"}))
+    await h.result(await h.fake.slash("edit", {"prompt": "three"}))
+    edit = h.gw.requests[2]
+    assert [m["role"] for m in edit.json["messages"]] == ["user", "assistant", "user"]
+    assert edit.json["messages"][0]["content"] == "two"
+    assert edit.images == [second]
