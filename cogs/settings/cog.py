@@ -21,7 +21,7 @@ from discord import app_commands
 from discord.ext import commands
 from discord.utils import maybe_coroutine
 
-from bot.access import ensure_admin
+from bot.access import ensure_admin, is_admin
 from bot.gateway.models import ASPECT_RATIOS, DIALECTS, EXTREME_ASPECT_RATIOS, IMAGE_SIZES
 from bot.storage.base import MAX_HISTORY_TURNS, GuildSettings
 from cogs.settings import render
@@ -196,7 +196,8 @@ class SettingsCog(
     async def _model_autocomplete(
         self, interaction: discord.Interaction[Any], current: str
     ) -> list[app_commands.Choice[str]]:
-        if interaction.guild_id is None:
+        # Only admins can run /settings, so only they need (and may spend) a model list.
+        if interaction.guild_id is None or not is_admin(interaction.permissions):
             return []
         models = await self._list_models(interaction.guild_id, AUTOCOMPLETE_TIMEOUT) or []
         needle = current.strip().lower()
@@ -444,11 +445,10 @@ class SettingsCog(
         assert interaction.guild_id is not None
         if period not in render.PERIODS:
             raise InvalidSetting(f"Period must be one of: {', '.join(render.PERIODS)}.")
-        rows = await self.bot.store.usage_summary(
-            interaction.guild_id, time.time() - render.PERIODS[period]
-        )
+        since = time.time() - render.PERIODS[period]
+        rows = await self.bot.store.usage_summary(interaction.guild_id, since)
         await interaction.response.send_message(
-            render.usage_text(rows, period),
+            render.usage_text(rows, period, since),
             ephemeral=True,
             allowed_mentions=discord.AllowedMentions.none(),
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import discord
 
@@ -75,11 +76,13 @@ def settings_embed(
     return embed
 
 
-def usage_text(rows: Sequence[UsageRow], period: str) -> str:
+def usage_text(rows: Sequence[UsageRow], period: str, since: float) -> str:
+    # The store counts whole UTC days, so say from which day rather than "24 hours".
+    day = datetime.fromtimestamp(since, UTC).strftime("%Y-%m-%d")
     if not rows:
-        return f"No images were made in this server in the last {period}."
+        return f"No images were made in this server in the last {period} (since {day} UTC)."
     ranked = sorted(rows, key=lambda r: (r.images, r.tokens, r.jobs), reverse=True)
-    lines = [f"**Usage in the last {period}**"]
+    lines = [f"**Usage in the last {period}** (since {day} UTC)"]
     for place, row in enumerate(ranked[:USAGE_TOP], 1):
         lines.append(
             f"{place}. <@{row.user_id}>: {row.images} images, {row.jobs} jobs, "

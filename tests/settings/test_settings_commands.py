@@ -234,3 +234,11 @@ async def test_changes_apply_to_the_very_next_imagine(harness: Harness) -> None:
     sent = next(r for r in harness.gateway.requests if r.method == "POST")
     assert sent.model == DEFAULT_MODELS[1]
     assert "16:9" in sent.body.decode()
+
+
+async def test_model_autocomplete_is_empty_for_members(harness: Harness) -> None:
+    it = await harness.fake.autocomplete(
+        "settings model", {"name": ""}, "name", member=harness.member
+    )
+    await harness.fake.wait_until(lambda: it.choices is not None, what="autocomplete choices")
+    assert it.choices == [] and not harness.gateway.requests
