@@ -13,8 +13,9 @@ the bot, because Discord blanks other messages' content).
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from typing import Any, AsyncIterator
+from typing import Any
 
 import discord
 import httpx
@@ -58,13 +59,15 @@ def bot_intents(settings: BotSettings) -> discord.Intents:
 
 class ImageTree(app_commands.CommandTree["ImageBot"]):
     async def on_error(
-        self, interaction: discord.Interaction["ImageBot"], error: app_commands.AppCommandError
+        self, interaction: discord.Interaction[ImageBot], error: app_commands.AppCommandError
     ) -> None:
         original: BaseException = getattr(error, "original", error)
         if isinstance(original, app_commands.CheckFailure):
             original = AccessDenied(str(original) or None)
         elif isinstance(original, app_commands.TransformerError):
-            original = ImagineError(f"That value is not valid for {original.transformer._error_display_name}.")
+            original = ImagineError(
+                f"That value is not valid for {original.transformer._error_display_name}."
+            )
         await send_error(interaction, original)
 
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 import discord
 
@@ -32,7 +33,10 @@ TOKEN_MARGIN = 60
 PROGRESS_INTERVAL = 5.0
 # Discord error codes meaning the interaction token can no longer be used.
 EXPIRED_CODES = {10062, 10015, 50027}
-GENERIC_FAILURE = "Something went wrong on my side while doing that. The admins can find the details in the bot's log."
+GENERIC_FAILURE = (
+    "Something went wrong on my side while doing that. "
+    "The admins can find the details in the bot's log."
+)
 # Errors that concern only the member who asked: answered privately where possible.
 PRIVATE_ERRORS = (InputImageError, LimitReached, AccessDenied)
 
@@ -53,7 +57,7 @@ class Delivery:
 
 
 async def fit_images(
-    bot: "ImageBot", images: Sequence[GeneratedImage], limit: int
+    bot: ImageBot, images: Sequence[GeneratedImage], limit: int
 ) -> list[GeneratedImage]:
     """Each image under the per-file limit Discord announced for this destination."""
     from bot.images import fit_for_upload
@@ -86,7 +90,7 @@ def _expired(exc: discord.HTTPException) -> bool:
 
 
 async def post_to_channel(
-    bot: "ImageBot",
+    bot: ImageBot,
     channel_id: int,
     delivery: Delivery,
     *,
@@ -113,13 +117,15 @@ async def post_to_channel(
     return await channel.send(**kwargs)  # type: ignore[union-attr]
 
 
-def channel_limit(bot: "ImageBot", guild_id: int | None) -> int:
+def channel_limit(bot: ImageBot, guild_id: int | None) -> int:
     guild = bot.get_guild(guild_id) if guild_id else None
-    return guild.filesize_limit if guild is not None else discord.utils.DEFAULT_FILE_SIZE_LIMIT_BYTES
+    return (
+        guild.filesize_limit if guild is not None else discord.utils.DEFAULT_FILE_SIZE_LIMIT_BYTES
+    )
 
 
 async def deliver(
-    bot: "ImageBot", interaction: discord.Interaction[Any], delivery: Delivery
+    bot: ImageBot, interaction: discord.Interaction[Any], delivery: Delivery
 ) -> discord.Message | None:
     """Put the result on the original response, or in the channel if the token is gone."""
     if token_usable(interaction):
@@ -136,7 +142,9 @@ async def deliver(
         except discord.HTTPException as exc:
             if not (_expired(exc) or exc.status >= 500):
                 raise
-            log.info("interaction token unusable (%s %s); posting to the channel", exc.status, exc.code)
+            log.info(
+                "interaction token unusable (%s %s); posting to the channel", exc.status, exc.code
+            )
     return await post_to_channel(
         bot,
         interaction.channel_id or 0,
@@ -174,7 +182,7 @@ class Progress:
                 if _expired(exc):
                     return
 
-    async def __aenter__(self) -> "Progress":
+    async def __aenter__(self) -> Progress:
         self._start = time.monotonic()
         self._task = asyncio.get_running_loop().create_task(self._tick(), name="progress")
         return self

@@ -9,11 +9,13 @@ Nothing here knows about Discord interactions; ``cogs/`` drive it.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, AsyncIterator, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -25,6 +27,8 @@ from bot.errors import (
     NotAnImage,
 )
 from bot.gateway.models import GatewayConfig, HistoryTurn, ImageRequest, ImageResult, InputImage
+from bot.gateway.turns import blob_refs, restore_inline_data
+from bot.images import sniff_mime
 from bot.storage.base import GuildSettings, JobRecord, StoredImage, TurnRecord
 
 if TYPE_CHECKING:
@@ -37,8 +41,8 @@ log = logging.getLogger(__name__)
 MAX_PROMPT_CHARS = 4000
 # Above the largest input we keep (IMAGE_MAX_INPUT_BYTES, re-encoded down if needed)
 # but far below anything that would hurt memory: Nitro uploads go up to 500 MB.
-MAX_DOWNLOAD_BYTES = 32 * 1024 * 1024
-MAX_INPUT_IMAGES = 3  # best results on 2.5 Flash Image; the /imagine surface offers 3
+MIB = 1024 * 1024
+MAX_DOWNLOAD_BYTES = 32 * MIB
 UPSCALE_PROMPT = (
     "Recreate this exact image at a higher resolution. Keep the composition, subjects, "
     "colours and every detail identical; only add resolution and sharpness."
@@ -65,10 +69,12 @@ class SourceImage:
         if ctype and not ctype.startswith("image/"):
             raise NotAnImage(f"{self.filename} is not an image. {IMAGE_KINDS}")
         if ctype == "image/svg+xml":
-            raise NotAnImage(f"{self.filename} is an SVG drawing; send a PNG, JPEG or WEBP instead.")
+            raise NotAnImage(
+                f"{self.filename} is an SVG drawing; send a PNG, JPEG or WEBP instead."
+            )
         if self.size is not None and self.size > cap:
             raise ImageTooLarge(
-                f"{self.filename} is {self.size / 1048576:.0f} MB; the limit is {cap // 1048576} MB."
+                f"{self.filename} is {self.size / MIB:.0f} MB; the limit is {cap // MIB} MB."
             )
 
 
@@ -92,7 +98,7 @@ class JobSpec:
     interaction_token: str | None = None
 
     @classmethod
-    def from_job(cls, job: JobRecord, **changes: Any) -> "JobSpec":
+    def from_job(cls, job: JobRecord, **changes: Any) -> JobSpec:
         """Rebuild a spec from a stored job (reroll, rerun after a restart)."""
         p = job.params
         spec = cls(
@@ -141,7 +147,7 @@ def check_prompt(prompt: str) -> str:
 
 
 class JobRunner:
-    def __init__(self, bot: "ImageBot") -> None:
+    def __init__(self, bot: ImageBot) -> None:
         self.bot = bot
 
     # -- admission --------------------------------------------------------------
@@ -149,9 +155,19 @@ class JobRunner:
         """Hourly/daily caps an admin set; counted from the job rows."""
         now = time.time()
         checks = (
-            (settings.user_hourly, spec.user_id, 3600, "You have used your {n} images for this hour."),
+            (
+                settings.user_hourly,
+                spec.user_id,
+                3600,
+                "You have used your {n} images for this hour.",
+            ),
             (settings.user_daily, spec.user_id, 86400, "You have used your {n} images for today."),
-            (settings.guild_hourly, None, 3600, "This server has used its {n} images for this hour."),
+            (
+                settings.guild_hourly,
+                None,
+                3600,
+                "This server has used its {n} images for this hour.",
+            ),
             (settings.guild_daily, None, 86400, "This server has used its {n} images for today."),
         )
         for limit, user_id, window, message in checks:
@@ -194,9 +210,7 @@ class JobRunner:
                 async for chunk in response.aiter_bytes():
                     total += len(chunk)
                     if total > cap:
-                        raise ImageTooLarge(
-                            f"{source.filename} is larger than {cap // 1048576} MB."
-                        )
+                        raise ImageTooLarge(f"{source.filename} is larger than {cap // MIB} MB.")
                     chunks.append(chunk)
         except httpx.HTTPError as exc:
             raise InputImageError(
@@ -205,11 +219,6 @@ class JobRunner:
         if total == 0:
             raise NotAnImage(f"{source.filename} is empty.")
         return b"".join(chunks)
-
-    async def _as_input(self, data: bytes) -> InputImage:
-        from bot.images import sniff_mime
-
-        return InputImage(data=data, mime=sniff_mime(data) or "image/png")
 
     async def _inputs(
         self, spec: JobSpec, turns: Sequence[TurnRecord], *, replays_outputs: bool
@@ -230,8 +239,6 @@ class JobRunner:
             # carry images in assistant turns, so they go into this turn instead.
             if not replays_outputs:
                 inputs.images += previous
-        if len(prepared) > MAX_INPUT_IMAGES + 1:
-            raise InputImageError(f"Send at most {MAX_INPUT_IMAGES} images at once.")
         for image in prepared:
             inputs.stored.append(
                 await self.bot.store.put_blob(image.data, image.mime, image.width, image.height)
@@ -242,26 +249,36 @@ class JobRunner:
         images = []
         for sha in shas:
             data = await self.bot.store.get_blob(sha)
-            images.append(await self._as_input(data))
+            images.append(InputImage(data=data, mime=sniff_mime(data) or "image/png"))
         return images
 
     # -- history ----------------------------------------------------------------
-    async def _history(self, turns: Sequence[TurnRecord]) -> tuple[HistoryTurn, ...]:
-        from bot.gateway.turns import blob_refs, restore_inline_data
-
+    async def _history(
+        self, turns: Sequence[TurnRecord], *, with_images: bool
+    ) -> tuple[HistoryTurn, ...]:
+        """Earlier turns for replay; chat dialects replay text only, so no images are loaded."""
         history = []
         for turn in turns:
             model_turn = None
-            if turn.raw_turn is not None:
-                refs = blob_refs(turn.raw_turn)
-                blobs = {sha: await self.bot.store.get_blob(sha) for sha in refs}
-                # Re-inlining base64 of multi-MB images is CPU work: off the loop.
-                model_turn = await self.bot.cpu.run(restore_inline_data, turn.raw_turn, blobs)
+            inputs: list[InputImage] = []
+            outputs: list[InputImage] = []
+            if with_images:
+                inputs = await self._stored_images(i.sha256 for i in turn.inputs)
+                # Only a Gemini turn replays verbatim; a chain begun on a chat gateway
+                # (before an admin switched dialect) is rebuilt from its outputs.
+                if turn.raw_turn is not None and "parts" in turn.raw_turn:
+                    blobs = {
+                        sha: await self.bot.store.get_blob(sha) for sha in blob_refs(turn.raw_turn)
+                    }
+                    # Re-inlining base64 of multi-MB images is CPU work: off the loop.
+                    model_turn = await self.bot.cpu.run(restore_inline_data, turn.raw_turn, blobs)
+                else:
+                    outputs = await self._stored_images(o.sha256 for o in turn.outputs)
             history.append(
                 HistoryTurn(
                     prompt=turn.prompt,
-                    inputs=tuple(await self._stored_images(i.sha256 for i in turn.inputs)),
-                    outputs=tuple(await self._stored_images(o.sha256 for o in turn.outputs)),
+                    inputs=tuple(inputs),
+                    outputs=tuple(outputs),
                     model_text=turn.model_text,
                     model_turn=model_turn,
                 )
@@ -295,7 +312,7 @@ class JobRunner:
             turns = await store.recent_turns(spec.channel_id, settings.history_turns)
         replays = spec.history and gateway.dialect == "google"
         inputs = await self._inputs(spec, turns, replays_outputs=replays)
-        history = await self._history(turns) if spec.history else ()
+        history = await self._history(turns, with_images=replays) if spec.history else ()
 
         job = await store.create_job(
             kind=spec.kind,
@@ -340,8 +357,6 @@ class JobRunner:
             await store.put_blob(img.data, img.mime, img.width, img.height) for img in result.images
         ]
         for sha, data in result.blobs.items():
-            from bot.images import sniff_mime
-
             stored = await store.put_blob(data, sniff_mime(data) or "application/octet-stream")
             if stored.sha256 != sha:
                 log.warning("blob %s stored under %s", sha, stored.sha256)
@@ -362,7 +377,9 @@ class JobRunner:
         usage = result.usage
         tokens = 0
         if usage is not None:
-            tokens = usage.total_tokens or (usage.prompt_tokens or 0) + (usage.completion_tokens or 0)
+            tokens = usage.total_tokens or (usage.prompt_tokens or 0) + (
+                usage.completion_tokens or 0
+            )
         await store.record_usage(
             guild_id=spec.guild_id, user_id=spec.user_id, images=len(outputs), tokens=tokens
         )
@@ -377,8 +394,5 @@ class JobRunner:
 
 def gateway_key(config: GatewayConfig) -> str:
     """A cache key for per-gateway data that never contains the API key itself."""
-    import hashlib
-
     digest = hashlib.sha256(config.api_key.encode()).hexdigest()[:12]
     return f"{config.base_url}|{config.dialect}|{digest}"
-

@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import defaultdict
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
-from typing import AsyncIterator, Awaitable, Callable, Coroutine, Any
+from typing import Any
 
 from bot.errors import LimitReached
 
@@ -52,8 +53,7 @@ class Runtime:
             busy = self._guild_jobs.get(guild_id, 0)
             if busy >= guild_limit:
                 raise LimitReached(
-                    f"This server already has {_images(busy)} generating; "
-                    "try again in a moment."
+                    f"This server already has {_images(busy)} generating; try again in a moment."
                 )
             self._guild_jobs[guild_id] += 1
         self._user_jobs[user_id] += 1
@@ -96,7 +96,9 @@ class Runtime:
         return models
 
     # -- background tasks -------------------------------------------------------
-    def spawn(self, coro: Coroutine[Any, Any, Any], *, name: str | None = None) -> asyncio.Task[Any]:
+    def spawn(
+        self, coro: Coroutine[Any, Any, Any], *, name: str | None = None
+    ) -> asyncio.Task[Any]:
         """Start a task the runtime keeps a reference to (the loop only keeps weak ones)."""
         task = asyncio.get_running_loop().create_task(coro, name=name)
         self._tasks.add(task)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
@@ -31,8 +31,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-NO_IMAGE_IN_MESSAGE = "That message has no image I can edit. Attach a PNG, JPEG, WEBP, GIF or HEIC image."
-REPLY_HINT = "Tell me what to change: reply to the image with an instruction, e.g. “@me make it night”."
+NO_IMAGE_IN_MESSAGE = (
+    "That message has no image I can edit. Attach a PNG, JPEG, WEBP, GIF or HEIC image."
+)
+REPLY_HINT = (
+    "Tell me what to change: reply to the image with an instruction, e.g. “@me make it night”."
+)
 Prompt = app_commands.Range[str, 1, MAX_PROMPT_CHARS]
 
 
@@ -41,7 +45,7 @@ def _strip_mentions(content: str, bot_id: int) -> str:
 
 
 class Edit(commands.Cog):
-    def __init__(self, bot: "ImageBot") -> None:
+    def __init__(self, bot: ImageBot) -> None:
         self.bot = bot
         self.menu = app_commands.ContextMenu(name="Edit image", callback=self.edit_image_menu)
         self.menu.guild_only = True
@@ -60,9 +64,9 @@ class Edit(commands.Cog):
     )
     async def edit(
         self,
-        interaction: discord.Interaction["ImageBot"],
+        interaction: discord.Interaction[ImageBot],
         prompt: Prompt,
-        image: Optional[discord.Attachment] = None,
+        image: discord.Attachment | None = None,
     ) -> None:
         """Edit the channel's latest image (or the one you attach), continuing the conversation."""
         spec = JobSpec(
@@ -78,7 +82,7 @@ class Edit(commands.Cog):
         await run_for_interaction(interaction, spec, label="Editing…")
 
     async def edit_image_menu(
-        self, interaction: discord.Interaction["ImageBot"], message: discord.Message
+        self, interaction: discord.Interaction[ImageBot], message: discord.Message
     ) -> None:
         await allowed(interaction)
         sources = image_sources(message)
@@ -158,5 +162,5 @@ class Edit(commands.Cog):
         await self.bot.store.update_job(outcome.job.id, message_id=posted.id)
 
 
-async def setup(bot: "ImageBot") -> None:
+async def setup(bot: ImageBot) -> None:
     await bot.add_cog(Edit(bot))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
@@ -38,7 +38,7 @@ def rank_models(models: list[str], current: str) -> list[str]:
 
 
 class Imagine(commands.Cog):
-    def __init__(self, bot: "ImageBot") -> None:
+    def __init__(self, bot: ImageBot) -> None:
         self.bot = bot
 
     @app_commands.command(name="imagine")
@@ -55,14 +55,14 @@ class Imagine(commands.Cog):
     @app_commands.choices(aspect_ratio=RATIO_CHOICES, size=SIZE_CHOICES)
     async def imagine(
         self,
-        interaction: discord.Interaction["ImageBot"],
+        interaction: discord.Interaction[ImageBot],
         prompt: Prompt,
-        image: Optional[discord.Attachment] = None,
-        image2: Optional[discord.Attachment] = None,
-        image3: Optional[discord.Attachment] = None,
-        aspect_ratio: Optional[str] = None,
-        size: Optional[str] = None,
-        model: Optional[str] = None,
+        image: discord.Attachment | None = None,
+        image2: discord.Attachment | None = None,
+        image3: discord.Attachment | None = None,
+        aspect_ratio: str | None = None,
+        size: str | None = None,
+        model: str | None = None,
     ) -> None:
         """Generate an image, optionally from reference images. Starts a new edit chain here."""
         attachments = [a for a in (image, image2, image3) if a is not None]
@@ -82,14 +82,18 @@ class Imagine(commands.Cog):
 
     @imagine.autocomplete("model")
     async def model_autocomplete(
-        self, interaction: discord.Interaction["ImageBot"], current: str
+        self, interaction: discord.Interaction[ImageBot], current: str
     ) -> list[app_commands.Choice[str]]:
         try:
-            models = await asyncio.wait_for(self._models(interaction.guild_id), AUTOCOMPLETE_TIMEOUT)
+            models = await asyncio.wait_for(
+                self._models(interaction.guild_id), AUTOCOMPLETE_TIMEOUT
+            )
         except Exception as exc:  # autocomplete must answer something; an error helps nobody
             log.info("model list unavailable for autocomplete: %s", exc)
             models = []
-        return [app_commands.Choice(name=m[:100], value=m[:100]) for m in rank_models(models, current)]
+        return [
+            app_commands.Choice(name=m[:100], value=m[:100]) for m in rank_models(models, current)
+        ]
 
     async def _models(self, guild_id: int | None) -> list[str]:
         config, _ = await self.bot.resolve_gateway(guild_id)
@@ -99,7 +103,7 @@ class Imagine(commands.Cog):
 
     @app_commands.command(name="reset")
     @app_commands.guild_only()
-    async def reset(self, interaction: discord.Interaction["ImageBot"]) -> None:
+    async def reset(self, interaction: discord.Interaction[ImageBot]) -> None:
         """Forget this channel's image history; the next /edit starts from a new image."""
         await allowed(interaction)
         channel_id = interaction.channel_id or 0
@@ -112,5 +116,5 @@ class Imagine(commands.Cog):
         )
 
 
-async def setup(bot: "ImageBot") -> None:
+async def setup(bot: ImageBot) -> None:
     await bot.add_cog(Imagine(bot))

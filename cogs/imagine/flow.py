@@ -8,8 +8,9 @@ asked.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, Awaitable
+from typing import TYPE_CHECKING, Any
 
 import discord
 
@@ -46,7 +47,7 @@ def image_sources(message: discord.Message) -> tuple[SourceImage, ...]:
     return tuple(source_of(a) for a in message.attachments if looks_like_image(a))
 
 
-async def allowed(interaction: discord.Interaction["ImageBot"]) -> GuildSettings:
+async def allowed(interaction: discord.Interaction[ImageBot]) -> GuildSettings:
     return await ensure_can_use(
         interaction.client,
         guild_id=interaction.guild_id,
@@ -75,7 +76,7 @@ def result_delivery(outcome: JobOutcome, *, mention: int | None = None) -> Deliv
 
 
 async def run_for_interaction(
-    interaction: discord.Interaction["ImageBot"],
+    interaction: discord.Interaction[ImageBot],
     spec: JobSpec,
     *,
     settings: GuildSettings | None = None,

@@ -9,7 +9,8 @@ button posted before a restart works after it. They are registered once with
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import discord
 
@@ -58,19 +59,22 @@ class JobButton(
         item: discord.ui.Item[Any],
         match: re.Match[str],
         /,
-    ) -> "JobButton":
+    ) -> JobButton:
         return cls(match["action"], int(match["job"]))
 
-    async def callback(self, interaction: discord.Interaction["ImageBot"]) -> None:  # type: ignore[override]
+    async def callback(self, interaction: discord.Interaction[ImageBot]) -> None:  # type: ignore[override]
         await answering_errors(interaction, self._act(interaction))
 
-    async def _act(self, interaction: discord.Interaction["ImageBot"]) -> None:
+    async def _act(self, interaction: discord.Interaction[ImageBot]) -> None:
         settings = await allowed(interaction)
         job = await interaction.client.store.get_job(self.job_id)
         if job is None or job.guild_id != interaction.guild_id:
             raise ImagineError(GONE)
         outputs = tuple(job.result.get("outputs", ()))
-        here = {"user_id": interaction.user.id, "channel_id": interaction.channel_id or job.channel_id}
+        here: dict[str, Any] = {
+            "user_id": interaction.user.id,
+            "channel_id": interaction.channel_id or job.channel_id,
+        }
         if self.action == "edit":
             if not outputs:
                 raise ImagineError("That request has no image to edit.")
@@ -138,10 +142,10 @@ class EditModal(discord.ui.Modal):
         self.input_shas = tuple(input_shas)
         self.sources = tuple(sources)
 
-    async def on_submit(self, interaction: discord.Interaction["ImageBot"]) -> None:  # type: ignore[override]
+    async def on_submit(self, interaction: discord.Interaction[ImageBot]) -> None:  # type: ignore[override]
         await answering_errors(interaction, self._submit(interaction))
 
-    async def _submit(self, interaction: discord.Interaction["ImageBot"]) -> None:
+    async def _submit(self, interaction: discord.Interaction[ImageBot]) -> None:
         spec = JobSpec(
             kind="edit",
             guild_id=interaction.guild_id,

@@ -9,16 +9,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 import pytest
 
 from bot.app import ImageBot, open_bot
 from bot.config import BotSettings, ImageSettings
 from bot.workers import CpuPool
-from tests.fakes.discord import FakeDiscord, InteractionState, StoredMessage, fast_bot_options, redirect_discord
+from tests.fakes.discord import (
+    FakeDiscord,
+    InteractionState,
+    StoredMessage,
+    fast_bot_options,
+    redirect_discord,
+)
 from tests.fakes.gateway import FakeGateway
 
 GATEWAY_KEY = "sk-test-gateway-key-0123456789"
@@ -36,7 +43,9 @@ def make_settings(
         api_base=fake.api_base,
         gateway_url=fake.gateway_url,
         database_url=f"sqlite:///{db}",
-        image=ImageSettings(base_url=base, api_key=GATEWAY_KEY, dialect=dialect, model=model, timeout=20),
+        image=ImageSettings(
+            base_url=base, api_key=GATEWAY_KEY, dialect=dialect, model=model, timeout=20
+        ),
     )
 
 
@@ -47,7 +56,9 @@ async def connected_bot(settings: BotSettings, cpu: CpuPool) -> AsyncIterator[Im
         task = asyncio.create_task(bot.connect(reconnect=False), name="bot-connect")
         ready = asyncio.create_task(bot.wait_until_ready())
         try:
-            done, _ = await asyncio.wait({task, ready}, timeout=15, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait(
+                {task, ready}, timeout=15, return_when=asyncio.FIRST_COMPLETED
+            )
             if task in done:
                 task.result()
                 raise RuntimeError("the bot stopped before it was ready")
@@ -94,20 +105,24 @@ class BotHarness:
     def guild_id(self) -> int:
         return int(self.fake.guild["id"])
 
-    async def result(self, it: InteractionState, timeout: float = 15.0) -> InteractionState:
+    async def result(self, it: InteractionState, wait: float = 15.0) -> InteractionState:
         """The interaction once its final answer (not progress) is on screen."""
 
         def final(st: InteractionState) -> bool:
             if st.followups:
                 return True
             msg = st.original
-            return msg is not None and not msg.loading and (bool(msg.attachments) or not _progress(msg))
+            return (
+                msg is not None
+                and not msg.loading
+                and (bool(msg.attachments) or not _progress(msg))
+            )
 
-        return await self.fake.interaction_result(it, final, timeout=timeout)
+        return await self.fake.interaction_result(it, final, timeout=wait)
 
-    async def channel_post(self, after: int = 0, timeout: float = 15.0) -> StoredMessage:
+    async def channel_post(self, wait: float = 15.0) -> StoredMessage:
         """The next message the bot posted to a channel (not through an interaction)."""
-        req = await self.fake.wait_for("POST /channels/*/messages", status=200, timeout=timeout)
+        req = await self.fake.wait_for("POST /channels/*/messages", status=200, timeout=wait)
         return self.fake.messages[req.response["id"]]
 
 
@@ -139,7 +154,9 @@ async def running_bot(
     fakes: tuple[FakeDiscord, FakeGateway], tmp_path: Path, cpu_pool: CpuPool, bot_dialect: str
 ) -> AsyncIterator[BotHarness]:
     fake, gw = fakes
-    harness = BotHarness(fake, gw, make_settings(fake, gw, tmp_path / "bot.db", dialect=bot_dialect), cpu_pool)
+    harness = BotHarness(
+        fake, gw, make_settings(fake, gw, tmp_path / "bot.db", dialect=bot_dialect), cpu_pool
+    )
     await harness.start()
     try:
         yield harness

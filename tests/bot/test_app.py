@@ -37,7 +37,13 @@ async def test_commands_sync_globally_with_the_public_names(running_bot: BotHarn
     assert {("imagine", 1), ("edit", 1), ("reset", 1), ("Edit image", 3)} <= names
     imagine = fake.command("imagine")
     assert [o["name"] for o in imagine["options"]] == [
-        "prompt", "image", "image2", "image3", "aspect_ratio", "size", "model",
+        "prompt",
+        "image",
+        "image2",
+        "image3",
+        "aspect_ratio",
+        "size",
+        "model",
     ]
     assert [o["name"] for o in fake.command("edit")["options"]] == ["prompt", "image"]
 
@@ -52,5 +58,9 @@ async def test_dev_guild_gets_the_commands_and_message_content_can_be_off(
         message_content_intent=False,
     )
     async with connected_bot(settings, cpu_pool):
-        assert {c["name"] for c in fake.guild_commands[fake.guild["id"]]} >= {"imagine", "edit", "reset"}
+        assert {c["name"] for c in fake.guild_commands[fake.guild["id"]]} >= {
+            "imagine",
+            "edit",
+            "reset",
+        }
         assert not discord.Intents._from_value(fake.identifies[-1]["intents"]).message_content

@@ -17,7 +17,9 @@ async def test_reroll_button_works_after_a_restart(running_bot: BotHarness) -> N
     h = running_bot
     h.gw.script(Reply(body=images_response([FIRST])), Reply(body=images_response([SECOND])))
     reference = png_bytes(20, 20, (1, 1, 1))
-    st = await h.result(await h.fake.slash("imagine", {"prompt": "a kite", "image": ("k.png", reference)}))
+    st = await h.result(
+        await h.fake.slash("imagine", {"prompt": "a kite", "image": ("k.png", reference)})
+    )
     result = st.original
 
     await h.restart()  # a new process: nothing in memory, same database
@@ -50,7 +52,9 @@ async def test_edit_button_opens_a_modal_on_that_result(running_bot: BotHarness)
     opened = await h.fake.click(st.original, _button(st.original, "edit"))
     await h.fake.wait_for_interaction_reply(opened)
     assert opened.callback_type == 9
-    (field_id,) = [c["custom_id"] for row in opened.modal["components"] for c in row.get("components", [])]
+    (field_id,) = [
+        c["custom_id"] for row in opened.modal["components"] for c in row.get("components", [])
+    ]
     done = await h.result(await h.fake.submit_modal(opened, {field_id: "add clouds"}))
 
     second = h.gw.requests[1]
@@ -66,12 +70,16 @@ async def test_buttons_respect_the_channel_allow_list(running_bot: BotHarness) -
     other_channel = int(h.fake.guild["channels"][1]["id"])
     await h.store.update_settings(h.guild_id, allowed_channels=(other_channel,))
 
-    clicked = await h.fake.interaction_result(await h.fake.click(st.original, _button(st.original, "reroll")))
+    clicked = await h.fake.interaction_result(
+        await h.fake.click(st.original, _button(st.original, "reroll"))
+    )
     assert clicked.original.ephemeral and "not enabled in this channel" in clicked.original.content
     assert len(h.gw.requests) == 1
 
 
-async def test_interrupted_jobs_are_reported_with_a_run_again_button(running_bot: BotHarness) -> None:
+async def test_interrupted_jobs_are_reported_with_a_run_again_button(
+    running_bot: BotHarness,
+) -> None:
     h = running_bot
     member = await h.fake.member(name="unlucky")
     channel_id = int(h.fake.channel["id"])

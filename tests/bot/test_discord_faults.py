@@ -24,7 +24,11 @@ async def test_progress_shows_elapsed_time_then_the_result(
     h.gw.script(Reply(body=images_response([IMAGE]), delay=1.0))
     it = await h.fake.slash("imagine", {"prompt": "a slow one"})
     tick = await h.fake.wait_for(
-        lambda r: r.method == "PATCH" and r.path.endswith("/@original") and _content(r).startswith("Generating…")
+        lambda r: (
+            r.method == "PATCH"
+            and r.path.endswith("/@original")
+            and _content(r).startswith("Generating…")
+        )
     )
     assert tick.status == 200 and _content(tick).endswith(" s")
     st = await h.result(it)
@@ -42,7 +46,9 @@ async def test_result_edit_survives_a_discord_500(running_bot: BotHarness) -> No
 
 async def test_model_autocomplete_lists_gateway_models(running_bot: BotHarness) -> None:
     h = running_bot
-    st = await h.fake.interaction_result(await h.fake.autocomplete("imagine", {"prompt": "x", "model": "pro"}, "model"))
+    st = await h.fake.interaction_result(
+        await h.fake.autocomplete("imagine", {"prompt": "x", "model": "pro"}, "model")
+    )
     names = [c["value"] for c in st.choices]
     assert names and all("pro" in n for n in names)
     assert "gemini-3-pro-image-preview" in names

@@ -13,7 +13,10 @@ SECOND = png_bytes(40, 40, (0, 0, 255))
 
 async def test_edit_sends_the_previous_output_back(running_bot: BotHarness) -> None:
     h = running_bot
-    h.gw.script(Reply(body=images_response([FIRST], "Here is a castle.")), Reply(body=images_response([SECOND])))
+    h.gw.script(
+        Reply(body=images_response([FIRST], "Here is a castle.")),
+        Reply(body=images_response([SECOND])),
+    )
     await h.result(await h.fake.slash("imagine", {"prompt": "a castle"}))
     st = await h.result(await h.fake.slash("edit", {"prompt": "make it night"}))
 
@@ -45,7 +48,10 @@ async def test_google_replays_model_turn_with_thought_signature(running_bot: Bot
     # the model turn exactly as the gateway sent it, signatures and image data included
     assert contents[1]["parts"] == [
         {"text": "A cat.", "thoughtSignature": "c2lnbmF0dXJlLTE="},
-        {"inlineData": {"mimeType": "image/png", "data": b64(FIRST)}, "thoughtSignature": "c2lnbmF0dXJlLTE="},
+        {
+            "inlineData": {"mimeType": "image/png", "data": b64(FIRST)},
+            "thoughtSignature": "c2lnbmF0dXJlLTE=",
+        },
     ]
     assert contents[2]["parts"][0] == {"text": "give it a hat"}
     assert second.images == [FIRST]  # only inside the replayed turn, not repeated
@@ -72,7 +78,9 @@ async def test_context_menu_opens_modal_and_edits_that_image(running_bot: BotHar
     menu = await h.fake.context_menu("Edit image", posted)
     await h.fake.wait_for_interaction_reply(menu)
     assert menu.callback_type == 9 and menu.modal["title"] == "Edit image"
-    (field_id,) = [c["custom_id"] for row in menu.modal["components"] for c in row.get("components", [])]
+    (field_id,) = [
+        c["custom_id"] for row in menu.modal["components"] for c in row.get("components", [])
+    ]
     st = await h.result(await h.fake.submit_modal(menu, {field_id: "add a rainbow"}))
 
     (req,) = h.gw.requests

@@ -15,7 +15,9 @@ from tests.fakes.gateway import Reply, images_response, openai_error
 async def test_non_image_attachment_gets_a_clear_private_answer(running_bot: BotHarness) -> None:
     h = running_bot
     st = await h.fake.interaction_result(
-        await h.fake.slash("imagine", {"prompt": "x", "image": ("notes.txt", b"hello, not an image")})
+        await h.fake.slash(
+            "imagine", {"prompt": "x", "image": ("notes.txt", b"hello, not an image")}
+        )
     )
     assert st.original.ephemeral
     assert "notes.txt is not an image" in st.original.content
@@ -24,7 +26,9 @@ async def test_non_image_attachment_gets_a_clear_private_answer(running_bot: Bot
 
 async def test_text_renamed_png_is_refused_before_the_gateway(running_bot: BotHarness) -> None:
     h = running_bot
-    st = await h.result(await h.fake.slash("imagine", {"prompt": "x", "image": ("fake.png", b"plain text" * 20)}))
+    st = await h.result(
+        await h.fake.slash("imagine", {"prompt": "x", "image": ("fake.png", b"plain text" * 20)})
+    )
     # the public "thinking…" message is removed; the answer concerns only this member
     assert st.original_deleted
     assert "not an image I can read" in st.last_message.content
@@ -39,7 +43,9 @@ async def test_refusal_shows_the_model_text(running_bot: BotHarness) -> None:
     assert st.last_message.files == []
 
 
-async def test_bad_gateway_key_tells_admins_to_run_settings_gateway(running_bot: BotHarness) -> None:
+async def test_bad_gateway_key_tells_admins_to_run_settings_gateway(
+    running_bot: BotHarness,
+) -> None:
     h = running_bot
     h.gw.script(Reply(status=401, body=openai_error("Invalid API key", code=401)))
     st = await h.result(await h.fake.slash("imagine", {"prompt": "a cat"}))
@@ -48,7 +54,9 @@ async def test_bad_gateway_key_tells_admins_to_run_settings_gateway(running_bot:
     assert job.state == "failed" and "/settings gateway" in job.result["error"]
 
 
-async def test_oversize_result_is_reencoded_under_the_limit_keeping_dimensions(running_bot: BotHarness) -> None:
+async def test_oversize_result_is_reencoded_under_the_limit_keeping_dimensions(
+    running_bot: BotHarness,
+) -> None:
     h = running_bot
     big = make_photo_like(640, 480, seed=3)
     limit = len(big) // 3
@@ -64,7 +72,7 @@ async def test_oversize_result_is_reencoded_under_the_limit_keeping_dimensions(r
     )
     st = await h.result(await h.fake.dispatch_interaction(payload))
 
-    (name, data), = st.original.files
+    ((name, data),) = st.original.files
     assert len(data) <= limit
     with Image.open(io.BytesIO(data)) as im:
         assert im.size == (640, 480)
@@ -76,7 +84,9 @@ async def test_busy_member_is_told_instead_of_queued(running_bot: BotHarness) ->
     user_id = int(member["user"]["id"])
     for _ in range(2):  # two jobs of this member in flight
         h.bot.runtime.acquire(user_id=user_id, guild_id=h.guild_id, user_limit=2, guild_limit=10)
-    st = await h.fake.interaction_result(await h.fake.slash("imagine", {"prompt": "one more"}, member=member))
+    st = await h.fake.interaction_result(
+        await h.fake.slash("imagine", {"prompt": "one more"}, member=member)
+    )
     assert st.original.ephemeral
     assert st.original.content == "You already have 2 images generating; wait for one to finish."
     assert h.gw.requests == []
@@ -87,7 +97,9 @@ async def test_hourly_quota(running_bot: BotHarness) -> None:
     await h.store.update_settings(h.guild_id, user_hourly=1)
     member = await h.fake.member(name="quota")
     await h.result(await h.fake.slash("imagine", {"prompt": "first"}, member=member))
-    st = await h.fake.interaction_result(await h.fake.slash("imagine", {"prompt": "second"}, member=member))
+    st = await h.fake.interaction_result(
+        await h.fake.slash("imagine", {"prompt": "second"}, member=member)
+    )
     assert st.original.ephemeral and "for this hour" in st.original.content
     assert len(h.gw.requests) == 1
 
@@ -97,7 +109,10 @@ async def test_prompt_over_the_limit_is_refused(running_bot: BotHarness) -> None
     cmd = h.fake.command("imagine", guild_id=h.fake.guild["id"])
     member = await h.fake.member()
     payload = p.slash_command(
-        "imagine", [p.str_option("prompt", "x" * 4500)], command_id=cmd["id"], **h.fake.envelope(member)
+        "imagine",
+        [p.str_option("prompt", "x" * 4500)],
+        command_id=cmd["id"],
+        **h.fake.envelope(member),
     )
     st = await h.fake.interaction_result(await h.fake.dispatch_interaction(payload))
     assert st.original.ephemeral and "4000" in st.original.content
@@ -108,6 +123,5 @@ async def test_gateway_down_is_explained(running_bot: BotHarness) -> None:
     h = running_bot
     # the client retries 5xx; every attempt fails
     h.gw.script(*[Reply(status=503, body=openai_error("overloaded", code=503)) for _ in range(3)])
-    st = await h.result(await h.fake.slash("imagine", {"prompt": "a cat"}), timeout=30)
+    st = await h.result(await h.fake.slash("imagine", {"prompt": "a cat"}), wait=30)
     assert "down or overloaded" in st.last_message.content
-

@@ -14,7 +14,12 @@ async def test_imagine_end_to_end(running_bot: BotHarness) -> None:
 
     it = await h.fake.slash(
         "imagine",
-        {"prompt": "a red fox", "image": ("fox.png", reference), "aspect_ratio": "3:2", "size": "2K"},
+        {
+            "prompt": "a red fox",
+            "image": ("fox.png", reference),
+            "aspect_ratio": "3:2",
+            "size": "2K",
+        },
     )
     st = await h.result(it)
 
@@ -31,7 +36,7 @@ async def test_imagine_end_to_end(running_bot: BotHarness) -> None:
 
     msg = st.original
     assert msg is not None and not msg.ephemeral
-    (name, data), = msg.files
+    ((name, data),) = msg.files
     assert data == output and name.endswith(".png")
     assert "a red fox" in msg.content
     ids = msg.custom_ids()
@@ -50,7 +55,9 @@ async def test_flash_image_is_1k_only_and_has_no_upscale_buttons(running_bot: Bo
     h = running_bot
     h.gw.script(Reply(body=images_response([png_bytes(8, 8)])))
     st = await h.result(
-        await h.fake.slash("imagine", {"prompt": "a frog", "size": "4K", "model": "gemini-2.5-flash-image"})
+        await h.fake.slash(
+            "imagine", {"prompt": "a frog", "size": "4K", "model": "gemini-2.5-flash-image"}
+        )
     )
     (req,) = h.gw.requests
     assert req.json["model"] == "gemini-2.5-flash-image"
