@@ -1,0 +1,367 @@
+"""The image-gateway client: send one generation, retry what is worth retrying.
+
+The event loop only moves bytes. Building the multi-MB request body, parsing the
+answer and checking images run in the ``CpuPool``; the API key never goes there (it
+is added to the headers here, and scrubbed from any error message before it leaves).
+
+Retries: 429 waits for Retry-After (or Google's RetryInfo) when that is at most
+``max_retry_wait``; a longer wait is not sat out but reported, so the user learns when
+to come back. 5xx, overload, connection failures and timeouts back off exponentially
+with jitter. Auth, other 4xx and safety blocks are never retried. At most
+``gateway.max_retries`` retries per generation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import replace
+from typing import Any, TypeVar
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+import orjson
+
+from bot.config import (
+    DEFAULT_MAX_IMAGE_BYTES,
+    DEFAULT_MAX_REQUEST_BYTES,
+    DEFAULT_MAX_RESPONSE_BYTES,
+)
+from bot.errors import (
+    GatewayError,
+    GatewayRateLimited,
+    GatewayRejected,
+    GatewayTimeout,
+    GatewayUnavailable,
+    ImagineError,
+    MalformedResponse,
+    RequestTooLarge,
+    ResponseTooLarge,
+)
+from bot.gateway.dialects import PreparedRequest, auth_headers, build_request, get_dialect
+from bot.gateway.errors_map import find_error, map_error, scrub
+from bot.gateway.models import GatewayConfig, GeneratedImage, ImageRequest, ImageResult, InputImage
+from bot.gateway.netguard import Resolver, ensure_public_url
+from bot.gateway.parsing import ParsedResponse, parse_response
+from bot.images import fit_request, inspect_output, prepare_input
+from bot.workers import CpuPool
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# A model list is a few hundred KB at most; parsed on the loop, so keep it small.
+MAX_MODELS_BYTES = 4 * 1024 * 1024
+MAX_REDIRECTS = 5
+# Room for the prompt, history text and JSON around the images when fitting them.
+REQUEST_OVERHEAD_MARGIN = 4096
+# Compressed bodies are decoded a network chunk at a time; gzip/deflate expand at most
+# ~1000x, so one chunk cannot blow far past the cap before it is noticed.
+ACCEPT_ENCODING = "gzip, deflate"
+
+
+def _base64_len(data: bytes) -> int:
+    return 4 * ((len(data) + 2) // 3)
+
+
+def _safe_url(url: str) -> str:
+    """URL for logs: no query string, no user info."""
+    parts = urlsplit(url)
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{parts.hostname}{port}{parts.path}"
+
+
+def _retry_after_header(headers: httpx.Headers) -> str | None:
+    value = headers.get("retry-after")
+    if value is None and headers.get("retry-after-ms"):
+        try:
+            return str(float(headers["retry-after-ms"]) / 1000)
+        except ValueError:
+            return None
+    return value
+
+
+class GatewayClient:
+    """Generations, reference-image preparation and model lists against any gateway."""
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        cpu: CpuPool,
+        *,
+        max_image_bytes: int = DEFAULT_MAX_IMAGE_BYTES,
+        max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        backoff_base: float = 0.5,
+        backoff_max: float = 8.0,
+        max_retry_wait: float = 60.0,
+        resolve: Resolver | None = None,
+    ) -> None:
+        self._http = http
+        self._cpu = cpu
+        self.max_image_bytes = max_image_bytes
+        self.max_request_bytes = max_request_bytes
+        self.max_response_bytes = max_response_bytes
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self.max_retry_wait = max_retry_wait
+        self._resolve = resolve
+
+    # ------------------------------------------------------------------ public API
+
+    async def prepare_images(self, raw: Sequence[bytes]) -> tuple[InputImage, ...]:
+        """Validate and normalise reference images so that together they fit one request.
+
+        Raises NotAnImage / ImageTooLarge / RequestTooLarge before anything is sent.
+        """
+        prepare = functools.partial(prepare_input, max_bytes=self.max_image_bytes)
+        images = await asyncio.gather(*(self._cpu.run(prepare, data) for data in raw))
+        budget = self.max_request_bytes - REQUEST_OVERHEAD_MARGIN
+        if sum(_base64_len(i.data) for i in images) > budget:
+            return await self._cpu.run(fit_request, tuple(images), budget)
+        return tuple(images)
+
+    async def generate(self, gateway: GatewayConfig, request: ImageRequest) -> ImageResult:
+        """One generation; raises one of the project's errors with a user-safe message."""
+        try:
+            return await self._generate(gateway, request)
+        except ImagineError as exc:
+            _scrub_error(exc, gateway.api_key)
+            raise
+
+    async def list_models(self, gateway: GatewayConfig) -> list[str]:
+        """Model ids the gateway offers (OpenAI ``data[].id`` or Google ``models[].name``)."""
+        try:
+            return await self._retrying(gateway, lambda: self._list_models_once(gateway))
+        except ImagineError as exc:
+            _scrub_error(exc, gateway.api_key)
+            raise
+
+    # ------------------------------------------------------------------ generation
+
+    async def _generate(self, gateway: GatewayConfig, request: ImageRequest) -> ImageResult:
+        keyless = replace(gateway, api_key="")
+        prepared = await self._cpu.run(build_request, keyless, request)
+        if len(prepared.body) > self.max_request_bytes:
+            request = await self._fit(request, prepared)
+            prepared = await self._cpu.run(build_request, keyless, request)
+            if len(prepared.body) > self.max_request_bytes:
+                raise RequestTooLarge()
+        headers = auth_headers(gateway, {"Accept-Encoding": ACCEPT_ENCODING, **prepared.headers})
+        parsed = await self._retrying(
+            gateway, lambda: self._attempt(gateway, prepared, headers, request.model)
+        )
+        downloaded = await self._download_all(gateway, parsed) if parsed.image_urls else ()
+        return parsed.to_result(downloaded)
+
+    async def _fit(self, request: ImageRequest, prepared: PreparedRequest) -> ImageRequest:
+        if not request.images:
+            raise RequestTooLarge()
+        images_size = sum(_base64_len(i.data) for i in request.images)
+        overhead = len(prepared.body) - images_size + REQUEST_OVERHEAD_MARGIN
+        images = await self._cpu.run(fit_request, request.images, self.max_request_bytes, overhead)
+        return replace(request, images=tuple(images))
+
+    async def _attempt(
+        self,
+        gateway: GatewayConfig,
+        prepared: PreparedRequest,
+        headers: Mapping[str, str],
+        model: str,
+    ) -> ParsedResponse:
+        status, response_headers, body = await self._fetch(
+            gateway, prepared.method, prepared.url, headers, prepared.body, self.max_response_bytes
+        )
+        parse = functools.partial(
+            parse_response, retry_after=_retry_after_header(response_headers), model=model
+        )
+        return await self._cpu.run(parse, body, status, response_headers.get("content-type"))
+
+    async def _retrying(self, gateway: GatewayConfig, attempt: Callable[[], Awaitable[T]]) -> T:
+        retries = 0
+        while True:
+            try:
+                return await attempt()
+            except GatewayError as exc:
+                delay = self._retry_delay(exc, retries) if retries < gateway.max_retries else None
+                if delay is None:
+                    raise
+                retries += 1
+                log.info(
+                    "gateway %s: %s; retry %d/%d in %.2fs",
+                    _safe_url(gateway.base_url),
+                    type(exc).__name__,
+                    retries,
+                    gateway.max_retries,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+
+    def _retry_delay(self, exc: GatewayError, retries: int) -> float | None:
+        if not exc.retryable:
+            return None
+        if isinstance(exc, GatewayRateLimited) and exc.retry_after is not None:
+            return exc.retry_after if exc.retry_after <= self.max_retry_wait else None
+        backoff = min(self.backoff_max, self.backoff_base * 2**retries)
+        return backoff * random.uniform(0.75, 1.0)
+
+    # ------------------------------------------------------------------ transport
+
+    async def _fetch(
+        self,
+        gateway: GatewayConfig,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        body: bytes | None,
+        cap: int,
+    ) -> tuple[int, httpx.Headers, bytes]:
+        """Status, headers and body of one exchange, within the timeout and the size cap."""
+        if not gateway.allow_private_network:
+            await ensure_public_url(url, resolve=self._resolve)
+        started = time.monotonic()
+        try:
+            async with asyncio.timeout(gateway.timeout):
+                async with self._http.stream(
+                    method, url, headers=headers, content=body, timeout=gateway.timeout
+                ) as response:
+                    data = await _read_capped(response, cap)
+        except (TimeoutError, httpx.TimeoutException) as exc:
+            raise GatewayTimeout(
+                f"The image service took longer than {gateway.timeout:g} seconds to answer."
+            ) from exc
+        except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
+            raise GatewayRejected("The gateway base URL is not a valid http(s) URL.") from exc
+        except httpx.DecodingError as exc:
+            raise MalformedResponse("The image service sent a body I could not decode.") from exc
+        except httpx.TransportError as exc:
+            raise GatewayUnavailable("Could not reach the image service.") from exc
+        log.debug(
+            "%s %s -> %d, %d bytes in %.2fs",
+            method,
+            _safe_url(url),
+            response.status_code,
+            len(data),
+            time.monotonic() - started,
+        )
+        return response.status_code, response.headers, data
+
+    # ------------------------------------------------------------------ hosted images
+
+    async def _download_all(
+        self, gateway: GatewayConfig, parsed: ParsedResponse
+    ) -> tuple[GeneratedImage, ...]:
+        results = await asyncio.gather(
+            *(self._download(gateway, url) for url in parsed.image_urls), return_exceptions=True
+        )
+        images = tuple(r for r in results if isinstance(r, GeneratedImage))
+        failures = [r for r in results if isinstance(r, BaseException)]
+        for failure in failures:
+            if not isinstance(failure, ImagineError):
+                raise failure
+        if failures and not images and not parsed.result.images:
+            raise failures[0]
+        if failures:
+            log.warning(
+                "%d of %d hosted images could not be downloaded", len(failures), len(results)
+            )
+        return images
+
+    async def _download(self, gateway: GatewayConfig, url: str) -> GeneratedImage:
+        # The key goes only to the gateway's own host, never to a third-party image host.
+        origin = urlsplit(gateway.base_url)[:2]
+        for _ in range(MAX_REDIRECTS + 1):
+            headers: dict[str, str] = {"Accept": "image/*", "Accept-Encoding": ACCEPT_ENCODING}
+            if urlsplit(url)[:2] == origin:
+                headers = auth_headers(gateway, {**headers, **gateway.extra_headers})
+            status, response_headers, data = await self._fetch(
+                gateway, "GET", url, headers, None, self.max_response_bytes
+            )
+            location = response_headers.get("location")
+            if status in (301, 302, 303, 307, 308) and location:
+                url = urljoin(url, location)
+                continue
+            if status >= 400:
+                raise MalformedResponse(
+                    "The image service returned an image link that could not be downloaded "
+                    f"(HTTP {status})."
+                )
+            return await self._cpu.run(inspect_output, data)
+        raise MalformedResponse("The image service's image link redirected too many times.")
+
+    # ------------------------------------------------------------------ model list
+
+    async def _list_models_once(self, gateway: GatewayConfig) -> list[str]:
+        url = get_dialect(gateway.dialect).models_url(gateway.base_url)
+        headers = auth_headers(
+            gateway,
+            {
+                "Accept": "application/json",
+                "Accept-Encoding": ACCEPT_ENCODING,
+                **gateway.extra_headers,
+            },
+        )
+        status, response_headers, body = await self._fetch(
+            gateway, "GET", url, headers, None, MAX_MODELS_BYTES
+        )
+        try:
+            payload: Any = orjson.loads(body)
+            is_json = True
+        except orjson.JSONDecodeError:
+            payload, is_json = None, False
+        error = find_error(payload)
+        if status >= 400 or error is not None:
+            if error is None and isinstance(payload, Mapping):
+                error = payload
+            raise map_error(
+                status, error, is_json=is_json, retry_after=_retry_after_header(response_headers)
+            )
+        if not is_json:
+            raise MalformedResponse("The image service sent a model list that is not JSON.")
+        return model_ids(payload)
+
+
+def model_ids(payload: Any) -> list[str]:
+    """Ids from ``{"data": [{"id"}]}``, ``{"models": [{"name"}]}`` or a plain list."""
+    items: Any = payload
+    if isinstance(payload, Mapping):
+        items = payload.get("data")
+        if not isinstance(items, list):
+            items = payload.get("models")
+    if not isinstance(items, list):
+        raise MalformedResponse("The image service sent a model list I could not understand.")
+    ids: list[str] = []
+    for item in items:
+        name = item
+        if isinstance(item, Mapping):
+            name = item.get("id") or item.get("name")
+        if isinstance(name, str) and name:
+            name = name[len("models/") :] if name.startswith("models/") else name
+            if name not in ids:
+                ids.append(name)
+    return ids
+
+
+async def _read_capped(response: httpx.Response, cap: int) -> bytes:
+    """The body, abandoned (connection closed unread) as soon as it passes ``cap``."""
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > cap:
+        raise ResponseTooLarge()
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > cap:
+            raise ResponseTooLarge()
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _scrub_error(exc: BaseException, api_key: str) -> None:
+    """Remove the key from a message, in case a gateway echoed it back."""
+    if api_key and exc.args and any(api_key in str(arg) for arg in exc.args):
+        exc.args = tuple(scrub(str(arg), (api_key,)) for arg in exc.args)

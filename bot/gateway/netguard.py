@@ -1,0 +1,75 @@
+"""Refuse gateway and image URLs that lead into the host's own network (SSRF guard).
+
+A server admin can point the bot at any base URL through ``/settings``; without this
+check the bot would probe loopback services, the LAN or a cloud metadata endpoint on
+their behalf. The host is resolved at request time (DNS may change after the setting
+was saved) and every address it resolves to must be globally routable.
+
+What remains: httpx resolves the name again when it connects, so a DNS server that
+answers differently within milliseconds could still slip through. Pinning the
+address would need a custom transport; the operator-level ``allow_private_network``
+switch and this check together cover the realistic abuse (typing an internal URL).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from collections.abc import Awaitable, Callable
+from urllib.parse import urlsplit
+
+from bot.errors import GatewayUnavailable, UnsafeGatewayURL
+
+Resolver = Callable[[str, int], Awaitable[list[str]]]
+
+# Cloud metadata endpoints, named even though the ranges below already cover them.
+METADATA_ADDRESSES = frozenset(
+    {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")}
+)
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+async def system_resolve(host: str, port: int) -> list[str]:
+    loop = asyncio.get_running_loop()
+    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [str(info[4][0]) for info in infos]
+
+
+def is_public_address(address: str) -> bool:
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])  # drop an IPv6 zone id
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address):
+        # Addresses that embed an IPv4 address are judged by that address.
+        embedded = ip.ipv4_mapped or ip.sixtofour
+        if embedded is None and ip in _NAT64:
+            embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        if embedded is not None:
+            return is_public_address(str(embedded))
+    if ip in METADATA_ADDRESSES:
+        return False
+    return ip.is_global and not (ip.is_multicast or ip.is_reserved or ip.is_link_local)
+
+
+async def ensure_public_url(url: str, *, resolve: Resolver | None = None) -> None:
+    """Raise UnsafeGatewayURL unless every address of ``url``'s host is public."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UnsafeGatewayURL("The gateway address must be an http:// or https:// URL.")
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        raise UnsafeGatewayURL("The gateway address has an invalid port.") from None
+    host = parts.hostname
+    try:
+        ipaddress.ip_address(host.split("%", 1)[0])
+        addresses = [host]
+    except ValueError:
+        try:
+            addresses = await (resolve or system_resolve)(host, port)
+        except (OSError, UnicodeError) as exc:
+            raise GatewayUnavailable("The image service address could not be resolved.") from exc
+    if not addresses or not all(is_public_address(a) for a in addresses):
+        raise UnsafeGatewayURL()

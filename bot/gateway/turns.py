@@ -1,0 +1,198 @@
+"""Raw assistant turns with their image data moved aside, and put back verbatim.
+
+A Gemini turn must be replayed exactly as received (``thoughtSignature`` values
+included), but storing it as-is would keep every multi-MB base64 image twice (once in
+the turn, once as the image blob). ``strip_inline_data`` swaps each payload for a
+reference to its bytes' SHA-256; ``restore_inline_data`` rebuilds the identical turn.
+
+* ``inlineData.data`` (or ``inline_data.data``) becomes ``{"$blob": sha256}``.
+* Inside any other string (chat ``image_url.url``, Markdown in ``content``), the
+  base64 payload of each ``data:...;base64,`` URI becomes ``$blob:<sha256>``.
+
+Only payloads in canonical padded base64 are swapped, because only those re-encode to
+the same string; anything else (line breaks, URL-safe alphabet, no padding) stays
+inline. Text that already looks like a reference is escaped (``$blob:`` gains a ``$``;
+a one-key ``{"$blob"|"$literal": ...}`` object is wrapped in ``{"$literal": ...}``),
+so restoring is exact for any JSON value.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import pybase64
+
+BLOB_KEY = "$blob"
+LITERAL_KEY = "$literal"
+# Turns are shallow (turn → parts → part → inlineData); a much deeper one is junk.
+MAX_DEPTH = 64
+
+
+class TurnTooDeep(ValueError):
+    """The value nests deeper than any real turn; refused rather than recursed into."""
+
+
+_DATA_URI = re.compile(
+    r"(data:[\w.+-]+/[\w.+-]+(?:;[\w.+-]+=[\w.+-]+)*;base64,)([A-Za-z0-9+/]+={0,2})"
+)
+_MARKER = re.compile(r"(?<!\$)\$blob:([0-9a-f]{64})")
+_DOLLARS = re.compile(r"(\$+)blob:")
+_RESTORE = re.compile(r"(\$+)blob:([0-9a-f]{64})?")
+_INLINE_KEYS = ("inlineData", "inline_data")
+
+
+class _Stripper:
+    def __init__(self, decoded: Mapping[str, bytes] | None) -> None:
+        self.blobs: dict[str, bytes] = {}
+        # Payloads the caller already decoded: reusing those bytes objects lets pickle
+        # send each image once when the result crosses back from a worker process.
+        self.decoded = decoded or {}
+
+    def canonical(self, payload: str) -> bytes | None:
+        """The bytes of ``payload`` if it is canonical padded base64, else None."""
+        raw = self.decoded.get(payload)
+        if raw is None:
+            try:
+                raw = pybase64.b64decode(payload, validate=True)
+            except ValueError:
+                return None
+        if pybase64.b64encode_as_string(raw) != payload:
+            return None
+        return raw
+
+    def put(self, raw: bytes) -> str:
+        digest = hashlib.sha256(raw).hexdigest()
+        self.blobs[digest] = raw
+        return digest
+
+    def string(self, text: str) -> str:
+        if "blob:" in text:
+            text = _DOLLARS.sub(lambda m: "$" + m.group(0), text)
+        if "base64," not in text:
+            return text
+
+        def swap(match: re.Match[str]) -> str:
+            raw = self.canonical(match.group(2))
+            if raw is None:
+                return match.group(0)
+            return f"{match.group(1)}$blob:{self.put(raw)}"
+
+        return _DATA_URI.sub(swap, text)
+
+    def value(self, value: Any, depth: int) -> Any:
+        if depth > MAX_DEPTH:
+            raise TurnTooDeep()
+        if isinstance(value, str):
+            return self.string(value)
+        if isinstance(value, list):
+            return [self.value(item, depth + 1) for item in value]
+        if isinstance(value, Mapping):
+            out: dict[str, Any] = {}
+            if _looks_special(value):
+                return {LITERAL_KEY: {k: self.value(v, depth + 1) for k, v in value.items()}}
+            for key, item in value.items():
+                if key in _INLINE_KEYS and isinstance(item, Mapping) and not _looks_special(item):
+                    out[key] = self.inline(item, depth + 1)
+                else:
+                    out[key] = self.value(item, depth + 1)
+            return out
+        return value
+
+    def inline(self, inline: Mapping[str, Any], depth: int) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, item in inline.items():
+            raw = self.canonical(item) if key == "data" and isinstance(item, str) else None
+            if raw is not None:
+                out[key] = {BLOB_KEY: self.put(raw)}
+            else:
+                out[key] = self.value(item, depth + 1)
+        return out
+
+
+def strip_inline_data(
+    turn: Mapping[str, Any], decoded: Mapping[str, bytes] | None = None
+) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """``turn`` with image payloads replaced by references, and the referenced bytes.
+
+    ``decoded`` optionally maps base64 payloads to bytes the caller already has.
+    Raises TurnTooDeep for values nested deeper than ``MAX_DEPTH``.
+    """
+    stripper = _Stripper(decoded)
+    return stripper.value(turn, 0), stripper.blobs
+
+
+def _looks_special(value: Mapping[str, Any]) -> bool:
+    return len(value) == 1 and (BLOB_KEY in value or LITERAL_KEY in value)
+
+
+def _is_ref(value: Any) -> bool:
+    return isinstance(value, Mapping) and len(value) == 1 and isinstance(value.get(BLOB_KEY), str)
+
+
+def _is_literal(value: Any) -> bool:
+    return (
+        isinstance(value, Mapping)
+        and len(value) == 1
+        and isinstance(value.get(LITERAL_KEY), Mapping)
+    )
+
+
+def _restore(value: Any, blobs: Mapping[str, bytes], depth: int) -> Any:
+    if depth > MAX_DEPTH + 2:
+        raise TurnTooDeep()
+    if isinstance(value, str):
+        if "blob:" not in value:
+            return value
+
+        def fill(match: re.Match[str]) -> str:
+            dollars, digest = match.group(1), match.group(2) or ""
+            if len(dollars) > 1:  # escaped original text
+                return dollars[1:] + "blob:" + digest
+            raw = blobs.get(digest)
+            if raw is None:
+                raise KeyError(f"image blob {digest or '?'} is missing")
+            return pybase64.b64encode_as_string(raw)
+
+        return _RESTORE.sub(fill, value)
+    if _is_literal(value):
+        return {k: _restore(v, blobs, depth + 1) for k, v in value[LITERAL_KEY].items()}
+    if _is_ref(value):
+        digest = value[BLOB_KEY]
+        try:
+            return pybase64.b64encode_as_string(blobs[digest])
+        except KeyError:
+            raise KeyError(f"image blob {digest} is missing") from None
+    if isinstance(value, list):
+        return [_restore(item, blobs, depth + 1) for item in value]
+    if isinstance(value, Mapping):
+        return {key: _restore(item, blobs, depth + 1) for key, item in value.items()}
+    return value
+
+
+def restore_inline_data(turn: Mapping[str, Any], blobs: Mapping[str, bytes]) -> dict[str, Any]:
+    """The verbatim turn ``strip_inline_data`` started from; KeyError if a blob is missing."""
+    return _restore(turn, blobs, 0)
+
+
+def blob_refs(turn: Any) -> set[str]:
+    """SHA-256 digests a stripped turn refers to (what a store must keep)."""
+    found: set[str] = set()
+    stack: list[tuple[Any, int]] = [(turn, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_DEPTH + 2:
+            continue
+        if isinstance(value, str):
+            found.update(_MARKER.findall(value))
+        elif _is_literal(value):
+            stack.extend((item, depth + 1) for item in value[LITERAL_KEY].values())
+        elif _is_ref(value):
+            found.add(value[BLOB_KEY])
+        elif isinstance(value, list):
+            stack.extend((item, depth + 1) for item in value)
+        elif isinstance(value, Mapping):
+            stack.extend((item, depth + 1) for item in value.values())
+    return found

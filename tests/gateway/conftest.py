@@ -1,0 +1,61 @@
+"""Fixtures: the loopback fake gateway, a real CPU process pool, a client with fast backoff."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+
+import httpx
+import pytest
+
+from bot.gateway.client import GatewayClient
+from bot.gateway.models import GatewayConfig
+from bot.workers import CpuPool
+from tests.fakes.gateway import FakeGateway
+
+API_KEY = "sk-test-0123456789abcdef-SECRET"
+
+
+@pytest.fixture(scope="session")
+def cpu_pool() -> CpuPool:
+    # Real processes, so every function the client submits is proven picklable.
+    pool = CpuPool(max_workers=2)
+    yield pool
+    asyncio.run(pool.close())
+
+
+@pytest.fixture
+async def fake_gateway() -> AsyncIterator[FakeGateway]:
+    async with FakeGateway(api_key=API_KEY) as fake:
+        yield fake
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient() as client:
+        yield client
+
+
+@pytest.fixture
+def make_client(http: httpx.AsyncClient, cpu_pool: CpuPool) -> Callable[..., GatewayClient]:
+    def make(**kw) -> GatewayClient:
+        kw.setdefault("backoff_base", 0.001)
+        return GatewayClient(http, cpu_pool, **kw)
+
+    return make
+
+
+@pytest.fixture
+def client(make_client: Callable[..., GatewayClient]) -> GatewayClient:
+    return make_client()
+
+
+@pytest.fixture
+def gateway_for(fake_gateway: FakeGateway) -> Callable[..., GatewayConfig]:
+    def make(dialect: str = "auto", **kw) -> GatewayConfig:
+        base = fake_gateway.google_base_url if dialect == "google" else fake_gateway.base_url
+        kw.setdefault("api_key", API_KEY)
+        kw.setdefault("timeout", 10.0)
+        return GatewayConfig(base_url=base, dialect=dialect, **kw)
+
+    return make
