@@ -14,7 +14,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.access import ensure_can_use
-from bot.delivery import channel_limit, post_to_channel, user_message
+from bot.delivery import channel_limit, post_to_channel, typing_in, user_message
 from bot.errors import ImagineError
 from bot.jobs import MAX_PROMPT_CHARS, JobSpec
 from cogs.imagine.flow import (
@@ -150,7 +150,7 @@ class Edit(commands.Cog):
             sources=sources[:3],
             history=True,
         )
-        async with self.bot.jobs.admitted(spec, settings):
+        async with self.bot.jobs.admitted(spec, settings), typing_in(message.channel):
             outcome = await self.bot.jobs.run(spec, settings)
         posted = await post_to_channel(
             self.bot,

@@ -110,6 +110,7 @@ async def test_reply_mentioning_the_bot_edits_the_image(running_bot: BotHarness)
     assert req.images == [photo]
     assert req.json["messages"][-1]["content"][0]["text"] == "make it blue"
     assert posted.payload["message_reference"]["message_id"] == reply.id
+    assert h.fake.find("POST /channels/*/typing")  # the member sees the bot at work
     assert posted.files[0][1] == SECOND
     assert "Done." in posted.content
     assert any(i.startswith("imagine:reroll:") for i in posted.custom_ids())
