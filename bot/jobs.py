@@ -146,6 +146,11 @@ def check_prompt(prompt: str) -> str:
     return prompt
 
 
+def _kept(settings: GuildSettings) -> int:
+    """Turns to keep: the replayed ones, and always the latest so /edit has an image."""
+    return max(settings.history_turns, 1)
+
+
 class JobRunner:
     def __init__(self, bot: ImageBot) -> None:
         self.bot = bot
@@ -309,10 +314,11 @@ class JobRunner:
             await store.reset_history(spec.channel_id)
         turns: Sequence[TurnRecord] = ()
         if spec.history or spec.use_latest:
-            turns = await store.recent_turns(spec.channel_id, settings.history_turns)
+            turns = await store.recent_turns(spec.channel_id, _kept(settings))
         replays = spec.history and gateway.dialect == "google"
         inputs = await self._inputs(spec, turns, replays_outputs=replays)
-        history = await self._history(turns, with_images=replays) if spec.history else ()
+        replayed = turns[len(turns) - settings.history_turns :] if settings.history_turns else ()
+        history = await self._history(replayed, with_images=replays) if spec.history else ()
 
         job = await store.create_job(
             kind=spec.kind,
@@ -372,7 +378,7 @@ class JobRunner:
                 raw_turn=result.raw_turn,
                 job_id=job.id,
             ),
-            keep=settings.history_turns,
+            keep=_kept(settings),
         )
         usage = result.usage
         tokens = 0

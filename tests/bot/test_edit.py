@@ -165,3 +165,23 @@ async def test_reply_mentioning_the_bot_on_a_text_message(running_bot: BotHarnes
     answer = await h.channel_post()
     assert "no image I can edit" in answer.content
     assert h.gw.requests == []
+
+
+async def test_history_setting_bounds_the_replay(running_bot: BotHarness) -> None:
+    h = running_bot
+    await h.store.update_settings(h.guild_id, history_turns=1)
+    images = [png_bytes(8, 8, (i, 0, 0)) for i in range(4)]
+    h.gw.script(*(Reply(body=images_response([img])) for img in images))
+    await h.result(await h.fake.slash("imagine", {"prompt": "p0"}))
+    for i in (1, 2):
+        await h.result(await h.fake.slash("edit", {"prompt": f"p{i}"}))
+    last = h.gw.requests[2].json["messages"]
+    assert [m["role"] for m in last] == ["user", "assistant", "user"]  # one earlier turn only
+    assert last[0]["content"] == "p1"
+    assert h.gw.requests[2].images == [images[1]]
+
+    await h.store.update_settings(h.guild_id, history_turns=0)
+    await h.result(await h.fake.slash("edit", {"prompt": "p3"}))
+    final = h.gw.requests[3]
+    assert [m["role"] for m in final.json["messages"]] == ["user"]  # nothing replayed
+    assert final.images == [images[2]]  # but the latest image is still the one edited
