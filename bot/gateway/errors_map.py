@@ -292,10 +292,13 @@ def map_error(
     if effective == 413:
         return RequestTooLarge()
     if (effective is not None and effective >= 500) or _OVERLOADED.search(text):
-        return GatewayUnavailable(
+        unavailable = GatewayUnavailable(
             f"The image service is down or overloaded right now{http}. Try again in a minute.",
             status=effective,
         )
+        # OpenRouter sends Retry-After with 503 too; the client waits that long if asked.
+        unavailable.retry_after = parse_retry_after(retry_after)  # type: ignore[attr-defined]
+        return unavailable
     if effective == 409:
         return GatewayUnavailable(status=409)
     return GatewayRejected(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import logging
+import pickle
 
 import pytest
 
@@ -21,8 +23,10 @@ from bot.errors import (
     ResponseTooLarge,
     UnsafeGatewayURL,
 )
+from bot.gateway.client import GatewayClient
 from bot.gateway.models import GatewayConfig, HistoryTurn, ImageRequest, InputImage
 from bot.gateway.turns import restore_inline_data
+from bot.workers import CpuPool
 from tests.fakes.gateway import (
     FakeGateway,
     Reply,
@@ -407,3 +411,50 @@ async def test_connection_refused_is_unavailable(client):
     with pytest.raises(GatewayUnavailable) as info:
         await client.generate(gateway, REQUEST)
     assert isinstance(info.value, GatewayError) and info.value.retryable
+
+
+async def test_503_retry_after_is_honoured(client, gateway_for, fake_gateway):
+    fake_gateway.script(
+        Reply(status=503, body=openai_error("busy", code=503), headers={"Retry-After": "0.01"}),
+        Reply(body=markdown_response([PNG])),
+    )
+    assert (await client.generate(gateway_for("auto"), REQUEST)).images
+    assert len(fake_gateway.requests) == 2
+
+
+class RecordingPool(CpuPool):
+    """A real pool that also keeps what each job's arguments look like when pickled."""
+
+    def __init__(self) -> None:
+        super().__init__(inline=True)
+        self.pickled: list[bytes] = []
+
+    async def run(self, fn, /, *args):
+        self.pickled.append(pickle.dumps((fn, args)))
+        return await super().run(fn, *args)
+
+
+@pytest.mark.parametrize("dialect", ["auto", "google"])
+async def test_key_never_travels_to_the_worker_processes(http, gateway_for, fake_gateway, dialect):
+    pool = RecordingPool()
+    try:
+        client = GatewayClient(http, pool)
+        await client.generate(gateway_for(dialect), REQUEST)
+        await client.prepare_images([PNG])
+    finally:
+        await pool.close()
+    assert len(pool.pickled) >= 3
+    assert all(API_KEY.encode() not in blob for blob in pool.pickled)
+
+
+async def test_key_never_logged(client, gateway_for, fake_gateway, caplog):
+    caplog.set_level(logging.DEBUG)
+    fake_gateway.script(
+        Reply(status=500, body=openai_error(f"echo {API_KEY}")),
+        Reply(status=401, body=openai_error(f"bad key {API_KEY}")),
+    )
+    with pytest.raises(GatewayAuthError):
+        await client.generate(gateway_for("google"), REQUEST)
+    await client.list_models(gateway_for("auto"))
+    assert caplog.records
+    assert API_KEY not in caplog.text
