@@ -191,11 +191,14 @@ class JobRunner:
         for source in spec.sources:
             source.precheck()
         await self.check_quota(spec, settings)
-        async with self.bot.runtime.slot(
-            user_id=spec.user_id,
-            guild_id=spec.guild_id,
-            user_limit=settings.user_concurrency,
-            guild_limit=settings.guild_concurrency,
+        async with (
+            self.bot.runtime.slot(
+                user_id=spec.user_id,
+                guild_id=spec.guild_id,
+                user_limit=settings.user_concurrency,
+                guild_limit=settings.guild_concurrency,
+            ),
+            self.bot.runtime.job(),
         ):
             yield
 

@@ -31,6 +31,7 @@ class Runtime:
         self._models: dict[str, tuple[float, list[str]]] = {}
         self._model_ttl = model_cache_ttl
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._jobs: set[asyncio.Task[Any]] = set()
 
     # -- jobs in flight ---------------------------------------------------------
     def in_flight(self, *, user_id: int | None = None, guild_id: int | None = None) -> int:
@@ -65,6 +66,17 @@ class Runtime:
             table[key] -= 1
             if table[key] <= 0:
                 del table[key]
+
+    @asynccontextmanager
+    async def job(self) -> AsyncIterator[None]:
+        """Mark the current task as running a job, so shutdown can stop it first."""
+        task = asyncio.current_task()
+        if task is not None:
+            self._jobs.add(task)
+        try:
+            yield
+        finally:
+            self._jobs.discard(task)  # type: ignore[arg-type]
 
     @asynccontextmanager
     async def slot(
@@ -106,8 +118,13 @@ class Runtime:
         return task
 
     async def close(self) -> None:
-        tasks = list(self._tasks)
+        """Stop background tasks and jobs before the resources they use are closed.
+
+        A job stopped here keeps its "running" row, so the next start reports it as
+        interrupted with a button to run it again.
+        """
+        tasks = list(self._tasks) + [t for t in self._jobs if t is not asyncio.current_task()]
         for task in tasks:
             task.cancel()
         if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.wait(tasks, timeout=10)

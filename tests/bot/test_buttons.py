@@ -117,3 +117,19 @@ async def test_expired_token_posts_the_result_to_the_channel(running_bot: BotHar
     assert f"<@{member['user']['id']}>" in posted.content
     assert posted.files[0][1] == FIRST
     assert any(i.startswith("imagine:reroll:") for i in posted.custom_ids())
+
+
+async def test_shutdown_mid_job_leaves_it_to_be_reported_as_interrupted(
+    running_bot: BotHarness,
+) -> None:
+    h = running_bot
+    h.gw.script(Reply(body=images_response([FIRST]), delay=30))
+    await h.fake.slash("imagine", {"prompt": "never finishes"})
+    (req,) = await h.gw.wait_for_requests(1)
+    job = await h.store.get_job(1)
+    assert job.state == "running"
+
+    await h.restart()  # the shutdown cancels the job; the new process reports it
+    notice = await h.channel_post()
+    assert "never finishes" in notice.content and "interrupted" in notice.content
+    assert (await h.store.get_job(1)).state == "interrupted"
