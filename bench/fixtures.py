@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
-import pybase64
 
 CACHE_DIR = Path(__file__).resolve().parent / ".cache"
 
@@ -65,34 +64,15 @@ def photo_png(size: Size, seed: int = 1) -> bytes:
     return data
 
 
-def data_url(png: bytes, mime: str = "image/png") -> str:
-    return f"data:{mime};base64,{pybase64.b64encode_as_string(png)}"
-
-
-def chat_completion(message: dict) -> dict:
-    return {
-        "id": "gen-bench",
-        "object": "chat.completion",
-        "created": 1_700_000_000,
-        "model": MODEL,
-        "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
-        "usage": {"prompt_tokens": 12, "completion_tokens": 1290, "total_tokens": 1302},
-    }
-
-
-def message_for(shape: str, png: bytes) -> dict:
-    url = data_url(png)
-    if shape == "markdown":
-        return {"role": "assistant", "content": f"Here is your image.\n\n![image]({url})"}
-    if shape == "images":
-        return {
-            "role": "assistant",
-            "content": None,
-            "images": [{"type": "image_url", "image_url": {"url": url}}],
-        }
-    raise ValueError(shape)
-
-
 def body_for(shape: str, png: bytes) -> bytes:
-    """The response body exactly as the fake gateway sends it."""
-    return orjson.dumps(chat_completion(message_for(shape, png)))
+    """The response body exactly as the fake gateway sends it (its own builders)."""
+    from tests.fakes.gateway import images_response, markdown_response
+
+    usage = {"prompt_tokens": 12, "completion_tokens": 1290, "total_tokens": 1302}
+    if shape == "markdown":
+        body = markdown_response([png], "Here is your image.", model=MODEL, usage=usage)
+    elif shape == "images":
+        body = images_response([png], model=MODEL, usage=usage)
+    else:
+        raise ValueError(shape)
+    return orjson.dumps(body)

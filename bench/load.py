@@ -32,8 +32,11 @@ class Prober(threading.Thread):
     def run(self) -> None:
         while not self.stop.wait(PROBE_INTERVAL_S):
             t = now()
-            self.sock.sendall(b"x")
-            if not self.sock.recv(1):
+            try:
+                self.sock.sendall(b"x")
+                if not self.sock.recv(1):
+                    return
+            except OSError:  # the scenario finished and closed its loop
                 return
             self.waits.append(now() - t)
 

@@ -25,8 +25,8 @@ async def pipeline(cpu, body: bytes, limit: int = UPLOAD_LIMIT_BYTES) -> list:
     """From "response body received" to "bytes ready to upload"."""
     from bot.gateway.parsing import parse_response
 
-    result = await cpu.run(parse_response, body, 200, "application/json")
-    return await fit_images(cpu, result.images, limit)
+    parsed = await cpu.run(parse_response, body, 200, "application/json")
+    return await fit_images(cpu, parsed.to_result().images, limit)
 
 
 def gateway_config(base_url: str):

@@ -1,0 +1,75 @@
+"""The real bot (``bot.app.open_bot``) in a process of its own, for the Discord sections.
+
+``python -m bench.botproc API_BASE GATEWAY_WS IMAGE_BASE_URL DB_PATH``
+
+Runs what ``python -m bot`` runs, pointed at the fake Discord and the fake gateway,
+plus a 5 ms ticker on the bot's own loop. Line protocol on stdin/stdout:
+prints ``READY`` once connected; ``tick`` starts recording loop lag, ``report``
+prints the lags recorded since as one JSON line; EOF closes the bot.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import sys
+
+from bench.stats import now
+from bench.targets import TICK_INTERVAL_S
+
+
+async def main(api_base: str, gateway_ws: str, image_base: str, db: str) -> None:
+    from bot.app import open_bot
+    from bot.config import BotSettings, ImageSettings
+    from tests.fakes.discord import fast_bot_options
+
+    settings = BotSettings(
+        token="fake-bot-token",
+        secret_key="bench-secret-key-for-the-keybox-0123",
+        api_base=api_base,
+        gateway_url=gateway_ws,
+        database_url=f"sqlite:///{db}",
+        log_level="WARNING",
+        image=ImageSettings(base_url=image_base, api_key="bench-key", dialect="auto", timeout=120),
+    )
+    loop = asyncio.get_running_loop()
+    lags: list[float] = []
+    recording = False
+
+    async def ticker() -> None:
+        while True:
+            t = now()
+            await asyncio.sleep(TICK_INTERVAL_S)
+            if recording:
+                lags.append(max(0.0, now() - t - TICK_INTERVAL_S))
+
+    async with open_bot(settings, **fast_bot_options()) as bot:
+        connect = asyncio.create_task(bot.connect(reconnect=False))
+        await bot.wait_until_ready()
+        tick = asyncio.create_task(ticker())
+        print("READY", flush=True)
+        try:
+            while line := (await loop.run_in_executor(None, sys.stdin.readline)).strip():
+                if line == "tick":
+                    lags.clear()
+                    recording = True
+                elif line == "report":
+                    recording = False
+                    print(json.dumps({"lags": lags}), flush=True)
+        finally:
+            tick.cancel()
+            await bot.close()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(connect, 5)
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    parser = argparse.ArgumentParser()
+    for name in ("api_base", "gateway_ws", "image_base", "db"):
+        parser.add_argument(name)
+    a = parser.parse_args()
+    asyncio.run(main(a.api_base, a.gateway_ws, a.image_base, a.db))
