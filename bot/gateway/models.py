@@ -6,8 +6,9 @@ the CPU worker processes (see ``bot.workers``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 DIALECTS = ("auto", "openrouter", "flat", "plain", "google")
 
