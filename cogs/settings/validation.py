@@ -7,6 +7,7 @@ import socket
 from urllib.parse import urlsplit, urlunsplit
 
 from bot.errors import ImagineError, UnsafeGatewayURL
+from bot.gateway.netguard import is_public_address
 
 MAX_URL_LENGTH = 500
 MAX_MODEL_LENGTH = 200
@@ -36,13 +37,6 @@ def _literal_ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | No
         except OSError:
             return None
     return None
-
-
-def is_private_address(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    """Loopback, private, link-local (incl. 169.254.169.254), CGNAT, multicast, reserved."""
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return not ip.is_global or ip.is_multicast
 
 
 def validate_gateway_url(raw: str, *, allow_private: bool) -> str:
@@ -76,7 +70,8 @@ def validate_gateway_url(raw: str, *, allow_private: bool) -> str:
         raise InvalidSetting("The gateway URL must not contain spaces.")
     if not allow_private:
         ip = _literal_ip(host)
-        if ip is not None and is_private_address(ip):
+        # Same rule as the request-time check after DNS (bot.gateway.netguard).
+        if ip is not None and not is_public_address(str(ip)):
             raise UnsafeGatewayURL()
         if host in _LOCAL_NAMES or host.endswith(".localhost") or host.endswith(".internal"):
             raise UnsafeGatewayURL()
