@@ -201,13 +201,7 @@ async def open_bot(
             cpu = await stack.enter_async_context(CpuPool())
         store = await open_store(settings.database_url)
         stack.push_async_callback(store.close)
-        gateway = GatewayClient(
-            http,
-            cpu,
-            max_image_bytes=image.max_image_bytes,
-            max_request_bytes=image.max_request_bytes,
-            max_response_bytes=image.max_response_bytes,
-        )
+        gateway = GatewayClient.from_settings(http, cpu, image)
         bot = ImageBot(
             settings,
             store=store,

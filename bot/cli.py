@@ -120,13 +120,7 @@ async def _generate(args: argparse.Namespace) -> int:
 
     # One user, one job: a thread is enough and starts faster than worker processes.
     async with httpx.AsyncClient() as http, CpuPool(inline=True) as cpu:
-        client = GatewayClient(
-            http,
-            cpu,
-            max_image_bytes=image_settings.max_image_bytes,
-            max_request_bytes=image_settings.max_request_bytes,
-            max_response_bytes=image_settings.max_response_bytes,
-        )
+        client = GatewayClient.from_settings(http, cpu, image_settings)
         images = await client.prepare_images(raw_images) if raw_images else ()
         request = ImageRequest(
             model=image_settings.model,

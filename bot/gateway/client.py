@@ -30,6 +30,7 @@ from bot.config import (
     DEFAULT_MAX_IMAGE_BYTES,
     DEFAULT_MAX_REQUEST_BYTES,
     DEFAULT_MAX_RESPONSE_BYTES,
+    ImageSettings,
 )
 from bot.errors import (
     GatewayError,
@@ -109,6 +110,20 @@ class GatewayClient:
         self.backoff_max = backoff_max
         self.max_retry_wait = max_retry_wait
         self._resolve = resolve
+
+    @classmethod
+    def from_settings(
+        cls, http: httpx.AsyncClient, cpu: CpuPool, image: ImageSettings, **options: Any
+    ) -> GatewayClient:
+        """The client with the operator's caps (the bot and the CLI build it the same way)."""
+        return cls(
+            http,
+            cpu,
+            max_image_bytes=image.max_image_bytes,
+            max_request_bytes=image.max_request_bytes,
+            max_response_bytes=image.max_response_bytes,
+            **options,
+        )
 
     # ------------------------------------------------------------------ public API
 
