@@ -12,7 +12,10 @@ the bot, because Discord blanks other messages' content).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import signal
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
@@ -220,6 +223,29 @@ async def open_bot(
 
 
 async def run(settings: BotSettings) -> None:
-    """``python -m bot``: run until stopped."""
+    """``python -m bot``: run until Discord fails us or SIGINT / SIGTERM asks us to stop.
+
+    A signal closes the bot cleanly (exit 0): the websocket, the database and the
+    workers. Jobs still in flight stay "running" in the database and are reported to
+    their users, with a "Run again" button, at the next start.
+    """
     async with open_bot(settings) as bot:
-        await bot.connect(reconnect=True)
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        connection = asyncio.create_task(bot.connect(reconnect=True), name="discord-connection")
+        stop_requested = asyncio.create_task(stop.wait(), name="stop-signal")
+        try:
+            await asyncio.wait({connection, stop_requested}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(signum)
+            stop_requested.cancel()
+        if connection.done():
+            connection.result()  # Discord ended the session: let its error surface
+            return
+        log.info("stopping: signal received")
+        await bot.close()
+        with contextlib.suppress(asyncio.CancelledError):
+            await connection

@@ -24,3 +24,5 @@ def configure_logging(level: str, *, secrets: Iterable[str] = ()) -> None:
     # httpx logs every request URL at INFO; discord.http logs routes at DEBUG. Neither
     # carries keys, but both are noise at INFO.
     logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))
+    # aiosqlite logs every statement with its parameters at DEBUG: noise, and blobs.
+    logging.getLogger("aiosqlite").setLevel(max(logging.INFO, root.level))

@@ -1,0 +1,116 @@
+"""``python -m bot`` as an operator starts it: a real process, configured only by environment.
+
+The other bot tests drive the same ``open_bot`` object in-process; this one proves the
+entry point wires it up (settings, endpoints, logging, shutdown) the way the README says.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.fakes.discord import FakeDiscord
+from tests.fakes.gateway import FakeGateway, Reply, images_response, png_bytes
+
+GATEWAY_KEY = "sk-process-test-gateway-key-42"
+SECRET_KEY = "process-test-secret-key-0123456789"
+TOKEN = "process-test-discord-token.XYZ"
+
+
+def bot_environment(fake: FakeDiscord, gw: FakeGateway, tmp_path: Path) -> dict[str, str]:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("IMAGE_", "DISCORD_", "DEV_GUILD")) and key != "LOG_LEVEL"
+    }
+    env.update(
+        IMAGINE_ENV_FILE=str(tmp_path / "absent.env"),
+        DISCORD_TOKEN=TOKEN,
+        DISCORD_API_BASE=fake.api_base,
+        DISCORD_GATEWAY_URL=fake.gateway_url,
+        DEV_GUILD_ID=str(fake.guild["id"]),
+        IMAGE_API_BASE_URL=gw.base_url,
+        IMAGE_API_KEY=GATEWAY_KEY,
+        IMAGE_API_DIALECT="openrouter",
+        SECRET_KEY=SECRET_KEY,
+        DATABASE_URL=f"sqlite:///{tmp_path / 'bot.db'}",
+        LOG_LEVEL="DEBUG",
+    )
+    return env
+
+
+async def test_python_m_bot_serves_imagine_and_stops_cleanly(tmp_path):
+    result_image = png_bytes(24, 16, (10, 120, 250))
+    async with FakeDiscord.running(token=TOKEN) as fake, FakeGateway(api_key=GATEWAY_KEY) as gw:
+        gw.script(Reply(body=images_response([result_image])))
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot",
+            cwd=tmp_path, env=bot_environment(fake, gw, tmp_path),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )
+        try:
+            await fake.wait_for(f"PUT /applications/*/guilds/{fake.guild['id']}/commands", timeout=30)
+            synced = {command["name"] for command in fake.guild_commands[str(fake.guild["id"])]}
+            assert {"imagine", "edit", "reset", "settings", "Edit image"} <= synced
+            await fake.wait_until(lambda: bool(fake.identifies), timeout=30)
+
+            interaction = await fake.slash("imagine", {"prompt": "a lighthouse at dawn"})
+            state = await fake.interaction_result(interaction, timeout=30)
+        finally:
+            if process.returncode is None:
+                process.send_signal(signal.SIGINT)
+            stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
+
+    log = stderr.decode()
+    assert state.callback_type == 5
+    assert state.original is not None
+    assert [data for _, data in state.original.files] == [result_image]
+    body = gw.requests[0].json
+    assert body["modalities"] == ["image", "text"]
+    assert body["messages"][-1]["content"] == "a lighthouse at dawn"
+    assert gw.requests[0].headers["authorization"] == f"Bearer {GATEWAY_KEY}"
+    assert process.returncode == 0, log[-2000:]
+    assert "Traceback" not in log
+    for secret in (TOKEN, GATEWAY_KEY, SECRET_KEY):
+        assert secret not in log
+        assert secret not in stdout.decode()
+
+
+@pytest.mark.parametrize(
+    ("missing", "expected"),
+    [("DISCORD_TOKEN", "DISCORD_TOKEN is not set"), ("SECRET_KEY", "SECRET_KEY is not set")],
+)
+async def test_missing_setting_is_one_line(tmp_path, missing, expected):
+    async with FakeDiscord.running(token=TOKEN) as fake, FakeGateway() as gw:
+        env = bot_environment(fake, gw, tmp_path)
+        del env[missing]
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", cwd=tmp_path, env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )
+        _, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
+
+    assert process.returncode == 1
+    assert stderr.decode().strip().splitlines() == [f"error: {expected} (see .env.example)"]
+
+
+async def test_rejected_token_is_one_line(tmp_path):
+    async with FakeDiscord.running(token=TOKEN) as fake, FakeGateway() as gw:
+        env = bot_environment(fake, gw, tmp_path)
+        env["DISCORD_TOKEN"] = "not-the-right-token"
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", cwd=tmp_path, env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )
+        _, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
+
+    lines = stderr.decode().strip().splitlines()
+    assert process.returncode == 1
+    assert lines[-1] == "error: DISCORD_TOKEN was rejected by Discord"
+    assert "Traceback" not in stderr.decode()
+    assert "not-the-right-token" not in stderr.decode()
