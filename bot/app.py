@@ -37,8 +37,7 @@ from bot.workers import CpuPool
 
 log = logging.getLogger(__name__)
 
-COGS = ("cogs.imagine", "cogs.edit")
-OPTIONAL_COGS = ("cogs.settings",)
+COGS = ("cogs.imagine", "cogs.edit", "cogs.settings")
 # Discord CDN downloads and the gateway share one client; gateway calls set their own
 # (longer) timeouts per request.
 HTTP_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
@@ -110,11 +109,6 @@ class ImageBot(commands.Bot):
     async def setup_hook(self) -> None:
         for name in COGS:
             await self.load_extension(name)
-        for name in OPTIONAL_COGS:
-            try:
-                await self.load_extension(name)
-            except commands.ExtensionNotFound:
-                log.warning("%s is not available; its commands are not registered", name)
         from cogs.imagine.views import PERSISTENT_ITEMS
 
         self.add_dynamic_items(*PERSISTENT_ITEMS)
