@@ -126,10 +126,14 @@ def channel_limit(bot: ImageBot, guild_id: int | None) -> int:
 
 
 async def deliver(
-    bot: ImageBot, interaction: discord.Interaction[Any], delivery: Delivery
+    bot: ImageBot,
+    interaction: discord.Interaction[Any],
+    delivery: Delivery,
+    *,
+    token_alive: bool = True,
 ) -> discord.Message | None:
     """Put the result on the original response, or in the channel if the token is gone."""
-    if token_usable(interaction):
+    if token_alive and token_usable(interaction):
         images = await fit_images(bot, delivery.images, interaction.filesize_limit)
         try:
             kwargs: dict[str, Any] = {

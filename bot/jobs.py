@@ -26,7 +26,16 @@ from bot.errors import (
     LimitReached,
     NotAnImage,
 )
-from bot.gateway.models import GatewayConfig, HistoryTurn, ImageRequest, ImageResult, InputImage
+from bot.gateway.models import (
+    ASPECT_RATIOS,
+    EXTREME_ASPECT_RATIOS,
+    IMAGE_SIZES,
+    GatewayConfig,
+    HistoryTurn,
+    ImageRequest,
+    ImageResult,
+    InputImage,
+)
 from bot.gateway.turns import blob_refs, restore_inline_data
 from bot.images import sniff_mime
 from bot.storage.base import GuildSettings, JobRecord, StoredImage, TurnRecord
@@ -39,6 +48,8 @@ log = logging.getLogger(__name__)
 # Discord's text input holds up to 4000 characters; a prompt longer than that can
 # only come from a slash option, and no image model reads that far.
 MAX_PROMPT_CHARS = 4000
+# Same bound as /settings model; a model id is one word.
+MAX_MODEL_CHARS = 200
 # Above the largest input we keep (IMAGE_MAX_INPUT_BYTES, re-encoded down if needed)
 # but far below anything that would hurt memory: Nitro uploads go up to 500 MB.
 MIB = 1024 * 1024
@@ -146,6 +157,24 @@ def check_prompt(prompt: str) -> str:
     return prompt
 
 
+def check_options(spec: JobSpec) -> None:
+    """Refuse option values Discord's choices should have ruled out (a hand-made payload)."""
+    if spec.aspect_ratio is not None and spec.aspect_ratio not in (
+        ASPECT_RATIOS + EXTREME_ASPECT_RATIOS
+    ):
+        raise ImagineError("That aspect ratio is not one I know; pick one from the list.")
+    if spec.image_size is not None and spec.image_size not in IMAGE_SIZES:
+        raise ImagineError("The size must be 1K, 2K or 4K.")
+    model = spec.model
+    if model is not None and (
+        len(model) > MAX_MODEL_CHARS or any(c.isspace() for c in model) or ".." in model
+    ):
+        raise ImagineError(
+            f"A model name is one word of at most {MAX_MODEL_CHARS} characters, "
+            "for example gemini-3-pro-image-preview."
+        )
+
+
 def _kept(settings: GuildSettings) -> int:
     """Turns to keep: the replayed ones, and always the latest so /edit has an image."""
     return max(settings.history_turns, 1)
@@ -188,6 +217,7 @@ class JobRunner:
     async def admitted(self, spec: JobSpec, settings: GuildSettings) -> AsyncIterator[None]:
         """Quota and in-flight checks; holds a job slot for the duration."""
         check_prompt(spec.prompt)
+        check_options(spec)
         for source in spec.sources:
             source.precheck()
         await self.check_quota(spec, settings)

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# Discord: "Unknown interaction", the answer to an acknowledgement after the 3 s window.
+UNKNOWN_INTERACTION = 10062
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".heic", ".heif")
 
 
@@ -88,16 +90,36 @@ async def run_for_interaction(
         settings = await allowed(interaction)
     spec = replace(spec, interaction_token=interaction.token)
     async with bot.jobs.admitted(spec, settings):
-        if not interaction.response.is_done():
-            await interaction.response.defer(thinking=True)
-        async with Progress(interaction, label):
+        acknowledged = interaction.response.is_done() or await _acknowledge(interaction)
+        if acknowledged:
+            async with Progress(interaction, label):
+                outcome = await bot.jobs.run(spec, settings)
+        else:
             outcome = await bot.jobs.run(spec, settings)
-        message = await deliver(bot, interaction, result_delivery(outcome))
+        message = await deliver(
+            bot, interaction, result_delivery(outcome), token_alive=acknowledged
+        )
     if message is not None:
         try:
             await bot.store.update_job(outcome.job.id, message_id=message.id)
         except Exception:  # the result is out; a missing message id only loses a nicety
             log.warning("could not record the message of job %s", outcome.job.id, exc_info=True)
+
+
+async def _acknowledge(interaction: discord.Interaction[ImageBot]) -> bool:
+    """Defer with "thinking"; False when Discord already gave the interaction up (10062).
+
+    A late acknowledgement (a stalled event loop, a slow network) must not lose the
+    member's request: the job still runs and its result goes to the channel.
+    """
+    try:
+        await interaction.response.defer(thinking=True)
+    except discord.NotFound as exc:
+        if exc.code != UNKNOWN_INTERACTION:
+            raise
+        log.info("interaction %s expired before it was acknowledged", interaction.id)
+        return False
+    return True
 
 
 async def answering_errors(interaction: discord.Interaction[Any], work: Awaitable[Any]) -> None:

@@ -1,0 +1,28 @@
+"""The bot worker's real-bot harness (``tests.bot.conftest``), shared by the reliability tests."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from tests.bot.conftest import (  # noqa: F401 - fixtures are found by name
+    BotHarness,
+    bot_dialect,
+    cpu_pool,
+    fakes,
+    running_bot,
+)
+
+
+def db_path(h: BotHarness) -> Path:
+    return Path(h.settings.database_url.removeprefix("sqlite:///"))
+
+
+def read_db(h: BotHarness, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
+    """A second, synchronous reader on the bot's database (WAL lets it read beside the bot)."""
+    con = sqlite3.connect(f"file:{db_path(h)}?mode=ro", uri=True)
+    con.row_factory = sqlite3.Row
+    try:
+        return con.execute(sql, params).fetchall()
+    finally:
+        con.close()
