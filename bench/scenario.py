@@ -50,7 +50,11 @@ async def main(base_url: str, size: str, shape: str, jobs: int) -> dict:
         # Names every callback that holds the loop longer than 20 ms (for profiling).
         loop.set_debug(True)
         loop.slow_callback_duration = 0.02
-    async with CpuPool() as cpu, httpx.AsyncClient(
+    proto = os.environ.get("BENCH_PROTOTYPE", "")
+    from bench import prototype
+
+    pool = prototype.nice_pool() if "nice" in proto else CpuPool()
+    async with pool as cpu, httpx.AsyncClient(
         timeout=300, limits=httpx.Limits(max_connections=jobs + 4)
     ) as http:
         client = project.gateway_client(http, cpu)
@@ -71,7 +75,12 @@ async def main(base_url: str, size: str, shape: str, jobs: int) -> dict:
         tick = asyncio.create_task(_ticker(lags, stop))
         t0 = now()
         done = await asyncio.gather(
-            *(project.generate_and_fit(client, cpu, gateway, model) for _ in range(jobs)),
+            *(
+                prototype.proto_job(http, cpu, base_url, model)
+                if "fast" in proto
+                else project.generate_and_fit(client, cpu, gateway, model)
+                for _ in range(jobs)
+            ),
             return_exceptions=True,
         )
         elapsed = now() - t0
@@ -83,7 +92,7 @@ async def main(base_url: str, size: str, shape: str, jobs: int) -> dict:
         "jobs": jobs,
         "elapsed_s": elapsed,
         "errors": errors[:3],
-        "out_bytes": [len(d[0].data) for d in done if not isinstance(d, BaseException)][:1],
+        "prototype": proto,
         "lags": lags,
         "idle_lags": idle,
     }
