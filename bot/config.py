@@ -15,6 +15,7 @@ from bot.errors import ConfigError
 from bot.gateway.models import DIALECTS, GatewayConfig
 
 DEFAULT_DATABASE_URL = "sqlite:///data/bot.db"
+REQUIRED_FOR_BOT = ("DISCORD_TOKEN", "IMAGE_API_BASE_URL", "IMAGE_API_KEY", "SECRET_KEY")
 DEFAULT_MODEL = "gemini-2.5-flash-image"
 DEFAULT_TIMEOUT = 180.0
 
@@ -149,8 +150,13 @@ def load_bot_settings(env: Mapping[str, str] | None = None) -> BotSettings:
     level = (_get(env, "LOG_LEVEL") or "INFO").upper()
     if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
         raise ConfigError(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {level!r}")
+    # Name every missing setting at once: a new user fills in .env in one go.
+    missing = [name for name in REQUIRED_FOR_BOT if _get(env, name) is None]
+    if len(missing) == 1:
+        raise ConfigError(f"{missing[0]} is not set (see .env.example)")
+    if missing:
+        raise ConfigError(f"{', '.join(missing)} are not set (see .env.example)")
     image = load_image_settings(env)
-    image.gateway()  # the bot cannot work without a default gateway
     return BotSettings(
         token=_require(env, "DISCORD_TOKEN"),
         secret_key=_require(env, "SECRET_KEY"),

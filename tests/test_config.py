@@ -60,3 +60,11 @@ def test_secrets_do_not_appear_in_repr():
 def test_image_settings_alone_need_no_discord_token():
     image = load_image_settings({"IMAGE_API_BASE_URL": "http://x/v1", "IMAGE_API_KEY": "k", "IMAGE_API_DIALECT": "GOOGLE"})
     assert image.gateway().dialect == "google"
+
+
+def test_every_missing_setting_is_named_in_one_line():
+    with pytest.raises(ConfigError) as caught:
+        load_bot_settings({"IMAGE_API_KEY": "k"})
+    assert str(caught.value) == (
+        "DISCORD_TOKEN, IMAGE_API_BASE_URL, SECRET_KEY are not set (see .env.example)"
+    )
