@@ -1,0 +1,426 @@
+"""Soak: hundreds of mixed interactions through both fakes, with random gateway and Discord faults.
+
+Checked: every interaction gets exactly one final answer (an image or an error
+message), no asyncio task is left behind, the database is consistent, and memory in
+the second half grows less than 10% over the first.
+
+The run goes in waves; after each wave the bot is waited on until idle, the wave is
+checked, and the fakes forget what they recorded for it, so their own bookkeeping
+does not count as the bot's memory. SOAK_SEED / SOAK_INTERACTIONS change the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import json
+import os
+import random
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yarl
+
+from bot.workers import CpuPool
+from tests.bot.conftest import GATEWAY_KEY, BotHarness, make_settings
+from tests.fakes.discord import FakeDiscord, InteractionState, StoredMessage, redirect_discord
+from tests.fakes.gateway import (
+    FakeGateway,
+    Reply,
+    choice_error,
+    images_response,
+    openai_error,
+    png_bytes,
+)
+from tests.reliability.conftest import read_db
+
+pytestmark = pytest.mark.soak
+
+SEED = int(os.environ.get("SOAK_SEED", "6"))
+INTERACTIONS = int(os.environ.get("SOAK_INTERACTIONS", "300"))
+WAVE = 10
+# Short enough that a scripted stall is a timeout, long enough for a loaded 2-core box.
+GATEWAY_TIMEOUT = 1.0
+RESULT = png_bytes(12, 12, (30, 160, 90))
+REFERENCE = png_bytes(10, 10, (200, 200, 20))
+USAGE = {"prompt_tokens": 20, "completion_tokens": 1290, "total_tokens": 1310}
+PROGRESS = ("Generating…", "Editing…", "Rerolling…", "Upscaling")
+RESULT_POOL = 8  # recent result messages kept for buttons and replies
+
+
+class GatewayChaos:
+    """Answers each generation attempt with success or one of the faults gateways produce."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+        self.counts: Counter[str] = Counter()
+
+    def __call__(self, request: Any) -> Reply:
+        kind, reply = self._pick()
+        self.counts[kind] += 1
+        return reply
+
+    def _pick(self) -> tuple[str, Reply]:
+        roll = self.rng.random()
+        ok = Reply(body=images_response([RESULT], usage=USAGE))
+        table: list[tuple[float, str, Callable[[], Reply]]] = [
+            (
+                0.07,
+                "429",
+                lambda: Reply(
+                    status=429,
+                    body=openai_error("Rate limit exceeded", code=429),
+                    headers={"Retry-After": "0"},
+                ),
+            ),
+            (0.07, "500", lambda: Reply(status=500, body=openai_error("boom", code=500))),
+            (0.05, "503", lambda: Reply(status=503, body="Service Unavailable")),
+            (0.03, "timeout", lambda: replace(ok, delay=GATEWAY_TIMEOUT + 0.5)),
+            (0.06, "refusal", lambda: Reply(body=images_response([], "I can't draw that."))),
+            (
+                0.04,
+                "html",
+                lambda: Reply(body="<html>502 Bad Gateway</html>", content_type="text/html"),
+            ),
+            (0.03, "truncated", lambda: Reply(body='{"choices": [{"message": {"con')),
+            (0.03, "choice-error", lambda: Reply(body=choice_error("upstream failed"))),
+            (0.02, "401", lambda: Reply(status=401, body=openai_error("Invalid API key"))),
+        ]
+        for p, kind, make in table:
+            if roll < p:
+                return kind, make()
+            roll -= p
+        return "ok", ok
+
+
+@dataclass
+class Ask:
+    """One thing a member did, and where its answer can appear."""
+
+    kind: str
+    user_id: str
+    interaction: InteractionState | None = None
+    message_id: str | None = None  # the member's own message, for reply-to-edit
+    expects_modal: bool = False
+
+
+@dataclass
+class Tally:
+    kinds: Counter[str] = field(default_factory=Counter)
+    answers: Counter[str] = field(default_factory=Counter)
+    discord_faults: Counter[str] = field(default_factory=Counter)
+    rss: list[tuple[int, int]] = field(default_factory=list)
+
+
+def _rss() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _final(msg: StoredMessage) -> bool:
+    if msg.loading:
+        return False
+    return bool(msg.attachments) or bool(msg.content and not msg.content.startswith(PROGRESS))
+
+
+def _channel_posts(fake: FakeDiscord) -> list[StoredMessage]:
+    bot_id = fake.bot_user["id"]
+    return [
+        m
+        for m in fake.messages.values()
+        if m.payload["author"]["id"] == bot_id and "webhook_id" not in m.payload
+    ]
+
+
+def answers_of(fake: FakeDiscord, ask: Ask, posts: list[StoredMessage]) -> list[str]:
+    """Every final answer this ask got, as "image" / "error" / "modal" labels."""
+    found: list[StoredMessage] = []
+    labels: list[str] = []
+    if ask.interaction is not None:
+        st = ask.interaction
+        if st.callback_type == 9:
+            labels.append("modal")
+        found += [m for m in st.messages if _final(m)]
+        found += [m for m in posts if f"<@{ask.user_id}>" in m.content]
+    else:
+        found += [
+            m
+            for m in posts
+            if (m.payload.get("message_reference") or {}).get("message_id") == ask.message_id
+        ]
+    labels += ["image" if m.attachments else "error" for m in found]
+    return labels
+
+
+class Soak:
+    def __init__(self, h: BotHarness, rng: random.Random, tally: Tally) -> None:
+        self.h = h
+        self.fake = h.fake
+        self.rng = rng
+        self.tally = tally
+        self.results: list[StoredMessage] = []  # recent messages carrying buttons
+        self.channels = [c for c in self.fake.guild["channels"] if c.get("type", 0) == 0][:3]
+
+    async def _member(self) -> dict[str, Any]:
+        # A new member per ask: answers in the channel are told apart by their mention.
+        return await self.fake.member(name=f"m{self.rng.randrange(10**6)}")
+
+    async def one(self, i: int) -> list[Ask]:
+        rng = self.rng
+        kind = rng.choices(
+            ["imagine", "imagine+image", "edit", "button", "modal", "reply"],
+            weights=[35, 10, 15, 15, 10, 15],
+        )[0]
+        if kind in ("button", "modal", "reply") and not self.results:
+            kind = "imagine"
+        self.tally.kinds[kind] += 1
+        member = await self._member()
+        uid = member["user"]["id"]
+        channel = rng.choice(self.channels)
+        if kind == "reply":
+            target = rng.choice(self.results)
+            msg = await self.fake.post_message(
+                f"soak {i}: make it blue", author=member, reply_to=target, mention_bot=True
+            )
+            return [Ask(kind, uid, message_id=msg.id)]
+        if kind in ("button", "modal"):
+            target = rng.choice(self.results)
+            ids = target.custom_ids()
+            if kind == "modal":
+                cid = next(c for c in ids if ":edit:" in c)
+                opened = await self.fake.click(target, cid, member=member)
+                await self.fake.interaction_result(opened, timeout=30)
+                asks = [Ask("modal-open", uid, opened, expects_modal=True)]
+                if opened.modal is not None:
+                    (field_id,) = [
+                        c["custom_id"]
+                        for row in opened.modal["components"]
+                        for c in row.get("components", [])
+                    ]
+                    done = await self.fake.submit_modal(opened, {field_id: f"soak {i}: add a moon"})
+                    asks.append(Ask("modal", uid, done))
+                return asks
+            cid = rng.choice([c for c in ids if ":edit:" not in c])
+            st = await self.fake.click(target, cid, member=member)
+        elif kind == "edit":
+            st = await self.fake.slash(
+                "edit", {"prompt": f"soak {i}: brighter"}, member=member, channel=channel
+            )
+        else:
+            options: dict[str, Any] = {"prompt": f"soak {i}: a lighthouse"}
+            if kind == "imagine+image":
+                options["image"] = ("ref.png", REFERENCE)
+            st = await self.fake.slash("imagine", options, member=member, channel=channel)
+        if rng.random() < 0.04:
+            self.tally.discord_faults["expired token"] += 1
+            self.fake.expire(st)  # before or after the defer: the channel gets the answer
+        return [Ask(kind, uid, st)]
+
+    def discord_faults(self) -> None:
+        rng, fake, faults = self.rng, self.fake, self.tally.discord_faults
+        edit = "PATCH /webhooks/*/messages/@original"
+        if rng.random() < 0.3:
+            faults["500 on @original edit"] += 1
+            fake.server_error(edit)
+        if rng.random() < 0.3:
+            faults["429 (Via) on @original edit"] += 1
+            fake.rate_limit(edit, retry_after=0.01)
+        if rng.random() < 0.15:
+            faults["500 on interaction callback"] += 1
+            fake.server_error("POST /interactions/*")
+        if rng.random() < 0.15:
+            faults["429 (Via) on channel post"] += 1
+            fake.rate_limit("POST /channels/*/messages", retry_after=0.01)
+
+    def remember_results(self, asks: list[Ask], posts: list[StoredMessage]) -> None:
+        for ask in asks:
+            msgs = list(ask.interaction.messages) if ask.interaction else []
+            for m in msgs + posts:
+                if m.attachments and any(":edit:" in c for c in m.custom_ids()):
+                    if m not in self.results:
+                        self.results.append(m)
+        del self.results[:-RESULT_POOL]
+
+    def forget(self, asks: list[Ask]) -> None:
+        """Drop the fakes' records of a checked wave (they are the test's memory, not the bot's)."""
+        fake = self.fake
+        keep = {m.id for m in self.results}
+        for ask in asks:
+            if ask.interaction is not None:
+                fake.interactions.pop(ask.interaction.id, None)
+        for mid in [mid for mid in fake.messages if mid not in keep]:
+            del fake.messages[mid]
+        live = {yarl.URL(a["url"]).path for m in self.results for a in m.attachments}
+        for path in [p for p in fake._cdn if p not in live]:  # noqa: SLF001
+            del fake._cdn[path]  # noqa: SLF001
+        fake.requests.clear()
+        fake._claimed.clear()  # noqa: SLF001
+        fake.faults[:] = [f for f in fake.faults if f.remaining > 0]
+        session = fake._session  # noqa: SLF001
+        if session is not None:  # every frame so far was received: RESUME never needs them
+            del session.log[:-20]
+        self.h.gw.requests.clear()
+        self.h.gw.streams.clear()
+
+
+def _bot_tasks(baseline: set[asyncio.Task[Any]]) -> set[asyncio.Task[Any]]:
+    """Unfinished tasks not in ``baseline``, leaving out the fakes' server-side handlers.
+
+    A fake gateway answer scripted to stall keeps its handler asleep after the bot gave up
+    on it; that task is the fake's, not the bot's.
+    """
+    me = asyncio.current_task()
+    return {
+        t
+        for t in asyncio.all_tasks()
+        if t is not me
+        and not t.done()
+        and t not in baseline
+        and not getattr(t.get_coro(), "__qualname__", "").startswith("RequestHandler.")
+    }
+
+
+async def _idle(bot: Any, baseline: set[asyncio.Task[Any]], deadline: float = 30.0) -> set:
+    """Wait until the bot runs no job and every task it started for the wave has ended.
+
+    Tasks have no completion event to await, so this polls, bounded by ``deadline``.
+    """
+    end = time.monotonic() + deadline
+    while True:
+        extra = _bot_tasks(baseline)
+        if not extra and bot.runtime.in_flight() == 0:
+            return set()
+        if time.monotonic() > end:
+            return extra
+        await asyncio.sleep(0.02)
+
+
+def check_database(h: BotHarness) -> dict[str, int]:
+    assert read_db(h, "PRAGMA journal_mode")[0][0] == "wal"
+    assert read_db(h, "PRAGMA integrity_check")[0][0] == "ok"
+    assert read_db(h, "PRAGMA foreign_key_check") == []
+    unfinished = read_db(h, "SELECT id, state FROM jobs WHERE state IN ('queued', 'running')")
+    assert [dict(r) for r in unfinished] == []
+    blobs = {r[0] for r in read_db(h, "SELECT sha256 FROM blobs")}
+    done = read_db(h, "SELECT id, result FROM jobs WHERE state = 'done'")
+    images = 0
+    for row in done:
+        outputs = json.loads(row["result"])["outputs"]
+        assert outputs and set(outputs) <= blobs, f"job {row['id']} lost its images"
+        images += len(outputs)
+    dangling = read_db(
+        h,
+        "SELECT tb.turn_id, tb.sha256 FROM turn_blobs tb LEFT JOIN blobs b USING (sha256)"
+        " WHERE b.sha256 IS NULL UNION ALL SELECT jb.job_id, jb.sha256 FROM job_blobs jb"
+        " LEFT JOIN blobs b USING (sha256) WHERE b.sha256 IS NULL",
+    )
+    assert [tuple(r) for r in dangling] == []
+    orphan_turns = read_db(
+        h, "SELECT t.id FROM turns t LEFT JOIN jobs j ON j.id = t.job_id WHERE j.id IS NULL"
+    )
+    assert orphan_turns == []
+    (usage,) = read_db(h, "SELECT SUM(jobs), SUM(images), SUM(tokens) FROM usage")
+    assert usage[0] == len(done) and usage[1] == images
+    assert usage[2] == images * USAGE["total_tokens"]
+    states = Counter(r[0] for r in read_db(h, "SELECT state FROM jobs"))
+    return dict(states)
+
+
+@pytest.fixture
+async def soak_harness(tmp_path: Path, cpu_pool: CpuPool):
+    async with FakeDiscord.running() as fake, FakeGateway(api_key=GATEWAY_KEY) as gw:
+        with redirect_discord(fake):
+            settings = make_settings(fake, gw, tmp_path / "bot.db")
+            settings = replace(settings, image=replace(settings.image, timeout=GATEWAY_TIMEOUT))
+            yield BotHarness(fake, gw, settings, cpu_pool)
+
+
+async def test_soak(soak_harness: BotHarness) -> None:
+    h = soak_harness
+    rng = random.Random(SEED)
+    tally = Tally()
+    chaos = GatewayChaos(random.Random(SEED + 1))
+    h.gw.script(*[chaos] * (INTERACTIONS * 8))
+    started = time.monotonic()
+    before_bot = set(asyncio.all_tasks())
+
+    bot = await h.start()
+    try:
+        await _run(h, bot, rng, tally, chaos, started, before_bot)
+    finally:
+        await h.stop()
+
+
+async def _run(
+    h: BotHarness,
+    bot: Any,
+    rng: random.Random,
+    tally: Tally,
+    chaos: GatewayChaos,
+    started: float,
+    before_bot: set[asyncio.Task[Any]],
+) -> None:
+    bot.gateway.backoff_base, bot.gateway.backoff_max = 0.01, 0.05
+    await h.store.update_settings(h.guild_id, guild_concurrency=WAVE * 2)
+    soak = Soak(h, rng, tally)
+    baseline = set(asyncio.all_tasks())
+    waves = -(-INTERACTIONS // WAVE)
+    drops = {waves // 3, 2 * waves // 3}
+    asked = 0
+    for wave in range(waves):
+        soak.discord_faults()
+        n = min(WAVE, INTERACTIONS - asked)
+        runs = [asyncio.create_task(soak.one(asked + k)) for k in range(n)]
+        if wave in drops:
+            await h.gw.wait_for_requests(1)
+            tally.discord_faults["websocket drop"] += 1
+            await h.fake.drop_websocket()
+        asks = [a for batch in await asyncio.gather(*runs) for a in batch]
+        asked += n
+
+        def all_answered() -> bool:
+            posts = _channel_posts(h.fake)
+            return all(answers_of(h.fake, a, posts) for a in asks)
+
+        await h.fake.wait_until(all_answered, timeout=60, what=f"answers of wave {wave}")
+        left = await _idle(bot, baseline)
+        assert not left, f"tasks left behind after wave {wave}: {left}"
+        posts = _channel_posts(h.fake)
+        for ask in asks:
+            got = answers_of(h.fake, ask, posts)
+            if ask.expects_modal:
+                assert got in (["modal"], ["error"]), (ask, got)
+            else:
+                assert len(got) == 1 and got[0] in ("image", "error"), (ask, got)
+            tally.answers[got[0]] += 1
+        soak.remember_results(asks, posts)
+        soak.forget(asks)
+        if wave in (waves // 4, waves // 2, waves - 1):
+            gc.collect()
+            tally.rss.append((wave, _rss()))
+
+    states = check_database(h)
+    assert h.fake.resume_count == len(drops) and len(h.fake.identifies) == 1
+    await h.stop()
+    leftover = _bot_tasks(before_bot)
+    assert not leftover, f"tasks left after the bot closed: {leftover}"
+
+    (_, warm), (_, mid), (_, end) = tally.rss
+    elapsed = time.monotonic() - started
+    report = (
+        f"soak seed={SEED}: {asked} asks {dict(tally.kinds)} in {elapsed:.1f}s; "
+        f"answers {dict(tally.answers)}; jobs {states}; gateway {dict(chaos.counts)}; "
+        f"discord faults {dict(tally.discord_faults)}; RSS MB warm/mid/end "
+        f"{warm / 2**20:.1f}/{mid / 2**20:.1f}/{end / 2**20:.1f}"
+    )
+    print(report)
+    assert (end - mid) < 0.10 * (mid - 0) and (mid - warm) < 0.10 * warm, report
+    assert tally.answers["image"] > INTERACTIONS // 3, report  # faults did not drown the run
+    with contextlib.suppress(Exception):
+        Path(os.environ.get("SOAK_REPORT", "/dev/null")).write_text(report + "\n")
