@@ -18,7 +18,13 @@ from pathlib import Path
 from typing import NoReturn, Sequence
 
 from bot.config import load_bot_settings, load_dotenv_file, load_image_settings
-from bot.errors import ConfigError, ImagineError
+from bot.errors import (
+    ConfigError,
+    GatewayAuthError,
+    ImagineError,
+    PaymentRequired,
+    advice_for,
+)
 from bot.gateway.models import ASPECT_RATIOS, DIALECTS, EXTREME_ASPECT_RATIOS, IMAGE_SIZES
 
 log = logging.getLogger(__name__)
@@ -27,6 +33,11 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+
+CLI_ADVICE: dict[type[ImagineError], str] = {
+    GatewayAuthError: "Check IMAGE_API_KEY (or --api-key).",
+    PaymentRequired: "Top up the gateway account, or use another with --base-url.",
+}
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -172,7 +183,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_generate(args))
         return _run_bot()
     except ImagineError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {advice_for(exc, CLI_ADVICE)}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)

@@ -18,7 +18,15 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
-from bot.errors import AccessDenied, ImagineError, InputImageError, LimitReached
+from bot.errors import (
+    AccessDenied,
+    GatewayAuthError,
+    ImagineError,
+    InputImageError,
+    LimitReached,
+    PaymentRequired,
+    advice_for,
+)
 from bot.gateway.models import GeneratedImage
 
 if TYPE_CHECKING:
@@ -214,9 +222,16 @@ async def typing_in(channel: Any) -> AsyncIterator[None]:
         await indicator.__aexit__(None, None, None)
 
 
+# In Discord, the member who meets these cannot fix them; the server's admins can.
+DISCORD_ADVICE: dict[type[ImagineError], str] = {
+    GatewayAuthError: "A server admin needs to set a valid key with /settings gateway.",
+    PaymentRequired: "A server admin needs to top it up, or switch with /settings gateway.",
+}
+
+
 def user_message(exc: BaseException) -> str:
     if isinstance(exc, ImagineError):
-        return trim(str(exc))
+        return trim(advice_for(exc, DISCORD_ADVICE))
     return GENERIC_FAILURE
 
 

@@ -2,7 +2,9 @@
 
 Every error a user can meet is one of these, and ``str(exc)`` is a sentence that is
 safe to show in Discord or on the command line: no secrets, no tracebacks, no raw
-bodies. Low-level errors (httpx, Pillow, sqlite) are mapped to these at one boundary
+bodies. What the reader should do next depends on where they are (a server admin runs
+/settings, a CLI user fixes IMAGE_API_KEY), so each front end adds its own advice
+with ``advice_for``. Low-level errors (httpx, Pillow, sqlite) are mapped to these at one boundary
 each, with ``raise ... from exc`` so the log keeps the cause.
 
     ImagineError
@@ -79,14 +81,11 @@ class GatewayError(ImagineError):
 
 
 class GatewayAuthError(GatewayError):
-    default_message = (
-        "The image service rejected the API key. "
-        "A server admin needs to set a valid key with /settings gateway."
-    )
+    default_message = "The image service rejected the API key."
 
 
 class PaymentRequired(GatewayError):
-    default_message = "The image service account is out of credit. Ask a server admin to top it up."
+    default_message = "The image service account is out of credit."
 
 
 class ModelNotAvailable(GatewayError):
@@ -166,3 +165,12 @@ class LimitReached(ImagineError):
 
 class DeliveryError(ImagineError):
     default_message = "The result could not be posted to Discord."
+
+
+def advice_for(exc: BaseException, advice: dict[type[ImagineError], str]) -> str:
+    """The error's sentence, followed by the front end's advice for its kind, if any."""
+    message = str(exc)
+    for kind, extra in advice.items():
+        if isinstance(exc, kind):
+            return f"{message} {extra}"
+    return message

@@ -100,7 +100,10 @@ async def test_reference_image_crosses_the_wire_and_flags_beat_settings(gateway,
 @pytest.mark.parametrize(
     ("reply", "expected"),
     [
-        (Reply(status=401, body=openai_error("Invalid API key", code="invalid_api_key")), "API key"),
+        (
+            Reply(status=401, body=openai_error("Invalid API key", code="invalid_api_key")),
+            "rejected the API key. Check IMAGE_API_KEY (or --api-key).",
+        ),
         (Reply(body=markdown_response([], "I can't draw that.")), "I can't draw that."),
         (Reply(status=200, body="<html>oops</html>", content_type="text/html"), "error: "),
     ],

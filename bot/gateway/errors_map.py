@@ -266,8 +266,7 @@ def map_error(
         return _model_missing(model, detail, effective)
     if effective == 403:
         return GatewayAuthError(
-            "The image service refused access with this API key. "
-            "A server admin needs to check the key with /settings gateway.",
+            "The image service refused access with this API key.",
             status=403,
         )
     if effective == 404:

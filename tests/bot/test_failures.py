@@ -51,7 +51,7 @@ async def test_bad_gateway_key_tells_admins_to_run_settings_gateway(
     st = await h.result(await h.fake.slash("imagine", {"prompt": "a cat"}))
     assert "/settings gateway" in st.last_message.content
     job = await h.store.get_job(1)
-    assert job.state == "failed" and "/settings gateway" in job.result["error"]
+    assert job.state == "failed" and "rejected the API key" in job.result["error"]
 
 
 async def test_oversize_result_is_reencoded_under_the_limit_keeping_dimensions(
