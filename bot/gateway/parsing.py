@@ -44,7 +44,7 @@ from bot.errors import (
 )
 from bot.gateway.errors_map import find_error, map_error
 from bot.gateway.models import GeneratedImage, ImageResult, Usage
-from bot.gateway.turns import TurnTooDeep, strip_inline_data
+from bot.gateway.turns import DecodedPayloads, Payload, TurnTooDeep, strip_inline_data
 from bot.images import inspect_output, sniff_mime
 
 # Finish reasons that mean a filter stopped the image, with words for the user.
@@ -72,6 +72,8 @@ NO_IMAGE_REASONS = {
 _MARKDOWN_IMAGE = re.compile(
     r"!\[[^\]\n]{0,300}\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"\n]{0,300}\")?\s*\)"
 )
+# The head of a Markdown image up to where its URL starts; bounded, so cheap to match.
+_MARKDOWN_HEAD = re.compile(r"!\[[^\]\n]{0,300}\]\(\s*<?")
 _BARE_DATA_URI = re.compile(r"data:image/[\w.+-]+(?:;[\w.+-]+=[\w.+-]+)*;base64,[A-Za-z0-9+/=_-]+")
 _BASE64ISH = re.compile(r"[A-Za-z0-9+/=_\-\s]+")
 MIN_BARE_BASE64 = 64  # a real image is far longer; shorter strings are text
@@ -95,7 +97,10 @@ def decode_base64(text: str) -> bytes | None:
     try:
         return pybase64.b64decode(text, validate=True)
     except ValueError:
-        pass
+        return _decode_lenient(text)
+
+
+def _decode_lenient(text: str) -> bytes | None:
     cleaned = re.sub(r"\s+", "", text).replace("-", "+").replace("_", "/").rstrip("=")
     if not cleaned or len(cleaned) % 4 == 1:
         return None
@@ -110,30 +115,45 @@ class _Collector:
 
     def __init__(self) -> None:
         self.images: list[GeneratedImage] = []
+        self.digests: list[str] = []
         self.urls: list[str] = []
         self.texts: list[str] = []
         self.broken = 0
-        self.decoded: dict[str, bytes] = {}
+        # Strictly decoded payloads, so the turn stripper neither decodes nor hashes again.
+        self.decoded = DecodedPayloads()
         self._seen: set[str] = set()
 
-    def add_bytes(self, data: bytes) -> None:
+    def add_bytes(self, data: bytes, digest: str | None = None) -> None:
         try:
             image = inspect_output(data)
         except ImagineError:
             self.broken += 1
             return
-        digest = hashlib.sha256(data).hexdigest()
+        digest = digest or hashlib.sha256(data).hexdigest()
         if digest not in self._seen:
             self._seen.add(digest)
             self.images.append(image)
+            self.digests.append(digest)
 
     def add_base64(self, payload: str) -> None:
-        data = decode_base64(payload)
-        if data is None:
+        entry = self.decode(payload)
+        if entry is None:
             self.broken += 1
-            return
-        self.decoded[payload] = data
-        self.add_bytes(data)
+        else:
+            self.add_bytes(*entry)
+
+    def decode(self, payload: str) -> tuple[bytes, str | None] | None:
+        """Bytes of a payload (and its digest when strictly decoded), decoding it once."""
+        known = self.decoded.get(payload)
+        if known is None:
+            try:
+                raw = pybase64.b64decode(payload, validate=True)
+            except ValueError:
+                data = _decode_lenient(payload)
+                return None if data is None else (data, None)
+            known = Payload(payload, raw)
+            self.decoded.add(known)
+        return known.raw, known.digest
 
     def add_reference(self, ref: str) -> None:
         """A data URI, an http(s) URL or bare base64."""
@@ -162,12 +182,35 @@ class _Collector:
             and " " not in stripped
             and _BASE64ISH.fullmatch(stripped)
         ):
-            data = decode_base64(stripped)
-            if data is not None and sniff_mime(data):
-                self.decoded[stripped] = data
-                self.add_bytes(data)
+            entry = self.decode(stripped)
+            if entry is not None and sniff_mime(entry[0]):
+                self.add_bytes(*entry)
                 return
         self.texts.append(stripped)
+
+    def _fast_data_image(self, text: str, url_start: int) -> int:
+        """End (after ``)``) of a Markdown image whose URL is a data URI, or -1.
+
+        Bounded by ``str.find`` and checked by the strict decode: when the payload runs
+        cleanly up to the ``)``, the regex would have matched exactly this span.
+        """
+        comma = text.find(",", url_start, url_start + 300)
+        close = text.find(")", url_start)
+        if comma < 0 or close < 0 or comma > close:
+            return -1
+        header = text[url_start:comma].lower()
+        if not header.startswith("data:image/") or not header.endswith(";base64"):
+            return -1
+        if any(c.isspace() or c == ">" for c in header):
+            return -1
+        payload = text[comma + 1 : close]
+        if self.decoded.get(payload) is None:
+            try:
+                self.decoded.add(Payload(payload, pybase64.b64decode(payload, validate=True)))
+            except ValueError:
+                return -1
+        self.add_base64(payload)
+        return close + 1
 
     def _extract_markdown(self, text: str) -> str:
         def markdown(match: re.Match[str]) -> str:
@@ -181,7 +224,35 @@ class _Collector:
             self.add_reference(match.group(0))
             return ""
 
-        text = _MARKDOWN_IMAGE.sub(markdown, text)
+        kept: list[str] = []
+        done = 0
+        at = text.find("![")
+        while at >= 0:
+            head = _MARKDOWN_HEAD.match(text, at)
+            if head is None:
+                at = text.find("![", at + 2)
+                continue
+            end = self._fast_data_image(text, head.end())
+            if end < 0:
+                # Not a clean data URI (a link, a title, wrapped base64): the full
+                # pattern, anchored here, decides as before.
+                full = _MARKDOWN_IMAGE.match(text, at)
+                if full is None:
+                    at = text.find("![", at + 2)
+                    continue
+                replacement = markdown(full)
+                end = full.end()
+                if replacement:
+                    at = text.find("![", end)
+                    continue
+            kept.append(text[done:at])
+            done = end
+            at = text.find("![", end)
+        if kept:
+            kept.append(text[done:])
+            text = "".join(kept)
+        if "data:image/" not in text:
+            return text
         return _BARE_DATA_URI.sub(bare, text)
 
     def add_part(self, part: Any) -> None:

@@ -35,52 +35,131 @@ class TurnTooDeep(ValueError):
     """The value nests deeper than any real turn; refused rather than recursed into."""
 
 
-_DATA_URI = re.compile(
-    r"(data:[\w.+-]+/[\w.+-]+(?:;[\w.+-]+=[\w.+-]+)*;base64,)([A-Za-z0-9+/]+={0,2})"
-)
+_DATA_URI_HEAD = re.compile(r"data:[\w.+-]+/[\w.+-]+(?:;[\w.+-]+=[\w.+-]+)*;base64,")
+_B64_RUN = re.compile(r"[A-Za-z0-9+/]+={0,2}")
+_B64_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")
+_B64_VALUES = {
+    c: i for i, c in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
+}
+_TAIL_BITS = {1: 0x03, 2: 0x0F}  # padding length -> low bits the last digit must leave zero
+# A data URI header is short; looking further back for "data:" is wasted work.
+_MAX_HEAD = 256
+_KEY_CHARS = 48
 _MARKER = re.compile(r"(?<!\$)\$blob:([0-9a-f]{64})")
 _DOLLARS = re.compile(r"(\$+)blob:")
 _RESTORE = re.compile(r"(\$+)blob:([0-9a-f]{64})?")
 _INLINE_KEYS = ("inlineData", "inline_data")
 
 
+def is_canonical_b64(payload: str) -> bool:
+    """Whether ``payload``, already decoded with ``validate=True``, re-encodes to itself.
+
+    Strict decoding has checked the alphabet and the padding's place; what remains is
+    that the unused low bits of the last digit are zero. O(1) instead of a re-encode.
+    """
+    if len(payload) % 4:
+        return False
+    pad = 2 if payload.endswith("==") else 1 if payload.endswith("=") else 0
+    if not pad:
+        return True
+    return not (_B64_VALUES.get(payload[-pad - 1], 0xFF) & _TAIL_BITS[pad])
+
+
+class Payload:
+    """One base64 payload already decoded (strictly), with its digest: decoded once, hashed once."""
+
+    __slots__ = ("text", "raw", "digest", "canonical")
+
+    def __init__(self, text: str, raw: bytes, digest: str | None = None) -> None:
+        self.text = text
+        self.raw = raw
+        self.digest = digest or hashlib.sha256(raw).hexdigest()
+        self.canonical = is_canonical_b64(text)
+
+
+class DecodedPayloads:
+    """Payloads the parser already decoded, found again without hashing multi-MB strings."""
+
+    def __init__(self) -> None:
+        self._by_head: dict[str, list[Payload]] = {}
+
+    def add(self, payload: Payload) -> None:
+        self._by_head.setdefault(payload.text[:_KEY_CHARS], []).append(payload)
+
+    def get(self, text: str) -> Payload | None:
+        for entry in self._by_head.get(text[:_KEY_CHARS], ()):
+            if entry.text is text or entry.text == text:
+                return entry
+        return None
+
+    def at(self, text: str, begin: int) -> Payload | None:
+        """The known payload that is the whole base64 run starting at ``text[begin]``."""
+        for entry in self._by_head.get(text[begin : begin + _KEY_CHARS], ()):
+            end = begin + len(entry.text)
+            if text.startswith(entry.text, begin) and (
+                end == len(text) or text[end] not in _B64_CHARS
+            ):
+                return entry
+        return None
+
+
+def _decode_strict(payload: str) -> Payload | None:
+    try:
+        return Payload(payload, pybase64.b64decode(payload, validate=True))
+    except ValueError:
+        return None
+
+
 class _Stripper:
-    def __init__(self, decoded: Mapping[str, bytes] | None) -> None:
+    def __init__(self, decoded: DecodedPayloads | Mapping[str, bytes] | None) -> None:
         self.blobs: dict[str, bytes] = {}
         # Payloads the caller already decoded: reusing those bytes objects lets pickle
         # send each image once when the result crosses back from a worker process.
-        self.decoded = decoded or {}
+        if isinstance(decoded, DecodedPayloads):
+            self.known = decoded
+        else:
+            self.known = DecodedPayloads()
+            for text, raw in (decoded or {}).items():
+                self.known.add(Payload(text, raw))
 
-    def canonical(self, payload: str) -> bytes | None:
-        """The bytes of ``payload`` if it is canonical padded base64, else None."""
-        raw = self.decoded.get(payload)
-        if raw is None:
-            try:
-                raw = pybase64.b64decode(payload, validate=True)
-            except ValueError:
-                return None
-        if pybase64.b64encode_as_string(raw) != payload:
-            return None
-        return raw
+    def canonical(self, payload: str) -> Payload | None:
+        """The decoded ``payload`` if it is canonical padded base64, else None."""
+        entry = self.known.get(payload) or _decode_strict(payload)
+        return entry if entry is not None and entry.canonical else None
 
-    def put(self, raw: bytes) -> str:
-        digest = hashlib.sha256(raw).hexdigest()
-        self.blobs[digest] = raw
-        return digest
+    def put(self, entry: Payload) -> str:
+        self.blobs[entry.digest] = entry.raw
+        return entry.digest
 
     def string(self, text: str) -> str:
         if "blob:" in text:
             text = _DOLLARS.sub(lambda m: "$" + m.group(0), text)
         if "base64," not in text:
             return text
-
-        def swap(match: re.Match[str]) -> str:
-            raw = self.canonical(match.group(2))
-            if raw is None:
-                return match.group(0)
-            return f"{match.group(1)}$blob:{self.put(raw)}"
-
-        return _DATA_URI.sub(swap, text)
+        # str.find (memchr) to locate each URI, and the parser's own decode to bound it:
+        # a regex over tens of MB of base64 costs more than the rest of the parse.
+        pieces: list[str] = []
+        done = 0
+        at = text.find("base64,")
+        while at >= 0:
+            begin = at + 7
+            head = _uri_head(text, at)
+            entry = self.known.at(text, begin) if head >= 0 else None
+            if head >= 0 and entry is None:
+                run = _B64_RUN.match(text, begin)
+                if run is not None:
+                    entry = _decode_strict(run.group(0))
+            if entry is not None and entry.canonical:
+                pieces.append(text[done:begin])
+                pieces.append(f"$blob:{self.put(entry)}")
+                done = begin + len(entry.text)
+                at = text.find("base64,", done)
+            else:
+                at = text.find("base64,", begin)
+        if not pieces:
+            return text
+        pieces.append(text[done:])
+        return "".join(pieces)
 
     def value(self, value: Any, depth: int) -> Any:
         if depth > MAX_DEPTH:
@@ -104,24 +183,33 @@ class _Stripper:
     def inline(self, inline: Mapping[str, Any], depth: int) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for key, item in inline.items():
-            raw = self.canonical(item) if key == "data" and isinstance(item, str) else None
-            if raw is not None:
-                out[key] = {BLOB_KEY: self.put(raw)}
+            entry = self.canonical(item) if key == "data" and isinstance(item, str) else None
+            if entry is not None:
+                out[key] = {BLOB_KEY: self.put(entry)}
             else:
                 out[key] = self.value(item, depth + 1)
         return out
 
 
 def strip_inline_data(
-    turn: Mapping[str, Any], decoded: Mapping[str, bytes] | None = None
+    turn: Mapping[str, Any], decoded: DecodedPayloads | Mapping[str, bytes] | None = None
 ) -> tuple[dict[str, Any], dict[str, bytes]]:
     """``turn`` with image payloads replaced by references, and the referenced bytes.
 
-    ``decoded`` optionally maps base64 payloads to bytes the caller already has.
+    ``decoded`` optionally holds base64 payloads the caller already decoded (a
+    ``DecodedPayloads``, or a mapping of payload to bytes).
     Raises TurnTooDeep for values nested deeper than ``MAX_DEPTH``.
     """
     stripper = _Stripper(decoded)
     return stripper.value(turn, 0), stripper.blobs
+
+
+def _uri_head(text: str, at: int) -> int:
+    """Start of the ``data:<type>;...;base64,`` header ending at ``text[at]``, or -1."""
+    start = text.rfind("data:", max(0, at - _MAX_HEAD), at)
+    if start < 0 or _DATA_URI_HEAD.fullmatch(text, start, at + 7) is None:
+        return -1
+    return start
 
 
 def _looks_special(value: Mapping[str, Any]) -> bool:
