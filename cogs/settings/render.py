@@ -76,6 +76,10 @@ def settings_embed(
     return embed
 
 
+def _n(count: int, noun: str) -> str:
+    return f"{count:,} {noun}" if count == 1 else f"{count:,} {noun}s"
+
+
 def usage_text(rows: Sequence[UsageRow], period: str, since: float) -> str:
     # The store counts whole UTC days, so say from which day rather than "24 hours".
     day = datetime.fromtimestamp(since, UTC).strftime("%Y-%m-%d")
@@ -85,13 +89,14 @@ def usage_text(rows: Sequence[UsageRow], period: str, since: float) -> str:
     lines = [f"**Usage in the last {period}** (since {day} UTC)"]
     for place, row in enumerate(ranked[:USAGE_TOP], 1):
         lines.append(
-            f"{place}. <@{row.user_id}>: {row.images} images, {row.jobs} jobs, "
-            f"{row.tokens:,} tokens"
+            f"{place}. <@{row.user_id}>: {_n(row.images, 'image')}, {_n(row.jobs, 'job')}, "
+            f"{_n(row.tokens, 'token')}"
         )
     if len(ranked) > USAGE_TOP:
         lines.append(f"…and {len(ranked) - USAGE_TOP} more members.")
     lines.append(
-        f"Total: {sum(r.images for r in rows)} images, {sum(r.jobs for r in rows)} jobs, "
-        f"{sum(r.tokens for r in rows):,} tokens by {len(rows)} members."
+        f"Total: {_n(sum(r.images for r in rows), 'image')}, "
+        f"{_n(sum(r.jobs for r in rows), 'job')}, {_n(sum(r.tokens for r in rows), 'token')} "
+        f"by {_n(len(rows), 'member')}."
     )
     return "\n".join(lines)
