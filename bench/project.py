@@ -12,20 +12,43 @@ from bench.targets import UPLOAD_LIMIT_BYTES
 
 
 async def fit_images(cpu, images: Sequence, limit: int = UPLOAD_LIMIT_BYTES) -> list:
-    """What bot.delivery.fit_images does: original bytes when they fit, else one re-encode."""
+    """What bot.delivery.fit_images does: original bytes when they fit, the worker's
+    pre-fitted bytes when those fit, else one re-encode."""
+    from dataclasses import replace
+
     from bot.images import fit_for_upload
 
     out = []
     for image in images:
-        out.append(image if len(image.data) <= limit else await cpu.run(fit_for_upload, image, limit))
+        fitted = getattr(image, "fitted", None)
+        if len(image.data) <= limit:
+            out.append(image)
+        elif fitted is not None and len(fitted.data) <= limit:
+            out.append(fitted)
+        else:
+            out.append(await cpu.run(fit_for_upload, replace(image, fitted=None), limit))
     return out
 
 
 async def pipeline(cpu, body: bytes, limit: int = UPLOAD_LIMIT_BYTES) -> list:
-    """From "response body received" to "bytes ready to upload"."""
-    from bot.gateway.parsing import parse_response
+    """From "response body received" to "bytes ready to upload".
 
-    parsed = await cpu.run(parse_response, body, 200, "application/json")
+    The bot spools the body to a temp file as it arrives; that write is counted here.
+    """
+    import functools
+    import os
+    import tempfile
+
+    from bot.gateway.parsing import parse_response_file
+
+    fd, path = tempfile.mkstemp(prefix="bench-body-")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(body)
+        parse = functools.partial(parse_response_file, upload_limit=limit)
+        parsed = await cpu.run(parse, path, 200, "application/json")
+    finally:
+        os.unlink(path)
     return await fit_images(cpu, parsed.to_result().images, limit)
 
 
@@ -68,5 +91,5 @@ async def generate_and_fit(
     client, cpu, gateway, model: str, limit: int = UPLOAD_LIMIT_BYTES
 ) -> list:
     """Request through the real client, then the delivery's fit: one whole job minus Discord."""
-    result = await client.generate(gateway, image_request(model))
+    result = await client.generate(gateway, image_request(model), upload_limit=limit)
     return await fit_images(cpu, result.images, limit)

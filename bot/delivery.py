@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import discord
@@ -75,8 +75,11 @@ async def fit_images(
     for image in images:
         if len(image.data) <= limit:
             fitted.append(image)
+        elif image.fitted is not None and len(image.fitted.data) <= limit:
+            fitted.append(image.fitted)  # re-encoded already, by the worker that parsed it
         else:
-            fitted.append(await bot.cpu.run(fit_for_upload, image, limit))
+            original = replace(image, fitted=None)
+            fitted.append(await bot.cpu.run(fit_for_upload, original, limit))
     return fitted
 
 

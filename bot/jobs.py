@@ -37,7 +37,7 @@ from bot.gateway.models import (
     InputImage,
 )
 from bot.gateway.turns import blob_refs, restore_inline_data
-from bot.images import sniff_mime
+from bot.images import DISCORD_UPLOAD_LIMIT, sniff_mime
 from bot.storage.base import GuildSettings, JobRecord, StoredImage, TurnRecord
 
 if TYPE_CHECKING:
@@ -379,7 +379,10 @@ class JobRunner:
             history=history,
         )
         try:
-            result = await self.bot.gateway.generate(gateway, request)
+            # Pre-fit to the smallest limit any destination has, in the parsing worker.
+            result = await self.bot.gateway.generate(
+                gateway, request, upload_limit=DISCORD_UPLOAD_LIMIT
+            )
         except ImagineError as exc:
             await store.update_job(
                 job.id, state="failed", finished_at=time.time(), result={"error": str(exc)}

@@ -14,13 +14,16 @@ with jitter. Auth, other 4xx and safety blocks are never retried. At most
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
+import os
 import random
+import tempfile
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 from urllib.parse import urljoin, urlsplit
 
 import httpx
@@ -46,7 +49,7 @@ from bot.gateway.dialects import PreparedRequest, auth_headers, build_request, g
 from bot.gateway.errors_map import find_error, map_error, scrub
 from bot.gateway.models import GatewayConfig, GeneratedImage, ImageRequest, ImageResult, InputImage
 from bot.gateway.netguard import Resolver, ensure_public_url
-from bot.gateway.parsing import ParsedResponse, parse_response
+from bot.gateway.parsing import ParsedResponse, parse_response_file
 from bot.images import fit_request, inspect_output, prepare_input
 from bot.workers import CpuPool
 
@@ -100,6 +103,7 @@ class GatewayClient:
         backoff_max: float = 8.0,
         max_retry_wait: float = 60.0,
         resolve: Resolver | None = None,
+        spool_dir: str | None = None,
     ) -> None:
         self._http = http
         self._cpu = cpu
@@ -110,6 +114,8 @@ class GatewayClient:
         self.backoff_max = backoff_max
         self.max_retry_wait = max_retry_wait
         self._resolve = resolve
+        # Where response bodies wait for the worker (None: the system temp dir).
+        self.spool_dir = spool_dir
 
     @classmethod
     def from_settings(
@@ -139,10 +145,17 @@ class GatewayClient:
             return await self._cpu.run(fit_request, tuple(images), budget)
         return tuple(images)
 
-    async def generate(self, gateway: GatewayConfig, request: ImageRequest) -> ImageResult:
-        """One generation; raises one of the project's errors with a user-safe message."""
+    async def generate(
+        self, gateway: GatewayConfig, request: ImageRequest, *, upload_limit: int | None = None
+    ) -> ImageResult:
+        """One generation; raises one of the project's errors with a user-safe message.
+
+        With ``upload_limit``, each image over it also carries ``fitted``: the same image
+        re-encoded under the limit in the worker that parsed it, so the decoded original
+        crosses between processes once.
+        """
         try:
-            return await self._generate(gateway, request)
+            return await self._generate(gateway, request, upload_limit)
         except ImagineError as exc:
             _scrub_error(exc, gateway.api_key)
             raise
@@ -157,7 +170,9 @@ class GatewayClient:
 
     # ------------------------------------------------------------------ generation
 
-    async def _generate(self, gateway: GatewayConfig, request: ImageRequest) -> ImageResult:
+    async def _generate(
+        self, gateway: GatewayConfig, request: ImageRequest, upload_limit: int | None
+    ) -> ImageResult:
         keyless = replace(gateway, api_key="")
         prepared = await self._cpu.run(build_request, keyless, request)
         if len(prepared.body) > self.max_request_bytes:
@@ -167,7 +182,7 @@ class GatewayClient:
                 raise RequestTooLarge()
         headers = auth_headers(gateway, {"Accept-Encoding": ACCEPT_ENCODING, **prepared.headers})
         parsed = await self._retrying(
-            gateway, lambda: self._attempt(gateway, prepared, headers, request.model)
+            gateway, lambda: self._attempt(gateway, prepared, headers, request.model, upload_limit)
         )
         downloaded = await self._download_all(gateway, parsed) if parsed.image_urls else ()
         return parsed.to_result(downloaded)
@@ -186,14 +201,32 @@ class GatewayClient:
         prepared: PreparedRequest,
         headers: Mapping[str, str],
         model: str,
+        upload_limit: int | None = None,
     ) -> ParsedResponse:
-        status, response_headers, body = await self._fetch(
-            gateway, prepared.method, prepared.url, headers, prepared.body, self.max_response_bytes
-        )
-        parse = functools.partial(
-            parse_response, retry_after=_retry_after_header(response_headers), model=model
-        )
-        return await self._cpu.run(parse, body, status, response_headers.get("content-type"))
+        # The body goes to a temp file as it arrives and the worker reads it from there:
+        # tens of MB never sit in this process nor travel through the pool's pipe.
+        fd, path = tempfile.mkstemp(prefix="imagine-body-", dir=self.spool_dir)
+        try:
+            with os.fdopen(fd, "wb") as sink:
+                status, response_headers, _ = await self._fetch(
+                    gateway,
+                    prepared.method,
+                    prepared.url,
+                    headers,
+                    prepared.body,
+                    self.max_response_bytes,
+                    sink=sink,
+                )
+            parse = functools.partial(
+                parse_response_file,
+                retry_after=_retry_after_header(response_headers),
+                model=model,
+                upload_limit=upload_limit,
+            )
+            return await self._cpu.run(parse, path, status, response_headers.get("content-type"))
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
 
     async def _retrying(self, gateway: GatewayConfig, attempt: Callable[[], Awaitable[T]]) -> T:
         retries = 0
@@ -234,8 +267,13 @@ class GatewayClient:
         headers: Mapping[str, str],
         body: bytes | None,
         cap: int,
+        *,
+        sink: BinaryIO | None = None,
     ) -> tuple[int, httpx.Headers, bytes]:
-        """Status, headers and body of one exchange, within the timeout and the size cap."""
+        """Status, headers and body of one exchange, within the timeout and the size cap.
+
+        With ``sink`` the body is written there chunk by chunk and ``b""`` returned.
+        """
         if not gateway.allow_private_network:
             await ensure_public_url(url, resolve=self._resolve)
         started = time.monotonic()
@@ -244,7 +282,7 @@ class GatewayClient:
                 async with self._http.stream(
                     method, url, headers=headers, content=body, timeout=gateway.timeout
                 ) as response:
-                    data = await _read_capped(response, cap)
+                    data = await _read_capped(response, cap, sink)
         except (TimeoutError, httpx.TimeoutException) as exc:
             raise GatewayTimeout(
                 f"The image service took longer than {gateway.timeout:g} seconds to answer."
@@ -260,7 +298,7 @@ class GatewayClient:
             method,
             _safe_url(url),
             response.status_code,
-            len(data),
+            sink.tell() if sink is not None else len(data),
             time.monotonic() - started,
         )
         return response.status_code, response.headers, data
@@ -361,8 +399,12 @@ def model_ids(payload: Any) -> list[str]:
     return ids
 
 
-async def _read_capped(response: httpx.Response, cap: int) -> bytes:
-    """The body, abandoned (connection closed unread) as soon as it passes ``cap``."""
+async def _read_capped(response: httpx.Response, cap: int, sink: BinaryIO | None = None) -> bytes:
+    """The body, abandoned (connection closed unread) as soon as it passes ``cap``.
+
+    With ``sink``, chunks are written there (a page-cache write of one network chunk
+    is microseconds) instead of being gathered, and ``b""`` is returned.
+    """
     declared = response.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > cap:
         raise ResponseTooLarge()
@@ -372,7 +414,10 @@ async def _read_capped(response: httpx.Response, cap: int) -> bytes:
         size += len(chunk)
         if size > cap:
             raise ResponseTooLarge()
-        chunks.append(chunk)
+        if sink is None:
+            chunks.append(chunk)
+        else:
+            sink.write(chunk)
     return b"".join(chunks)
 
 

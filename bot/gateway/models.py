@@ -91,6 +91,9 @@ class GeneratedImage:
     mime: str
     width: int
     height: int
+    # The same image already re-encoded under the upload limit (by the worker that
+    # parsed it), when ``data`` is over that limit; ``data`` stays the original.
+    fitted: GeneratedImage | None = field(default=None, repr=False, compare=False)
 
     @property
     def extension(self) -> str:

@@ -45,7 +45,7 @@ from bot.errors import (
 from bot.gateway.errors_map import find_error, map_error
 from bot.gateway.models import GeneratedImage, ImageResult, Usage
 from bot.gateway.turns import DecodedPayloads, Payload, TurnTooDeep, strip_inline_data
-from bot.images import inspect_output, sniff_mime
+from bot.images import fit_for_upload, inspect_output, sniff_mime
 
 # Finish reasons that mean a filter stopped the image, with words for the user.
 BLOCK_REASONS = {
@@ -545,3 +545,33 @@ def parse_response(
         raise
     except (RecursionError, MemoryError) as exc:
         raise MalformedResponse() from exc
+
+
+def parse_response_file(
+    path: str,
+    status: int,
+    content_type: str | None = None,
+    *,
+    retry_after: str | None = None,
+    model: str | None = None,
+    upload_limit: int | None = None,
+) -> ParsedResponse:
+    """``parse_response`` of a body spooled to ``path``, for a worker process.
+
+    With ``upload_limit``, images over it get ``fitted`` in the same call, so the
+    decoded original is not shipped back to the main process only to come here again.
+    The caller owns (and removes) the file.
+    """
+    with open(path, "rb") as f:
+        body = f.read()
+    parsed = parse_response(body, status, content_type, retry_after=retry_after, model=model)
+    del body  # the fit below needs the memory more
+    if upload_limit is None:
+        return parsed
+    images = tuple(
+        replace(image, fitted=fit_for_upload(image, upload_limit))
+        if len(image.data) > upload_limit
+        else image
+        for image in parsed.result.images
+    )
+    return replace(parsed, result=replace(parsed.result, images=images))
