@@ -1,4 +1,4 @@
-"""A whole session with a server's own key never shows a secret; usage comes from the gateway's figures."""
+"""A session with a server's own key shows no secret; usage comes from the gateway's figures."""
 
 from __future__ import annotations
 
@@ -39,7 +39,9 @@ class Captured(logging.Handler):
 
 
 @pytest.fixture
-async def session(tmp_path: Path, cpu_pool: CpuPool) -> AsyncIterator[tuple[BotHarness, FakeGateway]]:
+async def session(
+    tmp_path: Path, cpu_pool: CpuPool
+) -> AsyncIterator[tuple[BotHarness, FakeGateway]]:
     async with (
         FakeDiscord.running() as fake,
         FakeGateway(api_key=GATEWAY_KEY) as gw,
@@ -48,9 +50,7 @@ async def session(tmp_path: Path, cpu_pool: CpuPool) -> AsyncIterator[tuple[BotH
         with redirect_discord(fake):
             settings = make_settings(fake, gw, tmp_path / "bot.db")
             # The fake gateways listen on 127.0.0.1, which a server's URL may not be by default.
-            settings = replace(
-                settings, image=replace(settings.image, allow_private_gateways=True)
-            )
+            settings = replace(settings, image=replace(settings.image, allow_private_gateways=True))
             h = BotHarness(fake, gw, settings, cpu_pool)
             await h.start()
             try:
