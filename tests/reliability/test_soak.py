@@ -288,16 +288,22 @@ def _bot_tasks(baseline: set[asyncio.Task[Any]]) -> set[asyncio.Task[Any]]:
 async def _idle(bot: Any, baseline: set[asyncio.Task[Any]], deadline: float = 30.0) -> set:
     """Wait until the bot runs no job and every task it started for the wave has ended.
 
-    Tasks have no completion event to await, so this polls, bounded by ``deadline``.
+    Awaits the tasks themselves; finished tasks may have started new ones (a result
+    posting after a job), so it looks again until none are left or ``deadline`` passes.
     """
     end = time.monotonic() + deadline
     while True:
         extra = _bot_tasks(baseline)
         if not extra and bot.runtime.in_flight() == 0:
             return set()
-        if time.monotonic() > end:
+        remaining = end - time.monotonic()
+        if remaining <= 0:
             return extra
-        await asyncio.sleep(0.02)
+        if extra:
+            await asyncio.wait(extra, timeout=remaining)
+        else:
+            # A job slot is held but its task is not ours to see yet: let it run.
+            await asyncio.sleep(0)
 
 
 def check_database(h: BotHarness) -> dict[str, int]:
