@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import sys
 
 from bench.stats import now
@@ -72,4 +73,16 @@ if __name__ == "__main__":
     for name in ("api_base", "gateway_ws", "image_base", "db"):
         parser.add_argument(name)
     a = parser.parse_args()
-    asyncio.run(main(a.api_base, a.gateway_ws, a.image_base, a.db))
+    if os.environ.get("BENCH_TRACE"):
+        from bench import trace
+
+        trace.install()
+    profile = os.environ.get("BENCH_PROFILE")  # a path: cProfile stats of the bot's loop
+    if profile:
+        import cProfile
+
+        cProfile.run("asyncio.run(main(a.api_base, a.gateway_ws, a.image_base, a.db))", profile)
+    else:
+        asyncio.run(main(a.api_base, a.gateway_ws, a.image_base, a.db))
+    if os.environ.get("BENCH_TRACE"):
+        trace.dump()

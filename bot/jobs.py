@@ -398,7 +398,10 @@ class JobRunner:
         outputs = [
             await store.put_blob(img.data, img.mime, img.width, img.height) for img in result.images
         ]
+        stored_shas = {o.sha256 for o in outputs}
         for sha, data in result.blobs.items():
+            if sha in stored_shas:
+                continue  # the turn's image is the output just stored: no second hash + write
             stored = await store.put_blob(data, sniff_mime(data) or "application/octet-stream")
             if stored.sha256 != sha:
                 log.warning("blob %s stored under %s", sha, stored.sha256)

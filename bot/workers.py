@@ -20,6 +20,18 @@ def default_worker_count() -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
 
+# Workers yield the CPU to the event loop: on a 2-core host two busy codec workers
+# otherwise delay the loop's wake-ups (acknowledgements, heartbeats) by whole timeslices.
+WORKER_NICENESS = 10
+
+
+def _lower_priority(increment: int) -> None:
+    try:
+        os.nice(increment)
+    except OSError:  # not permitted here: run at normal priority rather than not at all
+        pass
+
+
 def _warm_up() -> int:
     # Import the heavy modules once per worker, so the first real job does not pay for it.
     import bot.gateway.parsing  # noqa: F401
@@ -35,9 +47,16 @@ class CpuPool:
     processes costs more than it saves; the bot always uses processes.
     """
 
-    def __init__(self, max_workers: int | None = None, *, inline: bool = False) -> None:
+    def __init__(
+        self,
+        max_workers: int | None = None,
+        *,
+        inline: bool = False,
+        niceness: int = WORKER_NICENESS,
+    ) -> None:
         self._max_workers = max_workers or default_worker_count()
         self._inline = inline
+        self._niceness = niceness
         self._executor: Executor | None = None
 
     def _ensure(self) -> Executor:
@@ -50,6 +69,8 @@ class CpuPool:
                 self._executor = ProcessPoolExecutor(
                     max_workers=self._max_workers,
                     mp_context=multiprocessing.get_context("forkserver"),
+                    initializer=_lower_priority,
+                    initargs=(self._niceness,),
                 )
         return self._executor
 
