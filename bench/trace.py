@@ -30,14 +30,14 @@ def _wrap(owner, name: str, label: str) -> None:
 
 
 def install() -> None:
+    import cogs.imagine.flow as flow
     from bot.delivery import Progress  # noqa: F401
     from bot.gateway.client import GatewayClient
     from bot.jobs import JobRunner
     from bot.storage.sqlite import SQLiteStore
     from bot.workers import CpuPool
-    import cogs.imagine.flow as flow
 
-    for name, fn in inspect.getmembers(SQLiteStore, inspect.iscoroutinefunction):
+    for name, _fn in inspect.getmembers(SQLiteStore, inspect.iscoroutinefunction):
         if not name.startswith("_"):
             _wrap(SQLiteStore, name, f"store.{name}")
     _wrap(CpuPool, "run", "cpu.run")
