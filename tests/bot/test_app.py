@@ -11,7 +11,7 @@ import pytest
 from bot.app import open_bot
 from bot.errors import ConfigError
 from bot.workers import CpuPool
-from tests.bot.conftest import BotHarness, connected_bot, make_settings
+from tests.harness import BotHarness, connected_bot, make_settings
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.gateway import FakeGateway
 

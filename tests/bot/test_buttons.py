@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.bot.conftest import BotHarness
+from tests.harness import BotHarness
 from tests.fakes.gateway import Reply, images_response, png_bytes
 
 FIRST = png_bytes(32, 32, (200, 0, 0))

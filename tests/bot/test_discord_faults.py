@@ -6,7 +6,7 @@ import pytest
 
 import bot.delivery
 from bot.delivery import GENERIC_FAILURE
-from tests.bot.conftest import BotHarness
+from tests.harness import BotHarness
 from tests.fakes.gateway import Reply, images_response, png_bytes
 
 IMAGE = png_bytes(24, 24, (5, 100, 200))

@@ -6,7 +6,7 @@ import pytest
 
 from bot.errors import ImageTooLarge, NotAnImage
 from bot.jobs import SourceImage
-from tests.bot.conftest import BotHarness
+from tests.harness import BotHarness
 
 
 async def test_download_stops_at_the_cap(running_bot: BotHarness) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.bot.conftest import BotHarness
+from tests.harness import BotHarness
 from tests.fakes.gateway import Reply, b64, google_response, images_response, png_bytes
 
 FIRST = png_bytes(40, 40, (255, 0, 0))

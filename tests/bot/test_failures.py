@@ -7,7 +7,7 @@ import io
 from PIL import Image
 
 from bot.images import make_photo_like
-from tests.bot.conftest import BotHarness
+from tests.harness import BotHarness
 from tests.fakes import discord_payloads as p
 from tests.fakes.gateway import Reply, images_response, openai_error
 

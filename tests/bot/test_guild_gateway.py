@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from tests.bot.conftest import GATEWAY_KEY, BotHarness
+from tests.harness import GATEWAY_KEY, BotHarness
 from tests.fakes.gateway import Reply, images_response, png_bytes
 
 IMAGE = png_bytes(16, 16, (3, 3, 3))

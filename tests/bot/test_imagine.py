@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.bot.conftest import PRO_MODEL, BotHarness
+from tests.harness import PRO_MODEL, BotHarness
 from tests.fakes.gateway import Reply, images_response, png_bytes
 
 

@@ -1,8 +1,7 @@
-"""Fixtures: the loopback fake gateway, a real CPU process pool, a client with fast backoff."""
+"""Fixtures: the loopback fake gateway and a client with fast backoff (the pool is shared)."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable
 
 import httpx
@@ -14,14 +13,6 @@ from bot.workers import CpuPool
 from tests.fakes.gateway import FakeGateway
 
 API_KEY = "sk-test-0123456789abcdef-SECRET"
-
-
-@pytest.fixture(scope="session")
-def cpu_pool() -> CpuPool:
-    # Real processes, so every function the client submits is proven picklable.
-    pool = CpuPool(max_workers=2)
-    yield pool
-    asyncio.run(pool.close())
 
 
 @pytest.fixture

@@ -1,17 +1,11 @@
-"""The bot worker's real-bot harness (``tests.bot.conftest``), shared by the reliability tests."""
+"""Reading the bot's database beside it, for the reliability tests' consistency checks."""
 
 from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
 
-from tests.bot.conftest import (  # noqa: F401 - fixtures are found by name
-    BotHarness,
-    bot_dialect,
-    cpu_pool,
-    fakes,
-    running_bot,
-)
+from tests.harness import BotHarness
 
 
 def db_path(h: BotHarness) -> Path:

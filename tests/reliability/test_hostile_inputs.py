@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.bot.conftest import BotHarness
+from tests.harness import BotHarness
 from tests.fakes import discord_payloads as p
 from tests.fakes.gateway import Reply, images_response, png_bytes
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.bot.conftest import BotHarness
+from tests.harness import BotHarness
 from tests.fakes import discord_payloads as p
 from tests.fakes.gateway import Reply, images_response, openai_error, png_bytes
 from tests.reliability.conftest import read_db

@@ -12,7 +12,7 @@ import pytest
 
 from bot.secrets import SecretRedactingFilter
 from bot.workers import CpuPool
-from tests.bot.conftest import GATEWAY_KEY, SECRET_KEY, BotHarness, make_settings
+from tests.harness import GATEWAY_KEY, SECRET_KEY, BotHarness, make_settings
 from tests.fakes.discord import FakeDiscord, redirect_discord
 from tests.fakes.gateway import FakeGateway, Reply, images_response, openai_error, png_bytes
 from tests.settings.conftest import answer_text

@@ -27,7 +27,7 @@ import pytest
 import yarl
 
 from bot.workers import CpuPool
-from tests.bot.conftest import GATEWAY_KEY, BotHarness, make_settings
+from tests.harness import GATEWAY_KEY, BotHarness, make_settings
 from tests.fakes.discord import FakeDiscord, InteractionState, StoredMessage, redirect_discord
 from tests.fakes.gateway import (
     FakeGateway,

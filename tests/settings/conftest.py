@@ -14,7 +14,7 @@ from bot.app import ImageBot
 from bot.config import BotSettings, ImageSettings
 from bot.storage.base import GuildSettings
 from bot.workers import CpuPool
-from tests.bot.conftest import connected_bot  # the bot worker's open_bot + connect + READY
+from tests.harness import connected_bot
 from tests.fakes.discord import FakeDiscord, InteractionState, redirect_discord
 from tests.fakes.gateway import FakeGateway
 

@@ -1,8 +1,9 @@
 """The real bot (``bot.app.open_bot``, what ``python -m bot`` runs) against both fakes.
 
-``running_bot`` yields a ``BotHarness``: the fake Discord, the fake gateway and a
-connected ``ImageBot`` on a temporary SQLite database. ``harness.restart()`` closes
-the bot and opens a new one on the same database, as a process restart would.
+The ``running_bot`` fixture (tests/conftest.py) yields a ``BotHarness``: the fake
+Discord, the fake gateway and a connected ``ImageBot`` on a temporary SQLite database.
+``harness.restart()`` closes the bot and opens a new one on the same database, as a
+process restart would.
 """
 
 from __future__ import annotations
@@ -14,8 +15,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from bot.app import ImageBot, open_bot
 from bot.config import BotSettings, ImageSettings
 from bot.workers import CpuPool
@@ -24,7 +23,6 @@ from tests.fakes.discord import (
     InteractionState,
     StoredMessage,
     fast_bot_options,
-    redirect_discord,
 )
 from tests.fakes.gateway import FakeGateway
 
@@ -128,37 +126,3 @@ class BotHarness:
 
 def _progress(msg: StoredMessage) -> bool:
     return msg.content.startswith(("Generating…", "Editing…", "Rerolling…", "Upscaling"))
-
-
-@pytest.fixture(scope="session")
-def cpu_pool() -> Any:
-    pool = CpuPool(1)
-    yield pool
-    pool._executor and pool._executor.shutdown(wait=True, cancel_futures=True)  # noqa: SLF001
-
-
-@pytest.fixture
-async def fakes() -> AsyncIterator[tuple[FakeDiscord, FakeGateway]]:
-    async with FakeDiscord.running() as fake, FakeGateway(api_key=GATEWAY_KEY) as gw:
-        with redirect_discord(fake):
-            yield fake, gw
-
-
-@pytest.fixture
-def bot_dialect() -> str:
-    return "auto"
-
-
-@pytest.fixture
-async def running_bot(
-    fakes: tuple[FakeDiscord, FakeGateway], tmp_path: Path, cpu_pool: CpuPool, bot_dialect: str
-) -> AsyncIterator[BotHarness]:
-    fake, gw = fakes
-    harness = BotHarness(
-        fake, gw, make_settings(fake, gw, tmp_path / "bot.db", dialect=bot_dialect), cpu_pool
-    )
-    await harness.start()
-    try:
-        yield harness
-    finally:
-        await harness.stop()
