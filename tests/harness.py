@@ -8,7 +8,6 @@ process restart would.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
@@ -23,6 +22,7 @@ from tests.fakes.discord import (
     InteractionState,
     StoredMessage,
     fast_bot_options,
+    until_ready,
 )
 from tests.fakes.gateway import FakeGateway
 
@@ -51,22 +51,8 @@ def make_settings(
 async def connected_bot(settings: BotSettings, cpu: CpuPool) -> AsyncIterator[ImageBot]:
     """open_bot + connect, returning once READY; always closed (else teardown hangs)."""
     async with open_bot(settings, cpu=cpu, **fast_bot_options()) as bot:
-        task = asyncio.create_task(bot.connect(reconnect=False), name="bot-connect")
-        ready = asyncio.create_task(bot.wait_until_ready())
-        try:
-            done, _ = await asyncio.wait(
-                {task, ready}, timeout=15, return_when=asyncio.FIRST_COMPLETED
-            )
-            if task in done:
-                task.result()
-                raise RuntimeError("the bot stopped before it was ready")
-            assert ready in done, "bot not ready within 15 s"
+        async with until_ready(bot, bot.connect(reconnect=False), timeout=15):
             yield bot
-        finally:
-            ready.cancel()
-            await bot.close()
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.wait_for(task, timeout=5)
 
 
 @dataclass

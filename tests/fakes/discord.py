@@ -1733,19 +1733,16 @@ def redirect_discord(
 
 
 @contextlib.asynccontextmanager
-async def running_bot(
+async def until_ready(
     bot: discord.Client,
-    fake: FakeDiscord,
+    runner: Coroutine[Any, Any, None],
     *,
     timeout: float = 10.0,  # noqa: ASYNC109
-    start: Callable[[], Coroutine[Any, Any, None]] | None = None,
 ) -> AsyncIterator[discord.Client]:
-    """Start `bot` against `fake`, yield once ready, always close it (else teardown hangs).
+    """Run `runner` (the bot's start or connect), yield once READY, always close the bot.
 
-    `start` replaces `bot.start(fake.token)`, e.g. `lambda: bot.connect(reconnect=False)`
-    for a bot that is already logged in.
+    Closing matters: a bot left open keeps its websocket and teardown hangs for a minute.
     """
-    runner = start() if start is not None else bot.start(fake.token)
     task = asyncio.create_task(runner, name="fake-discord-bot")
     ready = asyncio.create_task(bot.wait_until_ready())
     try:
@@ -1754,7 +1751,7 @@ async def running_bot(
         )
         if task in done:
             task.result()
-            raise RuntimeError("bot.start() returned before the bot was ready")
+            raise RuntimeError("the bot stopped before it was ready")
         if ready not in done:
             raise AssertionError(f"bot not ready within {timeout}s")
         yield bot
@@ -1763,6 +1760,22 @@ async def running_bot(
         await bot.close()
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.wait_for(task, timeout=5)
+
+
+def running_bot(
+    bot: discord.Client,
+    fake: FakeDiscord,
+    *,
+    timeout: float = 10.0,  # noqa: ASYNC109
+    start: Callable[[], Coroutine[Any, Any, None]] | None = None,
+) -> contextlib.AbstractAsyncContextManager[discord.Client]:
+    """Start `bot` against `fake` (see `until_ready`).
+
+    `start` replaces `bot.start(fake.token)`, e.g. `lambda: bot.connect(reconnect=False)`
+    for a bot that is already logged in.
+    """
+    runner = start() if start is not None else bot.start(fake.token)
+    return until_ready(bot, runner, timeout=timeout)
 
 
 def fast_bot_options() -> dict[str, Any]:
