@@ -6,7 +6,7 @@ changes in one place.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from bench.targets import UPLOAD_LIMIT_BYTES
 
@@ -33,29 +33,27 @@ async def fit_images(cpu, images: Sequence, limit: int = UPLOAD_LIMIT_BYTES) -> 
 async def pipeline(cpu, body: bytes, limit: int = UPLOAD_LIMIT_BYTES) -> list:
     """From "response body received" to "bytes ready to upload".
 
-    The bot spools the body to a temp file as it arrives; that write is counted here.
+    The bot spools the body to a file as it arrives and gets the worker's results back
+    as files (bot.gateway.spill); that write and those reads are counted here.
     """
     import functools
-    import os
-    import tempfile
 
-    from bot.gateway.parsing import parse_response_file
+    from bot.gateway.spill import Workdir, parse_response_spilled, unspill
 
-    fd, path = tempfile.mkstemp(prefix="bench-body-")
-    try:
-        with os.fdopen(fd, "wb") as f:
+    async with Workdir(cpu, room_needed=2 * len(body)) as work:
+        with work.sink("body") as f:
             f.write(body)
-        parse = functools.partial(parse_response_file, upload_limit=limit)
-        parsed = await cpu.run(parse, path, 200, "application/json")
-    finally:
-        os.unlink(path)
+        parse = functools.partial(parse_response_spilled, upload_limit=limit, out_dir=work.path)
+        parsed = await unspill(await work.run(parse, work.file("body"), 200, "application/json"))
     return await fit_images(cpu, parsed.to_result().images, limit)
 
 
 def gateway_config(base_url: str):
     from bot.gateway.models import GatewayConfig
 
-    return GatewayConfig(base_url=base_url, api_key="bench-key", dialect="openrouter", max_retries=0)
+    return GatewayConfig(
+        base_url=base_url, api_key="bench-key", dialect="openrouter", max_retries=0
+    )
 
 
 def image_request(model: str):
@@ -78,6 +76,7 @@ def gateway_client(http, cpu):
         DEFAULT_MAX_REQUEST_BYTES,
         DEFAULT_MAX_RESPONSE_BYTES,
     )
+
     return GatewayClient(
         http,
         cpu,

@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -83,15 +84,19 @@ class CpuPool:
         )
 
     async def run(self, fn: Callable[..., T], /, *args: Any) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._ensure(), fn, *args)
+        return await asyncio.wrap_future(self.submit(fn, *args))
+
+    def submit(self, fn: Callable[..., T], /, *args: Any) -> Future[T]:
+        """The executor's own future, for callers that must know when the worker is done
+        even after they stopped waiting (``asyncio.wrap_future`` to await it)."""
+        return self._ensure().submit(fn, *args)
 
     async def close(self) -> None:
         executor, self._executor = self._executor, None
         if executor is not None:
             await asyncio.to_thread(executor.shutdown, wait=True, cancel_futures=True)
 
-    async def __aenter__(self) -> "CpuPool":
+    async def __aenter__(self) -> CpuPool:
         await self.start()
         return self
 

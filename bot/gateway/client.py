@@ -14,12 +14,9 @@ with jitter. Auth, other 4xx and safety blocks are never retried. At most
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
-import os
 import random
-import tempfile
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
@@ -49,7 +46,8 @@ from bot.gateway.dialects import PreparedRequest, auth_headers, build_request, g
 from bot.gateway.errors_map import find_error, map_error, scrub
 from bot.gateway.models import GatewayConfig, GeneratedImage, ImageRequest, ImageResult, InputImage
 from bot.gateway.netguard import Resolver, ensure_public_url
-from bot.gateway.parsing import ParsedResponse, parse_response_file
+from bot.gateway.parsing import ParsedResponse
+from bot.gateway.spill import Workdir, parse_response_spilled, unspill
 from bot.images import fit_request, inspect_output, prepare_input
 from bot.workers import CpuPool
 
@@ -203,11 +201,12 @@ class GatewayClient:
         model: str,
         upload_limit: int | None = None,
     ) -> ParsedResponse:
-        # The body goes to a temp file as it arrives and the worker reads it from there:
-        # tens of MB never sit in this process nor travel through the pool's pipe.
-        fd, path = tempfile.mkstemp(prefix="imagine-body-", dir=self.spool_dir)
-        try:
-            with os.fdopen(fd, "wb") as sink:
+        # The body goes to a file as it arrives and the worker reads it from there, and
+        # the worker's multi-MB results come back as files too (see bot.gateway.spill):
+        # tens of MB never travel through the pool's pipe.
+        async with Workdir(self._cpu, self.spool_dir, 2 * self.max_response_bytes) as work:
+            path = work.file("body")
+            with work.sink("body") as sink:
                 status, response_headers, _ = await self._fetch(
                     gateway,
                     prepared.method,
@@ -218,15 +217,14 @@ class GatewayClient:
                     sink=sink,
                 )
             parse = functools.partial(
-                parse_response_file,
+                parse_response_spilled,
                 retry_after=_retry_after_header(response_headers),
                 model=model,
                 upload_limit=upload_limit,
+                out_dir=work.path,
             )
-            return await self._cpu.run(parse, path, status, response_headers.get("content-type"))
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
+            spilled = await work.run(parse, path, status, response_headers.get("content-type"))
+            return await unspill(spilled)
 
     async def _retrying(self, gateway: GatewayConfig, attempt: Callable[[], Awaitable[T]]) -> T:
         retries = 0

@@ -429,9 +429,9 @@ class RecordingPool(CpuPool):
         super().__init__(inline=True)
         self.pickled: list[bytes] = []
 
-    async def run(self, fn, /, *args):
+    def submit(self, fn, /, *args):
         self.pickled.append(pickle.dumps((fn, args)))
-        return await super().run(fn, *args)
+        return super().submit(fn, *args)
 
 
 @pytest.mark.parametrize("dialect", ["auto", "google"])

@@ -1,0 +1,167 @@
+"""A worker's multi-MB results handed back through files instead of the pool's pipe.
+
+A 4K answer is a ~21 MB original plus ~8 MB of re-encoded bytes. Through the process
+pool they are pickled into a pipe and read back by the pool's management thread,
+which holds the GIL while it copies; measured here that cost 60-80 ms per 4K image
+and stalled the event loop meanwhile. Written to a file (tmpfs when there is one) and
+read back with ``Path.read_bytes`` in a thread, the same bytes cost a few ms and the
+read releases the GIL.
+
+Ownership: the caller makes the per-call directory (``workdir``), the worker only
+writes into it, and the directory goes once both are done with it, whether the call
+succeeded, failed or was cancelled (``Workdir``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, BinaryIO, TypeVar
+
+from bot.gateway.models import GeneratedImage
+from bot.gateway.parsing import ParsedResponse, parse_response_file
+from bot.workers import CpuPool
+
+T = TypeVar("T")
+
+# Smaller payloads go through the pipe: a file costs more than pickling a few KB.
+SPILL_MIN_BYTES = 256 * 1024
+SHM_DIR = "/dev/shm"
+
+
+def spool_base(room_needed: int) -> str:
+    """tmpfs when it exists and has room (no disk I/O at all), else the system temp dir."""
+    try:
+        stat = os.statvfs(SHM_DIR)
+    except OSError:
+        return tempfile.gettempdir()
+    if stat.f_bavail * stat.f_frsize >= room_needed and os.access(SHM_DIR, os.W_OK):
+        return SHM_DIR
+    return tempfile.gettempdir()
+
+
+def _remove(path: str) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+
+
+class Workdir:
+    """A per-call directory shared with one worker call, removed once both are done with it.
+
+    When the caller is cancelled while the worker still runs, the worker may yet write
+    into the directory: it is then removed when the worker finishes, not before.
+    """
+
+    def __init__(self, cpu: CpuPool, base: str | None = None, room_needed: int = 0) -> None:
+        self._cpu = cpu
+        self._base, self._room = base, room_needed
+        self.path = ""
+        self._future: Future[Any] | None = None
+
+    def file(self, name: str) -> str:
+        return os.path.join(self.path, name)
+
+    def sink(self, name: str) -> BinaryIO:
+        """A new file in the directory to write into (tmpfs or page cache: microseconds)."""
+        return open(self.file(name), "wb")  # noqa: SIM115 - the caller closes it
+
+    async def run(self, fn: Callable[..., T], /, *args: Any) -> T:
+        """``cpu.run(fn, *args)``, one per directory."""
+        assert self._future is None, "one worker call per directory"
+        self._future = self._cpu.submit(fn, *args)
+        return await asyncio.wrap_future(self._future)
+
+    async def __aenter__(self) -> Workdir:
+        self.path = tempfile.mkdtemp(prefix="imagine-", dir=self._base or spool_base(self._room))
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        future, path = self._future, self.path
+        if future is None or future.done():
+            _remove(path)
+        else:
+            future.add_done_callback(lambda _: _remove(path))
+
+
+# --------------------------------------------------------------------------- worker side
+
+
+@dataclass(frozen=True)
+class SpilledResponse:
+    """A ParsedResponse whose large byte strings were written to files.
+
+    ``files`` maps a slot to the file holding its bytes: ``("image", i)``,
+    ``("fitted", i)`` or ``("blob", digest)``; those slots hold ``b""`` in ``parsed``.
+    """
+
+    parsed: ParsedResponse
+    files: tuple[tuple[tuple[str, Any], str], ...]
+
+
+def _spill(parsed: ParsedResponse, directory: str) -> SpilledResponse:
+    written: dict[int, str] = {}  # id(bytes) -> file: blobs and images share objects
+    files: list[tuple[tuple[str, Any], str]] = []
+
+    def put(slot: tuple[str, Any], data: bytes) -> bool:
+        if len(data) < SPILL_MIN_BYTES:
+            return False
+        path = written.get(id(data))
+        if path is None:
+            path = os.path.join(directory, f"{len(written)}.bin")
+            with open(path, "wb") as f:
+                f.write(data)
+            written[id(data)] = path
+        files.append((slot, path))
+        return True
+
+    images = []
+    for i, image in enumerate(parsed.result.images):
+        fitted = image.fitted
+        if fitted is not None and put(("fitted", i), fitted.data):
+            fitted = replace(fitted, data=b"")
+        image = replace(image, fitted=fitted)
+        if put(("image", i), image.data):
+            image = replace(image, data=b"")
+        images.append(image)
+    blobs = {d: b"" if put(("blob", d), data) else data for d, data in parsed.result.blobs.items()}
+    result = replace(parsed.result, images=tuple(images), blobs=blobs)
+    return SpilledResponse(replace(parsed, result=result), tuple(files))
+
+
+def parse_response_spilled(path: str, *args: Any, out_dir: str, **kwargs: Any) -> SpilledResponse:
+    """``parse_response_file``, with the large results left as files in ``out_dir``."""
+    return _spill(parse_response_file(path, *args, **kwargs), out_dir)
+
+
+# --------------------------------------------------------------------------- caller side
+
+
+async def unspill(spilled: SpilledResponse) -> ParsedResponse:
+    """The ParsedResponse with every spilled slot read back (each file once, in threads)."""
+    paths = sorted({path for _, path in spilled.files})
+    contents = dict(
+        zip(paths, await asyncio.gather(*(asyncio.to_thread(_read, p) for p in paths)), strict=True)
+    )
+    slots = {slot: contents[path] for slot, path in spilled.files}
+    result = spilled.parsed.result
+    images = []
+    for i, image in enumerate(result.images):
+        fitted: GeneratedImage | None = image.fitted
+        if ("fitted", i) in slots and fitted is not None:
+            fitted = replace(fitted, data=slots["fitted", i])
+        images.append(replace(image, data=slots.get(("image", i), image.data), fitted=fitted))
+    blobs = {d: slots.get(("blob", d), data) for d, data in result.blobs.items()}
+    return replace(spilled.parsed, result=replace(result, images=tuple(images), blobs=blobs))
+
+
+def _read(path: str) -> bytes:
+    data = Path(path).read_bytes()
+    with contextlib.suppress(OSError):
+        os.unlink(path)  # frees tmpfs memory now rather than at the directory's removal
+    return data
