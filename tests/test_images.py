@@ -382,6 +382,31 @@ def test_fit_for_upload_walks_down_when_the_limit_is_tiny(photo: bytes) -> None:
     assert len(result.data) <= 12_000 and (result.width, result.height) == (320, 240)
 
 
+@pytest.mark.parametrize("subsampling", [0, 1, 2])
+@pytest.mark.parametrize("height", [256, 300, 397])
+def test_jpeg_encoded_in_two_halves_is_the_single_encode(
+    monkeypatch, subsampling: int, height: int
+) -> None:
+    monkeypatch.setattr(images, "_SPLIT_MIN_PIXELS", 0)  # split these small images too
+    im = opened(images.make_photo_like(200, height, seed=3))
+    exif = Image.Exif()
+    exif[0x010E] = "a lighthouse"
+    joined = images._save_jpeg(im, 95, subsampling, {"exif": exif.tobytes()})
+    single = encode(im, "JPEG", quality=95, subsampling=subsampling)
+    out = opened(joined)
+    assert out.size == (200, height) and out.getexif()[0x010E] == "a lighthouse"
+    assert out.tobytes() == opened(single).tobytes()  # restarts change no pixel
+    assert joined.count(b"\xff\xd7") >= 1 and joined.endswith(b"\xff\xd9")
+
+
+def test_fit_for_upload_stops_at_good_enough_quality(photo_big: bytes) -> None:
+    # A roomy limit: the smallest encode predicted to clear the quality bar, not the best.
+    result = images.fit_for_upload(images.inspect_output(photo_big), len(photo_big) - 1)
+    best = encode(opened(photo_big), "JPEG", quality=97, subsampling=0)
+    assert len(result.data) < len(best)
+    assert images.psnr(photo_big, result.data) >= 40
+
+
 # --------------------------------------------------------------------------- helpers
 
 
