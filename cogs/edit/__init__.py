@@ -121,11 +121,6 @@ class Edit(commands.Cog):
     async def _edit_reply(self, message: discord.Message, target: discord.Message, sources) -> None:
         me = self.bot.user
         assert me is not None
-        if not sources:
-            raise ImagineError(NO_IMAGE_IN_MESSAGE)
-        prompt = _strip_mentions(message.content, me.id)
-        if not prompt:
-            raise ImagineError(REPLY_HINT)
         member = message.author
         permissions = (
             message.channel.permissions_for(member)  # type: ignore[arg-type]
@@ -141,6 +136,12 @@ class Edit(commands.Cog):
             if isinstance(message.channel, discord.Thread)
             else None,
         )
+        # Only after the access check: a channel the bot is not enabled in learns nothing else.
+        if not sources:
+            raise ImagineError(NO_IMAGE_IN_MESSAGE)
+        prompt = _strip_mentions(message.content, me.id)
+        if not prompt:
+            raise ImagineError(REPLY_HINT)
         spec = JobSpec(
             kind="edit",
             guild_id=settings.guild_id,

@@ -158,6 +158,18 @@ async def test_reply_in_a_channel_the_bot_is_not_enabled_in(running_bot: BotHarn
     assert h.gw.requests == []
 
 
+async def test_disabled_channel_is_told_only_that(running_bot: BotHarness) -> None:
+    h = running_bot
+    other_channel = int(h.fake.guild["channels"][1]["id"])
+    await h.store.update_settings(h.guild_id, allowed_channels=(other_channel,))
+    original = await h.fake.post_message("no pictures here")
+    await h.fake.post_message("draw this", reply_to=original, mention_bot=True)
+
+    answer = await h.channel_post()
+    assert "not enabled in this channel" in answer.content
+    assert "image" not in answer.content.lower()
+
+
 async def test_reply_mentioning_the_bot_on_a_text_message(running_bot: BotHarness) -> None:
     h = running_bot
     original = await h.fake.post_message("no pictures here")
