@@ -28,10 +28,20 @@ LOAD_SIZE, LOAD_SHAPE = "4K", "markdown"
 
 def _commit() -> str:
     try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
-                             capture_output=True, text=True, timeout=10)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "bot", "cogs"], cwd=ROOT,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "bot", "cogs"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
         return out.stdout.strip() + ("+dirty" if dirty else "")
     except OSError:
         return "unknown"
@@ -63,8 +73,11 @@ def main(argv: list[str] | None = None) -> int:
         photo_png(size)
     results: dict = {
         "meta": {
-            "commit": _commit(), "quick": args.quick, "cpus": os.cpu_count(),
-            "python": platform.python_version(), "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "commit": _commit(),
+            "quick": args.quick,
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "upload_limit_bytes": T.UPLOAD_LIMIT_BYTES,
         }
     }
@@ -78,18 +91,29 @@ def main(argv: list[str] | None = None) -> int:
         if "2" in sections or "4" in sections:
             from bench import discord_bench
 
-            _say(f"bench: 2+4/4 the real bot against the fake Discord: end to end, and "
-                 f"/settings show under {T.STALL_JOBS} concurrent {LOAD_SIZE} jobs ...")
-            bot = asyncio.run(discord_bench.run(
-                base_url, e2e_runs=(QUICK_E2E if args.quick else FULL_E2E) if "4" in sections else {},
-                stall="2" in sections))
+            _say(
+                f"bench: 2+4/4 the real bot against the fake Discord: end to end, and "
+                f"/settings show under {T.STALL_JOBS} concurrent {LOAD_SIZE} jobs ..."
+            )
+            bot = asyncio.run(
+                discord_bench.run(
+                    base_url,
+                    e2e_runs=(QUICK_E2E if args.quick else FULL_E2E) if "4" in sections else {},
+                    stall="2" in sections,
+                )
+            )
             if "2" in sections:
                 results["stall"] = bot["stall"]
             if "4" in sections:
                 results["e2e"] = bot["e2e"]
         if "2" in sections and not args.quick:
-            _say(f"bench: 2b {T.STALL_JOBS} concurrent {LOAD_SIZE} jobs without Discord (diagnostic) ...")
-            results["stall_no_discord"] = load.scenario(base_url, LOAD_SIZE, LOAD_SHAPE, T.STALL_JOBS)
+            _say(
+                f"bench: 2b {T.STALL_JOBS} concurrent {LOAD_SIZE} jobs without Discord "
+                "(diagnostic) ..."
+            )
+            results["stall_no_discord"] = load.scenario(
+                base_url, LOAD_SIZE, LOAD_SHAPE, T.STALL_JOBS
+            )
         if "3" in sections:
             _say(f"bench: 3/4 peak RSS with 1 and {T.RSS_JOBS} concurrent {LOAD_SIZE} jobs ...")
             one = load.scenario(base_url, LOAD_SIZE, LOAD_SHAPE, 1)
@@ -101,9 +125,10 @@ def main(argv: list[str] | None = None) -> int:
                 "peak_16_bytes": many["peak_rss_bytes"],
                 "ready_bytes": many["ready_rss_bytes"],
                 "body_bytes": body_bytes,
-                "growth_bound_bytes": T.RSS_GROWTH_FACTOR * one["peak_rss_bytes"] + T.RSS_JOBS * body_bytes,
+                "growth_bound_bytes": T.RSS_GROWTH_FACTOR * one["peak_rss_bytes"]
+                + T.RSS_JOBS * body_bytes,
                 "method": "sum of VmRSS over the scenario process tree (bot + forkserver + pool "
-                          "workers), sampled every 10 ms from another process",
+                "workers), sampled every 10 ms from another process",
                 "scenarios": [one, many],
             }
 
@@ -118,9 +143,14 @@ def main(argv: list[str] | None = None) -> int:
     scen = [results[k] for k in ("stall", "stall_no_discord") if k in results]
     scen += results.get("rss", {}).get("scenarios", [])
     if scen:
-        print("\n2-3. Concurrent 4K jobs: event-loop lag, cheap-work latency, peak RSS of the process tree")
-        print("    (via bot: probe = /settings show acknowledged, seen by the fake Discord; without "
-              "Discord: probe = 1-byte echo on the loop, from another process)")
+        print(
+            "\n2-3. Concurrent 4K jobs: event-loop lag, cheap-work latency, "
+            "peak RSS of the process tree"
+        )
+        print(
+            "    (via bot: probe = /settings show acknowledged, seen by the fake Discord; without "
+            "Discord: probe = 1-byte echo on the loop, from another process)"
+        )
         print(report.load_table(scen))
     if "e2e" in results:
         print("\n4. End to end through the fake Discord (minus the scripted gateway delay)")

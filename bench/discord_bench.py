@@ -29,7 +29,11 @@ def _final(st) -> bool:
     if st.followups:
         return True
     msg = st.original
-    return msg is not None and not msg.loading and (bool(msg.attachments) or not msg.content.startswith(_PROGRESS))
+    return (
+        msg is not None
+        and not msg.loading
+        and (bool(msg.attachments) or not msg.content.startswith(_PROGRESS))
+    )
 
 
 def _upload(st) -> bytes | None:
@@ -55,7 +59,11 @@ class BotProcess:
 
 async def _imagine(fake, member, size: str, delay_ms: int) -> tuple[float, bytes | None]:
     t = now()
-    it = await fake.slash("imagine", {"prompt": "a lighthouse at dusk", "model": model_name(size, "markdown", delay_ms)}, member=member)
+    it = await fake.slash(
+        "imagine",
+        {"prompt": "a lighthouse at dusk", "model": model_name(size, "markdown", delay_ms)},
+        member=member,
+    )
     st = await fake.interaction_result(it, _final, timeout=RESULT_TIMEOUT_S)
     return now() - t, _upload(st)
 
@@ -77,8 +85,12 @@ async def _e2e(fake, member, size: str, runs: int) -> dict:
         overheads.append(elapsed - E2E_DELAY_MS / 1000)
         sizes.append(len(data))
     return {
-        "size": size, "runs": len(overheads), "errors": errors, "delay_s": E2E_DELAY_MS / 1000,
-        "median_s": median(overheads), "p95_s": percentile(overheads, 95),
+        "size": size,
+        "runs": len(overheads),
+        "errors": errors,
+        "delay_s": E2E_DELAY_MS / 1000,
+        "median_s": median(overheads),
+        "p95_s": percentile(overheads, 95),
         "upload_bytes": max(sizes) if sizes else None,
         "uploads_within_limit": all(s <= UPLOAD_LIMIT_BYTES for s in sizes) and bool(sizes),
         "samples": overheads,
@@ -102,16 +114,26 @@ async def _stall(fake, bot: BotProcess, admin, pid: int, jobs: int) -> dict:
     lags = json.loads(await bot.command("report") or "{}").get("lags", [])
     results = [w.result() for w in work]
     return {
-        "jobs": jobs, "size": "4K", "shape": "markdown", "elapsed_s": elapsed,
-        "uploads": sum(1 for _, data in results if data), "via": "bot",
-        "lag_p99_s": percentile(lags, 99), "lag_max_s": max(lags) if lags else None,
-        "lag_ticks": len(lags), "idle_lag_p99_s": None,
-        "ack_median_s": median(acks), "ack_p99_s": percentile(acks, 99),
-        "ack_max_s": max(acks) if acks else None, "acks": len(acks),
+        "jobs": jobs,
+        "size": "4K",
+        "shape": "markdown",
+        "elapsed_s": elapsed,
+        "uploads": sum(1 for _, data in results if data),
+        "via": "bot",
+        "lag_p99_s": percentile(lags, 99),
+        "lag_max_s": max(lags) if lags else None,
+        "lag_ticks": len(lags),
+        "idle_lag_p99_s": None,
+        "ack_median_s": median(acks),
+        "ack_p99_s": percentile(acks, 99),
+        "ack_max_s": max(acks) if acks else None,
+        "acks": len(acks),
         "idle_ack_median_s": median(idle_acks),
-        "probe_median_s": median(acks), "probe_p99_s": percentile(acks, 99),
+        "probe_median_s": median(acks),
+        "probe_p99_s": percentile(acks, 99),
         "probe_max_s": max(acks) if acks else None,
-        "peak_rss_bytes": rss.peak, "peak_rss_processes": rss.peak_processes,
+        "peak_rss_bytes": rss.peak,
+        "peak_rss_processes": rss.peak_processes,
     }
 
 
@@ -124,9 +146,16 @@ async def run(gateway_base: str, *, e2e_runs: dict[str, int], stall: bool) -> di
     with tempfile.TemporaryDirectory() as tmp:
         async with FakeDiscord.running() as fake:
             proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "bench.botproc", fake.api_base, fake.gateway_url,
-                gateway_base, str(Path(tmp) / "bot.db"),
-                cwd=ROOT, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+                sys.executable,
+                "-m",
+                "bench.botproc",
+                fake.api_base,
+                fake.gateway_url,
+                gateway_base,
+                str(Path(tmp) / "bot.db"),
+                cwd=ROOT,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
             )
             bot = BotProcess(proc)
             try:

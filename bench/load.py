@@ -50,7 +50,10 @@ class Prober(threading.Thread):
 def scenario(base_url: str, size: str, shape: str, jobs: int) -> dict:
     proc = subprocess.Popen(
         [sys.executable, "-m", "bench.scenario", base_url, size, shape, str(jobs)],
-        cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     assert proc.stdin is not None and proc.stdout is not None
     try:

@@ -68,25 +68,38 @@ async def measure(size: Size, shape: str, reps: int, cpu, base_url: str) -> Row:
     model = model_name(size.label, shape)
     gateway = project.gateway_config(base_url)
     limits = httpx.Limits(max_connections=20)
-    async with httpx.AsyncClient(timeout=120, limits=limits) as http, AsyncOpenAI(
-        base_url=base_url, api_key="bench-key", max_retries=0, timeout=120
-    ) as sdk:
+    async with (
+        httpx.AsyncClient(timeout=120, limits=limits) as http,
+        AsyncOpenAI(base_url=base_url, api_key="bench-key", max_retries=0, timeout=120) as sdk,
+    ):
         client = project.gateway_client(http, cpu)
         out = sdk_out = None
         for _ in range(reps):
             gc.collect()
-            t = now(); baselines.floor(body); _timed(floor_t, t)
-            t = now(); out = await project.pipeline(cpu, body); _timed(proj_t, t)
+            t = now()
+            baselines.floor(body)
+            _timed(floor_t, t)
+            t = now()
+            out = await project.pipeline(cpu, body)
+            _timed(proj_t, t)
             if row.over_limit:
                 quality, subsampling = jpeg_settings(out[0].data)
-                t = now(); im = baselines.reference_decode(png); _timed(dec_t, t)
-                t = now(); baselines.reference_encode(im, quality or 90, subsampling or 0); _timed(enc_t, t)
+                t = now()
+                im = baselines.reference_decode(png)
+                _timed(dec_t, t)
+                t = now()
+                baselines.reference_encode(im, quality or 90, subsampling or 0)
+                _timed(enc_t, t)
                 del im
-            t = now(); sdk_out = await baselines.sdk_generate(sdk, model, "bench"); _timed(sdk_t, t)
-            if client is not None:
-                t = now(); await project.generate_and_fit(client, cpu, gateway, model); _timed(total_t, t)
             t = now()
-            (await http.post(f"{base_url}/chat/completions", json={"model": model})).content
+            sdk_out = await baselines.sdk_generate(sdk, model, "bench")
+            _timed(sdk_t, t)
+            if client is not None:
+                t = now()
+                await project.generate_and_fit(client, cpu, gateway, model)
+                _timed(total_t, t)
+            t = now()
+            _ = (await http.post(f"{base_url}/chat/completions", json={"model": model})).content
             _timed(http_t, t)
 
     row.floor_s, row.project_s = median(floor_t), median(proj_t)
@@ -108,13 +121,20 @@ async def measure(size: Size, shape: str, reps: int, cpu, base_url: str) -> Row:
     row.sdk_out_bytes = len(sdk_out)
     row.sdk_psnr_db = psnr(png, sdk_out) if sdk_out != png else float("inf")
     row.samples = {
-        "floor": floor_t, "project": proj_t, "decode": dec_t, "encode": enc_t,
-        "sdk_total": sdk_t, "project_total": total_t, "http_only": http_t,
+        "floor": floor_t,
+        "project": proj_t,
+        "decode": dec_t,
+        "encode": enc_t,
+        "sdk_total": sdk_t,
+        "project_total": total_t,
+        "http_only": http_t,
     }
     return row
 
 
-async def run(sizes: list[Size], shapes: tuple[str, ...], reps: dict[str, int], cpu, base_url: str) -> list[dict]:
+async def run(
+    sizes: list[Size], shapes: tuple[str, ...], reps: dict[str, int], cpu, base_url: str
+) -> list[dict]:
     rows = []
     for size in sizes:
         for shape in shapes:

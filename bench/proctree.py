@@ -73,7 +73,7 @@ class TreeSampler:
                 self.peak, self.peak_processes = total, len(self._pids)
             self._stop.wait(self.interval)
 
-    def __enter__(self) -> "TreeSampler":
+    def __enter__(self) -> TreeSampler:
         self._thread.start()
         return self
 

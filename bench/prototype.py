@@ -19,6 +19,7 @@ import hashlib
 import os
 import statistics
 import tempfile
+from pathlib import Path
 
 import orjson
 import pybase64
@@ -26,11 +27,16 @@ import pybase64
 from bench.targets import UPLOAD_LIMIT_BYTES
 
 _B64_TAIL_BITS = {2: 0x0F, 1: 0x03}  # '=' count -> bits that must be zero in the last char
-_B64_VALUES = {c: i for i, c in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")}
+_B64_VALUES = {
+    c: i for i, c in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
+}
 
 
 def is_canonical_b64(payload: str) -> bool:
-    """True when re-encoding the decoded bytes gives ``payload`` back (after a validate=True decode)."""
+    """True when re-encoding the decoded bytes gives ``payload`` back.
+
+    (After a validate=True decode.)
+    """
     if len(payload) % 4:
         return False
     pad = len(payload) - len(payload.rstrip("="))
@@ -113,8 +119,7 @@ async def variants(cpu, body: bytes, reps: int) -> dict[str, float]:
 
     async def via_file() -> None:
         out, _, _ = await cpu.run(fast_parse_and_fit_file, body_to_file(body))
-        with open(out, "rb") as f:
-            f.read()
+        await asyncio.to_thread(Path(out).read_bytes)
         os.unlink(out)
 
     runs = {
@@ -144,7 +149,13 @@ async def _main() -> None:
                 body = body_for(shape, photo_png(BY_LABEL[label]))
                 medians = await variants(cpu, body, reps)
                 floor = medians["floor"]
-                print(f"{label} {shape:8}", "  ".join(f"{k}: {v * 1000:.0f} ms ({v / floor:.2f}x)" for k, v in medians.items()), flush=True)
+                print(
+                    f"{label} {shape:8}",
+                    "  ".join(
+                        f"{k}: {v * 1000:.0f} ms ({v / floor:.2f}x)" for k, v in medians.items()
+                    ),
+                    flush=True,
+                )
 
 
 async def _versus_sdk(base_url: str, reps: int = 5) -> None:
@@ -157,19 +168,29 @@ async def _versus_sdk(base_url: str, reps: int = 5) -> None:
     from bench.serve import model_name
     from bot.workers import CpuPool
 
-    async with CpuPool() as cpu, httpx.AsyncClient(timeout=120) as http, AsyncOpenAI(
-        base_url=base_url, api_key="k", max_retries=0
-    ) as sdk:
+    async with (
+        CpuPool() as cpu,
+        httpx.AsyncClient(timeout=120) as http,
+        AsyncOpenAI(base_url=base_url, api_key="k", max_retries=0) as sdk,
+    ):
         loop = asyncio.get_running_loop()
         for label in ("1K", "2K", "4K"):
             for shape in SHAPES:
                 model = model_name(label, shape)
                 ours, theirs = [], []
                 for _ in range(reps):
-                    t = loop.time(); await proto_job(http, cpu, base_url, model); ours.append(loop.time() - t)
-                    t = loop.time(); await baselines.sdk_generate(sdk, model, "bench"); theirs.append(loop.time() - t)
+                    t = loop.time()
+                    await proto_job(http, cpu, base_url, model)
+                    ours.append(loop.time() - t)
+                    t = loop.time()
+                    await baselines.sdk_generate(sdk, model, "bench")
+                    theirs.append(loop.time() - t)
                 a, b = statistics.median(ours), statistics.median(theirs)
-                print(f"{label} {shape:8} prototype e2e {a * 1000:.0f} ms  sdk e2e {b * 1000:.0f} ms  ({a / b:.2f}x)", flush=True)
+                print(
+                    f"{label} {shape:8} prototype e2e {a * 1000:.0f} ms  "
+                    f"sdk e2e {b * 1000:.0f} ms  ({a / b:.2f}x)",
+                    flush=True,
+                )
 
 
 async def fetch_to_file(http, url: str, model: str) -> str:

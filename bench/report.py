@@ -32,45 +32,111 @@ def _db(v: float | None) -> str:
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
-    line = lambda cells: "  ".join(c.rjust(w) for c, w in zip(cells, widths))  # noqa: E731
+    widths = [
+        max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)
+    ]
+    line = lambda cells: "  ".join(c.rjust(w) for c, w in zip(cells, widths, strict=True))  # noqa: E731
     return "\n".join([line(headers), line(["-" * w for w in widths]), *map(line, rows)])
 
 
 def pipeline_table(rows: list[dict]) -> str:
-    headers = ["size", "shape", "body MB", "floor ms", "project ms", "vs floor", "ref ms",
-               "vs ref", "sdk e2e ms", "proj e2e ms", "vs sdk", "out MB", "q/sub", "PSNR dB"]
+    headers = [
+        "size",
+        "shape",
+        "body MB",
+        "floor ms",
+        "project ms",
+        "vs floor",
+        "ref ms",
+        "vs ref",
+        "sdk e2e ms",
+        "proj e2e ms",
+        "vs sdk",
+        "out MB",
+        "q/sub",
+        "PSNR dB",
+    ]
     out = []
     for r in rows:
         qs = "-" if r["jpeg_quality"] is None else f"{r['jpeg_quality']}/{r['jpeg_subsampling']}"
-        out.append([
-            r["size"], r["shape"], _mb(r["body_bytes"]), _ms(r["floor_s"]), _ms(r["project_s"]),
-            _x(r["ratio_vs_floor"]), _ms(r["reference_s"]), _x(r["ratio_vs_reference"]),
-            _ms(r["sdk_total_s"]), _ms(r["project_total_s"]), _x(r["ratio_vs_sdk"]),
-            _mb(r["out_bytes"]), qs, _db(r["psnr_db"]),
-        ])
+        out.append(
+            [
+                r["size"],
+                r["shape"],
+                _mb(r["body_bytes"]),
+                _ms(r["floor_s"]),
+                _ms(r["project_s"]),
+                _x(r["ratio_vs_floor"]),
+                _ms(r["reference_s"]),
+                _x(r["ratio_vs_reference"]),
+                _ms(r["sdk_total_s"]),
+                _ms(r["project_total_s"]),
+                _x(r["ratio_vs_sdk"]),
+                _mb(r["out_bytes"]),
+                qs,
+                _db(r["psnr_db"]),
+            ]
+        )
     return _table(headers, out)
 
 
 def load_table(scenarios: list[dict]) -> str:
-    headers = ["scenario", "elapsed s", "lag p99 ms", "lag max ms", "idle p99 ms",
-               "probe p50 ms", "probe p99 ms", "probe max ms", "peak RSS MB", "procs"]
+    headers = [
+        "scenario",
+        "elapsed s",
+        "lag p99 ms",
+        "lag max ms",
+        "idle p99 ms",
+        "probe p50 ms",
+        "probe p99 ms",
+        "probe max ms",
+        "peak RSS MB",
+        "procs",
+    ]
     out = []
     for s in scenarios:
-        out.append([
-            f"{s['jobs']} x {s['size']} {s.get('via', 'no Discord')}", f"{s['elapsed_s']:.1f}", _ms(s["lag_p99_s"]),
-            _ms(s["lag_max_s"]), _ms(s["idle_lag_p99_s"]), _ms(s["probe_median_s"]),
-            _ms(s["probe_p99_s"]), _ms(s["probe_max_s"]), _mb(s["peak_rss_bytes"]),
-            str(s["peak_rss_processes"]),
-        ])
+        out.append(
+            [
+                f"{s['jobs']} x {s['size']} {s.get('via', 'no Discord')}",
+                f"{s['elapsed_s']:.1f}",
+                _ms(s["lag_p99_s"]),
+                _ms(s["lag_max_s"]),
+                _ms(s["idle_lag_p99_s"]),
+                _ms(s["probe_median_s"]),
+                _ms(s["probe_p99_s"]),
+                _ms(s["probe_max_s"]),
+                _mb(s["peak_rss_bytes"]),
+                str(s["peak_rss_processes"]),
+            ]
+        )
     return _table(headers, out)
 
 
 def e2e_table(rows: list[dict]) -> str:
-    headers = ["size", "runs", "errors", "overhead p50 ms", "overhead p95 ms", "scripted delay ms",
-               "upload MB"]
-    return _table(headers, [[r["size"], str(r["runs"]), str(r["errors"]), _ms(r["median_s"]),
-                             _ms(r["p95_s"]), _ms(r["delay_s"]), _mb(r["upload_bytes"])] for r in rows])
+    headers = [
+        "size",
+        "runs",
+        "errors",
+        "overhead p50 ms",
+        "overhead p95 ms",
+        "scripted delay ms",
+        "upload MB",
+    ]
+    return _table(
+        headers,
+        [
+            [
+                r["size"],
+                str(r["runs"]),
+                str(r["errors"]),
+                _ms(r["median_s"]),
+                _ms(r["p95_s"]),
+                _ms(r["delay_s"]),
+                _mb(r["upload_bytes"]),
+            ]
+            for r in rows
+        ],
+    )
 
 
 def checks(results: dict[str, Any]) -> list[Check]:
@@ -78,33 +144,75 @@ def checks(results: dict[str, Any]) -> list[Check]:
     for r in results.get("pipeline", []):
         tag = f"{r['size']}/{r['shape']}"
         if r["over_limit"]:
-            out.append(at_most(f"pipeline {tag} vs floor+decode+encode", r["ratio_vs_reference"],
-                               T.REENCODE_RATIO_VS_REFERENCE, "x"))
+            out.append(
+                at_most(
+                    f"pipeline {tag} vs floor+decode+encode",
+                    r["ratio_vs_reference"],
+                    T.REENCODE_RATIO_VS_REFERENCE,
+                    "x",
+                )
+            )
             out.append(at_most(f"output {tag} bytes", r["out_bytes"], T.UPLOAD_LIMIT_BYTES, " B"))
             out.append(at_least(f"output {tag} PSNR", r["psnr_db"], T.MIN_PSNR_DB, " dB"))
-            out.append(at_least(f"output {tag} dimensions kept", float(bool(r["out_dims_kept"])), 1.0))
+            out.append(
+                at_least(f"output {tag} dimensions kept", float(bool(r["out_dims_kept"])), 1.0)
+            )
         else:
-            out.append(at_most(f"pipeline {tag} vs floor", r["ratio_vs_floor"], T.FIT_RATIO_VS_FLOOR, "x"))
-        out.append(Check(f"project {tag} faster than openai SDK", r["ratio_vs_sdk"], T.MAX_RATIO_VS_SDK,
-                         "x", r["ratio_vs_sdk"] is not None and r["ratio_vs_sdk"] < T.MAX_RATIO_VS_SDK))
+            out.append(
+                at_most(f"pipeline {tag} vs floor", r["ratio_vs_floor"], T.FIT_RATIO_VS_FLOOR, "x")
+            )
+        out.append(
+            Check(
+                f"project {tag} faster than openai SDK",
+                r["ratio_vs_sdk"],
+                T.MAX_RATIO_VS_SDK,
+                "x",
+                r["ratio_vs_sdk"] is not None and r["ratio_vs_sdk"] < T.MAX_RATIO_VS_SDK,
+            )
+        )
     stall = results.get("stall")
     if stall is not None:
-        out.append(at_most("loop lag p99 under 8x4K", stall.get("lag_p99_s"), T.MAX_LAG_P99_S, " s"))
-        out.append(at_most("loop lag max under 8x4K", stall.get("lag_max_s"), T.MAX_LAG_MAX_S, " s"))
-        out.append(at_most("/settings show ack p99 under 8x4K", stall.get("ack_p99_s"), T.MAX_ACK_P99_S, " s"))
+        out.append(
+            at_most("loop lag p99 under 8x4K", stall.get("lag_p99_s"), T.MAX_LAG_P99_S, " s")
+        )
+        out.append(
+            at_most("loop lag max under 8x4K", stall.get("lag_max_s"), T.MAX_LAG_MAX_S, " s")
+        )
+        out.append(
+            at_most(
+                "/settings show ack p99 under 8x4K", stall.get("ack_p99_s"), T.MAX_ACK_P99_S, " s"
+            )
+        )
         out.append(at_least("8x4K jobs uploaded", stall.get("uploads"), T.STALL_JOBS))
     rss = results.get("rss")
     if rss is not None:
         out.append(at_most("peak RSS 16x4K", rss.get("peak_16_bytes"), T.MAX_PEAK_RSS_BYTES, " B"))
-        out.append(at_most("peak RSS 16x4K vs 2.5 x (1 job) + payloads", rss.get("peak_16_bytes"),
-                           rss.get("growth_bound_bytes") or 0, " B"))
+        out.append(
+            at_most(
+                "peak RSS 16x4K vs 2.5 x (1 job) + payloads",
+                rss.get("peak_16_bytes"),
+                rss.get("growth_bound_bytes") or 0,
+                " B",
+            )
+        )
     e2e = {r["size"]: r for r in results.get("e2e", [])}
     if "e2e" in results:
-        out.append(at_most("end-to-end overhead 1K median", e2e.get("1K", {}).get("median_s"),
-                           T.MAX_E2E_OVERHEAD_1K_MEDIAN_S, " s"))
+        out.append(
+            at_most(
+                "end-to-end overhead 1K median",
+                e2e.get("1K", {}).get("median_s"),
+                T.MAX_E2E_OVERHEAD_1K_MEDIAN_S,
+                " s",
+            )
+        )
         for r in results["e2e"]:
-            out.append(at_least(f"end-to-end {r['size']} uploads within the limit",
-                                float(bool(r["uploads_within_limit"]) and not r["errors"]), 1.0))
+            out.append(
+                at_least(
+                    f"end-to-end {r['size']} uploads within the limit",
+                    float(bool(r["uploads_within_limit"]) and not r["errors"]),
+                    1.0,
+                )
+            )
     return out
 
 

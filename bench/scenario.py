@@ -54,9 +54,10 @@ async def main(base_url: str, size: str, shape: str, jobs: int) -> dict:
     from bench import prototype
 
     pool = prototype.nice_pool() if "nice" in proto else CpuPool()
-    async with pool as cpu, httpx.AsyncClient(
-        timeout=300, limits=httpx.Limits(max_connections=jobs + 4)
-    ) as http:
+    async with (
+        pool as cpu,
+        httpx.AsyncClient(timeout=300, limits=httpx.Limits(max_connections=jobs + 4)) as http,
+    ):
         client = project.gateway_client(http, cpu)
         gateway = project.gateway_config(base_url)
         model = model_name(size, shape)

@@ -28,14 +28,22 @@ def model_name(size: str, shape: str, delay_ms: int = 0) -> str:
 async def main(sizes: list[str]) -> None:
     from tests.fakes.gateway import FakeGateway, Reply
 
-    bodies = {(s, shape): body_for(shape, photo_png(BY_LABEL[s])) for s in sizes for shape in SHAPES}
+    bodies = {
+        (s, shape): body_for(shape, photo_png(BY_LABEL[s])) for s in sizes for shape in SHAPES
+    }
 
     def answer(recorded) -> Reply:
         match = _TOKEN.search(recorded.body)
         if match is None:
             return Reply(status=400, body={"error": {"message": "no bench token in the request"}})
-        size, shape, delay_ms = match.group(1).decode(), match.group(2).decode(), int(match.group(3))
-        return Reply(body=bodies[(size, shape)], content_type="application/json", delay=delay_ms / 1000)
+        size, shape, delay_ms = (
+            match.group(1).decode(),
+            match.group(2).decode(),
+            int(match.group(3)),
+        )
+        return Reply(
+            body=bodies[(size, shape)], content_type="application/json", delay=delay_ms / 1000
+        )
 
     async with FakeGateway() as gw:
         gw.script(*([answer] * _SCRIPT_LENGTH))

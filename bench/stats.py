@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import statistics
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 now = time.perf_counter
 

@@ -42,7 +42,8 @@ class Check:
 
     def line(self) -> str:
         shown = "n/a" if self.value is None else f"{self.value:.3g}{self.unit}"
-        return f"{self.name}: {shown} (limit {self.limit:.3g}{self.unit}){' ' + self.note if self.note else ''}"
+        note = " " + self.note if self.note else ""
+        return f"{self.name}: {shown} (limit {self.limit:.3g}{self.unit}){note}"
 
 
 def at_most(name: str, value: float | None, limit: float, unit: str = "", note: str = "") -> Check:

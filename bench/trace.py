@@ -52,5 +52,8 @@ def install() -> None:
 def dump() -> None:
     for label, xs in sorted(TOTALS.items(), key=lambda kv: -sum(kv[1])):
         xs = sorted(xs)
-        print(f"trace {label:28} n={len(xs):4} median={xs[len(xs) // 2] * 1000:7.1f} ms "
-              f"total={sum(xs) * 1000:8.1f} ms", file=sys.stderr)
+        print(
+            f"trace {label:28} n={len(xs):4} median={xs[len(xs) // 2] * 1000:7.1f} ms "
+            f"total={sum(xs) * 1000:8.1f} ms",
+            file=sys.stderr,
+        )
