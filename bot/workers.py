@@ -8,6 +8,7 @@ second under load. Work submitted here must be a top-level (picklable) function.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import multiprocessing
 import os
 from collections.abc import Callable
@@ -31,6 +32,31 @@ def _lower_priority(increment: int) -> None:
         os.nice(increment)
     except OSError:  # not permitted here: run at normal priority rather than not at all
         pass
+
+
+# glibc gives freed memory back to the kernel as soon as the top of the heap has 128 KB
+# spare, and serves blocks over 128 KB-32 MB with fresh mmaps, so each 4K job faulted
+# in and zeroed its ~250 MB working set anew: measured here, 4K jobs took 85 ms longer
+# in a worker than the same call in a long-lived process. Workers keep up to this much
+# freed memory for the next job instead; their peak RSS is the same, only held longer.
+_KEEP_FREED_BYTES = 256 * 1024 * 1024
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_MMAP_THRESHOLD_MAX = 32 * 1024 * 1024  # glibc's ceiling on 64-bit
+
+
+def _keep_freed_memory() -> None:
+    try:
+        libc = ctypes.CDLL(None)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # not glibc (musl, macOS): their defaults stand
+        return
+    mallopt(_M_TRIM_THRESHOLD, _KEEP_FREED_BYTES)
+    mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_MAX)
+
+
+def _init_worker(niceness: int) -> None:
+    _lower_priority(niceness)
+    _keep_freed_memory()
 
 
 def _warm_up() -> int:
@@ -70,7 +96,7 @@ class CpuPool:
                 self._executor = ProcessPoolExecutor(
                     max_workers=self._max_workers,
                     mp_context=multiprocessing.get_context("forkserver"),
-                    initializer=_lower_priority,
+                    initializer=_init_worker,
                     initargs=(self._niceness,),
                 )
         return self._executor
