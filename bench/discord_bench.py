@@ -97,6 +97,27 @@ async def _e2e(fake, member, size: str, runs: int) -> dict:
     }
 
 
+class _Ticker:
+    """Lag of this process's loop (the fake Discord's): a stall here delays the acks
+    it times, without the bot being at fault."""
+
+    def __init__(self, interval: float = 0.005) -> None:
+        self.interval, self.lags = interval, []
+
+    async def _run(self) -> None:
+        while True:
+            t = now()
+            await asyncio.sleep(self.interval)
+            self.lags.append(now() - t - self.interval)
+
+    def __enter__(self) -> _Ticker:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._task.cancel()
+
+
 async def _stall(fake, bot: BotProcess, admin, pid: int, jobs: int) -> dict:
     import json
 
@@ -104,7 +125,8 @@ async def _stall(fake, bot: BotProcess, admin, pid: int, jobs: int) -> dict:
     idle_acks = [await _show(fake, admin) for _ in range(10)]
     await bot.command("tick")
     acks: list[float] = []
-    with TreeSampler(pid) as rss:
+    ticker = _Ticker()
+    with TreeSampler(pid) as rss, ticker:
         t0 = now()
         work = [asyncio.create_task(_imagine(fake, m, "4K", 0)) for m in members]
         while not all(w.done() for w in work):
@@ -123,6 +145,9 @@ async def _stall(fake, bot: BotProcess, admin, pid: int, jobs: int) -> dict:
         "lag_p99_s": percentile(lags, 99),
         "lag_max_s": max(lags) if lags else None,
         "lag_ticks": len(lags),
+        "harness_lag_p99_s": percentile(ticker.lags, 99),
+        "harness_lag_max_s": max(ticker.lags) if ticker.lags else None,
+        "ack_samples": acks,
         "idle_lag_p99_s": None,
         "ack_median_s": median(acks),
         "ack_p99_s": percentile(acks, 99),
