@@ -27,7 +27,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.config import BotSettings
-from bot.delivery import send_error, trim
+from bot.delivery import only_pinging, send_error, trim
 from bot.errors import AccessDenied, ConfigError, ImagineError
 from bot.gateway.models import GatewayConfig
 from bot.jobs import JobRunner
@@ -92,7 +92,8 @@ class ImageBot(commands.Bot):
             intents=bot_intents(settings),
             tree_cls=ImageTree,
             member_cache_flags=discord.MemberCacheFlags.none(),
-            allowed_mentions=discord.AllowedMentions(everyone=False, roles=False, users=True),
+            # Nobody is pinged unless a send names them: results echo prompts as typed.
+            allowed_mentions=discord.AllowedMentions.none(),
             **options,
         )
         self.settings = settings
@@ -141,7 +142,7 @@ class ImageBot(commands.Bot):
             )
             try:
                 await self.get_partial_messageable(job.channel_id, guild_id=job.guild_id).send(
-                    content, view=rerun_view(job.id)
+                    content, view=rerun_view(job.id), allowed_mentions=only_pinging(job.user_id)
                 )
             except discord.HTTPException:
                 log.warning("could not report interrupted job %s", job.id)

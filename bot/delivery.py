@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -20,11 +21,22 @@ import discord
 
 from bot.errors import (
     AccessDenied,
+    ContentBlocked,
+    DeliveryError,
     GatewayAuthError,
+    GatewayError,
+    GatewayRejected,
+    GatewayTimeout,
+    ImageTooLarge,
     ImagineError,
     InputImageError,
     LimitReached,
+    MalformedResponse,
+    ModelNotAvailable,
+    NoImageReturned,
     PaymentRequired,
+    ResponseTooLarge,
+    UnsafeGatewayURL,
     advice_for,
 )
 from bot.gateway.models import GeneratedImage
@@ -119,7 +131,8 @@ async def post_to_channel(
     kwargs: dict[str, Any] = {
         "content": content or None,
         "files": _files(images, delivery.stem),
-        "allowed_mentions": discord.AllowedMentions(users=True, roles=False, everyone=False),
+        # Only the requester is pinged: a prompt echo or model text naming others must not.
+        "allowed_mentions": only_pinging(mention),
     }
     if delivery.view is not None:
         kwargs["view"] = delivery.view
@@ -127,6 +140,12 @@ async def post_to_channel(
         kwargs["reference"] = reply_to
         kwargs["mention_author"] = True
     return await channel.send(**kwargs)  # type: ignore[union-attr]
+
+
+def only_pinging(user_id: int | None) -> discord.AllowedMentions:
+    """Mentions that ping ``user_id`` (and a replied-to author) and nobody else."""
+    users = [discord.Object(id=user_id)] if user_id is not None else False
+    return discord.AllowedMentions(users=users, roles=False, everyone=False, replied_user=True)
 
 
 def channel_limit(bot: ImageBot, guild_id: int | None) -> int:
@@ -225,15 +244,43 @@ async def typing_in(channel: Any) -> AsyncIterator[None]:
         await indicator.__aexit__(None, None, None)
 
 
-# In Discord, the member who meets these cannot fix them; the server's admins can.
+# What a member (or the admins) can do next, by kind of error; the first match wins, so
+# subclasses come before their bases. Sentences that already say what to do keep theirs.
 DISCORD_ADVICE: dict[type[ImagineError], str] = {
     GatewayAuthError: "A server admin needs to set a valid key with /settings gateway.",
     PaymentRequired: "A server admin needs to top it up, or switch with /settings gateway.",
+    UnsafeGatewayURL: "A server admin needs to set a public address with /settings gateway.",
+    ModelNotAvailable: (
+        "Pick another model in /imagine, or ask a server admin to change the default "
+        "with /settings model."
+    ),
+    ContentBlocked: "Try rewording the prompt or using another image.",
+    NoImageReturned: "Try rewording the prompt, e.g. say what the image should show.",
+    GatewayTimeout: "Try again in a moment; 1K images are the quickest.",
+    ResponseTooLarge: "Try again with a smaller size.",
+    MalformedResponse: (
+        "Try again; if it keeps happening, ask a server admin to check /settings gateway."
+    ),
+    GatewayRejected: (
+        "Try rewording the prompt or changing the options; if it keeps happening, "
+        "ask a server admin to check /settings gateway."
+    ),
+    GatewayError: "Try again in a minute.",
+    ImageTooLarge: "Send a smaller image.",
+    InputImageError: "Send a PNG, JPEG, WEBP, GIF or HEIC image.",
+    AccessDenied: "Ask a server admin if you think you should be allowed.",
+    LimitReached: "Try again later.",
+    DeliveryError: "Try again; if it keeps happening, ask a server admin to check my permissions.",
+    ImagineError: "Try again; if it keeps happening, tell a server admin.",
 }
+_HAS_NEXT_STEP = re.compile(r"\b(try|send|use|ask|pick|wait|attach|run)\b|/settings", re.I)
 
 
 def user_message(exc: BaseException) -> str:
     if isinstance(exc, ImagineError):
+        text = str(exc)
+        if _HAS_NEXT_STEP.search(text):
+            return trim(text)
         return trim(advice_for(exc, DISCORD_ADVICE))
     return GENERIC_FAILURE
 
@@ -272,7 +319,7 @@ async def _error_to_channel(interaction: discord.Interaction[Any], message: str)
     try:
         await channel.send(  # type: ignore[union-attr]
             trim(f"<@{interaction.user.id}> {message}"),
-            allowed_mentions=discord.AllowedMentions(users=True, roles=False, everyone=False),
+            allowed_mentions=only_pinging(interaction.user.id),
         )
     except discord.HTTPException:
         log.warning("could not report an error to channel %s", interaction.channel_id)

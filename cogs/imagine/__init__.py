@@ -109,6 +109,13 @@ class Imagine(commands.Cog):
         channel_id = interaction.channel_id or 0
         async with self.bot.runtime.channel_lock(channel_id):
             removed = await self.bot.store.reset_history(channel_id)
+        if not removed:
+            await interaction.response.send_message(
+                "There was no image history in this channel to forget. "
+                "Start with /imagine, or attach an image to /edit.",
+                ephemeral=True,
+            )
+            return
         turns = "turn" if removed == 1 else "turns"
         await interaction.response.send_message(
             f"Forgot this channel's image history ({removed} {turns}). "

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 from bot.access import ensure_can_use, interaction_parent_id
-from bot.delivery import Delivery, Progress, deliver, send_error, trim
-from bot.jobs import JobOutcome, JobSpec, SourceImage
+from bot.delivery import MESSAGE_LIMIT, Delivery, Progress, deliver, send_error, trim
+from bot.jobs import UPSCALE_PROMPT, JobOutcome, JobSpec, SourceImage
 from bot.storage.base import GuildSettings
 
 if TYPE_CHECKING:
@@ -59,20 +59,32 @@ async def allowed(interaction: discord.Interaction[ImageBot]) -> GuildSettings:
     )
 
 
+def describe(kind: str, prompt: str, image_size: str | None) -> str:
+    """The first line of a result: what was done, and to what prompt."""
+    if prompt == UPSCALE_PROMPT:  # our own instruction, not the member's words
+        what = f"upscale to {image_size}" if image_size else "upscale"
+        return f"**Upscale to {image_size}**" if kind == "upscale" else f"**Reroll** · {what}"
+    return f"**{kind.capitalize()}** · {trim(prompt, 300)}"
+
+
 def result_delivery(outcome: JobOutcome, *, mention: int | None = None) -> Delivery:
     from cogs.imagine.views import result_view
 
     job = outcome.job
-    lines = []
+    image_size = job.params.get("image_size")
     head = f"<@{mention}> " if mention else ""
-    lines.append(f"{head}**{job.kind.capitalize()}** · {trim(job.prompt, 300)}")
-    if outcome.result.text:
-        lines.append(outcome.result.text)
-    lines.extend(f"-# {note}" for note in outcome.notes)
+    first = head + describe(job.kind, job.prompt, image_size)
+    notes = [f"-# {note}" for note in outcome.notes]
+    # The model's text gets what room is left, so a long answer never pushes out the notes.
+    room = MESSAGE_LIMIT - len("\n".join([first, *notes])) - 1
+    lines = [first]
+    if outcome.result.text and room > 1:
+        lines.append(trim(outcome.result.text, room))
+    lines.extend(notes)
     return Delivery(
         content=trim("\n".join(lines)),
         images=outcome.result.images,
-        view=result_view(job.id, outcome.model, job.params.get("image_size")),
+        view=result_view(job.id, outcome.model, image_size),
         stem=f"imagine-{job.id}",
     )
 
