@@ -19,6 +19,7 @@ from bot.errors import ImagineError
 from bot.jobs import MAX_PROMPT_CHARS, JobSpec
 from cogs.imagine.flow import (
     allowed,
+    capped,
     image_sources,
     result_delivery,
     run_for_interaction,
@@ -40,8 +41,26 @@ REPLY_HINT = (
 Prompt = app_commands.Range[str, 1, MAX_PROMPT_CHARS]
 
 
-def _strip_mentions(content: str, bot_id: int) -> str:
-    return re.sub(rf"<@!?{bot_id}>", "", content).strip()
+def no_image_in(message: discord.Message) -> str:
+    if message.stickers and not message.attachments:
+        return "Stickers can't be edited. " + NO_IMAGE_IN_MESSAGE.split(". ", 1)[1]
+    return NO_IMAGE_IN_MESSAGE
+
+
+def readable_prompt(message: discord.Message, bot_id: int) -> str:
+    """The reply's words for the model: without the bot's mention, other mentions as names.
+
+    The model cannot resolve ``<@123>``; "@alice" is what the member meant.
+    """
+    text = re.sub(rf"<@!?{bot_id}>", "", message.content)
+    users = {u.id: u.display_name for u in message.mentions}
+    roles = {r.id: r.name for r in message.role_mentions}
+    channels = {c.id: c.name for c in message.channel_mentions}
+    text = re.sub(r"<@!?(\d+)>", lambda m: "@" + users.get(int(m[1]), "someone"), text)
+    text = re.sub(r"<@&(\d+)>", lambda m: "@" + roles.get(int(m[1]), "role"), text)
+    text = re.sub(r"<#(\d+)>", lambda m: "#" + channels.get(int(m[1]), "channel"), text)
+    text = re.sub(r"<a?:(\w+):\d+>", r":\1:", text)
+    return re.sub(r"[ \t]{2,}", " ", text).strip()
 
 
 class Edit(commands.Cog):
@@ -85,10 +104,10 @@ class Edit(commands.Cog):
         self, interaction: discord.Interaction[ImageBot], message: discord.Message
     ) -> None:
         await allowed(interaction)
-        sources = image_sources(message)
+        sources, notes = capped(image_sources(message))
         if not sources:
-            raise ImagineError(NO_IMAGE_IN_MESSAGE)
-        await interaction.response.send_modal(EditModal(sources=sources[:3]))
+            raise ImagineError(no_image_in(message))
+        await interaction.response.send_modal(EditModal(sources=sources, notes=notes))
 
     @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:
@@ -138,8 +157,9 @@ class Edit(commands.Cog):
         )
         # Only after the access check: a channel the bot is not enabled in learns nothing else.
         if not sources:
-            raise ImagineError(NO_IMAGE_IN_MESSAGE)
-        prompt = _strip_mentions(message.content, me.id)
+            raise ImagineError(no_image_in(target))
+        sources, notes = capped(sources)
+        prompt = readable_prompt(message, me.id)
         if not prompt:
             raise ImagineError(REPLY_HINT)
         spec = JobSpec(
@@ -148,7 +168,7 @@ class Edit(commands.Cog):
             channel_id=message.channel.id,
             user_id=member.id,
             prompt=prompt,
-            sources=sources[:3],
+            sources=sources,
             history=True,
         )
         async with self.bot.jobs.admitted(spec, settings), typing_in(message.channel):
@@ -156,7 +176,7 @@ class Edit(commands.Cog):
         posted = await post_to_channel(
             self.bot,
             message.channel.id,
-            result_delivery(outcome),
+            result_delivery(outcome, notes=notes),
             limit=channel_limit(self.bot, settings.guild_id),
             reply_to=message,
         )

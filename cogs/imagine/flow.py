@@ -8,7 +8,7 @@ asked.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 
 # Discord: "Unknown interaction", the answer to an acknowledgement after the 3 s window.
 UNKNOWN_INTERACTION = 10062
+# The most images one edit takes from a message (as many as /imagine's image options).
+MAX_SOURCES = 3
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".heic", ".heif")
 
 
@@ -45,8 +47,37 @@ def looks_like_image(attachment: discord.Attachment) -> bool:
     return attachment.filename.lower().endswith(IMAGE_SUFFIXES)
 
 
+def _embed_source(embed: discord.Embed) -> SourceImage | None:
+    """An embed's picture, through Discord's media proxy only.
+
+    A pasted image link embeds as type "image" with the picture as its thumbnail; other
+    bots put theirs in ``image``. The embed's own ``url`` can point anywhere, so only the
+    ``proxy_url`` Discord serves is ever fetched. Videos and GIF-videos are not images.
+    """
+    if embed.type in ("video", "gifv"):
+        return None
+    media = embed.thumbnail if embed.type == "image" else embed.image
+    url = media.proxy_url
+    if not url:
+        return None
+    name = url.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1] or "image"
+    return SourceImage(url=url, filename=name)
+
+
 def image_sources(message: discord.Message) -> tuple[SourceImage, ...]:
-    return tuple(source_of(a) for a in message.attachments if looks_like_image(a))
+    """Attachments that look like images, then embedded pictures."""
+    found = [source_of(a) for a in message.attachments if looks_like_image(a)]
+    found += [s for s in map(_embed_source, message.embeds) if s is not None]
+    return tuple(found)
+
+
+def capped(sources: tuple[SourceImage, ...]) -> tuple[tuple[SourceImage, ...], tuple[str, ...]]:
+    """At most MAX_SOURCES images, and a note for the member when some were left out."""
+    if len(sources) <= MAX_SOURCES:
+        return sources, ()
+    return sources[:MAX_SOURCES], (
+        f"That message has {len(sources)} images; I used the first {MAX_SOURCES}.",
+    )
 
 
 async def allowed(interaction: discord.Interaction[ImageBot]) -> GuildSettings:
@@ -67,14 +98,17 @@ def describe(kind: str, prompt: str, image_size: str | None) -> str:
     return f"**{kind.capitalize()}** · {trim(prompt, 300)}"
 
 
-def result_delivery(outcome: JobOutcome, *, mention: int | None = None) -> Delivery:
+def result_delivery(
+    outcome: JobOutcome, *, mention: int | None = None, notes: Sequence[str] = ()
+) -> Delivery:
+    """The result message; ``notes`` are the front end's own, after the job's."""
     from cogs.imagine.views import result_view
 
     job = outcome.job
     image_size = job.params.get("image_size")
     head = f"<@{mention}> " if mention else ""
     first = head + describe(job.kind, job.prompt, image_size)
-    notes = [f"-# {note}" for note in outcome.notes]
+    notes = [f"-# {note}" for note in (*outcome.notes, *notes)]
     # The model's text gets what room is left, so a long answer never pushes out the notes.
     room = MESSAGE_LIMIT - len("\n".join([first, *notes])) - 1
     lines = [first]
@@ -95,6 +129,7 @@ async def run_for_interaction(
     *,
     settings: GuildSettings | None = None,
     label: str = "Generating…",
+    notes: Sequence[str] = (),
 ) -> None:
     """Run ``spec`` for this interaction; errors propagate to the caller's handler."""
     bot = interaction.client
@@ -109,7 +144,7 @@ async def run_for_interaction(
         else:
             outcome = await bot.jobs.run(spec, settings)
         message = await deliver(
-            bot, interaction, result_delivery(outcome), token_alive=acknowledged
+            bot, interaction, result_delivery(outcome, notes=notes), token_alive=acknowledged
         )
     if message is not None:
         try:

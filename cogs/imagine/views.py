@@ -136,11 +136,16 @@ class EditModal(discord.ui.Modal):
     )
 
     def __init__(
-        self, *, input_shas: Sequence[str] = (), sources: Sequence[SourceImage] = ()
+        self,
+        *,
+        input_shas: Sequence[str] = (),
+        sources: Sequence[SourceImage] = (),
+        notes: Sequence[str] = (),
     ) -> None:
         super().__init__(title=MODAL_TITLE, timeout=15 * 60)
         self.input_shas = tuple(input_shas)
         self.sources = tuple(sources)
+        self.notes = tuple(notes)
 
     async def on_submit(self, interaction: discord.Interaction[ImageBot]) -> None:  # type: ignore[override]
         await answering_errors(interaction, self._submit(interaction))
@@ -156,4 +161,4 @@ class EditModal(discord.ui.Modal):
             input_shas=self.input_shas,
             history=True,
         )
-        await run_for_interaction(interaction, spec, label="Editing…")
+        await run_for_interaction(interaction, spec, label="Editing…", notes=self.notes)

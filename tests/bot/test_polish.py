@@ -124,3 +124,136 @@ def test_every_error_says_what_to_do_next(exc: e.ImagineError) -> None:
     assert any(step in text.lower() for step in NEXT_STEP), text
     # advice is never said twice
     assert text.lower().count("try again") <= 1, text
+
+
+# --- editing the way members really do it ---------------------------------------------------------
+
+
+async def test_context_menu_edits_an_embedded_image(running_bot: BotHarness) -> None:
+    """A pasted image link (or another bot's embed) carries its image in an embed."""
+    from tests.fakes import discord_payloads as p
+
+    h = running_bot
+    photo = png_bytes(40, 30, (5, 6, 7))
+    c = h.fake.channel
+    url = h.fake.host_file(c["id"], p.snowflake(), "link.png", photo, "image/png")
+    embed = {
+        "type": "image",
+        "url": "https://example.com/link.png",
+        "thumbnail": {
+            "url": "https://example.com/link.png",
+            "proxy_url": url,
+            "width": 40,
+            "height": 30,
+        },
+    }
+    author = await h.fake.member(name="linker")
+    posted = await h.fake.dispatch_message(
+        p.message(h.fake.guild, c, author, "https://example.com/link.png", embeds=[embed])
+    )
+    h.gw.script(Reply(body=images_response([SECOND])))
+    menu = await h.fake.context_menu("Edit image", posted)
+    await h.fake.wait_for_interaction_reply(menu)
+    assert menu.callback_type == 9, menu.original and menu.original.content
+    (field_id,) = [
+        c["custom_id"] for row in menu.modal["components"] for c in row.get("components", [])
+    ]
+    st = await h.result(await h.fake.submit_modal(menu, {field_id: "make it pop"}))
+    (req,) = h.gw.requests
+    assert req.images == [photo]  # fetched through Discord's media proxy, never example.com
+    assert st.original.files[0][1] == SECOND
+
+
+async def test_context_menu_on_a_sticker_only_message(running_bot: BotHarness) -> None:
+    from tests.fakes import discord_payloads as p
+
+    h = running_bot
+    msg = p.message(h.fake.guild, h.fake.channel, await h.fake.member(), "")
+    msg["sticker_items"] = [{"id": p.snowflake(), "name": "wave", "format_type": 1}]
+    posted = await h.fake.dispatch_message(msg)
+    st = await h.fake.interaction_result(await h.fake.context_menu("Edit image", posted))
+    assert st.original.ephemeral
+    assert "sticker" in st.original.content.lower()
+    assert h.gw.requests == []
+
+
+async def test_reply_to_a_result_that_came_from_a_button(running_bot: BotHarness) -> None:
+    h = running_bot
+    h.gw.script(*(Reply(body=images_response([img])) for img in (FIRST, SECOND, THIRD)))
+    st = await h.result(await h.fake.slash("imagine", {"prompt": "a boat"}))
+    rerolled = await h.result(await h.fake.click(st.original, _button(st.original, "reroll")))
+    await h.fake.post_message("now at sunset", reply_to=rerolled.original)
+    posted = await h.channel_post()
+    third = h.gw.requests[2]
+    assert third.images == [SECOND]
+    assert posted.files[0][1] == THIRD
+
+
+async def test_reply_to_a_message_with_several_images_sends_them_all(
+    running_bot: BotHarness,
+) -> None:
+    h = running_bot
+    images = [png_bytes(20, 20, (i, i, i)) for i in (1, 2, 3, 4)]
+    original = await h.fake.post_message(
+        "mood board", images=[(f"{i}.png", img) for i, img in enumerate(images)]
+    )
+    h.gw.script(Reply(body=images_response([SECOND])))
+    await h.fake.post_message("merge these", reply_to=original, mention_bot=True)
+    posted = await h.channel_post()
+    (req,) = h.gw.requests
+    assert req.images == images[:3]
+    assert "first 3" in posted.content  # the member learns the fourth was left out
+
+
+async def test_reply_prompt_names_other_members_instead_of_raw_ids(running_bot: BotHarness) -> None:
+    h = running_bot
+    friend = await h.fake.member(name="alice")
+    original = await h.fake.post_message("art", images=[("a.png", FIRST)])
+    h.gw.script(Reply(body=images_response([SECOND])))
+    from tests.fakes import discord_payloads as p
+
+    author = await h.fake.member(name="bob")
+    content = f"<@{h.fake.bot_user['id']}> put <@{friend['user']['id']}> in it"
+    msg = p.message(
+        h.fake.guild,
+        h.fake.channel,
+        author,
+        content,
+        reply_to=original.payload,
+        mentions=[h.fake.bot_user, friend["user"]],
+    )
+    await h.fake.dispatch_message(msg)
+    await h.channel_post()
+    (req,) = h.gw.requests
+    assert req.json["messages"][-1]["content"][0]["text"] == "put @alice in it"
+
+
+async def test_two_members_editing_at_once_each_get_their_own_result(
+    running_bot: BotHarness,
+) -> None:
+    h = running_bot
+    h.gw.script(
+        Reply(body=images_response([FIRST])),
+        Reply(body=images_response([SECOND]), delay=0.5),
+        Reply(body=images_response([THIRD])),
+    )
+    await h.result(await h.fake.slash("imagine", {"prompt": "a castle"}))
+    ann = await h.fake.member(name="ann")
+    ben = await h.fake.member(name="ben")
+    a = await h.fake.slash("edit", {"prompt": "make it night"}, member=ann)
+    b = await h.fake.slash("edit", {"prompt": "add a dragon"}, member=ben)
+    sa, sb = await h.result(a), await h.result(b)
+    assert sa.original.files[0][1] == SECOND and "make it night" in sa.original.content
+    assert sb.original.files[0][1] == THIRD and "add a dragon" in sb.original.content
+    assert h.gw.requests[2].images == [SECOND]  # ben's edit builds on ann's, in order
+
+
+async def test_several_result_images_are_all_posted_with_distinct_names(
+    running_bot: BotHarness,
+) -> None:
+    h = running_bot
+    h.gw.script(Reply(body=images_response([FIRST, SECOND])))
+    st = await h.result(await h.fake.slash("imagine", {"prompt": "two kites"}))
+    names = [n for n, _ in st.original.files]
+    assert [d for _, d in st.original.files] == [FIRST, SECOND]
+    assert len(set(names)) == 2
