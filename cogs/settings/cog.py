@@ -249,11 +249,10 @@ class SettingsCog(
         if not 0 <= turns <= MAX_HISTORY_TURNS:
             raise InvalidSetting(f"History must be between 0 and {MAX_HISTORY_TURNS} turns.")
         await self._update(interaction, history_turns=turns)
-        what = (
-            "no earlier turns (every edit starts fresh)"
-            if turns == 0
-            else f"the last {turns} turns"
-        )
+        if turns == 0:
+            what = "no earlier turns (every edit starts from the latest image alone)"
+        else:
+            what = "the last turn" if turns == 1 else f"the last {turns} turns"
         await _confirm(interaction, f"History set: edits will replay {what}.")
 
     @app_commands.command(name="gateway")

@@ -35,6 +35,12 @@ def limits_text(s: GuildSettings) -> str:
     )
 
 
+def history_text(turns: int) -> str:
+    if turns == 0:
+        return "Off: each edit sees only the latest image, no earlier turns"
+    return f"{_n(turns, 'turn')} kept and replayed when editing"
+
+
 def gateway_text(s: GuildSettings, *, default_url: str | None, default_dialect: str) -> str:
     # The key itself is never read here: only whether one is stored.
     if s.gateway_base_url:
@@ -63,9 +69,7 @@ def settings_embed(
     embed.add_field(
         name="Size", value=_or_default(s.image_size, "not set (the model decides)"), inline=True
     )
-    embed.add_field(
-        name="History", value=f"{s.history_turns} turns kept and replayed", inline=False
-    )
+    embed.add_field(name="History", value=history_text(s.history_turns), inline=False)
     embed.add_field(
         name="Gateway",
         value=gateway_text(s, default_url=default_url, default_dialect=default_dialect),
