@@ -21,6 +21,7 @@ import discord
 
 from bot.errors import (
     AccessDenied,
+    ConfigError,
     ContentBlocked,
     DeliveryError,
     GatewayAuthError,
@@ -271,7 +272,7 @@ DISCORD_ADVICE: dict[type[ImagineError], str] = {
     AccessDenied: "Ask a server admin if you think you should be allowed.",
     LimitReached: "Try again later.",
     DeliveryError: "Try again; if it keeps happening, ask a server admin to check my permissions.",
-    ImagineError: "Try again; if it keeps happening, tell a server admin.",
+    ConfigError: "Ask the bot's operator to check its configuration.",
 }
 _HAS_NEXT_STEP = re.compile(r"\b(try|send|use|ask|pick|wait|attach|run)\b|/settings", re.I)
 

@@ -95,7 +95,8 @@ def describe(kind: str, prompt: str, image_size: str | None) -> str:
     if prompt == UPSCALE_PROMPT:  # our own instruction, not the member's words
         what = f"upscale to {image_size}" if image_size else "upscale"
         return f"**Upscale to {image_size}**" if kind == "upscale" else f"**Reroll** · {what}"
-    return f"**{kind.capitalize()}** · {trim(prompt, 300)}"
+    # One line: a modal prompt's line breaks would turn the echo into headings and lists.
+    return f"**{kind.capitalize()}** · {trim(' '.join(prompt.split()), 300)}"
 
 
 def result_delivery(

@@ -31,7 +31,8 @@ ACTIONS: dict[str, tuple[str, str, discord.ButtonStyle]] = {
     "rerun": ("Run again", "🔁", discord.ButtonStyle.primary),
 }
 UPSCALE_SIZES = {"up2k": "2K", "up4k": "4K"}
-GONE = "I no longer have that image in my records."
+GONE = "I no longer have that image in my records; make a new one with /imagine."
+NOTHING_TO = "That request made no image, so there is nothing to {}; try Reroll or /imagine."
 MODAL_TITLE = "Edit image"  # Discord: modal titles up to 45 characters
 
 
@@ -77,12 +78,12 @@ class JobButton(
         }
         if self.action == "edit":
             if not outputs:
-                raise ImagineError("That request has no image to edit.")
+                raise ImagineError(NOTHING_TO.format("edit"))
             await interaction.response.send_modal(EditModal(input_shas=outputs))
             return
         if self.action in UPSCALE_SIZES:
             if not outputs:
-                raise ImagineError("That request has no image to upscale.")
+                raise ImagineError(NOTHING_TO.format("upscale"))
             spec = JobSpec(
                 kind="upscale",
                 guild_id=job.guild_id,

@@ -18,6 +18,16 @@ def _button(message, action: str) -> str:
     return next(i for i in message.custom_ids() if i.startswith(f"imagine:{action}:"))
 
 
+async def _modal_field(h: BotHarness, opened) -> str:
+    """Wait for the modal this interaction opened; the custom_id of its one text input."""
+    await h.fake.wait_for_interaction_reply(opened)
+    assert opened.callback_type == 9, opened.original and opened.original.content
+    (field_id,) = [
+        c["custom_id"] for row in opened.modal["components"] for c in row.get("components", [])
+    ]
+    return field_id
+
+
 def _final_edit(h: BotHarness, st) -> dict:
     """The JSON of the last edit of this interaction's original response."""
     edits = h.fake.find(f"PATCH /webhooks/*/{st.token}/messages/@original")
@@ -126,6 +136,12 @@ def test_every_error_says_what_to_do_next(exc: e.ImagineError) -> None:
     assert text.lower().count("try again") <= 1, text
 
 
+def test_our_own_sentences_get_no_generic_advice() -> None:
+    # A validation answer already says what is allowed; "try again" would only mislead.
+    text = "Aspect ratio must be one of: 1:1, 16:9."
+    assert user_message(e.ImagineError(text)) == text
+
+
 # --- editing the way members really do it ---------------------------------------------------------
 
 
@@ -153,11 +169,7 @@ async def test_context_menu_edits_an_embedded_image(running_bot: BotHarness) -> 
     )
     h.gw.script(Reply(body=images_response([SECOND])))
     menu = await h.fake.context_menu("Edit image", posted)
-    await h.fake.wait_for_interaction_reply(menu)
-    assert menu.callback_type == 9, menu.original and menu.original.content
-    (field_id,) = [
-        c["custom_id"] for row in menu.modal["components"] for c in row.get("components", [])
-    ]
+    field_id = await _modal_field(h, menu)
     st = await h.result(await h.fake.submit_modal(menu, {field_id: "make it pop"}))
     (req,) = h.gw.requests
     assert req.images == [photo]  # fetched through Discord's media proxy, never example.com
@@ -257,3 +269,21 @@ async def test_several_result_images_are_all_posted_with_distinct_names(
     names = [n for n, _ in st.original.files]
     assert [d for _, d in st.original.files] == [FIRST, SECOND]
     assert len(set(names)) == 2
+
+
+async def test_multi_line_prompt_is_echoed_on_one_line(running_bot: BotHarness) -> None:
+    """A modal prompt's line breaks must not turn the echo into headings or lists."""
+    h = running_bot
+    h.gw.script(Reply(body=images_response([FIRST])), Reply(body=images_response([SECOND])))
+    st = await h.result(await h.fake.slash("imagine", {"prompt": "a kite"}))
+    opened = await h.fake.click(st.original, _button(st.original, "edit"))
+    field_id = await _modal_field(h, opened)
+    done = await h.result(
+        await h.fake.submit_modal(opened, {field_id: "make it red\n# and HUGE\n- with clouds"})
+    )
+    first_line = done.original.content.splitlines()[0]
+    assert "make it red # and HUGE - with clouds" in first_line
+    # the model still gets the member's words as written
+    assert h.gw.requests[1].json["messages"][-1]["content"][0]["text"] == (
+        "make it red\n# and HUGE\n- with clouds"
+    )
