@@ -287,3 +287,22 @@ async def test_multi_line_prompt_is_echoed_on_one_line(running_bot: BotHarness) 
     assert h.gw.requests[1].json["messages"][-1]["content"][0]["text"] == (
         "make it red\n# and HUGE\n- with clouds"
     )
+
+
+async def test_a_failed_reroll_replaces_its_thinking_message(running_bot: BotHarness) -> None:
+    from tests.fakes.gateway import openai_error
+
+    h = running_bot
+    h.gw.script(
+        Reply(body=images_response([FIRST])),
+        Reply(status=503, body=openai_error("overloaded", code=503)),
+        Reply(status=503, body=openai_error("overloaded", code=503)),
+        Reply(status=503, body=openai_error("overloaded", code=503)),
+        Reply(status=503, body=openai_error("overloaded", code=503)),
+    )
+    st = await h.result(await h.fake.slash("imagine", {"prompt": "a kite"}))
+    failed = await h.result(await h.fake.click(st.original, _button(st.original, "reroll")))
+    shown = failed.last_message
+    assert not shown.loading  # no "thinking…" left behind
+    assert "down or overloaded" in shown.content and "Try again" in shown.content
+    assert shown.files == [] and shown.custom_ids() == []
