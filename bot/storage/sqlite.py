@@ -23,6 +23,7 @@ import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
+from pathlib import PurePath
 from typing import Any, Self
 
 import aiosqlite
@@ -102,6 +103,23 @@ def _check_optional(name: str, value: Any, kinds: type | tuple[type, ...]) -> An
     return value
 
 
+def _read_only_uri(path: str | os.PathLike[str]) -> str:
+    # Read-only: a bug that writes through the reader fails loudly instead of racing the writer.
+    return f"{PurePath(os.path.abspath(path)).as_uri()}?mode=ro"
+
+
+async def _open_reader(uri: str) -> aiosqlite.Connection:
+    reader = await aiosqlite.connect(uri, uri=True, isolation_level=None)
+    try:
+        reader.row_factory = sqlite3.Row
+        await reader.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        await reader.execute("PRAGMA foreign_keys = ON")
+    except BaseException:
+        await reader.close()
+        raise
+    return reader
+
+
 class SQLiteStore:
     """``Store`` over one SQLite file (or ``:memory:``)."""
 
@@ -109,10 +127,16 @@ class SQLiteStore:
         self,
         db: aiosqlite.Connection,
         *,
+        reader: aiosqlite.Connection | None = None,
         clock: Callable[[], float] = time.time,
         blob_grace: float = DEFAULT_BLOB_GRACE,
     ) -> None:
         self._db = db
+        # aiosqlite runs each connection's statements one after another on its own
+        # thread, so on a single connection a cheap read (a member's /settings show)
+        # waits behind a 20 MB blob insert. WAL lets a second connection read the last
+        # committed state meanwhile. ``:memory:`` databases cannot be shared: one connection.
+        self._reader = reader or db
         self._clock = clock
         self._blob_grace = blob_grace
         self._lock = asyncio.Lock()
@@ -139,14 +163,23 @@ class SQLiteStore:
         except BaseException:
             await db.close()
             raise
+        reader = None
+        if os.fspath(path) != ":memory:":
+            try:
+                reader = await _open_reader(_read_only_uri(path))
+            except BaseException:
+                await db.close()
+                raise
         log.debug("opened %s (schema was v%s)", path, found)
-        return cls(db, clock=clock, blob_grace=blob_grace)
+        return cls(db, reader=reader, clock=clock, blob_grace=blob_grace)
 
     async def close(self) -> None:
         if self._closed:
             return
         self._closed = True
         async with self._lock:
+            if self._reader is not self._db:
+                await self._reader.close()
             await self._db.close()
 
     async def __aenter__(self) -> Self:
@@ -157,6 +190,10 @@ class SQLiteStore:
 
     @asynccontextmanager
     async def _read(self) -> AsyncIterator[aiosqlite.Connection]:
+        if self._reader is not self._db:
+            # Each statement on the reader sees everything committed before it started.
+            yield self._reader
+            return
         async with self._lock:
             yield self._db
 
