@@ -90,6 +90,10 @@ class DiscordError(Exception):
         return body
 
 
+
+# How long a "person" takes to fill in a modal; see submit_modal.
+MODAL_FILL_SECONDS = 0.05
+
 def form_error(field_path: str, code: str, message: str) -> DiscordError:
     """A 400 "Invalid Form Body" naming the offending field, as Discord nests it."""
     errors: Payload = {"_errors": [{"code": code, "message": message}]}
@@ -895,6 +899,12 @@ class FakeDiscord:
         modal = opened_by.modal
         if modal is None:
             raise ValueError(f"interaction {opened_by.id} did not open a modal")
+        # discord.py registers a modal only once the callback's HTTP response has reached
+        # it (InteractionResponse.send_modal stores the view after the request returns); a
+        # submit that overtakes that response matches nothing and goes unanswered. No
+        # person fills in a form that fast, and nothing the fake can observe says the client
+        # has read the response, so give it a human's head start instead of an event.
+        await asyncio.sleep(MODAL_FILL_SECONDS)
         inputs = {
             c["custom_id"]: c for c in _walk_components(modal["components"]) if c.get("type") == 4
         }
