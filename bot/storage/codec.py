@@ -1,7 +1,8 @@
-"""JSON encoding for stored documents and the blob references they carry.
+"""JSON encoding for stored documents, and the sha-shaped strings job documents carry.
 
 Shared by every driver, so that a turn or job written by SQLite reads back the same
-from PostgreSQL.
+from PostgreSQL. The blob references inside stored turns are read with
+``bot.gateway.turns.blob_refs``, next to the code that writes them.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from typing import Any
 
 import orjson
 
-BLOB_KEY = "$blob"
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
@@ -45,17 +45,6 @@ def _walk(obj: Any) -> Iterator[Any]:
             stack.extend(reversed(list(item.values())))
         elif isinstance(item, (list, tuple)):
             stack.extend(reversed(item))
-
-
-def blob_refs(doc: Any) -> list[str]:
-    """The ``{"$blob": sha}`` references in a document, in order, without repeats."""
-    found: dict[str, None] = {}
-    for item in _walk(doc):
-        if isinstance(item, Mapping):
-            ref = item.get(BLOB_KEY)
-            if isinstance(ref, str):
-                found[ref] = None
-    return list(found)
 
 
 def sha_candidates(docs: Iterable[Any]) -> list[str]:

@@ -28,6 +28,7 @@ from typing import Any, Self
 
 import aiosqlite
 
+from bot.gateway.turns import blob_refs
 from bot.storage import codec
 from bot.storage.base import (
     JOB_STATES,
@@ -360,7 +361,7 @@ class SQLiteStore:
         refs = [
             *(("input", i, img.sha256) for i, img in enumerate(turn.inputs)),
             *(("output", i, img.sha256) for i, img in enumerate(turn.outputs)),
-            *(("raw", i, sha) for i, sha in enumerate(codec.blob_refs(turn.raw_turn))),
+            *(("raw", i, sha) for i, sha in enumerate(sorted(blob_refs(turn.raw_turn)))),
         ]
         raw = None if turn.raw_turn is None else codec.dumps(turn.raw_turn)
         created = turn.created_at if turn.created_at is not None else self._clock()

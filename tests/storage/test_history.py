@@ -136,6 +136,25 @@ async def test_raw_turn_round_trips_with_nested_blob_refs(store: SQLiteStore) ->
     assert got.outputs == (img,)
 
 
+async def test_blob_named_inside_a_string_of_the_raw_turn_is_kept(store: SQLiteStore) -> None:
+    # Chat turns keep their image as a "$blob:<sha>" marker inside a data URI string.
+    img = await blob(store, "chat")
+    raw = {"role": "assistant", "content": f"![i](data:image/png;base64,$blob:{img.sha256})"}
+    await store.append_turn(turn("p", raw=raw), keep=5)
+    assert await store.collect_garbage() == 0
+    assert await store.get_blob(img.sha256) == b"png bytes chat"
+
+
+async def test_escaped_blob_object_in_the_raw_turn_is_text_not_a_reference(
+    store: SQLiteStore,
+) -> None:
+    # strip_inline_data wraps a gateway's own {"$blob": ...} object in {"$literal": ...}.
+    raw = {"parts": [{"$literal": {"$blob": "e" * 64}}]}
+    await store.append_turn(turn("p", raw=raw), keep=5)
+    (got,) = await store.recent_turns(CHANNEL, 1)
+    assert got.raw_turn == raw
+
+
 async def test_turn_with_unstored_blob_is_refused_whole(store: SQLiteStore, db_path: Path) -> None:
     ghost = StoredImage("f" * 64, "image/png")
     with pytest.raises(KeyError, match="never stored"):
