@@ -18,7 +18,7 @@ each, with ``raise ... from exc`` so the log keeps the cause.
     │   ├── PaymentRequired          out of credit
     │   ├── ModelNotAvailable        model unknown or not allowed for this key
     │   ├── GatewayRateLimited       429, carries retry_after
-    │   ├── GatewayUnavailable       5xx / overloaded / connection failed
+    │   ├── GatewayUnavailable       5xx / overloaded / connection failed, may carry retry_after
     │   ├── GatewayTimeout
     │   ├── GatewayRejected          other 4xx: the gateway did not accept the request
     │   ├── ContentBlocked           safety filter, carries the reason
@@ -74,10 +74,19 @@ class GatewayError(ImagineError):
     retryable = False
     status: int | None = None
 
-    def __init__(self, message: str | None = None, *, status: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(message)
         if status is not None:
             self.status = status
+        # Seconds the gateway asked us to wait (Retry-After, RetryInfo), if it said; the
+        # client's retry loop honours it for any retryable error, not only 429.
+        self.retry_after = retry_after
 
 
 class GatewayAuthError(GatewayError):
@@ -103,8 +112,7 @@ class GatewayRateLimited(GatewayError):
         status: int | None = 429,
         retry_after: float | None = None,
     ) -> None:
-        super().__init__(message, status=status)
-        self.retry_after = retry_after
+        super().__init__(message, status=status, retry_after=retry_after)
 
 
 class GatewayUnavailable(GatewayError):

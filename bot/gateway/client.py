@@ -249,9 +249,8 @@ class GatewayClient:
     def _retry_delay(self, exc: GatewayError, retries: int) -> float | None:
         if not exc.retryable:
             return None
-        retry_after = getattr(exc, "retry_after", None)
-        if retry_after is not None:
-            return retry_after if retry_after <= self.max_retry_wait else None
+        if exc.retry_after is not None:
+            return exc.retry_after if exc.retry_after <= self.max_retry_wait else None
         backoff = min(self.backoff_max, self.backoff_base * 2**retries)
         return backoff * random.uniform(0.75, 1.0)
 

@@ -121,9 +121,13 @@ def find_error(payload: Any) -> Any | None:
     if payload.get("error"):
         return payload["error"]
     choices = payload.get("choices")
-    if isinstance(choices, list) and choices and isinstance(choices[0], Mapping):
-        if choices[0].get("error"):
-            return choices[0]["error"]
+    if (
+        isinstance(choices, list)
+        and choices
+        and isinstance(choices[0], Mapping)
+        and choices[0].get("error")
+    ):
+        return choices[0]["error"]
     return None
 
 
@@ -291,13 +295,12 @@ def map_error(
     if effective == 413:
         return RequestTooLarge()
     if (effective is not None and effective >= 500) or _OVERLOADED.search(text):
-        unavailable = GatewayUnavailable(
+        # OpenRouter sends Retry-After with 503 too; the client waits that long if asked.
+        return GatewayUnavailable(
             f"The image service is down or overloaded right now{http}. Try again in a minute.",
             status=effective,
+            retry_after=parse_retry_after(retry_after),
         )
-        # OpenRouter sends Retry-After with 503 too; the client waits that long if asked.
-        unavailable.retry_after = parse_retry_after(retry_after)  # type: ignore[attr-defined]
-        return unavailable
     if effective == 409:
         return GatewayUnavailable(status=409)
     return GatewayRejected(
