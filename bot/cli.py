@@ -13,9 +13,10 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import NoReturn, Sequence
+from typing import NoReturn
 
 from bot.config import load_bot_settings, load_dotenv_file, load_image_settings
 from bot.errors import (
@@ -50,7 +51,8 @@ class _OneLineParser(argparse.ArgumentParser):
 def _build_parser() -> argparse.ArgumentParser:
     parser = _OneLineParser(
         prog="python -m bot",
-        description="imagine-bot: Gemini image models in Discord through OpenAI-compatible gateways.",
+        description="imagine-bot: Gemini image models in Discord "
+        "through OpenAI-compatible gateways.",
     )
     commands = parser.add_subparsers(dest="command", metavar="{run,generate}")
     commands.add_parser("run", help="run the Discord bot (the default)")
@@ -66,14 +68,20 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     generate.add_argument("--model", help="model id (default: IMAGE_MODEL)")
     generate.add_argument(
-        "--aspect-ratio", choices=ASPECT_RATIOS + EXTREME_ASPECT_RATIOS, metavar="RATIO",
+        "--aspect-ratio",
+        choices=ASPECT_RATIOS + EXTREME_ASPECT_RATIOS,
+        metavar="RATIO",
         help="e.g. 1:1, 16:9, 9:16",
     )
     generate.add_argument("--size", choices=IMAGE_SIZES, help="1K, 2K or 4K")
-    generate.add_argument("--dialect", choices=DIALECTS, help="gateway dialect (default: IMAGE_API_DIALECT or auto)")
+    generate.add_argument(
+        "--dialect", choices=DIALECTS, help="gateway dialect (default: IMAGE_API_DIALECT or auto)"
+    )
     generate.add_argument("--base-url", help="gateway base URL (default: IMAGE_API_BASE_URL)")
     generate.add_argument("--api-key", help="gateway API key (default: IMAGE_API_KEY)")
-    generate.add_argument("--out", default=".", metavar="DIR", help="folder to save images in (default: .)")
+    generate.add_argument(
+        "--out", default=".", metavar="DIR", help="folder to save images in (default: .)"
+    )
     generate.add_argument("--timeout", type=float, metavar="SECONDS", help="per-attempt timeout")
     return parser
 
@@ -178,7 +186,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "generate":
             level = os.environ.get("LOG_LEVEL", "WARNING").upper()
             logging.basicConfig(
-                level=getattr(logging, level, logging.WARNING), stream=sys.stderr, format="%(message)s"
+                level=getattr(logging, level, logging.WARNING),
+                stream=sys.stderr,
+                format="%(message)s",
             )
             return asyncio.run(_generate(args))
         return _run_bot()
@@ -190,5 +200,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except Exception as exc:  # the last line of defence: a sentence, not a traceback
         log.debug("unexpected failure", exc_info=True)
-        print(f"error: unexpected failure ({type(exc).__name__}); run with LOG_LEVEL=DEBUG for details", file=sys.stderr)
+        print(
+            f"error: unexpected failure ({type(exc).__name__}); "
+            "run with LOG_LEVEL=DEBUG for details",
+            file=sys.stderr,
+        )
         return EXIT_FAILED

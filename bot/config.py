@@ -7,9 +7,9 @@ missing or invalid variable; the entry points turn that into one line on stderr.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
 
 from bot.errors import ConfigError
 from bot.gateway.models import DIALECTS, GatewayConfig
@@ -81,7 +81,9 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
 def _dialect(env: Mapping[str, str]) -> str:
     dialect = (_get(env, "IMAGE_API_DIALECT") or "auto").lower()
     if dialect not in DIALECTS:
-        raise ConfigError(f"IMAGE_API_DIALECT must be one of {', '.join(DIALECTS)}, got {dialect!r}")
+        raise ConfigError(
+            f"IMAGE_API_DIALECT must be one of {', '.join(DIALECTS)}, got {dialect!r}"
+        )
     return dialect
 
 

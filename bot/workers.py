@@ -8,6 +8,7 @@ second under load. Work submitted here must be a top-level (picklable) function.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import multiprocessing
 import os
@@ -28,10 +29,9 @@ WORKER_NICENESS = 10
 
 
 def _lower_priority(increment: int) -> None:
-    try:
+    # Not permitted here: run at normal priority rather than not at all.
+    with contextlib.suppress(OSError):
         os.nice(increment)
-    except OSError:  # not permitted here: run at normal priority rather than not at all
-        pass
 
 
 # glibc gives freed memory back to the kernel as soon as the top of the heap has 128 KB

@@ -13,7 +13,6 @@ from tests.fakes.gateway import (
     FakeGateway,
     Reply,
     google_response,
-    inline_part,
     jpeg_bytes,
     markdown_response,
     openai_error,
@@ -33,9 +32,14 @@ async def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path) -> t
     full_env["IMAGINE_ENV_FILE"] = str(cwd / "no.env")
     full_env.update(env or {})
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", *args,
-        cwd=cwd, env=full_env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "bot",
+        *args,
+        cwd=cwd,
+        env=full_env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
     return process.returncode, stdout.decode(), stderr.decode()
@@ -57,8 +61,16 @@ async def test_generate_saves_each_image_and_prints_its_path(gateway, project_en
     gateway.script(Reply(body=markdown_response([first, second], "Here you go.")))
 
     code, out, err = await run_cli(
-        "generate", "a cat in a cafe", "--aspect-ratio", "16:9", "--size", "2K",
-        "--out", str(tmp_path / "out"), env=project_env, cwd=tmp_path,
+        "generate",
+        "a cat in a cafe",
+        "--aspect-ratio",
+        "16:9",
+        "--size",
+        "2K",
+        "--out",
+        str(tmp_path / "out"),
+        env=project_env,
+        cwd=tmp_path,
     )
 
     assert code == 0, err
@@ -79,15 +91,26 @@ async def test_generate_saves_each_image_and_prints_its_path(gateway, project_en
 async def test_reference_image_crosses_the_wire_and_flags_beat_settings(gateway, tmp_path):
     source = png_bytes(20, 10, (10, 200, 10))
     (tmp_path / "in.png").write_bytes(source)
-    gateway.script(
-        Reply(body=google_response([png_bytes(4, 4)]))
-    )
+    gateway.script(Reply(body=google_response([png_bytes(4, 4)])))
     env = {"IMAGE_API_BASE_URL": "http://127.0.0.1:9/v1", "IMAGE_API_KEY": "wrong"}
 
     code, out, err = await run_cli(
-        "generate", "make it blue", "--image", str(tmp_path / "in.png"),
-        "--dialect", "google", "--base-url", gateway.google_base_url, "--api-key", API_KEY,
-        "--model", "gemini-3-pro-image-preview", "--out", str(tmp_path), env=env, cwd=tmp_path,
+        "generate",
+        "make it blue",
+        "--image",
+        str(tmp_path / "in.png"),
+        "--dialect",
+        "google",
+        "--base-url",
+        gateway.google_base_url,
+        "--api-key",
+        API_KEY,
+        "--model",
+        "gemini-3-pro-image-preview",
+        "--out",
+        str(tmp_path),
+        env=env,
+        cwd=tmp_path,
     )
 
     assert code == 0, err
@@ -109,10 +132,14 @@ async def test_reference_image_crosses_the_wire_and_flags_beat_settings(gateway,
     ],
     ids=["bad-key", "refusal", "junk"],
 )
-async def test_failures_are_one_error_line_and_a_nonzero_exit(gateway, project_env, tmp_path, reply, expected):
+async def test_failures_are_one_error_line_and_a_nonzero_exit(
+    gateway, project_env, tmp_path, reply, expected
+):
     gateway.script(reply, reply, reply, reply)
 
-    code, out, err = await run_cli("generate", "x", "--out", str(tmp_path), env=project_env, cwd=tmp_path)
+    code, out, err = await run_cli(
+        "generate", "x", "--out", str(tmp_path), env=project_env, cwd=tmp_path
+    )
 
     assert code == 1
     assert out == ""

@@ -58,7 +58,9 @@ def test_secrets_do_not_appear_in_repr():
 
 
 def test_image_settings_alone_need_no_discord_token():
-    image = load_image_settings({"IMAGE_API_BASE_URL": "http://x/v1", "IMAGE_API_KEY": "k", "IMAGE_API_DIALECT": "GOOGLE"})
+    image = load_image_settings(
+        {"IMAGE_API_BASE_URL": "http://x/v1", "IMAGE_API_KEY": "k", "IMAGE_API_DIALECT": "GOOGLE"}
+    )
     assert image.gateway().dialect == "google"
 
 

@@ -7,8 +7,9 @@ edit history, content-addressed image blobs, jobs and usage. Nothing outside
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Protocol, Sequence
+from typing import Any, Protocol
 
 # Registered defaults: a guild with no row gets exactly these.
 DEFAULT_HISTORY_TURNS = 6
@@ -105,7 +106,9 @@ class Store(Protocol):
     async def update_settings(self, guild_id: int, **changes: Any) -> GuildSettings: ...
 
     # content-addressed images
-    async def put_blob(self, data: bytes, mime: str, width: int = 0, height: int = 0) -> StoredImage: ...
+    async def put_blob(
+        self, data: bytes, mime: str, width: int = 0, height: int = 0
+    ) -> StoredImage: ...
     async def get_blob(self, sha256: str) -> bytes: ...
     async def blob_info(self, sha256: str) -> StoredImage: ...  # KeyError if unknown
 

@@ -16,13 +16,13 @@ never reads blob data, so it stays cheap.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import os
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
-from contextlib import asynccontextmanager
 from pathlib import PurePath
 from typing import Any, Self
 
@@ -189,7 +189,7 @@ class SQLiteStore:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    @asynccontextmanager
+    @contextlib.asynccontextmanager
     async def _read(self) -> AsyncIterator[aiosqlite.Connection]:
         if self._reader is not self._db:
             # Each statement on the reader sees everything committed before it started.
@@ -198,7 +198,7 @@ class SQLiteStore:
         async with self._lock:
             yield self._db
 
-    @asynccontextmanager
+    @contextlib.asynccontextmanager
     async def _write(self) -> AsyncIterator[aiosqlite.Connection]:
         async with self._lock:
             if self._db.in_transaction:  # left open by a cancelled rollback
@@ -213,10 +213,8 @@ class SQLiteStore:
             await self._db.execute("COMMIT")
 
     async def _rollback(self) -> None:
-        try:
+        with contextlib.suppress(sqlite3.OperationalError):  # nothing to roll back
             await self._db.execute("ROLLBACK")
-        except sqlite3.OperationalError:  # nothing to roll back
-            pass
 
     async def _fetchone(
         self, db: aiosqlite.Connection, sql: str, params: Params = ()
@@ -264,8 +262,9 @@ class SQLiteStore:
                 key = valid.pop("gateway_key_encrypted")
             overrides.update(valid)
             await db.execute(
-                "INSERT INTO guild_settings (guild_id, overrides, gateway_key_encrypted, updated_at)"
-                " VALUES (?, ?, ?, ?) ON CONFLICT (guild_id) DO UPDATE SET"
+                "INSERT INTO guild_settings"
+                " (guild_id, overrides, gateway_key_encrypted, updated_at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (guild_id) DO UPDATE SET"
                 " overrides = excluded.overrides,"
                 " gateway_key_encrypted = excluded.gateway_key_encrypted,"
                 " updated_at = excluded.updated_at",
@@ -301,7 +300,8 @@ class SQLiteStore:
             )
             if row is None:
                 await db.execute(
-                    "INSERT INTO blobs (sha256, mime, width, height, size, created_at, touched_at, data)"
+                    "INSERT INTO blobs"
+                    " (sha256, mime, width, height, size, created_at, touched_at, data)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     (sha, mime, width, height, len(data), now, now, bytes(data)),
                 )
@@ -587,7 +587,8 @@ class SQLiteStore:
                 raise ValueError(f"{name} must be a whole number >= 0, got {value!r}")
         async with self._write() as db:
             await db.execute(
-                "INSERT INTO usage (guild_id, user_id, day, jobs, images, tokens) VALUES (?, ?, ?, 1, ?, ?)"
+                "INSERT INTO usage (guild_id, user_id, day, jobs, images, tokens)"
+                " VALUES (?, ?, ?, 1, ?, ?)"
                 " ON CONFLICT (guild_id, day, user_id) DO UPDATE SET jobs = jobs + 1,"
                 " images = images + excluded.images, tokens = tokens + excluded.tokens",
                 (guild_id or 0, user_id, utc_day(self._clock()), images, tokens),

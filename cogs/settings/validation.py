@@ -73,7 +73,7 @@ def validate_gateway_url(raw: str, *, allow_private: bool) -> str:
         # Same rule as the request-time check after DNS (bot.gateway.netguard).
         if ip is not None and not is_public_address(str(ip)):
             raise UnsafeGatewayURL()
-        if host in _LOCAL_NAMES or host.endswith(".localhost") or host.endswith(".internal"):
+        if host in _LOCAL_NAMES or host.endswith((".localhost", ".internal")):
             raise UnsafeGatewayURL()
     netloc = parts.netloc.rsplit("@", 1)[-1]
     if port is None:

@@ -14,9 +14,9 @@ from bot.app import ImageBot
 from bot.config import BotSettings, ImageSettings
 from bot.storage.base import GuildSettings
 from bot.workers import CpuPool
-from tests.harness import connected_bot
 from tests.fakes.discord import FakeDiscord, InteractionState, redirect_discord
 from tests.fakes.gateway import FakeGateway
+from tests.harness import connected_bot
 
 SECRET_KEY = "settings-tests-secret-key-0123456789"
 OPERATOR_KEY = "operator-default-key-5678"

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 
@@ -56,7 +57,7 @@ async def test_memory_url_works_and_touches_no_file(
         assert (await store.get_settings(5)).history_turns == 6
     finally:
         await store.close()
-    assert list(tmp_path.iterdir()) == []
+    assert os.listdir(tmp_path) == []
 
 
 @pytest.mark.parametrize(

@@ -121,7 +121,8 @@ async def test_settings_persist_across_reopen(db_path: Path, clock) -> None:
     # one row per guild, the channel list as JSON, the key in its own BLOB column
     rows = query(
         db_path,
-        "SELECT guild_id, json_extract(overrides, '$.allowed_channels') FROM guild_settings ORDER BY 1",
+        "SELECT guild_id, json_extract(overrides, '$.allowed_channels')"
+        " FROM guild_settings ORDER BY 1",
     )
     assert rows == [(9, "[111,222]"), (10, None)]
 
