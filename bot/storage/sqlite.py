@@ -1,9 +1,10 @@
 """The SQLite driver of ``Store``, over aiosqlite.
 
 aiosqlite runs every statement on its own thread, so the event loop never waits on
-disk. One connection serves the bot; an asyncio lock keeps one coroutine's
-transaction from interleaving with another's on it, and ``BEGIN IMMEDIATE`` plus
-``busy_timeout`` handle a second process (the CLI) on the same file.
+disk. One connection writes; an asyncio lock keeps one coroutine's transaction from
+interleaving with another's on it, and ``BEGIN IMMEDIATE`` plus ``busy_timeout``
+handle a second process (the CLI) on the same file. Reads go to a second, read-only
+connection (WAL), so they never queue behind a multi-MB blob write.
 
 Blob garbage collection runs inside the transaction that deletes turns (prune or
 reset): a blob goes when no turn and no job refers to it and nobody has put it for
@@ -90,6 +91,14 @@ def _job(row: sqlite3.Row) -> JobRecord:
         started_at=row["started_at"],
         finished_at=row["finished_at"],
     )
+
+
+def _build_settings(
+    guild_id: int, overrides: Mapping[str, Any], key: bytes | None
+) -> GuildSettings:
+    if key is not None:
+        overrides = {**overrides, "gateway_key_encrypted": key}
+    return build_settings(guild_id, overrides)
 
 
 def _check_state(state: Any) -> str:
@@ -232,32 +241,26 @@ class SQLiteStore:
 
     async def get_settings(self, guild_id: int) -> GuildSettings:
         async with self._read() as db:
-            row = await self._fetchone(
-                db,
-                "SELECT overrides, gateway_key_encrypted FROM guild_settings WHERE guild_id = ?",
-                (guild_id,),
-            )
-        return self._settings(guild_id, row)
+            overrides, key = await self._overrides(db, guild_id)
+        return _build_settings(guild_id, overrides, key)
 
-    @staticmethod
-    def _settings(guild_id: int, row: sqlite3.Row | None) -> GuildSettings:
+    async def _overrides(
+        self, db: aiosqlite.Connection, guild_id: int
+    ) -> tuple[dict[str, Any], bytes | None]:
+        """The values an admin set, and the key ciphertext (kept in its own column)."""
+        row = await self._fetchone(
+            db,
+            "SELECT overrides, gateway_key_encrypted FROM guild_settings WHERE guild_id = ?",
+            (guild_id,),
+        )
         if row is None:
-            return GuildSettings(guild_id=guild_id)
-        overrides = dict(codec.loads(row["overrides"]))
-        if row["gateway_key_encrypted"] is not None:
-            overrides["gateway_key_encrypted"] = row["gateway_key_encrypted"]
-        return build_settings(guild_id, overrides)
+            return {}, None
+        return dict(codec.loads(row["overrides"])), row["gateway_key_encrypted"]
 
     async def update_settings(self, guild_id: int, **changes: Any) -> GuildSettings:
         valid = validate_changes(changes)
         async with self._write() as db:
-            row = await self._fetchone(
-                db,
-                "SELECT overrides, gateway_key_encrypted FROM guild_settings WHERE guild_id = ?",
-                (guild_id,),
-            )
-            overrides = dict(codec.loads(row["overrides"])) if row else {}
-            key = row["gateway_key_encrypted"] if row else None
+            overrides, key = await self._overrides(db, guild_id)
             if "gateway_key_encrypted" in valid:
                 key = valid.pop("gateway_key_encrypted")
             overrides.update(valid)
@@ -270,9 +273,7 @@ class SQLiteStore:
                 " updated_at = excluded.updated_at",
                 (guild_id, codec.dumps(overrides), key, self._clock()),
             )
-        if key is not None:
-            overrides["gateway_key_encrypted"] = key
-        return build_settings(guild_id, overrides)
+        return _build_settings(guild_id, overrides, key)
 
     # content-addressed images
 
