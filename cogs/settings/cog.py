@@ -12,17 +12,16 @@ import asyncio
 import difflib
 import logging
 import time
-from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
 import discord
 from discord import app_commands
 from discord.ext import commands
-from discord.utils import maybe_coroutine
 
 from bot.access import ensure_admin, is_admin
 from bot.gateway.models import ASPECT_RATIOS, DIALECTS, EXTREME_ASPECT_RATIOS, IMAGE_SIZES
+from bot.jobs import gateway_key
 from bot.storage.base import MAX_HISTORY_TURNS, GuildSettings
 from cogs.settings import render
 from cogs.settings.gateway_modal import GatewayKeyModal
@@ -39,7 +38,6 @@ log = logging.getLogger(__name__)
 AUTOCOMPLETE_LIMIT = 25  # Discord shows at most 25 choices
 AUTOCOMPLETE_TIMEOUT = 2.0  # the autocomplete answer is due within 3 s
 MODEL_CHECK_TIMEOUT = 8.0
-MODEL_LIST_TTL = 300.0
 MAX_ALLOWED_CHANNELS = 100
 
 MAX_USER_JOBS = 20
@@ -92,10 +90,6 @@ class ChannelOption(app_commands.Transformer):
         return value
 
 
-def _model_ids(models: Sequence[Any]) -> list[str]:
-    return [m if isinstance(m, str) else str(getattr(m, "id", m)) for m in models]
-
-
 async def _confirm(interaction: discord.Interaction[Any], text: str) -> None:
     if interaction.response.is_done():
         await interaction.followup.send(text, ephemeral=True)
@@ -112,8 +106,6 @@ class SettingsCog(
 ):
     def __init__(self, bot: Any) -> None:
         self.bot = bot
-        # Model lists only (not settings): autocomplete fires on every keystroke.
-        self._models: dict[tuple[int, str], tuple[float, list[str]]] = {}
         super().__init__()
 
     # helpers
@@ -137,23 +129,18 @@ class SettingsCog(
     async def _list_models(self, guild_id: int, wait: float) -> list[str] | None:
         """The gateway's model ids, or None when they could not be fetched."""
         try:
-            resolved = await maybe_coroutine(self.bot.resolve_gateway, guild_id)
-            # ImageBot.resolve_gateway answers (config, model); accept a bare config too.
-            config = resolved[0] if isinstance(resolved, tuple) else resolved
-            cache_key = (guild_id, config.base_url)
-            cached = self._models.get(cache_key)
-            if cached and time.monotonic() - cached[0] < MODEL_LIST_TTL:
-                return cached[1]
-            models = _model_ids(await asyncio.wait_for(self.bot.gateway.list_models(config), wait))
+            config, _ = await self.bot.resolve_gateway(guild_id)
+            # The runtime's cache, shared with /imagine: keyed by address, dialect and
+            # key digest, so a changed gateway is never answered from the old one's list.
+            return await asyncio.wait_for(
+                self.bot.runtime.models(
+                    gateway_key(config), lambda: self.bot.gateway.list_models(config)
+                ),
+                wait,
+            )
         except Exception as exc:  # any failure only means "could not check"
             log.info("guild %s: model list unavailable (%s)", guild_id, type(exc).__name__)
             return None
-        self._models[cache_key] = (time.monotonic(), models)
-        return models
-
-    def _forget_models(self, guild_id: int) -> None:
-        for key in [k for k in self._models if k[0] == guild_id]:
-            del self._models[key]
 
     def _show_embed(self, s: GuildSettings) -> discord.Embed:
         image = self.bot.settings.image
@@ -278,7 +265,6 @@ class SettingsCog(
             await self._update(
                 interaction, gateway_base_url=None, gateway_dialect=None, gateway_key_encrypted=None
             )
-            self._forget_models(interaction.guild_id)
             await _confirm(
                 interaction, "This server now uses the bot's default gateway. Its key was deleted."
             )
@@ -312,7 +298,6 @@ class SettingsCog(
                 changes["gateway_key_encrypted"] = self.bot.keybox.encrypt(validate_api_key(typed))
             await self.bot.store.update_settings(guild_id, **changes)
             log.info("guild %s: %s set the gateway", guild_id, submit.user.id)
-            self._forget_models(guild_id)
             kept = "kept" if "gateway_key_encrypted" not in changes else "saved encrypted"
             await _confirm(
                 submit,
