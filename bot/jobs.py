@@ -123,6 +123,8 @@ class JobSpec:
             aspect_ratio=p.get("aspect_ratio"),
             image_size=p.get("image_size"),
             history=bool(p.get("history", False)),
+            # Rows from before "new_chain" was stored: only /imagine started a chain.
+            new_chain=bool(p.get("new_chain", job.kind == "imagine")),
         )
         return replace(spec, **changes)
 
@@ -365,6 +367,7 @@ class JobRunner:
                 "image_size": image_size,
                 "inputs": [s.sha256 for s in inputs.stored],
                 "history": spec.history,
+                "new_chain": spec.new_chain,
             },
             interaction_token=spec.interaction_token,
         )

@@ -96,7 +96,8 @@ class JobButton(
             )
             label = f"Upscaling to {UPSCALE_SIZES[self.action]}…"
         elif self.action == "reroll":
-            # The job's inputs already hold the image it edited, so a reroll needs no history.
+            # The job's inputs already hold the image it edited, so a reroll needs no history;
+            # a reroll of an /imagine starts a new chain, as running that /imagine again would.
             spec = JobSpec.from_job(job, kind="reroll", history=False, **here)
             label = "Rerolling…"
         else:  # rerun an interrupted job as it was asked
