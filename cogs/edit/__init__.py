@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING
 
 import discord
@@ -15,8 +16,8 @@ from discord.ext import commands
 
 from bot.access import ensure_can_use
 from bot.delivery import channel_limit, post_to_channel, typing_in, user_message
-from bot.errors import ImagineError
-from bot.jobs import MAX_PROMPT_CHARS, JobSpec
+from bot.errors import AccessDenied, ImagineError
+from bot.jobs import MAX_PROMPT_CHARS, JobSpec, SourceImage
 from cogs.imagine.flow import (
     allowed,
     capped,
@@ -29,14 +30,17 @@ from cogs.imagine.views import EditModal
 
 if TYPE_CHECKING:
     from bot.app import ImageBot
+    from bot.storage.base import GuildSettings
 
 log = logging.getLogger(__name__)
 
 NO_IMAGE_IN_MESSAGE = (
     "That message has no image I can edit. Attach a PNG, JPEG, WEBP, GIF or HEIC image."
 )
-REPLY_HINT = (
-    "Tell me what to change: reply to the image with an instruction, e.g. “@me make it night”."
+REPLY_HINT = "Tell me what to change along with the mention, e.g. “@me make it night”."
+MENTION_HINT = (
+    "To edit a picture, attach it (or reply to one) and mention me with what to change, "
+    "e.g. “@me make it a watercolor”. To make a new one, use /imagine."
 )
 Prompt = app_commands.Range[str, 1, MAX_PROMPT_CHARS]
 
@@ -112,7 +116,12 @@ class Edit(commands.Cog):
     @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:
         me = self.bot.user
-        if me is None or message.author.bot or message.guild is None or message.reference is None:
+        if me is None or message.author.bot or message.guild is None:
+            return
+        mentioned = me.id in message.raw_mentions
+        if message.reference is None:
+            if mentioned:
+                await self._answering(message, self._edit_attached(message))
             return
         target = message.reference.resolved
         if not isinstance(target, discord.Message):
@@ -122,13 +131,19 @@ class Edit(commands.Cog):
                 target = await message.channel.fetch_message(message.reference.message_id)
             except discord.HTTPException:
                 return
-        mentioned = me.id in message.raw_mentions
         own_result = target.author.id == me.id
         sources = image_sources(target)
         if not (mentioned or (own_result and sources)):
             return
+        if not sources and mentioned:
+            # A reply to a text message that carries its own picture means that picture.
+            sources = image_sources(message)
+        await self._answering(message, self._edit_reply(message, target, sources))
+
+    async def _answering(self, message: discord.Message, work: Awaitable[None]) -> None:
+        """Run ``work``; any failure is answered as a reply the member can read."""
         try:
-            await self._edit_reply(message, target, sources)
+            await work
         except Exception as exc:
             if not isinstance(exc, ImagineError):
                 log.error("reply-to-edit failed", exc_info=exc)
@@ -137,16 +152,26 @@ class Edit(commands.Cog):
             except discord.HTTPException:
                 log.warning("could not answer a reply in channel %s", message.channel.id)
 
-    async def _edit_reply(self, message: discord.Message, target: discord.Message, sources) -> None:
-        me = self.bot.user
-        assert me is not None
+    async def _edit_attached(self, message: discord.Message) -> None:
+        """A mention that is not a reply: edit its own images, or say how to use the bot."""
+        sources = image_sources(message)
+        if sources:
+            await self._edit_reply(message, message, sources)
+            return
+        try:
+            await self._settings_for(message)
+        except AccessDenied:
+            return  # where the bot is not enabled, a bare mention is not for us
+        await message.reply(MENTION_HINT, mention_author=False)
+
+    async def _settings_for(self, message: discord.Message) -> GuildSettings:
         member = message.author
         permissions = (
             message.channel.permissions_for(member)  # type: ignore[arg-type]
             if isinstance(member, discord.Member)
             else discord.Permissions.none()
         )
-        settings = await ensure_can_use(
+        return await ensure_can_use(
             self.bot,
             guild_id=message.guild.id if message.guild else None,
             channel_id=message.channel.id,
@@ -155,6 +180,17 @@ class Edit(commands.Cog):
             if isinstance(message.channel, discord.Thread)
             else None,
         )
+
+    async def _edit_reply(
+        self,
+        message: discord.Message,
+        target: discord.Message,
+        sources: tuple[SourceImage, ...],
+    ) -> None:
+        me = self.bot.user
+        assert me is not None
+        member = message.author
+        settings = await self._settings_for(message)
         # Only after the access check: a channel the bot is not enabled in learns nothing else.
         if not sources:
             raise ImagineError(no_image_in(target))

@@ -3,29 +3,13 @@
 from __future__ import annotations
 
 from tests.fakes.gateway import Reply, images_response, png_bytes
+from tests.bot.test_polish import _button, _modal_field
 from tests.harness import BotHarness
 
 FIRST = png_bytes(32, 32, (200, 0, 0))
 SECOND = png_bytes(32, 32, (0, 200, 0))
 THIRD = png_bytes(32, 32, (0, 0, 200))
 FOURTH = png_bytes(32, 32, (200, 200, 0))
-
-
-def _button(message, action: str) -> str:
-    return next(i for i in message.custom_ids() if i.startswith(f"imagine:{action}:"))
-
-
-async def _modal_field(h: BotHarness, opened) -> str:
-    await h.fake.wait_for_interaction_reply(opened)
-    assert opened.callback_type == 9, opened.original and opened.original.content
-    (field_id,) = [
-        c["custom_id"] for row in opened.modal["components"] for c in row.get("components", [])
-    ]
-    return field_id
-
-
-def _texts(req) -> list:
-    return [m["content"] for m in req.json["messages"]]
 
 
 # --- 1. a reroll of /imagine starts a new chain ---------------------------------------------------
@@ -194,3 +178,24 @@ async def test_a_fresh_form_is_answered_once(running_bot: BotHarness) -> None:
     done = await h.result(await h.fake.submit_modal(menu, {field_id: "make it blue"}))
     assert done.original.files[0][1] == SECOND
     assert len(h.fake.find(f"POST /interactions/{done.id}/*/callback")) == 1
+
+
+async def test_mention_on_a_reply_to_text_edits_its_own_image(running_bot: BotHarness) -> None:
+    h = running_bot
+    question = await h.fake.post_message("can someone fix my photo?")
+    h.gw.script(Reply(body=images_response([SECOND])))
+    await h.fake.post_message(
+        "brighten this", images=[("p.png", FIRST)], reply_to=question, mention_bot=True
+    )
+    posted = await h.channel_post()
+    (req,) = h.gw.requests
+    assert req.images == [FIRST]
+    assert posted.files[0][1] == SECOND
+
+
+async def test_mention_with_an_image_but_no_words_asks_for_them(running_bot: BotHarness) -> None:
+    h = running_bot
+    await h.fake.post_message("", images=[("p.png", FIRST)], mention_bot=True)
+    answer = await h.channel_post()
+    assert "what to change" in answer.content
+    assert h.gw.requests == []
