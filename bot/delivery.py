@@ -9,6 +9,7 @@ when they fit, else one re-encode in the CPU pool that keeps the dimensions.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import time
@@ -53,6 +54,9 @@ MESSAGE_LIMIT = 2000
 TOKEN_LIFETIME = 15 * 60
 TOKEN_MARGIN = 60
 PROGRESS_INTERVAL = 5.0
+# How long a finished job waits for a progress edit in flight before dropping it.
+PROGRESS_CLOSE_WAIT = 5.0
+WAITING_FOR_CHANNEL = "Waiting for the edit in progress in this channel…"
 # Discord error codes meaning the interaction token can no longer be used.
 EXPIRED_CODES = {10062, 10015, 50027}
 GENERIC_FAILURE = (
@@ -191,7 +195,11 @@ async def deliver(
 
 
 class Progress:
-    """Edits the original response with the elapsed time while a job runs."""
+    """Edits the original response with the elapsed time while a job runs.
+
+    ``waiting(True)`` shows that the job waits for another one in the channel, and
+    ``waiting(False)`` switches back to the elapsed time; both are shown at once.
+    """
 
     def __init__(
         self,
@@ -204,15 +212,32 @@ class Progress:
         self.interval = interval or PROGRESS_INTERVAL
         self._task: asyncio.Task[None] | None = None
         self._start = time.monotonic()
+        self._waiting = False
+        self._changed = asyncio.Event()
+        self._closing = False
+
+    def waiting(self, waiting: bool) -> None:
+        self._waiting = waiting
+        if not waiting:
+            self._start = time.monotonic()  # the time shown is the job's own
+        self._changed.set()
+
+    def content(self) -> str:
+        # The label first: the member sees what was asked, then why nothing moves yet.
+        if self._waiting:
+            return f"{self.label} {WAITING_FOR_CHANNEL}"
+        return f"{self.label} {int(time.monotonic() - self._start)} s"
 
     async def _tick(self) -> None:
         while True:
-            await asyncio.sleep(self.interval)
-            if not token_usable(self.interaction):
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.interval):
+                    await self._changed.wait()
+            self._changed.clear()
+            if self._closing or not token_usable(self.interaction):
                 return
-            elapsed = int(time.monotonic() - self._start)
             try:
-                await self.interaction.edit_original_response(content=f"{self.label} {elapsed} s")
+                await self.interaction.edit_original_response(content=self.content())
             except discord.HTTPException as exc:
                 log.debug("progress edit failed: %s", exc)
                 if _expired(exc):
@@ -225,9 +250,14 @@ class Progress:
 
     async def __aexit__(self, *exc_info: object) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        if task is None:
+            return
+        # Let an edit already on its way land first, so it cannot overwrite the result.
+        self._closing = True
+        self._changed.set()
+        await asyncio.wait({task}, timeout=PROGRESS_CLOSE_WAIT)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
 
 
 @asynccontextmanager

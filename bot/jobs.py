@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -326,13 +326,28 @@ class JobRunner:
         return tuple(history)
 
     # -- the job ----------------------------------------------------------------
-    async def run(self, spec: JobSpec, settings: GuildSettings) -> JobOutcome:
-        """Run one job to the end; the channel lock keeps a chain's turns in order."""
+    async def run(
+        self,
+        spec: JobSpec,
+        settings: GuildSettings,
+        *,
+        on_wait: Callable[[bool], None] | None = None,
+    ) -> JobOutcome:
+        """Run one job to the end; the channel lock keeps a chain's turns in order.
+
+        ``on_wait(True)`` is called when the job has to wait for another job of the
+        channel's chain, and ``on_wait(False)`` once it runs, so the member can be told.
+        """
+        if not (spec.history or spec.new_chain or spec.use_latest):
+            return await self._run(spec, settings)
         lock = self.bot.runtime.channel_lock(spec.channel_id)
-        if spec.history or spec.new_chain or spec.use_latest:
-            async with lock:
-                return await self._run(spec, settings)
-        return await self._run(spec, settings)
+        told = on_wait if lock.locked() else None
+        if told is not None:
+            told(True)
+        async with lock:
+            if told is not None:
+                told(False)
+            return await self._run(spec, settings)
 
     async def _run(self, spec: JobSpec, settings: GuildSettings) -> JobOutcome:
         store = self.bot.store

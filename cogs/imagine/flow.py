@@ -140,8 +140,8 @@ async def run_for_interaction(
     async with bot.jobs.admitted(spec, settings):
         acknowledged = interaction.response.is_done() or await _acknowledge(interaction)
         if acknowledged:
-            async with Progress(interaction, label):
-                outcome = await bot.jobs.run(spec, settings)
+            async with Progress(interaction, label) as progress:
+                outcome = await bot.jobs.run(spec, settings, on_wait=progress.waiting)
         else:
             outcome = await bot.jobs.run(spec, settings)
         message = await deliver(

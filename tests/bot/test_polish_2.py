@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tests.fakes.gateway import Reply, images_response, png_bytes
 from tests.bot.test_polish import _button, _modal_field
+from tests.fakes.gateway import Reply, images_response, png_bytes
 from tests.harness import BotHarness
 
 FIRST = png_bytes(32, 32, (200, 0, 0))
@@ -119,7 +119,7 @@ async def test_an_edit_waiting_for_the_channel_says_so(running_bot: BotHarness) 
 
         def progress(text: str, absent: str | None = None):
             def check(r) -> bool:
-                content = (r.json or {}).get("content") or ""
+                content = (r.json.get("content") if isinstance(r.json, dict) else "") or ""
                 return (
                     r.method == "PATCH"
                     and it.token in r.path
