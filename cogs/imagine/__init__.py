@@ -13,6 +13,7 @@ from discord.ext import commands
 from bot.gateway.models import ASPECT_RATIOS, EXTREME_ASPECT_RATIOS, IMAGE_SIZES
 from bot.jobs import MAX_PROMPT_CHARS, JobSpec, gateway_key
 from cogs.imagine.flow import allowed, run_for_interaction, source_of
+from cogs.imagine.views import FORM_EXPIRED, is_stale_form
 
 if TYPE_CHECKING:
     from bot.app import ImageBot
@@ -100,6 +101,16 @@ class Imagine(commands.Cog):
         return await self.bot.runtime.models(
             gateway_key(config), lambda: self.bot.gateway.list_models(config)
         )
+
+    @commands.Cog.listener()
+    async def on_interaction(self, interaction: discord.Interaction[ImageBot]) -> None:
+        # Without an answer Discord shows the member "interaction failed" and nothing else.
+        if not is_stale_form(interaction):
+            return
+        try:
+            await interaction.response.send_message(FORM_EXPIRED, ephemeral=True)
+        except discord.HTTPException as exc:
+            log.info("could not answer an expired form: %s", exc)
 
     @app_commands.command(name="reset")
     @app_commands.guild_only()

@@ -8,6 +8,7 @@ button posted before a restart works after it. They are registered once with
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -34,6 +35,9 @@ UPSCALE_SIZES = {"up2k": "2K", "up4k": "4K"}
 GONE = "I no longer have that image in my records; make a new one with /imagine."
 NOTHING_TO = "That request made no image, so there is nothing to {}; try Reroll or /imagine."
 MODAL_TITLE = "Edit image"  # Discord: modal titles up to 45 characters
+# Our modals' custom_ids start with this, so a submit nobody waits for is recognisably ours.
+MODAL_PREFIX = f"{CUSTOM_ID_PREFIX}:modal:"
+FORM_EXPIRED = "That form has expired (I restarted, or it was open too long); open it again."
 
 
 class JobButton(
@@ -144,7 +148,9 @@ class EditModal(discord.ui.Modal):
         sources: Sequence[SourceImage] = (),
         notes: Sequence[str] = (),
     ) -> None:
-        super().__init__(title=MODAL_TITLE, timeout=15 * 60)
+        super().__init__(
+            title=MODAL_TITLE, timeout=15 * 60, custom_id=MODAL_PREFIX + os.urandom(16).hex()
+        )
         self.input_shas = tuple(input_shas)
         self.sources = tuple(sources)
         self.notes = tuple(notes)
@@ -164,3 +170,20 @@ class EditModal(discord.ui.Modal):
             history=True,
         )
         await run_for_interaction(interaction, spec, label="Editing…", notes=self.notes)
+
+
+def is_stale_form(interaction: discord.Interaction[Any]) -> bool:
+    """A submit of one of our modals that no live modal will answer.
+
+    discord.py looks the modal up (``ViewStore.dispatch_modal``) before it dispatches
+    ``on_interaction``, and drops an unknown custom_id silently: after a restart, or
+    once the modal timed out. A live modal leaves the store only after its
+    ``on_submit`` has answered, so "not in the store and not answered" means nobody will.
+    """
+    if interaction.type is not discord.InteractionType.modal_submit:
+        return False
+    custom_id = str((interaction.data or {}).get("custom_id", ""))
+    if not custom_id.startswith(MODAL_PREFIX) or interaction.response.is_done():
+        return False
+    store = interaction.client._connection._view_store  # no public lookup for modals
+    return custom_id not in store._modals
