@@ -54,8 +54,9 @@ async def test_python_m_bot_serves_imagine_and_stops_cleanly(tmp_path):
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         )
         try:
-            await fake.wait_for(f"PUT /applications/*/guilds/{fake.guild['id']}/commands", timeout=30)
-            synced = {command["name"] for command in fake.guild_commands[str(fake.guild["id"])]}
+            guild_id = str(fake.guild["id"])
+            await fake.wait_for(f"PUT /applications/*/guilds/{guild_id}/commands", timeout=30)
+            synced = {command["name"] for command in fake.guild_commands[guild_id]}
             assert {"imagine", "edit", "reset", "settings", "Edit image"} <= synced
             await fake.wait_until(lambda: bool(fake.identifies), timeout=30)
 

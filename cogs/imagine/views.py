@@ -182,7 +182,8 @@ def is_stale_form(interaction: discord.Interaction[Any]) -> bool:
     """
     if interaction.type is not discord.InteractionType.modal_submit:
         return False
-    custom_id = str((interaction.data or {}).get("custom_id", ""))
+    data: dict[str, Any] = dict(interaction.data or {})
+    custom_id = str(data.get("custom_id", ""))
     if not custom_id.startswith(MODAL_PREFIX) or interaction.response.is_done():
         return False
     store = interaction.client._connection._view_store  # no public lookup for modals

@@ -11,9 +11,9 @@ import pytest
 from bot.app import open_bot
 from bot.errors import ConfigError
 from bot.workers import CpuPool
-from tests.harness import BotHarness, connected_bot, make_settings
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.gateway import FakeGateway
+from tests.harness import BotHarness, connected_bot, make_settings
 
 
 async def test_rejected_token_is_a_config_error(

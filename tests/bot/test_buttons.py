@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tests.harness import BotHarness
 from tests.fakes.gateway import Reply, images_response, png_bytes
+from tests.harness import BotHarness
 
 FIRST = png_bytes(32, 32, (200, 0, 0))
 SECOND = png_bytes(32, 32, (0, 200, 0))

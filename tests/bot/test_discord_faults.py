@@ -6,8 +6,8 @@ import pytest
 
 import bot.delivery
 from bot.delivery import GENERIC_FAILURE
-from tests.harness import BotHarness
 from tests.fakes.gateway import Reply, images_response, png_bytes
+from tests.harness import BotHarness
 
 IMAGE = png_bytes(24, 24, (5, 100, 200))
 

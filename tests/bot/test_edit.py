@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.harness import BotHarness
 from tests.fakes.gateway import Reply, b64, google_response, images_response, png_bytes
+from tests.harness import BotHarness
 
 FIRST = png_bytes(40, 40, (255, 0, 0))
 SECOND = png_bytes(40, 40, (0, 0, 255))

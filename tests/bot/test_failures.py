@@ -7,9 +7,9 @@ import io
 from PIL import Image
 
 from bot.images import make_photo_like
-from tests.harness import BotHarness
 from tests.fakes import discord_payloads as p
 from tests.fakes.gateway import Reply, images_response, openai_error
+from tests.harness import BotHarness
 
 
 async def test_non_image_attachment_gets_a_clear_private_answer(running_bot: BotHarness) -> None:

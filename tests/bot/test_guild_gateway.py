@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from tests.harness import GATEWAY_KEY, BotHarness
 from tests.fakes.gateway import Reply, images_response, png_bytes
+from tests.harness import GATEWAY_KEY, BotHarness
 
 IMAGE = png_bytes(16, 16, (3, 3, 3))
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tests.harness import PRO_MODEL, BotHarness
 from tests.fakes.gateway import Reply, images_response, png_bytes
+from tests.harness import PRO_MODEL, BotHarness
 
 
 async def test_imagine_end_to_end(running_bot: BotHarness) -> None:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.harness import BotHarness
 from tests.fakes import discord_payloads as p
 from tests.fakes.gateway import Reply, images_response, png_bytes
+from tests.harness import BotHarness
 
 IMAGE = png_bytes(16, 16, (90, 20, 160))
 

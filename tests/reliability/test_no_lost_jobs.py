@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.harness import BotHarness
 from tests.fakes import discord_payloads as p
 from tests.fakes.gateway import Reply, images_response, openai_error, png_bytes
+from tests.harness import BotHarness
 from tests.reliability.conftest import read_db
 
 IMAGE = png_bytes(20, 20, (10, 120, 30))

@@ -12,9 +12,9 @@ import pytest
 
 from bot.secrets import SecretRedactingFilter
 from bot.workers import CpuPool
-from tests.harness import GATEWAY_KEY, SECRET_KEY, BotHarness, make_settings
 from tests.fakes.discord import FakeDiscord, redirect_discord
 from tests.fakes.gateway import FakeGateway, Reply, images_response, openai_error, png_bytes
+from tests.harness import GATEWAY_KEY, SECRET_KEY, BotHarness, make_settings
 from tests.settings.conftest import answer_text
 
 # Shaped like no known credential, so only not logging it keeps it out of the log:

@@ -27,7 +27,6 @@ import pytest
 import yarl
 
 from bot.workers import CpuPool
-from tests.harness import GATEWAY_KEY, BotHarness, make_settings
 from tests.fakes.discord import FakeDiscord, InteractionState, StoredMessage, redirect_discord
 from tests.fakes.gateway import (
     FakeGateway,
@@ -37,6 +36,7 @@ from tests.fakes.gateway import (
     openai_error,
     png_bytes,
 )
+from tests.harness import GATEWAY_KEY, BotHarness, make_settings
 from tests.reliability.conftest import read_db
 
 pytestmark = pytest.mark.soak
