@@ -386,8 +386,7 @@ class JobRunner:
             },
             interaction_token=spec.interaction_token,
         )
-        if job.state != "running":
-            job = await store.update_job(job.id, state="running", started_at=time.time())
+        job = await store.update_job(job.id, state="running")
         request = ImageRequest(
             model=model,
             prompt=spec.prompt,
@@ -402,15 +401,11 @@ class JobRunner:
                 gateway, request, upload_limit=DISCORD_UPLOAD_LIMIT
             )
         except ImagineError as exc:
-            await store.update_job(
-                job.id, state="failed", finished_at=time.time(), result={"error": str(exc)}
-            )
+            await store.update_job(job.id, state="failed", result={"error": str(exc)})
             raise
         except Exception as exc:
             log.exception("job %s failed", job.id)
-            await store.update_job(
-                job.id, state="failed", finished_at=time.time(), result={"error": repr(exc)}
-            )
+            await store.update_job(job.id, state="failed", result={"error": repr(exc)})
             raise
 
         outputs = [
@@ -449,7 +444,6 @@ class JobRunner:
         job = await store.update_job(
             job.id,
             state="done",
-            finished_at=time.time(),
             result={"outputs": [o.sha256 for o in outputs], "text": result.text},
         )
         return JobOutcome(job=job, result=result, model=model, notes=tuple(notes))
