@@ -9,13 +9,14 @@ Nothing here knows about Discord interactions; ``cogs/`` drive it.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
     from bot.app import ImageBot
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Discord's text input holds up to 4000 characters; a prompt longer than that can
 # only come from a slash option, and no image model reads that far.
@@ -263,34 +265,44 @@ class JobRunner:
     async def _inputs(
         self, spec: JobSpec, turns: Sequence[TurnRecord], *, replays_outputs: bool
     ) -> _Inputs:
-        raw = [await self.download(s) for s in spec.sources]
-        prepared: list[InputImage] = []
+        raw = await _in_order(self.download(s) for s in spec.sources)
+        inputs = _Inputs()
         if raw:
             prepared = list(await self.bot.gateway.prepare_images(raw))
-        prepared += await self._stored_images(spec.input_shas)
-        inputs = _Inputs(images=list(prepared))
-        if spec.use_latest and not prepared:
+            store = self.bot.store
+            # Only the downloads are new: stored images already have their row and hash.
+            inputs.stored += [
+                await store.put_blob(i.data, i.mime, i.width, i.height) for i in prepared
+            ]
+            inputs.images += prepared
+        given = await self._stored(spec.input_shas)
+        inputs.stored += [info for info, _ in given]
+        inputs.images += [image for _, image in given]
+        if spec.use_latest and not inputs.stored:
             latest = next((t for t in reversed(turns) if t.outputs), None)
             if latest is None:
                 raise InputImageError(NO_LATEST_IMAGE)
-            previous = await self._stored_images(o.sha256 for o in latest.outputs)
-            prepared += previous
+            previous = await self._stored(o.sha256 for o in latest.outputs)
+            inputs.stored += [info for info, _ in previous]
             # google replays the model turn holding these images; chat dialects cannot
             # carry images in assistant turns, so they go into this turn instead.
             if not replays_outputs:
-                inputs.images += previous
-        for image in prepared:
-            inputs.stored.append(
-                await self.bot.store.put_blob(image.data, image.mime, image.width, image.height)
-            )
+                inputs.images += [image for _, image in previous]
         return inputs
 
+    async def _stored(self, shas: Iterable[str]) -> list[tuple[StoredImage, InputImage]]:
+        """Stored images with the mime and size their rows recorded, read side by side."""
+        store = self.bot.store
+
+        async def one(sha: str) -> tuple[StoredImage, InputImage]:
+            info = await store.blob_info(sha)
+            data = await store.get_blob(sha)
+            return info, InputImage(data=data, mime=info.mime, width=info.width, height=info.height)
+
+        return await _in_order(one(sha) for sha in shas)
+
     async def _stored_images(self, shas: Iterable[str]) -> list[InputImage]:
-        images = []
-        for sha in shas:
-            data = await self.bot.store.get_blob(sha)
-            images.append(InputImage(data=data, mime=sniff_mime(data) or "image/png"))
-        return images
+        return [image for _, image in await self._stored(shas)]
 
     # -- history ----------------------------------------------------------------
     async def _history(
@@ -447,6 +459,17 @@ class JobRunner:
             result={"outputs": [o.sha256 for o in outputs], "text": result.text},
         )
         return JobOutcome(job=job, result=result, model=model, notes=tuple(notes))
+
+
+async def _in_order(aws: Iterable[Awaitable[T]]) -> list[T]:
+    """Await side by side, results in order; the first failure cancels the rest."""
+    tasks = [asyncio.ensure_future(a) for a in aws]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        raise
 
 
 def gateway_key(config: GatewayConfig) -> str:
