@@ -31,7 +31,7 @@ from bot.delivery import only_pinging, send_error, trim
 from bot.errors import AccessDenied, ConfigError, ImagineError
 from bot.gateway.models import GatewayConfig
 from bot.jobs import JobRunner
-from bot.runtime import Runtime
+from bot.runtime import Runtime, gateway_key
 from bot.storage.base import GuildSettings, JobRecord
 from bot.workers import CpuPool
 
@@ -171,6 +171,17 @@ class ImageBot(commands.Bot):
             )
             return config, model
         return image.gateway(), model
+
+    async def model_list(self, guild_id: int | None) -> list[str]:
+        """The model ids of the gateway this guild uses, from the runtime's cache.
+
+        Keyed by address, dialect and key digest, so a changed gateway is never
+        answered from the old one's list.
+        """
+        config, _ = await self.resolve_gateway(guild_id)
+        return await self.runtime.models(
+            gateway_key(config), lambda: self.gateway.list_models(config)
+        )
 
     async def close(self) -> None:
         await self.runtime.close()

@@ -10,7 +10,6 @@ Nothing here knows about Discord interactions; ``cogs/`` drive it.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
@@ -31,7 +30,6 @@ from bot.gateway.models import (
     ASPECT_RATIOS,
     EXTREME_ASPECT_RATIOS,
     IMAGE_SIZES,
-    GatewayConfig,
     HistoryTurn,
     ImageRequest,
     ImageResult,
@@ -470,9 +468,3 @@ async def _in_order(aws: Iterable[Awaitable[T]]) -> list[T]:
         for task in tasks:
             task.cancel()
         raise
-
-
-def gateway_key(config: GatewayConfig) -> str:
-    """A cache key for per-gateway data that never contains the API key itself."""
-    digest = hashlib.sha256(config.api_key.encode()).hexdigest()[:12]
-    return f"{config.base_url}|{config.dialect}|{digest}"

@@ -8,6 +8,7 @@ nowhere else, so that running several shards later means replacing this one clas
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
@@ -15,8 +16,15 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from bot.errors import LimitReached
+from bot.gateway.models import GatewayConfig
 
 MODEL_CACHE_TTL = 300.0
+
+
+def gateway_key(config: GatewayConfig) -> str:
+    """The model cache's key for a gateway: never the API key itself, only a digest."""
+    digest = hashlib.sha256(config.api_key.encode()).hexdigest()[:12]
+    return f"{config.base_url}|{config.dialect}|{digest}"
 
 
 def _images(n: int) -> str:

@@ -11,7 +11,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.gateway.models import ASPECT_RATIOS, EXTREME_ASPECT_RATIOS, IMAGE_SIZES
-from bot.jobs import MAX_PROMPT_CHARS, JobSpec, gateway_key
+from bot.jobs import MAX_PROMPT_CHARS, JobSpec
 from cogs.imagine.flow import allowed, run_for_interaction, source_of
 from cogs.imagine.views import FORM_EXPIRED, is_stale_form
 
@@ -87,7 +87,7 @@ class Imagine(commands.Cog):
     ) -> list[app_commands.Choice[str]]:
         try:
             models = await asyncio.wait_for(
-                self._models(interaction.guild_id), AUTOCOMPLETE_TIMEOUT
+                self.bot.model_list(interaction.guild_id), AUTOCOMPLETE_TIMEOUT
             )
         except Exception as exc:  # autocomplete must answer something; an error helps nobody
             log.info("model list unavailable for autocomplete: %s", exc)
@@ -95,12 +95,6 @@ class Imagine(commands.Cog):
         return [
             app_commands.Choice(name=m[:100], value=m[:100]) for m in rank_models(models, current)
         ]
-
-    async def _models(self, guild_id: int | None) -> list[str]:
-        config, _ = await self.bot.resolve_gateway(guild_id)
-        return await self.bot.runtime.models(
-            gateway_key(config), lambda: self.bot.gateway.list_models(config)
-        )
 
     @commands.Cog.listener()
     async def on_interaction(self, interaction: discord.Interaction[ImageBot]) -> None:

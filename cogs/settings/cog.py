@@ -21,7 +21,6 @@ from discord.ext import commands
 
 from bot.access import ensure_admin, is_admin
 from bot.gateway.models import ASPECT_RATIOS, DIALECTS, EXTREME_ASPECT_RATIOS, IMAGE_SIZES
-from bot.jobs import gateway_key
 from bot.storage.base import MAX_HISTORY_TURNS, GuildSettings
 from cogs.settings import render
 from cogs.settings.gateway_modal import GatewayKeyModal
@@ -129,15 +128,7 @@ class SettingsCog(
     async def _list_models(self, guild_id: int, wait: float) -> list[str] | None:
         """The gateway's model ids, or None when they could not be fetched."""
         try:
-            config, _ = await self.bot.resolve_gateway(guild_id)
-            # The runtime's cache, shared with /imagine: keyed by address, dialect and
-            # key digest, so a changed gateway is never answered from the old one's list.
-            return await asyncio.wait_for(
-                self.bot.runtime.models(
-                    gateway_key(config), lambda: self.bot.gateway.list_models(config)
-                ),
-                wait,
-            )
+            return await asyncio.wait_for(self.bot.model_list(guild_id), wait)
         except Exception as exc:  # any failure only means "could not check"
             log.info("guild %s: model list unavailable (%s)", guild_id, type(exc).__name__)
             return None
