@@ -211,13 +211,15 @@ async def open_bot(
         store = await open_store(settings.database_url)
         stack.push_async_callback(store.close)
         gateway = GatewayClient.from_settings(http, cpu, image)
+        # scrypt is ~0.1 s and 32 MiB by design: not on the event loop.
+        keybox = await asyncio.to_thread(KeyBox, settings.secret_key)
         bot = ImageBot(
             settings,
             store=store,
             http=http,
             cpu=cpu,
             gateway=gateway,
-            keybox=KeyBox(settings.secret_key),
+            keybox=keybox,
             **bot_options,
         )
         stack.push_async_callback(bot.close)
