@@ -31,6 +31,7 @@ from bot.delivery import only_pinging, send_error, trim
 from bot.errors import AccessDenied, ConfigError, ImagineError
 from bot.gateway.models import GatewayConfig
 from bot.jobs import JobRunner
+from bot.logging_setup import remember_secret
 from bot.runtime import Runtime, gateway_key
 from bot.storage.base import GuildSettings, JobRecord
 from bot.workers import CpuPool
@@ -162,6 +163,8 @@ class ImageBot(commands.Bot):
         model = (settings.model if settings else None) or image.model
         if settings is not None and settings.has_own_gateway:
             key = self.keybox.decrypt(settings.gateway_key_encrypted)
+            # Shaped like any credential or none: the log filter has to be told.
+            remember_secret(key)
             config = GatewayConfig(
                 base_url=settings.gateway_base_url or "",
                 api_key=key,

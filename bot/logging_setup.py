@@ -6,6 +6,21 @@ import logging
 import sys
 from collections.abc import Iterable
 
+# Secrets learnt while running (a server's key, once decrypted), which no start-up
+# list can hold. Replaced, never mutated: a filter in another thread reads it whole.
+_learnt: frozenset[str] = frozenset()
+
+
+def remember_secret(secret: str) -> None:
+    """Redact ``secret`` from every record from now on."""
+    global _learnt
+    if secret and secret not in _learnt:
+        _learnt = _learnt | {secret}
+
+
+def learnt_secrets() -> frozenset[str]:
+    return _learnt
+
 
 def configure_logging(level: str, *, secrets: Iterable[str] = ()) -> None:
     from bot.secrets import SecretRedactingFilter
@@ -17,7 +32,7 @@ def configure_logging(level: str, *, secrets: Iterable[str] = ()) -> None:
     )
     # On the handler, not the logger: a filter on a logger does not see records
     # propagated from child loggers (discord.*, httpx), a handler filter does.
-    handler.addFilter(SecretRedactingFilter(lambda: known))
+    handler.addFilter(SecretRedactingFilter(lambda: [*known, *_learnt]))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

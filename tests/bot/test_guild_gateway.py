@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import io
+import logging
+import sys
 from dataclasses import replace
 
+import pytest
+
+from bot.logging_setup import configure_logging
 from tests.fakes.gateway import Reply, images_response, png_bytes
 from tests.harness import GATEWAY_KEY, BotHarness
 
@@ -42,3 +48,27 @@ async def test_guild_gateway_key_and_model_are_used(running_bot: BotHarness) -> 
     assert req.json["model"] == "google/gemini-3-pro-image"
     assert req.json["modalities"] == ["image", "text"]
     assert st.original.files[0][1] == IMAGE
+
+
+async def test_a_guild_key_decrypted_at_run_time_is_redacted_from_the_log(
+    running_bot: BotHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    h = running_bot
+    # Shaped like no known credential: only being told about it can redact it.
+    key = "gw.Zq8cV1xT0pL3mN7rW2yBq4Hs-run-time"
+    await _use_own_gateway(h, key)
+    config, _ = await h.bot.resolve_gateway(h.guild_id)
+    assert config.api_key == key
+
+    stream = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stream)
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    try:
+        configure_logging("INFO")
+        logging.getLogger("tests.careless").warning("calling with key=%s", key)
+    finally:
+        root.handlers[:], level = saved
+        root.setLevel(level)
+    logged = stream.getvalue()
+    assert "calling with key=[REDACTED]" in logged and key not in logged

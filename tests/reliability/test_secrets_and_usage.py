@@ -18,7 +18,7 @@ from tests.harness import GATEWAY_KEY, SECRET_KEY, BotHarness, make_settings
 from tests.settings.conftest import answer_text
 
 # Shaped like no known credential, so only not logging it keeps it out of the log:
-# the operator's filter (configure_logging) does not know a server's key.
+# the filter here is told only the operator's secrets, not the server's key.
 GUILD_KEY = "gw.Zq8cV1xT0pL3mN7rW2yBq4Hs"
 IMAGE = png_bytes(14, 14, (140, 70, 10))
 OTHER = png_bytes(14, 14, (10, 70, 140))
