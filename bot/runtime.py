@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
+import weakref
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
@@ -35,7 +36,10 @@ class Runtime:
     def __init__(self, *, model_cache_ttl: float = MODEL_CACHE_TTL) -> None:
         self._user_jobs: defaultdict[int, int] = defaultdict(int)
         self._guild_jobs: defaultdict[int, int] = defaultdict(int)
-        self._channel_locks: dict[int, asyncio.Lock] = {}
+        # Weak: a lock lives while a job holds or awaits it, not for every channel ever used.
+        self._channel_locks: weakref.WeakValueDictionary[int, asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
         self._models: dict[str, tuple[float, list[str]]] = {}
         self._model_ttl = model_cache_ttl
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -100,6 +104,7 @@ class Runtime:
 
     # -- per-channel history ----------------------------------------------------
     def channel_lock(self, channel_id: int) -> asyncio.Lock:
+        """The channel's lock; keep the returned reference for as long as it is used."""
         lock = self._channel_locks.get(channel_id)
         if lock is None:
             lock = self._channel_locks[channel_id] = asyncio.Lock()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from bot.errors import LimitReached
@@ -53,3 +55,28 @@ def test_channel_locks_are_per_channel() -> None:
     rt = Runtime()
     assert rt.channel_lock(1) is rt.channel_lock(1)
     assert rt.channel_lock(1) is not rt.channel_lock(2)
+
+
+async def test_channel_locks_are_shared_while_used_and_dropped_after() -> None:
+    rt = Runtime()
+    for channel_id in range(100):
+        lock = rt.channel_lock(channel_id)
+        async with lock:
+            assert rt.channel_lock(channel_id) is lock
+        del lock
+    assert len(rt._channel_locks) == 0
+
+    held = rt.channel_lock(7)
+    await held.acquire()
+    waiter = asyncio.ensure_future(_take(rt, 7))
+    await asyncio.sleep(0)  # let the waiter queue on the very same lock
+    assert not waiter.done() and rt.channel_lock(7) is held
+    held.release()
+    await waiter
+    del held, waiter
+    assert len(rt._channel_locks) == 0
+
+
+async def _take(rt: Runtime, channel_id: int) -> None:
+    async with rt.channel_lock(channel_id):
+        pass
