@@ -15,6 +15,7 @@ from typing import Any
 import discord
 
 from bot.errors import ImagineError
+from cogs.imagine.views import MODAL_PREFIX
 from cogs.settings.redaction import SECRET_PREFIX
 from cogs.settings.validation import MAX_KEY_LENGTH
 
@@ -34,7 +35,9 @@ class GatewayKeyModal(discord.ui.Modal):
         super().__init__(
             title="Gateway API key",
             timeout=MODAL_TIMEOUT,
-            custom_id=f"settings:gateway:{os.urandom(8).hex()}",
+            # cogs/imagine answers a submit of an "imagine:modal:" form no live modal
+            # holds (after a restart, or once it timed out), instead of leaving it silent.
+            custom_id=f"{MODAL_PREFIX}settings-gateway:{os.urandom(8).hex()}",
         )
         hint = (
             "Leave empty to keep the current key"
