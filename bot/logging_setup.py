@@ -18,10 +18,6 @@ def remember_secret(secret: str) -> None:
         _learnt = _learnt | {secret}
 
 
-def learnt_secrets() -> frozenset[str]:
-    return _learnt
-
-
 def configure_logging(level: str, *, secrets: Iterable[str] = ()) -> None:
     from bot.secrets import SecretRedactingFilter
 
