@@ -11,7 +11,6 @@ import gc
 import io
 from dataclasses import asdict, dataclass, field
 
-import httpx
 from PIL import Image
 
 from bench import baselines, project
@@ -67,9 +66,8 @@ async def measure(size: Size, shape: str, reps: int, cpu, base_url: str) -> Row:
     floor_t, proj_t, dec_t, enc_t, sdk_t, total_t, http_t = ([] for _ in range(7))
     model = model_name(size.label, shape)
     gateway = project.gateway_config(base_url)
-    limits = httpx.Limits(max_connections=20)
     async with (
-        httpx.AsyncClient(timeout=120, limits=limits) as http,
+        project.http_client(timeout=120, max_connections=20) as http,
         AsyncOpenAI(base_url=base_url, api_key="bench-key", max_retries=0, timeout=120) as sdk,
     ):
         client = project.gateway_client(http, cpu)

@@ -48,6 +48,15 @@ async def pipeline(cpu, body: bytes, limit: int = UPLOAD_LIMIT_BYTES) -> list:
     return await fit_images(cpu, parsed.to_result().images, limit)
 
 
+def http_client(timeout: float, max_connections: int):
+    """The bot's HTTP client (its transport is a large part of a job's cost)."""
+    import httpx
+
+    from bot.transport import http_client as make
+
+    return make(timeout=timeout, limits=httpx.Limits(max_connections=max_connections))
+
+
 def gateway_config(base_url: str):
     from bot.gateway.models import GatewayConfig
 

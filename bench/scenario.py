@@ -15,8 +15,6 @@ import json
 import os
 import sys
 
-import httpx
-
 from bench import project
 from bench.serve import model_name
 from bench.stats import now
@@ -56,7 +54,7 @@ async def main(base_url: str, size: str, shape: str, jobs: int) -> dict:
     pool = prototype.nice_pool() if "nice" in proto else CpuPool()
     async with (
         pool as cpu,
-        httpx.AsyncClient(timeout=300, limits=httpx.Limits(max_connections=jobs + 4)) as http,
+        project.http_client(timeout=300, max_connections=jobs + 4) as http,
     ):
         client = project.gateway_client(http, cpu)
         gateway = project.gateway_config(base_url)

@@ -34,6 +34,7 @@ from bot.jobs import JobRunner
 from bot.logging_setup import remember_secret
 from bot.runtime import Runtime, gateway_key
 from bot.storage.base import GuildSettings, JobRecord
+from bot.transport import http_client
 from bot.workers import CpuPool
 
 log = logging.getLogger(__name__)
@@ -208,7 +209,7 @@ async def open_bot(
     image = settings.image
     image.gateway()  # fail at start-up, not on the first /imagine
     async with AsyncExitStack() as stack:
-        http = await stack.enter_async_context(httpx.AsyncClient(timeout=HTTP_TIMEOUT))
+        http = await stack.enter_async_context(http_client(timeout=HTTP_TIMEOUT))
         if cpu is None:
             cpu = await stack.enter_async_context(CpuPool())
         store = await open_store(settings.database_url)

@@ -113,10 +113,9 @@ def _save(out_dir: Path, stem: str, index: int, extension: str, data: bytes) -> 
 
 
 async def _generate(args: argparse.Namespace) -> int:
-    import httpx
-
     from bot.gateway import GatewayClient
     from bot.gateway.models import ImageRequest
+    from bot.transport import http_client
     from bot.workers import CpuPool
 
     image_settings = load_image_settings()
@@ -138,7 +137,7 @@ async def _generate(args: argparse.Namespace) -> int:
     raw_images = _read_images(args.image)
 
     # One user, one job: a thread is enough and starts faster than worker processes.
-    async with httpx.AsyncClient() as http, CpuPool(inline=True) as cpu:
+    async with http_client() as http, CpuPool(inline=True) as cpu:
         client = GatewayClient.from_settings(http, cpu, image_settings)
         images = await client.prepare_images(raw_images) if raw_images else ()
         request = ImageRequest(

@@ -9,6 +9,7 @@ import pytest
 
 from bot.gateway.client import GatewayClient
 from bot.gateway.models import GatewayConfig
+from bot.transport import http_client
 from bot.workers import CpuPool
 from tests.fakes.gateway import FakeGateway
 
@@ -23,7 +24,7 @@ async def fake_gateway() -> AsyncIterator[FakeGateway]:
 
 @pytest.fixture
 async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
+    async with http_client() as client:
         yield client
 
 
