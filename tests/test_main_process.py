@@ -49,9 +49,13 @@ async def test_python_m_bot_serves_imagine_and_stops_cleanly(tmp_path):
     async with FakeDiscord.running(token=TOKEN) as fake, FakeGateway(api_key=GATEWAY_KEY) as gw:
         gw.script(Reply(body=images_response([result_image])))
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot",
-            cwd=tmp_path, env=bot_environment(fake, gw, tmp_path),
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            sys.executable,
+            "-m",
+            "bot",
+            cwd=tmp_path,
+            env=bot_environment(fake, gw, tmp_path),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
         )
         try:
             guild_id = str(fake.guild["id"])
@@ -91,8 +95,13 @@ async def test_missing_setting_is_one_line(tmp_path, missing, expected):
         env = bot_environment(fake, gw, tmp_path)
         del env[missing]
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", cwd=tmp_path, env=env,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            sys.executable,
+            "-m",
+            "bot",
+            cwd=tmp_path,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
         )
         _, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
 
@@ -105,8 +114,13 @@ async def test_rejected_token_is_one_line(tmp_path):
         env = bot_environment(fake, gw, tmp_path)
         env["DISCORD_TOKEN"] = "not-the-right-token"
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", cwd=tmp_path, env=env,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            sys.executable,
+            "-m",
+            "bot",
+            cwd=tmp_path,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
         )
         _, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
 

@@ -90,9 +90,9 @@ class DiscordError(Exception):
         return body
 
 
-
 # How long a "person" takes to fill in a modal; see submit_modal.
 MODAL_FILL_SECONDS = 0.05
+
 
 def form_error(field_path: str, code: str, message: str) -> DiscordError:
     """A 400 "Invalid Form Body" naming the offending field, as Discord nests it."""
