@@ -249,6 +249,10 @@ class Progress:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    async def stop(self) -> None:
+        """No more edits; safe to call before the context ends, and more than once."""
         task, self._task = self._task, None
         if task is None:
             return

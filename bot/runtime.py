@@ -44,6 +44,7 @@ class Runtime:
         self._model_ttl = model_cache_ttl
         self._tasks: set[asyncio.Task[Any]] = set()
         self._jobs: set[asyncio.Task[Any]] = set()
+        self._storing: dict[int, tuple[int, asyncio.Future[Any]]] = {}  # job -> channel, save
 
     # -- jobs in flight ---------------------------------------------------------
     def in_flight(self, *, user_id: int | None = None, guild_id: int | None = None) -> int:
@@ -109,6 +110,28 @@ class Runtime:
         if lock is None:
             lock = self._channel_locks[channel_id] = asyncio.Lock()
         return lock
+
+    # -- results posted while they are being stored -----------------------------
+    def storing(self, job_id: int, channel_id: int, saving: asyncio.Future[Any]) -> None:
+        """Note that a job's result is being stored by ``saving`` (see ``stored``)."""
+        self._storing[job_id] = (channel_id, saving)
+        saving.add_done_callback(lambda _: self._storing.pop(job_id, None))
+
+    async def stored(self, *, job_id: int | None = None, channel_id: int | None = None) -> None:
+        """Return once the job's (or the channel's, or every) result is stored or failed to be.
+
+        A result is posted while it is stored, so a member can act on it before its rows
+        exist: a button handler waits here for its job, and a job that reads the
+        channel's history for the channel. Discord sends a guild's interactions to the
+        shard that posted the message, so waiting per process is enough.
+        """
+        pending = {
+            saving
+            for job, (channel, saving) in self._storing.items()
+            if (job_id is None or job == job_id) and (channel_id is None or channel == channel_id)
+        }
+        if pending:
+            await asyncio.wait(pending)
 
     # -- model list cache -------------------------------------------------------
     async def models(self, key: str, load: Callable[[], Awaitable[list[str]]]) -> list[str]:

@@ -89,8 +89,14 @@ class BotHarness:
     def guild_id(self) -> int:
         return int(self.fake.guild["id"])
 
-    async def result(self, it: InteractionState, wait: float = 15.0) -> InteractionState:
-        """The interaction once its final answer (not progress) is on screen."""
+    async def result(
+        self, it: InteractionState, wait: float = 15.0, *, stored: bool = True
+    ) -> InteractionState:
+        """The interaction once its final answer (not progress) is on screen.
+
+        With ``stored=False``, as soon as a member could see it: the result's rows may
+        still be being written.
+        """
 
         def final(st: InteractionState) -> bool:
             if st.followups:
@@ -102,12 +108,21 @@ class BotHarness:
                 and (bool(msg.attachments) or not _progress(msg))
             )
 
-        return await self.fake.interaction_result(it, final, timeout=wait)
+        st = await self.fake.interaction_result(it, final, timeout=wait)
+        if stored:
+            await self.stored()
+        return st
 
     async def channel_post(self, wait: float = 15.0) -> StoredMessage:
         """The next message the bot posted to a channel (not through an interaction)."""
         req = await self.fake.wait_for("POST /channels/*/messages", status=200, timeout=wait)
+        await self.stored()
         return self.fake.messages[req.response["id"]]
+
+    async def stored(self) -> None:
+        """Results are posted while they are stored; tests that read the store wait here."""
+        if self.bot is not None:
+            await self.bot.runtime.stored()
 
 
 def _progress(msg: StoredMessage) -> bool:

@@ -17,11 +17,12 @@ from discord.ext import commands
 from bot.access import ensure_can_use
 from bot.delivery import channel_limit, post_to_channel, typing_in, user_message
 from bot.errors import AccessDenied, ImagineError
-from bot.jobs import MAX_PROMPT_CHARS, JobSpec, SourceImage
+from bot.jobs import MAX_PROMPT_CHARS, JobOutcome, JobSpec, SourceImage
 from cogs.imagine.flow import (
     allowed,
     capped,
     image_sources,
+    record_message,
     result_delivery,
     run_for_interaction,
     source_of,
@@ -207,16 +208,19 @@ class Edit(commands.Cog):
             sources=sources,
             history=True,
         )
+
+        async def publish(outcome: JobOutcome) -> None:
+            posted = await post_to_channel(
+                self.bot,
+                message.channel.id,
+                result_delivery(outcome, notes=notes),
+                limit=channel_limit(self.bot, settings.guild_id),
+                reply_to=message,
+            )
+            await record_message(self.bot, outcome.job.id, posted.id)
+
         async with self.bot.jobs.admitted(spec, settings), typing_in(message.channel):
-            outcome = await self.bot.jobs.run(spec, settings)
-        posted = await post_to_channel(
-            self.bot,
-            message.channel.id,
-            result_delivery(outcome, notes=notes),
-            limit=channel_limit(self.bot, settings.guild_id),
-            reply_to=message,
-        )
-        await self.bot.store.update_job(outcome.job.id, message_id=posted.id)
+            await self.bot.jobs.run(spec, settings, publish=publish)
 
 
 async def setup(bot: ImageBot) -> None:

@@ -139,19 +139,29 @@ async def run_for_interaction(
     spec = replace(spec, interaction_token=interaction.token)
     async with bot.jobs.admitted(spec, settings):
         acknowledged = interaction.response.is_done() or await _acknowledge(interaction)
-        if acknowledged:
-            async with Progress(interaction, label) as progress:
-                outcome = await bot.jobs.run(spec, settings, on_wait=progress.waiting)
-        else:
-            outcome = await bot.jobs.run(spec, settings)
-        message = await deliver(
-            bot, interaction, result_delivery(outcome, notes=notes), token_alive=acknowledged
-        )
-    if message is not None:
-        try:
-            await bot.store.update_job(outcome.job.id, message_id=message.id)
-        except Exception:  # the result is out; a missing message id only loses a nicety
-            log.warning("could not record the message of job %s", outcome.job.id, exc_info=True)
+        progress = Progress(interaction, label) if acknowledged else None
+
+        async def publish(outcome: JobOutcome) -> None:
+            if progress is not None:
+                await progress.stop()  # its last edit must not land on top of the result
+            message = await deliver(
+                bot, interaction, result_delivery(outcome, notes=notes), token_alive=acknowledged
+            )
+            if message is not None:
+                await record_message(bot, outcome.job.id, message.id)
+
+        if progress is None:
+            await bot.jobs.run(spec, settings, publish=publish)
+            return
+        async with progress:
+            await bot.jobs.run(spec, settings, on_wait=progress.waiting, publish=publish)
+
+
+async def record_message(bot: ImageBot, job_id: int, message_id: int) -> None:
+    try:
+        await bot.store.update_job(job_id, message_id=message_id)
+    except Exception:  # the result is out; a missing message id only loses a nicety
+        log.warning("could not record the message of job %s", job_id, exc_info=True)
 
 
 async def _acknowledge(interaction: discord.Interaction[ImageBot]) -> bool:

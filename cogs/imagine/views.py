@@ -72,6 +72,7 @@ class JobButton(
 
     async def _act(self, interaction: discord.Interaction[ImageBot]) -> None:
         settings = await allowed(interaction)
+        await interaction.client.runtime.stored(job_id=self.job_id)
         job = await interaction.client.store.get_job(self.job_id)
         if job is None or job.guild_id != interaction.guild_id:
             raise ImagineError(GONE)

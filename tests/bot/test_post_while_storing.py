@@ -1,0 +1,97 @@
+"""Results are posted while their rows are written; nothing a member does next may miss them.
+
+Storage is slowed down here (a busy disk, a 20 MB blob), so that the member acts
+on a result before its rows exist: the button must still find its images, the next
+edit must still see the turn, and a store that fails must not take the image away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from tests.fakes.gateway import Reply, images_response, png_bytes
+from tests.harness import BotHarness
+
+FIRST = png_bytes(32, 32, (200, 0, 0))
+SECOND = png_bytes(32, 32, (0, 200, 0))
+THIRD = png_bytes(32, 32, (0, 0, 200))
+FOURTH = png_bytes(32, 32, (200, 200, 0))
+SLOW_STORE_SECONDS = 0.5
+
+
+def _button(message: Any, action: str) -> str:
+    return next(i for i in message.custom_ids() if i.startswith(f"imagine:{action}:"))
+
+
+def slow_turns(h: BotHarness) -> list[float]:
+    """Make every history write wait; returns the list of times the writes finished."""
+    store = h.store
+    real = store.append_turn
+    finished: list[float] = []
+
+    async def append_turn(*args: Any, **kwargs: Any) -> Any:
+        await asyncio.sleep(SLOW_STORE_SECONDS)
+        try:
+            return await real(*args, **kwargs)
+        finally:
+            finished.append(asyncio.get_running_loop().time())
+
+    store.append_turn = append_turn
+    return finished
+
+
+async def test_a_button_clicked_before_the_result_is_stored_finds_its_image(
+    running_bot: BotHarness,
+) -> None:
+    h = running_bot
+    h.gw.script(Reply(body=images_response([FIRST])), Reply(body=images_response([SECOND])))
+    finished = slow_turns(h)
+    st = await h.result(await h.fake.slash("imagine", {"prompt": "a kite"}), stored=False)
+    assert not finished  # on screen, not yet stored: the window this test is about
+
+    clicked = await h.result(await h.fake.click(st.original, _button(st.original, "up4k")))
+
+    assert h.gw.requests[1].images == [FIRST]
+    assert clicked.original.files[0][1] == SECOND
+
+
+async def test_an_edit_right_after_a_reroll_continues_from_the_reroll(
+    running_bot: BotHarness,
+) -> None:
+    h = running_bot
+    h.gw.script(*(Reply(body=images_response([img])) for img in (FIRST, SECOND, THIRD, FOURTH)))
+    await h.result(await h.fake.slash("imagine", {"prompt": "a kite"}))
+    edited = await h.result(await h.fake.slash("edit", {"prompt": "make it red"}))
+    finished = slow_turns(h)
+    # A reroll takes no channel lock (it replays nothing), so only the wait for stored
+    # results keeps the /edit below from reading the history without it.
+    await h.result(
+        await h.fake.click(edited.original, _button(edited.original, "reroll")), stored=False
+    )
+    assert not finished
+
+    await h.result(await h.fake.slash("edit", {"prompt": "add clouds"}))
+
+    last = h.gw.requests[3]
+    assert last.images == [THIRD]  # the reroll's image, the latest in the chain
+    assert len(last.json["messages"]) == 7  # imagine, edit, reroll replayed, then this turn
+
+
+async def test_a_result_whose_rows_cannot_be_written_is_still_delivered(
+    running_bot: BotHarness,
+) -> None:
+    h = running_bot
+    h.gw.script(Reply(body=images_response([FIRST])))
+
+    async def broken(*args: Any, **kwargs: Any) -> Any:
+        raise OSError("disk full")
+
+    h.store.append_turn = broken
+    st = await h.result(await h.fake.slash("imagine", {"prompt": "a kite"}))
+
+    assert st.original.files[0][1] == FIRST
+    job_id = int(_button(st.original, "reroll").rsplit(":", 1)[1])
+    job = await h.store.get_job(job_id)
+    assert job.state == "failed"  # not "running": a restart must not offer to run it again
+    assert "not stored" in job.result["error"]
