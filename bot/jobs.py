@@ -432,7 +432,7 @@ class JobRunner:
             raise
 
         outcome = JobOutcome(job=job, result=result, model=model, notes=tuple(notes))
-        saving = asyncio.ensure_future(self._store_or_mark(spec, settings, job, inputs, result))
+        saving = asyncio.ensure_future(self._store_result(spec, settings, job, inputs, result))
         self.bot.runtime.storing(job.id, spec.channel_id, saving)
         if publish is None:
             return replace(outcome, job=await saving)
@@ -450,57 +450,48 @@ class JobRunner:
         inputs: _Inputs,
         result: ImageResult,
     ) -> JobRecord:
-        """Blobs, the history turn, usage, and the job marked done."""
-        store = self.bot.store
-        outputs = [
-            await store.put_blob(img.data, img.mime, img.width, img.height) for img in result.images
-        ]
-        stored_shas = {o.sha256 for o in outputs}
-        for sha, data in result.blobs.items():
-            if sha in stored_shas:
-                continue  # the turn's image is the output just stored: no second hash + write
-            stored = await store.put_blob(data, sniff_mime(data) or "application/octet-stream")
-            if stored.sha256 != sha:
-                log.warning("blob %s stored under %s", sha, stored.sha256)
-        await store.append_turn(
-            TurnRecord(
-                channel_id=spec.channel_id,
-                guild_id=spec.guild_id,
-                user_id=spec.user_id,
-                prompt=spec.prompt,
-                inputs=tuple(inputs.stored),
-                outputs=tuple(outputs),
-                model_text=result.text,
-                raw_turn=result.raw_turn,
-                job_id=job.id,
-            ),
-            keep=_kept(settings),
-        )
-        usage = result.usage
-        tokens = 0
-        if usage is not None:
-            tokens = usage.total_tokens or (usage.prompt_tokens or 0) + (
-                usage.completion_tokens or 0
-            )
-        await store.record_usage(
-            guild_id=spec.guild_id, user_id=spec.user_id, images=len(outputs), tokens=tokens
-        )
-        return await store.update_job(
-            job.id,
-            state="done",
-            result={"outputs": [o.sha256 for o in outputs], "text": result.text},
-        )
-
-    async def _store_or_mark(
-        self,
-        spec: JobSpec,
-        settings: GuildSettings,
-        job: JobRecord,
-        inputs: _Inputs,
-        result: ImageResult,
-    ) -> JobRecord:
+        """Blobs, the history turn, usage, and the job marked done (or failed, and raise)."""
         try:
-            return await self._store_result(spec, settings, job, inputs, result)
+            store = self.bot.store
+            outputs = [
+                await store.put_blob(img.data, img.mime, img.width, img.height)
+                for img in result.images
+            ]
+            stored_shas = {o.sha256 for o in outputs}
+            for sha, data in result.blobs.items():
+                if sha in stored_shas:
+                    continue  # the turn's image is the output just stored: no second hash + write
+                stored = await store.put_blob(data, sniff_mime(data) or "application/octet-stream")
+                if stored.sha256 != sha:
+                    log.warning("blob %s stored under %s", sha, stored.sha256)
+            await store.append_turn(
+                TurnRecord(
+                    channel_id=spec.channel_id,
+                    guild_id=spec.guild_id,
+                    user_id=spec.user_id,
+                    prompt=spec.prompt,
+                    inputs=tuple(inputs.stored),
+                    outputs=tuple(outputs),
+                    model_text=result.text,
+                    raw_turn=result.raw_turn,
+                    job_id=job.id,
+                ),
+                keep=_kept(settings),
+            )
+            usage = result.usage
+            tokens = 0
+            if usage is not None:
+                tokens = usage.total_tokens or (usage.prompt_tokens or 0) + (
+                    usage.completion_tokens or 0
+                )
+            await store.record_usage(
+                guild_id=spec.guild_id, user_id=spec.user_id, images=len(outputs), tokens=tokens
+            )
+            return await store.update_job(
+                job.id,
+                state="done",
+                result={"outputs": [o.sha256 for o in outputs], "text": result.text},
+            )
         except Exception as exc:
             log.exception("job %s: the result could not be stored", job.id)
             # Not left "running": a restart would offer to run again what was delivered.
@@ -516,7 +507,7 @@ class JobRunner:
         try:
             return await saving
         except Exception:
-            return job  # logged and marked by _store_or_mark
+            return job  # logged and marked by _store_result
 
 
 async def _in_order(aws: Iterable[Awaitable[T]]) -> list[T]:
