@@ -29,6 +29,9 @@ DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
 # request bodies (reference images) go in pieces of this size, each awaiting the
 # socket's flow control.
 SEND_PIECE_BYTES = 1024 * 1024
+# Headers aiohttp would add on its own (a bytes body gets application/octet-stream):
+# what goes on the wire is what httpx built, nothing more.
+_NOT_OURS = ("Accept", "Accept-Encoding", "User-Agent", "Content-Type")
 
 
 @contextlib.contextmanager
@@ -131,6 +134,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 request.method,
                 URL(str(request.url), encoded=True),
                 headers=headers,
+                skip_auto_headers=_NOT_OURS,
                 # httpx's Content-Length header stays, so pieces are not chunk-encoded.
                 data=_pieces(body) if len(body) > SEND_PIECE_BYTES else body or None,
                 allow_redirects=False,
