@@ -51,6 +51,10 @@ class Row:
     samples: dict = field(default_factory=dict)
 
 
+# One untimed pipeline per worker of the pool (2 on this machine), per size and shape.
+WARM_UP_REPS = 2
+
+
 def _timed(samples: list[float], start: float) -> None:
     samples.append(now() - start)
 
@@ -72,6 +76,8 @@ async def measure(size: Size, shape: str, reps: int, cpu, base_url: str) -> Row:
     ):
         client = project.gateway_client(http, cpu)
         out = sdk_out = None
+        for _ in range(WARM_UP_REPS):  # first calls in a worker fault in memory, untimed
+            await project.pipeline(cpu, body)
         for _ in range(reps):
             gc.collect()
             t = now()
