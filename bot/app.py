@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
@@ -43,6 +44,8 @@ COGS = ("cogs.imagine", "cogs.edit", "cogs.settings")
 # Discord CDN downloads and the gateway share one client; gateway calls set their own
 # (longer) timeouts per request.
 HTTP_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+DAY_SECONDS = 86400
+EXPIRE_INTERVAL_SECONDS = 3600.0
 
 
 def apply_discord_endpoints(api_base: str | None, gateway_url: str | None) -> None:
@@ -119,6 +122,19 @@ class ImageBot(commands.Bot):
         interrupted = await self.store.interrupt_running_jobs()
         if interrupted:
             self.runtime.spawn(self._report_interrupted(list(interrupted)), name="interrupted")
+        self.runtime.spawn(self._expire_jobs(), name="expire-jobs")
+
+    async def _expire_jobs(self) -> None:
+        days = self.settings.job_retention_days
+        while True:
+            try:
+                removed = await self.store.delete_jobs_before(time.time() - days * DAY_SECONDS)
+            except Exception:  # a busy or broken database: try again next round
+                log.exception("could not remove old jobs")
+            else:
+                if removed:
+                    log.info("removed %d jobs older than %g days", removed, days)
+            await asyncio.sleep(EXPIRE_INTERVAL_SECONDS)
 
     async def _sync_commands(self) -> None:
         try:

@@ -18,6 +18,11 @@ DEFAULT_DATABASE_URL = "sqlite:///data/bot.db"
 REQUIRED_FOR_BOT = ("DISCORD_TOKEN", "IMAGE_API_BASE_URL", "IMAGE_API_KEY", "SECRET_KEY")
 DEFAULT_MODEL = "gemini-2.5-flash-image"
 DEFAULT_TIMEOUT = 180.0
+# Old jobs go, and with them the images nothing else keeps (a 4K job holds ~30 MB):
+# without this the database grows with every image ever made. Buttons on results
+# older than this answer that the job is gone. Daily quotas count the last day's jobs.
+DEFAULT_JOB_RETENTION_DAYS = 30.0
+MIN_JOB_RETENTION_DAYS = 1.0
 
 # Defaults follow Vertex's 7 MB inline-file limit and the ~20 MiB body cap many
 # gateways still enforce (see shared/docs/gateway-dialects.md).
@@ -126,6 +131,7 @@ class BotSettings:
     log_level: str = "INFO"
     # Reply-to-edit reads other members' messages; needs the privileged intent.
     message_content_intent: bool = True
+    job_retention_days: float = DEFAULT_JOB_RETENTION_DAYS
     image: ImageSettings = field(default_factory=lambda: load_image_settings({}))
 
 
@@ -158,6 +164,12 @@ def load_bot_settings(env: Mapping[str, str] | None = None) -> BotSettings:
         raise ConfigError(f"{missing[0]} is not set (see .env.example)")
     if missing:
         raise ConfigError(f"{', '.join(missing)} are not set (see .env.example)")
+    retention = _float(env, "JOB_RETENTION_DAYS", DEFAULT_JOB_RETENTION_DAYS)
+    if retention < MIN_JOB_RETENTION_DAYS:
+        raise ConfigError(
+            f"JOB_RETENTION_DAYS must be at least {MIN_JOB_RETENTION_DAYS:g}: "
+            "daily quotas count the last day's jobs"
+        )
     image = load_image_settings(env)
     return BotSettings(
         token=_require(env, "DISCORD_TOKEN"),
@@ -168,5 +180,6 @@ def load_bot_settings(env: Mapping[str, str] | None = None) -> BotSettings:
         database_url=_get(env, "DATABASE_URL") or DEFAULT_DATABASE_URL,
         log_level=level,
         message_content_intent=_bool(env, "MESSAGE_CONTENT_INTENT", True),
+        job_retention_days=retention,
         image=image,
     )

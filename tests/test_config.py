@@ -24,6 +24,7 @@ def test_complete_environment_gives_defaults_for_the_rest():
     assert settings.image.max_image_bytes == 7_000_000
     assert settings.image.max_request_bytes == 20 * 1024 * 1024
     assert settings.image.allow_private_gateways is False
+    assert settings.job_retention_days == 30
 
 
 @pytest.mark.parametrize("missing", sorted(COMPLETE))
@@ -43,6 +44,8 @@ def test_each_missing_required_setting_is_named(missing):
         ("IMAGE_API_TIMEOUT", "-1", "IMAGE_API_TIMEOUT must be positive"),
         ("LOG_LEVEL", "loud", "LOG_LEVEL must be"),
         ("ALLOW_PRIVATE_GATEWAYS", "maybe", "ALLOW_PRIVATE_GATEWAYS must be true or false"),
+        ("JOB_RETENTION_DAYS", "forever", "JOB_RETENTION_DAYS must be a number"),
+        ("JOB_RETENTION_DAYS", "0.5", "JOB_RETENTION_DAYS must be at least 1: daily quotas"),
     ],
 )
 def test_bad_values_are_explained(name, value, fragment):

@@ -562,6 +562,27 @@ class SQLiteStore:
             )
         return sorted((_job(r) for r in rows), key=lambda j: j.id)
 
+    async def delete_jobs_before(self, before: float, *, batch: int = 100) -> int:
+        """Finished jobs created before ``before``, and the images only they kept.
+
+        In batches, each its own transaction, so a large backlog never holds the writer
+        for long: freeing a 20 MB blob walks all its overflow pages.
+        """
+        removed = 0
+        while True:
+            async with self._write() as db:
+                cur = await db.execute(
+                    "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE created_at < ?"
+                    " AND state IN ('done', 'failed', 'interrupted') ORDER BY created_at LIMIT ?)",
+                    (before, batch),
+                )
+                count = cur.rowcount
+                if count:
+                    await self._collect(db)
+            removed += count
+            if count < batch:
+                return removed
+
     async def count_jobs(self, *, guild_id: int | None, user_id: int | None, since: float) -> int:
         """Jobs created at or after ``since``, whatever their outcome; None filters match all."""
         where, params = ["created_at >= ?"], [since]

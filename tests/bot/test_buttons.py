@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from tests.fakes.gateway import Reply, images_response, png_bytes
 from tests.harness import BotHarness
 
@@ -133,3 +135,30 @@ async def test_shutdown_mid_job_leaves_it_to_be_reported_as_interrupted(
     notice = await h.channel_post()
     assert "never finishes" in notice.content and "interrupted" in notice.content
     assert (await h.store.get_job(1)).state == "interrupted"
+
+
+async def test_jobs_past_their_retention_are_removed_and_their_buttons_say_so(
+    running_bot: BotHarness, tmp_path
+) -> None:
+    import sqlite3
+    import time
+
+    h = running_bot
+    h.gw.script(Reply(body=images_response([FIRST])))
+    st = await h.result(await h.fake.slash("imagine", {"prompt": "a kite"}))
+    job_id = int(_button(st.original, "reroll").rsplit(":", 1)[1])
+    sha = (await h.store.get_job(job_id)).result["outputs"][0]
+    await h.stop()
+    with sqlite3.connect(tmp_path / "bot.db") as db:  # as if it were made 31 days ago
+        db.execute("UPDATE jobs SET created_at = ?", (time.time() - 31 * 86400,))
+    await h.start()  # JOB_RETENTION_DAYS: the default, 30
+
+    for _ in range(100):  # removal runs in the background from start-up
+        if await h.store.get_job(job_id) is None:
+            break
+        await asyncio.sleep(0.05)
+    assert await h.store.get_job(job_id) is None
+    assert await h.store.get_blob(sha)  # still the channel's latest turn: /edit goes on from it
+    clicked = await h.result(await h.fake.click(st.original, _button(st.original, "reroll")))
+    assert clicked.original.ephemeral and "no longer have that image" in clicked.original.content
+    assert len(h.gw.requests) == 1

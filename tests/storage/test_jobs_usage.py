@@ -194,3 +194,43 @@ async def test_usage_is_one_row_per_user_and_day(store: SQLiteStore, db_path: Pa
     for _ in range(5):
         await store.record_usage(guild_id=1, user_id=10, images=1, tokens=2)
     assert query(db_path, "SELECT jobs, images, tokens FROM usage") == [(5, 5, 10)]
+
+
+async def test_old_finished_jobs_go_with_the_images_only_they_kept(
+    store: SQLiteStore, clock: Clock, db_path: Path
+) -> None:
+    from bot.storage.base import TurnRecord
+
+    only_job = await store.put_blob(b"only the old job", "image/png")
+    shared = await store.put_blob(b"also in the history", "image/png")
+    old_done = await new_job(store, inputs=[only_job.sha256, shared.sha256])
+    await store.update_job(old_done.id, state="done")
+    old_running = await new_job(store)
+    await store.update_job(old_running.id, state="running")  # a job in flight is never removed
+    await store.append_turn(
+        TurnRecord(channel_id=3, guild_id=1, user_id=2, prompt="p", inputs=(shared,)), keep=5
+    )
+    clock.advance(10 * 86400)
+    recent = await new_job(store)
+    await store.update_job(recent.id, state="failed")
+
+    assert await store.delete_jobs_before(clock() - 86400) == 1
+
+    remaining = query(db_path, "SELECT id FROM jobs ORDER BY id")
+    assert remaining == [(old_running.id,), (recent.id,)]
+    with pytest.raises(KeyError):
+        await store.get_blob(only_job.sha256)
+    assert await store.get_blob(shared.sha256) == b"also in the history"
+    assert query(db_path, "SELECT COUNT(*) FROM job_blobs WHERE job_id = ?", (old_done.id,)) == [
+        (0,)
+    ]
+
+
+async def test_a_backlog_of_old_jobs_goes_in_batches(store: SQLiteStore, clock: Clock) -> None:
+    for _ in range(25):
+        job = await new_job(store)
+        await store.update_job(job.id, state="done")
+    clock.advance(86400)
+
+    assert await store.delete_jobs_before(clock(), batch=10) == 25
+    assert await store.count_jobs(guild_id=None, user_id=None, since=0) == 0
