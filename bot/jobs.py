@@ -345,8 +345,8 @@ class JobRunner:
         spec: JobSpec,
         settings: GuildSettings,
         *,
+        publish: Publish,
         on_wait: Callable[[bool], None] | None = None,
-        publish: Publish | None = None,
     ) -> JobOutcome:
         """Run one job to the end; the channel lock keeps a chain's turns in order.
 
@@ -367,9 +367,7 @@ class JobRunner:
                 told(False)
             return await self._run(spec, settings, publish)
 
-    async def _run(
-        self, spec: JobSpec, settings: GuildSettings, publish: Publish | None
-    ) -> JobOutcome:
+    async def _run(self, spec: JobSpec, settings: GuildSettings, publish: Publish) -> JobOutcome:
         store = self.bot.store
         gateway, model = await self.bot.resolve_gateway(spec.guild_id, settings=settings)
         model = spec.model or model
@@ -434,8 +432,6 @@ class JobRunner:
         outcome = JobOutcome(job=job, result=result, model=model, notes=tuple(notes))
         saving = asyncio.ensure_future(self._store_result(spec, settings, job, inputs, result))
         self.bot.runtime.storing(job.id, spec.channel_id, saving)
-        if publish is None:
-            return replace(outcome, job=await saving)
         try:
             await publish(outcome)
         finally:
@@ -503,9 +499,14 @@ class JobRunner:
 
     @staticmethod
     async def _settle(saving: asyncio.Future[JobRecord], job: JobRecord) -> JobRecord:
-        """The stored job; a result already posted is not failed for want of storage."""
+        """The stored job; a result already posted is not failed for want of storage.
+
+        Shielded: a shutdown that stops the job after its result is out must not stop
+        the store, or the job would be reported as interrupted and missing from the
+        history (``Runtime.close`` waits for the store before the database closes).
+        """
         try:
-            return await saving
+            return await asyncio.shield(saving)
         except Exception:
             return job  # logged and marked by _store_result
 

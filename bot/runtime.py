@@ -8,6 +8,7 @@ nowhere else, so that running several shards later means replacing this one clas
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import time
 import weakref
@@ -20,6 +21,7 @@ from bot.errors import LimitReached
 from bot.gateway.models import GatewayConfig
 
 MODEL_CACHE_TTL = 300.0
+CLOSE_WAIT_SECONDS = 10.0
 
 
 def gateway_key(config: GatewayConfig) -> str:
@@ -117,7 +119,12 @@ class Runtime:
         self._storing[job_id] = (channel_id, saving)
         saving.add_done_callback(lambda _: self._storing.pop(job_id, None))
 
-    async def stored(self, *, job_id: int | None = None, channel_id: int | None = None) -> None:
+    async def stored(
+        self,
+        *,
+        job_id: int | None = None,
+        channel_id: int | None = None,
+    ) -> None:
         """Return once the job's (or the channel's, or every) result is stored or failed to be.
 
         A result is posted while it is stored, so a member can act on it before its rows
@@ -163,4 +170,9 @@ class Runtime:
         for task in tasks:
             task.cancel()
         if tasks:
-            await asyncio.wait(tasks, timeout=10)
+            await asyncio.wait(tasks, timeout=CLOSE_WAIT_SECONDS)
+        # Results already posted are still being stored (they are shielded from the
+        # cancel above); the database closes after this returns.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(CLOSE_WAIT_SECONDS):
+                await self.stored()

@@ -8,6 +8,8 @@ button posted before a restart works after it. They are registered once with
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import re
 from collections.abc import Sequence
@@ -32,6 +34,8 @@ ACTIONS: dict[str, tuple[str, str, discord.ButtonStyle]] = {
     "rerun": ("Run again", "🔁", discord.ButtonStyle.primary),
 }
 UPSCALE_SIZES = {"up2k": "2K", "up4k": "4K"}
+# A result's rows are written within milliseconds of it being posted; see Runtime.stored.
+STORE_WAIT_SECONDS = 2.0
 GONE = "I no longer have that image in my records; make a new one with /imagine."
 NOTHING_TO = "That request made no image, so there is nothing to {}; try Reroll or /imagine."
 MODAL_TITLE = "Edit image"  # Discord: modal titles up to 45 characters
@@ -72,7 +76,10 @@ class JobButton(
 
     async def _act(self, interaction: discord.Interaction[ImageBot]) -> None:
         settings = await allowed(interaction)
-        await interaction.client.runtime.stored(job_id=self.job_id)
+        # Bounded: the first answer (a modal, for Edit) must go within Discord's 3 s.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(STORE_WAIT_SECONDS):
+                await interaction.client.runtime.stored(job_id=self.job_id)
         job = await interaction.client.store.get_job(self.job_id)
         if job is None or job.guild_id != interaction.guild_id:
             raise ImagineError(GONE)

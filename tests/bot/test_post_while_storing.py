@@ -95,3 +95,24 @@ async def test_a_result_whose_rows_cannot_be_written_is_still_delivered(
     job = await h.store.get_job(job_id)
     assert job.state == "failed"  # not "running": a restart must not offer to run it again
     assert "not stored" in job.result["error"]
+
+
+async def test_a_restart_while_a_posted_result_is_stored_finishes_the_store(
+    running_bot: BotHarness,
+) -> None:
+    h = running_bot
+    h.gw.script(Reply(body=images_response([FIRST])))
+    finished = slow_turns(h)
+    st = await h.result(await h.fake.slash("imagine", {"prompt": "a kite"}), stored=False)
+    channel_id = int(st.original.payload["channel_id"])
+    job_id = int(_button(st.original, "reroll").rsplit(":", 1)[1])
+    while (await h.store.get_job(job_id)).message_id is None:
+        await asyncio.sleep(0.01)  # posted and recorded: the job now only waits for the store
+    assert not finished
+
+    await h.restart()  # cancels the job's task: the store must still run to its end
+
+    job = await h.store.get_job(job_id)
+    assert job.state == "done"  # not "interrupted": the member has the image
+    assert [t.prompt for t in await h.store.recent_turns(channel_id, 5)] == ["a kite"]
+    assert not any("interrupted" in m.content for m in h.fake.messages.values())
