@@ -8,14 +8,18 @@ for 1.4 ms instead of 10. aiohttp is already here (discord.py is built on it), s
 this costs no new dependency; everything above the transport stays httpx: requests,
 timeouts, redirects, content decoding, exceptions.
 
-Proxies from the environment are still honoured: httpx mounts its own proxy
-transports for them, and only direct connections come here.
+httpx reads HTTP(S)_PROXY only when it picks its own transport, so with a proxy in
+the environment ``http_client`` leaves it to httpx, proxies and all. Two httpx
+timeouts are not enforced here: ``write`` (a server that stops reading an upload)
+and ``pool`` (it is reported as a connect timeout); every caller bounds the whole
+exchange with its own deadline anyway.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ssl
+import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -43,6 +47,8 @@ def _as_httpx(request: httpx.Request, *, connecting: bool) -> Iterator[None]:
         raise
     except (aiohttp.NonHttpUrlClientError, aiohttp.InvalidUrlClientError) as exc:
         raise httpx.UnsupportedProtocol(str(exc), request=request) from exc
+    except ValueError as exc:  # aiohttp refusing to build the request
+        raise httpx.LocalProtocolError(str(exc), request=request) from exc
     except aiohttp.ConnectionTimeoutError as exc:
         raise httpx.ConnectTimeout(str(exc) or "connect timed out", request=request) from exc
     except (aiohttp.SocketTimeoutError, TimeoutError) as exc:
@@ -128,11 +134,17 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         session = self._open()
         body = await request.aread()
         # A streamed request body is buffered by now, so it goes with a Content-Length.
-        headers = [(k, v) for k, v in request.headers.multi_items() if k != "transfer-encoding"]
+        headers = [
+            (name.decode("latin-1"), value.decode("latin-1"))
+            for name, value in request.headers.raw
+            if name.lower() != b"transfer-encoding"
+        ]
         with _as_httpx(request, connecting=True):
             response = await session.request(
                 request.method,
-                URL(str(request.url), encoded=True),
+                # httpx already turned a user:password@ into an Authorization header, and
+                # aiohttp refuses to see both.
+                URL(str(request.url), encoded=True).with_user(None),
                 headers=headers,
                 skip_auto_headers=_NOT_OURS,
                 # httpx's Content-Length header stays, so pieces are not chunk-encoded.
@@ -157,10 +169,17 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             self._session = None
 
 
+def _proxied() -> bool:
+    """Whether the environment names a proxy (the variables httpx itself reads)."""
+    return any(scheme in urllib.request.getproxies() for scheme in ("http", "https", "all"))
+
+
 def http_client(
     *, timeout: httpx.Timeout | float | None = 5.0, limits: httpx.Limits = DEFAULT_LIMITS
 ) -> httpx.AsyncClient:
     """The one way the bot and the CLI make their HTTP client."""
+    if _proxied():
+        return httpx.AsyncClient(timeout=timeout, limits=limits)
     return httpx.AsyncClient(
         timeout=timeout, limits=limits, transport=AiohttpTransport(limits=limits)
     )

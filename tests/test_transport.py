@@ -128,8 +128,8 @@ async def test_request_and_response_cross_the_wire_unchanged() -> None:
     seen = server.requests[0]
     assert (seen.method, seen.target) == ("POST", "/v1/chat%2Fcompletions?a=1&b=%20")
     assert seen.body == payload
-    # Exactly httpx's headers, in httpx's order: none dropped, none added (no Content-Type).
-    assert [(k.lower(), v) for k, v in seen.headers] == request.headers.multi_items()
+    # Exactly httpx's headers, as spelled and ordered: none dropped, none added (no Content-Type).
+    assert [(k.encode(), v.encode()) for k, v in seen.headers] == request.headers.raw
     assert got.status_code == 201 and got.reason_phrase == "Created"
     assert got.headers.get_list("x-multi") == ["a", "b"]
     assert got.content == answer
@@ -239,3 +239,31 @@ async def test_a_url_that_is_not_http_is_unsupported() -> None:
     async with http_client() as http:
         with pytest.raises(httpx.UnsupportedProtocol):
             await http.get("ftp://127.0.0.1/image.png")
+
+
+async def test_credentials_in_the_url_go_as_basic_auth_only() -> None:
+    async def handler(seen: Seen, conn: Conn) -> None:
+        conn.write(response("200 OK", b"ok"))
+
+    async with raw_server(handler) as server, http_client() as http:
+        got = await http.get(f"http://user:pw@127.0.0.1:{server.port}/x")
+
+    assert got.content == b"ok"
+    seen = server.requests[0]
+    assert seen.target == "/x"
+    assert ("Authorization", "Basic dXNlcjpwdw==") in seen.headers  # base64 of user:pw
+
+
+async def test_a_proxy_in_the_environment_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def proxy(seen: Seen, conn: Conn) -> None:
+        conn.write(response("200 OK", b"via the proxy"))
+
+    async with raw_server(proxy) as server:
+        for name in ("NO_PROXY", "no_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("HTTP_PROXY", server.url)
+        async with http_client() as http:
+            got = await http.get("http://origin.invalid/image.png")
+
+    assert got.content == b"via the proxy"
+    assert server.requests[0].target == "http://origin.invalid/image.png"  # a proxy request

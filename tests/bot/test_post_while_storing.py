@@ -103,11 +103,20 @@ async def test_a_restart_while_a_posted_result_is_stored_finishes_the_store(
     h = running_bot
     h.gw.script(Reply(body=images_response([FIRST])))
     finished = slow_turns(h)
+    recorded = asyncio.Event()
+    update_job = h.store.update_job
+
+    async def noting_message_ids(job_id: int, **changes: Any) -> Any:
+        job = await update_job(job_id, **changes)
+        if "message_id" in changes:
+            recorded.set()
+        return job
+
+    h.store.update_job = noting_message_ids
     st = await h.result(await h.fake.slash("imagine", {"prompt": "a kite"}), stored=False)
     channel_id = int(st.original.payload["channel_id"])
     job_id = int(_button(st.original, "reroll").rsplit(":", 1)[1])
-    while (await h.store.get_job(job_id)).message_id is None:
-        await asyncio.sleep(0.01)  # posted and recorded: the job now only waits for the store
+    await asyncio.wait_for(recorded.wait(), 5)  # posted and recorded: only the store is left
     assert not finished
 
     await h.restart()  # cancels the job's task: the store must still run to its end
