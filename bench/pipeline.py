@@ -103,7 +103,8 @@ async def measure(size: Size, shape: str, reps: int, cpu, base_url: str) -> Row:
                 await project.generate_and_fit(client, cpu, gateway, model)
                 _timed(total_t, t)
             t = now()
-            _ = (await http.post(f"{base_url}/chat/completions", json={"model": model})).content
+            request = {"model": model, "messages": [{"role": "user", "content": "bench"}]}
+            _ = (await http.post(f"{base_url}/chat/completions", json=request)).content
             _timed(http_t, t)
 
     row.floor_s, row.project_s = median(floor_t), median(proj_t)
