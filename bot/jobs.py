@@ -108,6 +108,9 @@ class JobSpec:
     new_chain: bool = False  # /imagine: forget the chain first
     use_latest: bool = False  # /edit without an image: the chain's latest output
     interaction_token: str | None = None
+    # Where the result goes: Discord's per-file limit there (boosted servers allow more,
+    # and then a 4K original needs no re-encoding at all).
+    upload_limit: int = DISCORD_UPLOAD_LIMIT
 
     @classmethod
     def from_job(cls, job: JobRecord, **changes: Any) -> JobSpec:
@@ -417,9 +420,9 @@ class JobRunner:
             history=history,
         )
         try:
-            # Pre-fit to the smallest limit any destination has, in the parsing worker.
+            # Pre-fit to the destination's limit, in the worker that parses the answer.
             result = await self.bot.gateway.generate(
-                gateway, request, upload_limit=DISCORD_UPLOAD_LIMIT
+                gateway, request, upload_limit=spec.upload_limit
             )
         except ImagineError as exc:
             await store.update_job(job.id, state="failed", result={"error": str(exc)})

@@ -207,6 +207,7 @@ class Edit(commands.Cog):
             prompt=prompt,
             sources=sources,
             history=True,
+            upload_limit=channel_limit(self.bot, settings.guild_id),
         )
 
         async def publish(outcome: JobOutcome) -> None:

@@ -136,7 +136,9 @@ async def run_for_interaction(
     bot = interaction.client
     if settings is None:
         settings = await allowed(interaction)
-    spec = replace(spec, interaction_token=interaction.token)
+    spec = replace(
+        spec, interaction_token=interaction.token, upload_limit=interaction.filesize_limit
+    )
     async with bot.jobs.admitted(spec, settings):
         acknowledged = interaction.response.is_done() or await _acknowledge(interaction)
         progress = Progress(interaction, label) if acknowledged else None

@@ -125,3 +125,29 @@ async def test_gateway_down_is_explained(running_bot: BotHarness) -> None:
     h.gw.script(*[Reply(status=503, body=openai_error("overloaded", code=503)) for _ in range(3)])
     st = await h.result(await h.fake.slash("imagine", {"prompt": "a cat"}), wait=30)
     assert "down or overloaded" in st.last_message.content
+
+
+async def test_a_boosted_server_gets_an_original_over_10_mib_untouched(
+    running_bot: BotHarness,
+) -> None:
+    import os
+
+    h = running_bot
+    noise = Image.frombytes("RGB", (2048, 1800), os.urandom(2048 * 1800 * 3))
+    buf = io.BytesIO()
+    noise.save(buf, "PNG", compress_level=0)
+    original = buf.getvalue()
+    assert len(original) > 10 * 1024 * 1024  # over the default limit, under this server's
+    h.gw.script(Reply(body=images_response([original])))
+    cmd = h.fake.command("imagine", guild_id=h.fake.guild["id"])
+    payload = p.slash_command(
+        "imagine",
+        [p.str_option("prompt", "a photo")],
+        command_id=cmd["id"],
+        attachment_size_limit=50 * 1024 * 1024,  # boost level 2
+        **h.fake.envelope(await h.fake.member()),
+    )
+    st = await h.result(await h.fake.dispatch_interaction(payload))
+
+    ((name, data),) = st.original.files
+    assert name.endswith(".png") and data == original
