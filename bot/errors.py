@@ -38,6 +38,9 @@ class ImagineError(Exception):
     """Base of every error the bot reports to a user."""
 
     default_message = "Something went wrong."
+    # A job that ends in this error still counts toward the member's quotas: only
+    # refusals of what the member asked for, not the service failing them.
+    counts_toward_quota = False
 
     def __init__(self, message: str | None = None) -> None:
         super().__init__(message or self.default_message)
@@ -126,10 +129,12 @@ class GatewayTimeout(GatewayError):
 
 
 class GatewayRejected(GatewayError):
+    counts_toward_quota = True
     default_message = "The image service did not accept the request."
 
 
 class ContentBlocked(GatewayError):
+    counts_toward_quota = True
     default_message = "The image service blocked this request for safety reasons."
 
     def __init__(self, message: str | None = None, *, reason: str | None = None, **kw) -> None:
@@ -140,6 +145,7 @@ class ContentBlocked(GatewayError):
 
 
 class NoImageReturned(GatewayError):
+    counts_toward_quota = True
     default_message = "The model answered without an image."
 
     def __init__(self, message: str | None = None, *, model_text: str = "", **kw) -> None:

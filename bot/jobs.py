@@ -425,11 +425,18 @@ class JobRunner:
                 gateway, request, upload_limit=spec.upload_limit
             )
         except ImagineError as exc:
-            await store.update_job(job.id, state="failed", result={"error": str(exc)})
+            await store.update_job(
+                job.id,
+                state="failed",
+                counted=exc.counts_toward_quota,
+                result={"error": str(exc)},
+            )
             raise
         except Exception as exc:
             log.exception("job %s failed", job.id)
-            await store.update_job(job.id, state="failed", result={"error": repr(exc)})
+            await store.update_job(
+                job.id, state="failed", counted=False, result={"error": repr(exc)}
+            )
             raise
 
         outcome = JobOutcome(job=job, result=result, model=model, notes=tuple(notes))

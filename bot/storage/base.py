@@ -86,6 +86,7 @@ class JobRecord:
     created_at: float = 0.0
     started_at: float | None = None
     finished_at: float | None = None
+    counted: bool = True  # toward the member's and the server's quotas
 
 
 @dataclass(frozen=True)

@@ -88,6 +88,11 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
             PRIMARY KEY (guild_id, day, user_id)
         )""",
     ),
+    2: (
+        # Whether a job counts toward the hourly/daily quotas: a job the gateway failed
+        # (down, timed out, out of credit) cost the member nothing and should not.
+        "ALTER TABLE jobs ADD COLUMN counted INTEGER NOT NULL DEFAULT 1",
+    ),
 }
 
 LATEST_VERSION = max(MIGRATIONS)

@@ -53,7 +53,16 @@ _HASH_IN_THREAD_BYTES = 1 << 20
 _FINISHED = ("done", "failed", "interrupted")
 _UNFINISHED = ("queued", "running")
 _JOB_FIELDS = frozenset(
-    {"state", "params", "result", "interaction_token", "message_id", "started_at", "finished_at"}
+    {
+        "state",
+        "params",
+        "result",
+        "interaction_token",
+        "message_id",
+        "started_at",
+        "finished_at",
+        "counted",
+    }
 )
 _SECONDS_PER_DAY = 86400
 Params = Sequence[Any] | Mapping[str, Any]
@@ -90,6 +99,7 @@ def _job(row: sqlite3.Row) -> JobRecord:
         created_at=row["created_at"],
         started_at=row["started_at"],
         finished_at=row["finished_at"],
+        counted=bool(row["counted"]),
     )
 
 
@@ -521,6 +531,10 @@ class SQLiteStore:
                 values[name] = _check_optional(name, value, str)
             elif name == "message_id":
                 values[name] = _check_optional(name, value, int)
+            elif name == "counted":
+                if not isinstance(value, bool):
+                    raise ValueError("counted must be True or False")
+                values[name] = int(value)
             else:
                 values[name] = _check_optional(name, value, (int, float))
         now = self._clock()
@@ -552,11 +566,15 @@ class SQLiteStore:
         return None if row is None else _job(row)
 
     async def interrupt_running_jobs(self) -> Sequence[JobRecord]:
-        """Mark jobs a crash left queued or running as interrupted; returns them by id."""
+        """Mark jobs a crash left queued or running as interrupted; returns them by id.
+
+        They no longer count toward quotas: the member got nothing, and running one
+        again is a job of its own.
+        """
         async with self._write() as db:
             rows = await self._fetchall(
                 db,
-                "UPDATE jobs SET state = 'interrupted', finished_at = ?"
+                "UPDATE jobs SET state = 'interrupted', counted = 0, finished_at = ?"
                 f" WHERE state IN ({_placeholders(len(_UNFINISHED))}) RETURNING *",
                 (self._clock(), *_UNFINISHED),
             )
@@ -584,8 +602,8 @@ class SQLiteStore:
                 return removed
 
     async def count_jobs(self, *, guild_id: int | None, user_id: int | None, since: float) -> int:
-        """Jobs created at or after ``since``, whatever their outcome; None filters match all."""
-        where, params = ["created_at >= ?"], [since]
+        """Counted jobs created at or after ``since``; None filters match all."""
+        where, params = ["created_at >= ?", "counted = 1"], [since]
         if guild_id is not None:
             where.append("guild_id = ?")
             params.append(guild_id)

@@ -8,7 +8,13 @@ from PIL import Image
 
 from bot.images import make_photo_like
 from tests.fakes import discord_payloads as p
-from tests.fakes.gateway import Reply, images_response, openai_error
+from tests.fakes.gateway import (
+    Reply,
+    chat_completion,
+    images_response,
+    openai_error,
+    png_bytes,
+)
 from tests.harness import BotHarness
 
 
@@ -101,6 +107,44 @@ async def test_hourly_quota(running_bot: BotHarness) -> None:
         await h.fake.slash("imagine", {"prompt": "second"}, member=member)
     )
     assert st.original.ephemeral and "for this hour" in st.original.content
+    assert len(h.gw.requests) == 1
+
+
+async def test_a_job_the_gateway_failed_does_not_count_toward_the_quota(
+    running_bot: BotHarness,
+) -> None:
+    h = running_bot
+    await h.store.update_settings(h.guild_id, user_hourly=1)
+    member = await h.fake.member(name="quota")
+    h.gw.script(
+        Reply(status=402, body=openai_error("Insufficient credits", code=402)),
+        Reply(body=images_response([png_bytes(16, 16, (1, 2, 3))])),
+    )
+    failed = await h.result(await h.fake.slash("imagine", {"prompt": "first"}, member=member))
+    assert "credit" in failed.original.content.lower()
+
+    done = await h.result(await h.fake.slash("imagine", {"prompt": "second"}, member=member))
+    assert done.original.files  # the failure cost the member nothing
+    third = await h.fake.interaction_result(
+        await h.fake.slash("imagine", {"prompt": "third"}, member=member)
+    )
+    assert third.original.ephemeral and "for this hour" in third.original.content
+    assert len(h.gw.requests) == 2
+
+
+async def test_a_refused_prompt_counts_toward_the_quota(running_bot: BotHarness) -> None:
+    h = running_bot
+    await h.store.update_settings(h.guild_id, user_hourly=1)
+    member = await h.fake.member(name="quota")
+    h.gw.script(
+        Reply(body=chat_completion({"role": "assistant", "content": ""}, finish_reason="SAFETY"))
+    )
+    await h.result(await h.fake.slash("imagine", {"prompt": "forbidden"}, member=member))
+
+    again = await h.fake.interaction_result(
+        await h.fake.slash("imagine", {"prompt": "forbidden again"}, member=member)
+    )
+    assert again.original.ephemeral and "for this hour" in again.original.content
     assert len(h.gw.requests) == 1
 
 

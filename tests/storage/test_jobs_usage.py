@@ -234,3 +234,41 @@ async def test_a_backlog_of_old_jobs_goes_in_batches(store: SQLiteStore, clock: 
 
     assert await store.delete_jobs_before(clock(), batch=10) == 25
     assert await store.count_jobs(guild_id=None, user_id=None, since=0) == 0
+
+
+async def test_uncounted_jobs_are_left_out_of_quota_counts(store: SQLiteStore) -> None:
+    counted = await new_job(store)
+    spared = await new_job(store)
+    await store.update_job(spared.id, state="failed", counted=False)
+    assert (await store.get_job(counted.id)).counted is True
+    assert (await store.get_job(spared.id)).counted is False
+    assert await store.count_jobs(guild_id=1, user_id=2, since=0) == 1
+    with pytest.raises(ValueError):
+        await store.update_job(counted.id, counted="no")
+
+    await store.update_job(counted.id, state="running")
+    await store.interrupt_running_jobs()  # a restart's victim cost the member nothing either
+    assert await store.count_jobs(guild_id=1, user_id=2, since=0) == 0
+
+
+async def test_jobs_from_before_the_counted_column_still_count(db_path: Path) -> None:
+    import sqlite3
+
+    from bot.storage.schema import MIGRATIONS
+
+    with sqlite3.connect(db_path) as conn:  # a database as version 1 of the bot left it
+        conn.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at REAL)")
+        for statement in MIGRATIONS[1]:
+            conn.execute(statement)
+        conn.execute("INSERT INTO schema_version VALUES (1, 0)")
+        conn.execute(
+            "INSERT INTO jobs (kind, guild_id, channel_id, user_id, prompt, state, created_at)"
+            " VALUES ('imagine', 1, 3, 2, 'old', 'done', 10)"
+        )
+    store = await SQLiteStore.open(db_path)
+    try:
+        assert await store.count_jobs(guild_id=1, user_id=2, since=0) == 1
+        job = await store.get_job(1)
+        assert job is not None and job.counted is True
+    finally:
+        await store.close()

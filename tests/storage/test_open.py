@@ -83,7 +83,7 @@ async def test_pragmas_and_schema_version(store: SQLiteStore, db_path: Path) -> 
             assert (await cur.fetchone())[0] == 1
         async with db.execute("PRAGMA busy_timeout") as cur:
             assert (await cur.fetchone())[0] >= 1000
-    assert query(db_path, "SELECT version FROM schema_version") == [(LATEST_VERSION,)]
+    assert query(db_path, "SELECT MAX(version) FROM schema_version") == [(LATEST_VERSION,)]
 
 
 async def test_reopen_does_not_migrate_twice(db_path: Path) -> None:
