@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 
+import pytest
 from PIL import Image
 
 from bot.images import make_photo_like
@@ -98,54 +99,34 @@ async def test_busy_member_is_told_instead_of_queued(running_bot: BotHarness) ->
     assert h.gw.requests == []
 
 
-async def test_hourly_quota(running_bot: BotHarness) -> None:
-    h = running_bot
-    await h.store.update_settings(h.guild_id, user_hourly=1)
-    member = await h.fake.member(name="quota")
-    await h.result(await h.fake.slash("imagine", {"prompt": "first"}, member=member))
-    st = await h.fake.interaction_result(
-        await h.fake.slash("imagine", {"prompt": "second"}, member=member)
-    )
-    assert st.original.ephemeral and "for this hour" in st.original.content
-    assert len(h.gw.requests) == 1
+IMAGE = Reply(body=images_response([png_bytes(16, 16, (1, 2, 3))]))
+OUT_OF_CREDIT = Reply(status=402, body=openai_error("Insufficient credits", code=402))
+REFUSED = Reply(body=chat_completion({"role": "assistant", "content": ""}, finish_reason="SAFETY"))
 
 
-async def test_a_job_the_gateway_failed_does_not_count_toward_the_quota(
-    running_bot: BotHarness,
+@pytest.mark.parametrize(
+    ("first", "jobs_before_the_quota"),
+    [
+        (IMAGE, 1),
+        (OUT_OF_CREDIT, 2),  # the gateway failed the member: it costs them nothing
+        (REFUSED, 1),  # a refusal counts, or a forbidden prompt could be retried forever
+    ],
+    ids=["image", "gateway-failed", "refused"],
+)
+async def test_hourly_quota_counts_images_and_refusals(
+    running_bot: BotHarness, first: Reply, jobs_before_the_quota: int
 ) -> None:
     h = running_bot
     await h.store.update_settings(h.guild_id, user_hourly=1)
     member = await h.fake.member(name="quota")
-    h.gw.script(
-        Reply(status=402, body=openai_error("Insufficient credits", code=402)),
-        Reply(body=images_response([png_bytes(16, 16, (1, 2, 3))])),
+    h.gw.script(first, IMAGE)
+    for n in range(jobs_before_the_quota):
+        await h.result(await h.fake.slash("imagine", {"prompt": f"try {n}"}, member=member))
+    st = await h.fake.interaction_result(
+        await h.fake.slash("imagine", {"prompt": "one more"}, member=member)
     )
-    failed = await h.result(await h.fake.slash("imagine", {"prompt": "first"}, member=member))
-    assert "credit" in failed.original.content.lower()
-
-    done = await h.result(await h.fake.slash("imagine", {"prompt": "second"}, member=member))
-    assert done.original.files  # the failure cost the member nothing
-    third = await h.fake.interaction_result(
-        await h.fake.slash("imagine", {"prompt": "third"}, member=member)
-    )
-    assert third.original.ephemeral and "for this hour" in third.original.content
-    assert len(h.gw.requests) == 2
-
-
-async def test_a_refused_prompt_counts_toward_the_quota(running_bot: BotHarness) -> None:
-    h = running_bot
-    await h.store.update_settings(h.guild_id, user_hourly=1)
-    member = await h.fake.member(name="quota")
-    h.gw.script(
-        Reply(body=chat_completion({"role": "assistant", "content": ""}, finish_reason="SAFETY"))
-    )
-    await h.result(await h.fake.slash("imagine", {"prompt": "forbidden"}, member=member))
-
-    again = await h.fake.interaction_result(
-        await h.fake.slash("imagine", {"prompt": "forbidden again"}, member=member)
-    )
-    assert again.original.ephemeral and "for this hour" in again.original.content
-    assert len(h.gw.requests) == 1
+    assert st.original.ephemeral and "for this hour" in st.original.content
+    assert len(h.gw.requests) == jobs_before_the_quota
 
 
 async def test_prompt_over_the_limit_is_refused(running_bot: BotHarness) -> None:
