@@ -18,6 +18,7 @@ exchange with its own deadline anyway.
 from __future__ import annotations
 
 import contextlib
+import socket
 import ssl
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
@@ -25,7 +26,15 @@ from typing import Any
 
 import aiohttp
 import httpx
+from aiohttp.abc import ResolveResult
 from yarl import URL
+
+from bot.gateway.netguard import is_public_address
+
+# A request extension: connect only to globally routable addresses, judged on the very
+# addresses the connection uses (bot.gateway.netguard checks the name beforehand; this
+# closes the window in which a DNS answer could change between the two).
+PUBLIC_ONLY = "imagine.public_only"
 
 # httpx's defaults, so that swapping the transport changes speed and nothing else.
 DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
@@ -98,6 +107,23 @@ def _timeout(request: httpx.Request) -> aiohttp.ClientTimeout:
     )
 
 
+class _PublicOnlyResolver(aiohttp.ThreadedResolver):
+    """The system resolver, minus every address that is not globally routable.
+
+    aiohttp connects to IP literals without asking a resolver; those are judged by
+    netguard before the request, and cannot change in between.
+    """
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        found = await super().resolve(host, port, family)
+        public = [entry for entry in found if is_public_address(entry["host"])]
+        if not public:
+            raise OSError(f"{host} resolves to no public address")
+        return public
+
+
 class AiohttpTransport(httpx.AsyncBaseTransport):
     """An ``httpx.AsyncBaseTransport`` for HTTP/1.1 over one ``aiohttp.ClientSession``.
 
@@ -113,25 +139,29 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         self._limits = limits
         # Loading the CA bundle takes tens of ms: at start-up, not in a member's first job.
         self._ssl = ssl_context or httpx.create_ssl_context()
-        self._session: aiohttp.ClientSession | None = None
+        # Two pools: connections made for public-only requests are never reused for
+        # others, nor the other way round.
+        self._sessions: dict[bool, aiohttp.ClientSession] = {}
 
-    def _open(self) -> aiohttp.ClientSession:
-        if self._session is None:
+    def _open(self, public_only: bool) -> aiohttp.ClientSession:
+        session = self._sessions.get(public_only)
+        if session is None:
             connector = aiohttp.TCPConnector(
                 limit=self._limits.max_connections or 0,  # 0: no limit, as None in httpx
                 keepalive_timeout=self._limits.keepalive_expiry,  # None: no expiry in both
                 ssl=self._ssl,
+                resolver=_PublicOnlyResolver() if public_only else None,
             )
-            self._session = aiohttp.ClientSession(
+            session = self._sessions[public_only] = aiohttp.ClientSession(
                 connector=connector,
                 cookie_jar=aiohttp.DummyCookieJar(),  # httpx keeps the cookies
                 trust_env=False,  # httpx picks proxies; see the module docstring
                 auto_decompress=False,  # httpx decodes, and counts decoded bytes
             )
-        return self._session
+        return session
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        session = self._open()
+        session = self._open(bool(request.extensions.get(PUBLIC_ONLY)))
         body = await request.aread()
         # A streamed request body is buffered by now, so it goes with a Content-Length.
         headers = [
@@ -164,9 +194,9 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         )
 
     async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        sessions, self._sessions = list(self._sessions.values()), {}
+        for session in sessions:
+            await session.close()
 
 
 def _proxied() -> bool:

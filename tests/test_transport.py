@@ -267,3 +267,17 @@ async def test_a_proxy_in_the_environment_is_used(monkeypatch: pytest.MonkeyPatc
 
     assert got.content == b"via the proxy"
     assert server.requests[0].target == "http://origin.invalid/image.png"  # a proxy request
+
+
+async def test_public_only_requests_never_connect_to_a_private_address() -> None:
+    from bot.transport import PUBLIC_ONLY
+
+    async def handler(seen: Seen, conn: Conn) -> None:
+        conn.write(response("200 OK", b"internal"))
+
+    async with raw_server(handler) as server, http_client() as http:
+        url = f"http://localhost:{server.port}/"  # a name: resolved when connecting
+        assert (await http.get(url)).content == b"internal"
+        with pytest.raises(httpx.ConnectError):
+            await http.get(url, extensions={PUBLIC_ONLY: True})
+    assert len(server.requests) == 1

@@ -49,6 +49,7 @@ from bot.gateway.netguard import Resolver, ensure_public_url
 from bot.gateway.parsing import ParsedResponse
 from bot.gateway.spill import Workdir, parse_response_spilled, unspill
 from bot.images import fit_request, inspect_output, prepare_input
+from bot.transport import PUBLIC_ONLY
 from bot.workers import CpuPool
 
 log = logging.getLogger(__name__)
@@ -271,13 +272,20 @@ class GatewayClient:
 
         With ``sink`` the body is written there chunk by chunk and ``b""`` returned.
         """
+        extensions: dict[str, Any] = {}
         if not gateway.allow_private_network:
             await ensure_public_url(url, resolve=self._resolve)
+            extensions[PUBLIC_ONLY] = True  # and checked again on the addresses connected to
         started = time.monotonic()
         try:
             async with asyncio.timeout(gateway.timeout):
                 async with self._http.stream(
-                    method, url, headers=headers, content=body, timeout=gateway.timeout
+                    method,
+                    url,
+                    headers=headers,
+                    content=body,
+                    timeout=gateway.timeout,
+                    extensions=extensions,
                 ) as response:
                     data = await _read_capped(response, cap, sink)
         except (TimeoutError, httpx.TimeoutException) as exc:

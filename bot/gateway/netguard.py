@@ -5,10 +5,11 @@ check the bot would probe loopback services, the LAN or a cloud metadata endpoin
 their behalf. The host is resolved at request time (DNS may change after the setting
 was saved) and every address it resolves to must be globally routable.
 
-What remains: httpx resolves the name again when it connects, so a DNS server that
-answers differently within milliseconds could still slip through. Pinning the
-address would need a custom transport; the operator-level ``allow_private_network``
-switch and this check together cover the realistic abuse (typing an internal URL).
+The name is resolved again when the connection is made, so a DNS server could answer
+differently in between (DNS rebinding). The request therefore carries
+``bot.transport.PUBLIC_ONLY``, and the transport's resolver drops every address this
+module would refuse: the connection can only go to an address judged here. This
+check still comes first, for its clear message.
 """
 
 from __future__ import annotations

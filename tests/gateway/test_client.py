@@ -316,6 +316,21 @@ async def test_ssrf_checks_resolved_addresses(make_client, address):
         await make_client(resolve=resolve).generate(gateway, REQUEST)
 
 
+async def test_ssrf_holds_when_dns_changes_its_answer_before_the_connection(
+    make_client, fake_gateway
+):
+    async def first_answer(host, port):  # what netguard was told: a public address
+        return ["93.184.216.34"]
+
+    port = fake_gateway.base_url.rsplit(":", 1)[1].split("/")[0]
+    gateway = GatewayConfig(  # localhost: the connection's own lookup finds 127.0.0.1
+        base_url=f"http://localhost:{port}/v1", api_key=API_KEY, allow_private_network=False
+    )
+    with pytest.raises(GatewayUnavailable):
+        await make_client(resolve=first_answer).generate(gateway, REQUEST)
+    assert fake_gateway.requests == []
+
+
 async def test_ssrf_refuses_private_hosted_image_url(http, cpu_pool, fake_gateway):
     import httpx
 
