@@ -23,15 +23,16 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import pybase64
-from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageOps
+from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageOps, JpegImagePlugin
 
 from bot.errors import ImageTooLarge, MalformedResponse, NotAnImage, RequestTooLarge
 from bot.gateway.models import GeneratedImage, InputImage
 
-# Decompression bombs: the largest Gemini output is 5504x3072 (17 Mpx) and phone
+# Decompression bombs: the largest Gemini output is 5504x3072 (17 Mpx) and most phone
 # photos are 12-50 Mpx, so 40 Mpx refuses nothing real while keeping one decoded
-# image under ~160 MB. Pillow's own cap (89 Mpx, error at 2x) is lowered to match,
-# so a bomb that slips past our own check still stops inside Pillow.
+# image under ~160 MB (bigger JPEGs, 108 and 200 MP photos, are decoded at reduced
+# scale: see _open_reducible_jpeg). Pillow's own cap (89 Mpx, error at 2x) is lowered
+# to match, so a bomb that slips past our own check still stops inside Pillow.
 MAX_INPUT_PIXELS = 40_000_000
 Image.MAX_IMAGE_PIXELS = MAX_INPUT_PIXELS
 
@@ -190,6 +191,23 @@ def _encode_within(im: Image.Image, max_bytes: int) -> InputImage:
 
 # --------------------------------------------------------------------------- inputs
 
+# A JPEG decodes at 1/2, 1/4 or 1/8 scale without the full bitmap ever existing, so
+# one up to 16x the pixel cap (640 Mpx: a 200 MP phone photo is 200) is still taken,
+# at a quarter of its size at most. Beyond that only a bomb claims so many pixels.
+_JPEG_DRAFT_HEADROOM = 16
+
+
+def _open_reducible_jpeg(data: bytes) -> Image.Image:
+    """A JPEG past Pillow's bomb check, opened (header only) for a reduced decode.
+
+    Pillow applies its pixel cap in ``Image.open``; opening the JPEG plugin directly
+    skips it, and ``prepare_input`` then sets a draft scale before anything decodes.
+    """
+    try:
+        return JpegImagePlugin.JpegImageFile(io.BytesIO(data))
+    except Exception as exc:
+        raise NotAnImage(_DAMAGED) from exc
+
 
 def prepare_input(
     data: bytes,
@@ -208,15 +226,21 @@ def prepare_input(
     if mime is None:
         raise NotAnImage()
     # The magic bytes say "image", so a file Pillow cannot parse is a broken one.
-    im = _open(data, NotAnImage, _DAMAGED)
+    try:
+        im = _open(data, NotAnImage, _DAMAGED)
+    except ImageTooLarge:
+        if mime != "image/jpeg":
+            raise
+        im = _open_reducible_jpeg(data)
     width, height = im.size
     if width <= 0 or height <= 0:
         raise NotAnImage()
     reduced = False
-    if width * height > max_pixels and im.format == "JPEG":
-        # Big phone photos: libjpeg decodes at 1/2, 1/4 or 1/8 scale directly, so the
+    pixels = width * height
+    if max_pixels < pixels <= max_pixels * _JPEG_DRAFT_HEADROOM and im.format == "JPEG":
+        # Big phone photos: libjpeg decodes at 1/2 or 1/4 scale directly, so the
         # full-size bitmap never exists.
-        for d in (2, 4, 8):
+        for d in (2, 4):
             if width * height <= max_pixels * d * d:
                 im.draft(im.mode, (-(-width // d), -(-height // d)))
                 break

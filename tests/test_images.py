@@ -168,6 +168,26 @@ def test_big_jpeg_is_decoded_at_reduced_scale_instead_of_refused(photo: bytes) -
     assert opened(result.data).size == (160, 120)
 
 
+def test_jpeg_past_pillows_own_bomb_limit_is_still_taken_at_reduced_scale(
+    photo: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Scaled down 1000x: Pillow refuses at 2x its cap in Image.open, as it would a
+    # 108 MP phone photo at the real cap (40 Mpx, refusal past 80).
+    data = encode(opened(photo), "JPEG", quality=90)  # 320x240 = 76.8 kpx
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 30_000)
+    with pytest.raises(Image.DecompressionBombError):
+        Image.open(io.BytesIO(data))
+    result = images.prepare_input(data, max_pixels=30_000)
+    assert (result.width, result.height) == (160, 120)
+    assert opened(result.data).size == (160, 120)
+
+
+def test_a_jpeg_claiming_more_than_any_reduced_decode_covers_is_refused(photo: bytes) -> None:
+    data = encode(opened(photo), "JPEG", quality=90)  # 76.8 kpx, over 16x a 4 kpx cap
+    with pytest.raises(ImageTooLarge, match="megapixels"):
+        images.prepare_input(data, max_pixels=4_000)
+
+
 def test_plain_png_jpeg_webp_under_the_cap_pass_through_byte_identical(
     photo: bytes,
 ) -> None:
