@@ -208,6 +208,32 @@ class ImageBot(commands.Bot):
         await super().close()
 
 
+async def rotate_gateway_keys(store: Any, keybox: Any) -> None:
+    """Re-encrypt every stored server key with SECRET_KEY, so the previous one can go."""
+
+    unreadable = 0
+
+    def rotate(token: bytes) -> bytes | None:
+        nonlocal unreadable
+        try:
+            return keybox.rotate(token)
+        except ConfigError:
+            unreadable += 1  # made with neither key: its server's admin must enter it again
+            return None
+
+    rotated = await store.rotate_gateway_keys(rotate)
+    log.info(
+        "re-encrypted %d server API keys with SECRET_KEY; SECRET_KEY_PREVIOUS can be removed",
+        rotated,
+    )
+    if unreadable:
+        log.warning(
+            "%d server API keys were made with neither SECRET_KEY nor SECRET_KEY_PREVIOUS; "
+            "those servers' admins must enter theirs again with /settings gateway",
+            unreadable,
+        )
+
+
 @asynccontextmanager
 async def open_bot(
     settings: BotSettings, *, cpu: CpuPool | None = None, **bot_options: Any
@@ -232,7 +258,10 @@ async def open_bot(
         stack.push_async_callback(store.close)
         gateway = GatewayClient.from_settings(http, cpu, image)
         # scrypt is ~0.1 s and 32 MiB by design: not on the event loop.
-        keybox = await asyncio.to_thread(KeyBox, settings.secret_key)
+        previous = [settings.previous_secret_key] if settings.previous_secret_key else []
+        keybox = await asyncio.to_thread(KeyBox, settings.secret_key, previous)
+        if keybox.rotating:
+            await rotate_gateway_keys(store, keybox)
         bot = ImageBot(
             settings,
             store=store,

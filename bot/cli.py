@@ -174,7 +174,8 @@ def _run_bot() -> int:
 
 
 def _known_secrets(settings) -> list[str]:
-    return [s for s in (settings.token, settings.secret_key, settings.image.api_key) if s]
+    known = (settings.token, settings.secret_key, settings.previous_secret_key)
+    return [s for s in (*known, settings.image.api_key) if s]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

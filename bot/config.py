@@ -124,6 +124,7 @@ class ImageSettings:
 class BotSettings:
     token: str = field(repr=False)
     secret_key: str = field(repr=False)
+    previous_secret_key: str | None = field(default=None, repr=False)
     api_base: str | None = None
     gateway_url: str | None = None
     dev_guild_id: int | None = None
@@ -174,6 +175,7 @@ def load_bot_settings(env: Mapping[str, str] | None = None) -> BotSettings:
     return BotSettings(
         token=_require(env, "DISCORD_TOKEN"),
         secret_key=_require(env, "SECRET_KEY"),
+        previous_secret_key=_get(env, "SECRET_KEY_PREVIOUS"),
         api_base=_get(env, "DISCORD_API_BASE"),
         gateway_url=_get(env, "DISCORD_GATEWAY_URL"),
         dev_guild_id=int(dev_guild) if dev_guild else None,

@@ -16,7 +16,7 @@ import logging
 import re
 from collections.abc import Callable, Iterable
 
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from bot.errors import ConfigError
@@ -34,17 +34,28 @@ REDACTED = "[REDACTED]"
 _MIN_REDACT_LENGTH = 6
 
 
-class KeyBox:
-    """Encrypts per-server API keys with a key derived from SECRET_KEY."""
+def _fernet(secret_key: str, name: str) -> Fernet:
+    if not isinstance(secret_key, str) or len(secret_key.strip()) < MIN_SECRET_KEY_LENGTH:
+        raise ConfigError(
+            f"{name} must be at least {MIN_SECRET_KEY_LENGTH} characters; "
+            'generate one with: python -c "import secrets; print(secrets.token_urlsafe(32))"'
+        )
+    kdf = Scrypt(salt=_SALT, length=32, n=_SCRYPT_N, r=_SCRYPT_R, p=_SCRYPT_P)
+    return Fernet(base64.urlsafe_b64encode(kdf.derive(secret_key.encode())))
 
-    def __init__(self, secret_key: str) -> None:
-        if not isinstance(secret_key, str) or len(secret_key.strip()) < MIN_SECRET_KEY_LENGTH:
-            raise ConfigError(
-                f"SECRET_KEY must be at least {MIN_SECRET_KEY_LENGTH} characters; "
-                'generate one with: python -c "import secrets; print(secrets.token_urlsafe(32))"'
-            )
-        kdf = Scrypt(salt=_SALT, length=32, n=_SCRYPT_N, r=_SCRYPT_R, p=_SCRYPT_P)
-        self._fernet = Fernet(base64.urlsafe_b64encode(kdf.derive(secret_key.encode())))
+
+class KeyBox:
+    """Encrypts per-server API keys with a key derived from SECRET_KEY.
+
+    ``previous`` keys (SECRET_KEY_PREVIOUS) still decrypt, so SECRET_KEY can be
+    changed without losing the stored keys; ``rotate`` re-encrypts one with the new key.
+    """
+
+    def __init__(self, secret_key: str, previous: Iterable[str] = ()) -> None:
+        keys = [_fernet(secret_key, "SECRET_KEY")]
+        keys += [_fernet(key, "SECRET_KEY_PREVIOUS") for key in previous]
+        self._fernet = MultiFernet(keys)
+        self.rotating = len(keys) > 1
 
     def __repr__(self) -> str:
         return "KeyBox(...)"
@@ -56,11 +67,21 @@ class KeyBox:
         try:
             return self._fernet.decrypt(bytes(token)).decode()
         except InvalidToken:
-            raise ConfigError(
-                "A stored API key could not be decrypted: SECRET_KEY has changed since it was "
-                "saved. Restore the old SECRET_KEY, or have a server admin enter the key again "
-                "with /settings gateway."
-            ) from None
+            raise ConfigError(_UNREADABLE) from None
+
+    def rotate(self, token: bytes) -> bytes:
+        """``token`` encrypted with SECRET_KEY, whichever known key it was made with."""
+        try:
+            return self._fernet.rotate(bytes(token))
+        except InvalidToken:
+            raise ConfigError(_UNREADABLE) from None
+
+
+_UNREADABLE = (
+    "A stored API key could not be decrypted: SECRET_KEY has changed since it was saved. "
+    "Set the old one as SECRET_KEY_PREVIOUS, or have a server admin enter the key again "
+    "with /settings gateway."
+)
 
 
 # Shapes of credentials we may not have been told about.

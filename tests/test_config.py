@@ -25,6 +25,10 @@ def test_complete_environment_gives_defaults_for_the_rest():
     assert settings.image.max_request_bytes == 20 * 1024 * 1024
     assert settings.image.allow_private_gateways is False
     assert settings.job_retention_days == 30
+    assert settings.previous_secret_key is None
+    rotating = load_bot_settings({**COMPLETE, "SECRET_KEY_PREVIOUS": "the-old-secret-key-1"})
+    assert rotating.previous_secret_key == "the-old-secret-key-1"
+    assert "the-old-secret-key-1" not in repr(rotating)
 
 
 @pytest.mark.parametrize("missing", sorted(COMPLETE))

@@ -7,7 +7,7 @@ edit history, content-addressed image blobs, jobs and usage. Nothing outside
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -105,6 +105,7 @@ class Store(Protocol):
     # settings
     async def get_settings(self, guild_id: int) -> GuildSettings: ...
     async def update_settings(self, guild_id: int, **changes: Any) -> GuildSettings: ...
+    async def rotate_gateway_keys(self, rotate: Callable[[bytes], bytes | None]) -> int: ...
 
     # content-addressed images
     async def put_blob(

@@ -287,6 +287,25 @@ class SQLiteStore:
 
     # content-addressed images
 
+    async def rotate_gateway_keys(self, rotate: Callable[[bytes], bytes | None]) -> int:
+        """Replace each stored gateway key by ``rotate(key)`` (None: leave it); returns how many."""
+        changed = 0
+        async with self._write() as db:
+            rows = await self._fetchall(
+                db,
+                "SELECT guild_id, gateway_key_encrypted FROM guild_settings"
+                " WHERE gateway_key_encrypted IS NOT NULL",
+            )
+            for guild_id, key in rows:
+                new = rotate(bytes(key))
+                if new is not None:
+                    await db.execute(
+                        "UPDATE guild_settings SET gateway_key_encrypted = ? WHERE guild_id = ?",
+                        (new, guild_id),
+                    )
+                    changed += 1
+        return changed
+
     async def put_blob(
         self, data: bytes, mime: str, width: int = 0, height: int = 0
     ) -> StoredImage:

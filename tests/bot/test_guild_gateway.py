@@ -72,3 +72,25 @@ async def test_a_guild_key_decrypted_at_run_time_is_redacted_from_the_log(
         root.setLevel(level)
     logged = stream.getvalue()
     assert "calling with key=[REDACTED]" in logged and key not in logged
+
+
+async def test_a_new_secret_key_with_the_old_one_as_previous_keeps_every_server_key(
+    running_bot: BotHarness,
+) -> None:
+    from bot.secrets import KeyBox
+
+    h = running_bot
+    image = replace(h.settings.image, allow_private_gateways=True, api_key="operator-key-not-valid")
+    await h.restart(image=image)
+    await _use_own_gateway(h, GATEWAY_KEY)  # encrypted with the current SECRET_KEY
+    old_secret, new_secret = h.settings.secret_key, "a-brand-new-secret-key-2026"
+
+    await h.restart(secret_key=new_secret, previous_secret_key=old_secret)
+    h.gw.script(Reply(body=images_response([IMAGE])))
+    st = await h.result(await h.fake.slash("imagine", {"prompt": "a cat"}))
+
+    assert h.gw.requests[0].headers["authorization"] == f"Bearer {GATEWAY_KEY}"
+    assert st.original.files[0][1] == IMAGE
+    # Re-encrypted at start-up: the new key alone now reads it, so the old one can go.
+    stored = (await h.store.get_settings(h.guild_id)).gateway_key_encrypted
+    assert KeyBox(new_secret).decrypt(stored) == GATEWAY_KEY

@@ -41,6 +41,21 @@ def test_changed_secret_key_is_a_config_error(box: KeyBox) -> None:
         box.decrypt(b"garbage")
 
 
+def test_a_previous_secret_key_still_decrypts_and_rotate_moves_to_the_new_one(
+    box: KeyBox,
+) -> None:
+    old_token = box.encrypt(API_KEY)
+    moving = KeyBox(SECRET + "-new", previous=[SECRET])
+    assert moving.rotating
+    assert moving.decrypt(old_token) == API_KEY
+    new_token = moving.rotate(old_token)
+    assert KeyBox(SECRET + "-new").decrypt(new_token) == API_KEY  # the old key is not needed
+    with pytest.raises(ConfigError, match="SECRET_KEY_PREVIOUS"):
+        KeyBox(SECRET + "-other").rotate(old_token)
+    with pytest.raises(ConfigError, match="SECRET_KEY_PREVIOUS must be at least 16"):
+        KeyBox(SECRET, previous=["short"])
+
+
 @pytest.mark.parametrize("short", ["", "short", "fifteen-chars!!", "   padded-15ch   "])
 def test_short_secret_key_is_refused(short: str) -> None:
     with pytest.raises(ConfigError, match="at least 16"):
