@@ -191,10 +191,27 @@ def _encode_within(im: Image.Image, max_bytes: int) -> InputImage:
 
 # --------------------------------------------------------------------------- inputs
 
-# A JPEG decodes at 1/2, 1/4 or 1/8 scale without the full bitmap ever existing, so
-# one up to 16x the pixel cap (640 Mpx: a 200 MP phone photo is 200) is still taken,
-# at a quarter of its size at most. Beyond that only a bomb claims so many pixels.
-_JPEG_DRAFT_HEADROOM = 16
+# A baseline JPEG decodes at 1/2 or 1/4 scale row by row, without the full bitmap ever
+# existing, so one up to 8x the pixel cap (320 Mpx: a 200 MP phone photo is 200) is
+# still taken, at a quarter of its size at most. A progressive or multi-scan JPEG is
+# not: libjpeg keeps every full-size coefficient (2 bytes per pixel and component), so
+# a 1.5 MB progressive file claiming 400 Mpx took 809 MB. Those keep the plain cap.
+_JPEG_DRAFT_HEADROOM = 8
+
+
+def _reducible(im: Image.Image, data: bytes) -> bool:
+    """A single-scan baseline JPEG, which libjpeg can decode at reduced scale in rows."""
+    if im.format != "JPEG" or im.info.get("progressive") or im.info.get("progression"):
+        return False
+    try:
+        _, scan = _layout(data)  # past the APP segments: an EXIF thumbnail has its own scan
+    except (struct.error, IndexError):
+        return False
+    # Markers cannot occur inside entropy-coded data (0xFF is stuffed), so another scan
+    # before the image's end means several; what follows the end (phones append depth
+    # maps and other pictures there) is not this image.
+    end = data.find(_EOI, scan)
+    return data.find(_SOS, scan, end if end >= 0 else len(data)) < 0
 
 
 def _open_reducible_jpeg(data: bytes) -> Image.Image:
@@ -237,7 +254,7 @@ def prepare_input(
         raise NotAnImage()
     reduced = False
     pixels = width * height
-    if max_pixels < pixels <= max_pixels * _JPEG_DRAFT_HEADROOM and im.format == "JPEG":
+    if max_pixels < pixels <= max_pixels * _JPEG_DRAFT_HEADROOM and _reducible(im, data):
         # Big phone photos: libjpeg decodes at 1/2 or 1/4 scale directly, so the
         # full-size bitmap never exists.
         for d in (2, 4):

@@ -182,10 +182,32 @@ def test_jpeg_past_pillows_own_bomb_limit_is_still_taken_at_reduced_scale(
     assert opened(result.data).size == (160, 120)
 
 
-def test_a_jpeg_claiming_more_than_any_reduced_decode_covers_is_refused(photo: bytes) -> None:
-    data = encode(opened(photo), "JPEG", quality=90)  # 76.8 kpx, over 16x a 4 kpx cap
+def test_a_progressive_jpeg_over_the_cap_is_refused_not_decoded_at_reduced_scale(
+    photo: bytes,
+) -> None:
+    # libjpeg would hold every full-size coefficient of a progressive file: a small file
+    # claiming hundreds of megapixels is a memory bomb, whatever the draft scale.
+    data = encode(opened(photo), "JPEG", quality=90, progressive=True)
     with pytest.raises(ImageTooLarge, match="megapixels"):
-        images.prepare_input(data, max_pixels=4_000)
+        images.prepare_input(data, max_pixels=30_000)
+
+
+def test_a_phone_jpeg_with_a_thumbnail_and_trailing_pictures_is_still_reducible(
+    photo: bytes,
+) -> None:
+    main = encode(opened(photo), "JPEG", quality=90)
+    thumbnail = encode(opened(photo).resize((32, 24)), "JPEG", quality=70)
+    exif = b"Exif\0\0" + thumbnail  # an APP1 holding a whole JPEG, scan and all
+    app1 = b"\xff\xe1" + struct.pack(">H", len(exif) + 2) + exif
+    data = main[:2] + app1 + main[2:] + thumbnail  # and a second picture after the end
+    result = images.prepare_input(data, max_pixels=30_000)
+    assert (result.width, result.height) == (160, 120)
+
+
+def test_a_jpeg_claiming_more_than_any_reduced_decode_covers_is_refused(photo: bytes) -> None:
+    data = encode(opened(photo), "JPEG", quality=90)  # 76.8 kpx, over 8x a 9 kpx cap
+    with pytest.raises(ImageTooLarge, match="megapixels"):
+        images.prepare_input(data, max_pixels=9_000)
 
 
 def test_plain_png_jpeg_webp_under_the_cap_pass_through_byte_identical(
