@@ -92,6 +92,10 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         # Whether a job counts toward the hourly/daily quotas: a job the gateway failed
         # (down, timed out, out of credit) cost the member nothing and should not.
         "ALTER TABLE jobs ADD COLUMN counted INTEGER NOT NULL DEFAULT 1",
+        "UPDATE jobs SET counted = 0 WHERE state = 'interrupted'",
+        # Expiry goes by finish time (see delete_jobs_before).
+        "CREATE INDEX jobs_by_finished ON jobs (finished_at)"
+        " WHERE state IN ('done', 'failed', 'interrupted')",
     ),
 }
 

@@ -150,7 +150,8 @@ async def test_jobs_past_their_retention_are_removed_and_their_buttons_say_so(
     sha = (await h.store.get_job(job_id)).result["outputs"][0]
     await h.stop()
     with sqlite3.connect(tmp_path / "bot.db") as db:  # as if it were made 31 days ago
-        db.execute("UPDATE jobs SET created_at = ?", (time.time() - 31 * 86400,))
+        old = time.time() - 31 * 86400
+        db.execute("UPDATE jobs SET created_at = ?, finished_at = ?", (old, old))
     await h.start()  # JOB_RETENTION_DAYS: the default, 30
 
     for _ in range(100):  # removal runs in the background from start-up
@@ -162,3 +163,4 @@ async def test_jobs_past_their_retention_are_removed_and_their_buttons_say_so(
     clicked = await h.result(await h.fake.click(st.original, _button(st.original, "reroll")))
     assert clicked.original.ephemeral and "no longer have that image" in clicked.original.content
     assert len(h.gw.requests) == 1
+

@@ -84,6 +84,12 @@ async def test_pragmas_and_schema_version(store: SQLiteStore, db_path: Path) -> 
         async with db.execute("PRAGMA busy_timeout") as cur:
             assert (await cur.fetchone())[0] >= 1000
     assert query(db_path, "SELECT MAX(version) FROM schema_version") == [(LATEST_VERSION,)]
+    # The writer frees a deleted blob's pages without zeroing them first (see open()).
+    async with store._write() as db:
+        async with db.execute("PRAGMA secure_delete") as cur:
+            assert (await cur.fetchone())[0] == 2  # FAST
+        async with db.execute("PRAGMA journal_size_limit") as cur:
+            assert (await cur.fetchone())[0] == 64 * 1024 * 1024
 
 
 async def test_reopen_does_not_migrate_twice(db_path: Path) -> None:
