@@ -60,6 +60,7 @@ UPSCALE_PROMPT = (
     "colours and every detail identical; only add resolution and sharpness."
 )
 IMAGE_KINDS = "Send a PNG, JPEG, WEBP, GIF or HEIC image."
+IMAGE_GONE = "I no longer have that image in my records; make a new one with /imagine."
 NO_LATEST_IMAGE = (
     "There is no image in this channel's history to edit yet. "
     "Use /imagine first, or attach an image."
@@ -300,8 +301,11 @@ class JobRunner:
         store = self.bot.store
 
         async def one(sha: str) -> tuple[StoredImage, InputImage]:
-            info = await store.blob_info(sha)
-            data = await store.get_blob(sha)
+            try:
+                info = await store.blob_info(sha)
+                data = await store.get_blob(sha)
+            except KeyError:  # expired meanwhile, e.g. while an Edit form was open
+                raise InputImageError(IMAGE_GONE) from None
             return info, InputImage(data=data, mime=info.mime, width=info.width, height=info.height)
 
         return await _in_order(one(sha) for sha in shas)

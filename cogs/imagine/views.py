@@ -18,7 +18,14 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 from bot.errors import ImagineError
-from bot.jobs import MAX_PROMPT_CHARS, UPSCALE_PROMPT, JobSpec, SourceImage, supports_sizes
+from bot.jobs import (
+    IMAGE_GONE,
+    MAX_PROMPT_CHARS,
+    UPSCALE_PROMPT,
+    JobSpec,
+    SourceImage,
+    supports_sizes,
+)
 from cogs.imagine.flow import allowed, answering_errors, run_for_interaction
 
 if TYPE_CHECKING:
@@ -36,7 +43,6 @@ ACTIONS: dict[str, tuple[str, str, discord.ButtonStyle]] = {
 UPSCALE_SIZES = {"up2k": "2K", "up4k": "4K"}
 # A result's rows are written within milliseconds of it being posted; see Runtime.stored.
 STORE_WAIT_SECONDS = 2.0
-GONE = "I no longer have that image in my records; make a new one with /imagine."
 NOTHING_TO = "That request made no image, so there is nothing to {}; try Reroll or /imagine."
 MODAL_TITLE = "Edit image"  # Discord: modal titles up to 45 characters
 # Our modals' custom_ids start with this, so a submit nobody waits for is recognisably ours.
@@ -82,7 +88,7 @@ class JobButton(
                 await interaction.client.runtime.stored(job_id=self.job_id)
         job = await interaction.client.store.get_job(self.job_id)
         if job is None or job.guild_id != interaction.guild_id:
-            raise ImagineError(GONE)
+            raise ImagineError(IMAGE_GONE)
         outputs = tuple(job.result.get("outputs", ()))
         here: dict[str, Any] = {
             "user_id": interaction.user.id,

@@ -164,3 +164,16 @@ async def test_jobs_past_their_retention_are_removed_and_their_buttons_say_so(
     assert clicked.original.ephemeral and "no longer have that image" in clicked.original.content
     assert len(h.gw.requests) == 1
 
+
+async def test_a_button_whose_image_has_expired_says_so(running_bot: BotHarness) -> None:
+    h = running_bot
+    h.gw.script(Reply(body=images_response([FIRST])))
+    st = await h.result(await h.fake.slash("imagine", {"prompt": "a kite"}))
+    job_id = int(_button(st.original, "up4k").rsplit(":", 1)[1])
+    # As if the image had expired while the job row stayed (an Edit form left open).
+    await h.store.update_job(job_id, result={"outputs": ["ab" * 32]})
+
+    clicked = await h.result(await h.fake.click(st.original, _button(st.original, "up4k")))
+
+    assert "no longer have that image" in clicked.last_message.content
+    assert len(h.gw.requests) == 1
