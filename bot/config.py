@@ -6,6 +6,7 @@ missing or invalid variable; the entry points turn that into one line on stderr.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -62,6 +63,8 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
         value = float(raw)
     except ValueError:
         raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    if not math.isfinite(value):  # "nan" would pass every comparison below, silently
+        raise ConfigError(f"{name} must be a number, got {raw!r}")
     if value <= 0:
         raise ConfigError(f"{name} must be positive, got {raw!r}")
     return value

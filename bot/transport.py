@@ -9,7 +9,9 @@ this costs no new dependency; everything above the transport stays httpx: reques
 timeouts, redirects, content decoding, exceptions.
 
 httpx reads HTTP(S)_PROXY only when it picks its own transport, so with a proxy in
-the environment ``http_client`` leaves it to httpx, proxies and all. Two httpx
+the environment ``http_client`` leaves it to httpx, proxies and all. That transport
+ignores ``PUBLIC_ONLY``: behind a proxy, gateway names are still checked beforehand
+(bot.gateway.netguard), but where a request connects is the proxy's business. Two httpx
 timeouts are not enforced here: ``write`` (a server that stops reading an upload)
 and ``pool`` (it is reported as a connect timeout); every caller bounds the whole
 exchange with its own deadline anyway.

@@ -49,6 +49,8 @@ def test_each_missing_required_setting_is_named(missing):
         ("LOG_LEVEL", "loud", "LOG_LEVEL must be"),
         ("ALLOW_PRIVATE_GATEWAYS", "maybe", "ALLOW_PRIVATE_GATEWAYS must be true or false"),
         ("JOB_RETENTION_DAYS", "forever", "JOB_RETENTION_DAYS must be a number"),
+        ("JOB_RETENTION_DAYS", "nan", "JOB_RETENTION_DAYS must be a number"),
+        ("IMAGE_API_TIMEOUT", "inf", "IMAGE_API_TIMEOUT must be a number"),
         ("JOB_RETENTION_DAYS", "0.5", "JOB_RETENTION_DAYS must be at least 1: daily quotas"),
     ],
 )

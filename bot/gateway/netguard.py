@@ -9,7 +9,8 @@ The name is resolved again when the connection is made, so a DNS server could an
 differently in between (DNS rebinding). The request therefore carries
 ``bot.transport.PUBLIC_ONLY``, and the transport's resolver drops every address this
 module would refuse: the connection can only go to an address judged here. This
-check still comes first, for its clear message.
+check still comes first, for its clear message. With HTTP(S)_PROXY set, the proxy
+connects, and only this first check applies (see bot.transport).
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ def is_public_address(address: str) -> bool:
             return is_public_address(str(embedded))
     if ip in METADATA_ADDRESSES:
         return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.is_site_local:
+        return False  # fec0::/10: deprecated, but still routed inside some networks
     return ip.is_global and not (ip.is_multicast or ip.is_reserved or ip.is_link_local)
 
 

@@ -303,7 +303,7 @@ async def test_ssrf_refused_for_private_gateway(client, fake_gateway):
 
 
 @pytest.mark.parametrize(
-    "address", ["10.0.0.7", "169.254.169.254", "fd00:ec2::254", "::1", "192.168.1.1"]
+    "address", ["10.0.0.7", "169.254.169.254", "fd00:ec2::254", "::1", "192.168.1.1", "fec0::1"]
 )
 async def test_ssrf_checks_resolved_addresses(make_client, address):
     async def resolve(host, port):
