@@ -11,10 +11,11 @@ timeouts, redirects, content decoding, exceptions.
 httpx reads HTTP(S)_PROXY only when it picks its own transport, so with a proxy in
 the environment ``http_client`` leaves it to httpx, proxies and all. That transport
 ignores ``PUBLIC_ONLY``: behind a proxy, gateway names are still checked beforehand
-(bot.gateway.netguard), but where a request connects is the proxy's business. Two httpx
-timeouts are not enforced here: ``write`` (a server that stops reading an upload)
-and ``pool`` (it is reported as a connect timeout); every caller bounds the whole
-exchange with its own deadline anyway.
+(bot.gateway.netguard), but where a request connects is the proxy's business.
+
+Two httpx timeouts are not enforced here: ``write`` (a server that stops reading an
+upload) and ``pool`` (it is reported as a connect timeout); every caller bounds the
+whole exchange with its own deadline anyway.
 """
 
 from __future__ import annotations
@@ -127,9 +128,10 @@ class _PublicOnlyResolver(aiohttp.ThreadedResolver):
 
 
 class AiohttpTransport(httpx.AsyncBaseTransport):
-    """An ``httpx.AsyncBaseTransport`` for HTTP/1.1 over one ``aiohttp.ClientSession``.
+    """An ``httpx.AsyncBaseTransport`` for HTTP/1.1 over ``aiohttp.ClientSession``s.
 
-    The session is made on first use, inside the running event loop, as aiohttp requires.
+    One session for ordinary requests and one for ``PUBLIC_ONLY`` ones, each made on
+    first use, inside the running event loop, as aiohttp requires.
     """
 
     def __init__(
