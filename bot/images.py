@@ -204,14 +204,15 @@ def _reducible(im: Image.Image, data: bytes) -> bool:
     if im.format != "JPEG" or im.info.get("progressive") or im.info.get("progression"):
         return False
     try:
-        _, scan = _layout(data)  # past the APP segments: an EXIF thumbnail has its own scan
+        # Segment by segment from the start: an EXIF thumbnail (inside APP1) is skipped.
+        sof, sos, _ = _layout(data)
+        if sof < 0:
+            return False  # not baseline (SOF0): progressive, lossless, arithmetic...
+        # libjpeg keeps every full-size coefficient unless the first scan carries every
+        # component of the frame (Ns == Nf): then there is no other scan to wait for.
+        return data[sos + 4] == data[sof + 9]
     except (struct.error, IndexError):
         return False
-    # Markers cannot occur inside entropy-coded data (0xFF is stuffed), so another scan
-    # before the image's end means several; what follows the end (phones append depth
-    # maps and other pictures there) is not this image.
-    end = data.find(_EOI, scan)
-    return data.find(_SOS, scan, end if end >= 0 else len(data)) < 0
 
 
 def _open_reducible_jpeg(data: bytes) -> Image.Image:
@@ -258,8 +259,9 @@ def prepare_input(
         # Big phone photos: libjpeg decodes at 1/2 or 1/4 scale directly, so the
         # full-size bitmap never exists.
         for d in (2, 4):
-            if width * height <= max_pixels * d * d:
-                im.draft(im.mode, (-(-width // d), -(-height // d)))
+            if -(-width // d) * -(-height // d) <= max_pixels:
+                # Pillow picks its scale as size // requested: ask for the rounded-down size.
+                im.draft(im.mode, (width // d, height // d))
                 break
         reduced = im.size != (width, height)
         width, height = im.size
@@ -478,17 +480,18 @@ def _save_to_fd(
         return f.read()
 
 
-def _layout(jpeg: bytes) -> tuple[int, int]:
-    """Offsets of the SOF0 segment and of the entropy-coded data after the SOS header."""
+def _layout(jpeg: bytes) -> tuple[int, int, int]:
+    """Offsets of the SOF0 segment (-1 if none), of the first SOS segment, and of the
+    entropy-coded data after it."""
     pos, sof = 2, -1
     while True:
         marker = jpeg[pos : pos + 2]
         (length,) = struct.unpack(">H", jpeg[pos + 2 : pos + 4])
         if marker == _SOF0:
             sof = pos
-        pos += 2 + length
         if marker == _SOS:
-            return sof, pos
+            return sof, pos, pos + 2 + length
+        pos += 2 + length
 
 
 def _save_jpeg(im: Image.Image, quality: int, variant: int, extra: dict) -> bytes:
@@ -499,7 +502,7 @@ def _save_jpeg(im: Image.Image, quality: int, variant: int, extra: dict) -> byte
         later = pool.submit(_save_to_fd, im, (0, split, im.width, im.height), quality, variant, {})
         head = _save_to_fd(im, (0, 0, im.width, split), quality, variant, extra)
         tail = later.result()
-    sof, _ = _layout(head)
+    sof, _, _ = _layout(head)
     if sof < 0 or head[sof + 5 : sof + 7] != struct.pack(">H", split):
         return _save(im, "JPEG", quality, variant, **extra)  # not the baseline layout expected
     # The top half's headers with the full height, its data, the marker closing its last
@@ -510,7 +513,7 @@ def _save_jpeg(im: Image.Image, quality: int, variant: int, extra: dict) -> byte
             struct.pack(">H", im.height),
             head[sof + 7 : head.rindex(_EOI)],
             b"\xff\xd7",
-            tail[_layout(tail)[1] :],
+            tail[_layout(tail)[2] :],
         )
     )
 

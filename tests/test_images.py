@@ -204,6 +204,27 @@ def test_a_phone_jpeg_with_a_thumbnail_and_trailing_pictures_is_still_reducible(
     assert (result.width, result.height) == (160, 120)
 
 
+def test_a_baseline_jpeg_whose_first_scan_lacks_components_is_refused(photo: bytes) -> None:
+    # Frame of 3 components, first scan of 1: libjpeg then buffers every full-size
+    # coefficient for the scans to come (a 1.25 MB file claiming 320 Mpx took 1.9 GB).
+    data = encode(opened(photo), "JPEG", quality=90)
+    sos = data.index(b"\xff\xda")
+    (length,) = struct.unpack(">H", data[sos + 2 : sos + 4])
+    assert data[sos + 4] == 3
+    luma_only = b"\xff\xda" + struct.pack(">H", 8) + b"\x01" + data[sos + 5 : sos + 7]
+    patched = data[:sos] + luma_only + data[sos + 2 + length - 3 :]
+    with pytest.raises(ImageTooLarge, match="megapixels"):
+        images.prepare_input(patched, max_pixels=30_000)
+
+
+def test_odd_sized_big_jpeg_is_reduced_too(photo: bytes) -> None:
+    # Pillow's draft scale is size // requested: a rounded-up request at an odd size
+    # used to give scale 1, and the photo was refused.
+    data = encode(opened(photo).resize((321, 241)), "JPEG", quality=90)
+    result = images.prepare_input(data, max_pixels=30_000)
+    assert (result.width, result.height) == (161, 121)
+
+
 def test_a_jpeg_claiming_more_than_any_reduced_decode_covers_is_refused(photo: bytes) -> None:
     data = encode(opened(photo), "JPEG", quality=90)  # 76.8 kpx, over 8x a 9 kpx cap
     with pytest.raises(ImageTooLarge, match="megapixels"):
