@@ -154,7 +154,7 @@ async def test_jobs_past_their_retention_are_removed_and_their_buttons_say_so(
         db.execute("UPDATE jobs SET created_at = ?, finished_at = ?", (old, old))
     await h.start()  # JOB_RETENTION_DAYS: the default, 30
 
-    for _ in range(100):  # removal runs in the background from start-up
+    for _ in range(200):  # removal runs in the background from start-up
         if await h.store.get_job(job_id) is None:
             break
         await asyncio.sleep(0.05)
