@@ -45,6 +45,9 @@ DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
 # request bodies (reference images) go in pieces of this size, each awaiting the
 # socket's flow control.
 SEND_PIECE_BYTES = 1024 * 1024
+# aiohttp refuses a header line over 8190 bytes where httpx (h11) takes a header block
+# of up to 16 KiB; a gateway's long cookie or trace header must not fail every request.
+MAX_HEADER_LINE_BYTES = 16 * 1024
 # Headers aiohttp would add on its own (a bytes body gets application/octet-stream):
 # what goes on the wire is what httpx built, nothing more.
 _NOT_OURS = ("Accept", "Accept-Encoding", "User-Agent", "Content-Type")
@@ -161,6 +164,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 cookie_jar=aiohttp.DummyCookieJar(),  # httpx keeps the cookies
                 trust_env=False,  # httpx picks proxies; see the module docstring
                 auto_decompress=False,  # httpx decodes, and counts decoded bytes
+                max_line_size=MAX_HEADER_LINE_BYTES,
+                max_field_size=MAX_HEADER_LINE_BYTES,
             )
         return session
 

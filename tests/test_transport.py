@@ -163,6 +163,17 @@ async def test_gzip_is_decoded_by_httpx() -> None:
     assert got.json() == document
 
 
+async def test_a_long_response_header_is_accepted_as_httpx_would() -> None:
+    trace = "t" * 12_000  # past aiohttp's default 8190, within h11's 16 KiB
+
+    async def handler(seen: Seen, conn: Conn) -> None:
+        conn.write(response("200 OK", b"ok", f"X-Trace: {trace}"))
+
+    async with raw_server(handler) as server, http_client() as http:
+        got = await http.get(server.url)
+    assert got.headers["x-trace"] == trace and got.content == b"ok"
+
+
 async def test_connections_are_kept_alive_between_requests() -> None:
     async def handler(seen: Seen, conn: Conn) -> None:
         conn.write(response("200 OK", seen.target.encode()))
