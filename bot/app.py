@@ -258,10 +258,9 @@ async def open_bot(
         stack.push_async_callback(store.close)
         gateway = GatewayClient.from_settings(http, cpu, image)
         # scrypt is ~0.1 s and 32 MiB by design: not on the event loop.
-        previous = [
-            key for key in (settings.previous_secret_key,) if key and key != settings.secret_key
-        ]
-        keybox = await asyncio.to_thread(KeyBox, settings.secret_key, previous)
+        previous = settings.previous_secret_key
+        older = [previous] if previous and previous != settings.secret_key else []
+        keybox = await asyncio.to_thread(KeyBox, settings.secret_key, older)
         if keybox.rotating:
             await rotate_gateway_keys(store, keybox)
         bot = ImageBot(

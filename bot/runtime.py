@@ -8,7 +8,6 @@ nowhere else, so that running several shards later means replacing this one clas
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import time
 import weakref
@@ -124,13 +123,15 @@ class Runtime:
         *,
         job_id: int | None = None,
         channel_id: int | None = None,
+        at_most: float | None = None,
     ) -> None:
         """Return once the job's (or the channel's, or every) result is stored or failed to be.
 
         A result is posted while it is stored, so a member can act on it before its rows
         exist: a button handler waits here for its job, and a job that reads the
         channel's history for the channel. Discord sends a guild's interactions to the
-        shard that posted the message, so waiting per process is enough.
+        shard that posted the message, so waiting per process is enough. After
+        ``at_most`` seconds it returns anyway.
         """
         pending = {
             saving
@@ -138,7 +139,7 @@ class Runtime:
             if (job_id is None or job == job_id) and (channel_id is None or channel == channel_id)
         }
         if pending:
-            await asyncio.wait(pending)
+            await asyncio.wait(pending, timeout=at_most)
 
     # -- model list cache -------------------------------------------------------
     async def models(self, key: str, load: Callable[[], Awaitable[list[str]]]) -> list[str]:
@@ -173,6 +174,4 @@ class Runtime:
             await asyncio.wait(tasks, timeout=CLOSE_WAIT_SECONDS)
         # Results already posted are still being stored (they are shielded from the
         # cancel above); the database closes after this returns.
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(CLOSE_WAIT_SECONDS):
-                await self.stored()
+        await self.stored(at_most=CLOSE_WAIT_SECONDS)

@@ -293,8 +293,6 @@ class SQLiteStore:
             )
         return _build_settings(guild_id, overrides, key)
 
-    # content-addressed images
-
     async def rotate_gateway_keys(self, rotate: Callable[[bytes], bytes | None]) -> int:
         """Replace each stored gateway key by ``rotate(key)`` (None: leave it); returns how many."""
         changed = 0
@@ -313,6 +311,8 @@ class SQLiteStore:
                     )
                     changed += 1
         return changed
+
+    # content-addressed images
 
     async def put_blob(
         self, data: bytes, mime: str, width: int = 0, height: int = 0
@@ -617,6 +617,8 @@ class SQLiteStore:
         removed = 0
         while True:
             async with self._write() as db:
+                # The states are spelled out (not _FINISHED as parameters): SQLite uses
+                # the partial index jobs_by_finished only for literal terms that match it.
                 cur = await db.execute(
                     "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs"
                     " WHERE state IN ('done', 'failed', 'interrupted') AND finished_at < ?"

@@ -199,6 +199,7 @@ class Edit(commands.Cog):
         prompt = readable_prompt(message, me.id)
         if not prompt:
             raise ImagineError(REPLY_HINT)
+        limit = channel_limit(self.bot, settings.guild_id)
         spec = JobSpec(
             kind="edit",
             guild_id=settings.guild_id,
@@ -207,7 +208,7 @@ class Edit(commands.Cog):
             prompt=prompt,
             sources=sources,
             history=True,
-            upload_limit=channel_limit(self.bot, settings.guild_id),
+            upload_limit=limit,
         )
 
         async def publish(outcome: JobOutcome) -> None:
@@ -215,7 +216,7 @@ class Edit(commands.Cog):
                 self.bot,
                 message.channel.id,
                 result_delivery(outcome, notes=notes),
-                limit=channel_limit(self.bot, settings.guild_id),
+                limit=limit,
                 reply_to=message,
             )
             await record_message(self.bot, outcome.job.id, posted.id)

@@ -7,6 +7,7 @@ asked.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Awaitable, Sequence
 from dataclasses import replace
@@ -152,11 +153,9 @@ async def run_for_interaction(
             if message is not None:
                 await record_message(bot, outcome.job.id, message.id)
 
-        if progress is None:
-            await bot.jobs.run(spec, settings, publish=publish)
-            return
-        async with progress:
-            await bot.jobs.run(spec, settings, on_wait=progress.waiting, publish=publish)
+        on_wait = progress.waiting if progress is not None else None
+        async with progress or contextlib.nullcontext():
+            await bot.jobs.run(spec, settings, publish=publish, on_wait=on_wait)
 
 
 async def record_message(bot: ImageBot, job_id: int, message_id: int) -> None:

@@ -8,8 +8,6 @@ button posted before a restart works after it. They are registered once with
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import os
 import re
 from collections.abc import Sequence
@@ -83,9 +81,7 @@ class JobButton(
     async def _act(self, interaction: discord.Interaction[ImageBot]) -> None:
         settings = await allowed(interaction)
         # Bounded: the first answer (a modal, for Edit) must go within Discord's 3 s.
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(STORE_WAIT_SECONDS):
-                await interaction.client.runtime.stored(job_id=self.job_id)
+        await interaction.client.runtime.stored(job_id=self.job_id, at_most=STORE_WAIT_SECONDS)
         job = await interaction.client.store.get_job(self.job_id)
         if job is None or job.guild_id != interaction.guild_id:
             raise ImagineError(IMAGE_GONE)
