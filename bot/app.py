@@ -186,6 +186,7 @@ class ImageBot(commands.Bot):
                 base_url=settings.gateway_base_url or "",
                 api_key=key,
                 dialect=settings.gateway_dialect or "auto",
+                stream=settings.gateway_stream or image.stream,
                 timeout=image.timeout,
                 allow_private_network=image.allow_private_gateways,
             )

@@ -26,7 +26,13 @@ from bot.errors import (
     PaymentRequired,
     advice_for,
 )
-from bot.gateway.models import ASPECT_RATIOS, DIALECTS, EXTREME_ASPECT_RATIOS, IMAGE_SIZES
+from bot.gateway.models import (
+    ASPECT_RATIOS,
+    DIALECTS,
+    EXTREME_ASPECT_RATIOS,
+    IMAGE_SIZES,
+    STREAM_MODES,
+)
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +83,11 @@ def _build_parser() -> argparse.ArgumentParser:
     generate.add_argument(
         "--dialect", choices=DIALECTS, help="gateway dialect (default: IMAGE_API_DIALECT or auto)"
     )
+    generate.add_argument(
+        "--stream",
+        choices=STREAM_MODES,
+        help="ask for a streamed answer (default: IMAGE_API_STREAM or auto)",
+    )
     generate.add_argument("--base-url", help="gateway base URL (default: IMAGE_API_BASE_URL)")
     generate.add_argument("--api-key", help="gateway API key (default: IMAGE_API_KEY)")
     generate.add_argument(
@@ -125,6 +136,7 @@ async def _generate(args: argparse.Namespace) -> int:
             "base_url": args.base_url,
             "api_key": args.api_key,
             "dialect": args.dialect,
+            "stream": args.stream,
             "timeout": args.timeout,
             "model": args.model,
         }.items()

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.errors import ConfigError
-from bot.gateway.models import DIALECTS, GatewayConfig
+from bot.gateway.models import DIALECTS, STREAM_MODES, GatewayConfig
 
 DEFAULT_DATABASE_URL = "sqlite:///data/bot.db"
 REQUIRED_FOR_BOT = ("DISCORD_TOKEN", "IMAGE_API_BASE_URL", "IMAGE_API_KEY", "SECRET_KEY")
@@ -86,13 +86,12 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise ConfigError(f"{name} must be true or false, got {raw!r}")
 
 
-def _dialect(env: Mapping[str, str]) -> str:
-    dialect = (_get(env, "IMAGE_API_DIALECT") or "auto").lower()
-    if dialect not in DIALECTS:
-        raise ConfigError(
-            f"IMAGE_API_DIALECT must be one of {', '.join(DIALECTS)}, got {dialect!r}"
-        )
-    return dialect
+def _one_of(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    """The variable's value, lower-cased, from ``choices``; unset gives the first choice."""
+    value = (_get(env, name) or choices[0]).lower()
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -102,6 +101,7 @@ class ImageSettings:
     base_url: str | None
     api_key: str | None = field(repr=False)
     dialect: str = "auto"
+    stream: str = "auto"
     model: str = DEFAULT_MODEL
     timeout: float = DEFAULT_TIMEOUT
     max_image_bytes: int = DEFAULT_MAX_IMAGE_BYTES
@@ -119,6 +119,7 @@ class ImageSettings:
             base_url=self.base_url,
             api_key=self.api_key,
             dialect=self.dialect,
+            stream=self.stream,
             timeout=self.timeout,
         )
 
@@ -144,7 +145,8 @@ def load_image_settings(env: Mapping[str, str] | None = None) -> ImageSettings:
     return ImageSettings(
         base_url=_get(env, "IMAGE_API_BASE_URL"),
         api_key=_get(env, "IMAGE_API_KEY"),
-        dialect=_dialect(env),
+        dialect=_one_of(env, "IMAGE_API_DIALECT", DIALECTS),
+        stream=_one_of(env, "IMAGE_API_STREAM", STREAM_MODES),
         model=_get(env, "IMAGE_MODEL") or DEFAULT_MODEL,
         timeout=_float(env, "IMAGE_API_TIMEOUT", DEFAULT_TIMEOUT),
         max_image_bytes=_int(env, "IMAGE_MAX_INPUT_BYTES", DEFAULT_MAX_IMAGE_BYTES),

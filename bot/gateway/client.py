@@ -9,6 +9,12 @@ Retries: 429 waits for Retry-After (or Google's RetryInfo) when that is at most
 to come back. 5xx, overload, connection failures and timeouts back off exponentially
 with jitter. Auth, other 4xx and safety blocks are never retried. At most
 ``gateway.max_retries`` retries per generation.
+
+Streaming (``gateway.stream``): with ``auto``, a gateway that refuses the non-streaming
+request with a 4xx saying it only streams (see ``bot.gateway.stream_mode``) gets the
+same request once more with streaming on, and this client remembers, per base URL and
+dialect, to stream to it at once from then on. ``on`` always streams, ``off`` never
+switches.
 """
 
 from __future__ import annotations
@@ -48,6 +54,7 @@ from bot.gateway.models import GatewayConfig, GeneratedImage, ImageRequest, Imag
 from bot.gateway.netguard import Resolver, ensure_public_url
 from bot.gateway.parsing import ParsedResponse
 from bot.gateway.spill import Workdir, parse_response_spilled, unspill
+from bot.gateway.stream_mode import refuses_non_streaming
 from bot.images import fit_request, inspect_output, prepare_input
 from bot.transport import PUBLIC_ONLY
 from bot.workers import CpuPool
@@ -115,6 +122,8 @@ class GatewayClient:
         self._resolve = resolve
         # Where response bodies wait for the worker (None: the system temp dir).
         self.spool_dir = spool_dir
+        # (base URL, dialect) of gateways in "auto" that said they only answer streams.
+        self._stream_only: set[tuple[str, str]] = set()
 
     @classmethod
     def from_settings(
@@ -172,6 +181,26 @@ class GatewayClient:
     async def _generate(
         self, gateway: GatewayConfig, request: ImageRequest, upload_limit: int | None
     ) -> ImageResult:
+        known = (gateway.base_url, gateway.dialect)
+        if gateway.stream == "auto" and known in self._stream_only:
+            gateway = replace(gateway, stream="on")
+        try:
+            parsed = await self._send(gateway, request, upload_limit)
+        except GatewayError as exc:
+            if gateway.stream != "auto" or not refuses_non_streaming(exc):
+                raise
+            self._stream_only.add(known)
+            log.info(
+                "gateway %s only answers streaming requests; streaming to it from now on",
+                _safe_url(gateway.base_url),
+            )
+            parsed = await self._send(replace(gateway, stream="on"), request, upload_limit)
+        downloaded = await self._download_all(gateway, parsed) if parsed.image_urls else ()
+        return parsed.to_result(downloaded)
+
+    async def _send(
+        self, gateway: GatewayConfig, request: ImageRequest, upload_limit: int | None
+    ) -> ParsedResponse:
         keyless = replace(gateway, api_key="")
         prepared = await self._cpu.run(build_request, keyless, request)
         if len(prepared.body) > self.max_request_bytes:
@@ -180,11 +209,9 @@ class GatewayClient:
             if len(prepared.body) > self.max_request_bytes:
                 raise RequestTooLarge()
         headers = auth_headers(gateway, {"Accept-Encoding": ACCEPT_ENCODING, **prepared.headers})
-        parsed = await self._retrying(
+        return await self._retrying(
             gateway, lambda: self._attempt(gateway, prepared, headers, request.model, upload_limit)
         )
-        downloaded = await self._download_all(gateway, parsed) if parsed.image_urls else ()
-        return parsed.to_result(downloaded)
 
     async def _fit(self, request: ImageRequest, prepared: PreparedRequest) -> ImageRequest:
         if not request.images:

@@ -12,7 +12,8 @@ Dialects (``GatewayConfig.dialect``):
                 strict gateways that reject unknown fields. Aspect ratio and size are
                 not sent: there is no standard field for them.
 ``google``      native ``POST {base}/models/{model}:generateContent`` with
-                ``contents`` / ``generationConfig`` (seed 002's compatible route).
+                ``contents`` / ``generationConfig`` (seed 002's compatible route);
+                ``:streamGenerateContent?alt=sse`` when streaming is on.
 ``auto``        (default) chat completions carrying *both* the openrouter fields and the
                 flat fields. Seed 002 requires ``modalities`` ("Do not forget
                 modalities") and reads ``image_config``; seed 001 reads top-level
@@ -21,11 +22,19 @@ Dialects (``GatewayConfig.dialect``):
                 know. So the union works on all four seed gateways, and a gateway that
                 does reject unknown fields is what ``plain`` is for.
 
-Every chat dialect sends ``model``, ``messages``, ``stream: false`` and, when given,
+Every chat dialect sends ``model``, ``messages``, ``stream`` and, when given,
 ``temperature`` / ``max_tokens``. The current turn is a user message whose content is
 the prompt string when there are no images (the form every seed shows), else content
 parts: one ``text`` part then one ``image_url`` part per image as a ``data:`` URI
 (gateways do not fetch URLs; seed 001).
+
+Streaming (``GatewayConfig.stream``). ``on`` asks for a stream: chat dialects send
+``stream: true`` and nothing else new (no ``stream_options``: strict gateways reject
+fields they do not know), ``google`` posts to ``:streamGenerateContent?alt=sse``.
+``auto`` and ``off`` send the non-streaming request (``stream: false``,
+``:generateContent``); ``auto`` may be switched to ``on`` by the client when a gateway
+says it only streams (see ``bot.gateway.client``). The mode shapes the request only: a
+streamed answer is read whatever was asked for.
 
 URLs. ``IMAGE_API_BASE_URL`` is the OpenAI-style base, e.g. ``https://host/v1``;
 chat posts to ``{base}/chat/completions``. A base with no path at all gets ``/v1``
@@ -89,11 +98,11 @@ class PreparedRequest:
 class Dialect(Protocol):
     name: str
 
-    def url(self, base_url: str, model: str) -> str: ...
+    def url(self, base_url: str, model: str, *, stream: bool = False) -> str: ...
 
     def models_url(self, base_url: str) -> str: ...
 
-    def body(self, request: ImageRequest) -> dict[str, Any]: ...
+    def body(self, request: ImageRequest, *, stream: bool = False) -> dict[str, Any]: ...
 
     def auth_headers(self, api_key: str) -> dict[str, str]: ...
 
@@ -134,7 +143,7 @@ class ChatDialect:
 
     name = "plain"
 
-    def url(self, base_url: str, model: str) -> str:
+    def url(self, base_url: str, model: str, *, stream: bool = False) -> str:
         return chat_base(base_url) + CHAT_PATH
 
     def models_url(self, base_url: str) -> str:
@@ -143,13 +152,13 @@ class ChatDialect:
     def auth_headers(self, api_key: str) -> dict[str, str]:
         return _bearer(api_key)
 
-    def body(self, request: ImageRequest) -> dict[str, Any]:
+    def body(self, request: ImageRequest, *, stream: bool = False) -> dict[str, Any]:
         messages: list[dict[str, Any]] = []
         for turn in request.history:
             messages.append({"role": "user", "content": turn.prompt})
             messages.append({"role": "assistant", "content": turn.model_text or IMAGE_PLACEHOLDER})
         messages.append({"role": "user", "content": _chat_content(request.prompt, request.images)})
-        body: dict[str, Any] = {"model": request.model, "messages": messages, "stream": False}
+        body: dict[str, Any] = {"model": request.model, "messages": messages, "stream": stream}
         if request.temperature is not None:
             body["temperature"] = request.temperature
         if request.max_tokens is not None:
@@ -220,8 +229,9 @@ class AutoDialect(ChatDialect):
 class GoogleDialect:
     name = "google"
 
-    def url(self, base_url: str, model: str) -> str:
-        return f"{google_base(base_url)}/models/{_model_path(model)}:generateContent"
+    def url(self, base_url: str, model: str, *, stream: bool = False) -> str:
+        method = "streamGenerateContent?alt=sse" if stream else "generateContent"
+        return f"{google_base(base_url)}/models/{_model_path(model)}:{method}"
 
     def models_url(self, base_url: str) -> str:
         return google_base(base_url) + "/models"
@@ -230,7 +240,8 @@ class GoogleDialect:
         # Google reads x-goog-api-key; gateways fronting it usually want Bearer.
         return {"x-goog-api-key": api_key, **_bearer(api_key)}
 
-    def body(self, request: ImageRequest) -> dict[str, Any]:
+    def body(self, request: ImageRequest, *, stream: bool = False) -> dict[str, Any]:
+        # Google streams by URL, not by a body field.
         contents: list[Any] = []
         for turn in request.history:
             contents.append(_google_user_turn(turn.prompt, turn.inputs))
@@ -285,13 +296,14 @@ def get_dialect(name: str) -> Dialect:
 def build_request(gateway: GatewayConfig, request: ImageRequest) -> PreparedRequest:
     """URL, headers (no key) and serialised body; top-level so it can run in a worker."""
     dialect = get_dialect(gateway.dialect)
-    body = dialect.body(request)
+    stream = gateway.stream == "on"
+    body = dialect.body(request, stream=stream)
     body.update(gateway.extra_body)
     headers = {"Content-Type": "application/json", "Accept": "application/json"}
     headers.update(gateway.extra_headers)
     return PreparedRequest(
         method="POST",
-        url=dialect.url(gateway.base_url, request.model),
+        url=dialect.url(gateway.base_url, request.model, stream=stream),
         headers=headers,
         body=orjson.dumps(body, default=_json_default),
     )

@@ -11,6 +11,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 DIALECTS = ("auto", "openrouter", "flat", "plain", "google")
+# auto: ask for a plain answer, switch once if the gateway says it only streams; on: always
+# ask for a stream; off: never. A streamed answer is read in every mode.
+STREAM_MODES = ("auto", "on", "off")
 
 # Gemini image models accept these ratios; 3.1 Flash adds the extreme ones.
 ASPECT_RATIOS = ("1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9")
@@ -34,6 +37,7 @@ class GatewayConfig:
     base_url: str
     api_key: str = field(repr=False)
     dialect: str = "auto"
+    stream: str = "auto"
     extra_headers: Mapping[str, str] = field(default_factory=dict)
     extra_body: Mapping[str, Any] = field(default_factory=dict)
     timeout: float = 180.0
@@ -45,6 +49,8 @@ class GatewayConfig:
     def __post_init__(self) -> None:
         if self.dialect not in DIALECTS:
             raise ValueError(f"unknown dialect {self.dialect!r}")
+        if self.stream not in STREAM_MODES:
+            raise ValueError(f"unknown stream mode {self.stream!r}")
 
 
 @dataclass(frozen=True)

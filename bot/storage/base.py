@@ -25,6 +25,7 @@ class GuildSettings:
     history_turns: int = DEFAULT_HISTORY_TURNS
     gateway_base_url: str | None = None  # None: the bot's default gateway
     gateway_dialect: str | None = None
+    gateway_stream: str | None = None  # None: the bot's IMAGE_API_STREAM
     gateway_key_encrypted: bytes | None = field(default=None, repr=False)
     allowed_channels: tuple[int, ...] = ()  # empty: everywhere
     user_concurrency: int = 2

@@ -18,6 +18,7 @@ from bot.gateway.models import (
     DIALECTS,
     EXTREME_ASPECT_RATIOS,
     IMAGE_SIZES,
+    STREAM_MODES,
 )
 from bot.storage.base import MAX_HISTORY_TURNS, SETTING_NAMES, GuildSettings
 
@@ -111,6 +112,7 @@ VALIDATORS: dict[str, Validator] = {
     "history_turns": _int_range(0, MAX_HISTORY_TURNS),
     "gateway_base_url": _url,
     "gateway_dialect": _choice(DIALECTS),
+    "gateway_stream": _choice(STREAM_MODES),
     "gateway_key_encrypted": _ciphertext,
     "allowed_channels": _channels,
     "user_concurrency": _int_range(1, MAX_CONCURRENCY),

@@ -20,7 +20,13 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.access import ensure_admin, is_admin
-from bot.gateway.models import ASPECT_RATIOS, DIALECTS, EXTREME_ASPECT_RATIOS, IMAGE_SIZES
+from bot.gateway.models import (
+    ASPECT_RATIOS,
+    DIALECTS,
+    EXTREME_ASPECT_RATIOS,
+    IMAGE_SIZES,
+    STREAM_MODES,
+)
 from bot.storage.base import MAX_HISTORY_TURNS, GuildSettings
 from cogs.settings import render
 from cogs.settings.gateway_modal import GatewayKeyModal
@@ -53,6 +59,7 @@ RATIO_CHOICES += [
 SIZE_CHOICES = [app_commands.Choice(name=s, value=s) for s in IMAGE_SIZES]
 SIZE_CHOICES += [app_commands.Choice(name="default (the model decides)", value=DEFAULT)]
 DIALECT_CHOICES = [app_commands.Choice(name=d, value=d) for d in DIALECTS]
+STREAM_CHOICES = [app_commands.Choice(name=m, value=m) for m in STREAM_MODES]
 CHANNEL_ACTIONS = [
     app_commands.Choice(name="add: allow the bot in a channel", value="add"),
     app_commands.Choice(name="remove: take a channel off the list", value="remove"),
@@ -136,7 +143,11 @@ class SettingsCog(
     def _show_embed(self, s: GuildSettings) -> discord.Embed:
         image = self.bot.settings.image
         return render.settings_embed(
-            s, default_model=image.model, default_url=image.base_url, default_dialect=image.dialect
+            s,
+            default_model=image.model,
+            default_url=image.base_url,
+            default_dialect=image.dialect,
+            default_stream=image.stream,
         )
 
     # subcommands
@@ -236,25 +247,31 @@ class SettingsCog(
     @app_commands.command(name="gateway")
     @app_commands.describe(
         url="Base URL of an OpenAI-compatible gateway, e.g. https://openrouter.ai/api/v1",
-        dialect="How to talk to it (auto detects)",
+        dialect="Request fields it reads (auto sends the openrouter and flat fields together)",
+        stream="Ask for streamed answers: auto (switch if it only streams), on, off",
         reset="Forget this server's gateway and key, and use the bot's default again",
     )
-    @app_commands.choices(dialect=DIALECT_CHOICES)
+    @app_commands.choices(dialect=DIALECT_CHOICES, stream=STREAM_CHOICES)
     async def gateway(
         self,
         interaction: discord.Interaction[Any],
         url: str | None = None,
         dialect: str | None = None,
+        stream: str | None = None,
         reset: bool = False,
     ) -> None:
         """Use your own image gateway and API key (the key is asked for in a private form)."""
         s = await self._settings(interaction)
         assert interaction.guild_id is not None
         if reset:
-            if url or dialect:
-                raise InvalidSetting("Use either reset, or url and dialect, not both.")
+            if url or dialect or stream:
+                raise InvalidSetting("Use either reset, or url, dialect and stream, not both.")
             await self._update(
-                interaction, gateway_base_url=None, gateway_dialect=None, gateway_key_encrypted=None
+                interaction,
+                gateway_base_url=None,
+                gateway_dialect=None,
+                gateway_stream=None,
+                gateway_key_encrypted=None,
             )
             await _confirm(
                 interaction, "This server now uses the bot's default gateway. Its key was deleted."
@@ -262,21 +279,24 @@ class SettingsCog(
             return
         if dialect is not None and dialect not in DIALECTS:
             raise InvalidSetting(f"Dialect must be one of: {', '.join(DIALECTS)}.")
+        if stream is not None and stream not in STREAM_MODES:
+            raise InvalidSetting(f"Stream must be one of: {', '.join(STREAM_MODES)}.")
         if url is None:
             if not s.gateway_base_url:
                 raise InvalidSetting(
-                    "Give the gateway's url (and optionally its dialect); "
+                    "Give the gateway's url (and optionally its dialect and stream); "
                     "the API key is asked for next, in a private form."
                 )
             url = s.gateway_base_url
         base_url = validate_gateway_url(
             url, allow_private=self.bot.settings.image.allow_private_gateways
         )
-        chosen_dialect = (
-            dialect or (s.gateway_dialect if base_url == s.gateway_base_url else None) or "auto"
-        )
+        same_url = base_url == s.gateway_base_url
+        chosen_dialect = dialect or (s.gateway_dialect if same_url else None) or "auto"
+        # None: follow the bot's IMAGE_API_STREAM.
+        chosen_stream = stream or (s.gateway_stream if same_url else None)
         # A stored key may only be kept for the address it was given for.
-        may_keep = base_url == s.gateway_base_url and s.gateway_key_encrypted is not None
+        may_keep = same_url and s.gateway_key_encrypted is not None
         guild_id = interaction.guild_id
 
         async def on_key(submit: discord.Interaction[Any], typed: str) -> None:
@@ -284,15 +304,18 @@ class SettingsCog(
             changes: dict[str, Any] = {
                 "gateway_base_url": base_url,
                 "gateway_dialect": chosen_dialect,
+                "gateway_stream": chosen_stream,
             }
             if typed.strip() or not may_keep:
                 changes["gateway_key_encrypted"] = self.bot.keybox.encrypt(validate_api_key(typed))
             await self.bot.store.update_settings(guild_id, **changes)
             log.info("guild %s: %s set the gateway", guild_id, submit.user.id)
             kept = "kept" if "gateway_key_encrypted" not in changes else "saved encrypted"
+            streaming = chosen_stream or self.bot.settings.image.stream
             await _confirm(
                 submit,
-                f"Gateway set to `{base_url}` (dialect `{chosen_dialect}`). "
+                f"Gateway set to `{base_url}` (dialect `{chosen_dialect}`, "
+                f"streaming `{streaming}`). "
                 f"The API key was {kept} and will not be shown again.",
             )
 

@@ -41,19 +41,29 @@ def history_text(turns: int) -> str:
     return f"{_n(turns, 'turn')} kept and replayed when editing"
 
 
-def gateway_text(s: GuildSettings, *, default_url: str | None, default_dialect: str) -> str:
+def gateway_text(
+    s: GuildSettings, *, default_url: str | None, default_dialect: str, default_stream: str
+) -> str:
     # The key itself is never read here: only whether one is stored.
     if s.gateway_base_url:
         key = (
             "set (encrypted)" if s.gateway_key_encrypted else "**not set** (run /settings gateway)"
         )
-        return f"`{s.gateway_base_url}`\nDialect: `{s.gateway_dialect or 'auto'}`\nAPI key: {key}"
+        return (
+            f"`{s.gateway_base_url}`\nDialect: `{s.gateway_dialect or 'auto'}`\n"
+            f"Streaming: `{s.gateway_stream or default_stream}`\nAPI key: {key}"
+        )
     where = f"`{default_url}`" if default_url else "the bot's default"
-    return f"Bot default: {where}\nDialect: `{default_dialect}`"
+    return f"Bot default: {where}\nDialect: `{default_dialect}`\nStreaming: `{default_stream}`"
 
 
 def settings_embed(
-    s: GuildSettings, *, default_model: str, default_url: str | None, default_dialect: str
+    s: GuildSettings,
+    *,
+    default_model: str,
+    default_url: str | None,
+    default_dialect: str,
+    default_stream: str,
 ) -> discord.Embed:
     embed = discord.Embed(
         title="Image bot settings for this server", colour=discord.Colour.blurple()
@@ -72,7 +82,12 @@ def settings_embed(
     embed.add_field(name="History", value=history_text(s.history_turns), inline=False)
     embed.add_field(
         name="Gateway",
-        value=gateway_text(s, default_url=default_url, default_dialect=default_dialect),
+        value=gateway_text(
+            s,
+            default_url=default_url,
+            default_dialect=default_dialect,
+            default_stream=default_stream,
+        ),
         inline=False,
     )
     embed.add_field(name="Channels", value=channels_text(s.allowed_channels), inline=False)
