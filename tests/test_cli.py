@@ -120,6 +120,24 @@ async def test_reference_image_crosses_the_wire_and_flags_beat_settings(gateway,
     assert len(out.splitlines()) == 1
 
 
+async def test_stream_setting_and_flag(gateway, project_env, tmp_path):
+    # IMAGE_API_STREAM=on asks the google route for SSE; --stream off beats the setting.
+    env = {**project_env, "IMAGE_API_BASE_URL": gateway.google_base_url, "IMAGE_API_STREAM": "on"}
+    await run_cli("generate", "a fox", "--dialect", "google", env=env, cwd=tmp_path)
+    assert gateway.requests[0].path == "/v1beta/models/gemini-2.5-flash-image:streamGenerateContent"
+
+    gateway.script(Reply(body=markdown_response([png_bytes(4, 4)])))
+    env = {**project_env, "IMAGE_API_STREAM": "on"}
+    code, out, err = await run_cli(
+        "generate", "a fox", "--stream", "off", "--out", str(tmp_path), env=env, cwd=tmp_path
+    )
+    assert code == 0, err
+    assert gateway.requests[1].json["stream"] is False
+
+    code, _, err = await run_cli("generate", "a fox", "--stream", "always", cwd=tmp_path)
+    assert code == 2 and "--stream: invalid choice: 'always'" in err
+
+
 @pytest.mark.parametrize(
     ("reply", "expected"),
     [

@@ -20,6 +20,7 @@ def test_complete_environment_gives_defaults_for_the_rest():
     assert settings.database_url == DEFAULT_DATABASE_URL
     assert settings.dev_guild_id is None
     assert settings.image.dialect == "auto"
+    assert settings.image.stream == "auto" and settings.image.gateway().stream == "auto"
     assert settings.image.model == "gemini-2.5-flash-image"
     assert settings.image.max_image_bytes == 7_000_000
     assert settings.image.max_request_bytes == 20 * 1024 * 1024
@@ -43,6 +44,7 @@ def test_each_missing_required_setting_is_named(missing):
     ("name", "value", "fragment"),
     [
         ("IMAGE_API_DIALECT", "soap", "IMAGE_API_DIALECT must be one of"),
+        ("IMAGE_API_STREAM", "yes", "IMAGE_API_STREAM must be one of auto, on, off, got 'yes'"),
         ("DEV_GUILD_ID", "my-server", "DEV_GUILD_ID must be a server id"),
         ("IMAGE_API_TIMEOUT", "soon", "IMAGE_API_TIMEOUT must be a number"),
         ("IMAGE_API_TIMEOUT", "-1", "IMAGE_API_TIMEOUT must be positive"),
@@ -71,6 +73,14 @@ def test_image_settings_alone_need_no_discord_token():
         {"IMAGE_API_BASE_URL": "http://x/v1", "IMAGE_API_KEY": "k", "IMAGE_API_DIALECT": "GOOGLE"}
     )
     assert image.gateway().dialect == "google"
+
+
+@pytest.mark.parametrize("value", ["on", "OFF", " auto "])
+def test_stream_mode_reaches_the_gateway(value):
+    image = load_image_settings(
+        {"IMAGE_API_BASE_URL": "http://x/v1", "IMAGE_API_KEY": "k", "IMAGE_API_STREAM": value}
+    )
+    assert image.stream == image.gateway().stream == value.strip().lower()
 
 
 def test_every_missing_setting_is_named_in_one_line():

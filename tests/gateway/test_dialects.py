@@ -286,3 +286,41 @@ def test_model_turn_from_a_read_only_mapping_serialises():
     turn = HistoryTurn(prompt="p", model_turn=MappingProxyType({"parts": [{"text": "t"}]}))
     contents = body_of("google", ImageRequest(model="m", prompt="q", history=(turn,)))["contents"]
     assert contents[1] == {"role": "model", "parts": [{"text": "t"}]}
+
+
+CHAT_DIALECTS = ("auto", "openrouter", "flat", "plain")
+
+
+@pytest.mark.parametrize("mode", ["auto", "on", "off"])
+@pytest.mark.parametrize("dialect", CHAT_DIALECTS)
+def test_chat_stream_mode_sets_only_the_stream_field(dialect, mode):
+    streamed = body_of(dialect, stream=mode)
+    # Only the flag changes: no stream_options, which strict gateways reject.
+    assert streamed == {**body_of(dialect), "stream": mode == "on"}
+    assert "stream_options" not in streamed
+    gateway = GatewayConfig(
+        base_url="https://h.example/v1", api_key="", dialect=dialect, stream=mode
+    )
+    assert build_request(gateway, FULL).url == "https://h.example/v1/chat/completions"
+
+
+@pytest.mark.parametrize(
+    ("mode", "method"),
+    [
+        ("auto", ":generateContent"),
+        ("off", ":generateContent"),
+        ("on", ":streamGenerateContent?alt=sse"),
+    ],
+)
+def test_google_streams_by_url_and_keeps_the_body(mode, method):
+    gateway = GatewayConfig(
+        base_url="https://h.example/v1beta", api_key="", dialect="google", stream=mode
+    )
+    prepared = build_request(gateway, FULL)
+    assert prepared.url == f"https://h.example/v1beta/models/gemini-3-pro-image-preview{method}"
+    assert orjson.loads(prepared.body) == body_of("google")
+
+
+def test_unknown_stream_mode_is_refused():
+    with pytest.raises(ValueError, match="stream mode"):
+        GatewayConfig(base_url="https://h.example/v1", api_key="", stream="yes")
