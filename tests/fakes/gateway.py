@@ -5,9 +5,9 @@ Serves what the seed gateways serve (see ``shared/seeds`` and
 
 * ``POST /v1/chat/completions``
 * ``POST /v1beta/models/{model}:generateContent`` (``model`` may hold a slash)
-* ``GET /v1/models`` and ``GET /v1beta/models``
 * ``POST /v1beta/models/{model}:streamGenerateContent`` (SSE with ``?alt=sse``, else one
   JSON array of chunks, as Google answers)
+* ``GET /v1/models`` and ``GET /v1beta/models``
 * ``GET /hosted/{name}`` for images registered with ``host_image`` (hosted-URL answers)
 
 A test scripts the next answers with ``script(Reply(...), ...)``: any status, headers,
@@ -32,14 +32,20 @@ A scripted ``Reply`` whose ``body`` is a chat.completion (or generateContent) di
 with a status below 400 is turned into chunks (``chat_stream_events`` /
 ``google_stream_events``) when the answer is streamed; error bodies, str and bytes
 go out unchanged. ``Reply(sse=[...])`` sends exactly those events, streamed or not.
+``RecordedRequest.streamed`` tells whether a request asked for a stream.
 
 Transport faults, on any reply (see ``Reply``): ``pieces=(low, high)`` writes the body
 in random pieces that split lines and events anywhere; ``cut_after=n`` closes the
 socket after n body bytes; ``encoding`` compresses the body (gzip, deflate, br) or
-labels it with an encoding nobody can decode; ``chunked`` picks the framing.
+labels it with an encoding nobody can decode; ``chunked`` picks the framing. Every
+such reply leaves a ``StreamRecord`` in ``streams``. (``Reply(stream=n)``, the large
+filler body, ignores them.) A piece costs two turns of the event loop: keep the
+range in proportion to the body (``(1, 16)`` for a few KB, ``(512, 8192)`` for MBs).
 
 The module-level builders (``markdown_response``, ``parts_response``,
-``images_response``, ``google_response``, the error bodies) make every response
+``images_response``, ``google_response``, the error bodies; and, from
+``gateway_stream``, ``chat_stream_events``, ``google_stream_events``,
+``stream_error_event``, ``sse_bytes``, ``DONE``, ``KEEPALIVE``) make every response
 shape the client must accept; use them with or without the server.
 
     async with FakeGateway() as gw:
@@ -696,7 +702,7 @@ class FakeGateway:
             status=reply.status,
             headers={"Content-Type": reply.content_type or "application/json", **reply.headers},
         )
-        try:
+        with record.writing():
             await response.prepare(request)
             piece = b" " * reply.chunk
             while record.sent < record.total and not self._closing.is_set():
@@ -704,12 +710,6 @@ class FakeGateway:
                 await response.write(piece[:n])
                 record.sent += n
             await response.write_eof()
-        except (ConnectionError, asyncio.CancelledError):
-            record.aborted = True
-            raise
-        finally:
-            record.aborted = record.aborted or record.sent < record.total
-            record.done.set()
         return response
 
     async def _list_openai(self, request: web.Request) -> web.StreamResponse:

@@ -21,10 +21,11 @@ body in pieces, compressed, or cut off mid-way; ``FakeGateway`` uses it for ``Re
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -262,6 +263,18 @@ class StreamRecord:
     aborted: bool = False
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[None]:
+        """Around the writes: a hang-up or a short body marks it aborted; done either way."""
+        try:
+            yield
+        except (ConnectionError, asyncio.CancelledError):
+            self.aborted = True
+            raise
+        finally:
+            self.aborted = self.aborted or self.sent < self.total
+            self.done.set()
+
 
 async def send_segments(
     request: web.Request,
@@ -283,7 +296,7 @@ async def send_segments(
         response.enable_chunked_encoding()
     else:
         response.content_length = record.total
-    try:
+    with record.writing():
         await response.prepare(request)
         for segment in segments:
             if limit is not None:
@@ -302,10 +315,4 @@ async def send_segments(
                 request.transport.close()  # FIN after the buffered bytes: they all arrive
             return response
         await response.write_eof()
-    except (ConnectionError, asyncio.CancelledError):
-        record.aborted = True
-        raise
-    finally:
-        record.aborted = record.aborted or record.sent < record.total
-        record.done.set()
     return response
