@@ -5,6 +5,8 @@ Serves what the seed gateways serve (see ``shared/seeds`` and
 
 * ``POST /v1/chat/completions``
 * ``POST /v1beta/models/{model}:generateContent`` (``model`` may hold a slash)
+* ``POST /v1beta/models/{model}:streamGenerateContent`` (SSE with ``?alt=sse``, else one
+  JSON array of chunks, as Google answers)
 * ``GET /v1/models`` and ``GET /v1beta/models``
 * ``GET /hosted/{name}`` for images registered with ``host_image`` (hosted-URL answers)
 
@@ -15,14 +17,46 @@ with its JSON body and its input images decoded. Requests a real gateway would r
 (not JSON, no ``messages`` / ``contents``, wrong key when ``api_key`` is set) are
 refused here too, so a broken client cannot pass by accident.
 
+Streaming, as real gateways do it (``FakeGateway(streaming=...)``):
+
+* ``"yes"`` (default): a chat request with ``"stream": true`` and the native
+  ``:streamGenerateContent`` route get a stream; everything else plain JSON.
+* ``"no"``: ``stream: true`` gets 400 "Streaming is not supported" and the native
+  stream route 404 (seed 001's gateway).
+* ``"only"``: a request that does not ask for a stream gets a text-only answer (no
+  image; gateways that deliver images only when streaming); streamed ones as "yes".
+* ``"always"``: every generation is streamed, ``stream: false`` or not (OpenRouter,
+  some one-api deployments).
+
+A scripted ``Reply`` whose ``body`` is a chat.completion (or generateContent) dict
+with a status below 400 is turned into chunks (``chat_stream_events`` /
+``google_stream_events``) when the answer is streamed; error bodies, str and bytes
+go out unchanged. ``Reply(sse=[...])`` sends exactly those events, streamed or not.
+``RecordedRequest.streamed`` tells whether a request asked for a stream.
+
+Transport faults, on any reply (see ``Reply``): ``pieces=(low, high)`` writes the body
+in random pieces that split lines and events anywhere; ``cut_after=n`` closes the
+socket after n body bytes; ``encoding`` compresses the body (gzip, deflate, br) or
+labels it with an encoding nobody can decode; ``chunked`` picks the framing. Every
+such reply leaves a ``StreamRecord`` in ``streams``. (``Reply(stream=n)``, the large
+filler body, ignores them.) A piece costs two turns of the event loop: keep the
+range in proportion to the body (``(1, 16)`` for a few KB, ``(512, 8192)`` for MBs).
+
 The module-level builders (``markdown_response``, ``parts_response``,
-``images_response``, ``google_response``, the error bodies) make every response
+``images_response``, ``google_response``, the error bodies; and, from
+``gateway_stream``, ``chat_stream_events``, ``google_stream_events``,
+``stream_error_event``, ``sse_bytes``, ``DONE``, ``KEEPALIVE``) make every response
 shape the client must accept; use them with or without the server.
 
     async with FakeGateway() as gw:
         gw.script(Reply(body=images_response([png_bytes()])))
         ...  # point the client at gw.base_url (chat) or gw.google_base_url (google)
         assert gw.requests[0].images == [...]
+
+    gw.script(Reply(sse=[*chat_stream_events(images_response([png]))[:-2],
+                         stream_error_event("Provider disconnected")],
+                    pieces=(1, 64), content_type="application/json"))
+    gw.script(Reply(body=markdown_response([png]), encoding="br", cut_after=500))
 """
 
 from __future__ import annotations
@@ -38,6 +72,23 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+
+# The streaming builders are re-exported: tests import every builder from here.
+from tests.fakes.gateway_stream import (
+    DONE,  # noqa: F401
+    KEEPALIVE,  # noqa: F401
+    SseEvent,
+    StreamRecord,
+    chat_stream_events,
+    encode_segments,
+    google_stream_events,
+    json_array_segments,
+    send_segments,
+    split_pieces,
+    sse_bytes,  # noqa: F401
+    sse_segments,
+    stream_error_event,  # noqa: F401
+)
 
 DEFAULT_MODELS = (
     "gemini-2.5-flash-image",
@@ -281,6 +332,17 @@ class Reply:
     bytes to send in ``chunk``-sized pieces instead of ``body`` (a large answer); see
     ``FakeGateway.streams`` for how much got through. ``delay`` seconds before
     answering (cut short when the fake closes).
+
+    ``sse``: send these events (see ``gateway_stream``) as ``text/event-stream``, one
+    write per event, ``line_end`` ending each line; ``content_type`` relabels it
+    (LiteLLM: ``application/json``). ``pieces=(low, high)``: write the body instead in
+    random pieces of that many bytes (``seed`` makes them reproducible), yielding after
+    each (plus ``piece_delay`` seconds, for a client in another process).
+    ``cut_after``: close the socket after that many body bytes (as sent, compressed
+    if ``encoding``). ``encoding``: "gzip", "deflate" or "br" compresses the body and
+    sets Content-Encoding whatever the request accepted; any other value only sets
+    the header. ``chunked``: chunked framing (default for streams) or Content-Length
+    (default otherwise; with ``cut_after`` it announces the whole body).
     """
 
     status: int = 200
@@ -290,6 +352,25 @@ class Reply:
     delay: float = 0.0
     stream: int | None = None
     chunk: int = 64 * 1024
+    sse: Sequence[SseEvent] | None = None
+    line_end: str = "\n"
+    pieces: tuple[int, int] | None = None
+    seed: int = 0
+    piece_delay: float = 0.0
+    cut_after: int | None = None
+    encoding: str | None = None
+    chunked: bool | None = None
+
+    @property
+    def plain(self) -> bool:
+        """Nothing asks for the piece writer: one ordinary response."""
+        return (
+            self.sse is None
+            and self.pieces is None
+            and self.cut_after is None
+            and self.encoding is None
+            and self.chunked is None
+        )
 
 
 Script = Reply | Callable[["RecordedRequest"], Reply]
@@ -303,24 +384,44 @@ class RecordedRequest:
     body: bytes = field(repr=False)
     json: Any = field(default=None, repr=False)
     images: list[bytes] = field(default_factory=list, repr=False)
+    query: dict[str, str] = field(default_factory=dict)
 
     @property
     def model(self) -> str | None:
         if isinstance(self.json, dict) and "model" in self.json:
             return self.json["model"]
-        if ":generateContent" in self.path:
+        if "/models/" in self.path and ":" in self.path.rsplit("/models/", 1)[-1]:
             return self.path.split("/models/", 1)[1].rsplit(":", 1)[0]
         return None
 
+    @property
+    def streamed(self) -> bool:
+        """The request asked for a stream (``"stream": true`` or ``:streamGenerateContent``)."""
+        if self.path.endswith(":streamGenerateContent"):
+            return True
+        return isinstance(self.json, dict) and self.json.get("stream") is True
 
-@dataclass
-class StreamRecord:
-    """How a streamed reply went: bytes written before the client hung up."""
 
-    total: int
-    sent: int = 0
-    aborted: bool = False
-    done: asyncio.Event = field(default_factory=asyncio.Event)
+def _as_events(reply: Reply, shape: str | None) -> list[Any] | None:
+    """A success body as the chunks a gateway streaming in ``shape`` sends; else None."""
+    body = reply.body
+    if shape is None or reply.status >= 400 or not isinstance(body, dict):
+        return None
+    if shape == "chat":
+        return chat_stream_events(body) if "choices" in body else None
+    if "candidates" in body or "promptFeedback" in body:
+        return google_stream_events(body)
+    return None
+
+
+def _body_bytes(reply: Reply) -> tuple[bytes, str]:
+    """``reply.body`` as sent without streaming, and its Content-Type."""
+    body = reply.body
+    if isinstance(body, (dict, list)):
+        return json.dumps(body).encode(), reply.content_type or "application/json"
+    if isinstance(body, str):
+        return body.encode(), reply.content_type or "text/plain"
+    return body or b"", reply.content_type or "application/octet-stream"
 
 
 def _decode_data_uri(url: Any) -> bytes | None:
@@ -355,6 +456,11 @@ def request_images(payload: Any) -> list[bytes]:
     return found
 
 
+STREAMING_MODES = ("yes", "no", "only", "always")
+# What an "only" gateway says to a request that did not ask for a stream.
+TEXT_ONLY_ANSWER = "Here is the image you asked for."
+
+
 class FakeGateway:
     def __init__(
         self,
@@ -362,7 +468,11 @@ class FakeGateway:
         api_key: str | None = None,
         models: Iterable[str] = DEFAULT_MODELS,
         client_max_size: int = CLIENT_MAX_SIZE,
+        streaming: str = "yes",
     ) -> None:
+        if streaming not in STREAMING_MODES:
+            raise ValueError(f"streaming must be one of {STREAMING_MODES}")
+        self.streaming = streaming
         self.api_key = api_key
         self.models = list(models)
         self.requests: list[RecordedRequest] = []
@@ -454,6 +564,7 @@ class FakeGateway:
             body=body,
             json=payload,
             images=request_images(payload),
+            query=dict(request.query),
         )
         async with self._arrived:
             self.requests.append(recorded)
@@ -482,15 +593,21 @@ class FakeGateway:
             or not payload.get("model")
         ):
             return web.json_response(openai_error("messages and model are required"), status=400)
-        # A scripted answer is given to a stream:true request too (h/stream's auto tests).
-        if payload.get("stream") and not self._script:
+        if payload.get("stream") and self.streaming == "no":
             return web.json_response(openai_error("Streaming is not supported"), status=400)
-        default = Reply(body=markdown_response([self.default_image], model=payload["model"]))
-        return await self._answer(request, recorded, default)
+        streamed = bool(payload.get("stream")) or self.streaming == "always"
+        if self.streaming == "only" and not streamed:
+            body = markdown_response(text=TEXT_ONLY_ANSWER, model=payload["model"])
+        else:
+            body = markdown_response([self.default_image], model=payload["model"])
+        return await self._answer(request, recorded, Reply(body=body), "chat" if streamed else None)
 
     async def _native(self, request: web.Request) -> web.StreamResponse:
         recorded = await self._record(request)
-        if not request.match_info["tail"].endswith(":generateContent"):
+        method = request.match_info["tail"].rsplit(":", 1)[-1]
+        if method not in ("generateContent", "streamGenerateContent") or (
+            method == "streamGenerateContent" and self.streaming == "no"
+        ):
             raise web.HTTPNotFound()
         if not self._key_ok(recorded):
             return web.json_response(
@@ -504,12 +621,23 @@ class FakeGateway:
             return web.json_response(
                 google_error(400, "contents is required", "INVALID_ARGUMENT"), status=400
             )
-        default = Reply(body=google_response([self.default_image]))
-        return await self._answer(request, recorded, default)
+        streamed = method == "streamGenerateContent" or self.streaming == "always"
+        if self.streaming == "only" and not streamed:
+            default = Reply(body=google_response(text=TEXT_ONLY_ANSWER))
+        else:
+            default = Reply(body=google_response([self.default_image]))
+        as_array = method == "streamGenerateContent" and request.query.get("alt") != "sse"
+        shape = None if not streamed else "google-array" if as_array else "google"
+        return await self._answer(request, recorded, default, shape)
 
     async def _answer(
-        self, request: web.Request, recorded: RecordedRequest, default: Reply
+        self,
+        request: web.Request,
+        recorded: RecordedRequest,
+        default: Reply,
+        stream_shape: str | None = None,
     ) -> web.StreamResponse:
+        """Send the next scripted reply (or ``default``); ``stream_shape`` streams it."""
         reply = self._script.pop(0) if self._script else default
         if callable(reply):
             reply = reply(recorded)
@@ -522,19 +650,49 @@ class FakeGateway:
                 return web.json_response(openai_error("shutting down", code=503), status=503)
         if reply.stream is not None:
             return await self._stream(request, reply)
-        body = reply.body
+        events = _as_events(reply, stream_shape) if reply.sse is None else None
+        if reply.plain and events is None:
+            data, content_type = _body_bytes(reply)
+            headers = {"Content-Type": content_type, **reply.headers}
+            return web.Response(status=reply.status, body=data, headers=headers)
+        return await self._write(request, reply, events, stream_shape == "google-array")
+
+    async def _write(
+        self, request: web.Request, reply: Reply, events: list[Any] | None, as_array: bool
+    ) -> web.StreamResponse:
+        """The piece writer: streamed shapes, random pieces, compression, cuts."""
+        streaming = True
         content_type = reply.content_type
-        if isinstance(body, (dict, list)):
-            data = json.dumps(body).encode()
+        if reply.sse is not None:
+            segments = sse_segments(reply.sse, line_end=reply.line_end)
+        elif events is not None and as_array:
+            segments = json_array_segments(events)
             content_type = content_type or "application/json"
-        elif isinstance(body, str):
-            data = body.encode()
-            content_type = content_type or "text/plain"
+        elif events is not None:
+            segments = sse_segments(events, line_end=reply.line_end)
         else:
-            data = body or b""
-            content_type = content_type or "application/octet-stream"
-        headers = {"Content-Type": content_type, **reply.headers}
-        return web.Response(status=reply.status, body=data, headers=headers)
+            streaming = False
+            data, content_type = _body_bytes(reply)
+            segments = [data]
+        headers = {"Content-Type": content_type or "text/event-stream", **reply.headers}
+        if streaming:
+            headers.setdefault("Cache-Control", "no-cache")
+        if reply.encoding is not None:
+            headers["Content-Encoding"] = reply.encoding
+            segments = encode_segments(segments, reply.encoding)
+        if reply.pieces is not None:
+            segments = split_pieces(b"".join(segments), reply.pieces, reply.seed)
+        record = StreamRecord(total=sum(map(len, segments)))
+        self.streams.append(record)
+        return await send_segments(
+            request,
+            web.StreamResponse(status=reply.status, headers=headers),
+            segments,
+            record,
+            chunked=streaming if reply.chunked is None else reply.chunked,
+            cut_after=reply.cut_after,
+            piece_delay=reply.piece_delay,
+        )
 
     async def _stream(self, request: web.Request, reply: Reply) -> web.StreamResponse:
         assert reply.stream is not None
@@ -544,7 +702,7 @@ class FakeGateway:
             status=reply.status,
             headers={"Content-Type": reply.content_type or "application/json", **reply.headers},
         )
-        try:
+        with record.writing():
             await response.prepare(request)
             piece = b" " * reply.chunk
             while record.sent < record.total and not self._closing.is_set():
@@ -552,12 +710,6 @@ class FakeGateway:
                 await response.write(piece[:n])
                 record.sent += n
             await response.write_eof()
-        except (ConnectionError, asyncio.CancelledError):
-            record.aborted = True
-            raise
-        finally:
-            record.aborted = record.aborted or record.sent < record.total
-            record.done.set()
         return response
 
     async def _list_openai(self, request: web.Request) -> web.StreamResponse:
