@@ -15,7 +15,11 @@ Accepted, in any combination and any number of images:
   ``thought: true`` are interim drafts, not results (kept in ``raw_turn`` only);
 * OpenAI images-API ``data[].b64_json`` / ``data[].url``, and a raw image body;
 * image references as data URIs, http(s) URLs (returned for the client to download)
-  or bare base64 without a ``data:`` prefix.
+  or bare base64 without a ``data:`` prefix;
+* LiteLLM's singular ``message.image``, and native fields in snake_case;
+* streamed answers (Server-Sent Events), recognised by Content-Type or by the body
+  itself, assembled into one of the payloads above by ``bot.gateway.streams``, and
+  Google's JSON array of stream chunks. ``docs/gateway-shapes.md`` lists every shape.
 
 The MIME type a gateway claims is ignored: each image is verified and typed from its
 bytes by ``bot.images.inspect_output``. Identical images sent twice (some gateways
