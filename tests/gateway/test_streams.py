@@ -21,13 +21,15 @@ from bot.errors import (
     MalformedResponse,
     ModelNotAvailable,
     NoImageReturned,
+    PaymentRequired,
 )
 from bot.gateway.errors_map import map_error
+from bot.gateway.models import ImageRequest
 from bot.gateway.parsing import parse_response
 from bot.gateway.sse import SSEDecoder, decode_events
 from bot.gateway.streams import ERROR_MIDWAY, NO_ANSWER, NOT_UNDERSTOOD, assemble
 from bot.gateway.turns import restore_inline_data
-from tests.fakes.gateway import jpeg_bytes, png_bytes
+from tests.fakes.gateway import Reply, jpeg_bytes, png_bytes
 from tests.gateway.test_parsing_properties import JSON, STATUSES, check
 
 PNG = png_bytes(12, 8, (200, 10, 30))
@@ -473,3 +475,18 @@ def test_usage_chunk_without_choices_still_counts():
     assert (result.usage.prompt_tokens, result.usage.total_tokens) == (4, 10)
     with pytest.raises(MalformedResponse, match="could not be understood"):
         parse(stream(usage_only))
+
+
+async def test_streamed_answers_through_the_client(client, gateway_for, fake_gateway):
+    # Through the real client: spooled to a file, parsed in a worker process.
+    body = stream(delta(role="assistant", content=markdown(PNG)), USAGE)
+    fake_gateway.script(
+        Reply(body=body, content_type="application/json"),
+        Reply(body=stream(delta(content="x"), {"error": {"code": 402, "message": "BALANCE-LOW"}})),
+    )
+    result = await client.generate(gateway_for("plain"), ImageRequest(model="m", prompt="p"))
+    assert [i.data for i in result.images] == [PNG]
+    assert result.usage.prompt_tokens == 11
+    with pytest.raises(PaymentRequired) as info:
+        await client.generate(gateway_for("plain"), ImageRequest(model="m", prompt="p"))
+    assert str(info.value) == str(map_error(200, {"code": 402, "message": "BALANCE-LOW"}))
