@@ -32,6 +32,8 @@ from bot.gateway.models import (
     EXTREME_ASPECT_RATIOS,
     IMAGE_SIZES,
     STREAM_MODES,
+    ImageRequest,
+    ImageResult,
 )
 
 log = logging.getLogger(__name__)
@@ -125,7 +127,6 @@ def _save(out_dir: Path, stem: str, index: int, extension: str, data: bytes) -> 
 
 async def _generate(args: argparse.Namespace) -> int:
     from bot.gateway import GatewayClient
-    from bot.gateway.models import ImageRequest
     from bot.transport import http_client
     from bot.workers import CpuPool
 
@@ -172,7 +173,20 @@ async def _generate(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise ImagineError(f"cannot save to {out_dir}: {exc.strerror or exc}") from exc
         print(path)
+    note = _size_note(request, result)
+    if note:
+        print(f"warning: {note}", file=sys.stderr)
     return EXIT_OK if result.images else EXIT_FAILED
+
+
+def _size_note(request: ImageRequest, result: ImageResult) -> str | None:
+    """The sentence for a size or ratio the gateway ignored; 2.5 Flash is 1K whatever is asked."""
+    from bot.gateway.sizes import check_images
+    from bot.jobs import supports_sizes
+
+    size = request.image_size if supports_sizes(request.model) else None
+    delivered = [(image.width, image.height) for image in result.images]
+    return check_images(size, request.aspect_ratio, delivered).note
 
 
 def _run_bot() -> int:

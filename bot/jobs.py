@@ -31,11 +31,13 @@ from bot.gateway.models import (
     ASPECT_RATIOS,
     EXTREME_ASPECT_RATIOS,
     IMAGE_SIZES,
+    GatewayConfig,
     HistoryTurn,
     ImageRequest,
     ImageResult,
     InputImage,
 )
+from bot.gateway.sizes import SizeCheck, check_images, gateway_address
 from bot.gateway.turns import blob_refs, restore_inline_data
 from bot.images import DISCORD_UPLOAD_LIMIT, sniff_mime
 from bot.storage.base import GuildSettings, JobRecord, StoredImage, TurnRecord
@@ -443,8 +445,25 @@ class JobRunner:
             )
             raise
 
+        check = check_images(image_size, aspect_ratio, _pixels(result))
+        if check.note:
+            notes.append(check.note)
+            log.warning(
+                "gateway %s ignored the size: model %s, dialect %s, asked %s, delivered %s",
+                gateway_address(gateway.base_url),
+                model,
+                gateway.dialect,
+                check.asked,
+                check.delivered,
+            )
         outcome = JobOutcome(job=job, result=result, model=model, notes=tuple(notes))
-        saving = asyncio.ensure_future(self._store_result(spec, settings, job, inputs, result))
+
+        async def stored_and_observed() -> JobRecord:
+            stored = await self._store_result(spec, settings, job, inputs, result)
+            await self._remember_size(gateway, model, check)
+            return stored
+
+        saving = asyncio.ensure_future(stored_and_observed())
         self.bot.runtime.storing(job.id, spec.channel_id, saving)
         try:
             await publish(outcome)
@@ -511,6 +530,23 @@ class JobRunner:
                 )
             raise
 
+    async def _remember_size(self, gateway: GatewayConfig, model: str, check: SizeCheck) -> None:
+        """Keep what the gateway did with a size it could have ignored, for /settings show."""
+        if not check.telling:
+            return
+        try:
+            await self.bot.store.record_size_check(
+                gateway=gateway_address(gateway.base_url),
+                model=model,
+                dialect=gateway.dialect,
+                asked=check.asked,
+                delivered=check.delivered,
+                size_honoured=check.size_honoured,
+                ratio_honoured=check.ratio_honoured,
+            )
+        except Exception:  # only /settings show loses a line
+            log.warning("could not record the delivered size", exc_info=True)
+
     @staticmethod
     async def _settle(saving: asyncio.Future[JobRecord], job: JobRecord) -> JobRecord:
         """The stored job; a result already posted is not failed for want of storage.
@@ -523,6 +559,10 @@ class JobRunner:
             return await asyncio.shield(saving)
         except Exception:
             return job  # logged and marked by _store_result
+
+
+def _pixels(result: ImageResult) -> list[tuple[int, int]]:
+    return [(image.width, image.height) for image in result.images]
 
 
 async def _in_order(aws: Iterable[Awaitable[T]]) -> list[T]:

@@ -208,3 +208,55 @@ async def test_unreachable_gateway_says_so(tmp_path):
     assert code == 1
     assert err.splitlines()[-1].startswith("error: ")
     assert "Traceback" not in err
+
+
+def _pixels(path: Path) -> tuple[int, int]:
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return im.size
+
+
+@pytest.mark.parametrize(
+    ("model", "delivered", "warning"),
+    [
+        (
+            "gemini-3-pro-image-preview",
+            (1024, 1024),
+            "warning: Asked for 4K 16:9, the gateway returned 1024×1024.",
+        ),
+        ("gemini-3-pro-image-preview", (5504, 3072), None),
+        # 2.5 Flash makes 1K whatever is asked: its 1K 16:9 is what it can do.
+        ("gemini-2.5-flash-image", (1344, 768), None),
+        (
+            "gemini-2.5-flash-image",
+            (1024, 1024),
+            "warning: Asked for 16:9, the gateway returned 1024×1024.",
+        ),
+    ],
+)
+async def test_an_ignored_size_is_a_warning_line_and_the_image_is_saved(
+    gateway, project_env, tmp_path, model, delivered, warning
+):
+    gateway.script(Reply(body=markdown_response([png_bytes(*delivered)])))
+
+    code, out, err = await run_cli(
+        "generate",
+        "a wide valley",
+        "--model",
+        model,
+        "--size",
+        "4K",
+        "--aspect-ratio",
+        "16:9",
+        "--out",
+        str(tmp_path),
+        env=project_env,
+        cwd=tmp_path,
+    )
+
+    assert code == 0, err
+    (path,) = [Path(line) for line in out.splitlines()]
+    assert _pixels(path) == delivered
+    warnings = [line for line in err.splitlines() if line.startswith("warning:")]
+    assert warnings == ([warning] if warning else [])

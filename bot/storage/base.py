@@ -98,6 +98,24 @@ class UsageRow:
     tokens: int
 
 
+@dataclass(frozen=True)
+class SizeObservation:
+    """What a gateway delivered for a size/ratio request: the latest per model and dialect."""
+
+    gateway: str  # the base URL without credentials or query (bot.gateway.sizes)
+    model: str
+    dialect: str
+    asked: str  # "4K 16:9"
+    delivered: str  # "1024×1024"
+    size_honoured: bool | None  # None: no size was asked
+    ratio_honoured: bool | None
+    seen_at: float
+
+    @property
+    def honoured(self) -> bool:
+        return self.size_honoured is not False and self.ratio_honoured is not False
+
+
 class Store(Protocol):
     """What the bot needs from a database. All methods are coroutine functions."""
 
@@ -145,3 +163,22 @@ class Store(Protocol):
         self, *, guild_id: int | None, user_id: int, images: int, tokens: int
     ) -> None: ...
     async def usage_summary(self, guild_id: int, since: float) -> Sequence[UsageRow]: ...
+
+    # delivered sizes
+    async def record_size_check(
+        self,
+        *,
+        gateway: str,
+        model: str,
+        dialect: str,
+        asked: str,
+        delivered: str,
+        size_honoured: bool | None,
+        ratio_honoured: bool | None,
+    ) -> None:
+        """Keep this as the latest observation for its gateway, model and dialect (now)."""
+        ...
+
+    async def size_checks(self, gateway: str, model: str | None = None) -> list[SizeObservation]:
+        """The gateway's observations (one model's, if given), newest first."""
+        ...

@@ -97,6 +97,21 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "CREATE INDEX jobs_by_finished ON jobs (finished_at)"
         " WHERE state IN ('done', 'failed', 'interrupted')",
     ),
+    3: (
+        # Whether a gateway honoured image_size / aspect_ratio, the last time per form of
+        # request (dialect). ``gateway`` is the base URL without credentials, for admins.
+        """CREATE TABLE size_observations (
+            gateway TEXT NOT NULL,
+            model TEXT NOT NULL,
+            dialect TEXT NOT NULL,
+            asked TEXT NOT NULL,
+            delivered TEXT NOT NULL,
+            size_honoured INTEGER,
+            ratio_honoured INTEGER,
+            seen_at REAL NOT NULL,
+            PRIMARY KEY (gateway, model, dialect)
+        )""",
+    ),
 }
 
 LATEST_VERSION = max(MIGRATIONS)

@@ -35,6 +35,7 @@ from bot.storage.base import (
     JOB_STATES,
     GuildSettings,
     JobRecord,
+    SizeObservation,
     StoredImage,
     TurnRecord,
     UsageRow,
@@ -676,3 +677,66 @@ class SQLiteStore:
                 (guild_id, utc_day(since)),
             )
         return [UsageRow(user_id=r[0], jobs=r[1], images=r[2], tokens=r[3]) for r in rows]
+
+    # delivered sizes
+
+    async def record_size_check(
+        self,
+        *,
+        gateway: str,
+        model: str,
+        dialect: str,
+        asked: str,
+        delivered: str,
+        size_honoured: bool | None,
+        ratio_honoured: bool | None,
+    ) -> None:
+        """Keep this as the latest observation for its gateway, model and dialect (now)."""
+        for name, value in (("size_honoured", size_honoured), ("ratio_honoured", ratio_honoured)):
+            if value is not None and not isinstance(value, bool):
+                raise ValueError(f"{name} must be True, False or None, got {value!r}")
+        async with self._write() as db:
+            await db.execute(
+                "INSERT INTO size_observations (gateway, model, dialect, asked, delivered,"
+                " size_honoured, ratio_honoured, seen_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (gateway, model, dialect) DO UPDATE SET asked = excluded.asked,"
+                " delivered = excluded.delivered, size_honoured = excluded.size_honoured,"
+                " ratio_honoured = excluded.ratio_honoured, seen_at = excluded.seen_at",
+                (
+                    gateway,
+                    model,
+                    dialect,
+                    asked,
+                    delivered,
+                    size_honoured,
+                    ratio_honoured,
+                    self._clock(),
+                ),
+            )
+
+    async def size_checks(self, gateway: str, model: str | None = None) -> list[SizeObservation]:
+        """The gateway's observations (one model's, if given), newest first."""
+        where, params = "gateway = ?", [gateway]
+        if model is not None:
+            where, params = "gateway = ? AND model = ?", [gateway, model]
+        async with self._read() as db:
+            rows = await self._fetchall(
+                db,
+                "SELECT gateway, model, dialect, asked, delivered, size_honoured,"
+                f" ratio_honoured, seen_at FROM size_observations WHERE {where}"
+                " ORDER BY seen_at DESC, dialect",
+                params,
+            )
+        return [
+            SizeObservation(
+                gateway=r[0],
+                model=r[1],
+                dialect=r[2],
+                asked=r[3],
+                delivered=r[4],
+                size_honoured=None if r[5] is None else bool(r[5]),
+                ratio_honoured=None if r[6] is None else bool(r[6]),
+                seen_at=r[7],
+            )
+            for r in rows
+        ]

@@ -27,6 +27,7 @@ from bot.gateway.models import (
     IMAGE_SIZES,
     STREAM_MODES,
 )
+from bot.gateway.sizes import gateway_address
 from bot.storage.base import MAX_HISTORY_TURNS, GuildSettings
 from cogs.settings import render
 from cogs.settings.gateway_modal import GatewayKeyModal
@@ -140,7 +141,7 @@ class SettingsCog(
             log.info("guild %s: model list unavailable (%s)", guild_id, type(exc).__name__)
             return None
 
-    def _show_embed(self, s: GuildSettings) -> discord.Embed:
+    def _show_embed(self, s: GuildSettings, sizes: str | None = None) -> discord.Embed:
         image = self.bot.settings.image
         return render.settings_embed(
             s,
@@ -148,7 +149,21 @@ class SettingsCog(
             default_url=image.base_url,
             default_dialect=image.dialect,
             default_stream=image.stream,
+            sizes=sizes,
         )
+
+    async def _sizes_line(self, s: GuildSettings) -> str | None:
+        """What the server's gateway did with sizes lately, for its current model."""
+        image = self.bot.settings.image
+        # The same choice as ImageBot.resolve_gateway, without decrypting the key.
+        if s.has_own_gateway:
+            url, dialect = s.gateway_base_url, s.gateway_dialect or "auto"
+        else:
+            url, dialect = image.base_url, image.dialect
+        if not url:
+            return None
+        seen = await self.bot.store.size_checks(gateway_address(url), s.model or image.model)
+        return render.sizes_text(seen, dialect, time.time())
 
     # subcommands
 
@@ -156,7 +171,8 @@ class SettingsCog(
     async def show(self, interaction: discord.Interaction[Any]) -> None:
         """Show this server's image bot settings."""
         s = await self._settings(interaction)
-        await interaction.response.send_message(embed=self._show_embed(s), ephemeral=True)
+        sizes = await self._sizes_line(s)
+        await interaction.response.send_message(embed=self._show_embed(s, sizes), ephemeral=True)
 
     @app_commands.command(name="model")
     @app_commands.describe(

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import discord
 
-from bot.storage.base import GuildSettings, UsageRow
+from bot.storage.base import GuildSettings, SizeObservation, UsageRow
 
 USAGE_TOP = 15
 PERIODS = {"day": 86_400, "week": 7 * 86_400, "month": 30 * 86_400}
@@ -57,6 +57,46 @@ def gateway_text(
     return f"Bot default: {where}\nDialect: `{default_dialect}`\nStreaming: `{default_stream}`"
 
 
+def _ago(seconds: float) -> str:
+    for unit, length in (("d", 86_400), ("h", 3600), ("min", 60)):
+        if seconds >= length:
+            return f"{int(seconds // length)} {unit} ago"
+    return "just now"
+
+
+def _ignored_part(o: SizeObservation) -> str:
+    """The part of the ask the gateway dropped: "4K", "16:9" or both."""
+    dropped = [
+        part
+        for part in o.asked.split()
+        if (o.size_honoured if part.endswith("K") else o.ratio_honoured) is False
+    ]
+    return " ".join(dropped) or o.asked
+
+
+def sizes_text(observations: Sequence[SizeObservation], dialect: str, now: float) -> str | None:
+    """One line on whether the gateway honoured sizes, from the latest observations.
+
+    The dialect in use comes first; when it was ignored, a dialect that was honoured
+    (with the same gateway and model) is the advice.
+    """
+    if not observations:
+        return None
+    current = next((o for o in observations if o.dialect == dialect), observations[0])
+    when = _ago(max(0.0, now - current.seen_at))
+    if current.honoured:
+        return (
+            f"Sizes: {current.asked} honoured with dialect `{current.dialect}` "
+            f"({current.delivered}, {when})"
+        )
+    line = (
+        f"Sizes: the gateway ignored {_ignored_part(current)} with dialect `{current.dialect}` "
+        f"(returned {current.delivered}, {when})"
+    )
+    better = next((o for o in observations if o.honoured and o.dialect != current.dialect), None)
+    return f"{line}; try dialect `{better.dialect}`" if better else line
+
+
 def settings_embed(
     s: GuildSettings,
     *,
@@ -64,6 +104,7 @@ def settings_embed(
     default_url: str | None,
     default_dialect: str,
     default_stream: str,
+    sizes: str | None = None,
 ) -> discord.Embed:
     embed = discord.Embed(
         title="Image bot settings for this server", colour=discord.Colour.blurple()
@@ -80,16 +121,13 @@ def settings_embed(
         name="Size", value=_or_default(s.image_size, "not set (the model decides)"), inline=True
     )
     embed.add_field(name="History", value=history_text(s.history_turns), inline=False)
-    embed.add_field(
-        name="Gateway",
-        value=gateway_text(
-            s,
-            default_url=default_url,
-            default_dialect=default_dialect,
-            default_stream=default_stream,
-        ),
-        inline=False,
+    gateway = gateway_text(
+        s,
+        default_url=default_url,
+        default_dialect=default_dialect,
+        default_stream=default_stream,
     )
+    embed.add_field(name="Gateway", value=f"{gateway}\n{sizes}" if sizes else gateway, inline=False)
     embed.add_field(name="Channels", value=channels_text(s.allowed_channels), inline=False)
     embed.add_field(name="Limits and quotas", value=limits_text(s), inline=False)
     return embed
