@@ -407,6 +407,35 @@ def _parse_chat(
     return facts, block
 
 
+def _is_text_part(part: Any) -> bool:
+    return (
+        isinstance(part, Mapping)
+        and isinstance(part.get("text"), str)
+        and part.get("thought") is not True
+        and set(part) <= {"text", "thoughtSignature", "thought_signature"}
+    )
+
+
+def _add_google_parts(parts: list[Any], collector: _Collector) -> None:
+    """Parts in order, consecutive text parts as one text.
+
+    Gemini splits its text across parts anywhere (a stream gives one part per chunk,
+    mid-word, and a relay's Markdown image may straddle two); its own SDK joins them
+    with nothing in between, and so must we, or words and data URLs break apart.
+    """
+    pending: list[str] = []
+    for part in parts:
+        if _is_text_part(part):
+            pending.append(part["text"])
+            continue
+        if pending:
+            collector.add_text("".join(pending))
+            pending = []
+        collector.add_part(part)
+    if pending:
+        collector.add_text("".join(pending))
+
+
 def _parse_google(
     payload: Mapping[str, Any], collector: _Collector
 ) -> tuple[dict[str, Any], str | None]:
@@ -425,8 +454,7 @@ def _parse_google(
                 first_content = content
             parts = content.get("parts")
             if isinstance(parts, list):
-                for part in parts:
-                    collector.add_part(part)
+                _add_google_parts(parts, collector)
     raw_turn, blobs = _strip_turn(first_content, collector)
     facts = {"raw_turn": raw_turn, "blobs": blobs, "finish": finish}
     block = None
