@@ -43,7 +43,7 @@ from bot.errors import (
     ResponseTooLarge,
 )
 from bot.gateway.dialects import PreparedRequest, auth_headers, build_request, get_dialect
-from bot.gateway.errors_map import find_error, map_error, scrub
+from bot.gateway.errors_map import body_error, find_error, map_error, scrub
 from bot.gateway.models import GatewayConfig, GeneratedImage, ImageRequest, ImageResult, InputImage
 from bot.gateway.netguard import Resolver, ensure_public_url
 from bot.gateway.parsing import ParsedResponse
@@ -371,10 +371,8 @@ class GatewayClient:
             is_json = True
         except orjson.JSONDecodeError:
             payload, is_json = None, False
-        error = find_error(payload)
+        error = body_error(payload, body) if status >= 400 else find_error(payload)
         if status >= 400 or error is not None:
-            if error is None and isinstance(payload, Mapping):
-                error = payload
             raise map_error(
                 status, error, is_json=is_json, retry_after=_retry_after_header(response_headers)
             )
@@ -426,7 +424,9 @@ async def _read_capped(response: httpx.Response, cap: int, sink: BinaryIO | None
     return b"".join(chunks)
 
 
-def _scrub_error(exc: BaseException, api_key: str) -> None:
+def _scrub_error(exc: ImagineError, api_key: str) -> None:
     """Remove the key from a message, in case a gateway echoed it back."""
     if api_key and exc.args and any(api_key in str(arg) for arg in exc.args):
         exc.args = tuple(scrub(str(arg), (api_key,)) for arg in exc.args)
+    if api_key and api_key in exc.gateway_message:
+        exc.gateway_message = scrub(exc.gateway_message, (api_key,))

@@ -42,7 +42,7 @@ from bot.errors import (
     MalformedResponse,
     NoImageReturned,
 )
-from bot.gateway.errors_map import find_error, map_error
+from bot.gateway.errors_map import body_error, find_error, map_error
 from bot.gateway.models import GeneratedImage, ImageResult, Usage
 from bot.gateway.turns import DecodedPayloads, Payload, TurnTooDeep, strip_inline_data
 from bot.images import fit_for_upload, inspect_output, sniff_mime
@@ -465,9 +465,7 @@ def _parse(
 ) -> ParsedResponse:
     payload, is_json = _decode_json(body)
     if status >= 400:
-        error = find_error(payload)
-        if error is None and isinstance(payload, Mapping):
-            error = payload  # {"message": ..., "code": ...} or FastAPI's {"detail": ...}
+        error = body_error(payload, body)
         raise map_error(status, error, is_json=is_json, retry_after=retry_after, model=model)
     if 300 <= status < 400:
         raise GatewayRejected(
