@@ -225,13 +225,14 @@ def _message_of(error: Mapping[str, Any]) -> str:
 
 
 def _label_of(error: Mapping[str, Any], message: str) -> str:
+    said_already = re.sub(r"[_.\-]+", " ", message.lower())
     for key in ("code", "status", "type"):
         value = error.get(key)
         if (
             isinstance(value, str)
             and _LABEL.fullmatch(value)
             and value.lower() not in GENERIC_LABELS
-            and value.lower() not in message.lower()
+            and re.sub(r"[_.\-]+", " ", value.lower()) not in said_already
         ):
             return value
     return ""
@@ -292,8 +293,8 @@ def _info(error: Any, depth: int) -> ErrorInfo:
     message = _message_of(error)
     code = _int_code(error.get("code"))
     # The first name that classifies ("code": "BALANCE-LOW" beside "type": "insufficient_quota").
-    names = [error.get(key) for key in ("status", "code", "type")]
-    names = [n for n in names if isinstance(n, str) and n and not n.isdigit()]
+    values = [error.get(key) for key in ("status", "code", "type")]
+    names: list[str] = [n for n in values if isinstance(n, str) and n and not n.isdigit()]
     known = [n for n in names if n.upper() in GOOGLE_STATUS or n.lower() in TYPE_STATUS]
     kind = (known or names or [""])[0]
     label = _label_of(error, message)
