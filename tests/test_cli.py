@@ -46,6 +46,14 @@ async def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path) -> t
     return process.returncode, stdout.decode(), stderr.decode()
 
 
+async def generate_against(
+    gateway: FakeGateway, reply: Reply, env: dict[str, str], tmp_path: Path
+) -> tuple[int, str, str]:
+    """``generate`` against a gateway that gives ``reply`` to every attempt."""
+    gateway.script(reply, reply, reply, reply)
+    return await run_cli("generate", "x", "--out", str(tmp_path), env=env, cwd=tmp_path)
+
+
 @pytest.fixture
 async def gateway():
     async with FakeGateway(api_key=API_KEY) as fake:
@@ -138,11 +146,7 @@ async def test_reference_image_crosses_the_wire_and_flags_beat_settings(gateway,
 async def test_failures_are_one_error_line_and_a_nonzero_exit(
     gateway, project_env, tmp_path, reply, expected
 ):
-    gateway.script(reply, reply, reply, reply)
-
-    code, out, err = await run_cli(
-        "generate", "x", "--out", str(tmp_path), env=project_env, cwd=tmp_path
-    )
+    code, out, err = await generate_against(gateway, reply, project_env, tmp_path)
 
     assert code == 1
     assert out == ""
@@ -246,11 +250,7 @@ def one_error_line(err: str) -> str:
 async def test_the_gateway_words_are_on_the_error_line(
     gateway, project_env, tmp_path, reply, expected
 ):
-    gateway.script(reply, reply, reply, reply)
-
-    code, out, err = await run_cli(
-        "generate", "x", "--out", str(tmp_path), env=project_env, cwd=tmp_path
-    )
+    code, out, err = await generate_against(gateway, reply, project_env, tmp_path)
 
     assert (code, out) == (1, "")
     assert one_error_line(err) == expected
