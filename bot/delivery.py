@@ -314,7 +314,9 @@ _HAS_NEXT_STEP = re.compile(r"\b(try|send|use|ask|pick|wait|attach|run)\b|/setti
 def user_message(exc: BaseException) -> str:
     if isinstance(exc, ImagineError):
         text = str(exc)
-        if _HAS_NEXT_STEP.search(text):
+        # Only our own sentence counts: the gateway's words ("please try later") are no advice.
+        own = text.replace(exc.gateway_message, "") if exc.gateway_message else text
+        if _HAS_NEXT_STEP.search(own):
             return trim(text)
         return trim(advice_for(exc, DISCORD_ADVICE))
     return GENERIC_FAILURE

@@ -38,6 +38,9 @@ class ImagineError(Exception):
     """Base of every error the bot reports to a user."""
 
     default_message = "Something went wrong."
+    # The gateway's own words behind this error, scrubbed and trimmed ("" when none);
+    # ``str(exc)`` already carries them, this is for logs and front ends that show them apart.
+    gateway_message = ""
     # A job that ends in this error still counts toward the member's quotas: only
     # refusals of what the member asked for, not the service failing them.
     counts_toward_quota = False
@@ -83,10 +86,12 @@ class GatewayError(ImagineError):
         *,
         status: int | None = None,
         retry_after: float | None = None,
+        gateway_message: str = "",
     ) -> None:
         super().__init__(message)
         if status is not None:
             self.status = status
+        self.gateway_message = gateway_message
         # Seconds the gateway asked us to wait (Retry-After, RetryInfo), if it said; the
         # client's retry loop honours it for any retryable error, not only 429.
         self.retry_after = retry_after
@@ -114,8 +119,11 @@ class GatewayRateLimited(GatewayError):
         *,
         status: int | None = 429,
         retry_after: float | None = None,
+        gateway_message: str = "",
     ) -> None:
-        super().__init__(message, status=status, retry_after=retry_after)
+        super().__init__(
+            message, status=status, retry_after=retry_after, gateway_message=gateway_message
+        )
 
 
 class GatewayUnavailable(GatewayError):

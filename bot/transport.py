@@ -62,6 +62,11 @@ def _as_httpx(request: httpx.Request, *, connecting: bool) -> Iterator[None]:
         raise
     except (aiohttp.NonHttpUrlClientError, aiohttp.InvalidUrlClientError) as exc:
         raise httpx.UnsupportedProtocol(str(exc), request=request) from exc
+    except aiohttp.ClientConnectorError as exc:
+        # Refused, DNS, TLS handshake: the cause (and its os_error) tells them apart
+        # (bot.gateway.transport_errors). Before ValueError, which the certificate error
+        # also is.
+        raise httpx.ConnectError(str(exc), request=request) from exc
     except ValueError as exc:  # aiohttp refusing to build the request
         raise httpx.LocalProtocolError(str(exc), request=request) from exc
     except aiohttp.ConnectionTimeoutError as exc:
@@ -69,8 +74,6 @@ def _as_httpx(request: httpx.Request, *, connecting: bool) -> Iterator[None]:
     except (aiohttp.SocketTimeoutError, TimeoutError) as exc:
         # Checked after the connect timeout, of which both are parents.
         raise httpx.ReadTimeout(str(exc) or "read timed out", request=request) from exc
-    except aiohttp.ClientConnectorError as exc:  # refused, DNS, TLS handshake
-        raise httpx.ConnectError(str(exc), request=request) from exc
     except aiohttp.ServerDisconnectedError as exc:
         raise httpx.RemoteProtocolError(str(exc), request=request) from exc
     except aiohttp.ClientResponseError as exc:  # a malformed status line or headers

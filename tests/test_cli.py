@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -43,6 +44,14 @@ async def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path) -> t
     )
     stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
     return process.returncode, stdout.decode(), stderr.decode()
+
+
+async def generate_against(
+    gateway: FakeGateway, reply: Reply, env: dict[str, str], tmp_path: Path
+) -> tuple[int, str, str]:
+    """``generate`` against a gateway that gives ``reply`` to every attempt."""
+    gateway.script(reply, reply, reply, reply)
+    return await run_cli("generate", "x", "--out", str(tmp_path), env=env, cwd=tmp_path)
 
 
 @pytest.fixture
@@ -143,7 +152,9 @@ async def test_stream_setting_and_flag(gateway, project_env, tmp_path):
     [
         (
             Reply(status=401, body=openai_error("Invalid API key", code="invalid_api_key")),
-            "rejected the API key. Check IMAGE_API_KEY (or --api-key).",
+            # The gateway's words now sit between the sentence and the advice.
+            "error: The image service rejected the API key. The service said: "
+            "Invalid API key. Check IMAGE_API_KEY (or --api-key).",
         ),
         (Reply(body=markdown_response([], "I can't draw that.")), "I can't draw that."),
         (Reply(status=200, body="<html>oops</html>", content_type="text/html"), "error: "),
@@ -153,11 +164,7 @@ async def test_stream_setting_and_flag(gateway, project_env, tmp_path):
 async def test_failures_are_one_error_line_and_a_nonzero_exit(
     gateway, project_env, tmp_path, reply, expected
 ):
-    gateway.script(reply, reply, reply, reply)
-
-    code, out, err = await run_cli(
-        "generate", "x", "--out", str(tmp_path), env=project_env, cwd=tmp_path
-    )
+    code, out, err = await generate_against(gateway, reply, project_env, tmp_path)
 
     assert code == 1
     assert out == ""
@@ -260,3 +267,102 @@ async def test_an_ignored_size_is_a_warning_line_and_the_image_is_saved(
     assert _pixels(path) == delivered
     warnings = [line for line in err.splitlines() if line.startswith("warning:")]
     assert warnings == ([warning] if warning else [])
+
+
+def one_error_line(err: str) -> str:
+    lines = [line for line in err.splitlines() if not line.startswith("generating")]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("reply", "expected"),
+    [
+        (
+            Reply(
+                body={
+                    "error": {
+                        "code": "BALANCE-LOW",
+                        "message": f"your balance is too low (key {API_KEY})",
+                        "type": "insufficient_quota",
+                    }
+                }
+            ),
+            "error: The image service account is out of credit. The service said: BALANCE-LOW: "
+            "your balance is too low (key [redacted]). "
+            "Top up the gateway account, or use another with --base-url.",
+        ),
+        (
+            Reply(
+                status=400,
+                body=openai_error(
+                    "Provider returned error",
+                    code=400,
+                    metadata={"raw": '{"error":{"message":"Unsupported image size 8K"}}'},
+                ),
+            ),
+            "error: The image service did not accept the request (HTTP 400). "
+            "The service said: Unsupported image size 8K.",
+        ),
+        (
+            Reply(
+                status=500,
+                body={
+                    "error": {"message": "empty response from Gemini API", "type": "new_api_error"}
+                },
+            ),
+            "error: The image service is down or overloaded right now (HTTP 500). "
+            "Try again in a minute. The service said: empty response from Gemini API.",
+        ),
+    ],
+    ids=["200-balance-with-echoed-key", "openrouter-raw", "new-api-500"],
+)
+async def test_the_gateway_words_are_on_the_error_line(
+    gateway, project_env, tmp_path, reply, expected
+):
+    code, out, err = await generate_against(gateway, reply, project_env, tmp_path)
+
+    assert (code, out) == (1, "")
+    assert one_error_line(err) == expected
+    assert API_KEY not in err
+
+
+async def test_transport_failures_are_sentences_with_the_host(tmp_path):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed again: nothing listens there
+    refused = {"IMAGE_API_BASE_URL": f"http://127.0.0.1:{port}/v1", "IMAGE_API_KEY": API_KEY}
+    unresolvable = {"IMAGE_API_BASE_URL": "https://gw.invalid/v1", "IMAGE_API_KEY": API_KEY}
+
+    results = await asyncio.gather(
+        run_cli("generate", "x", env=refused, cwd=tmp_path),
+        run_cli("generate", "x", env=unresolvable, cwd=tmp_path),
+    )
+
+    assert [code for code, _, _ in results] == [1, 1]
+    assert [one_error_line(err) for _, _, err in results] == [
+        f"error: The image service at 127.0.0.1:{port} refused the connection.",
+        "error: The image service's host name gw.invalid does not resolve (DNS lookup failed).",
+    ]
+
+
+async def test_a_body_cut_off_mid_way_says_how_much_arrived(tmp_path):
+    async def handler(reader, writer):
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = [ln for ln in head.split(b"\r\n") if ln.lower().startswith(b"content-length")]
+        await reader.readexactly(int(length[0].split(b":")[1]))
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n" + b" " * 2048)
+        await writer.drain()
+        await asyncio.sleep(0.5)  # the client takes in what arrived, then the line drops
+        writer.transport.abort()
+
+    server = await asyncio.start_server(handler, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    env = {"IMAGE_API_BASE_URL": f"http://127.0.0.1:{port}/v1", "IMAGE_API_KEY": API_KEY}
+    async with server:
+        code, _, err = await run_cli("generate", "x", env=env, cwd=tmp_path)
+
+    assert code == 1  # after the retries, each of which met the same cut
+    assert one_error_line(err) == (
+        f"error: The image service at 127.0.0.1:{port} cut its answer off after 2,048 bytes."
+    )

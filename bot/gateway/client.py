@@ -41,20 +41,19 @@ from bot.config import (
 from bot.errors import (
     GatewayError,
     GatewayRejected,
-    GatewayTimeout,
-    GatewayUnavailable,
     ImagineError,
     MalformedResponse,
     RequestTooLarge,
     ResponseTooLarge,
 )
 from bot.gateway.dialects import PreparedRequest, auth_headers, build_request, get_dialect
-from bot.gateway.errors_map import find_error, map_error, scrub
+from bot.gateway.errors_map import body_error, find_error, map_error, scrub
 from bot.gateway.models import GatewayConfig, GeneratedImage, ImageRequest, ImageResult, InputImage
 from bot.gateway.netguard import Resolver, ensure_public_url
 from bot.gateway.parsing import ParsedResponse
 from bot.gateway.spill import Workdir, parse_response_spilled, unspill
 from bot.gateway.stream_mode import refuses_non_streaming
+from bot.gateway.transport_errors import encoding_error, transport_error, undecodable_encoding
 from bot.images import fit_request, inspect_output, prepare_input
 from bot.transport import PUBLIC_ONLY
 from bot.workers import CpuPool
@@ -69,8 +68,13 @@ MAX_REDIRECTS = 5
 # Room for the prompt, history text and JSON around the images when fitting them.
 REQUEST_OVERHEAD_MARGIN = 4096
 # Compressed bodies are decoded a network chunk at a time; gzip/deflate expand at most
-# ~1000x, so one chunk cannot blow far past the cap before it is noticed.
+# ~1000x, so one chunk cannot blow far past the cap before it is noticed. br and zstd
+# can expand far more per chunk: they are decoded (httpx[brotli,zstd]) only when a
+# gateway sends them unasked, and not asked for.
 ACCEPT_ENCODING = "gzip, deflate"
+# Connecting (TCP and TLS) takes well under a second on a sane network; past this the
+# host is not going to accept.
+MAX_CONNECT_SECONDS = 30.0
 
 
 def _base64_len(data: bytes) -> int:
@@ -304,6 +308,10 @@ class GatewayClient:
             await ensure_public_url(url, resolve=self._resolve)
             extensions[PUBLIC_ONLY] = True  # and checked again on the addresses connected to
         started = time.monotonic()
+        # Shorter than the whole attempt, so that a host that never accepts is told apart
+        # from one that accepted and then took too long.
+        connect = min(MAX_CONNECT_SECONDS, gateway.timeout / 2)
+        response: httpx.Response | None = None
         try:
             async with asyncio.timeout(gateway.timeout):
                 async with self._http.stream(
@@ -311,20 +319,27 @@ class GatewayClient:
                     url,
                     headers=headers,
                     content=body,
-                    timeout=gateway.timeout,
+                    timeout=httpx.Timeout(gateway.timeout, connect=connect),
                     extensions=extensions,
                 ) as response:
+                    encoding = undecodable_encoding(response.headers.get("content-encoding"))
+                    if encoding is not None:
+                        # httpx would hand these bytes on undecoded, as if they were the body.
+                        raise encoding_error(url, encoding)
                     data = await _read_capped(response, cap, sink)
-        except (TimeoutError, httpx.TimeoutException) as exc:
-            raise GatewayTimeout(
-                f"The image service took longer than {gateway.timeout:g} seconds to answer."
-            ) from exc
         except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
             raise GatewayRejected("The gateway base URL is not a valid http(s) URL.") from exc
-        except httpx.DecodingError as exc:
-            raise MalformedResponse("The image service sent a body I could not decode.") from exc
-        except httpx.TransportError as exc:
-            raise GatewayUnavailable("Could not reach the image service.") from exc
+        except (TimeoutError, httpx.TransportError, httpx.DecodingError) as exc:
+            raise transport_error(
+                exc,
+                url,
+                timeout=gateway.timeout,
+                connect_timeout=connect,
+                received=None if response is None else response.num_bytes_downloaded,
+                content_encoding=None
+                if response is None
+                else response.headers.get("content-encoding"),
+            ) from exc
         log.debug(
             "%s %s -> %d, %d bytes in %.2fs",
             method,
@@ -398,10 +413,8 @@ class GatewayClient:
             is_json = True
         except orjson.JSONDecodeError:
             payload, is_json = None, False
-        error = find_error(payload)
+        error = body_error(payload, body) if status >= 400 else find_error(payload)
         if status >= 400 or error is not None:
-            if error is None and isinstance(payload, Mapping):
-                error = payload
             raise map_error(
                 status, error, is_json=is_json, retry_after=_retry_after_header(response_headers)
             )
@@ -453,7 +466,9 @@ async def _read_capped(response: httpx.Response, cap: int, sink: BinaryIO | None
     return b"".join(chunks)
 
 
-def _scrub_error(exc: BaseException, api_key: str) -> None:
+def _scrub_error(exc: ImagineError, api_key: str) -> None:
     """Remove the key from a message, in case a gateway echoed it back."""
     if api_key and exc.args and any(api_key in str(arg) for arg in exc.args):
         exc.args = tuple(scrub(str(arg), (api_key,)) for arg in exc.args)
+    if api_key and api_key in exc.gateway_message:
+        exc.gateway_message = scrub(exc.gateway_message, (api_key,))

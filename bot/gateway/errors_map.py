@@ -1,23 +1,35 @@
 """The one place where a gateway's error answer becomes one of the project's errors.
 
 Gateways report errors as an HTTP status, a JSON body, or both, in several shapes:
-``{"error": {...}}`` (OpenAI, Google, OpenRouter), ``[{"error": {...}}]`` (Google's
-OpenAI-compatibility layer), ``choices[0].error`` with ``finish_reason: "error"``
-(OpenRouter, sometimes with status 200), a bare string, or an HTML page. The status
-decides first; when it says nothing (200), the error's own ``code`` / ``status`` /
-``type`` does. Messages shown to users carry the gateway's own words only when they
-are short, and never anything that looks like a key.
+``{"error": {...}}`` (OpenAI, Google, OpenRouter, one-api/new-api), ``[{"error": {...}}]``
+(Google's OpenAI-compatibility layer), ``choices[0].error`` with ``finish_reason:
+"error"`` (OpenRouter, sometimes with status 200), FastAPI's ``{"detail": ...}``, a bare
+``{"message": ...}``, plain text, or an HTML page. The status decides first; when it
+says nothing (200), the error's own ``code`` / ``status`` / ``type`` does.
+
+Every error sentence is the project's, then the gateway's own words:
+"The image service account is out of credit. The service said: insufficient_quota:
+your balance is too low." The words are the message (for OpenRouter's "Provider
+returned error", the provider's message inside ``metadata.raw``, then "(from
+<provider_name>)"), prefixed by the first of ``code``, ``status``, ``type`` that is
+one identifier, not a generic category (``GENERIC_LABELS``) and not already in the
+message. They are scrubbed of anything that looks like a key, stripped of control
+characters and HTML tags, cut to two sentences and ``MAX_DETAIL_CHARS``. An HTML page
+is a proxy's, not the gateway's words: the sentence names its title instead.
 """
 
 from __future__ import annotations
 
 import email.utils
+import html
 import math
 import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from bot.errors import (
     ContentBlocked,
@@ -91,22 +103,54 @@ _NO_CREDIT = re.compile(
 )
 _OVERLOADED = re.compile(r"overloaded|temporarily unavailable|try again later", re.IGNORECASE)
 _SECRETS = re.compile(
-    r"\b(sk|pk|rk)-[A-Za-z0-9_\-]{6,}|\bAIza[0-9A-Za-z_\-]{10,}|Bearer\s+\S+"
-    r"|\b(api[_-]?key|key|token)=[^\s&\"']+|\b[A-Za-z0-9_\-]{32,}\b",
+    r"\b(sk|pk|rk)-[A-Za-z0-9_\-]{6,}|\bAIza[0-9A-Za-z_\-]{10,}|(Bearer|Basic)\s+\S+"
+    r"|\b(api[_-]?key|key|token|access_token|secret|password|sig|signature)[=:]\s*[^\s&\"',]+"
+    r"|\beyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-.]+|//[^/\s:@]+:[^/\s@]+@|\b[A-Za-z0-9_\-]{32,}\b",
     re.IGNORECASE,
 )
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+# Tags of the HTML a gateway may wrap around a message; Go's "<nil>" and the like stay.
+_TAGS = re.compile(
+    r"<(script|style)\b.*?</\1\s*>|</?(a|b|i|u|p|br|hr|div|span|strong|em|code|pre|h[1-6]|ul|ol"
+    r"|li|center|title|small|big|sup|sub|font|table|tr|td|th|img|head|body|html|meta|link)\b[^<>]*>",
+    re.IGNORECASE | re.DOTALL,
+)
+_HTML_PAGE = re.compile(r"<(!doctype\s+html|html|head|body)\b", re.IGNORECASE)
+_TITLE = re.compile(r"<title[^>]*>(.{1,300}?)</title", re.IGNORECASE | re.DOTALL)
+_SENTENCE_END = re.compile(r"[.!?](?=\s+[A-Z0-9\"'(\[])")
+# A code worth showing before the message ("insufficient_quota: ..."): one identifier.
+_LABEL = re.compile(r"[A-Za-z][A-Za-z0-9_.\-]{1,47}")
+# Categories so broad they say nothing the message does not (one-api/new-api, OpenAI).
+GENERIC_LABELS = frozenset(
+    {
+        "error",
+        "api_error",
+        "invalid_request_error",
+        "new_api_error",
+        "one_api_error",
+        "openai_error",
+        "upstream_error",
+        "server_error",
+        "unknown_error",
+    }
+)
+# OpenRouter's metadata.raw is the upstream's whole error body as a string.
+MAX_RAW_CHARS = 64 * 1024
+# Enough of a plain-text error body to hold its sentence and classify it.
+MAX_TEXT_BODY_BYTES = 4096
 
 
 @dataclass(frozen=True)
 class ErrorInfo:
     """What a gateway error body says, whatever its shape."""
 
-    message: str = ""
+    message: str = ""  # every message found, for classification
     code: int | None = None
     kind: str = ""  # Google status name or OpenAI/Anthropic type/code string
     reasons: tuple[str, ...] = ()
     retry_delay: float | None = None
+    words: str = ""  # what the user is shown: scrubbed, trimmed, "" when nothing fit
+    page_title: str | None = None  # set when the "message" was an HTML page
 
 
 def find_error(payload: Any) -> Any | None:
@@ -119,7 +163,9 @@ def find_error(payload: Any) -> Any | None:
     if not isinstance(payload, Mapping):
         return None
     if payload.get("error"):
-        return payload["error"]
+        error = payload["error"]
+        # {"error": true, "message": ...}: the words are beside the flag.
+        return error if isinstance(error, (Mapping, str)) else payload
     choices = payload.get("choices")
     if (
         isinstance(choices, list)
@@ -129,6 +175,16 @@ def find_error(payload: Any) -> Any | None:
     ):
         return choices[0]["error"]
     return None
+
+
+def body_error(payload: Any, body: bytes) -> Any | None:
+    """What ``map_error`` needs from an error answer: its error object, or its text."""
+    error = find_error(payload)
+    if error is None and isinstance(payload, Mapping):
+        error = payload  # {"message": ..., "code": ...} or FastAPI's {"detail": ...}
+    if error is None and payload is None and body.strip():
+        error = body[:MAX_TEXT_BODY_BYTES].decode("utf-8", "replace")
+    return error
 
 
 def _int_code(value: Any) -> int | None:
@@ -155,26 +211,104 @@ def _duration(value: Any) -> float | None:
     return seconds if math.isfinite(seconds) and seconds >= 0 else None
 
 
+def _message_of(error: Mapping[str, Any]) -> str:
+    for key in ("message", "detail", "error_description", "msg"):
+        value = error.get(key)
+        if isinstance(value, str):
+            return value
+        # FastAPI's validation errors: {"detail": [{"loc": [...], "msg": "..."}]}
+        if isinstance(value, list) and value and isinstance(value[0], Mapping):
+            first = value[0].get("msg") or value[0].get("message")
+            if isinstance(first, str):
+                return first
+    return ""
+
+
+def _label_of(error: Mapping[str, Any], message: str) -> str:
+    said_already = re.sub(r"[_.\-]+", " ", message.lower())
+    for key in ("code", "status", "type"):
+        value = error.get(key)
+        if (
+            isinstance(value, str)
+            and _LABEL.fullmatch(value)
+            and value.lower() not in GENERIC_LABELS
+            and re.sub(r"[_.\-]+", " ", value.lower()) not in said_already
+        ):
+            return value
+    return ""
+
+
+def _upstream(raw: Any, depth: int) -> ErrorInfo | None:
+    """The provider's own error inside OpenRouter's ``metadata.raw`` (JSON text or plain)."""
+    if isinstance(raw, str):
+        text = raw.strip()[:MAX_RAW_CHARS]
+        if not text:
+            return None
+        if text[0] in "{[":
+            try:
+                parsed = orjson.loads(text)
+            except orjson.JSONDecodeError:
+                parsed = None
+            if parsed is not None:
+                raw = parsed
+        if isinstance(raw, str):
+            return _info(text, depth + 1)
+    if isinstance(raw, (Mapping, list)):
+        found = find_error(raw)
+        return _info(found if found is not None else raw, depth + 1)
+    return None
+
+
+def _words(label: str, message: str, provider: str) -> tuple[str, str | None]:
+    """The user-facing words and, for an HTML page, its title."""
+    if _HTML_PAGE.search(message):
+        title = _TITLE.search(message)
+        return "", safe_detail(html.unescape(title.group(1))) if title else ""
+    text = safe_detail(message)
+    if not text:
+        return "", None
+    if label and (label := safe_detail(label)):
+        text = f"{label}: {text}"
+    if provider and (provider := safe_detail(provider)):
+        text = f"{text.rstrip('.')} (from {provider})"
+    if len(text) > MAX_DETAIL_CHARS:
+        text = text[: MAX_DETAIL_CHARS - 1].rstrip() + "…"
+    if text[-1] not in ".!?…":
+        text += "."
+    return text, None
+
+
 def error_info(error: Any) -> ErrorInfo:
+    """Message, codes, reasons and wait of an error object as ``find_error`` found it."""
+    return _info(error, 0)
+
+
+def _info(error: Any, depth: int) -> ErrorInfo:
     if isinstance(error, str):
-        return ErrorInfo(message=error)
+        words, title = _words("", error, "")
+        # A proxy's page is no gateway's verdict: the status alone classifies it.
+        return ErrorInfo(message=error if title is None else "", words=words, page_title=title)
     if not isinstance(error, Mapping):
         return ErrorInfo()
-    message: Any = error.get("message")
-    if not isinstance(message, str):
-        detail = error.get("detail")
-        message = detail if isinstance(detail, str) else ""
+    message = _message_of(error)
     code = _int_code(error.get("code"))
-    kind = ""
-    for key in ("status", "code", "type"):
-        value = error.get(key)
-        if isinstance(value, str) and not value.isdigit():
-            kind = value
-            break
+    # The first name that classifies ("code": "BALANCE-LOW" beside "type": "insufficient_quota").
+    values = [error.get(key) for key in ("status", "code", "type")]
+    names: list[str] = [n for n in values if isinstance(n, str) and n and not n.isdigit()]
+    known = [n for n in names if n.upper() in GOOGLE_STATUS or n.lower() in TYPE_STATUS]
+    kind = (known or names or [""])[0]
+    label = _label_of(error, message)
     reasons: tuple[str, ...] = ()
+    upstream: ErrorInfo | None = None
+    provider = ""
     metadata = error.get("metadata")
-    if isinstance(metadata, Mapping) and isinstance(metadata.get("reasons"), list):
-        reasons = tuple(str(r) for r in metadata["reasons"][:10] if isinstance(r, (str, int)))
+    if isinstance(metadata, Mapping):
+        if isinstance(metadata.get("reasons"), list):
+            reasons = tuple(str(r) for r in metadata["reasons"][:10] if isinstance(r, (str, int)))
+        if depth < 2:
+            upstream = _upstream(metadata.get("raw"), depth)
+        name = metadata.get("provider_name")
+        provider = name if isinstance(name, str) else ""
     retry_delay = None
     details = error.get("details")
     if isinstance(details, list):
@@ -184,8 +318,25 @@ def error_info(error: Any) -> ErrorInfo:
                     retry_delay = _duration(detail["retryDelay"])
                 if detail.get("reason") == "API_KEY_INVALID":
                     kind = "UNAUTHENTICATED"
+    words, title = _words(label, message, provider)
+    if upstream is not None and (upstream.words or upstream.page_title):
+        # "Provider returned error" says nothing; the provider's own words do.
+        words = upstream.words
+        title = upstream.page_title
+        if provider and words:
+            words = _words("", words, provider)[0]
+    if upstream is not None:
+        message = f"{message} {upstream.message}".strip()
+        kind = kind or upstream.kind
+        retry_delay = retry_delay if retry_delay is not None else upstream.retry_delay
     return ErrorInfo(
-        message=message, code=code, kind=kind, reasons=reasons, retry_delay=retry_delay
+        message=message,
+        code=code,
+        kind=kind,
+        reasons=reasons,
+        retry_delay=retry_delay,
+        words=words,
+        page_title=title,
     )
 
 
@@ -210,14 +361,18 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
 
 
 def safe_detail(message: str) -> str:
-    """The gateway's message if it is fit to show a user, else ""."""
-    if not isinstance(message, str):
-        return ""
-    text = _CONTROL.sub(" ", message).strip()
-    text = re.sub(r"\s+", " ", text)
-    if not text or ("<" in text and ">" in text):  # markup: an HTML page, not a sentence
+    """The gateway's message if it is fit to show a user (one or two sentences), else ""."""
+    if not isinstance(message, str) or _HTML_PAGE.search(message):
+        return ""  # a whole page is not a sentence; see _words for its title
+    text = _TAGS.sub(" ", message[: 8 * MAX_DETAIL_CHARS])
+    text = _CONTROL.sub(" ", text)
+    text = re.sub(r"\s+", " ", text).strip()
+    if not text:
         return ""
     text = _SECRETS.sub("[redacted]", text)
+    ends = [m.end() for m in _SENTENCE_END.finditer(text)]
+    if len(ends) >= 2:
+        text = text[: ends[1]]
     if len(text) > MAX_DETAIL_CHARS:
         text = text[: MAX_DETAIL_CHARS - 1].rstrip() + "…"
     return text
@@ -240,8 +395,15 @@ def _effective_status(status: int, info: ErrorInfo) -> int | None:
     return TYPE_STATUS.get(info.kind.lower())
 
 
-def _with_detail(base: str, detail: str) -> str:
-    return f"{base} The service said: {detail}" if detail else base
+def said(info: ErrorInfo) -> str:
+    """The sentence that carries the gateway's words after the project's, or ""."""
+    if info.words:
+        return f"The service said: {info.words}"
+    if info.page_title:
+        return f"The service sent an HTML error page titled \u201c{info.page_title}\u201d."
+    if info.page_title is not None:
+        return "The service sent an HTML error page (perhaps a proxy's)."
+    return ""
 
 
 def map_error(
@@ -252,9 +414,23 @@ def map_error(
     retry_after: str | None = None,
     model: str | None = None,
 ) -> ImagineError:
-    """The project's error for an error answer (``error`` as found by ``find_error``)."""
+    """The project's error for an error answer (``error`` as found by ``find_error``).
+
+    Its sentence is the project's, then the gateway's own words (``said``), which also
+    go to ``gateway_message``.
+    """
     info = error_info(error)
-    detail = safe_detail(info.message)
+    exc = _classify(status, info, is_json=is_json, retry_after=retry_after, model=model)
+    tail = said(info)
+    if tail:
+        exc.args = (f"{exc} {tail}",)
+    exc.gateway_message = info.words
+    return exc
+
+
+def _classify(
+    status: int, info: ErrorInfo, *, is_json: bool, retry_after: str | None, model: str | None
+) -> ImagineError:
     effective = _effective_status(status, info)
     text = f"{info.message} {info.kind}"
     http = f" (HTTP {effective})" if effective else ""
@@ -267,7 +443,7 @@ def map_error(
     if effective == 401 or info.kind.upper() == "UNAUTHENTICATED" or _BAD_KEY.search(text):
         return GatewayAuthError(status=effective)
     if effective in (400, 403, 404, None) and _MODEL_MISSING.search(text):
-        return _model_missing(model, detail, effective)
+        return _model_missing(model, effective)
     if effective == 403:
         return GatewayAuthError(
             "The image service refused access with this API key.",
@@ -279,7 +455,7 @@ def map_error(
                 "The image service address answered 404 Not Found; check the gateway base URL.",
                 status=404,
             )
-        return _model_missing(model, detail, 404)
+        return _model_missing(model, 404)
     if effective == 429:
         wait = parse_retry_after(retry_after)
         if wait is None:
@@ -303,15 +479,11 @@ def map_error(
         )
     if effective == 409:
         return GatewayUnavailable(status=409)
-    return GatewayRejected(
-        _with_detail(f"The image service did not accept the request{http}.", detail),
-        status=effective,
-    )
+    return GatewayRejected(f"The image service did not accept the request{http}.", status=effective)
 
 
-def _model_missing(model: str | None, detail: str, status: int | None) -> GatewayError:
+def _model_missing(model: str | None, status: int | None) -> GatewayError:
     name = f"The model {safe_detail(model)}" if model and safe_detail(model) else "That model"
     return ModelNotAvailable(
-        _with_detail(f"{name} is not available on this image service or for this API key.", detail),
-        status=status,
+        f"{name} is not available on this image service or for this API key.", status=status
     )

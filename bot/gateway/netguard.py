@@ -21,7 +21,8 @@ import socket
 from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
-from bot.errors import GatewayUnavailable, UnsafeGatewayURL
+from bot.errors import UnsafeGatewayURL
+from bot.gateway.transport_errors import not_resolving
 
 Resolver = Callable[[str, int], Awaitable[list[str]]]
 
@@ -74,6 +75,6 @@ async def ensure_public_url(url: str, *, resolve: Resolver | None = None) -> Non
         try:
             addresses = await (resolve or system_resolve)(host, port)
         except (OSError, UnicodeError) as exc:
-            raise GatewayUnavailable("The image service address could not be resolved.") from exc
+            raise not_resolving(host) from exc
     if not addresses or not all(is_public_address(a) for a in addresses):
         raise UnsafeGatewayURL()

@@ -46,7 +46,7 @@ from bot.errors import (
     MalformedResponse,
     NoImageReturned,
 )
-from bot.gateway.errors_map import find_error, map_error
+from bot.gateway.errors_map import body_error, find_error, map_error
 from bot.gateway.models import GeneratedImage, ImageResult, Usage
 from bot.gateway.sse import decode_raw_events, looks_like_event_stream
 from bot.gateway.streams import assemble, assemble_chunks, is_google_chunk, stream_error
@@ -514,9 +514,7 @@ def _parse(
         return _parse_stream(body, status, retry_after, model)
     payload, is_json = _decode_json(body)
     if status >= 400:
-        error = find_error(payload)
-        if error is None and isinstance(payload, Mapping):
-            error = payload  # {"message": ..., "code": ...} or FastAPI's {"detail": ...}
+        error = body_error(payload, body)
         raise map_error(status, error, is_json=is_json, retry_after=retry_after, model=model)
     _check_redirect(status)
     if not is_json:

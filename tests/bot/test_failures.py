@@ -176,3 +176,27 @@ async def test_a_boosted_server_gets_an_original_over_10_mib_untouched(
 
     ((name, data),) = st.original.files
     assert name.endswith(".png") and data == original
+
+
+async def test_the_gateway_words_reach_the_member_and_keep_our_advice(
+    running_bot: BotHarness,
+) -> None:
+    h = running_bot
+    h.gw.script(
+        Reply(
+            body={
+                "error": {
+                    "code": "BALANCE-LOW",
+                    "message": "your balance is too low, try again after a top-up",
+                    "type": "insufficient_quota",
+                }
+            }
+        )
+    )
+    st = await h.result(await h.fake.slash("imagine", {"prompt": "a cat"}))
+    # The gateway's "try again" is its words, not our advice: the admin hint still follows.
+    assert st.last_message.content == (
+        "The image service account is out of credit. The service said: BALANCE-LOW: your "
+        "balance is too low, try again after a top-up. A server admin needs to top it up, "
+        "or switch with /settings gateway."
+    )

@@ -373,6 +373,7 @@ async def test_key_never_in_error_messages(client, fake_gateway, reply):
         await client.generate(gateway, REQUEST)
     assert API_KEY not in str(info.value)
     assert all(API_KEY not in str(arg) for arg in info.value.args)
+    assert API_KEY not in info.value.gateway_message
 
 
 async def test_request_too_large_shrinks_images_first(make_client, gateway_for, fake_gateway):
@@ -473,3 +474,92 @@ async def test_key_never_logged(client, gateway_for, fake_gateway, caplog):
     await client.list_models(gateway_for("auto"))
     assert caplog.records
     assert API_KEY not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("reply", "kind", "sentence"),
+    [
+        (
+            Reply(
+                body={
+                    "error": {
+                        "code": "BALANCE-LOW",
+                        "message": "your balance is too low",
+                        "type": "insufficient_quota",
+                    }
+                }
+            ),
+            "PaymentRequired",
+            "The image service account is out of credit. "
+            "The service said: BALANCE-LOW: your balance is too low.",
+        ),
+        (
+            Reply(
+                status=400,
+                body=openai_error(
+                    "Provider returned error",
+                    code=400,
+                    metadata={
+                        "raw": '{"error":{"code":400,"message":"Image part is missing a '
+                        'thought_signature","status":"INVALID_ARGUMENT"}}',
+                        "provider_name": "Google AI Studio",
+                    },
+                ),
+            ),
+            "GatewayRejected",
+            "The image service did not accept the request (HTTP 400). The service said: "
+            "INVALID_ARGUMENT: Image part is missing a thought_signature (from Google AI Studio).",
+        ),
+        (
+            Reply(
+                status=500,
+                body={
+                    "error": {"message": "empty response from Gemini API", "type": "new_api_error"}
+                },
+            ),
+            "GatewayUnavailable",
+            "The image service is down or overloaded right now (HTTP 500). Try again in a minute. "
+            "The service said: empty response from Gemini API.",
+        ),
+        (
+            Reply(body=choice_error("Provider disconnected", 502)),
+            "GatewayUnavailable",
+            "The image service is down or overloaded right now (HTTP 502). Try again in a minute. "
+            "The service said: Provider disconnected.",
+        ),
+        (
+            Reply(
+                status=502,
+                body="<html><title>502 Bad Gateway</title></html>",
+                content_type="text/html",
+            ),
+            "GatewayUnavailable",
+            "The image service is down or overloaded right now (HTTP 502). Try again in a minute. "
+            "The service sent an HTML error page titled \u201c502 Bad Gateway\u201d.",
+        ),
+    ],
+    ids=["200-error-body", "openrouter-raw", "new-api-500", "choice-error", "html-502"],
+)
+async def test_the_gateway_words_reach_the_user(
+    client, gateway_for, fake_gateway, reply, kind, sentence
+):
+    fake_gateway.script(reply)
+    with pytest.raises(GatewayError) as info:
+        await client.generate(gateway_for("auto", max_retries=0), REQUEST)
+    assert type(info.value).__name__ == kind
+    assert str(info.value) == sentence
+
+
+async def test_an_echoed_key_is_scrubbed_from_the_words_too(client):
+    key = "plain-key-42"  # looks like no key pattern: only the exact-key scrub catches it
+    async with FakeGateway() as fake:
+        fake.script(Reply(status=400, body=openai_error(f"Key {key} may not use this model")))
+        with pytest.raises(GatewayRejected) as info:
+            await client.generate(
+                GatewayConfig(base_url=fake.base_url, api_key=key, max_retries=0), REQUEST
+            )
+    assert str(info.value) == (
+        "The image service did not accept the request (HTTP 400). "
+        "The service said: Key [redacted] may not use this model."
+    )
+    assert info.value.gateway_message == "Key [redacted] may not use this model."
