@@ -13,11 +13,14 @@ import pytest
 from tests.fakes.gateway import (
     FakeGateway,
     Reply,
+    chat_stream_events,
     google_response,
+    images_response,
     jpeg_bytes,
     markdown_response,
     openai_error,
     png_bytes,
+    stream_error_event,
 )
 
 API_KEY = "sk-cli-test-key-0123456789"
@@ -366,3 +369,40 @@ async def test_a_body_cut_off_mid_way_says_how_much_arrived(tmp_path):
     assert one_error_line(err) == (
         f"error: The image service at 127.0.0.1:{port} cut its answer off after 2,048 bytes."
     )
+
+
+@pytest.mark.parametrize("label", ["text/event-stream", "application/json"])
+async def test_a_streamed_answer_is_saved_whatever_its_label(gateway, project_env, tmp_path, label):
+    # An OpenRouter-style stream to a stream:false request, in pieces that split its lines.
+    image = png_bytes(48, 32, (12, 34, 56))
+    events = chat_stream_events(images_response([image], "Done."), keepalives=2)
+    gateway.script(Reply(sse=events, content_type=label, pieces=(1, 200), piece_delay=0.001))
+
+    code, out, err = await run_cli(
+        "generate", "a swatch", "--out", str(tmp_path), env=project_env, cwd=tmp_path
+    )
+
+    assert code == 0, err
+    (path,) = [Path(line) for line in out.splitlines()]
+    assert path.read_bytes() == image
+    assert "Done." in err  # the model's text goes to stderr
+    assert gateway.requests[0].json["stream"] is False
+
+
+async def test_an_error_event_mid_stream_is_the_error_line(gateway, project_env, tmp_path):
+    events = chat_stream_events(images_response([png_bytes(8, 8)]))
+    gateway.script(
+        Reply(
+            sse=[*events[:2], stream_error_event("Key limit exceeded", code="insufficient_quota")]
+        )
+    )
+    code, out, err = await run_cli(
+        "generate", "a swatch", "--out", str(tmp_path), env=project_env, cwd=tmp_path
+    )
+    assert (code, out) == (1, "")
+    assert one_error_line(err) == (
+        "error: The image service account is out of credit. The service said: "
+        "insufficient_quota: Key limit exceeded. Top up the gateway account, or use another "
+        "with --base-url."
+    )
+    assert list(tmp_path.glob("*.png")) == []

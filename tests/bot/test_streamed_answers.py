@@ -23,6 +23,7 @@ from tests.fakes.gateway import (
     markdown_response,
     parts_response,
     png_bytes,
+    stream_error_event,
 )
 from tests.harness import BotHarness
 
@@ -136,3 +137,79 @@ async def test_google_streaming_keeps_thought_signatures_for_the_next_edit(
         }
     ]
     assert first in edit.images
+
+
+async def test_an_error_event_mid_stream_reaches_the_member_in_the_gateways_words(
+    running_bot: BotHarness,
+) -> None:
+    h = running_bot
+    events = chat_stream_events(markdown_response([png_bytes(8, 8)]), content_pieces=4)
+    # HTTP 200 went out, some content too, then the gateway gave up.
+    broken = [*events[:3], stream_error_event("Insufficient credits for this request", code=402)]
+    h.gw.script(Reply(sse=broken, pieces=(1, 64), seed=5))
+
+    st = await h.result(await h.fake.slash("imagine", {"prompt": "a cat"}))
+
+    assert len(h.gw.requests) == 1  # out of credit is not retried
+    assert st.original.files == []
+    assert st.last_message.content == (
+        "The image service account is out of credit. The service said: Insufficient credits "
+        "for this request. A server admin needs to top it up, or switch with /settings gateway."
+    )
+
+
+async def test_a_stream_that_fails_midway_is_retried_and_the_retry_delivered(
+    running_bot: BotHarness,
+) -> None:
+    h = running_bot
+    image = png_bytes(30, 20, (5, 150, 5))
+    events = chat_stream_events(images_response([image]))
+    h.gw.script(
+        Reply(sse=[*events[:1], stream_error_event("Provider disconnected unexpectedly")]),
+        Reply(sse=events, pieces=(16, 512), seed=9),
+    )
+    st = await h.result(await h.fake.slash("imagine", {"prompt": "a green card"}))
+
+    assert len(h.gw.requests) == 2
+    assert st.original.files[0][1] == image
+
+
+async def test_a_body_cut_off_midway_is_named_with_the_host_and_the_bytes(
+    running_bot: BotHarness,
+) -> None:
+    h = running_bot
+    body = markdown_response([noisy_png()])
+    h.gw.script(*(Reply(body=body, cut_after=4096) for _ in range(3)))  # every retry cut too
+
+    st = await h.result(await h.fake.slash("imagine", {"prompt": "static"}), wait=30)
+
+    assert len(h.gw.requests) == 3
+    host = h.gw.root_url.removeprefix("http://")
+    assert st.last_message.content.startswith(
+        f"The image service at {host} cut its answer off after 4,096 bytes."
+    )
+    assert "Traceback" not in st.last_message.content
+
+
+@pytest.mark.parametrize("encoding", ["br", "gzip", "deflate"])
+async def test_a_compressed_answer_nobody_asked_for_is_decoded(
+    running_bot: BotHarness, encoding: str
+) -> None:
+    h = running_bot
+    image = noisy_png()
+    h.gw.script(Reply(body=markdown_response([image]), encoding=encoding, pieces=(256, 4096)))
+    st = await h.result(await h.fake.slash("imagine", {"prompt": "static"}))
+    assert st.original.files[0][1] == image
+
+
+async def test_an_encoding_we_cannot_decode_is_named(running_bot: BotHarness) -> None:
+    h = running_bot
+    h.gw.script(Reply(body=markdown_response([png_bytes(8, 8)]), encoding="compress"))
+    st = await h.result(await h.fake.slash("imagine", {"prompt": "a cat"}))
+    host = h.gw.root_url.removeprefix("http://")
+    assert len(h.gw.requests) == 1
+    assert st.last_message.content == (
+        f"The image service at {host} sent its answer in the “compress” encoding, "
+        "which I cannot decode. Try again; if it keeps happening, ask a server admin to check "
+        "/settings gateway."
+    )
