@@ -30,7 +30,9 @@ async def fit_images(cpu, images: Sequence, limit: int = UPLOAD_LIMIT_BYTES) -> 
     return out
 
 
-async def pipeline(cpu, body: bytes, limit: int = UPLOAD_LIMIT_BYTES) -> list:
+async def pipeline(
+    cpu, body: bytes, limit: int = UPLOAD_LIMIT_BYTES, content_type: str = "application/json"
+) -> list:
     """From "response body received" to "bytes ready to upload".
 
     The bot spools the body to a file as it arrives and gets large results back as
@@ -42,7 +44,7 @@ async def pipeline(cpu, body: bytes, limit: int = UPLOAD_LIMIT_BYTES) -> list:
         with work.sink("body") as f:
             f.write(body)
         parsed = await parse_spooled(
-            work, 200, "application/json", body_bytes=len(body), upload_limit=limit
+            work, 200, content_type, body_bytes=len(body), upload_limit=limit
         )
     return await fit_images(cpu, parsed.to_result().images, limit)
 
