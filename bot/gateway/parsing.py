@@ -15,7 +15,11 @@ Accepted, in any combination and any number of images:
   ``thought: true`` are interim drafts, not results (kept in ``raw_turn`` only);
 * OpenAI images-API ``data[].b64_json`` / ``data[].url``, and a raw image body;
 * image references as data URIs, http(s) URLs (returned for the client to download)
-  or bare base64 without a ``data:`` prefix.
+  or bare base64 without a ``data:`` prefix;
+* LiteLLM's singular ``message.image``, and native fields in snake_case;
+* streamed answers (Server-Sent Events), recognised by Content-Type or by the body
+  itself, assembled into one of the payloads above by ``bot.gateway.streams``, and
+  Google's JSON array of stream chunks. ``docs/gateway-shapes.md`` lists every shape.
 
 The MIME type a gateway claims is ignored: each image is verified and typed from its
 bytes by ``bot.images.inspect_output``. Identical images sent twice (some gateways
@@ -44,6 +48,8 @@ from bot.errors import (
 )
 from bot.gateway.errors_map import find_error, map_error
 from bot.gateway.models import GeneratedImage, ImageResult, Usage
+from bot.gateway.sse import decode_raw_events, looks_like_event_stream
+from bot.gateway.streams import assemble, assemble_chunks, is_google_chunk, stream_error
 from bot.gateway.turns import DecodedPayloads, Payload, TurnTooDeep, strip_inline_data
 from bot.images import fit_for_upload, inspect_output, sniff_mime
 
@@ -291,6 +297,12 @@ class _Collector:
         return "\n".join(self.texts).strip()
 
 
+def _get(mapping: Mapping[str, Any], camel: str, snake: str) -> Any:
+    """A native field by its camelCase name, or by the snake_case some relays send."""
+    value = mapping.get(camel)
+    return mapping.get(snake) if value is None else value
+
+
 def _str(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
@@ -310,18 +322,18 @@ def _usage(payload: Mapping[str, Any]) -> Usage | None:
             total_tokens=_count(usage.get("total_tokens")),
         )
     else:
-        meta = payload.get("usageMetadata")
+        meta = _get(payload, "usageMetadata", "usage_metadata")
         if not isinstance(meta, Mapping):
             return None
-        candidates = _count(meta.get("candidatesTokenCount"))
-        thoughts = _count(meta.get("thoughtsTokenCount"))
+        candidates = _count(_get(meta, "candidatesTokenCount", "candidates_token_count"))
+        thoughts = _count(_get(meta, "thoughtsTokenCount", "thoughts_token_count"))
         # Thinking tokens are billed as output, as OpenAI-style gateways report them.
         if candidates is not None and thoughts is not None:
             candidates += thoughts
         result = Usage(
-            prompt_tokens=_count(meta.get("promptTokenCount")),
+            prompt_tokens=_count(_get(meta, "promptTokenCount", "prompt_token_count")),
             completion_tokens=candidates,
-            total_tokens=_count(meta.get("totalTokenCount")),
+            total_tokens=_count(_get(meta, "totalTokenCount", "total_token_count")),
         )
     if result == Usage():
         return None
@@ -378,6 +390,8 @@ def _parse_chat(
             if isinstance(images, list):
                 for image in images:
                     collector.add_part(image)
+            if message.get("image") is not None:  # LiteLLM before 1.77: {"url", "detail"}
+                collector.add_part(message["image"])
             refusal = _str(message.get("refusal"))
             if refusal:
                 collector.texts.append(refusal.strip())
@@ -403,7 +417,7 @@ def _parse_google(
         for candidate in candidates:
             if not isinstance(candidate, Mapping):
                 continue
-            finish = finish or _str(candidate.get("finishReason"))
+            finish = finish or _str(_get(candidate, "finishReason", "finish_reason"))
             content = candidate.get("content")
             if not isinstance(content, Mapping):
                 continue
@@ -416,9 +430,14 @@ def _parse_google(
     raw_turn, blobs = _strip_turn(first_content, collector)
     facts = {"raw_turn": raw_turn, "blobs": blobs, "finish": finish}
     block = None
-    feedback = payload.get("promptFeedback")
-    if isinstance(feedback, Mapping) and _str(feedback.get("blockReason")):
-        block = feedback["blockReason"].upper()
+    feedback = _get(payload, "promptFeedback", "prompt_feedback")
+    reason = (
+        _str(_get(feedback, "blockReason", "block_reason"))
+        if isinstance(feedback, Mapping)
+        else None
+    )
+    if reason:
+        block = reason.upper()
         if block == "BLOCK_REASON_UNSPECIFIED":
             block = "BLOCKED"
     elif finish and finish.upper() in BLOCK_REASONS:
@@ -463,18 +482,15 @@ def _decode_json(body: bytes) -> tuple[Any, bool]:
 def _parse(
     body: bytes, status: int, content_type: str | None, retry_after: str | None, model: str | None
 ) -> ParsedResponse:
+    if looks_like_event_stream(body, content_type):
+        return _parse_stream(body, status, retry_after, model)
     payload, is_json = _decode_json(body)
     if status >= 400:
         error = find_error(payload)
         if error is None and isinstance(payload, Mapping):
             error = payload  # {"message": ..., "code": ...} or FastAPI's {"detail": ...}
         raise map_error(status, error, is_json=is_json, retry_after=retry_after, model=model)
-    if 300 <= status < 400:
-        raise GatewayRejected(
-            f"The image service answered with a redirect (HTTP {status}); "
-            "check the gateway base URL.",
-            status=status,
-        )
+    _check_redirect(status)
     if not is_json:
         if (content_type or "").lower().startswith("image/") or sniff_mime(body[:64]):
             collector = _Collector()
@@ -490,13 +506,39 @@ def _parse(
     error = find_error(payload)
     if error is not None:
         raise map_error(status, error, is_json=True, retry_after=retry_after, model=model)
+    if isinstance(payload, list) and payload and all(map(is_google_chunk, payload)):
+        # streamGenerateContent without ``alt=sse``: a JSON array of the stream's chunks.
+        payload = assemble_chunks(payload, status=status, retry_after=retry_after, model=model)
+    return _parse_payload(payload)
+
+
+def _check_redirect(status: int) -> None:
+    if 300 <= status < 400:
+        raise GatewayRejected(
+            f"The image service answered with a redirect (HTTP {status}); "
+            "check the gateway base URL.",
+            status=status,
+        )
+
+
+def _parse_stream(
+    body: bytes, status: int, retry_after: str | None, model: str | None
+) -> ParsedResponse:
+    events = decode_raw_events(body)
+    if status >= 400:
+        raise stream_error(events, status, retry_after=retry_after, model=model)
+    _check_redirect(status)
+    return _parse_payload(assemble(events, status=status, retry_after=retry_after, model=model))
+
+
+def _parse_payload(payload: Any) -> ParsedResponse:
     if not isinstance(payload, Mapping):
         raise MalformedResponse()
 
     collector = _Collector()
-    if "candidates" in payload or "promptFeedback" in payload:
+    if "candidates" in payload or "promptFeedback" in payload or "prompt_feedback" in payload:
         facts, block = _parse_google(payload, collector)
-        response_model = _str(payload.get("modelVersion"))
+        response_model = _str(_get(payload, "modelVersion", "model_version"))
     elif "choices" in payload:
         facts, block = _parse_chat(payload, collector)
         response_model = _str(payload.get("model"))

@@ -91,6 +91,50 @@ def test_message_images_with_null_content():
     )
 
 
+def test_litellm_singular_message_image():
+    url = f"data:image/png;base64,{B64(PNG).decode()}"
+    message = {"role": "assistant", "content": "A fox.", "image": {"url": url, "detail": "auto"}}
+    result = parse(chat_completion(message))
+    assert [i.data for i in result.images] == [PNG]
+    assert result.text == "A fox."
+    hosted = parse_full(chat_completion({"content": None, "image": {"url": "https://cdn.x/a.png"}}))
+    assert hosted.image_urls == ("https://cdn.x/a.png",)
+
+
+def test_message_images_b64_json():
+    message = {"role": "assistant", "content": None, "images": [{"b64_json": B64(JPEG).decode()}]}
+    assert [i.data for i in parse(chat_completion(message)).images] == [JPEG]
+
+
+def test_native_snake_case_fields():
+    body = {
+        "candidates": [
+            {
+                "content": {
+                    "role": "model",
+                    "parts": [
+                        {"inline_data": {"mime_type": "image/png", "data": B64(PNG).decode()}}
+                    ],
+                },
+                "finish_reason": "STOP",
+            }
+        ],
+        "usage_metadata": {"prompt_token_count": 5, "candidates_token_count": 7},
+        "model_version": "gemini-2.5-flash-image",
+    }
+    result = parse(body)
+    assert [i.data for i in result.images] == [PNG]
+    assert result.finish_reason == "stop"
+    assert (result.usage.prompt_tokens, result.usage.total_tokens) == (5, 12)
+    assert result.model == "gemini-2.5-flash-image"
+    body["candidates"][0]["content"]["parts"] = []
+    body["candidates"][0]["finish_reason"] = "IMAGE_SAFETY"
+    with pytest.raises(ContentBlocked, match="IMAGE_SAFETY"):
+        parse(body)
+    with pytest.raises(ContentBlocked, match="SAFETY"):
+        parse({"prompt_feedback": {"block_reason": "SAFETY"}})
+
+
 def test_image_url_as_plain_string_and_bare_base64():
     message = {
         "role": "assistant",
