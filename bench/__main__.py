@@ -16,7 +16,7 @@ import time
 
 from bench import report
 from bench import targets as T
-from bench.fixtures import BY_LABEL, SHAPES, SIZES, body_for, photo_png
+from bench.fixtures import BY_LABEL, SHAPES, SIZES, STREAM_SHAPES, body_for, photo_png
 from bench.procs import ROOT, fake_gateway
 
 # Medians of few samples moved by up to 15% between runs on this shared 2-core machine
@@ -49,12 +49,12 @@ def _commit() -> str:
         return "unknown"
 
 
-async def _pipeline(sizes, reps, base_url) -> list[dict]:
+async def _pipeline(sizes, shapes, reps, base_url) -> list[dict]:
     from bench import pipeline
     from bot.workers import CpuPool
 
     async with CpuPool() as cpu:
-        return await pipeline.run(sizes, SHAPES, reps, cpu, base_url)
+        return await pipeline.run(sizes, shapes, reps, cpu, base_url)
 
 
 def _say(msg: str) -> None:
@@ -65,8 +65,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer sizes and repetitions (< 60 s)")
     parser.add_argument("--sections", default="1,2,3,4", help="which sections to run (default all)")
+    parser.add_argument(
+        "--shapes",
+        default=",".join(SHAPES + STREAM_SHAPES),
+        help="section 1's answer shapes (default all)",
+    )
     args = parser.parse_args(argv)
     sections = set(args.sections.split(","))
+    shapes = tuple(args.shapes.split(","))
+    unknown = set(shapes) - set(SHAPES + STREAM_SHAPES)
+    if unknown:
+        parser.error(f"unknown shapes: {', '.join(sorted(unknown))}")
     reps = QUICK_REPS if args.quick else FULL_REPS
     sizes = [s for s in SIZES if s.label in reps]
     started = time.perf_counter()
@@ -87,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     with fake_gateway(load_sizes) as base_url:
         if "1" in sections:
             _say("bench: 1/4 pipeline cost per size and shape ...")
-            results["pipeline"] = asyncio.run(_pipeline(sizes, reps, base_url))
+            results["pipeline"] = asyncio.run(_pipeline(sizes, shapes, reps, base_url))
         from bench import load
 
         if "2" in sections or "4" in sections:
@@ -142,6 +151,9 @@ def main(argv: list[str] | None = None) -> int:
     if results.get("pipeline"):
         print("\n1. Pipeline cost, body received -> bytes ready to upload (medians)")
         print(report.pipeline_table(results["pipeline"]))
+        if any(r["shape"] in STREAM_SHAPES for r in results["pipeline"]):
+            print("\n1b. Streamed answers against the same image not streamed (medians)")
+            print(report.stream_table(results["pipeline"]))
     scen = [results[k] for k in ("stall", "stall_no_discord") if k in results]
     scen += results.get("rss", {}).get("scenarios", [])
     if scen:

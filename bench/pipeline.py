@@ -2,19 +2,22 @@
 
 All timings are wall-clock medians in this process, interleaved per repetition
 (floor, project, reference, sdk, ...) so that noise from other work on the
-machine hits every column alike.
+machine hits every column alike. A streamed shape is timed against its non-streamed
+counterpart for the same image, interleaved the same way; its floor is that
+counterpart's, and it has no SDK column (the typical bot does not read streams).
 """
 
 from __future__ import annotations
 
 import gc
 import io
+import math
 from dataclasses import asdict, dataclass, field
 
 from PIL import Image
 
 from bench import baselines, project
-from bench.fixtures import SHAPES, Size, body_for, photo_png
+from bench.fixtures import NON_STREAMED, SHAPES, Size, body_for, content_type_for, photo_png
 from bench.jpeginfo import jpeg_settings
 from bench.serve import model_name
 from bench.stats import median, now, ratio
@@ -40,6 +43,9 @@ class Row:
     project_total_s: float | None = None
     http_only_s: float | None = None
     ratio_vs_sdk: float | None = None
+    nonstream_s: float | None = None  # streamed shapes: the same image, not streamed
+    ratio_vs_nonstream: float | None = None
+    error: str | None = None  # the project's error for this shape, when it failed
     out_bytes: int | None = None
     out_mime: str | None = None
     out_dims_kept: bool | None = None
@@ -53,6 +59,9 @@ class Row:
 
 # One untimed pipeline per worker of the pool (2 on this machine), per size and shape.
 WARM_UP_REPS = 2
+# A streamed-vs-not ratio from 1-3 pairs (--quick) swung by 0.3x between runs here while
+# the two parses cost the same; each row times at least this many pairs.
+MIN_STREAM_PAIRS = 5
 
 
 def _timed(samples: list[float], start: float) -> None:
@@ -60,14 +69,28 @@ def _timed(samples: list[float], start: float) -> None:
 
 
 async def measure(size: Size, shape: str, reps: int, cpu, base_url: str) -> Row:
-    from openai import AsyncOpenAI
-
-    from bot.images import psnr
+    from bot.errors import ImagineError
 
     png = photo_png(size)
     body = body_for(shape, png)
     row = Row(size.label, shape, len(png), len(body), len(png) > UPLOAD_LIMIT_BYTES, reps)
-    floor_t, proj_t, dec_t, enc_t, sdk_t, total_t, http_t = ([] for _ in range(7))
+    try:
+        await _measure(row, size, png, body, cpu, base_url)
+    except ImagineError as exc:
+        row.error = str(exc)
+    return row
+
+
+async def _measure(row: Row, size: Size, png: bytes, body: bytes, cpu, base_url: str) -> None:
+    from openai import AsyncOpenAI
+
+    from bot.images import psnr
+
+    shape, reps = row.shape, row.reps
+    plain = body_for(NON_STREAMED[shape], png) if shape in NON_STREAMED else None
+    content_type = content_type_for(shape)
+    pairs = math.ceil(MIN_STREAM_PAIRS / reps) if plain is not None else 1
+    floor_t, proj_t, dec_t, enc_t, sdk_t, total_t, http_t, plain_t = ([] for _ in range(8))
     model = model_name(size.label, shape)
     gateway = project.gateway_config(base_url)
     async with (
@@ -77,15 +100,21 @@ async def measure(size: Size, shape: str, reps: int, cpu, base_url: str) -> Row:
         client = project.gateway_client(http, cpu)
         out = sdk_out = None
         for _ in range(WARM_UP_REPS):  # first calls in a worker fault in memory, untimed
-            await project.pipeline(cpu, body)
+            await project.pipeline(cpu, body, content_type=content_type)
         for _ in range(reps):
             gc.collect()
             t = now()
-            baselines.floor(body)
+            baselines.floor(plain or body)
             _timed(floor_t, t)
-            t = now()
-            out = await project.pipeline(cpu, body)
-            _timed(proj_t, t)
+            for _ in range(pairs):
+                t = now()
+                out = await project.pipeline(cpu, body, content_type=content_type)
+                _timed(proj_t, t)
+                if plain is not None:
+                    gc.collect()
+                    t = now()
+                    await project.pipeline(cpu, plain)
+                    _timed(plain_t, t)
             if row.over_limit:
                 quality, subsampling = jpeg_settings(out[0].data)
                 t = now()
@@ -95,9 +124,10 @@ async def measure(size: Size, shape: str, reps: int, cpu, base_url: str) -> Row:
                 baselines.reference_encode(im, quality or 90, subsampling or 0)
                 _timed(enc_t, t)
                 del im
-            t = now()
-            sdk_out = await baselines.sdk_generate(sdk, model, "bench")
-            _timed(sdk_t, t)
+            if plain is None:
+                t = now()
+                sdk_out = await baselines.sdk_generate(sdk, model, "bench")
+                _timed(sdk_t, t)
             if client is not None:
                 t = now()
                 await project.generate_and_fit(client, cpu, gateway, model)
@@ -116,6 +146,8 @@ async def measure(size: Size, shape: str, reps: int, cpu, base_url: str) -> Row:
     row.sdk_total_s, row.project_total_s = median(sdk_t), median(total_t)
     row.http_only_s = median(http_t)
     row.ratio_vs_sdk = ratio(row.project_total_s, row.sdk_total_s)
+    row.nonstream_s = median(plain_t)
+    row.ratio_vs_nonstream = ratio(row.project_s, row.nonstream_s)
 
     image = out[0]
     row.out_bytes, row.out_mime = len(image.data), image.mime
@@ -123,8 +155,9 @@ async def measure(size: Size, shape: str, reps: int, cpu, base_url: str) -> Row:
         row.out_dims_kept = im.size == (size.width, size.height)
     row.jpeg_quality, row.jpeg_subsampling = jpeg_settings(image.data)
     row.psnr_db = psnr(png, image.data) if image.data != png else float("inf")
-    row.sdk_out_bytes = len(sdk_out)
-    row.sdk_psnr_db = psnr(png, sdk_out) if sdk_out != png else float("inf")
+    if sdk_out is not None:
+        row.sdk_out_bytes = len(sdk_out)
+        row.sdk_psnr_db = psnr(png, sdk_out) if sdk_out != png else float("inf")
     row.samples = {
         "floor": floor_t,
         "project": proj_t,
@@ -133,8 +166,8 @@ async def measure(size: Size, shape: str, reps: int, cpu, base_url: str) -> Row:
         "sdk_total": sdk_t,
         "project_total": total_t,
         "http_only": http_t,
+        "nonstream": plain_t,
     }
-    return row
 
 
 async def run(

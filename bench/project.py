@@ -30,21 +30,22 @@ async def fit_images(cpu, images: Sequence, limit: int = UPLOAD_LIMIT_BYTES) -> 
     return out
 
 
-async def pipeline(cpu, body: bytes, limit: int = UPLOAD_LIMIT_BYTES) -> list:
+async def pipeline(
+    cpu, body: bytes, limit: int = UPLOAD_LIMIT_BYTES, content_type: str = "application/json"
+) -> list:
     """From "response body received" to "bytes ready to upload".
 
-    The bot spools the body to a file as it arrives and gets the worker's results back
-    as files (bot.gateway.spill); that write and those reads are counted here.
+    The bot spools the body to a file as it arrives and gets large results back as
+    files (bot.gateway.spill); that write and those reads are counted here.
     """
-    import functools
-
-    from bot.gateway.spill import Workdir, parse_response_spilled, unspill
+    from bot.gateway.spill import Workdir, parse_spooled
 
     async with Workdir(cpu, room_needed=2 * len(body)) as work:
         with work.sink("body") as f:
             f.write(body)
-        parse = functools.partial(parse_response_spilled, upload_limit=limit, out_dir=work.path)
-        parsed = await unspill(await work.run(parse, work.file("body"), 200, "application/json"))
+        parsed = await parse_spooled(
+            work, 200, content_type, body_bytes=len(body), upload_limit=limit
+        )
     return await fit_images(cpu, parsed.to_result().images, limit)
 
 

@@ -14,9 +14,9 @@ import asyncio
 import re
 import sys
 
-from bench.fixtures import BY_LABEL, SHAPES, body_for, photo_png
+from bench.fixtures import BY_LABEL, SHAPES, STREAM_SHAPES, body_for, content_type_for, photo_png
 
-_TOKEN = re.compile(rb"bench:([\w:-]+?):(markdown|images):(\d+)")
+_TOKEN = re.compile(rb"bench:([\w:-]+?):(markdown|images|sse-markdown|sse-images):(\d+)")
 # FakeGateway answers from a script, one entry per request; this outlasts any run.
 _SCRIPT_LENGTH = 100_000
 
@@ -29,7 +29,9 @@ async def main(sizes: list[str]) -> None:
     from tests.fakes.gateway import FakeGateway, Reply
 
     bodies = {
-        (s, shape): body_for(shape, photo_png(BY_LABEL[s])) for s in sizes for shape in SHAPES
+        (s, shape): body_for(shape, photo_png(BY_LABEL[s]))
+        for s in sizes
+        for shape in SHAPES + STREAM_SHAPES
     }
 
     def answer(recorded) -> Reply:
@@ -42,7 +44,7 @@ async def main(sizes: list[str]) -> None:
             int(match.group(3)),
         )
         return Reply(
-            body=bodies[(size, shape)], content_type="application/json", delay=delay_ms / 1000
+            body=bodies[(size, shape)], content_type=content_type_for(shape), delay=delay_ms / 1000
         )
 
     async with FakeGateway() as gw:

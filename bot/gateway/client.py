@@ -51,7 +51,7 @@ from bot.gateway.errors_map import body_error, find_error, map_error, scrub
 from bot.gateway.models import GatewayConfig, GeneratedImage, ImageRequest, ImageResult, InputImage
 from bot.gateway.netguard import Resolver, ensure_public_url
 from bot.gateway.parsing import ParsedResponse
-from bot.gateway.spill import Workdir, parse_response_spilled, unspill
+from bot.gateway.spill import Workdir, parse_spooled
 from bot.gateway.stream_mode import refuses_non_streaming
 from bot.gateway.transport_errors import encoding_error, transport_error, undecodable_encoding
 from bot.images import fit_request, inspect_output, prepare_input
@@ -234,10 +234,9 @@ class GatewayClient:
         upload_limit: int | None = None,
     ) -> ParsedResponse:
         # The body goes to a file as it arrives and the worker reads it from there, and
-        # the worker's multi-MB results come back as files too (see bot.gateway.spill):
+        # a large answer's multi-MB results come back as files too (see bot.gateway.spill):
         # tens of MB never travel through the pool's pipe.
         async with Workdir(self._cpu, self.spool_dir, 2 * self.max_response_bytes) as work:
-            path = work.file("body")
             with work.sink("body") as sink:
                 status, response_headers, _ = await self._fetch(
                     gateway,
@@ -248,15 +247,16 @@ class GatewayClient:
                     self.max_response_bytes,
                     sink=sink,
                 )
-            parse = functools.partial(
-                parse_response_spilled,
+                body_bytes = sink.tell()
+            return await parse_spooled(
+                work,
+                status,
+                response_headers.get("content-type"),
+                body_bytes=body_bytes,
                 retry_after=_retry_after_header(response_headers),
                 model=model,
                 upload_limit=upload_limit,
-                out_dir=work.path,
             )
-            spilled = await work.run(parse, path, status, response_headers.get("content-type"))
-            return await unspill(spilled)
 
     async def _retrying(self, gateway: GatewayConfig, attempt: Callable[[], Awaitable[T]]) -> T:
         retries = 0

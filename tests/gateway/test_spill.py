@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import threading
 
+import orjson
 import pytest
+from PIL import Image
 
 from bot.gateway.models import GeneratedImage, ImageResult
 from bot.gateway.parsing import ParsedResponse
-from bot.gateway.spill import SPILL_MIN_BYTES, Workdir, _spill, unspill
+from bot.gateway.spill import SPILL_MIN_BYTES, Workdir, _spill, parse_spooled, unspill
 from bot.workers import CpuPool
+from tests.fakes.gateway import markdown_response
+
+
+def noise_png(side: int) -> bytes:
+    buf = io.BytesIO()
+    Image.effect_noise((side, side), 64).convert("RGB").save(buf, "PNG")
+    return buf.getvalue()
 
 
 def write_late(directory: str, started: threading.Event, release: threading.Event) -> str:
@@ -68,3 +78,43 @@ async def test_spilled_result_reads_back_whole_and_shared_bytes_once(tmp_path):
     assert back.images[0].fitted.data == fitted.data
     assert back.blobs == {"a": big, "b": small}
     assert list(tmp_path.iterdir()) == []  # each file removed once read
+
+
+class RoutePool(CpuPool):
+    """An inline pool that records which way each job was submitted."""
+
+    def __init__(self) -> None:
+        super().__init__(inline=True)
+        self.routes: list[str] = []
+
+    def submit_small(self, fn, /, *args):
+        self.routes.append("small")
+        return super().submit(fn, *args)
+
+    def submit(self, fn, /, *args):
+        self.routes.append("pool")
+        return super().submit(fn, *args)
+
+
+async def parse_body(cpu: CpuPool, directory: str, body: bytes, upload_limit: int | None):
+    async with Workdir(cpu, directory) as work:
+        with work.sink("body") as f:
+            f.write(body)
+        return await parse_spooled(
+            work, 200, "application/json", body_bytes=len(body), upload_limit=upload_limit
+        )
+
+
+async def test_small_body_parsed_by_the_small_worker_and_large_one_spilled(tmp_path):
+    png = noise_png(128)
+    body = orjson.dumps(markdown_response([png], "here"))
+    cpu = RoutePool()
+    try:
+        small = await parse_body(cpu, str(tmp_path), body, upload_limit=None)
+        large = await parse_body(cpu, str(tmp_path), body, upload_limit=len(body) - 1)
+    finally:
+        await cpu.close()
+    assert cpu.routes == ["small", "pool"]
+    assert small.result.images[0].data == png
+    assert large.result.images[0].data == png  # read back from its spill file
+    assert list(tmp_path.iterdir()) == []
