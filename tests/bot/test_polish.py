@@ -121,7 +121,6 @@ ERRORS = [
     e.UnsafeGatewayURL(),
     e.AccessDenied(),
     e.LimitReached(),
-    e.DeliveryError(),
     e.ConfigError(),
 ]
 NEXT_STEP = ("try", "/settings", "send ", "ask ", "pick ", "use ", "wait", "attach")
