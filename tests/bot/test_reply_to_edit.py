@@ -12,6 +12,13 @@ SECOND = png_bytes(32, 32, (0, 200, 0))
 THIRD = png_bytes(32, 32, (0, 0, 200))
 
 
+async def allow_only_another_channel(h: BotHarness) -> dict:
+    """Enable the bot in the server's second channel only (not the one posted in); that channel."""
+    other = h.fake.guild["channels"][1]
+    await h.store.update_settings(h.guild_id, allowed_channels=(int(other["id"]),))
+    return other
+
+
 async def test_reply_mentioning_the_bot_edits_the_image(running_bot: BotHarness) -> None:
     h = running_bot
     photo = png_bytes(30, 30, (9, 9, 9))
@@ -62,8 +69,7 @@ async def test_replies_not_meant_for_the_bot_are_ignored(running_bot: BotHarness
 
 async def test_reply_in_a_channel_the_bot_is_not_enabled_in(running_bot: BotHarness) -> None:
     h = running_bot
-    other_channel = int(h.fake.guild["channels"][1]["id"])
-    await h.store.update_settings(h.guild_id, allowed_channels=(other_channel,))
+    await allow_only_another_channel(h)
     original = await h.fake.post_message("art", images=[("a.png", FIRST)])
     reply = await h.fake.post_message("make it blue", reply_to=original, mention_bot=True)
 
@@ -75,8 +81,7 @@ async def test_reply_in_a_channel_the_bot_is_not_enabled_in(running_bot: BotHarn
 
 async def test_disabled_channel_is_told_only_that(running_bot: BotHarness) -> None:
     h = running_bot
-    other_channel = int(h.fake.guild["channels"][1]["id"])
-    await h.store.update_settings(h.guild_id, allowed_channels=(other_channel,))
+    await allow_only_another_channel(h)
     original = await h.fake.post_message("no pictures here")
     await h.fake.post_message("draw this", reply_to=original, mention_bot=True)
 
@@ -162,8 +167,7 @@ async def test_mention_with_an_attached_image_edits_it(running_bot: BotHarness) 
 
 async def test_mention_with_an_image_in_a_disabled_channel(running_bot: BotHarness) -> None:
     h = running_bot
-    other_channel = int(h.fake.guild["channels"][1]["id"])
-    await h.store.update_settings(h.guild_id, allowed_channels=(other_channel,))
+    await allow_only_another_channel(h)
     msg = await h.fake.post_message("paint it", images=[("p.png", FIRST)], mention_bot=True)
     answer = await h.channel_post()
     assert answer.payload["message_reference"]["message_id"] == msg.id
@@ -184,8 +188,7 @@ async def test_mention_hint_stays_quiet_where_disabled_and_for_bots(
     running_bot: BotHarness,
 ) -> None:
     h = running_bot
-    other = h.fake.guild["channels"][1]
-    await h.store.update_settings(h.guild_id, allowed_channels=(int(other["id"]),))
+    other = await allow_only_another_channel(h)
     await h.fake.post_message("hello?", mention_bot=True)  # disabled channel: silence
     robot = await h.fake.member(name="robot")
     robot["user"]["bot"] = True
