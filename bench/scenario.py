@@ -48,12 +48,8 @@ async def main(base_url: str, size: str, shape: str, jobs: int) -> dict:
         # Names every callback that holds the loop longer than 20 ms (for profiling).
         loop.set_debug(True)
         loop.slow_callback_duration = 0.02
-    proto = os.environ.get("BENCH_PROTOTYPE", "")
-    from bench import prototype
-
-    pool = prototype.nice_pool() if "nice" in proto else CpuPool()
     async with (
-        pool as cpu,
+        CpuPool() as cpu,
         project.http_client(timeout=300, max_connections=jobs + 4) as http,
     ):
         client = project.gateway_client(http, cpu)
@@ -74,12 +70,7 @@ async def main(base_url: str, size: str, shape: str, jobs: int) -> dict:
         tick = asyncio.create_task(_ticker(lags, stop))
         t0 = now()
         done = await asyncio.gather(
-            *(
-                prototype.proto_job(http, cpu, base_url, model)
-                if "fast" in proto
-                else project.generate_and_fit(client, cpu, gateway, model)
-                for _ in range(jobs)
-            ),
+            *(project.generate_and_fit(client, cpu, gateway, model) for _ in range(jobs)),
             return_exceptions=True,
         )
         elapsed = now() - t0
@@ -91,7 +82,6 @@ async def main(base_url: str, size: str, shape: str, jobs: int) -> dict:
         "jobs": jobs,
         "elapsed_s": elapsed,
         "errors": errors[:3],
-        "prototype": proto,
         "lags": lags,
         "idle_lags": idle,
     }

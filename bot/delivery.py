@@ -24,7 +24,6 @@ from bot.errors import (
     AccessDenied,
     ConfigError,
     ContentBlocked,
-    DeliveryError,
     GatewayAuthError,
     GatewayError,
     GatewayRejected,
@@ -50,8 +49,8 @@ log = logging.getLogger(__name__)
 
 # Discord: message content is capped at 2000 characters.
 MESSAGE_LIMIT = 2000
-# Discord: an interaction token is valid for 15 minutes; keep a margin for the upload.
-TOKEN_LIFETIME = 15 * 60
+# Discord: an interaction token is valid for 15 minutes (discord.py's `expires_at`); keep a
+# margin for the upload.
 TOKEN_MARGIN = 60
 PROGRESS_INTERVAL = 5.0
 # How long a finished job waits for a progress edit in flight before dropping it.
@@ -305,7 +304,6 @@ DISCORD_ADVICE: dict[type[ImagineError], str] = {
     InputImageError: "Send a PNG, JPEG, WEBP, GIF or HEIC image.",
     AccessDenied: "Ask a server admin if you think you should be allowed.",
     LimitReached: "Try again later.",
-    DeliveryError: "Try again; if it keeps happening, ask a server admin to check my permissions.",
     ConfigError: "Ask the bot's operator to check its configuration.",
 }
 _HAS_NEXT_STEP = re.compile(r"\b(try|send|use|ask|pick|wait|attach|run)\b|/settings", re.I)

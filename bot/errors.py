@@ -27,8 +27,7 @@ each, with ``raise ... from exc`` so the log keeps the cause.
     │   ├── ResponseTooLarge         body above the download cap
     │   └── UnsafeGatewayURL         base URL points at a private / loopback address
     ├── AccessDenied                 the member may not do this here
-    ├── LimitReached                 too many jobs in flight / over a quota
-    └── DeliveryError                the result could not be delivered to Discord
+    └── LimitReached                 too many jobs in flight / over a quota
 """
 
 from __future__ import annotations
@@ -47,10 +46,6 @@ class ImagineError(Exception):
 
     def __init__(self, message: str | None = None) -> None:
         super().__init__(message or self.default_message)
-
-    @property
-    def user_message(self) -> str:
-        return str(self)
 
 
 class ConfigError(ImagineError):
@@ -183,10 +178,6 @@ class AccessDenied(ImagineError):
 
 class LimitReached(ImagineError):
     default_message = "You have reached a usage limit. Try again later."
-
-
-class DeliveryError(ImagineError):
-    default_message = "The result could not be posted to Discord."
 
 
 def advice_for(exc: BaseException, advice: dict[type[ImagineError], str]) -> str:

@@ -1,18 +1,17 @@
-"""Persistent buttons, restarts, interrupted jobs and expired interaction tokens."""
+"""Persistent buttons (reroll chains, upscale), restarts, interrupted jobs, expired tokens."""
 
 from __future__ import annotations
 
 import asyncio
 
+from tests.bot.helpers import button
 from tests.fakes.gateway import Reply, images_response, png_bytes
 from tests.harness import BotHarness
 
 FIRST = png_bytes(32, 32, (200, 0, 0))
 SECOND = png_bytes(32, 32, (0, 200, 0))
-
-
-def _button(message, action: str) -> str:
-    return next(i for i in message.custom_ids() if i.startswith(f"imagine:{action}:"))
+THIRD = png_bytes(32, 32, (0, 0, 200))
+FOURTH = png_bytes(32, 32, (200, 200, 0))
 
 
 async def test_reroll_button_works_after_a_restart(running_bot: BotHarness) -> None:
@@ -25,7 +24,7 @@ async def test_reroll_button_works_after_a_restart(running_bot: BotHarness) -> N
     result = st.original
 
     await h.restart()  # a new process: nothing in memory, same database
-    clicked = await h.result(await h.fake.click(result, _button(result, "reroll")))
+    clicked = await h.result(await h.fake.click(result, button(result, "reroll")))
 
     first, second = h.gw.requests
     assert second.json["messages"][-1]["content"][0]["text"] == "a kite"
@@ -38,7 +37,7 @@ async def test_upscale_sends_the_result_back_at_4k(running_bot: BotHarness) -> N
     h = running_bot
     h.gw.script(Reply(body=images_response([FIRST])), Reply(body=images_response([SECOND])))
     st = await h.result(await h.fake.slash("imagine", {"prompt": "a kite"}))
-    clicked = await h.result(await h.fake.click(st.original, _button(st.original, "up4k")))
+    clicked = await h.result(await h.fake.click(st.original, button(st.original, "up4k")))
 
     second = h.gw.requests[1]
     assert second.images == [FIRST]
@@ -51,7 +50,7 @@ async def test_edit_button_opens_a_modal_on_that_result(running_bot: BotHarness)
     h = running_bot
     h.gw.script(Reply(body=images_response([FIRST])), Reply(body=images_response([SECOND])))
     st = await h.result(await h.fake.slash("imagine", {"prompt": "a kite"}))
-    opened = await h.fake.click(st.original, _button(st.original, "edit"))
+    opened = await h.fake.click(st.original, button(st.original, "edit"))
     await h.fake.wait_for_interaction_reply(opened)
     assert opened.callback_type == 9
     (field_id,) = [
@@ -73,7 +72,7 @@ async def test_buttons_respect_the_channel_allow_list(running_bot: BotHarness) -
     await h.store.update_settings(h.guild_id, allowed_channels=(other_channel,))
 
     clicked = await h.fake.interaction_result(
-        await h.fake.click(st.original, _button(st.original, "reroll"))
+        await h.fake.click(st.original, button(st.original, "reroll"))
     )
     assert clicked.original.ephemeral and "not enabled in this channel" in clicked.original.content
     assert len(h.gw.requests) == 1
@@ -146,7 +145,7 @@ async def test_jobs_past_their_retention_are_removed_and_their_buttons_say_so(
     h = running_bot
     h.gw.script(Reply(body=images_response([FIRST])))
     st = await h.result(await h.fake.slash("imagine", {"prompt": "a kite"}))
-    job_id = int(_button(st.original, "reroll").rsplit(":", 1)[1])
+    job_id = int(button(st.original, "reroll").rsplit(":", 1)[1])
     sha = (await h.store.get_job(job_id)).result["outputs"][0]
     await h.stop()
     with sqlite3.connect(tmp_path / "bot.db") as db:  # as if it were made 31 days ago
@@ -160,7 +159,7 @@ async def test_jobs_past_their_retention_are_removed_and_their_buttons_say_so(
         await asyncio.sleep(0.05)
     assert await h.store.get_job(job_id) is None
     assert await h.store.get_blob(sha)  # still the channel's latest turn: /edit goes on from it
-    clicked = await h.result(await h.fake.click(st.original, _button(st.original, "reroll")))
+    clicked = await h.result(await h.fake.click(st.original, button(st.original, "reroll")))
     assert clicked.original.ephemeral and "no longer have that image" in clicked.original.content
     assert len(h.gw.requests) == 1
 
@@ -169,11 +168,55 @@ async def test_a_button_whose_image_has_expired_says_so(running_bot: BotHarness)
     h = running_bot
     h.gw.script(Reply(body=images_response([FIRST])))
     st = await h.result(await h.fake.slash("imagine", {"prompt": "a kite"}))
-    job_id = int(_button(st.original, "up4k").rsplit(":", 1)[1])
+    job_id = int(button(st.original, "up4k").rsplit(":", 1)[1])
     # As if the image had expired while the job row stayed (an Edit form left open).
     await h.store.update_job(job_id, result={"outputs": ["ab" * 32]})
 
-    clicked = await h.result(await h.fake.click(st.original, _button(st.original, "up4k")))
+    clicked = await h.result(await h.fake.click(st.original, button(st.original, "up4k")))
 
     assert "no longer have that image" in clicked.last_message.content
     assert len(h.gw.requests) == 1
+
+
+async def test_upscale_result_does_not_show_the_internal_prompt(running_bot: BotHarness) -> None:
+    h = running_bot
+    h.gw.script(*(Reply(body=images_response([img])) for img in (FIRST, SECOND, THIRD)))
+    st = await h.result(await h.fake.slash("imagine", {"prompt": "a kite"}))
+    up = await h.result(await h.fake.click(st.original, button(st.original, "up2k")))
+    assert "Recreate this exact image" not in up.original.content
+    assert "Upscale" in up.original.content and "2K" in up.original.content
+    # a reroll of the upscale says what it is, too
+    again = await h.result(await h.fake.click(up.original, button(up.original, "reroll")))
+    assert "Recreate this exact image" not in again.original.content
+    assert "2K" in again.original.content
+
+
+async def test_reroll_of_imagine_starts_a_new_chain(running_bot: BotHarness) -> None:
+    h = running_bot
+    h.gw.script(*(Reply(body=images_response([img])) for img in (FIRST, SECOND, THIRD, FOURTH)))
+    st = await h.result(await h.fake.slash("imagine", {"prompt": "a kite"}))
+    await h.result(await h.fake.slash("edit", {"prompt": "make it red"}))
+    await h.result(await h.fake.click(st.original, button(st.original, "reroll")))
+    await h.result(await h.fake.slash("edit", {"prompt": "add clouds"}))
+
+    rerolled, last = h.gw.requests[2], h.gw.requests[3]
+    assert [m["role"] for m in rerolled.json["messages"]] == ["user"]  # like /imagine again
+    assert last.images == [THIRD]  # the reroll's image, not the edit's
+    messages = last.json["messages"]
+    assert [m["role"] for m in messages] == ["user", "assistant", "user"]
+    assert messages[0]["content"] == "a kite"  # only the new chain is replayed
+    assert "make it red" not in str(messages)
+
+
+async def test_reroll_of_an_edit_still_continues_the_chain(running_bot: BotHarness) -> None:
+    h = running_bot
+    h.gw.script(*(Reply(body=images_response([img])) for img in (FIRST, SECOND, THIRD, FOURTH)))
+    await h.result(await h.fake.slash("imagine", {"prompt": "a kite"}))
+    edited = await h.result(await h.fake.slash("edit", {"prompt": "make it red"}))
+    await h.result(await h.fake.click(edited.original, button(edited.original, "reroll")))
+    await h.result(await h.fake.slash("edit", {"prompt": "add clouds"}))
+
+    assert h.gw.requests[2].images == [FIRST]  # the reroll edits what the edit edited
+    last = h.gw.requests[3]
+    assert last.images == [THIRD]
+    assert len(last.json["messages"]) == 7  # imagine, edit, reroll replayed, then this turn

@@ -7,6 +7,7 @@ import logging
 import discord
 import pytest
 
+from tests.bot.helpers import button
 from tests.fakes.gateway import Reply, images_response, markdown_response, png_bytes
 from tests.harness import GATEWAY_KEY, PRO_MODEL, BotHarness
 
@@ -15,10 +16,6 @@ SQUARE = png_bytes(1024, 1024, (20, 20, 200))
 WIDE_4K = png_bytes(5504, 3072, (20, 200, 20))
 IGNORED = "-# Asked for 4K 16:9, the gateway returned 1024×1024."
 ADMIN = discord.Permissions(manage_guild=True)
-
-
-def _button(message, action: str) -> str:
-    return next(i for i in message.custom_ids() if i.startswith(f"imagine:{action}:"))
 
 
 async def _shown(h: BotHarness) -> str:
@@ -101,7 +98,7 @@ async def test_the_note_follows_rerolls_and_reply_edits(running_bot: BotHarness)
     )
     assert st.original.content.count(IGNORED) == 1
 
-    rerolled = await h.result(await h.fake.click(st.original, _button(st.original, "reroll")))
+    rerolled = await h.result(await h.fake.click(st.original, button(st.original, "reroll")))
     assert rerolled.original.content.count(IGNORED) == 1
     assert h.gw.requests[1].json["image_config"] == {"aspect_ratio": "16:9", "image_size": "4K"}
 

@@ -1,38 +1,14 @@
-"""Progress, Discord faults, autocomplete and unexpected errors."""
+"""Discord faults, autocomplete and unexpected errors."""
 
 from __future__ import annotations
 
 import pytest
 
-import bot.delivery
 from bot.delivery import GENERIC_FAILURE
 from tests.fakes.gateway import Reply, images_response, png_bytes
 from tests.harness import BotHarness
 
 IMAGE = png_bytes(24, 24, (5, 100, 200))
-
-
-def _content(request) -> str:
-    return (request.json or {}).get("content") or ""
-
-
-async def test_progress_shows_elapsed_time_then_the_result(
-    running_bot: BotHarness, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    h = running_bot
-    monkeypatch.setattr(bot.delivery, "PROGRESS_INTERVAL", 0.05)
-    h.gw.script(Reply(body=images_response([IMAGE]), delay=1.0))
-    it = await h.fake.slash("imagine", {"prompt": "a slow one"})
-    tick = await h.fake.wait_for(
-        lambda r: (
-            r.method == "PATCH"
-            and r.path.endswith("/@original")
-            and _content(r).startswith("Generating…")
-        )
-    )
-    assert tick.status == 200 and _content(tick).endswith(" s")
-    st = await h.result(it)
-    assert st.original.files[0][1] == IMAGE
 
 
 async def test_result_edit_survives_a_discord_500(running_bot: BotHarness) -> None:

@@ -1,14 +1,17 @@
-"""Editing: /edit with history, google verbatim replay, /reset, the context menu, replies."""
+"""Editing: /edit with history, google verbatim replay, /reset, the Edit image context menu."""
 
 from __future__ import annotations
 
 import pytest
 
+from tests.bot.helpers import modal_field
+from tests.fakes import discord_payloads as p
 from tests.fakes.gateway import Reply, b64, google_response, images_response, png_bytes
 from tests.harness import BotHarness
 
 FIRST = png_bytes(40, 40, (255, 0, 0))
 SECOND = png_bytes(40, 40, (0, 0, 255))
+THIRD = png_bytes(40, 40, (0, 255, 0))
 
 
 async def test_edit_sends_the_previous_output_back(running_bot: BotHarness) -> None:
@@ -97,88 +100,6 @@ async def test_context_menu_on_message_without_image(running_bot: BotHarness) ->
     assert h.gw.requests == []
 
 
-async def test_reply_mentioning_the_bot_edits_the_image(running_bot: BotHarness) -> None:
-    h = running_bot
-    photo = png_bytes(30, 30, (9, 9, 9))
-    original = await h.fake.post_message("my drawing", images=[("d.png", photo)])
-    h.gw.script(Reply(body=images_response([SECOND], "Done.")))
-
-    reply = await h.fake.post_message("make it blue", reply_to=original, mention_bot=True)
-    posted = await h.channel_post()
-
-    (req,) = h.gw.requests
-    assert req.images == [photo]
-    assert req.json["messages"][-1]["content"][0]["text"] == "make it blue"
-    assert posted.payload["message_reference"]["message_id"] == reply.id
-    assert h.fake.find("POST /channels/*/typing")  # the member sees the bot at work
-    assert posted.files[0][1] == SECOND
-    assert "Done." in posted.content
-    assert any(i.startswith("imagine:reroll:") for i in posted.custom_ids())
-
-
-async def test_reply_to_a_bot_result_continues_editing(running_bot: BotHarness) -> None:
-    h = running_bot
-    h.gw.script(Reply(body=images_response([FIRST])), Reply(body=images_response([SECOND])))
-    st = await h.result(await h.fake.slash("imagine", {"prompt": "a boat"}))
-
-    result_message = st.original
-    await h.fake.post_message("now at sunset", reply_to=result_message)
-    posted = await h.channel_post()
-
-    second = h.gw.requests[1]
-    assert second.images == [FIRST]
-    assert [m["role"] for m in second.json["messages"]] == ["user", "assistant", "user"]
-    assert posted.files[0][1] == SECOND
-
-
-async def test_replies_not_meant_for_the_bot_are_ignored(running_bot: BotHarness) -> None:
-    h = running_bot
-    photo = png_bytes(30, 30, (9, 9, 9))
-    original = await h.fake.post_message("my drawing", images=[("d.png", photo)])
-    await h.fake.post_message("nice one!", reply_to=original)  # a member talking to a member
-    h.gw.script(Reply(body=images_response([SECOND])))
-    reply = await h.fake.post_message("make it green", reply_to=original, mention_bot=True)
-
-    posted = await h.channel_post()
-    assert posted.payload["message_reference"]["message_id"] == reply.id
-    (req,) = h.gw.requests
-    assert req.json["messages"][-1]["content"][0]["text"] == "make it green"
-
-
-async def test_reply_in_a_channel_the_bot_is_not_enabled_in(running_bot: BotHarness) -> None:
-    h = running_bot
-    other_channel = int(h.fake.guild["channels"][1]["id"])
-    await h.store.update_settings(h.guild_id, allowed_channels=(other_channel,))
-    original = await h.fake.post_message("art", images=[("a.png", FIRST)])
-    reply = await h.fake.post_message("make it blue", reply_to=original, mention_bot=True)
-
-    answer = await h.channel_post()
-    assert answer.payload["message_reference"]["message_id"] == reply.id
-    assert "not enabled in this channel" in answer.content
-    assert h.gw.requests == []
-
-
-async def test_disabled_channel_is_told_only_that(running_bot: BotHarness) -> None:
-    h = running_bot
-    other_channel = int(h.fake.guild["channels"][1]["id"])
-    await h.store.update_settings(h.guild_id, allowed_channels=(other_channel,))
-    original = await h.fake.post_message("no pictures here")
-    await h.fake.post_message("draw this", reply_to=original, mention_bot=True)
-
-    answer = await h.channel_post()
-    assert "not enabled in this channel" in answer.content
-    assert "image" not in answer.content.lower()
-
-
-async def test_reply_mentioning_the_bot_on_a_text_message(running_bot: BotHarness) -> None:
-    h = running_bot
-    original = await h.fake.post_message("no pictures here")
-    await h.fake.post_message("draw this", reply_to=original, mention_bot=True)
-    answer = await h.channel_post()
-    assert "no image I can edit" in answer.content
-    assert h.gw.requests == []
-
-
 async def test_history_setting_bounds_the_replay(running_bot: BotHarness) -> None:
     h = running_bot
     await h.store.update_settings(h.guild_id, history_turns=1)
@@ -197,3 +118,70 @@ async def test_history_setting_bounds_the_replay(running_bot: BotHarness) -> Non
     final = h.gw.requests[3]
     assert [m["role"] for m in final.json["messages"]] == ["user"]  # nothing replayed
     assert final.images == [images[2]]  # but the latest image is still the one edited
+
+
+async def test_reset_with_nothing_to_forget_says_so(running_bot: BotHarness) -> None:
+    h = running_bot
+    st = await h.fake.interaction_result(await h.fake.slash("reset"))
+    assert "0 turns" not in st.original.content
+    assert "no image history" in st.original.content.lower()
+
+
+async def test_two_members_editing_at_once_each_get_their_own_result(
+    running_bot: BotHarness,
+) -> None:
+    h = running_bot
+    h.gw.script(
+        Reply(body=images_response([FIRST])),
+        Reply(body=images_response([SECOND]), delay=0.5),
+        Reply(body=images_response([THIRD])),
+    )
+    await h.result(await h.fake.slash("imagine", {"prompt": "a castle"}))
+    ann = await h.fake.member(name="ann")
+    ben = await h.fake.member(name="ben")
+    a = await h.fake.slash("edit", {"prompt": "make it night"}, member=ann)
+    b = await h.fake.slash("edit", {"prompt": "add a dragon"}, member=ben)
+    sa, sb = await h.result(a), await h.result(b)
+    assert sa.original.files[0][1] == SECOND and "make it night" in sa.original.content
+    assert sb.original.files[0][1] == THIRD and "add a dragon" in sb.original.content
+    assert h.gw.requests[2].images == [SECOND]  # ben's edit builds on ann's, in order
+
+
+async def test_context_menu_edits_an_embedded_image(running_bot: BotHarness) -> None:
+    """A pasted image link (or another bot's embed) carries its image in an embed."""
+    h = running_bot
+    photo = png_bytes(40, 30, (5, 6, 7))
+    c = h.fake.channel
+    url = h.fake.host_file(c["id"], p.snowflake(), "link.png", photo, "image/png")
+    embed = {
+        "type": "image",
+        "url": "https://example.com/link.png",
+        "thumbnail": {
+            "url": "https://example.com/link.png",
+            "proxy_url": url,
+            "width": 40,
+            "height": 30,
+        },
+    }
+    author = await h.fake.member(name="linker")
+    posted = await h.fake.dispatch_message(
+        p.message(h.fake.guild, c, author, "https://example.com/link.png", embeds=[embed])
+    )
+    h.gw.script(Reply(body=images_response([SECOND])))
+    menu = await h.fake.context_menu("Edit image", posted)
+    field_id = await modal_field(h, menu)
+    st = await h.result(await h.fake.submit_modal(menu, {field_id: "make it pop"}))
+    (req,) = h.gw.requests
+    assert req.images == [photo]  # fetched through Discord's media proxy, never example.com
+    assert st.original.files[0][1] == SECOND
+
+
+async def test_context_menu_on_a_sticker_only_message(running_bot: BotHarness) -> None:
+    h = running_bot
+    msg = p.message(h.fake.guild, h.fake.channel, await h.fake.member(), "")
+    msg["sticker_items"] = [{"id": p.snowflake(), "name": "wave", "format_type": 1}]
+    posted = await h.fake.dispatch_message(msg)
+    st = await h.fake.interaction_result(await h.fake.context_menu("Edit image", posted))
+    assert st.original.ephemeral
+    assert "sticker" in st.original.content.lower()
+    assert h.gw.requests == []

@@ -7,7 +7,10 @@ import io
 import pytest
 from PIL import Image
 
+from bot import errors as e
+from bot.delivery import user_message
 from bot.images import make_photo_like
+from tests.bot.helpers import button
 from tests.fakes import discord_payloads as p
 from tests.fakes.gateway import (
     Reply,
@@ -17,6 +20,8 @@ from tests.fakes.gateway import (
     png_bytes,
 )
 from tests.harness import BotHarness
+
+FIRST = png_bytes(32, 32, (200, 0, 0))
 
 
 async def test_non_image_attachment_gets_a_clear_private_answer(running_bot: BotHarness) -> None:
@@ -200,3 +205,68 @@ async def test_the_gateway_words_reach_the_member_and_keep_our_advice(
         "balance is too low, try again after a top-up. A server admin needs to top it up, "
         "or switch with /settings gateway."
     )
+
+
+ERRORS = [
+    e.NotAnImage(),
+    e.ImageTooLarge(),
+    e.RequestTooLarge(),
+    e.InputImageError(),
+    e.GatewayAuthError(),
+    e.PaymentRequired(),
+    e.ModelNotAvailable(),
+    e.ModelNotAvailable(
+        "The model foo is not available on this image service or for this API key."
+    ),
+    e.GatewayRateLimited(),
+    e.GatewayRateLimited("The image service is rate limiting us. Try again in 12 seconds."),
+    e.GatewayUnavailable(),
+    e.GatewayUnavailable("Could not reach the image service."),
+    e.GatewayTimeout(),
+    e.GatewayTimeout("The image service took longer than 120 seconds to answer."),
+    e.GatewayRejected(),
+    e.GatewayRejected("The gateway base URL is not a valid http(s) URL."),
+    e.ContentBlocked(reason="SAFETY"),
+    e.NoImageReturned(model_text="I'd rather not."),
+    e.NoImageReturned(),
+    e.MalformedResponse(),
+    e.ResponseTooLarge(),
+    e.UnsafeGatewayURL(),
+    e.AccessDenied(),
+    e.LimitReached(),
+    e.ConfigError(),
+]
+
+NEXT_STEP = ("try", "/settings", "send ", "ask ", "pick ", "use ", "wait", "attach")
+
+
+@pytest.mark.parametrize("exc", ERRORS, ids=lambda x: f"{type(x).__name__}:{x}"[:60])
+def test_every_error_says_what_to_do_next(exc: e.ImagineError) -> None:
+    text = user_message(exc)
+    assert text.startswith(str(exc))
+    assert any(step in text.lower() for step in NEXT_STEP), text
+    # advice is never said twice
+    assert text.lower().count("try again") <= 1, text
+
+
+def test_our_own_sentences_get_no_generic_advice() -> None:
+    # A validation answer already says what is allowed; "try again" would only mislead.
+    text = "Aspect ratio must be one of: 1:1, 16:9."
+    assert user_message(e.ImagineError(text)) == text
+
+
+async def test_a_failed_reroll_replaces_its_thinking_message(running_bot: BotHarness) -> None:
+    h = running_bot
+    h.gw.script(
+        Reply(body=images_response([FIRST])),
+        Reply(status=503, body=openai_error("overloaded", code=503)),
+        Reply(status=503, body=openai_error("overloaded", code=503)),
+        Reply(status=503, body=openai_error("overloaded", code=503)),
+        Reply(status=503, body=openai_error("overloaded", code=503)),
+    )
+    st = await h.result(await h.fake.slash("imagine", {"prompt": "a kite"}))
+    failed = await h.result(await h.fake.click(st.original, button(st.original, "reroll")))
+    shown = failed.last_message
+    assert not shown.loading  # no "thinking…" left behind
+    assert "down or overloaded" in shown.content and "Try again" in shown.content
+    assert shown.files == [] and shown.custom_ids() == []

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from tests.bot.helpers import button
 from tests.fakes.gateway import Reply, images_response, png_bytes
 from tests.harness import BotHarness
 
@@ -18,10 +19,6 @@ SECOND = png_bytes(32, 32, (0, 200, 0))
 THIRD = png_bytes(32, 32, (0, 0, 200))
 FOURTH = png_bytes(32, 32, (200, 200, 0))
 SLOW_STORE_SECONDS = 0.5
-
-
-def _button(message: Any, action: str) -> str:
-    return next(i for i in message.custom_ids() if i.startswith(f"imagine:{action}:"))
 
 
 def slow_turns(h: BotHarness) -> list[float]:
@@ -50,7 +47,7 @@ async def test_a_button_clicked_before_the_result_is_stored_finds_its_image(
     st = await h.result(await h.fake.slash("imagine", {"prompt": "a kite"}), stored=False)
     assert not finished  # on screen, not yet stored: the window this test is about
 
-    clicked = await h.result(await h.fake.click(st.original, _button(st.original, "up4k")))
+    clicked = await h.result(await h.fake.click(st.original, button(st.original, "up4k")))
 
     assert h.gw.requests[1].images == [FIRST]
     assert clicked.original.files[0][1] == SECOND
@@ -67,7 +64,7 @@ async def test_an_edit_right_after_a_reroll_continues_from_the_reroll(
     # A reroll takes no channel lock (it replays nothing), so only the wait for stored
     # results keeps the /edit below from reading the history without it.
     await h.result(
-        await h.fake.click(edited.original, _button(edited.original, "reroll")), stored=False
+        await h.fake.click(edited.original, button(edited.original, "reroll")), stored=False
     )
     assert not finished
 
@@ -91,7 +88,7 @@ async def test_a_result_whose_rows_cannot_be_written_is_still_delivered(
     st = await h.result(await h.fake.slash("imagine", {"prompt": "a kite"}))
 
     assert st.original.files[0][1] == FIRST
-    job_id = int(_button(st.original, "reroll").rsplit(":", 1)[1])
+    job_id = int(button(st.original, "reroll").rsplit(":", 1)[1])
     job = await h.store.get_job(job_id)
     assert job.state == "failed"  # not "running": a restart must not offer to run it again
     assert "not stored" in job.result["error"]
@@ -115,7 +112,7 @@ async def test_a_restart_while_a_posted_result_is_stored_finishes_the_store(
     h.store.update_job = noting_message_ids
     st = await h.result(await h.fake.slash("imagine", {"prompt": "a kite"}), stored=False)
     channel_id = int(st.original.payload["channel_id"])
-    job_id = int(_button(st.original, "reroll").rsplit(":", 1)[1])
+    job_id = int(button(st.original, "reroll").rsplit(":", 1)[1])
     await asyncio.wait_for(recorded.wait(), 5)  # posted and recorded: only the store is left
     assert not finished
 

@@ -376,10 +376,6 @@ class FakeDiscord:
     def gateway_url(self) -> str:
         return self._base.replace("http://", "ws://") + "/gateway"
 
-    @property
-    def cdn_base(self) -> str:
-        return self._base + "/cdn"
-
     # convenient actors ---------------------------------------------------------------------------
 
     @property

@@ -191,14 +191,6 @@ def guild(
     }
 
 
-def channel_named(guild_payload: Payload, name: str) -> Payload:
-    return next(c for c in guild_payload["channels"] if c["name"] == name)
-
-
-def role_named(guild_payload: Payload, name: str) -> Payload:
-    return next(r for r in guild_payload["roles"] if r["name"] == name)
-
-
 def upload_limit(guild_payload: Payload) -> int:
     return UPLOAD_LIMIT_BY_TIER[guild_payload.get("premium_tier", 0)]
 
@@ -380,31 +372,6 @@ def message(
     return data
 
 
-def image_message(
-    host: FileHost,
-    guild_payload: Payload,
-    channel: Payload,
-    author: Payload,
-    image: bytes,
-    content: str = "",
-    *,
-    filename: str = "image.png",
-    reply_to: Payload | None = None,
-    mentions: Sequence[Payload] = (),
-) -> Payload:
-    """A user message carrying one image attachment served by `host`."""
-    att = attachment(host, image, filename, channel_id=channel["id"])
-    return message(
-        guild_payload,
-        channel,
-        author,
-        content,
-        attachments=[att],
-        reply_to=reply_to,
-        mentions=mentions,
-    )
-
-
 # --- interactions -------------------------------------------------------------------------------
 
 
@@ -465,15 +432,6 @@ def option(name: str, value: Any, type: int) -> Payload:
 
 def str_option(name: str, value: str) -> Payload:
     return option(name, value, STRING)
-
-
-def int_option(name: str, value: int) -> Payload:
-    return option(name, value, INTEGER)
-
-
-def attachment_option(name: str, att: Payload) -> Payload:
-    """The option carries only the id; pass `att` in `slash_command(attachments=...)`."""
-    return option(name, att["id"], ATTACHMENT)
 
 
 def subcommand(name: str, options: Sequence[Payload] = (), *, group: bool = False) -> Payload:
