@@ -27,7 +27,13 @@ each, with ``raise ... from exc`` so the log keeps the cause.
     │   ├── ResponseTooLarge         body above the download cap
     │   └── UnsafeGatewayURL         base URL points at a private / loopback address
     ├── AccessDenied                 the member may not do this here
-    └── LimitReached                 too many jobs in flight / over a quota
+    ├── LimitReached                 too many jobs in flight / over a quota
+    └── StorageError                 what a Store refuses (bot/storage/errors.py)
+        ├── NotStored (KeyError)     a record that is not, or no longer, stored
+        │   ├── JobNotFound          carries job_id
+        │   └── BlobNotFound         carries the missing shas
+        └── InvalidValue (ValueError)  a value a driver will not write: the caller's bug
+            └── InvalidSetting       a guild setting unknown or outside its rule
 """
 
 from __future__ import annotations

@@ -1,14 +1,24 @@
-"""Persistence: ``open_store(DATABASE_URL)`` gives the one ``Store`` the bot uses."""
+"""Persistence: ``open_store(DATABASE_URL)`` gives the one ``Store`` the bot uses.
+
+``DRIVERS`` maps a URL scheme to its driver's opener (as Red's ``_drivers`` does);
+each driver imports its database library only when opened, so a missing optional
+library costs only the bot that asks for that database.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
+import re
+import time
+from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from bot.errors import ConfigError
 from bot.storage.base import (
     DEFAULT_HISTORY_TURNS,
+    DEFAULT_OWNER,
     JOB_STATES,
     MAX_HISTORY_TURNS,
+    OWNER_PATTERN,
     SETTING_NAMES,
     GuildSettings,
     JobRecord,
@@ -18,51 +28,89 @@ from bot.storage.base import (
     TurnRecord,
     UsageRow,
 )
+from bot.storage.driver import DEFAULT_BLOB_GRACE
+from bot.storage.errors import (
+    BlobNotFound,
+    InvalidSetting,
+    InvalidValue,
+    JobNotFound,
+    NotStored,
+    StorageError,
+)
 
 __all__ = [
+    "DEFAULT_BLOB_GRACE",
     "DEFAULT_HISTORY_TURNS",
+    "DEFAULT_OWNER",
+    "DRIVERS",
     "JOB_STATES",
     "MAX_HISTORY_TURNS",
+    "OWNER_PATTERN",
     "SETTING_NAMES",
+    "BlobNotFound",
     "GuildSettings",
+    "InvalidSetting",
+    "InvalidValue",
+    "JobNotFound",
     "JobRecord",
+    "NotStored",
+    "Opener",
     "SizeObservation",
+    "StorageError",
     "Store",
     "StoredImage",
     "TurnRecord",
     "UsageRow",
     "open_store",
-    "sqlite_path",
 ]
 
-_SQLITE_PREFIX = "sqlite:///"
+
+class Opener(Protocol):
+    """Open (and migrate) the database a URL of the driver's scheme names."""
+
+    def __call__(
+        self, database_url: str, *, clock: Callable[[], float], blob_grace: float
+    ) -> Awaitable[Store]: ...
 
 
-def sqlite_path(database_url: str) -> str:
-    """The file path in a ``sqlite:///`` URL (three slashes relative, four absolute)."""
-    path = database_url[len(_SQLITE_PREFIX) :]
-    if not database_url.startswith(_SQLITE_PREFIX) or not path or "?" in path:
+async def _open_sqlite(
+    database_url: str, *, clock: Callable[[], float], blob_grace: float
+) -> Store:
+    from bot.storage.sqlite import open_sqlite
+
+    return await open_sqlite(database_url, clock=clock, blob_grace=blob_grace)
+
+
+DRIVERS: dict[str, Opener] = {"sqlite": _open_sqlite}
+# Schemes a later version will have a driver for: refused with a sentence that says so.
+PLANNED = {"postgresql": "PostgreSQL", "postgres": "PostgreSQL"}
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9.-]{0,30})(\+[A-Za-z0-9.-]{1,30})?:")
+
+
+def _scheme(database_url: str) -> str:
+    """The URL's scheme without a ``+library`` suffix, lower-cased ("" when it has none)."""
+    # Only a well-formed scheme is named back: whatever else was typed may be a password.
+    match = _SCHEME.match(database_url)
+    return match.group(1).lower() if match else ""
+
+
+async def open_store(
+    database_url: str,
+    *,
+    clock: Callable[[], float] = time.time,
+    blob_grace: float = DEFAULT_BLOB_GRACE,
+) -> Store:
+    """Open (and migrate) the database named by DATABASE_URL; ConfigError if we cannot."""
+    scheme = _scheme(database_url)
+    opener = DRIVERS.get(scheme)
+    if opener is not None:
+        return await opener(database_url, clock=clock, blob_grace=blob_grace)
+    if scheme in PLANNED:
         raise ConfigError(
-            "DATABASE_URL must look like sqlite:///data/bot.db (relative), "
-            "sqlite:////var/lib/bot.db (absolute) or sqlite:///:memory:"
+            f"{PLANNED[scheme]} support is not built yet; "
+            "set DATABASE_URL to sqlite:///data/bot.db (or another sqlite:/// path)"
         )
-    return path
-
-
-async def open_store(database_url: str) -> Store:
-    """Open (and migrate) the database named by DATABASE_URL."""
-    scheme = database_url.partition(":")[0].lower()
-    if scheme in ("postgres", "postgresql") or scheme.startswith("postgresql+"):
-        raise ConfigError("PostgreSQL support is not built yet; use sqlite:///...")
-    if scheme != "sqlite":
-        raise ConfigError(
-            f"DATABASE_URL has an unsupported scheme {scheme + ':' if scheme else '(none)'}; "
-            "use sqlite:///path/to/bot.db"
-        )
-    path = sqlite_path(database_url)
-    if path != ":memory:":
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-
-    from bot.storage.sqlite import SQLiteStore
-
-    return await SQLiteStore.open(path)
+    raise ConfigError(
+        f"DATABASE_URL has an unsupported scheme {scheme + ':' if scheme else '(none)'}; "
+        f"use {' or '.join(s + ':///path/to/bot.db' for s in DRIVERS)}"
+    )

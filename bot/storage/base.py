@@ -1,8 +1,11 @@
-"""The one storage interface. SQLite implements it today; PostgreSQL will be a new driver.
+"""The one storage interface (``Store``) and the records it speaks in.
 
 Everything the bot persists goes through ``Store``: per-guild settings, per-channel
 edit history, content-addressed image blobs, jobs and usage. Nothing outside
-``bot/storage`` writes SQL.
+``bot/storage`` writes SQL. SQLite implements it today (``bot/storage/sqlite``);
+every driver subclasses ``bot.storage.driver.Driver``, which checks every argument
+(``bot.storage.validation``) and raises the typed errors (``bot.storage.errors``)
+before the driver sees anything, and passes ``tests/storage`` (run per driver).
 """
 
 from __future__ import annotations
@@ -69,6 +72,12 @@ class TurnRecord:
 
 
 JOB_STATES = ("queued", "running", "done", "failed", "interrupted")
+UNFINISHED_STATES = ("queued", "running")
+FINISHED_STATES = ("done", "failed", "interrupted")
+# The owner of jobs made by a process that sets no INSTANCE_NAME, and of every job
+# stored before jobs had owners.
+DEFAULT_OWNER = "default"
+OWNER_PATTERN = r"[A-Za-z0-9_.-]{1,64}"
 
 
 @dataclass(frozen=True)
@@ -88,6 +97,7 @@ class JobRecord:
     started_at: float | None = None
     finished_at: float | None = None
     counted: bool = True  # toward the member's and the server's quotas
+    owner: str = DEFAULT_OWNER  # the instance (INSTANCE_NAME) that runs it
 
 
 @dataclass(frozen=True)
@@ -117,28 +127,109 @@ class SizeObservation:
 
 
 class Store(Protocol):
-    """What the bot needs from a database. All methods are coroutine functions."""
+    """What the bot needs from a database. Every method but ``close`` is a coroutine.
 
-    async def close(self) -> None: ...
+    Each method is atomic: it commits whole or not at all, and a concurrent reader sees
+    its effect whole or not at all. Records come back as frozen dataclasses; the
+    mappings in them are plain JSON values (tuples read back as lists). Times are the
+    store's clock (``time.time`` unless a test gives another), in seconds.
+
+    Errors: a refused argument raises ``InvalidValue`` (``InvalidSetting`` for
+    settings), a ``ValueError``; a missing job or blob raises ``JobNotFound`` /
+    ``BlobNotFound``, ``KeyError``s; both are ``StorageError``s (``bot.storage.errors``).
+    A database that cannot be opened raises ``ConfigError`` naming DATABASE_URL.
+    """
+
+    async def close(self) -> None:
+        """Close the connections; calling it again does nothing. Writes in flight finish."""
+        ...
 
     # settings
-    async def get_settings(self, guild_id: int) -> GuildSettings: ...
-    async def update_settings(self, guild_id: int, **changes: Any) -> GuildSettings: ...
-    async def rotate_gateway_keys(self, rotate: Callable[[bytes], bytes | None]) -> int: ...
+
+    async def get_settings(self, guild_id: int) -> GuildSettings:
+        """The guild's settings: the registered defaults with the values an admin set.
+
+        Never raises for an unknown guild (it gets the defaults) and writes nothing. A
+        stored value that a newer version no longer accepts reads as its default.
+        """
+        ...
+
+    async def update_settings(self, guild_id: int, **changes: Any) -> GuildSettings:
+        """Set the named settings (None: back to the default) and return the result.
+
+        Every value is checked first (``bot.storage.settings.VALIDATORS``); one bad or
+        unknown name raises ``InvalidSetting`` and changes nothing. Names not given keep
+        their stored values. Only values an admin set are stored, so a default changed
+        in code reaches every guild that never chose otherwise.
+        """
+        ...
+
+    async def rotate_gateway_keys(self, rotate: Callable[[bytes], bytes | None]) -> int:
+        """Replace each stored gateway key ciphertext by ``rotate(key)``; returns how many.
+
+        ``rotate`` returning None leaves that key; a result that is not valid ciphertext
+        raises ``InvalidSetting``. All keys change in one transaction, or none does.
+        """
+        ...
 
     # content-addressed images
+
     async def put_blob(
         self, data: bytes, mime: str, width: int = 0, height: int = 0
-    ) -> StoredImage: ...
-    async def get_blob(self, sha256: str) -> bytes: ...
-    async def blob_info(self, sha256: str) -> StoredImage: ...  # KeyError if unknown
+    ) -> StoredImage:
+        """Store image bytes under their SHA-256 (lower-case hex) and return the reference.
+
+        Idempotent: putting the same bytes again stores nothing new, keeps the first
+        mime, fills in dimensions still unknown (0), and restarts the blob's grace (see
+        ``collect_garbage``). ``TypeError`` if data is not bytes; ``InvalidValue`` for an
+        empty mime or negative dimensions.
+        """
+        ...
+
+    async def get_blob(self, sha256: str) -> bytes:
+        """The bytes stored under the digest; ``BlobNotFound`` if there are none."""
+        ...
+
+    async def blob_info(self, sha256: str) -> StoredImage:
+        """The stored mime and dimensions, without the bytes; ``BlobNotFound`` if unknown."""
+        ...
+
+    async def collect_garbage(self) -> int:
+        """Delete blobs no turn and no job refers to, put longer ago than the grace.
+
+        Returns how many went. The grace (an hour by default) covers the gap between
+        ``put_blob`` and the ``append_turn`` / job update that will refer to the blob.
+        Pruning history and expiring jobs run this in their own transaction.
+        """
+        ...
 
     # per-channel history
-    async def append_turn(self, turn: TurnRecord, keep: int) -> int: ...
-    async def recent_turns(self, channel_id: int, limit: int) -> Sequence[TurnRecord]: ...
-    async def reset_history(self, channel_id: int) -> int: ...
+
+    async def append_turn(self, turn: TurnRecord, keep: int) -> int:
+        """Add a turn to its channel, keep only the channel's newest ``keep``; its id.
+
+        Ids grow with every append, in the order the appends committed. The images in
+        ``inputs``, ``outputs`` and ``{"$blob": sha}`` references in ``raw_turn`` must
+        have been put: otherwise ``BlobNotFound`` and nothing is stored. ``keep=0``
+        stores and drops the turn (the channel keeps nothing); other channels are never
+        touched; blobs only the dropped turns used are collected. ``InvalidValue`` for a
+        negative keep.
+        """
+        ...
+
+    async def recent_turns(self, channel_id: int, limit: int) -> Sequence[TurnRecord]:
+        """The channel's newest ``limit`` turns, oldest first, with their images in order.
+
+        ``limit <= 0`` or an unknown channel gives an empty sequence.
+        """
+        ...
+
+    async def reset_history(self, channel_id: int) -> int:
+        """Delete the channel's turns (and the blobs only they used); returns how many."""
+        ...
 
     # jobs
+
     async def create_job(
         self,
         *,
@@ -149,22 +240,71 @@ class Store(Protocol):
         prompt: str,
         params: Mapping[str, Any],
         interaction_token: str | None = None,
-    ) -> JobRecord: ...
-    async def update_job(self, job_id: int, **changes: Any) -> JobRecord: ...
-    async def get_job(self, job_id: int) -> JobRecord | None: ...
-    async def interrupt_running_jobs(self) -> Sequence[JobRecord]: ...
-    async def delete_jobs_before(self, before: float) -> int: ...
-    async def count_jobs(
-        self, *, guild_id: int | None, user_id: int | None, since: float
-    ) -> int: ...
+        owner: str = DEFAULT_OWNER,
+    ) -> JobRecord:
+        """A new job, state "queued", ``created_at`` now, counted, owned by ``owner``.
+
+        Ids are unique and grow with every job. Stored images named in ``params`` (by
+        sha, anywhere in it) are kept as long as the job is. ``InvalidValue`` for an empty
+        kind, an owner not matching ``OWNER_PATTERN``, or params that are not JSON.
+        """
+        ...
+
+    async def update_job(self, job_id: int, **changes: Any) -> JobRecord:
+        """Change a job's ``state``, ``params``, ``result``, ``interaction_token``,
+        ``message_id``, ``started_at``, ``finished_at`` or ``counted``; the job after.
+
+        Entering "running" stamps ``started_at`` (if unset) and entering a finished state
+        stamps ``finished_at`` now, unless the change gives them. ``InvalidValue`` for an
+        unknown field or a bad value (nothing changes); ``JobNotFound`` for an unknown id.
+        """
+        ...
+
+    async def get_job(self, job_id: int) -> JobRecord | None:
+        """The job, or None if it never existed or has expired."""
+        ...
+
+    async def interrupt_running_jobs(self, owner: str) -> Sequence[JobRecord]:
+        """Mark the owner's queued and running jobs interrupted; returns them by id.
+
+        For start-up: a restarted instance finds the jobs its previous run left. Jobs of
+        other owners are not touched (they may be running in another process). The
+        interrupted jobs stop counting toward quotas and are stamped finished now.
+        """
+        ...
+
+    async def delete_jobs_before(self, before: float) -> int:
+        """Delete jobs that finished before ``before`` and the blobs only they used.
+
+        By finish time, so a job a restart just interrupted keeps its "Run again" button;
+        queued and running jobs are never removed. Returns how many jobs went.
+        """
+        ...
+
+    async def count_jobs(self, *, guild_id: int | None, user_id: int | None, since: float) -> int:
+        """Counted jobs created at or after ``since``; a None filter matches every value."""
+        ...
 
     # usage
+
     async def record_usage(
         self, *, guild_id: int | None, user_id: int, images: int, tokens: int
-    ) -> None: ...
-    async def usage_summary(self, guild_id: int, since: float) -> Sequence[UsageRow]: ...
+    ) -> None:
+        """Add one job, its images and tokens to the user's total for today (UTC).
+
+        ``InvalidValue`` for negative or non-integer counts.
+        """
+        ...
+
+    async def usage_summary(self, guild_id: int, since: float) -> Sequence[UsageRow]:
+        """Per-user totals over whole UTC days from the day of ``since``.
+
+        Most images first, then most tokens, then by user id.
+        """
+        ...
 
     # delivered sizes
+
     async def record_size_check(
         self,
         *,
@@ -176,7 +316,10 @@ class Store(Protocol):
         size_honoured: bool | None,
         ratio_honoured: bool | None,
     ) -> None:
-        """Keep this as the latest observation for its gateway, model and dialect (now)."""
+        """Keep this as the latest observation for its gateway, model and dialect (now).
+
+        ``InvalidValue`` if a verdict is not True, False or None.
+        """
         ...
 
     async def size_checks(self, gateway: str, model: str | None = None) -> list[SizeObservation]:

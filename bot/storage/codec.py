@@ -13,6 +13,8 @@ from typing import Any
 
 import orjson
 
+from bot.storage.errors import InvalidValue
+
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
@@ -29,7 +31,7 @@ def dumps(obj: Any) -> str:
     try:
         return orjson.dumps(obj, default=_default).decode()
     except TypeError as exc:  # orjson.JSONEncodeError subclasses TypeError
-        raise ValueError(str(exc)) from exc
+        raise InvalidValue(str(exc)) from exc
 
 
 def loads(text: str | bytes | None) -> Any:

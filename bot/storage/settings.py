@@ -21,6 +21,7 @@ from bot.gateway.models import (
     STREAM_MODES,
 )
 from bot.storage.base import MAX_HISTORY_TURNS, SETTING_NAMES, GuildSettings
+from bot.storage.errors import InvalidSetting
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ def _int_range(lo: int, hi: int, *, nullable: bool = False) -> Validator:
             return None
         if not _is_int(value) or not lo <= value <= hi:
             extra = " or None" if nullable else ""
-            raise ValueError(
+            raise InvalidSetting(
                 f"{name} must be a whole number from {lo} to {hi}{extra}, got {value!r}"
             )
         return value
@@ -57,7 +58,7 @@ def _choice(choices: tuple[str, ...]) -> Validator:
     def check(name: str, value: Any) -> Any:
         if value is None or value in choices:
             return value
-        raise ValueError(f"{name} must be one of {', '.join(choices)} or None, got {value!r}")
+        raise InvalidSetting(f"{name} must be one of {', '.join(choices)} or None, got {value!r}")
 
     return check
 
@@ -71,7 +72,7 @@ def _model(name: str, value: Any) -> Any:
         or len(value) > MAX_MODEL_NAME
         or any(ch.isspace() or not ch.isprintable() for ch in value)
     ):
-        raise ValueError(f"{name} must be a model name without spaces, got {value!r}")
+        raise InvalidSetting(f"{name} must be a model name without spaces, got {value!r}")
     return value
 
 
@@ -83,7 +84,7 @@ def _url(name: str, value: Any) -> Any:
         if parts.scheme in ("http", "https") and parts.hostname and " " not in value:
             return value
     # The value may be a mistyped key: never echo it.
-    raise ValueError(f"{name} must be an http:// or https:// URL")
+    raise InvalidSetting(f"{name} must be an http:// or https:// URL")
 
 
 def _ciphertext(name: str, value: Any) -> Any:
@@ -91,17 +92,17 @@ def _ciphertext(name: str, value: Any) -> Any:
         return None
     if isinstance(value, (bytes, bytearray, memoryview)) and 0 < len(value) <= MAX_KEY_CIPHERTEXT:
         return bytes(value)
-    raise ValueError(f"{name} must be encrypted bytes (see bot.secrets.KeyBox)")
+    raise InvalidSetting(f"{name} must be encrypted bytes (see bot.secrets.KeyBox)")
 
 
 def _channels(name: str, value: Any) -> Any:
     if isinstance(value, (str, bytes, Mapping)) or not hasattr(value, "__iter__"):
-        raise ValueError(f"{name} must be a list of channel ids")
+        raise InvalidSetting(f"{name} must be a list of channel ids")
     ids = tuple(dict.fromkeys(value))
     if not all(_is_int(i) and i > 0 for i in ids):
-        raise ValueError(f"{name} must be a list of channel ids (positive whole numbers)")
+        raise InvalidSetting(f"{name} must be a list of channel ids (positive whole numbers)")
     if len(ids) > MAX_ALLOWED_CHANNELS:
-        raise ValueError(f"{name} may hold at most {MAX_ALLOWED_CHANNELS} channels")
+        raise InvalidSetting(f"{name} may hold at most {MAX_ALLOWED_CHANNELS} channels")
     return ids
 
 
@@ -125,13 +126,13 @@ VALIDATORS: dict[str, Validator] = {
 
 
 def validate_changes(changes: Mapping[str, Any]) -> dict[str, Any]:
-    """Normalised copies of the changes; ValueError on an unknown name or a bad value."""
+    """Normalised copies of the changes; InvalidSetting on an unknown name or a bad value."""
     unknown = sorted(set(changes) - SETTING_NAMES)
     if unknown:
-        raise ValueError(f"unknown setting(s): {', '.join(unknown)}")
+        raise InvalidSetting(f"unknown setting(s): {', '.join(unknown)}")
     missing = sorted(set(changes) - set(VALIDATORS))
     if missing:  # a field was added to GuildSettings without a validator here
-        raise ValueError(f"setting(s) without validation: {', '.join(missing)}")
+        raise InvalidSetting(f"setting(s) without validation: {', '.join(missing)}")
     return {name: VALIDATORS[name](name, value) for name, value in changes.items()}
 
 
@@ -141,7 +142,7 @@ def build_settings(guild_id: int, overrides: Mapping[str, Any]) -> GuildSettings
     for name, value in overrides.items():
         try:
             kept.update(validate_changes({name: value}))
-        except ValueError:
+        except InvalidSetting:
             # Settings removed or narrowed in a newer version must not break the guild.
             log.warning(
                 "guild %s: ignoring stored setting %s that is no longer valid", guild_id, name

@@ -3,13 +3,13 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-from pathlib import Path
 
 import pytest
 
-from bot.storage.base import StoredImage, TurnRecord
-from bot.storage.sqlite import SQLiteStore
-from tests.storage.helpers import Clock, query
+from bot.storage import BlobNotFound, InvalidValue, Store, StoredImage, TurnRecord
+from tests.storage.conftest import OpenDB
+from tests.storage.drivers import Probe
+from tests.storage.helpers import Clock
 
 CHANNEL = 500
 
@@ -27,46 +27,42 @@ def turn(prompt: str, *, inputs=(), outputs=(), raw=None, channel: int = CHANNEL
     )
 
 
-async def blob(store: SQLiteStore, tag: str) -> StoredImage:
+async def blob(store: Store, tag: str) -> StoredImage:
     return await store.put_blob(f"png bytes {tag}".encode(), "image/png", 64, 32)
 
 
-def blob_count(path: Path) -> int:
-    return query(path, "SELECT COUNT(*) FROM blobs")[0][0]
-
-
-async def test_blob_round_trip_and_dedup(store: SQLiteStore, db_path: Path) -> None:
+async def test_blob_round_trip_and_dedup(store: Store, probe: Probe) -> None:
     data = os.urandom(3000)
     first = await store.put_blob(data, "image/webp", 10, 20)
     second = await store.put_blob(data, "image/webp", 10, 20)
     assert first == second == StoredImage(hashlib.sha256(data).hexdigest(), "image/webp", 10, 20)
     assert await store.get_blob(first.sha256) == data
     assert await store.blob_info(first.sha256) == first
-    assert query(db_path, "SELECT COUNT(*), SUM(length(data)) FROM blobs") == [(1, 3000)]
+    assert await probe.blob_shas() == {first.sha256}
 
 
-async def test_second_put_fills_unknown_dimensions(store: SQLiteStore) -> None:
+async def test_second_put_fills_unknown_dimensions(store: Store) -> None:
     await store.put_blob(b"x" * 10, "image/png")
     again = await store.put_blob(b"x" * 10, "image/png", 5, 6)
     assert (again.width, again.height) == (5, 6)
 
 
-async def test_unknown_blob_is_key_error(store: SQLiteStore) -> None:
+async def test_unknown_blob_is_key_error(store: Store) -> None:
     with pytest.raises(KeyError):
         await store.get_blob("0" * 64)
-    with pytest.raises(KeyError):
+    with pytest.raises(BlobNotFound):
         await store.blob_info("0" * 64)
 
 
-async def test_large_blob_round_trip(store: SQLiteStore, db_path: Path) -> None:
+async def test_large_blob_round_trip(store: Store, probe: Probe) -> None:
     data = os.urandom(24 * 1024 * 1024)
     ref = await store.put_blob(data, "image/png", 4096, 4096)
     assert ref.sha256 == hashlib.sha256(data).hexdigest()
     assert await store.get_blob(ref.sha256) == data
-    assert query(db_path, "SELECT size, length(data) FROM blobs") == [(len(data), len(data))]
+    assert await probe.blob_shas() == {ref.sha256}
 
 
-async def test_recent_turns_are_oldest_first_with_images(store: SQLiteStore) -> None:
+async def test_recent_turns_are_oldest_first_with_images(store: Store) -> None:
     a, b, c = [await blob(store, t) for t in "abc"]
     ids = [
         await store.append_turn(turn("one", outputs=[a]), keep=10),
@@ -86,26 +82,27 @@ async def test_recent_turns_are_oldest_first_with_images(store: SQLiteStore) -> 
     assert await store.recent_turns(999, 5) == []
 
 
-async def test_append_prunes_beyond_keep(store: SQLiteStore, db_path: Path) -> None:
+async def test_append_prunes_beyond_keep(store: Store, probe: Probe) -> None:
     for i in range(5):
         await store.append_turn(turn(f"p{i}"), keep=3)
     await store.append_turn(turn("elsewhere", channel=777), keep=3)
     assert [t.prompt for t in await store.recent_turns(CHANNEL, 10)] == ["p2", "p3", "p4"]
-    assert query(db_path, "SELECT COUNT(*) FROM turns WHERE channel_id = ?", (CHANNEL,)) == [(3,)]
+    assert await probe.turn_count(CHANNEL) == 3
     # a smaller keep later shrinks the history at the next append
     await store.append_turn(turn("p5"), keep=1)
     assert [t.prompt for t in await store.recent_turns(CHANNEL, 10)] == ["p5"]
     assert len(await store.recent_turns(777, 10)) == 1
 
 
-async def test_keep_zero_keeps_nothing(store: SQLiteStore) -> None:
+async def test_keep_zero_keeps_nothing(store: Store) -> None:
     await store.append_turn(turn("gone"), keep=0)
     assert await store.recent_turns(CHANNEL, 5) == []
-    with pytest.raises(ValueError):
+    with pytest.raises(InvalidValue, match="keep"):
         await store.append_turn(turn("x"), keep=-1)
+    assert await store.recent_turns(CHANNEL, 5) == []
 
 
-async def test_reset_counts_and_leaves_other_channels(store: SQLiteStore) -> None:
+async def test_reset_counts_and_leaves_other_channels(store: Store) -> None:
     for i in range(3):
         await store.append_turn(turn(f"p{i}"), keep=10)
     await store.append_turn(turn("other", channel=8), keep=10)
@@ -115,7 +112,7 @@ async def test_reset_counts_and_leaves_other_channels(store: SQLiteStore) -> Non
     assert [t.prompt for t in await store.recent_turns(8, 10)] == ["other"]
 
 
-async def test_raw_turn_round_trips_with_nested_blob_refs(store: SQLiteStore) -> None:
+async def test_raw_turn_round_trips_with_nested_blob_refs(store: Store) -> None:
     img = await blob(store, "out")
     thought = await blob(store, "thought")
     raw = {
@@ -136,7 +133,7 @@ async def test_raw_turn_round_trips_with_nested_blob_refs(store: SQLiteStore) ->
     assert got.outputs == (img,)
 
 
-async def test_blob_named_inside_a_string_of_the_raw_turn_is_kept(store: SQLiteStore) -> None:
+async def test_blob_named_inside_a_string_of_the_raw_turn_is_kept(store: Store) -> None:
     # Chat turns keep their image as a "$blob:<sha>" marker inside a data URI string.
     img = await blob(store, "chat")
     raw = {"role": "assistant", "content": f"![i](data:image/png;base64,$blob:{img.sha256})"}
@@ -146,7 +143,7 @@ async def test_blob_named_inside_a_string_of_the_raw_turn_is_kept(store: SQLiteS
 
 
 async def test_escaped_blob_object_in_the_raw_turn_is_text_not_a_reference(
-    store: SQLiteStore,
+    store: Store,
 ) -> None:
     # strip_inline_data wraps a gateway's own {"$blob": ...} object in {"$literal": ...}.
     raw = {"parts": [{"$literal": {"$blob": "e" * 64}}]}
@@ -155,31 +152,30 @@ async def test_escaped_blob_object_in_the_raw_turn_is_text_not_a_reference(
     assert got.raw_turn == raw
 
 
-async def test_turn_with_unstored_blob_is_refused_whole(store: SQLiteStore, db_path: Path) -> None:
+async def test_turn_with_unstored_blob_is_refused_whole(store: Store, probe: Probe) -> None:
     ghost = StoredImage("f" * 64, "image/png")
     with pytest.raises(KeyError, match="never stored"):
         await store.append_turn(turn("p", outputs=[ghost]), keep=5)
     with pytest.raises(KeyError):
         await store.append_turn(turn("p", raw={"parts": [{"$blob": "e" * 64}]}), keep=5)
-    assert query(db_path, "SELECT COUNT(*) FROM turns") == [(0,)]
+    assert await probe.turn_count() == 0
 
 
-async def test_prune_collects_unreferenced_blobs_only(store: SQLiteStore, db_path: Path) -> None:
+async def test_prune_collects_unreferenced_blobs_only(store: Store, probe: Probe) -> None:
     a, b, c, _unused = [await blob(store, t) for t in "abcd"]
     raw_only = await blob(store, "raw-only")
     await store.append_turn(turn("1", outputs=[a], raw={"x": {"$blob": raw_only.sha256}}), keep=2)
     await store.append_turn(turn("2", inputs=[a], outputs=[b]), keep=2)
-    assert blob_count(db_path) == 5  # c, d not yet referenced, but nothing was deleted yet
+    assert len(await probe.blob_shas()) == 5  # c, d not yet referenced, nothing deleted yet
     await store.append_turn(turn("3", inputs=[b], outputs=[c]), keep=2)
     # turn 1 went: raw_only and the never-used d go; a survives through turn 2
-    remaining = {r[0] for r in query(db_path, "SELECT sha256 FROM blobs")}
-    assert remaining == {a.sha256, b.sha256, c.sha256}
+    assert await probe.blob_shas() == {a.sha256, b.sha256, c.sha256}
     with pytest.raises(KeyError):
         await store.get_blob(raw_only.sha256)
 
 
 async def test_reset_collects_but_spares_blobs_of_other_channels_and_jobs(
-    store: SQLiteStore, db_path: Path
+    store: Store, probe: Probe
 ) -> None:
     shared, mine, job_input = [await blob(store, t) for t in ("shared", "mine", "job")]
     await store.append_turn(turn("p", inputs=[shared], outputs=[mine]), keep=5)
@@ -194,34 +190,31 @@ async def test_reset_collects_but_spares_blobs_of_other_channels_and_jobs(
     )
     await store.append_turn(turn("r", inputs=[job_input]), keep=5)
     assert await store.reset_history(CHANNEL) == 2
-    remaining = {r[0] for r in query(db_path, "SELECT sha256 FROM blobs")}
-    assert remaining == {shared.sha256, job_input.sha256}
-    assert query(db_path, "PRAGMA foreign_key_check") == []
+    assert await probe.blob_shas() == {shared.sha256, job_input.sha256}
+    assert await probe.problems() == []
 
 
-async def test_grace_protects_blobs_put_but_not_yet_referenced(db_path: Path) -> None:
-    clock = Clock()
-    store = await SQLiteStore.open(db_path, clock=clock, blob_grace=600)
-    try:
-        old = await blob(store, "old")
-        await store.append_turn(turn("p", outputs=[old]), keep=5)
-        clock.advance(601)
-        fresh = await blob(store, "fresh")  # an edit elsewhere, about to append its turn
-        await store.reset_history(CHANNEL)
-        remaining = {r[0] for r in query(db_path, "SELECT sha256 FROM blobs")}
-        assert remaining == {fresh.sha256}
-        await store.append_turn(turn("q", outputs=[fresh], channel=9), keep=5)
-        clock.advance(601)
-        assert await store.collect_garbage() == 0  # referenced now
-    finally:
-        await store.close()
+async def test_grace_protects_blobs_put_but_not_yet_referenced(
+    open_db: OpenDB, probe: Probe, clock: Clock
+) -> None:
+    store = await open_db(blob_grace=600)
+    old = await blob(store, "old")
+    await store.append_turn(turn("p", outputs=[old]), keep=5)
+    clock.advance(601)
+    fresh = await blob(store, "fresh")  # an edit elsewhere, about to append its turn
+    await store.reset_history(CHANNEL)
+    assert await probe.blob_shas() == {fresh.sha256}
+    await store.append_turn(turn("q", outputs=[fresh], channel=9), keep=5)
+    clock.advance(601)
+    assert await store.collect_garbage() == 0  # referenced now
 
 
-async def test_fifty_concurrent_appends_stay_consistent(db_path: Path) -> None:
-    clock = Clock()
+async def test_fifty_concurrent_appends_stay_consistent(
+    open_db: OpenDB, probe: Probe, clock: Clock
+) -> None:
     # Each task puts its image and then appends, as the bot does; the grace keeps one
     # task's prune from collecting another's image in between.
-    store = await SQLiteStore.open(db_path, clock=clock, blob_grace=600)
+    store = await open_db(blob_grace=600)
 
     async def edit(i: int) -> int:
         image = await blob(store, str(i))
@@ -237,53 +230,21 @@ async def test_fifty_concurrent_appends_stay_consistent(db_path: Path) -> None:
     finally:
         await store.close()
     kept = {t.outputs[0].sha256 for t in recent}
-    assert {r[0] for r in query(db_path, "SELECT sha256 FROM blobs")} == kept
-    assert query(db_path, "SELECT COUNT(*) FROM turn_blobs") == [(10,)]
-    assert query(db_path, "PRAGMA integrity_check") == [("ok",)]
-    assert query(db_path, "PRAGMA foreign_key_check") == []
+    assert await probe.blob_shas() == kept
+    assert await probe.turn_refs() == 10
+    assert await probe.problems() == []
 
 
-async def test_two_stores_on_one_file_interleave_safely(db_path: Path) -> None:
-    # The bot and a CLI run may share the file: BEGIN IMMEDIATE + busy_timeout serialise them.
-    first = await SQLiteStore.open(db_path, blob_grace=0)
-    second = await SQLiteStore.open(db_path, blob_grace=0)
-    try:
-        await asyncio.gather(
-            *(
-                s.append_turn(turn(f"{n}-{i}"), keep=1000)
-                for i in range(25)
-                for n, s in (("a", first), ("b", second))
-            )
+async def test_two_stores_on_one_database_interleave_safely(open_db: OpenDB) -> None:
+    # The bot and a CLI run may share the database (SQLite: BEGIN IMMEDIATE + busy_timeout).
+    first = await open_db(blob_grace=0)
+    second = await open_db(blob_grace=0)
+    await asyncio.gather(
+        *(
+            s.append_turn(turn(f"{n}-{i}"), keep=1000)
+            for i in range(25)
+            for n, s in (("a", first), ("b", second))
         )
-        assert len(await first.recent_turns(CHANNEL, 1000)) == 50
-    finally:
-        await first.close()
-        await second.close()
-
-
-async def test_cancelled_write_rolls_back_and_the_store_keeps_working(
-    store: SQLiteStore, db_path: Path
-) -> None:
-    with pytest.raises(asyncio.CancelledError):
-        async with store._write() as db:
-            await db.execute("INSERT INTO usage VALUES (1, 1, 1, 1, 1, 1)")
-            raise asyncio.CancelledError
-    # a transaction left open by a rollback that never ran is closed by the next write
-    async with store._lock:
-        await store._db.execute("BEGIN")
-        await store._db.execute("INSERT INTO usage VALUES (2, 2, 2, 2, 2, 2)")
-    await store.append_turn(turn("after"), keep=5)
-    assert query(db_path, "SELECT COUNT(*) FROM usage") == [(0,)]
-    assert [t.prompt for t in await store.recent_turns(CHANNEL, 5)] == ["after"]
-
-
-async def test_reads_do_not_wait_behind_a_write(store: SQLiteStore) -> None:
-    """A member's /settings show must not queue behind a job's 20 MB blob insert."""
-    await store.update_settings(1, history_turns=3)
-    async with store._write() as db:  # a write in progress holds the writer
-        await db.execute("INSERT INTO usage VALUES (9, 9, 9, 9, 9, 9)")
-        settings = await asyncio.wait_for(store.get_settings(1), timeout=5)
-        assert settings.history_turns == 3
-        # the reader sees only what was committed before its statement began
-        assert await store.usage_summary(9, since=0) == []
-    assert [r.user_id for r in await store.usage_summary(9, since=0)] == [9]
+    )
+    assert len(await first.recent_turns(CHANNEL, 1000)) == 50
+    assert len(await second.recent_turns(CHANNEL, 1000)) == 50

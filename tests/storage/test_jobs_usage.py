@@ -8,13 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from bot.storage.sqlite import SQLiteStore
-from tests.storage.helpers import Clock, query
+from bot.storage import DEFAULT_OWNER, InvalidValue, JobNotFound, Store, TurnRecord
+from tests.storage.conftest import OpenDB
+from tests.storage.drivers import Probe
+from tests.storage.helpers import Clock
 
 T0 = 1_700_000_000.0
 
 
-async def new_job(store: SQLiteStore, *, guild: int | None = 1, user: int = 2, **params):
+async def new_job(store: Store, *, guild: int | None = 1, user: int = 2, **params):
     return await store.create_job(
         kind="imagine",
         guild_id=guild,
@@ -26,7 +28,7 @@ async def new_job(store: SQLiteStore, *, guild: int | None = 1, user: int = 2, *
     )
 
 
-async def test_job_lifecycle(store: SQLiteStore, clock: Clock) -> None:
+async def test_job_lifecycle(store: Store, clock: Clock) -> None:
     job = await store.create_job(
         kind="edit",
         guild_id=1,
@@ -56,7 +58,7 @@ async def test_job_lifecycle(store: SQLiteStore, clock: Clock) -> None:
     assert await store.get_job(12345) is None
 
 
-async def test_job_update_rejects_bad_input(store: SQLiteStore) -> None:
+async def test_job_update_rejects_bad_input(store: Store) -> None:
     job = await new_job(store)
     with pytest.raises(ValueError, match="state"):
         await store.update_job(job.id, state="paused")
@@ -66,19 +68,22 @@ async def test_job_update_rejects_bad_input(store: SQLiteStore) -> None:
         await store.update_job(job.id, result=["not", "a", "mapping"])
     with pytest.raises(KeyError):
         await store.update_job(424242, state="done")
+    with pytest.raises(JobNotFound):
+        await store.update_job(424242)
     with pytest.raises(ValueError):
         await store.create_job(kind="", guild_id=1, channel_id=1, user_id=1, prompt="", params={})
+    with pytest.raises(InvalidValue, match="started_at"):
+        await store.update_job(job.id, state="running", started_at="soon")
     assert (await store.get_job(job.id)).state == "queued"
 
 
-async def test_job_blob_references_protect_blobs(store: SQLiteStore, db_path: Path) -> None:
+async def test_job_blob_references_protect_blobs(store: Store, probe: Probe) -> None:
     inp = await store.put_blob(b"input", "image/png")
     out = await store.put_blob(b"output", "image/png")
     job = await new_job(store, inputs=[inp.sha256], lookalike="c" * 64)
     await store.update_job(job.id, result={"images": [{"$blob": out.sha256}]})
     assert await store.collect_garbage() == 0
-    rows = query(db_path, "SELECT sha256 FROM job_blobs ORDER BY sha256")
-    assert rows == sorted([(inp.sha256,), (out.sha256,)])  # the lookalike names no blob
+    assert await probe.job_refs(job.id) == {inp.sha256, out.sha256}  # the lookalike: no blob
     await store.update_job(job.id, result={})
     assert await store.collect_garbage() == 1
     assert await store.get_blob(inp.sha256) == b"input"
@@ -87,10 +92,10 @@ async def test_job_blob_references_protect_blobs(store: SQLiteStore, db_path: Pa
 CRASHER = textwrap.dedent(
     """
     import asyncio, os, sys
-    from bot.storage.sqlite import SQLiteStore
+    from bot.storage import open_store
 
     async def main():
-        store = await SQLiteStore.open(sys.argv[1])
+        store = await open_store(sys.argv[1])
         ids = []
         for state in ("queued", "running", "done", "failed", "running"):
             job = await store.create_job(kind="imagine", guild_id=1, channel_id=2, user_id=3,
@@ -106,12 +111,12 @@ CRASHER = textwrap.dedent(
 )
 
 
-async def test_interrupt_running_jobs_after_a_crash(db_path: Path, clock: Clock) -> None:
+async def test_interrupt_running_jobs_after_a_crash(open_db: OpenDB, database_url: str) -> None:
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-c",
         CRASHER,
-        str(db_path),
+        database_url,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         cwd=Path(__file__).parents[2],
@@ -120,34 +125,26 @@ async def test_interrupt_running_jobs_after_a_crash(db_path: Path, clock: Clock)
     assert proc.returncode == 1, err.decode()
     queued, running1, done, failed, running2 = json.loads(out)
 
-    store = await SQLiteStore.open(db_path, clock=clock)
-    try:
-        interrupted = await store.interrupt_running_jobs()
-        assert [j.id for j in interrupted] == [queued, running1, running2]
-        assert all(j.state == "interrupted" and j.finished_at == T0 for j in interrupted)
-        assert (await store.get_job(done)).state == "done"
-        assert (await store.get_job(failed)).state == "failed"
-        assert await store.interrupt_running_jobs() == []
-    finally:
-        await store.close()
+    store = await open_db()
+    interrupted = await store.interrupt_running_jobs(DEFAULT_OWNER)
+    assert [j.id for j in interrupted] == [queued, running1, running2]
+    assert all(j.state == "interrupted" and j.finished_at == T0 for j in interrupted)
+    assert (await store.get_job(done)).state == "done"
+    assert (await store.get_job(failed)).state == "failed"
+    assert await store.interrupt_running_jobs(DEFAULT_OWNER) == []
 
 
-async def test_interrupt_after_clean_close_and_reopen(db_path: Path, clock: Clock) -> None:
-    store = await SQLiteStore.open(db_path, clock=clock)
+async def test_interrupt_after_clean_close_and_reopen(open_db: OpenDB) -> None:
+    store = await open_db()
     job = await new_job(store)
     await store.update_job(job.id, state="running")
     await store.close()
-    store = await SQLiteStore.open(db_path, clock=clock)
-    try:
-        (again,) = await store.interrupt_running_jobs()
-        assert (
-            again.id == job.id and again.prompt == "a cat" and again.interaction_token == "tok-123"
-        )
-    finally:
-        await store.close()
+    store = await open_db()
+    (again,) = await store.interrupt_running_jobs(DEFAULT_OWNER)
+    assert again.id == job.id and again.prompt == "a cat" and again.interaction_token == "tok-123"
 
 
-async def test_count_jobs_windows_and_filters(store: SQLiteStore, clock: Clock) -> None:
+async def test_count_jobs_windows_and_filters(store: Store, clock: Clock) -> None:
     await new_job(store, guild=1, user=10)  # T0
     clock.advance(1800)
     await new_job(store, guild=1, user=10)  # T0 + 30 min
@@ -167,7 +164,7 @@ async def test_count_jobs_windows_and_filters(store: SQLiteStore, clock: Clock) 
     assert await store.count_jobs(guild_id=3, user_id=None, since=0) == 0
 
 
-async def test_usage_accumulates_per_day_and_sorts(store: SQLiteStore, clock: Clock) -> None:
+async def test_usage_accumulates_per_day_and_sorts(store: Store, clock: Clock) -> None:
     await store.record_usage(guild_id=1, user_id=10, images=1, tokens=1000)
     await store.record_usage(guild_id=1, user_id=10, images=2, tokens=500)
     await store.record_usage(guild_id=1, user_id=11, images=4, tokens=10)
@@ -188,19 +185,14 @@ async def test_usage_accumulates_per_day_and_sorts(store: SQLiteStore, clock: Cl
     assert await store.usage_summary(99, since=0) == []
     with pytest.raises(ValueError):
         await store.record_usage(guild_id=1, user_id=1, images=-1, tokens=0)
-
-
-async def test_usage_is_one_row_per_user_and_day(store: SQLiteStore, db_path: Path) -> None:
-    for _ in range(5):
-        await store.record_usage(guild_id=1, user_id=10, images=1, tokens=2)
-    assert query(db_path, "SELECT jobs, images, tokens FROM usage") == [(5, 5, 10)]
+    with pytest.raises(InvalidValue, match="tokens"):
+        await store.record_usage(guild_id=1, user_id=1, images=0, tokens=True)
+    assert len(await store.usage_summary(1, since=T0)) == 3
 
 
 async def test_old_finished_jobs_go_with_the_images_only_they_kept(
-    store: SQLiteStore, clock: Clock, db_path: Path
+    store: Store, clock: Clock, probe: Probe
 ) -> None:
-    from bot.storage.base import TurnRecord
-
     only_job = await store.put_blob(b"only the old job", "image/png")
     shared = await store.put_blob(b"also in the history", "image/png")
     old_done = await new_job(store, inputs=[only_job.sha256, shared.sha256])
@@ -216,17 +208,14 @@ async def test_old_finished_jobs_go_with_the_images_only_they_kept(
 
     assert await store.delete_jobs_before(clock() - 86400) == 1
 
-    remaining = query(db_path, "SELECT id FROM jobs ORDER BY id")
-    assert remaining == [(old_running.id,), (recent.id,)]
+    assert await probe.job_ids() == [old_running.id, recent.id]
     with pytest.raises(KeyError):
         await store.get_blob(only_job.sha256)
     assert await store.get_blob(shared.sha256) == b"also in the history"
-    assert query(db_path, "SELECT COUNT(*) FROM job_blobs WHERE job_id = ?", (old_done.id,)) == [
-        (0,)
-    ]
+    assert await probe.job_refs(old_done.id) == set()
 
 
-async def test_a_backlog_of_old_jobs_goes_in_batches(store: SQLiteStore, clock: Clock) -> None:
+async def test_a_backlog_of_old_jobs_goes_in_batches(store: Store, clock: Clock) -> None:
     for _ in range(25):
         job = await new_job(store)
         await store.update_job(job.id, state="done")
@@ -236,7 +225,7 @@ async def test_a_backlog_of_old_jobs_goes_in_batches(store: SQLiteStore, clock: 
     assert await store.count_jobs(guild_id=None, user_id=None, since=0) == 0
 
 
-async def test_uncounted_jobs_are_left_out_of_quota_counts(store: SQLiteStore) -> None:
+async def test_uncounted_jobs_are_left_out_of_quota_counts(store: Store) -> None:
     counted = await new_job(store)
     spared = await new_job(store)
     await store.update_job(spared.id, state="failed", counted=False)
@@ -247,28 +236,7 @@ async def test_uncounted_jobs_are_left_out_of_quota_counts(store: SQLiteStore) -
         await store.update_job(counted.id, counted="no")
 
     await store.update_job(counted.id, state="running")
-    await store.interrupt_running_jobs()  # a restart's victim cost the member nothing either
+    await store.interrupt_running_jobs(
+        DEFAULT_OWNER
+    )  # a restart's victim cost the member nothing either
     assert await store.count_jobs(guild_id=1, user_id=2, since=0) == 0
-
-
-async def test_jobs_from_before_the_counted_column_still_count(db_path: Path) -> None:
-    import sqlite3
-
-    from bot.storage.schema import MIGRATIONS
-
-    with sqlite3.connect(db_path) as conn:  # a database as version 1 of the bot left it
-        conn.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at REAL)")
-        for statement in MIGRATIONS[1]:
-            conn.execute(statement)
-        conn.execute("INSERT INTO schema_version VALUES (1, 0)")
-        conn.execute(
-            "INSERT INTO jobs (kind, guild_id, channel_id, user_id, prompt, state, created_at)"
-            " VALUES ('imagine', 1, 3, 2, 'old', 'done', 10)"
-        )
-    store = await SQLiteStore.open(db_path)
-    try:
-        assert await store.count_jobs(guild_id=1, user_id=2, since=0) == 1
-        job = await store.get_job(1)
-        assert job is not None and job.counted is True
-    finally:
-        await store.close()

@@ -1,25 +1,22 @@
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
+from bot.storage import InvalidSetting, Store
 from bot.storage.base import MAX_HISTORY_TURNS, SETTING_NAMES, GuildSettings
 from bot.storage.settings import VALIDATORS
-from bot.storage.sqlite import SQLiteStore
-from tests.storage.helpers import query
+from tests.storage.conftest import OpenDB
 
 
 def test_every_setting_has_a_validator() -> None:
     assert set(VALIDATORS) == SETTING_NAMES
 
 
-async def test_missing_row_gives_registered_defaults(store: SQLiteStore, db_path: Path) -> None:
+async def test_missing_row_gives_registered_defaults(store: Store) -> None:
     assert await store.get_settings(42) == GuildSettings(guild_id=42)
-    assert query(db_path, "SELECT COUNT(*) FROM guild_settings") == [(0,)]
 
 
-async def test_unknown_key_is_rejected(store: SQLiteStore) -> None:
+async def test_unknown_key_is_rejected(store: Store) -> None:
     with pytest.raises(ValueError, match="unknown setting.*colour"):
         await store.update_settings(1, colour="red")
     assert await store.get_settings(1) == GuildSettings(guild_id=1)
@@ -54,25 +51,25 @@ async def test_unknown_key_is_rejected(store: SQLiteStore) -> None:
         ("model", 5),
     ],
 )
-async def test_invalid_values_are_rejected(store: SQLiteStore, name: str, value: object) -> None:
-    with pytest.raises(ValueError, match=name):
+async def test_invalid_values_are_rejected(store: Store, name: str, value: object) -> None:
+    with pytest.raises(InvalidSetting, match=name):
         await store.update_settings(1, **{name: value})
     assert await store.get_settings(1) == GuildSettings(guild_id=1)
 
 
-async def test_bad_url_error_does_not_echo_the_value(store: SQLiteStore) -> None:
+async def test_bad_url_error_does_not_echo_the_value(store: Store) -> None:
     with pytest.raises(ValueError) as info:
         await store.update_settings(1, gateway_base_url="sk-or-v1-secretsecret")
     assert "secretsecret" not in str(info.value)
 
 
-async def test_one_bad_value_rejects_the_whole_update(store: SQLiteStore) -> None:
+async def test_one_bad_value_rejects_the_whole_update(store: Store) -> None:
     with pytest.raises(ValueError):
         await store.update_settings(1, history_turns=4, image_size="9K")
     assert (await store.get_settings(1)).history_turns == 6
 
 
-async def test_valid_update_returns_and_keeps_values(store: SQLiteStore) -> None:
+async def test_valid_update_returns_and_keeps_values(store: Store) -> None:
     updated = await store.update_settings(
         7,
         model="google/gemini-2.5-flash-image",
@@ -92,8 +89,8 @@ async def test_valid_update_returns_and_keeps_values(store: SQLiteStore) -> None
     assert later.image_size == "2K"  # untouched values stay
 
 
-async def test_settings_persist_across_reopen(db_path: Path, clock) -> None:
-    store = await SQLiteStore.open(db_path, clock=clock)
+async def test_settings_persist_across_reopen(open_db: OpenDB) -> None:
+    store = await open_db()
     await store.update_settings(
         9,
         history_turns=12,
@@ -105,41 +102,14 @@ async def test_settings_persist_across_reopen(db_path: Path, clock) -> None:
     await store.update_settings(10, image_size="4K")
     await store.close()
 
-    store = await SQLiteStore.open(db_path, clock=clock)
-    try:
-        got = await store.get_settings(9)
-        assert got.history_turns == 12
-        assert got.allowed_channels == (111, 222)
-        assert got.gateway_key_encrypted == b"\x00ciphertext\xff"
-        assert got.has_own_gateway
-        assert got.user_daily == 50
-        assert (await store.get_settings(10)).image_size == "4K"
-        cleared = await store.update_settings(9, gateway_key_encrypted=None)
-        assert cleared.gateway_key_encrypted is None and not cleared.has_own_gateway
-    finally:
-        await store.close()
-    # one row per guild, the channel list as JSON, the key in its own BLOB column
-    rows = query(
-        db_path,
-        "SELECT guild_id, json_extract(overrides, '$.allowed_channels')"
-        " FROM guild_settings ORDER BY 1",
-    )
-    assert rows == [(9, "[111,222]"), (10, None)]
-
-
-async def test_only_overrides_are_stored(store: SQLiteStore, db_path: Path) -> None:
-    await store.update_settings(3, image_size="1K")
-    assert query(db_path, "SELECT overrides FROM guild_settings") == [('{"image_size":"1K"}',)]
-
-
-async def test_stored_value_no_longer_valid_falls_back_to_default(
-    store: SQLiteStore, db_path: Path
-) -> None:
-    await store.update_settings(3, image_size="1K")
-    import sqlite3
-
-    conn = sqlite3.connect(db_path)
-    conn.execute("""UPDATE guild_settings SET overrides = '{"image_size":"16K","retired":1}'""")
-    conn.commit()
-    conn.close()
-    assert await store.get_settings(3) == GuildSettings(guild_id=3)
+    store = await open_db()
+    got = await store.get_settings(9)
+    assert got.history_turns == 12
+    assert got.allowed_channels == (111, 222)
+    assert got.gateway_key_encrypted == b"\x00ciphertext\xff"
+    assert got.has_own_gateway
+    assert got.user_daily == 50
+    assert (await store.get_settings(10)).image_size == "4K"
+    cleared = await store.update_settings(9, gateway_key_encrypted=None)
+    assert cleared.gateway_key_encrypted is None and not cleared.has_own_gateway
+    assert (await store.get_settings(9)).history_turns == 12

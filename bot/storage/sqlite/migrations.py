@@ -112,6 +112,13 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
             PRIMARY KEY (gateway, model, dialect)
         )""",
     ),
+    4: (
+        # The instance (INSTANCE_NAME) that runs the job, so a start-up interrupts only
+        # its own; every job before this was the one default instance's.
+        "ALTER TABLE jobs ADD COLUMN owner TEXT NOT NULL DEFAULT 'default'",
+        "DROP INDEX jobs_unfinished",
+        "CREATE INDEX jobs_unfinished ON jobs (owner) WHERE state IN ('queued', 'running')",
+    ),
 }
 
 LATEST_VERSION = max(MIGRATIONS)

@@ -1,0 +1,357 @@
+"""``Driver``: the one path into every storage driver.
+
+Its public methods are the ``Store`` protocol: each checks its arguments
+(``bot.storage.validation``), takes the time from the store's clock, calls one
+``_hook`` the driver implements, and turns a missing record into the typed error.
+A driver may not override a public method (``__init_subclass__`` refuses), so a
+second driver cannot skip a check or raise a different error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Self
+
+from bot.storage import validation as v
+from bot.storage.base import (
+    DEFAULT_OWNER,
+    FINISHED_STATES,
+    GuildSettings,
+    JobRecord,
+    SizeObservation,
+    Store,
+    StoredImage,
+    TurnRecord,
+    UsageRow,
+)
+from bot.storage.errors import BlobNotFound, InvalidValue, JobNotFound
+from bot.storage.settings import build_settings, validate_changes
+
+# Long enough for a job to finish after its images were put, short enough that
+# orphans from a crash do not linger for days.
+DEFAULT_BLOB_GRACE = 3600.0
+# Hash big payloads off the loop; below this hashing is faster than a thread hop.
+_HASH_IN_THREAD_BYTES = 1 << 20
+_SECONDS_PER_DAY = 86400
+_PUBLIC = frozenset(name for name in vars(Store) if not name.startswith("_")) | {"close"}
+# What a driver's settings hooks return: the values an admin set, and the key ciphertext.
+Overrides = tuple[dict[str, Any], bytes | None]
+
+
+def utc_day(timestamp: float) -> int:
+    """Days since the epoch (UTC): the bucket usage is counted in."""
+    return int(timestamp // _SECONDS_PER_DAY)
+
+
+async def _sha256(data: bytes) -> str:
+    if len(data) >= _HASH_IN_THREAD_BYTES:
+        return (await asyncio.to_thread(hashlib.sha256, data)).hexdigest()
+    return hashlib.sha256(data).hexdigest()
+
+
+def _settings(guild_id: int, stored: Overrides) -> GuildSettings:
+    overrides, key = stored
+    if key is not None:
+        overrides = {**overrides, "gateway_key_encrypted": key}
+    return build_settings(guild_id, overrides)
+
+
+class Driver(ABC):
+    """``Store`` for a subclass that implements the ``_hooks`` below (see ``base.Store``)."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        overridden = sorted(_PUBLIC & set(vars(cls)))
+        if overridden:
+            raise TypeError(
+                f"{cls.__name__} overrides {', '.join(overridden)}: implement the _hooks instead"
+            )
+
+    def __init__(
+        self, *, clock: Callable[[], float] = time.time, blob_grace: float = DEFAULT_BLOB_GRACE
+    ) -> None:
+        self._clock = clock
+        self._blob_grace = blob_grace
+        self._closed = False
+
+    def _grace_cutoff(self) -> float:
+        """Blobs put at or before this, and used by nothing, may be collected."""
+        return self._clock() - self._blob_grace
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        await self._close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # settings
+
+    async def get_settings(self, guild_id: int) -> GuildSettings:
+        v.check_id("guild_id", guild_id)
+        return _settings(guild_id, await self._load_settings(guild_id))
+
+    async def update_settings(self, guild_id: int, **changes: Any) -> GuildSettings:
+        v.check_id("guild_id", guild_id)
+        valid = validate_changes(changes)
+        return _settings(guild_id, await self._save_settings(guild_id, valid))
+
+    async def rotate_gateway_keys(self, rotate: Callable[[bytes], bytes | None]) -> int:
+        def checked(key: bytes) -> bytes | None:
+            new = rotate(key)
+            if new is None:
+                return None
+            return validate_changes({"gateway_key_encrypted": new})["gateway_key_encrypted"]
+
+        return await self._rotate_keys(checked)
+
+    # content-addressed images
+
+    async def put_blob(
+        self, data: bytes, mime: str, width: int = 0, height: int = 0
+    ) -> StoredImage:
+        data, mime, width, height = v.check_blob(data, mime, width, height)
+        sha = await _sha256(data)
+        return await self._put_blob(sha, data, mime, width, height, now=self._clock())
+
+    async def get_blob(self, sha256: str) -> bytes:
+        data = await self._get_blob(sha256) if isinstance(sha256, str) else None
+        if data is None:
+            raise BlobNotFound(str(sha256))
+        return data
+
+    async def blob_info(self, sha256: str) -> StoredImage:
+        info = await self._blob_info(sha256) if isinstance(sha256, str) else None
+        if info is None:
+            raise BlobNotFound(str(sha256))
+        return info
+
+    async def collect_garbage(self) -> int:
+        return await self._collect_garbage()
+
+    # per-channel history
+
+    async def append_turn(self, turn: TurnRecord, keep: int) -> int:
+        refs = v.check_turn(turn)
+        keep = v.check_keep(keep)
+        created = turn.created_at if turn.created_at is not None else self._clock()
+        return await self._append_turn(turn, refs, keep, created)
+
+    @staticmethod
+    def _unstored(missing: Sequence[str]) -> BlobNotFound:
+        """What ``_append_turn`` raises when the turn names blobs that were never put."""
+        return BlobNotFound(
+            missing, f"The turn refers to images that were never stored: {', '.join(missing)}"
+        )
+
+    async def recent_turns(self, channel_id: int, limit: int) -> Sequence[TurnRecord]:
+        v.check_id("channel_id", channel_id)
+        if not isinstance(limit, int) or isinstance(limit, bool):
+            raise InvalidValue(f"limit must be a whole number, got {limit!r}")
+        if limit <= 0:
+            return []
+        return await self._recent_turns(channel_id, limit)
+
+    async def reset_history(self, channel_id: int) -> int:
+        return await self._reset_history(v.check_id("channel_id", channel_id))
+
+    # jobs
+
+    async def create_job(
+        self,
+        *,
+        kind: str,
+        guild_id: int | None,
+        channel_id: int,
+        user_id: int,
+        prompt: str,
+        params: Mapping[str, Any],
+        interaction_token: str | None = None,
+        owner: str = DEFAULT_OWNER,
+    ) -> JobRecord:
+        fields = {
+            "kind": kind,
+            "guild_id": guild_id,
+            "channel_id": channel_id,
+            "user_id": user_id,
+            "prompt": prompt,
+            "params": params,
+            "interaction_token": interaction_token,
+            "owner": owner,
+        }
+        v.check_new_job(**fields)
+        return await self._create_job(fields, now=self._clock())
+
+    async def update_job(self, job_id: int, **changes: Any) -> JobRecord:
+        v.check_id("job_id", job_id)
+        values = v.check_job_changes(changes)
+        now = self._clock()
+        state = values.get("state")
+        start_at = now if state == "running" and "started_at" not in values else None
+        finish_at = now if state in FINISHED_STATES and "finished_at" not in values else None
+        job = await self._update_job(job_id, values, start_at=start_at, finish_at=finish_at)
+        if job is None:
+            raise JobNotFound(job_id)
+        return job
+
+    async def get_job(self, job_id: int) -> JobRecord | None:
+        return await self._get_job(v.check_id("job_id", job_id))
+
+    async def interrupt_running_jobs(self, owner: str) -> Sequence[JobRecord]:
+        jobs = await self._interrupt_jobs(v.check_owner(owner), now=self._clock())
+        return sorted(jobs, key=lambda job: job.id)
+
+    async def delete_jobs_before(self, before: float, *, batch: int = 20) -> int:
+        """In batches, each its own transaction: a backlog never holds the writer long."""
+        before, batch = v.check_time("before", before), v.check_batch(batch)
+        removed = 0
+        while True:
+            count = await self._delete_finished_jobs(before, batch)
+            removed += count
+            if count < batch:
+                return removed
+
+    async def count_jobs(self, *, guild_id: int | None, user_id: int | None, since: float) -> int:
+        v.check_id("guild_id", guild_id, nullable=True)
+        v.check_id("user_id", user_id, nullable=True)
+        return await self._count_jobs(guild_id, user_id, v.check_time("since", since))
+
+    # usage
+
+    async def record_usage(
+        self, *, guild_id: int | None, user_id: int, images: int, tokens: int
+    ) -> None:
+        v.check_id("guild_id", guild_id, nullable=True)
+        v.check_id("user_id", user_id)
+        images, tokens = v.check_count("images", images), v.check_count("tokens", tokens)
+        await self._record_usage(guild_id, user_id, utc_day(self._clock()), images, tokens)
+
+    async def usage_summary(self, guild_id: int, since: float) -> Sequence[UsageRow]:
+        v.check_id("guild_id", guild_id)
+        return await self._usage_summary(guild_id, utc_day(v.check_time("since", since)))
+
+    # delivered sizes
+
+    async def record_size_check(
+        self,
+        *,
+        gateway: str,
+        model: str,
+        dialect: str,
+        asked: str,
+        delivered: str,
+        size_honoured: bool | None,
+        ratio_honoured: bool | None,
+    ) -> None:
+        texts = {"gateway": gateway, "model": model, "dialect": dialect}
+        texts |= {"asked": asked, "delivered": delivered}
+        for name, value in texts.items():
+            v.check_text(name, value)
+        await self._record_size_check(
+            SizeObservation(
+                **texts,
+                size_honoured=v.check_verdict("size_honoured", size_honoured),
+                ratio_honoured=v.check_verdict("ratio_honoured", ratio_honoured),
+                seen_at=self._clock(),
+            )
+        )
+
+    async def size_checks(self, gateway: str, model: str | None = None) -> list[SizeObservation]:
+        v.check_text("gateway", gateway)
+        v.check_optional("model", model, str)
+        return await self._size_checks(gateway, model)
+
+    # the hooks: each one transaction; arguments already checked
+
+    @abstractmethod
+    async def _close(self) -> None: ...
+
+    @abstractmethod
+    async def _load_settings(self, guild_id: int) -> Overrides:
+        """The guild's stored overrides and key ciphertext ({}, None when it has no row)."""
+
+    @abstractmethod
+    async def _save_settings(self, guild_id: int, changes: dict[str, Any]) -> Overrides:
+        """Merge the changes into the stored overrides (the key in its slot); the result."""
+
+    @abstractmethod
+    async def _rotate_keys(self, rotate: Callable[[bytes], bytes | None]) -> int: ...
+
+    @abstractmethod
+    async def _put_blob(
+        self, sha: str, data: bytes, mime: str, width: int, height: int, *, now: float
+    ) -> StoredImage:
+        """Insert, or touch the existing row (filling unknown dimensions): as stored."""
+
+    @abstractmethod
+    async def _get_blob(self, sha: str) -> bytes | None: ...
+
+    @abstractmethod
+    async def _blob_info(self, sha: str) -> StoredImage | None: ...
+
+    @abstractmethod
+    async def _collect_garbage(self) -> int:
+        """Delete blobs nothing refers to, touched at or before ``_grace_cutoff()``."""
+
+    @abstractmethod
+    async def _append_turn(
+        self, turn: TurnRecord, refs: list[v.BlobRef], keep: int, created: float
+    ) -> int:
+        """Insert, prune beyond ``keep`` and collect; ``raise self._unstored(missing)``."""
+
+    @abstractmethod
+    async def _recent_turns(self, channel_id: int, limit: int) -> Sequence[TurnRecord]: ...
+
+    @abstractmethod
+    async def _reset_history(self, channel_id: int) -> int: ...
+
+    @abstractmethod
+    async def _create_job(self, fields: dict[str, Any], *, now: float) -> JobRecord:
+        """Insert a queued job, counted, and index the blobs its params name."""
+
+    @abstractmethod
+    async def _update_job(
+        self,
+        job_id: int,
+        values: dict[str, Any],
+        *,
+        start_at: float | None,
+        finish_at: float | None,
+    ) -> JobRecord | None:
+        """Apply the values (``started_at`` to ``start_at`` only if unset); None if no job."""
+
+    @abstractmethod
+    async def _get_job(self, job_id: int) -> JobRecord | None: ...
+
+    @abstractmethod
+    async def _interrupt_jobs(self, owner: str, *, now: float) -> Sequence[JobRecord]: ...
+
+    @abstractmethod
+    async def _delete_finished_jobs(self, before: float, batch: int) -> int:
+        """Delete up to ``batch`` of the oldest jobs finished before ``before``, and collect."""
+
+    @abstractmethod
+    async def _count_jobs(self, guild_id: int | None, user_id: int | None, since: float) -> int: ...
+
+    @abstractmethod
+    async def _record_usage(
+        self, guild_id: int | None, user_id: int, day: int, images: int, tokens: int
+    ) -> None: ...
+
+    @abstractmethod
+    async def _usage_summary(self, guild_id: int, first_day: int) -> Sequence[UsageRow]: ...
+
+    @abstractmethod
+    async def _record_size_check(self, seen: SizeObservation) -> None: ...
+
+    @abstractmethod
+    async def _size_checks(self, gateway: str, model: str | None) -> list[SizeObservation]: ...

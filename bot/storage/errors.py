@@ -1,0 +1,60 @@
+"""What a ``Store`` raises, the same for every driver (drawn in ``bot/errors.py``).
+
+The not-found errors are ``KeyError``s and the refusals ``ValueError``s as well, so a
+caller that only cares about the kind of failure needs no storage import; ``str(exc)``
+is a plain sentence either way (a bare ``KeyError`` would show its argument quoted).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from bot.errors import ImagineError
+
+
+class StorageError(ImagineError):
+    """Base of every error a Store raises on purpose."""
+
+    default_message = "The bot's database could not do that."
+
+    def __str__(self) -> str:
+        # Before KeyError's __str__ in the MRO, which would quote the message.
+        return Exception.__str__(self)
+
+
+class NotStored(StorageError, KeyError):
+    """A record that is not (or no longer) in the database."""
+
+    default_message = "That is no longer stored; it may have expired."
+
+
+class JobNotFound(NotStored):
+    default_message = "That job is no longer stored; it may have expired."
+
+    def __init__(self, job_id: int, message: str | None = None) -> None:
+        super().__init__(message)
+        self.job_id = job_id
+
+
+class BlobNotFound(NotStored):
+    default_message = "An image this needs is no longer stored; it may have expired."
+
+    def __init__(self, shas: str | Sequence[str], message: str | None = None) -> None:
+        super().__init__(message)
+        self.shas = (shas,) if isinstance(shas, str) else tuple(shas)
+
+    @property
+    def sha256(self) -> str:
+        return self.shas[0] if self.shas else ""
+
+
+class InvalidValue(StorageError, ValueError):
+    """A value the store refuses to write: the caller should have checked it first."""
+
+    default_message = "That value cannot be stored."
+
+
+class InvalidSetting(InvalidValue):
+    """A guild setting that is unknown or outside its rule (``bot.storage.settings``)."""
+
+    default_message = "That setting cannot be stored."

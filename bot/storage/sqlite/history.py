@@ -1,0 +1,150 @@
+"""SQLite: content-addressed blobs and per-channel history turns."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import aiosqlite
+
+from bot.storage import codec
+from bot.storage.base import StoredImage, TurnRecord
+from bot.storage.sqlite.connection import SQLiteBase, placeholders
+from bot.storage.validation import BlobRef
+
+
+class HistoryTables(SQLiteBase):
+    async def _put_blob(
+        self, sha: str, data: bytes, mime: str, width: int, height: int, *, now: float
+    ) -> StoredImage:
+        async with self._write() as db:
+            # Look first: binding tens of MB only to discard them on conflict is a waste.
+            row = await self._fetchone(
+                db,
+                "UPDATE blobs SET touched_at = ?,"
+                " width = CASE WHEN width = 0 THEN ? ELSE width END,"
+                " height = CASE WHEN height = 0 THEN ? ELSE height END"
+                " WHERE sha256 = ? RETURNING mime, width, height",
+                (now, width, height, sha),
+            )
+            if row is None:
+                await db.execute(
+                    "INSERT INTO blobs"
+                    " (sha256, mime, width, height, size, created_at, touched_at, data)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (sha, mime, width, height, len(data), now, now, data),
+                )
+                return StoredImage(sha256=sha, mime=mime, width=width, height=height)
+        return StoredImage(sha256=sha, mime=row["mime"], width=row["width"], height=row["height"])
+
+    async def _get_blob(self, sha: str) -> bytes | None:
+        async with self._read() as db:
+            row = await self._fetchone(db, "SELECT data FROM blobs WHERE sha256 = ?", (sha,))
+        return None if row is None else row[0]
+
+    async def _blob_info(self, sha: str) -> StoredImage | None:
+        async with self._read() as db:
+            row = await self._fetchone(
+                db, "SELECT mime, width, height FROM blobs WHERE sha256 = ?", (sha,)
+            )
+        if row is None:
+            return None
+        return StoredImage(sha256=sha, mime=row["mime"], width=row["width"], height=row["height"])
+
+    async def _missing_blobs(self, db: aiosqlite.Connection, shas: Iterable[str]) -> list[str]:
+        wanted = list(dict.fromkeys(shas))
+        if not wanted:
+            return []
+        rows = await self._fetchall(
+            db, f"SELECT sha256 FROM blobs WHERE sha256 IN ({placeholders(len(wanted))})", wanted
+        )
+        present = {r[0] for r in rows}
+        return [s for s in wanted if s not in present]
+
+    async def _append_turn(
+        self, turn: TurnRecord, refs: list[BlobRef], keep: int, created: float
+    ) -> int:
+        raw = None if turn.raw_turn is None else codec.dumps(turn.raw_turn)
+        async with self._write() as db:
+            missing = await self._missing_blobs(db, (sha for _, _, sha in refs))
+            if missing:
+                raise self._unstored(missing)
+            row = await self._fetchone(
+                db,
+                "INSERT INTO turns (channel_id, guild_id, user_id, prompt, model_text, raw_turn,"
+                " job_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                (
+                    turn.channel_id,
+                    turn.guild_id,
+                    turn.user_id,
+                    turn.prompt,
+                    turn.model_text,
+                    raw,
+                    turn.job_id,
+                    created,
+                ),
+            )
+            assert row is not None
+            turn_id = int(row[0])
+            await db.executemany(
+                "INSERT INTO turn_blobs (turn_id, role, position, sha256) VALUES (?, ?, ?, ?)",
+                [(turn_id, role, pos, sha) for role, pos, sha in refs],
+            )
+            cur = await db.execute(
+                "DELETE FROM turns WHERE channel_id = ? AND id NOT IN"
+                " (SELECT id FROM turns WHERE channel_id = ? ORDER BY id DESC LIMIT ?)",
+                (turn.channel_id, turn.channel_id, keep),
+            )
+            if cur.rowcount:
+                await self._collect(db)
+        return turn_id
+
+    async def _recent_turns(self, channel_id: int, limit: int) -> Sequence[TurnRecord]:
+        async with self._read() as db:
+            rows = await self._fetchall(
+                db,
+                "SELECT * FROM (SELECT * FROM turns WHERE channel_id = ? ORDER BY id DESC LIMIT ?)"
+                " ORDER BY id",
+                (channel_id, limit),
+            )
+            if not rows:
+                return []
+            ids = [r["id"] for r in rows]
+            images = await self._fetchall(
+                db,
+                "SELECT t.turn_id, t.role, b.sha256, b.mime, b.width, b.height"
+                " FROM turn_blobs t JOIN blobs b ON b.sha256 = t.sha256"
+                f" WHERE t.turn_id IN ({placeholders(len(ids))}) AND t.role IN ('input', 'output')"
+                " ORDER BY t.turn_id, t.role, t.position",
+                ids,
+            )
+        by_turn: dict[tuple[int, str], list[StoredImage]] = {}
+        for img in images:
+            by_turn.setdefault((img["turn_id"], img["role"]), []).append(
+                StoredImage(
+                    sha256=img["sha256"], mime=img["mime"], width=img["width"], height=img["height"]
+                )
+            )
+        return [
+            TurnRecord(
+                channel_id=r["channel_id"],
+                guild_id=r["guild_id"],
+                user_id=r["user_id"],
+                prompt=r["prompt"],
+                inputs=tuple(by_turn.get((r["id"], "input"), ())),
+                outputs=tuple(by_turn.get((r["id"], "output"), ())),
+                model_text=r["model_text"],
+                raw_turn=codec.loads(r["raw_turn"]),
+                job_id=r["job_id"],
+                id=r["id"],
+                created_at=r["created_at"],
+            )
+            for r in rows
+        ]
+
+    async def _reset_history(self, channel_id: int) -> int:
+        async with self._write() as db:
+            cur = await db.execute("DELETE FROM turns WHERE channel_id = ?", (channel_id,))
+            removed = cur.rowcount
+            if removed:
+                await self._collect(db)
+        return removed

@@ -1,0 +1,155 @@
+"""SQLite: jobs, the blobs they name, their owners and their expiry."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+import aiosqlite
+
+from bot.storage import codec
+from bot.storage.base import JobRecord
+from bot.storage.sqlite.connection import SQLiteBase, placeholders
+
+
+def _job(row: sqlite3.Row) -> JobRecord:
+    return JobRecord(
+        id=row["id"],
+        kind=row["kind"],
+        guild_id=row["guild_id"],
+        channel_id=row["channel_id"],
+        user_id=row["user_id"],
+        prompt=row["prompt"],
+        state=row["state"],
+        params=codec.loads(row["params"]),
+        result=codec.loads(row["result"]),
+        interaction_token=row["interaction_token"],
+        message_id=row["message_id"],
+        created_at=row["created_at"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        counted=bool(row["counted"]),
+        owner=row["owner"],
+    )
+
+
+class JobTables(SQLiteBase):
+    async def _create_job(self, fields: dict[str, Any], *, now: float) -> JobRecord:
+        async with self._write() as db:
+            row = await self._fetchone(
+                db,
+                "INSERT INTO jobs (kind, guild_id, channel_id, user_id, prompt, state, params,"
+                " interaction_token, owner, created_at)"
+                " VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?) RETURNING *",
+                (
+                    fields["kind"],
+                    fields["guild_id"],
+                    fields["channel_id"],
+                    fields["user_id"],
+                    fields["prompt"],
+                    codec.dumps(fields["params"]),
+                    fields["interaction_token"],
+                    fields["owner"],
+                    now,
+                ),
+            )
+            assert row is not None
+            job = _job(row)
+            await self._index_job_blobs(db, job)
+        return job
+
+    async def _index_job_blobs(self, db: aiosqlite.Connection, job: JobRecord) -> None:
+        await db.execute("DELETE FROM job_blobs WHERE job_id = ?", (job.id,))
+        shas = codec.sha_candidates((job.params, job.result))
+        if shas:
+            # Only stored blobs: a sha-shaped string that names nothing is not a reference.
+            await db.execute(
+                "INSERT INTO job_blobs (job_id, sha256) SELECT ?, sha256 FROM blobs"
+                f" WHERE sha256 IN ({placeholders(len(shas))})",
+                (job.id, *shas),
+            )
+
+    async def _update_job(
+        self,
+        job_id: int,
+        values: dict[str, Any],
+        *,
+        start_at: float | None,
+        finish_at: float | None,
+    ) -> JobRecord | None:
+        columns = dict(values)
+        for name in ("params", "result"):
+            if name in columns:
+                columns[name] = codec.dumps(columns[name])
+        if "counted" in columns:
+            columns["counted"] = int(columns["counted"])
+        assignments = [f"{name} = :{name}" for name in columns]
+        if start_at is not None:
+            assignments.append("started_at = COALESCE(started_at, :start_at)")
+        if finish_at is not None:
+            assignments.append("finished_at = :finish_at")
+        async with self._write() as db:
+            if assignments:
+                row = await self._fetchone(
+                    db,
+                    f"UPDATE jobs SET {', '.join(assignments)} WHERE id = :id RETURNING *",
+                    {**columns, "start_at": start_at, "finish_at": finish_at, "id": job_id},
+                )
+            else:
+                row = await self._fetchone(db, "SELECT * FROM jobs WHERE id = ?", (job_id,))
+            if row is None:
+                return None
+            job = _job(row)
+            if "params" in values or "result" in values:
+                await self._index_job_blobs(db, job)
+        return job
+
+    async def _get_job(self, job_id: int) -> JobRecord | None:
+        async with self._read() as db:
+            row = await self._fetchone(db, "SELECT * FROM jobs WHERE id = ?", (job_id,))
+        return None if row is None else _job(row)
+
+    async def _interrupt_jobs(self, owner: str, *, now: float) -> Sequence[JobRecord]:
+        # They no longer count toward quotas: the member got nothing, and running one
+        # again is a job of its own. The states are literals, as the partial index
+        # jobs_unfinished needs (see below).
+        async with self._write() as db:
+            rows = await self._fetchall(
+                db,
+                "UPDATE jobs SET state = 'interrupted', counted = 0, finished_at = ?"
+                " WHERE owner = ? AND state IN ('queued', 'running') RETURNING *",
+                (now, owner),
+            )
+        return [_job(r) for r in rows]
+
+    async def _delete_finished_jobs(self, before: float, batch: int) -> int:
+        # By finish time: a job a restart interrupted has just "finished", and its "Run
+        # again" button must keep working (a 4K job frees ~30 MB).
+        async with self._write() as db:
+            # The states are spelled out (not FINISHED_STATES as parameters): SQLite uses
+            # the partial index jobs_by_finished only for literal terms that match it.
+            cur = await db.execute(
+                "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs"
+                " WHERE state IN ('done', 'failed', 'interrupted') AND finished_at < ?"
+                " ORDER BY finished_at LIMIT ?)",
+                (before, batch),
+            )
+            count = cur.rowcount
+            if count:
+                await self._collect(db)
+        return count
+
+    async def _count_jobs(self, guild_id: int | None, user_id: int | None, since: float) -> int:
+        where, params = ["created_at >= ?", "counted = 1"], [since]
+        if guild_id is not None:
+            where.append("guild_id = ?")
+            params.append(guild_id)
+        if user_id is not None:
+            where.append("user_id = ?")
+            params.append(user_id)
+        async with self._read() as db:
+            row = await self._fetchone(
+                db, f"SELECT COUNT(*) FROM jobs WHERE {' AND '.join(where)}", params
+            )
+        return int(row[0]) if row else 0

@@ -1,0 +1,235 @@
+"""What ``Store``'s docstrings promise, checked on every driver: errors, idempotence, order."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from bot.errors import ImagineError
+from bot.storage import (
+    DEFAULT_OWNER,
+    BlobNotFound,
+    InvalidSetting,
+    InvalidValue,
+    JobNotFound,
+    StorageError,
+    Store,
+    StoredImage,
+    TurnRecord,
+)
+from tests.storage.conftest import OpenDB
+from tests.storage.drivers import Probe
+from tests.storage.helpers import Clock
+
+GHOST = "0" * 64
+
+
+def turn(prompt: str, channel: int, outputs: tuple[StoredImage, ...] = ()) -> TurnRecord:
+    return TurnRecord(channel_id=channel, guild_id=1, user_id=2, prompt=prompt, outputs=outputs)
+
+
+async def job(store: Store, prompt: str = "p", **kwargs) -> int:
+    made = await store.create_job(
+        kind="imagine", guild_id=1, channel_id=3, user_id=2, prompt=prompt, params={}, **kwargs
+    )
+    return made.id
+
+
+# typed errors
+
+
+async def test_an_unknown_blob_is_blob_not_found_with_its_digest(store: Store) -> None:
+    for read in (store.get_blob, store.blob_info):
+        with pytest.raises(BlobNotFound) as info:
+            await read(GHOST)
+        err = info.value
+        assert isinstance(err, KeyError) and isinstance(err, StorageError)
+        assert isinstance(err, ImagineError)
+        assert err.sha256 == GHOST and err.shas == (GHOST,)
+        # A sentence, not KeyError's quoted repr.
+        assert str(err) == "An image this needs is no longer stored; it may have expired."
+
+
+async def test_a_turn_naming_unstored_blobs_names_every_missing_one(store: Store) -> None:
+    real = await store.put_blob(b"real", "image/png")
+    ghosts = (StoredImage("e" * 64, "image/png"), StoredImage("f" * 64, "image/png"))
+    with pytest.raises(BlobNotFound, match="never stored") as info:
+        await store.append_turn(turn("p", 1, (ghosts[0], real, ghosts[1])), keep=5)
+    assert info.value.shas == ("e" * 64, "f" * 64)
+    assert await store.recent_turns(1, 5) == []
+
+
+async def test_an_unknown_job_is_job_not_found_with_its_id(store: Store) -> None:
+    with pytest.raises(JobNotFound) as info:
+        await store.update_job(404, state="done")
+    assert info.value.job_id == 404 and isinstance(info.value, KeyError)
+    assert str(info.value) == "That job is no longer stored; it may have expired."
+    assert await store.get_job(404) is None
+
+
+async def test_refusals_are_value_errors_and_change_nothing(store: Store) -> None:
+    job_id = await job(store)
+    with pytest.raises(InvalidSetting, match="history_turns") as info:
+        await store.update_settings(1, history_turns=99)
+    assert isinstance(info.value, ValueError) and isinstance(info.value, StorageError)
+    with pytest.raises(InvalidValue, match="unknown job field"):
+        await store.update_job(job_id, state="done", owner="someone-else")
+    assert (await store.get_job(job_id)).state == "queued"
+    with pytest.raises(InvalidValue, match="params"):
+        await store.create_job(
+            kind="imagine", guild_id=1, channel_id=3, user_id=2, prompt="p", params=["x"]
+        )
+    with pytest.raises(InvalidValue):
+        await store.create_job(
+            kind="imagine", guild_id=1, channel_id=3, user_id=2, prompt="p", params={"o": object()}
+        )
+    with pytest.raises(InvalidValue, match="channel_id"):
+        await store.create_job(
+            kind="imagine", guild_id=1, channel_id="3", user_id=2, prompt="p", params={}
+        )
+    assert [j.id for j in await store.interrupt_running_jobs(DEFAULT_OWNER)] == [job_id]
+
+
+# content-addressed blobs
+
+
+async def test_put_blob_is_idempotent_and_keeps_the_first_mime(store: Store, probe: Probe) -> None:
+    first = await store.put_blob(b"same bytes", "image/png", 4, 3)
+    again = await store.put_blob(bytearray(b"same bytes"), "image/webp", 8, 6)
+    assert (
+        first == again == StoredImage(hashlib.sha256(b"same bytes").hexdigest(), "image/png", 4, 3)
+    )
+    assert await store.blob_info(first.sha256) == first
+    assert await probe.blob_shas() == {first.sha256}
+
+
+async def test_put_blob_refuses_what_is_not_an_image_row(store: Store, probe: Probe) -> None:
+    with pytest.raises(TypeError):
+        await store.put_blob("text", "image/png")  # type: ignore[arg-type]
+    with pytest.raises(InvalidValue, match="mime"):
+        await store.put_blob(b"x", "")
+    with pytest.raises(InvalidValue, match="negative"):
+        await store.put_blob(b"x", "image/png", -1, 2)
+    assert await probe.blob_shas() == set()
+
+
+async def test_putting_a_blob_again_restarts_its_grace(open_db: OpenDB, clock: Clock) -> None:
+    store = await open_db(blob_grace=600)
+    ref = await store.put_blob(b"orphan for now", "image/png")
+    clock.advance(500)
+    await store.put_blob(b"orphan for now", "image/png")  # a new job is about to use it
+    clock.advance(500)
+    assert await store.collect_garbage() == 0
+    clock.advance(101)
+    assert await store.collect_garbage() == 1
+    with pytest.raises(BlobNotFound):
+        await store.get_blob(ref.sha256)
+
+
+# history order
+
+
+async def test_turn_ids_grow_across_channels_and_each_channel_reads_its_own(store: Store) -> None:
+    ids = [await store.append_turn(turn(f"{c}{i}", c), keep=10) for i in range(3) for c in (1, 2)]
+    assert ids == sorted(ids) and len(set(ids)) == 6
+    assert [t.prompt for t in await store.recent_turns(1, 10)] == ["10", "11", "12"]
+    assert [t.prompt for t in await store.recent_turns(2, 2)] == ["21", "22"]
+    assert [t.id for t in await store.recent_turns(2, 10)] == ids[1::2]
+    with pytest.raises(InvalidValue):
+        await store.recent_turns(1, "3")  # type: ignore[arg-type]
+
+
+# jobs
+
+
+async def test_started_at_is_stamped_once_and_given_times_win(store: Store, clock: Clock) -> None:
+    job_id = await job(store)
+    first = await store.update_job(job_id, state="running")
+    clock.advance(5)
+    again = await store.update_job(job_id, state="running")
+    assert again.started_at == first.started_at == clock.now - 5
+    done = await store.update_job(job_id, state="done", finished_at=123.0)
+    assert done.finished_at == 123.0
+    assert (await store.update_job(job_id)).state == "done"  # no change: the job as it is
+
+
+async def test_expiry_goes_by_finish_time_and_spares_unfinished_jobs(
+    store: Store, clock: Clock
+) -> None:
+    queued, finished_late = await job(store, "queued"), await job(store, "late")
+    clock.advance(10 * 86400)
+    await store.update_job(finished_late, state="failed")  # created long ago, finished now
+    assert await store.delete_jobs_before(clock.now - 86400) == 0
+    assert await store.delete_jobs_before(clock.now + 1) == 1
+    assert await store.get_job(finished_late) is None
+    assert (await store.get_job(queued)).state == "queued"
+    with pytest.raises(InvalidValue):
+        await store.delete_jobs_before(clock.now, batch=0)
+
+
+# ownership
+
+
+async def test_a_start_up_interrupts_only_its_own_instance_s_jobs(
+    open_db: OpenDB, clock: Clock
+) -> None:
+    # Two processes share one database; "blue" restarts while "green" keeps running.
+    blue, green = await open_db(), await open_db()
+    mine = await job(blue, "blue's", owner="blue")
+    theirs = await job(green, "green's", owner="green")
+    legacy = await job(blue, "no owner given")
+    for store, job_id in ((blue, mine), (green, theirs), (blue, legacy)):
+        await store.update_job(job_id, state="running")
+    await blue.close()
+
+    blue = await open_db()
+    interrupted = await blue.interrupt_running_jobs("blue")
+    assert [(j.id, j.owner, j.state) for j in interrupted] == [(mine, "blue", "interrupted")]
+    still = await green.get_job(theirs)
+    assert (still.state, still.owner, still.finished_at) == ("running", "green", None)
+    assert (await blue.get_job(legacy)).owner == DEFAULT_OWNER
+    assert [j.id for j in await blue.interrupt_running_jobs(DEFAULT_OWNER)] == [legacy]
+    assert await blue.interrupt_running_jobs("blue") == []
+
+
+@pytest.mark.parametrize("owner", ["", "two words", "x" * 65, "ünïcode", None])
+async def test_an_owner_outside_the_pattern_is_refused(store: Store, owner: object) -> None:
+    with pytest.raises(InvalidValue, match="owner"):
+        await job(store, owner=owner)
+    with pytest.raises(InvalidValue, match="owner"):
+        await store.interrupt_running_jobs(owner)  # type: ignore[arg-type]
+    assert await store.count_jobs(guild_id=None, user_id=None, since=0) == 0
+
+
+# settings keys
+
+
+async def test_rotating_keys_is_all_or_nothing(store: Store) -> None:
+    await store.update_settings(1, gateway_key_encrypted=b"old-1")
+    await store.update_settings(2, gateway_key_encrypted=b"old-2")
+    await store.update_settings(3, history_turns=2)  # no key: rotate never sees it
+    seen: list[bytes] = []
+
+    def rotate(key: bytes) -> bytes | None:
+        seen.append(key)
+        return None if key == b"old-2" else b"new-" + key
+
+    assert await store.rotate_gateway_keys(rotate) == 1
+    assert sorted(seen) == [b"old-1", b"old-2"]
+    assert (await store.get_settings(1)).gateway_key_encrypted == b"new-old-1"
+    assert (await store.get_settings(2)).gateway_key_encrypted == b"old-2"
+
+    def half_broken(key: bytes) -> bytes | None:
+        return b"newer" if key == b"new-old-1" else "plaintext"  # type: ignore[return-value]
+
+    with pytest.raises(InvalidSetting, match="gateway_key_encrypted"):
+        await store.rotate_gateway_keys(half_broken)
+    assert (await store.get_settings(1)).gateway_key_encrypted == b"new-old-1"
+    assert (await store.get_settings(2)).gateway_key_encrypted == b"old-2"
+
+
+async def test_close_twice_is_harmless(open_db: OpenDB) -> None:
+    store = await open_db()
+    await store.close()
+    await store.close()
