@@ -34,7 +34,7 @@ from bot.gateway.models import GatewayConfig
 from bot.jobs import JobRunner
 from bot.logging_setup import remember_secret
 from bot.runtime import Runtime, gateway_key
-from bot.storage.base import GuildSettings, JobRecord
+from bot.storage.base import GuildSettings, JobRecord, Store
 from bot.transport import http_client
 from bot.workers import CpuPool
 
@@ -83,7 +83,7 @@ class ImageBot(commands.Bot):
         self,
         settings: BotSettings,
         *,
-        store: Any,
+        store: Store,
         http: httpx.AsyncClient,
         cpu: CpuPool,
         gateway: Any,
@@ -119,7 +119,7 @@ class ImageBot(commands.Bot):
 
         self.add_dynamic_items(*PERSISTENT_ITEMS)
         await self._sync_commands()
-        interrupted = await self.store.interrupt_running_jobs()
+        interrupted = await self.store.interrupt_running_jobs(self.settings.instance_name)
         if interrupted:
             self.runtime.spawn(self._report_interrupted(list(interrupted)), name="interrupted")
         self.runtime.spawn(self._expire_jobs(), name="expire-jobs")
@@ -209,7 +209,7 @@ class ImageBot(commands.Bot):
         await super().close()
 
 
-async def rotate_gateway_keys(store: Any, keybox: Any) -> None:
+async def rotate_gateway_keys(store: Store, keybox: Any) -> None:
     """Re-encrypt every stored server key with SECRET_KEY, so the previous one can go."""
 
     unreadable = 0

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.errors import ConfigError
 from bot.gateway.models import DIALECTS, STREAM_MODES, GatewayConfig
+from bot.storage.base import DEFAULT_OWNER, OWNER_PATTERN
 
 DEFAULT_DATABASE_URL = "sqlite:///data/bot.db"
 REQUIRED_FOR_BOT = ("DISCORD_TOKEN", "IMAGE_API_BASE_URL", "IMAGE_API_KEY", "SECRET_KEY")
@@ -137,6 +139,8 @@ class BotSettings:
     # Reply-to-edit reads other members' messages; needs the privileged intent.
     message_content_intent: bool = True
     job_retention_days: float = DEFAULT_JOB_RETENTION_DAYS
+    # Owns the jobs this process runs; a restart under the same name interrupts them.
+    instance_name: str = DEFAULT_OWNER
     image: ImageSettings = field(default_factory=lambda: load_image_settings({}))
 
 
@@ -176,6 +180,11 @@ def load_bot_settings(env: Mapping[str, str] | None = None) -> BotSettings:
             f"JOB_RETENTION_DAYS must be at least {MIN_JOB_RETENTION_DAYS:g}: "
             "daily quotas count the last day's jobs"
         )
+    instance = _get(env, "INSTANCE_NAME") or DEFAULT_OWNER
+    if not re.fullmatch(OWNER_PATTERN, instance):
+        raise ConfigError(
+            f"INSTANCE_NAME must be 1 to 64 letters, digits, '.', '_' or '-', got {instance[:80]!r}"
+        )
     image = load_image_settings(env)
     return BotSettings(
         token=_require(env, "DISCORD_TOKEN"),
@@ -188,5 +197,6 @@ def load_bot_settings(env: Mapping[str, str] | None = None) -> BotSettings:
         log_level=level,
         message_content_intent=_bool(env, "MESSAGE_CONTENT_INTENT", True),
         job_retention_days=retention,
+        instance_name=instance,
         image=image,
     )

@@ -41,6 +41,7 @@ from bot.gateway.sizes import SizeCheck, check_images, gateway_address
 from bot.gateway.turns import blob_refs, restore_inline_data
 from bot.images import DISCORD_UPLOAD_LIMIT, sniff_mime
 from bot.storage.base import GuildSettings, JobRecord, StoredImage, TurnRecord
+from bot.storage.errors import BlobNotFound
 
 if TYPE_CHECKING:
     from bot.app import ImageBot
@@ -306,7 +307,7 @@ class JobRunner:
             try:
                 info = await store.blob_info(sha)
                 data = await store.get_blob(sha)
-            except KeyError:  # expired meanwhile, e.g. while an Edit form was open
+            except BlobNotFound:  # expired meanwhile, e.g. while an Edit form was open
                 raise InputImageError(IMAGE_GONE) from None
             return info, InputImage(data=data, mime=info.mime, width=info.width, height=info.height)
 
@@ -415,6 +416,7 @@ class JobRunner:
                 "new_chain": spec.new_chain,
             },
             interaction_token=spec.interaction_token,
+            owner=self.bot.settings.instance_name,
         )
         job = await store.update_job(job.id, state="running")
         request = ImageRequest(

@@ -26,6 +26,10 @@ def test_complete_environment_gives_defaults_for_the_rest():
     assert settings.image.max_request_bytes == 20 * 1024 * 1024
     assert settings.image.allow_private_gateways is False
     assert settings.job_retention_days == 30
+    assert settings.instance_name == "default"
+    assert load_bot_settings({**COMPLETE, "INSTANCE_NAME": "shard-1.eu_2"}).instance_name == (
+        "shard-1.eu_2"
+    )
     assert settings.previous_secret_key is None
     rotating = load_bot_settings({**COMPLETE, "SECRET_KEY_PREVIOUS": "the-old-secret-key-1"})
     assert rotating.previous_secret_key == "the-old-secret-key-1"
@@ -54,6 +58,9 @@ def test_each_missing_required_setting_is_named(missing):
         ("JOB_RETENTION_DAYS", "nan", "JOB_RETENTION_DAYS must be a number"),
         ("IMAGE_API_TIMEOUT", "inf", "IMAGE_API_TIMEOUT must be a number"),
         ("JOB_RETENTION_DAYS", "0.5", "JOB_RETENTION_DAYS must be at least 1: daily quotas"),
+        ("INSTANCE_NAME", "my bot", "INSTANCE_NAME must be 1 to 64 letters, digits"),
+        ("INSTANCE_NAME", "x" * 65, "INSTANCE_NAME must be 1 to 64"),
+        ("INSTANCE_NAME", "bot/1", "INSTANCE_NAME must be"),
     ],
 )
 def test_bad_values_are_explained(name, value, fragment):
