@@ -39,6 +39,7 @@ class _Echo(asyncio.Protocol):
 
 
 async def main(base_url: str, size: str, shape: str, jobs: int) -> dict:
+    from bot.gateway.warmup import warm_up_worker
     from bot.workers import CpuPool
 
     loop = asyncio.get_running_loop()
@@ -51,7 +52,7 @@ async def main(base_url: str, size: str, shape: str, jobs: int) -> dict:
     proto = os.environ.get("BENCH_PROTOTYPE", "")
     from bench import prototype
 
-    pool = prototype.nice_pool() if "nice" in proto else CpuPool()
+    pool = prototype.nice_pool() if "nice" in proto else CpuPool(warm_up=warm_up_worker)
     async with (
         pool as cpu,
         project.http_client(timeout=300, max_connections=jobs + 4) as http,

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.errors import ConfigError
-from bot.gateway.models import DIALECTS, STREAM_MODES, GatewayConfig
+from bot.types import DIALECTS, STREAM_MODES, GatewayConfig
 
 DEFAULT_DATABASE_URL = "sqlite:///data/bot.db"
 REQUIRED_FOR_BOT = ("DISCORD_TOKEN", "IMAGE_API_BASE_URL", "IMAGE_API_KEY", "SECRET_KEY")

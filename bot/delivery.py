@@ -41,7 +41,7 @@ from bot.errors import (
     UnsafeGatewayURL,
     advice_for,
 )
-from bot.gateway.models import GeneratedImage
+from bot.types import GeneratedImage
 
 if TYPE_CHECKING:
     from bot.app import ImageBot
@@ -86,7 +86,7 @@ async def fit_images(
     bot: ImageBot, images: Sequence[GeneratedImage], limit: int
 ) -> list[GeneratedImage]:
     """Each image under the per-file limit Discord announced for this destination."""
-    from bot.images import fit_for_upload
+    from bot.images.outputs import fit_for_upload
 
     fitted = []
     for image in images:

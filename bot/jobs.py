@@ -27,7 +27,12 @@ from bot.errors import (
     LimitReached,
     NotAnImage,
 )
-from bot.gateway.models import (
+from bot.gateway.sizes import SizeCheck, check_images, gateway_address
+from bot.gateway.turns import blob_refs, restore_inline_data
+from bot.images.sniff import sniff_mime
+from bot.limits import DISCORD_UPLOAD_LIMIT
+from bot.storage.base import GuildSettings, JobRecord, StoredImage, TurnRecord
+from bot.types import (
     ASPECT_RATIOS,
     EXTREME_ASPECT_RATIOS,
     IMAGE_SIZES,
@@ -37,10 +42,6 @@ from bot.gateway.models import (
     ImageResult,
     InputImage,
 )
-from bot.gateway.sizes import SizeCheck, check_images, gateway_address
-from bot.gateway.turns import blob_refs, restore_inline_data
-from bot.images import DISCORD_UPLOAD_LIMIT, sniff_mime
-from bot.storage.base import GuildSettings, JobRecord, StoredImage, TurnRecord
 
 if TYPE_CHECKING:
     from bot.app import ImageBot

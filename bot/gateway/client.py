@@ -48,14 +48,15 @@ from bot.errors import (
 )
 from bot.gateway.dialects import PreparedRequest, auth_headers, build_request, get_dialect
 from bot.gateway.errors_map import body_error, find_error, map_error, scrub
-from bot.gateway.models import GatewayConfig, GeneratedImage, ImageRequest, ImageResult, InputImage
 from bot.gateway.netguard import Resolver, ensure_public_url
 from bot.gateway.parsing import ParsedResponse
 from bot.gateway.spill import Workdir, parse_spooled
 from bot.gateway.stream_mode import refuses_non_streaming
 from bot.gateway.transport_errors import encoding_error, transport_error, undecodable_encoding
-from bot.images import fit_request, inspect_output, prepare_input
+from bot.images.inputs import fit_request, prepare_input
+from bot.images.outputs import inspect_output
 from bot.transport import PUBLIC_ONLY
+from bot.types import GatewayConfig, GeneratedImage, ImageRequest, ImageResult, InputImage
 from bot.workers import CpuPool
 
 log = logging.getLogger(__name__)

@@ -13,14 +13,14 @@ from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
 
-from bot.gateway.models import (
+from bot.storage.base import MAX_HISTORY_TURNS, SETTING_NAMES, GuildSettings
+from bot.types import (
     ASPECT_RATIOS,
     DIALECTS,
     EXTREME_ASPECT_RATIOS,
     IMAGE_SIZES,
     STREAM_MODES,
 )
-from bot.storage.base import MAX_HISTORY_TURNS, SETTING_NAMES, GuildSettings
 
 log = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.gateway.models import ASPECT_RATIOS, EXTREME_ASPECT_RATIOS, IMAGE_SIZES
 from bot.jobs import MAX_PROMPT_CHARS, JobSpec
+from bot.types import ASPECT_RATIOS, EXTREME_ASPECT_RATIOS, IMAGE_SIZES
 from cogs.imagine.flow import allowed, run_for_interaction, source_of
 from cogs.imagine.views import FORM_EXPIRED, is_stale_form
 

@@ -20,15 +20,15 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.access import ensure_admin, is_admin
-from bot.gateway.models import (
+from bot.gateway.sizes import gateway_address
+from bot.storage.base import MAX_HISTORY_TURNS, GuildSettings
+from bot.types import (
     ASPECT_RATIOS,
     DIALECTS,
     EXTREME_ASPECT_RATIOS,
     IMAGE_SIZES,
     STREAM_MODES,
 )
-from bot.gateway.sizes import gateway_address
-from bot.storage.base import MAX_HISTORY_TURNS, GuildSettings
 from cogs.settings import render
 from cogs.settings.gateway_modal import GatewayKeyModal
 from cogs.settings.validation import (

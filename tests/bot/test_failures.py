@@ -7,7 +7,6 @@ import io
 import pytest
 from PIL import Image
 
-from bot.images import make_photo_like
 from tests.fakes import discord_payloads as p
 from tests.fakes.gateway import (
     Reply,
@@ -17,6 +16,7 @@ from tests.fakes.gateway import (
     png_bytes,
 )
 from tests.harness import BotHarness
+from tests.imaging import make_photo_like
 
 
 async def test_non_image_attachment_gets_a_clear_private_answer(running_bot: BotHarness) -> None:
