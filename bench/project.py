@@ -81,8 +81,8 @@ def gateway_client(http, cpu):
             from bot.gateway.client import GatewayClient
         except ImportError:
             return None
-    from bot.config import (
-        DEFAULT_MAX_IMAGE_BYTES,
+    from bot.limits import (
+        DEFAULT_MAX_INPUT_BYTES,
         DEFAULT_MAX_REQUEST_BYTES,
         DEFAULT_MAX_RESPONSE_BYTES,
     )
@@ -90,7 +90,7 @@ def gateway_client(http, cpu):
     return GatewayClient(
         http,
         cpu,
-        max_image_bytes=DEFAULT_MAX_IMAGE_BYTES,
+        max_image_bytes=DEFAULT_MAX_INPUT_BYTES,
         max_request_bytes=DEFAULT_MAX_REQUEST_BYTES,
         max_response_bytes=DEFAULT_MAX_RESPONSE_BYTES,
     )

@@ -41,6 +41,7 @@ from bot.errors import (
     UnsafeGatewayURL,
     advice_for,
 )
+from bot.limits import MESSAGE_LIMIT
 from bot.types import GeneratedImage
 
 if TYPE_CHECKING:
@@ -48,8 +49,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Discord: message content is capped at 2000 characters.
-MESSAGE_LIMIT = 2000
 # Discord: an interaction token is valid for 15 minutes; keep a margin for the upload.
 TOKEN_LIFETIME = 15 * 60
 TOKEN_MARGIN = 60

@@ -58,7 +58,7 @@ MAX_URL_CHARS = 500
 MAX_API_KEY_CHARS = 1000
 # The stored key is encrypted (bot.secrets.KeyBox): room for MAX_API_KEY_CHARS and the
 # envelope around it.
-MAX_KEY_CIPHERTEXT_BYTES = 4096
+MAX_KEY_CIPHERTEXT = 4096
 # Channels in a server's allow-list: /settings refused the 101st; storage allowed 500
 # (Discord's own cap on a server's channels). One value now, the stricter.
 MAX_ALLOWED_CHANNELS = 100

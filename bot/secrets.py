@@ -20,8 +20,8 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from bot.errors import ConfigError
+from bot.limits import MIN_SECRET_KEY_CHARS
 
-MIN_SECRET_KEY_LENGTH = 16
 _SALT = b"imagine-bot/keybox/v1"
 # 32 MiB and ~0.1 s: OWASP's floor for scrypt is N=2**17 for per-login hashing;
 # a key derived once at start-up can afford 2**15 on small hosts.
@@ -35,9 +35,9 @@ _MIN_REDACT_LENGTH = 6
 
 
 def _fernet(secret_key: str, name: str) -> Fernet:
-    if not isinstance(secret_key, str) or len(secret_key.strip()) < MIN_SECRET_KEY_LENGTH:
+    if not isinstance(secret_key, str) or len(secret_key.strip()) < MIN_SECRET_KEY_CHARS:
         raise ConfigError(
-            f"{name} must be at least {MIN_SECRET_KEY_LENGTH} characters; "
+            f"{name} must be at least {MIN_SECRET_KEY_CHARS} characters; "
             'generate one with: python -c "import secrets; print(secrets.token_urlsafe(32))"'
         )
     kdf = Scrypt(salt=_SALT, length=32, n=_SCRYPT_N, r=_SCRYPT_R, p=_SCRYPT_P)

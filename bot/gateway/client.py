@@ -32,12 +32,7 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 import orjson
 
-from bot.config import (
-    DEFAULT_MAX_IMAGE_BYTES,
-    DEFAULT_MAX_REQUEST_BYTES,
-    DEFAULT_MAX_RESPONSE_BYTES,
-    ImageSettings,
-)
+from bot.config import ImageSettings
 from bot.errors import (
     GatewayError,
     GatewayRejected,
@@ -55,6 +50,11 @@ from bot.gateway.stream_mode import refuses_non_streaming
 from bot.gateway.transport_errors import encoding_error, transport_error, undecodable_encoding
 from bot.images.inputs import fit_request, prepare_input
 from bot.images.outputs import inspect_output
+from bot.limits import (
+    DEFAULT_MAX_INPUT_BYTES,
+    DEFAULT_MAX_REQUEST_BYTES,
+    DEFAULT_MAX_RESPONSE_BYTES,
+)
 from bot.transport import PUBLIC_ONLY
 from bot.types import GatewayConfig, GeneratedImage, ImageRequest, ImageResult, InputImage
 from bot.workers import CpuPool
@@ -107,7 +107,7 @@ class GatewayClient:
         http: httpx.AsyncClient,
         cpu: CpuPool,
         *,
-        max_image_bytes: int = DEFAULT_MAX_IMAGE_BYTES,
+        max_image_bytes: int = DEFAULT_MAX_INPUT_BYTES,
         max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         backoff_base: float = 0.5,

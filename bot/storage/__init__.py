@@ -8,7 +8,6 @@ from bot.errors import ConfigError
 from bot.storage.base import (
     DEFAULT_HISTORY_TURNS,
     JOB_STATES,
-    MAX_HISTORY_TURNS,
     SETTING_NAMES,
     GuildSettings,
     JobRecord,
@@ -22,7 +21,6 @@ from bot.storage.base import (
 __all__ = [
     "DEFAULT_HISTORY_TURNS",
     "JOB_STATES",
-    "MAX_HISTORY_TURNS",
     "SETTING_NAMES",
     "GuildSettings",
     "JobRecord",

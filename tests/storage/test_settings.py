@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.storage.base import MAX_HISTORY_TURNS, SETTING_NAMES, GuildSettings
+from bot.limits import MAX_HISTORY_TURNS
+from bot.storage.base import SETTING_NAMES, GuildSettings
 from bot.storage.settings import VALIDATORS
 from bot.storage.sqlite import SQLiteStore
 from tests.storage.helpers import query
