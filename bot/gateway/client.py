@@ -42,7 +42,7 @@ from bot.errors import (
     ResponseTooLarge,
 )
 from bot.gateway.dialects import PreparedRequest, auth_headers, build_request, get_dialect
-from bot.gateway.errors_map import body_error, find_error, map_error, scrub
+from bot.gateway.errors_map import body_error, find_error, map_error
 from bot.gateway.netguard import Resolver, ensure_public_url
 from bot.gateway.parsing import ParsedResponse
 from bot.gateway.spill import Workdir, parse_spooled
@@ -55,6 +55,7 @@ from bot.limits import (
     DEFAULT_MAX_REQUEST_BYTES,
     DEFAULT_MAX_RESPONSE_BYTES,
 )
+from bot.secrets import scrub_error
 from bot.transport import PUBLIC_ONLY
 from bot.types import GatewayConfig, GeneratedImage, ImageRequest, ImageResult, InputImage
 from bot.workers import CpuPool
@@ -170,7 +171,7 @@ class GatewayClient:
         try:
             return await self._generate(gateway, request, upload_limit)
         except ImagineError as exc:
-            _scrub_error(exc, gateway.api_key)
+            scrub_error(exc, gateway.api_key)
             raise
 
     async def list_models(self, gateway: GatewayConfig) -> list[str]:
@@ -178,7 +179,7 @@ class GatewayClient:
         try:
             return await self._retrying(gateway, lambda: self._list_models_once(gateway))
         except ImagineError as exc:
-            _scrub_error(exc, gateway.api_key)
+            scrub_error(exc, gateway.api_key)
             raise
 
     # ------------------------------------------------------------------ generation
@@ -465,11 +466,3 @@ async def _read_capped(response: httpx.Response, cap: int, sink: BinaryIO | None
         else:
             sink.write(chunk)
     return b"".join(chunks)
-
-
-def _scrub_error(exc: ImagineError, api_key: str) -> None:
-    """Remove the key from a message, in case a gateway echoed it back."""
-    if api_key and exc.args and any(api_key in str(arg) for arg in exc.args):
-        exc.args = tuple(scrub(str(arg), (api_key,)) for arg in exc.args)
-    if api_key and api_key in exc.gateway_message:
-        exc.gateway_message = scrub(exc.gateway_message, (api_key,))
