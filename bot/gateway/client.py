@@ -43,7 +43,7 @@ from bot.errors import (
 )
 from bot.gateway.dialects import PreparedRequest, auth_headers, build_request, get_dialect
 from bot.gateway.errors_map import body_error, find_error, map_error
-from bot.gateway.netguard import Resolver, ensure_public_url
+from bot.gateway.netguard import PUBLIC_ONLY, Resolver, ensure_public_url
 from bot.gateway.parsing import ParsedResponse
 from bot.gateway.spill import Workdir, parse_spooled
 from bot.gateway.stream_mode import refuses_non_streaming
@@ -56,7 +56,6 @@ from bot.limits import (
     DEFAULT_MAX_RESPONSE_BYTES,
 )
 from bot.secrets import scrub_error
-from bot.transport import PUBLIC_ONLY
 from bot.types import GatewayConfig, GeneratedImage, ImageRequest, ImageResult, InputImage
 from bot.workers import CpuPool
 
