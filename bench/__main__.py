@@ -51,9 +51,10 @@ def _commit() -> str:
 
 async def _pipeline(sizes, shapes, reps, base_url) -> list[dict]:
     from bench import pipeline
+    from bot.gateway.warmup import warm_up_worker
     from bot.workers import CpuPool
 
-    async with CpuPool() as cpu:
+    async with CpuPool(warm_up=warm_up_worker) as cpu:
         return await pipeline.run(sizes, shapes, reps, cpu, base_url)
 
 

@@ -50,13 +50,13 @@ MODEL = "gemini-3-pro-image-preview"
 
 def _generator_tag() -> str:
     # Regenerate when make_photo_like changes, so a stale cache cannot fake a result.
-    from bot import images
+    from tests import imaging
 
-    return hashlib.sha256(inspect.getsource(images.make_photo_like).encode()).hexdigest()[:10]
+    return hashlib.sha256(inspect.getsource(imaging.make_photo_like).encode()).hexdigest()[:10]
 
 
 def photo_png(size: Size, seed: int = 1) -> bytes:
-    from bot.images import make_photo_like
+    from tests.imaging import make_photo_like
 
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
     path = CACHE_DIR / f"photo-{size.width}x{size.height}-s{seed}-{_generator_tag()}.png"

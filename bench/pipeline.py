@@ -84,7 +84,7 @@ async def measure(size: Size, shape: str, reps: int, cpu, base_url: str) -> Row:
 async def _measure(row: Row, size: Size, png: bytes, body: bytes, cpu, base_url: str) -> None:
     from openai import AsyncOpenAI
 
-    from bot.images import psnr
+    from tests.imaging import psnr
 
     shape, reps = row.shape, row.reps
     plain = body_for(NON_STREAMED[shape], png) if shape in NON_STREAMED else None

@@ -16,7 +16,7 @@ async def fit_images(cpu, images: Sequence, limit: int = UPLOAD_LIMIT_BYTES) -> 
     pre-fitted bytes when those fit, else one re-encode."""
     from dataclasses import replace
 
-    from bot.images import fit_for_upload
+    from bot.images.outputs import fit_for_upload
 
     out = []
     for image in images:
@@ -59,7 +59,7 @@ def http_client(timeout: float, max_connections: int):
 
 
 def gateway_config(base_url: str):
-    from bot.gateway.models import GatewayConfig
+    from bot.types import GatewayConfig
 
     return GatewayConfig(
         base_url=base_url, api_key="bench-key", dialect="openrouter", max_retries=0
@@ -67,7 +67,7 @@ def gateway_config(base_url: str):
 
 
 def image_request(model: str):
-    from bot.gateway.models import ImageRequest
+    from bot.types import ImageRequest
 
     return ImageRequest(model=model, prompt="a photo of a lighthouse at dusk", image_size="4K")
 
@@ -81,8 +81,8 @@ def gateway_client(http, cpu):
             from bot.gateway.client import GatewayClient
         except ImportError:
             return None
-    from bot.config import (
-        DEFAULT_MAX_IMAGE_BYTES,
+    from bot.limits import (
+        DEFAULT_MAX_INPUT_BYTES,
         DEFAULT_MAX_REQUEST_BYTES,
         DEFAULT_MAX_RESPONSE_BYTES,
     )
@@ -90,7 +90,7 @@ def gateway_client(http, cpu):
     return GatewayClient(
         http,
         cpu,
-        max_image_bytes=DEFAULT_MAX_IMAGE_BYTES,
+        max_image_bytes=DEFAULT_MAX_INPUT_BYTES,
         max_request_bytes=DEFAULT_MAX_REQUEST_BYTES,
         max_response_bytes=DEFAULT_MAX_RESPONSE_BYTES,
     )

@@ -39,6 +39,7 @@ class _Echo(asyncio.Protocol):
 
 
 async def main(base_url: str, size: str, shape: str, jobs: int) -> dict:
+    from bot.gateway.warmup import warm_up_worker
     from bot.workers import CpuPool
 
     loop = asyncio.get_running_loop()
@@ -49,7 +50,7 @@ async def main(base_url: str, size: str, shape: str, jobs: int) -> dict:
         loop.set_debug(True)
         loop.slow_callback_duration = 0.02
     async with (
-        CpuPool() as cpu,
+        CpuPool(warm_up=warm_up_worker) as cpu,
         project.http_client(timeout=300, max_connections=jobs + 4) as http,
     ):
         client = project.gateway_client(http, cpu)

@@ -30,12 +30,12 @@ from discord.ext import commands
 from bot.config import BotSettings
 from bot.delivery import only_pinging, send_error, trim
 from bot.errors import AccessDenied, ConfigError, ImagineError
-from bot.gateway.models import GatewayConfig
 from bot.jobs import JobRunner
 from bot.logging_setup import remember_secret
 from bot.runtime import Runtime, gateway_key
 from bot.storage.base import GuildSettings, JobRecord, Store
 from bot.transport import http_client
+from bot.types import GatewayConfig
 from bot.workers import CpuPool
 
 log = logging.getLogger(__name__)
@@ -245,6 +245,7 @@ async def open_bot(
     to ``discord.Client`` (e.g. a shorter ``guild_ready_timeout``).
     """
     from bot.gateway.client import GatewayClient
+    from bot.gateway.warmup import warm_up_worker
     from bot.secrets import KeyBox
     from bot.storage import open_store
 
@@ -254,7 +255,7 @@ async def open_bot(
     async with AsyncExitStack() as stack:
         http = await stack.enter_async_context(http_client(timeout=HTTP_TIMEOUT))
         if cpu is None:
-            cpu = await stack.enter_async_context(CpuPool())
+            cpu = await stack.enter_async_context(CpuPool(warm_up=warm_up_worker))
         store = await open_store(settings.database_url)
         stack.push_async_callback(store.close)
         gateway = GatewayClient.from_settings(http, cpu, image)

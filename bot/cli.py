@@ -26,7 +26,7 @@ from bot.errors import (
     PaymentRequired,
     advice_for,
 )
-from bot.gateway.models import (
+from bot.types import (
     ASPECT_RATIOS,
     DIALECTS,
     EXTREME_ASPECT_RATIOS,
@@ -127,6 +127,7 @@ def _save(out_dir: Path, stem: str, index: int, extension: str, data: bytes) -> 
 
 async def _generate(args: argparse.Namespace) -> int:
     from bot.gateway import GatewayClient
+    from bot.gateway.warmup import warm_up_worker
     from bot.transport import http_client
     from bot.workers import CpuPool
 
@@ -150,7 +151,7 @@ async def _generate(args: argparse.Namespace) -> int:
     raw_images = _read_images(args.image)
 
     # One user, one job: a thread is enough and starts faster than worker processes.
-    async with http_client() as http, CpuPool(inline=True) as cpu:
+    async with http_client() as http, CpuPool(inline=True, warm_up=warm_up_worker) as cpu:
         client = GatewayClient.from_settings(http, cpu, image_settings)
         images = await client.prepare_images(raw_images) if raw_images else ()
         request = ImageRequest(

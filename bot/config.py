@@ -14,8 +14,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.errors import ConfigError
-from bot.gateway.models import DIALECTS, STREAM_MODES, GatewayConfig
+from bot.limits import (
+    DEFAULT_MAX_INPUT_BYTES,
+    DEFAULT_MAX_REQUEST_BYTES,
+    DEFAULT_MAX_RESPONSE_BYTES,
+    MIN_JOB_RETENTION_DAYS,
+)
 from bot.storage.base import DEFAULT_OWNER, OWNER_PATTERN
+from bot.types import DIALECTS, STREAM_MODES, GatewayConfig
 
 DEFAULT_DATABASE_URL = "sqlite:///data/bot.db"
 REQUIRED_FOR_BOT = ("DISCORD_TOKEN", "IMAGE_API_BASE_URL", "IMAGE_API_KEY", "SECRET_KEY")
@@ -25,14 +31,6 @@ DEFAULT_TIMEOUT = 180.0
 # without this the database grows with every image ever made. Buttons on results
 # older than this answer that the job is gone. Daily quotas count the last day's jobs.
 DEFAULT_JOB_RETENTION_DAYS = 30.0
-MIN_JOB_RETENTION_DAYS = 1.0
-
-# Defaults follow Vertex's 7 MB inline-file limit and the ~20 MiB body cap many
-# gateways still enforce (see shared/docs/gateway-dialects.md).
-DEFAULT_MAX_IMAGE_BYTES = 7 * 1000 * 1000
-DEFAULT_MAX_REQUEST_BYTES = 20 * 1024 * 1024
-# A 4K PNG is tens of MB; base64 and JSON add a third. Anything far above is hostile.
-DEFAULT_MAX_RESPONSE_BYTES = 200 * 1024 * 1024
 
 
 def load_dotenv_file(path: str | os.PathLike[str] = ".env") -> None:
@@ -106,7 +104,7 @@ class ImageSettings:
     stream: str = "auto"
     model: str = DEFAULT_MODEL
     timeout: float = DEFAULT_TIMEOUT
-    max_image_bytes: int = DEFAULT_MAX_IMAGE_BYTES
+    max_image_bytes: int = DEFAULT_MAX_INPUT_BYTES
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
     # Per-server gateway URLs set from Discord may reach private addresses only if this is on.
@@ -153,7 +151,7 @@ def load_image_settings(env: Mapping[str, str] | None = None) -> ImageSettings:
         stream=_one_of(env, "IMAGE_API_STREAM", STREAM_MODES),
         model=_get(env, "IMAGE_MODEL") or DEFAULT_MODEL,
         timeout=_float(env, "IMAGE_API_TIMEOUT", DEFAULT_TIMEOUT),
-        max_image_bytes=_int(env, "IMAGE_MAX_INPUT_BYTES", DEFAULT_MAX_IMAGE_BYTES),
+        max_image_bytes=_int(env, "IMAGE_MAX_INPUT_BYTES", DEFAULT_MAX_INPUT_BYTES),
         max_request_bytes=_int(env, "IMAGE_MAX_REQUEST_BYTES", DEFAULT_MAX_REQUEST_BYTES),
         max_response_bytes=_int(env, "IMAGE_MAX_RESPONSE_BYTES", DEFAULT_MAX_RESPONSE_BYTES),
         allow_private_gateways=_bool(env, "ALLOW_PRIVATE_GATEWAYS", False),

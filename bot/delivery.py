@@ -40,15 +40,14 @@ from bot.errors import (
     UnsafeGatewayURL,
     advice_for,
 )
-from bot.gateway.models import GeneratedImage
+from bot.limits import MESSAGE_LIMIT
+from bot.types import GeneratedImage
 
 if TYPE_CHECKING:
     from bot.app import ImageBot
 
 log = logging.getLogger(__name__)
 
-# Discord: message content is capped at 2000 characters.
-MESSAGE_LIMIT = 2000
 # Discord: an interaction token is valid for 15 minutes (discord.py's `expires_at`); keep a
 # margin for the upload.
 TOKEN_MARGIN = 60
@@ -85,7 +84,7 @@ async def fit_images(
     bot: ImageBot, images: Sequence[GeneratedImage], limit: int
 ) -> list[GeneratedImage]:
     """Each image under the per-file limit Discord announced for this destination."""
-    from bot.images import fit_for_upload
+    from bot.images.outputs import fit_for_upload
 
     fitted = []
     for image in images:

@@ -27,7 +27,20 @@ from bot.errors import (
     LimitReached,
     NotAnImage,
 )
-from bot.gateway.models import (
+from bot.gateway.sizes import SizeCheck, check_images, gateway_address
+from bot.gateway.turns import blob_refs, restore_inline_data
+from bot.images.sniff import sniff_mime
+from bot.limits import (
+    DISCORD_UPLOAD_LIMIT,
+    MAX_DOWNLOAD_BYTES,
+    MAX_MODEL_NAME_CHARS,
+    MAX_PROMPT_CHARS,
+    MIB,
+    is_model_name,
+)
+from bot.storage.base import GuildSettings, JobRecord, StoredImage, TurnRecord
+from bot.storage.errors import BlobNotFound
+from bot.types import (
     ASPECT_RATIOS,
     EXTREME_ASPECT_RATIOS,
     IMAGE_SIZES,
@@ -37,11 +50,6 @@ from bot.gateway.models import (
     ImageResult,
     InputImage,
 )
-from bot.gateway.sizes import SizeCheck, check_images, gateway_address
-from bot.gateway.turns import blob_refs, restore_inline_data
-from bot.images import DISCORD_UPLOAD_LIMIT, sniff_mime
-from bot.storage.base import GuildSettings, JobRecord, StoredImage, TurnRecord
-from bot.storage.errors import BlobNotFound
 
 if TYPE_CHECKING:
     from bot.app import ImageBot
@@ -49,15 +57,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-# Discord's text input holds up to 4000 characters; a prompt longer than that can
-# only come from a slash option, and no image model reads that far.
-MAX_PROMPT_CHARS = 4000
-# Same bound as /settings model; a model id is one word.
-MAX_MODEL_CHARS = 200
-# Above the largest input we keep (IMAGE_MAX_INPUT_BYTES, re-encoded down if needed)
-# but far below anything that would hurt memory: Nitro uploads go up to 500 MB.
-MIB = 1024 * 1024
-MAX_DOWNLOAD_BYTES = 32 * MIB
 UPSCALE_PROMPT = (
     "Recreate this exact image at a higher resolution. Keep the composition, subjects, "
     "colours and every detail identical; only add resolution and sharpness."
@@ -179,11 +178,9 @@ def check_options(spec: JobSpec) -> None:
     if spec.image_size is not None and spec.image_size not in IMAGE_SIZES:
         raise ImagineError("The size must be 1K, 2K or 4K.")
     model = spec.model
-    if model is not None and (
-        len(model) > MAX_MODEL_CHARS or any(c.isspace() for c in model) or ".." in model
-    ):
+    if model is not None and not is_model_name(model):
         raise ImagineError(
-            f"A model name is one word of at most {MAX_MODEL_CHARS} characters, "
+            f"A model name is one word of at most {MAX_MODEL_NAME_CHARS} characters, "
             "for example gemini-3-pro-image-preview."
         )
 

@@ -17,7 +17,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from bot.errors import LimitReached
-from bot.gateway.models import GatewayConfig
+from bot.types import GatewayConfig
 
 MODEL_CACHE_TTL = 300.0
 CLOSE_WAIT_SECONDS = 10.0

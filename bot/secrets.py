@@ -1,4 +1,11 @@
-"""Per-server API keys encrypted at rest, and log redaction of every secret we know.
+"""Per-server API keys encrypted at rest, and the one place secrets are scrubbed from text.
+
+Two audiences, two rules. The log (``redact``, ``SecretRedactingFilter``) loses every
+secret we know and every credential-shaped token, marked ``[REDACTED]``. Text a user
+reads (``scrub``, ``scrub_credentials``, ``scrub_error``) loses the key of the gateway
+that answered and, in a gateway's own words, anything that merely looks like a
+credential (a false positive there costs a word, not a diagnosis), marked
+``[redacted]`` so that it reads as part of the sentence.
 
 The Fernet key comes from SECRET_KEY through scrypt rather than HKDF: HKDF is right
 for a secret that is already random, but SECRET_KEY is typed by an operator and may
@@ -15,13 +22,17 @@ import base64
 import logging
 import re
 from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
-from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+from bot.errors import ConfigError, ImagineError
+from bot.limits import MIN_SECRET_KEY_CHARS
 
-from bot.errors import ConfigError
+if TYPE_CHECKING:
+    from cryptography.fernet import Fernet
 
-MIN_SECRET_KEY_LENGTH = 16
+# cryptography is imported where keys are used: the scrubbers below run in every CPU
+# worker (through the gateway's error mapping), which never holds a key.
+
 _SALT = b"imagine-bot/keybox/v1"
 # 32 MiB and ~0.1 s: OWASP's floor for scrypt is N=2**17 for per-login hashing;
 # a key derived once at start-up can afford 2**15 on small hosts.
@@ -30,16 +41,23 @@ _SCRYPT_R = 8
 _SCRYPT_P = 1
 
 REDACTED = "[REDACTED]"
+REDACTED_FOR_USERS = "[redacted]"
 # Shorter "secrets" would shred ordinary words in the log.
 _MIN_REDACT_LENGTH = 6
+# A gateway key echoed into a user's message goes even if short: the user text is one
+# sentence, not a log to search.
+_MIN_SCRUB_LENGTH = 4
 
 
 def _fernet(secret_key: str, name: str) -> Fernet:
-    if not isinstance(secret_key, str) or len(secret_key.strip()) < MIN_SECRET_KEY_LENGTH:
+    if not isinstance(secret_key, str) or len(secret_key.strip()) < MIN_SECRET_KEY_CHARS:
         raise ConfigError(
-            f"{name} must be at least {MIN_SECRET_KEY_LENGTH} characters; "
+            f"{name} must be at least {MIN_SECRET_KEY_CHARS} characters; "
             'generate one with: python -c "import secrets; print(secrets.token_urlsafe(32))"'
         )
+    from cryptography.fernet import Fernet
+    from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+
     kdf = Scrypt(salt=_SALT, length=32, n=_SCRYPT_N, r=_SCRYPT_R, p=_SCRYPT_P)
     return Fernet(base64.urlsafe_b64encode(kdf.derive(secret_key.encode())))
 
@@ -54,6 +72,8 @@ class KeyBox:
     def __init__(self, secret_key: str, previous: Iterable[str] = ()) -> None:
         keys = [_fernet(secret_key, "SECRET_KEY")]
         keys += [_fernet(key, "SECRET_KEY_PREVIOUS") for key in previous]
+        from cryptography.fernet import MultiFernet
+
         self._fernet = MultiFernet(keys)
         self.rotating = len(keys) > 1
 
@@ -64,6 +84,8 @@ class KeyBox:
         return self._fernet.encrypt(plaintext.encode())
 
     def decrypt(self, token: bytes) -> str:
+        from cryptography.fernet import InvalidToken
+
         try:
             return self._fernet.decrypt(bytes(token)).decode()
         except InvalidToken:
@@ -71,6 +93,8 @@ class KeyBox:
 
     def rotate(self, token: bytes) -> bytes:
         """``token`` encrypted with SECRET_KEY, whichever known key it was made with."""
+        from cryptography.fernet import InvalidToken
+
         try:
             return self._fernet.rotate(bytes(token))
         except InvalidToken:
@@ -97,6 +121,16 @@ _BEARER = re.compile(r"(?i)\b(Bearer\s+)[A-Za-z0-9._~+/=-]{8,}")
 _BOT_AUTH = re.compile(r"(?i)\b(Bot\s+)[A-Za-z0-9_-]{20,}\.[A-Za-z0-9._-]+")
 
 
+# In a gateway's words shown to a user: key shapes, Authorization values, key=value
+# pairs, JWTs, URL credentials and any long random-looking token.
+_CREDENTIALS = re.compile(
+    r"\b(sk|pk|rk)-[A-Za-z0-9_\-]{6,}|\bAIza[0-9A-Za-z_\-]{10,}|(Bearer|Basic)\s+\S+"
+    r"|\b(api[_-]?key|key|token|access_token|secret|password|sig|signature)[=:]\s*[^\s&\"',]+"
+    r"|\beyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-.]+|//[^/\s:@]+:[^/\s@]+@|\b[A-Za-z0-9_\-]{32,}\b",
+    re.IGNORECASE,
+)
+
+
 def redact(text: str, secrets: Iterable[str]) -> str:
     """``text`` with every known secret and every credential-shaped string replaced."""
     known = sorted(
@@ -110,6 +144,27 @@ def redact(text: str, secrets: Iterable[str]) -> str:
     for pattern in _TOKEN_PATTERNS:
         text = pattern.sub(REDACTED, text)
     return text
+
+
+def scrub(text: str, secrets: Iterable[str]) -> str:
+    """``text`` for a user, with each of ``secrets`` (the gateway's key) replaced."""
+    for secret in secrets:
+        if secret and len(secret) >= _MIN_SCRUB_LENGTH:
+            text = text.replace(secret, REDACTED_FOR_USERS)
+    return text
+
+
+def scrub_credentials(text: str) -> str:
+    """A gateway's words for a user, with everything credential-shaped replaced."""
+    return _CREDENTIALS.sub(REDACTED_FOR_USERS, text)
+
+
+def scrub_error(exc: ImagineError, api_key: str) -> None:
+    """Remove the key from an error's message, in case a gateway echoed it back."""
+    if api_key and exc.args and any(api_key in str(arg) for arg in exc.args):
+        exc.args = tuple(scrub(str(arg), (api_key,)) for arg in exc.args)
+    if api_key and api_key in exc.gateway_message:
+        exc.gateway_message = scrub(exc.gateway_message, (api_key,))
 
 
 class SecretRedactingFilter(logging.Filter):

@@ -32,12 +32,7 @@ import httpx
 from aiohttp.abc import ResolveResult
 from yarl import URL
 
-from bot.gateway.netguard import is_public_address
-
-# A request extension: connect only to globally routable addresses, judged on the very
-# addresses the connection uses (bot.gateway.netguard checks the name beforehand; this
-# closes the window in which a DNS answer could change between the two).
-PUBLIC_ONLY = "imagine.public_only"
+from bot.gateway.netguard import PUBLIC_ONLY, is_public_address
 
 # httpx's defaults, so that swapping the transport changes speed and nothing else.
 DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)

@@ -66,13 +66,11 @@ def _init_worker(niceness: int) -> None:
     _keep_freed_memory()
 
 
-def _warm_up() -> int:
-    # Import the heavy modules once per worker, and let Pillow register its formats on
-    # a tiny image (~10 ms the first time), so the first real job does not pay for it.
-    import bot.gateway.parsing  # noqa: F401
-    from bot.images import inspect_output, make_photo_like
-
-    inspect_output(make_photo_like(16, 16))
+def _warm_up(hook: Callable[[], object] | None) -> int:
+    # Runs once per worker at start, so the first real job does not pay for what the
+    # hook loads. The hook comes from the caller: this pool knows nothing of its jobs.
+    if hook is not None:
+        hook()
     return os.getpid()
 
 
@@ -80,7 +78,8 @@ class CpuPool:
     """Runs CPU-bound functions in worker processes; ``inline=True`` uses one thread instead.
 
     Inline mode exists for one-shot tools (the CLI with ``--workers 0``) where starting
-    processes costs more than it saves; the bot always uses processes.
+    processes costs more than it saves; the bot always uses processes. ``warm_up`` (a
+    top-level function) runs in every worker when the pool starts.
     """
 
     def __init__(
@@ -89,7 +88,9 @@ class CpuPool:
         *,
         inline: bool = False,
         niceness: int = WORKER_NICENESS,
+        warm_up: Callable[[], object] | None = None,
     ) -> None:
+        self._warm_up = warm_up
         self._max_workers = max_workers or default_worker_count()
         self._inline = inline
         self._niceness = niceness
@@ -125,9 +126,12 @@ class CpuPool:
         """Start the workers now rather than on the first job."""
         executor = self._ensure()
         loop = asyncio.get_running_loop()
-        warm = [loop.run_in_executor(executor, _warm_up) for _ in range(self._max_workers)]
+        warm = [
+            loop.run_in_executor(executor, _warm_up, self._warm_up)
+            for _ in range(self._max_workers)
+        ]
         if not self._inline:
-            warm.append(loop.run_in_executor(self._ensure_small(), _warm_up))
+            warm.append(loop.run_in_executor(self._ensure_small(), _warm_up, self._warm_up))
         await asyncio.gather(*warm)
 
     async def run(self, fn: Callable[..., T], /, *args: Any) -> T:

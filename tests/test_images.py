@@ -12,9 +12,11 @@ import pybase64
 import pytest
 from PIL import Image
 
-from bot import images
+from bot import limits
 from bot.errors import ImageTooLarge, MalformedResponse, NotAnImage, RequestTooLarge
-from bot.gateway.models import GeneratedImage, InputImage
+from bot.images import inputs, jpeg, outputs, sniff
+from bot.types import GeneratedImage, InputImage
+from tests import imaging
 
 
 def encode(im: Image.Image, fmt: str, **kw) -> bytes:
@@ -47,12 +49,12 @@ def png_declaring(width: int, height: int) -> bytes:
 
 @pytest.fixture(scope="module")
 def photo() -> bytes:
-    return images.make_photo_like(320, 240, seed=3)
+    return imaging.make_photo_like(320, 240, seed=3)
 
 
 @pytest.fixture(scope="module")
 def photo_big() -> bytes:
-    return images.make_photo_like(768, 768, seed=7)
+    return imaging.make_photo_like(768, 768, seed=7)
 
 
 # --------------------------------------------------------------------------- sniffing
@@ -83,7 +85,7 @@ def _heic_bytes() -> bytes | None:
     ],
 )
 def test_sniff_mime_recognises_each_format_from_bytes(fmt: str, mime: str) -> None:
-    assert images.sniff_mime(encode(Image.new("RGB", (8, 8), "red"), fmt)) == mime
+    assert sniff.sniff_mime(encode(Image.new("RGB", (8, 8), "red"), fmt)) == mime
 
 
 def test_sniff_mime_reads_heif_brands() -> None:
@@ -91,11 +93,11 @@ def test_sniff_mime_reads_heif_brands() -> None:
         body = major + b"\x00\x00\x00\x00" + b"".join(compat)
         return struct.pack(">I", 8 + len(body)) + b"ftyp" + body + b"\x00" * 16
 
-    assert images.sniff_mime(ftyp(b"heic", b"mif1", b"heic")) == "image/heic"
-    assert images.sniff_mime(ftyp(b"mif1", b"mif1", b"heic")) == "image/heic"
-    assert images.sniff_mime(ftyp(b"mif1", b"mif1")) == "image/heif"
-    assert images.sniff_mime(ftyp(b"avif", b"mif1", b"avif")) is None
-    assert images.sniff_mime(ftyp(b"isom", b"mp41")) is None  # an MP4 video
+    assert sniff.sniff_mime(ftyp(b"heic", b"mif1", b"heic")) == "image/heic"
+    assert sniff.sniff_mime(ftyp(b"mif1", b"mif1", b"heic")) == "image/heic"
+    assert sniff.sniff_mime(ftyp(b"mif1", b"mif1")) == "image/heif"
+    assert sniff.sniff_mime(ftyp(b"avif", b"mif1", b"avif")) is None
+    assert sniff.sniff_mime(ftyp(b"isom", b"mp41")) is None  # an MP4 video
 
 
 @pytest.mark.parametrize(
@@ -109,7 +111,7 @@ def test_sniff_mime_reads_heif_brands() -> None:
     ],
 )
 def test_sniff_mime_refuses_non_images(data: bytes) -> None:
-    assert images.sniff_mime(data) is None
+    assert sniff.sniff_mime(data) is None
 
 
 # --------------------------------------------------------------------------- hostile inputs
@@ -133,7 +135,7 @@ def test_sniff_mime_refuses_non_images(data: bytes) -> None:
 )
 def test_prepare_input_refuses_what_is_not_an_image(data: bytes) -> None:
     with pytest.raises(NotAnImage) as info:
-        images.prepare_input(data)
+        inputs.prepare_input(data)
     assert str(info.value)  # a sentence fit for a Discord reply
 
 
@@ -141,29 +143,29 @@ def test_prepare_input_refuses_what_is_not_an_image(data: bytes) -> None:
 def test_prepare_input_refuses_truncated_files(photo: bytes, fmt: str) -> None:
     data = encode(opened(photo), fmt)
     with pytest.raises(NotAnImage, match="damaged or incomplete"):
-        images.prepare_input(data[: len(data) // 2])
+        inputs.prepare_input(data[: len(data) // 2])
 
 
 def test_prepare_input_refuses_a_decompression_bomb_before_decoding() -> None:
     # 9000x9000 is 81 Mpx: past our cap, and past Pillow's own (lowered) hard limit.
     with pytest.raises(ImageTooLarge):
-        images.prepare_input(png_declaring(9000, 9000))
+        inputs.prepare_input(png_declaring(9000, 9000))
     # 50 Mpx: under Pillow's hard limit, so only our own check stands in the way. The
     # file holds 1 KiB of pixel data, so reaching a decoder would report "damaged".
     with pytest.raises(ImageTooLarge, match="megapixels"):
-        images.prepare_input(png_declaring(10000, 5000))
-    assert Image.MAX_IMAGE_PIXELS == images.MAX_INPUT_PIXELS < 89_478_485
+        inputs.prepare_input(png_declaring(10000, 5000))
+    assert Image.MAX_IMAGE_PIXELS == limits.MAX_INPUT_PIXELS < 89_478_485
 
 
 def test_prepare_input_respects_a_custom_pixel_cap() -> None:
     data = encode(Image.new("RGB", (100, 100), "blue"), "PNG")
     with pytest.raises(ImageTooLarge):
-        images.prepare_input(data, max_pixels=5_000)
+        inputs.prepare_input(data, max_pixels=5_000)
 
 
 def test_big_jpeg_is_decoded_at_reduced_scale_instead_of_refused(photo: bytes) -> None:
     data = encode(opened(photo), "JPEG", quality=90)  # 320x240 = 76.8 kpx
-    result = images.prepare_input(data, max_pixels=30_000)
+    result = inputs.prepare_input(data, max_pixels=30_000)
     assert (result.width, result.height) == (160, 120)
     assert opened(result.data).size == (160, 120)
 
@@ -177,7 +179,7 @@ def test_jpeg_past_pillows_own_bomb_limit_is_still_taken_at_reduced_scale(
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 30_000)
     with pytest.raises(Image.DecompressionBombError):
         Image.open(io.BytesIO(data))
-    result = images.prepare_input(data, max_pixels=30_000)
+    result = inputs.prepare_input(data, max_pixels=30_000)
     assert (result.width, result.height) == (160, 120)
     assert opened(result.data).size == (160, 120)
 
@@ -189,7 +191,7 @@ def test_a_progressive_jpeg_over_the_cap_is_refused_not_decoded_at_reduced_scale
     # claiming hundreds of megapixels is a memory bomb, whatever the draft scale.
     data = encode(opened(photo), "JPEG", quality=90, progressive=True)
     with pytest.raises(ImageTooLarge, match="megapixels"):
-        images.prepare_input(data, max_pixels=30_000)
+        inputs.prepare_input(data, max_pixels=30_000)
 
 
 def test_a_phone_jpeg_with_a_thumbnail_and_trailing_pictures_is_still_reducible(
@@ -200,7 +202,7 @@ def test_a_phone_jpeg_with_a_thumbnail_and_trailing_pictures_is_still_reducible(
     exif = b"Exif\0\0" + thumbnail  # an APP1 holding a whole JPEG, scan and all
     app1 = b"\xff\xe1" + struct.pack(">H", len(exif) + 2) + exif
     data = main[:2] + app1 + main[2:] + thumbnail  # and a second picture after the end
-    result = images.prepare_input(data, max_pixels=30_000)
+    result = inputs.prepare_input(data, max_pixels=30_000)
     assert (result.width, result.height) == (160, 120)
 
 
@@ -214,21 +216,21 @@ def test_a_baseline_jpeg_whose_first_scan_lacks_components_is_refused(photo: byt
     luma_only = b"\xff\xda" + struct.pack(">H", 8) + b"\x01" + data[sos + 5 : sos + 7]
     patched = data[:sos] + luma_only + data[sos + 2 + length - 3 :]
     with pytest.raises(ImageTooLarge, match="megapixels"):
-        images.prepare_input(patched, max_pixels=30_000)
+        inputs.prepare_input(patched, max_pixels=30_000)
 
 
 def test_odd_sized_big_jpeg_is_reduced_too(photo: bytes) -> None:
     # Pillow's draft scale is size // requested: a rounded-up request at an odd size
     # used to give scale 1, and the photo was refused.
     data = encode(opened(photo).resize((321, 241)), "JPEG", quality=90)
-    result = images.prepare_input(data, max_pixels=30_000)
+    result = inputs.prepare_input(data, max_pixels=30_000)
     assert (result.width, result.height) == (161, 121)
 
 
 def test_a_jpeg_claiming_more_than_any_reduced_decode_covers_is_refused(photo: bytes) -> None:
     data = encode(opened(photo), "JPEG", quality=90)  # 76.8 kpx, over 8x a 9 kpx cap
     with pytest.raises(ImageTooLarge, match="megapixels"):
-        images.prepare_input(data, max_pixels=9_000)
+        inputs.prepare_input(data, max_pixels=9_000)
 
 
 def test_plain_png_jpeg_webp_under_the_cap_pass_through_byte_identical(
@@ -240,7 +242,7 @@ def test_plain_png_jpeg_webp_under_the_cap_pass_through_byte_identical(
         ("WEBP", "image/webp"),
     ):
         data = encode(opened(photo), fmt)
-        result = images.prepare_input(data)
+        result = inputs.prepare_input(data)
         assert result.data == data
         assert (result.mime, result.width, result.height) == (mime, 320, 240)
 
@@ -249,7 +251,7 @@ def test_animated_gif_becomes_its_first_frame() -> None:
     frames = [Image.new("RGB", (40, 30), c) for c in ((255, 0, 0), (0, 0, 255))]
     data = encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100)
     assert opened(data).n_frames == 2
-    result = images.prepare_input(data)
+    result = inputs.prepare_input(data)
     assert result.mime in ("image/jpeg", "image/png")
     out = opened(result.data)
     assert getattr(out, "n_frames", 1) == 1
@@ -260,7 +262,7 @@ def test_animated_gif_becomes_its_first_frame() -> None:
 def test_animated_webp_becomes_its_first_frame() -> None:
     frames = [Image.new("RGB", (40, 30), c) for c in ((0, 200, 0), (200, 0, 200))]
     data = encode(frames[0], "WEBP", save_all=True, append_images=frames[1:], duration=100)
-    result = images.prepare_input(data)
+    result = inputs.prepare_input(data)
     out = opened(result.data)
     assert getattr(out, "n_frames", 1) == 1
     r, g, _b = out.convert("RGB").getpixel((20, 15))
@@ -269,7 +271,7 @@ def test_animated_webp_becomes_its_first_frame() -> None:
 
 def test_cmyk_jpeg_becomes_rgb() -> None:
     data = encode(Image.new("CMYK", (32, 32), (0, 255, 255, 0)), "JPEG")  # pure red ink
-    result = images.prepare_input(data)
+    result = inputs.prepare_input(data)
     out = opened(result.data)
     assert result.mime == "image/jpeg" and out.mode == "RGB"
     r, g, b = out.getpixel((16, 16))
@@ -278,7 +280,7 @@ def test_cmyk_jpeg_becomes_rgb() -> None:
 
 def test_16_bit_png_is_scaled_not_clipped() -> None:
     im = Image.new("I;16", (32, 32), 32768)  # mid grey in 16 bits
-    result = images.prepare_input(encode(im, "PNG"))
+    result = inputs.prepare_input(encode(im, "PNG"))
     value = opened(result.data).convert("L").getpixel((16, 16))
     assert 120 <= value <= 136
 
@@ -288,7 +290,7 @@ def test_palette_with_transparency_keeps_its_alpha() -> None:
     im.putpalette([255, 0, 0, 0, 0, 255] + [0] * 762)
     im.paste(1, (0, 0, 16, 32))
     data = encode(im, "PNG", transparency=0)
-    result = images.prepare_input(data)
+    result = inputs.prepare_input(data)
     out = opened(result.data)
     assert out.mode == "RGBA"
     assert out.getpixel((24, 16))[3] == 0  # was the transparent index
@@ -297,10 +299,10 @@ def test_palette_with_transparency_keeps_its_alpha() -> None:
 
 def test_la_and_opaque_alpha_convert_sensibly() -> None:
     la = Image.new("LA", (16, 16), (100, 128))
-    assert opened(images.prepare_input(encode(la, "PNG")).data).mode == "RGBA"
+    assert opened(inputs.prepare_input(encode(la, "PNG")).data).mode == "RGBA"
     # An alpha channel that is opaque everywhere is dropped: JPEG is smaller.
     opaque = Image.new("RGBA", (16, 16), (10, 20, 30, 255))
-    result = images.prepare_input(encode(opaque, "GIF"))
+    result = inputs.prepare_input(encode(opaque, "GIF"))
     assert opened(result.data).mode == "RGB"
 
 
@@ -310,7 +312,7 @@ def test_exif_rotated_jpeg_is_turned_upright() -> None:
     exif = Image.Exif()
     exif[0x0112] = 6  # "rotate 90 CW to display"
     data = encode(im, "JPEG", exif=exif.tobytes(), quality=95)
-    result = images.prepare_input(data)
+    result = inputs.prepare_input(data)
     assert (result.width, result.height) == (40, 60)
     out = opened(result.data)
     assert out.size == (40, 60)
@@ -321,7 +323,7 @@ def test_exif_rotated_jpeg_is_turned_upright() -> None:
 
 def test_over_cap_input_is_downscaled_under_the_cap(photo_big: bytes) -> None:
     assert len(photo_big) > 150_000
-    result = images.prepare_input(photo_big, max_bytes=150_000)
+    result = inputs.prepare_input(photo_big, max_bytes=150_000)
     assert len(result.data) <= 150_000
     assert result.mime == "image/jpeg"
     out = opened(result.data)
@@ -333,8 +335,8 @@ def test_heic_is_accepted_and_converted() -> None:
     data = _heic_bytes()
     if data is None:
         pytest.skip("pillow-heif has no HEVC encoder here")
-    assert images.sniff_mime(data) == "image/heic"
-    result = images.prepare_input(data)
+    assert sniff.sniff_mime(data) == "image/heic"
+    result = inputs.prepare_input(data)
     assert (result.mime, result.width, result.height) == ("image/jpeg", 64, 48)
     r, g, _b = opened(result.data).getpixel((32, 24))
     assert r > 150 and g < 90
@@ -345,26 +347,26 @@ def test_heic_is_accepted_and_converted() -> None:
 
 def test_b64_and_data_uri_round_trip() -> None:
     data = bytes(range(256)) * 3
-    assert pybase64.b64decode(images.b64(data)) == data
-    uri = images.data_uri(InputImage(data=data, mime="image/png", width=1, height=1))
+    assert pybase64.b64decode(inputs.b64(data)) == data
+    uri = inputs.data_uri(InputImage(data=data, mime="image/png", width=1, height=1))
     assert uri.startswith("data:image/png;base64,")
     assert pybase64.b64decode(uri.split(",", 1)[1]) == data
 
 
 def _request_size(imgs, overhead: int) -> int:
-    return overhead + sum(len(images.data_uri(i)) + 2 for i in imgs)
+    return overhead + sum(len(inputs.data_uri(i)) + 2 for i in imgs)
 
 
 def test_fit_request_leaves_a_request_that_fits_alone(photo: bytes) -> None:
-    imgs = (images.prepare_input(photo),)
-    assert images.fit_request(imgs, 10_000_000, 1_000) == imgs
+    imgs = (inputs.prepare_input(photo),)
+    assert inputs.fit_request(imgs, 10_000_000, 1_000) == imgs
 
 
 def test_fit_request_shrinks_the_largest_first(photo: bytes, photo_big: bytes) -> None:
-    small = images.prepare_input(encode(opened(photo), "JPEG", quality=80))
-    big = images.prepare_input(photo_big)
+    small = inputs.prepare_input(encode(opened(photo), "JPEG", quality=80))
+    big = inputs.prepare_input(photo_big)
     cap = len(small.data) * 4 // 3 + 400_000
-    fitted = images.fit_request((small, big), cap, overhead_bytes=2_000)
+    fitted = inputs.fit_request((small, big), cap, overhead_bytes=2_000)
     assert _request_size(fitted, 2_000) <= cap
     assert fitted[0] is small  # the small one was left alone
     assert len(fitted[1].data) < len(big.data)
@@ -372,11 +374,11 @@ def test_fit_request_shrinks_the_largest_first(photo: bytes, photo_big: bytes) -
 
 
 def test_fit_request_refuses_what_cannot_fit(photo_big: bytes) -> None:
-    big = images.prepare_input(photo_big)
+    big = inputs.prepare_input(photo_big)
     with pytest.raises(RequestTooLarge):
-        images.fit_request((big,), 5_000)
+        inputs.fit_request((big,), 5_000)
     with pytest.raises(RequestTooLarge):
-        images.fit_request((big,), 1_000_000, overhead_bytes=1_000_000)
+        inputs.fit_request((big,), 1_000_000, overhead_bytes=1_000_000)
 
 
 # --------------------------------------------------------------------------- outputs
@@ -389,7 +391,7 @@ def test_inspect_output_reads_the_real_format_and_size(photo: bytes) -> None:
         ("WEBP", "image/webp"),
     ):
         data = encode(opened(photo), fmt)
-        result = images.inspect_output(data)
+        result = outputs.inspect_output(data)
         assert (result.mime, result.width, result.height) == (mime, 320, 240)
         assert result.data is data
 
@@ -400,31 +402,31 @@ def test_inspect_output_reads_the_real_format_and_size(photo: bytes) -> None:
 )
 def test_inspect_output_refuses_broken_images(data: bytes) -> None:
     with pytest.raises(MalformedResponse, match="broken image"):
-        images.inspect_output(data)
+        outputs.inspect_output(data)
 
 
 def test_inspect_output_refuses_truncated_downloads(photo: bytes) -> None:
     for fmt in ("PNG", "JPEG", "WEBP"):
         data = encode(opened(photo), fmt)
         with pytest.raises(MalformedResponse):
-            images.inspect_output(data[: len(data) * 2 // 3])
+            outputs.inspect_output(data[: len(data) * 2 // 3])
 
 
 def test_fit_for_upload_keeps_an_image_that_fits(photo: bytes) -> None:
-    image = images.inspect_output(photo)
-    assert images.fit_for_upload(image, 10 * 1024 * 1024) is image
+    image = outputs.inspect_output(photo)
+    assert outputs.fit_for_upload(image, 10 * 1024 * 1024) is image
 
 
 def test_fit_for_upload_brings_a_large_image_under_the_limit(photo_big: bytes) -> None:
-    image = images.inspect_output(photo_big)
+    image = outputs.inspect_output(photo_big)
     limit = 400_000
     assert len(photo_big) > 2 * limit
-    result = images.fit_for_upload(image, limit)
+    result = outputs.fit_for_upload(image, limit)
     assert len(result.data) <= limit
     assert (result.width, result.height) == (768, 768)
     assert opened(result.data).size == (768, 768)
-    assert result.mime == images.sniff_mime(result.data) == "image/jpeg"
-    assert images.psnr(photo_big, result.data) >= 40
+    assert result.mime == sniff.sniff_mime(result.data) == "image/jpeg"
+    assert imaging.psnr(photo_big, result.data) >= 40
 
 
 def test_fit_for_upload_uses_a_format_with_alpha_for_transparent_images(
@@ -433,7 +435,7 @@ def test_fit_for_upload_uses_a_format_with_alpha_for_transparent_images(
     rgba = opened(photo_big).convert("RGBA")
     rgba.putalpha(Image.linear_gradient("L").resize(rgba.size))
     data = encode(rgba, "PNG", compress_level=1)
-    result = images.fit_for_upload(images.inspect_output(data), len(data) // 3)
+    result = outputs.fit_for_upload(outputs.inspect_output(data), len(data) // 3)
     assert len(result.data) <= len(data) // 3
     out = opened(result.data)
     assert result.mime == "image/webp" and out.mode == "RGBA" and out.size == (768, 768)
@@ -441,7 +443,7 @@ def test_fit_for_upload_uses_a_format_with_alpha_for_transparent_images(
 
 
 def test_fit_for_upload_walks_down_when_the_limit_is_tiny(photo: bytes) -> None:
-    result = images.fit_for_upload(images.inspect_output(photo), 12_000)
+    result = outputs.fit_for_upload(outputs.inspect_output(photo), 12_000)
     assert len(result.data) <= 12_000 and (result.width, result.height) == (320, 240)
 
 
@@ -450,11 +452,11 @@ def test_fit_for_upload_walks_down_when_the_limit_is_tiny(photo: bytes) -> None:
 def test_jpeg_encoded_in_two_halves_is_the_single_encode(
     monkeypatch, subsampling: int, height: int
 ) -> None:
-    monkeypatch.setattr(images, "_SPLIT_MIN_PIXELS", 0)  # split these small images too
-    im = opened(images.make_photo_like(200, height, seed=3))
+    monkeypatch.setattr(jpeg, "_SPLIT_MIN_PIXELS", 0)  # split these small images too
+    im = opened(imaging.make_photo_like(200, height, seed=3))
     exif = Image.Exif()
     exif[0x010E] = "a lighthouse"
-    joined = images._save_jpeg(im, 95, subsampling, {"exif": exif.tobytes()})
+    joined = jpeg.save_jpeg(im, 95, subsampling, {"exif": exif.tobytes()})
     single = encode(im, "JPEG", quality=95, subsampling=subsampling)
     out = opened(joined)
     assert out.size == (200, height) and out.getexif()[0x010E] == "a lighthouse"
@@ -464,28 +466,28 @@ def test_jpeg_encoded_in_two_halves_is_the_single_encode(
 
 def test_fit_for_upload_stops_at_good_enough_quality(photo_big: bytes) -> None:
     # A roomy limit: the smallest encode predicted to clear the quality bar, not the best.
-    result = images.fit_for_upload(images.inspect_output(photo_big), len(photo_big) - 1)
+    result = outputs.fit_for_upload(outputs.inspect_output(photo_big), len(photo_big) - 1)
     best = encode(opened(photo_big), "JPEG", quality=97, subsampling=0)
     assert len(result.data) < len(best)
-    assert images.psnr(photo_big, result.data) >= 40
+    assert imaging.psnr(photo_big, result.data) >= 40
 
 
 # --------------------------------------------------------------------------- helpers
 
 
 def test_psnr(photo: bytes) -> None:
-    assert images.psnr(photo, photo) == math.inf
+    assert imaging.psnr(photo, photo) == math.inf
     low = encode(opened(photo), "JPEG", quality=20)
     high = encode(opened(photo), "JPEG", quality=95)
-    assert 20 < images.psnr(photo, low) < images.psnr(photo, high)
+    assert 20 < imaging.psnr(photo, low) < imaging.psnr(photo, high)
     with pytest.raises(ValueError):
-        images.psnr(photo, encode(Image.new("RGB", (10, 10)), "PNG"))
+        imaging.psnr(photo, encode(Image.new("RGB", (10, 10)), "PNG"))
 
 
 def test_make_photo_like_is_deterministic_realistic_content() -> None:
-    a = images.make_photo_like(256, 192, seed=1)
-    assert a == images.make_photo_like(256, 192, seed=1)
-    assert a != images.make_photo_like(256, 192, seed=2)
+    a = imaging.make_photo_like(256, 192, seed=1)
+    assert a == imaging.make_photo_like(256, 192, seed=1)
+    assert a != imaging.make_photo_like(256, 192, seed=2)
     im = opened(a)
     assert (im.format, im.mode, im.size) == ("PNG", "RGB", (256, 192))
     # Not flat colour and not pure noise: many colours, yet far more compressible
@@ -496,17 +498,17 @@ def test_make_photo_like_is_deterministic_realistic_content() -> None:
 
 def test_public_functions_and_results_cross_process_boundaries(photo: bytes) -> None:
     for fn in (
-        images.sniff_mime,
-        images.prepare_input,
-        images.fit_request,
-        images.inspect_output,
-        images.fit_for_upload,
-        images.data_uri,
-        images.b64,
-        images.psnr,
-        images.make_photo_like,
+        sniff.sniff_mime,
+        inputs.prepare_input,
+        inputs.fit_request,
+        outputs.inspect_output,
+        outputs.fit_for_upload,
+        inputs.data_uri,
+        inputs.b64,
+        imaging.psnr,
+        imaging.make_photo_like,
     ):
         assert pickle.loads(pickle.dumps(fn)) is fn
-    result = images.inspect_output(photo)
+    result = outputs.inspect_output(photo)
     assert pickle.loads(pickle.dumps(result)) == result
     assert isinstance(result, GeneratedImage)

@@ -1,8 +1,8 @@
 """The image-gateway client: dialects, request building, response parsing.
 
-Public names are imported lazily: ``bot.config`` imports ``bot.gateway.models`` while
-the client imports ``bot.config``, and worker processes that only parse responses
-should not pay for httpx.
+Public names are imported lazily: worker processes that only parse responses should
+not pay for httpx. The data it speaks in (``ImageRequest``, ``ImageResult``...) lives
+in ``bot.types``.
 """
 
 from __future__ import annotations
@@ -26,13 +26,6 @@ _EXPORTS = {
     "strip_inline_data": "bot.gateway.turns",
     "restore_inline_data": "bot.gateway.turns",
     "blob_refs": "bot.gateway.turns",
-    "GatewayConfig": "bot.gateway.models",
-    "InputImage": "bot.gateway.models",
-    "HistoryTurn": "bot.gateway.models",
-    "ImageRequest": "bot.gateway.models",
-    "GeneratedImage": "bot.gateway.models",
-    "Usage": "bot.gateway.models",
-    "ImageResult": "bot.gateway.models",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -32,12 +32,7 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 import orjson
 
-from bot.config import (
-    DEFAULT_MAX_IMAGE_BYTES,
-    DEFAULT_MAX_REQUEST_BYTES,
-    DEFAULT_MAX_RESPONSE_BYTES,
-    ImageSettings,
-)
+from bot.config import ImageSettings
 from bot.errors import (
     GatewayError,
     GatewayRejected,
@@ -47,15 +42,21 @@ from bot.errors import (
     ResponseTooLarge,
 )
 from bot.gateway.dialects import PreparedRequest, auth_headers, build_request, get_dialect
-from bot.gateway.errors_map import body_error, find_error, map_error, scrub
-from bot.gateway.models import GatewayConfig, GeneratedImage, ImageRequest, ImageResult, InputImage
-from bot.gateway.netguard import Resolver, ensure_public_url
+from bot.gateway.errors_map import body_error, find_error, map_error
+from bot.gateway.netguard import PUBLIC_ONLY, Resolver, ensure_public_url
 from bot.gateway.parsing import ParsedResponse
 from bot.gateway.spill import Workdir, parse_spooled
 from bot.gateway.stream_mode import refuses_non_streaming
 from bot.gateway.transport_errors import encoding_error, transport_error, undecodable_encoding
-from bot.images import fit_request, inspect_output, prepare_input
-from bot.transport import PUBLIC_ONLY
+from bot.images.inputs import fit_request, prepare_input
+from bot.images.outputs import inspect_output
+from bot.limits import (
+    DEFAULT_MAX_INPUT_BYTES,
+    DEFAULT_MAX_REQUEST_BYTES,
+    DEFAULT_MAX_RESPONSE_BYTES,
+)
+from bot.secrets import scrub_error
+from bot.types import GatewayConfig, GeneratedImage, ImageRequest, ImageResult, InputImage
 from bot.workers import CpuPool
 
 log = logging.getLogger(__name__)
@@ -106,7 +107,7 @@ class GatewayClient:
         http: httpx.AsyncClient,
         cpu: CpuPool,
         *,
-        max_image_bytes: int = DEFAULT_MAX_IMAGE_BYTES,
+        max_image_bytes: int = DEFAULT_MAX_INPUT_BYTES,
         max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         backoff_base: float = 0.5,
@@ -169,7 +170,7 @@ class GatewayClient:
         try:
             return await self._generate(gateway, request, upload_limit)
         except ImagineError as exc:
-            _scrub_error(exc, gateway.api_key)
+            scrub_error(exc, gateway.api_key)
             raise
 
     async def list_models(self, gateway: GatewayConfig) -> list[str]:
@@ -177,7 +178,7 @@ class GatewayClient:
         try:
             return await self._retrying(gateway, lambda: self._list_models_once(gateway))
         except ImagineError as exc:
-            _scrub_error(exc, gateway.api_key)
+            scrub_error(exc, gateway.api_key)
             raise
 
     # ------------------------------------------------------------------ generation
@@ -464,11 +465,3 @@ async def _read_capped(response: httpx.Response, cap: int, sink: BinaryIO | None
         else:
             sink.write(chunk)
     return b"".join(chunks)
-
-
-def _scrub_error(exc: ImagineError, api_key: str) -> None:
-    """Remove the key from a message, in case a gateway echoed it back."""
-    if api_key and exc.args and any(api_key in str(arg) for arg in exc.args):
-        exc.args = tuple(scrub(str(arg), (api_key,)) for arg in exc.args)
-    if api_key and api_key in exc.gateway_message:
-        exc.gateway_message = scrub(exc.gateway_message, (api_key,))

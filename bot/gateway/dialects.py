@@ -76,8 +76,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 
-from bot.gateway.models import GatewayConfig, HistoryTurn, ImageRequest, InputImage
-from bot.images import b64, data_uri
+from bot.images.inputs import b64, data_uri
+from bot.types import GatewayConfig, HistoryTurn, ImageRequest, InputImage
 
 CHAT_PATH = "/chat/completions"
 # Assistant text for an earlier chat turn that returned only an image: some gateways

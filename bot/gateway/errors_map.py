@@ -13,7 +13,7 @@ your balance is too low." The words are the message (for OpenRouter's "Provider
 returned error", the provider's message inside ``metadata.raw``, then "(from
 <provider_name>)"), prefixed by the first of ``code``, ``status``, ``type`` that is
 one identifier, not a generic category (``GENERIC_LABELS``) and not already in the
-message. They are scrubbed of anything that looks like a key, stripped of control
+message. They are scrubbed of anything that looks like a key (``bot.secrets``), stripped of control
 characters and HTML tags, cut to two sentences and ``MAX_DETAIL_CHARS``. An HTML page
 is a proxy's, not the gateway's words: the sentence names its title instead.
 """
@@ -44,6 +44,7 @@ from bot.errors import (
     PaymentRequired,
     RequestTooLarge,
 )
+from bot.secrets import scrub_credentials
 
 MAX_DETAIL_CHARS = 200
 
@@ -102,12 +103,6 @@ _NO_CREDIT = re.compile(
     re.IGNORECASE,
 )
 _OVERLOADED = re.compile(r"overloaded|temporarily unavailable|try again later", re.IGNORECASE)
-_SECRETS = re.compile(
-    r"\b(sk|pk|rk)-[A-Za-z0-9_\-]{6,}|\bAIza[0-9A-Za-z_\-]{10,}|(Bearer|Basic)\s+\S+"
-    r"|\b(api[_-]?key|key|token|access_token|secret|password|sig|signature)[=:]\s*[^\s&\"',]+"
-    r"|\beyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-.]+|//[^/\s:@]+:[^/\s@]+@|\b[A-Za-z0-9_\-]{32,}\b",
-    re.IGNORECASE,
-)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 # Tags of the HTML a gateway may wrap around a message; Go's "<nil>" and the like stay.
 _TAGS = re.compile(
@@ -369,19 +364,12 @@ def safe_detail(message: str) -> str:
     text = re.sub(r"\s+", " ", text).strip()
     if not text:
         return ""
-    text = _SECRETS.sub("[redacted]", text)
+    text = scrub_credentials(text)
     ends = [m.end() for m in _SENTENCE_END.finditer(text)]
     if len(ends) >= 2:
         text = text[: ends[1]]
     if len(text) > MAX_DETAIL_CHARS:
         text = text[: MAX_DETAIL_CHARS - 1].rstrip() + "…"
-    return text
-
-
-def scrub(text: str, secrets: tuple[str, ...]) -> str:
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, "[redacted]")
     return text
 
 

@@ -7,7 +7,7 @@ was saved) and every address it resolves to must be globally routable.
 
 The name is resolved again when the connection is made, so a DNS server could answer
 differently in between (DNS rebinding). The request therefore carries
-``bot.transport.PUBLIC_ONLY``, and the transport's resolver drops every address this
+``PUBLIC_ONLY``, and the transport's (``bot.transport``) resolver drops every address this
 module would refuse: the connection can only go to an address judged here. This
 check still comes first, for its clear message. With HTTP(S)_PROXY set, the proxy
 connects, and only this first check applies (see bot.transport).
@@ -25,6 +25,12 @@ from bot.errors import UnsafeGatewayURL
 from bot.gateway.transport_errors import not_resolving
 
 Resolver = Callable[[str, int], Awaitable[list[str]]]
+
+# A request extension: connect only to globally routable addresses, judged on the very
+# addresses the connection uses (ensure_public_url checks the name beforehand; the
+# transport's resolver closes the window in which a DNS answer could change between
+# the two). Defined here, beside the rule, so the gateway need not import the transport.
+PUBLIC_ONLY = "imagine.public_only"
 
 # Cloud metadata endpoints, named even though the ranges below already cover them.
 METADATA_ADDRESSES = frozenset(

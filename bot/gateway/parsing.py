@@ -22,7 +22,7 @@ Accepted, in any combination and any number of images:
   Google's JSON array of stream chunks. ``docs/gateway-shapes.md`` lists every shape.
 
 The MIME type a gateway claims is ignored: each image is verified and typed from its
-bytes by ``bot.images.inspect_output``. Identical images sent twice (some gateways
+bytes by ``bot.images.outputs.inspect_output``. Identical images sent twice (some gateways
 put one in both ``content`` and ``images``) count once. Finish reasons are returned
 lower-cased (Google's ``STOP`` becomes ``stop``).
 """
@@ -47,11 +47,12 @@ from bot.errors import (
     NoImageReturned,
 )
 from bot.gateway.errors_map import body_error, find_error, map_error
-from bot.gateway.models import GeneratedImage, ImageResult, Usage
 from bot.gateway.sse import decode_raw_events, looks_like_event_stream
 from bot.gateway.streams import assemble, assemble_chunks, is_google_chunk, stream_error
 from bot.gateway.turns import DecodedPayloads, Payload, TurnTooDeep, strip_inline_data
-from bot.images import fit_for_upload, inspect_output, sniff_mime
+from bot.images.outputs import fit_for_upload, inspect_output
+from bot.images.sniff import sniff_mime
+from bot.types import GeneratedImage, ImageResult, Usage
 
 # Finish reasons that mean a filter stopped the image, with words for the user.
 BLOCK_REASONS = {

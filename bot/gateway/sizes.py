@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from bot.gateway.models import ASPECT_RATIOS, EXTREME_ASPECT_RATIOS, IMAGE_SIZES
+from bot.types import ASPECT_RATIOS, EXTREME_ASPECT_RATIOS, IMAGE_SIZES
 
 # 3.1 Flash also renders 0.5K; the bot does not offer it, but a gateway may send it.
 SIZE_CLASSES = ("0.5K", *IMAGE_SIZES)

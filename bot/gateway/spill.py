@@ -30,8 +30,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
-from bot.gateway.models import GeneratedImage
 from bot.gateway.parsing import ParsedResponse, parse_response_file
+from bot.types import GeneratedImage
 from bot.workers import CpuPool
 
 T = TypeVar("T")

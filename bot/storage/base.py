@@ -16,7 +16,6 @@ from typing import Any, Protocol
 
 # Registered defaults: a guild with no row gets exactly these.
 DEFAULT_HISTORY_TURNS = 6
-MAX_HISTORY_TURNS = 20
 
 
 @dataclass(frozen=True)

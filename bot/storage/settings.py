@@ -13,25 +13,28 @@ from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
 
-from bot.gateway.models import (
+from bot.limits import (
+    MAX_ALLOWED_CHANNELS,
+    MAX_DAILY,
+    MAX_HISTORY_TURNS,
+    MAX_HOURLY,
+    MAX_KEY_CIPHERTEXT,
+    MAX_SERVER_JOBS,
+    MAX_URL_CHARS,
+    MAX_USER_JOBS,
+    is_model_name,
+)
+from bot.storage.base import SETTING_NAMES, GuildSettings
+from bot.storage.errors import InvalidSetting
+from bot.types import (
     ASPECT_RATIOS,
     DIALECTS,
     EXTREME_ASPECT_RATIOS,
     IMAGE_SIZES,
     STREAM_MODES,
 )
-from bot.storage.base import MAX_HISTORY_TURNS, SETTING_NAMES, GuildSettings
-from bot.storage.errors import InvalidSetting
 
 log = logging.getLogger(__name__)
-
-MAX_MODEL_NAME = 200
-MAX_URL_LENGTH = 2000
-# Discord caps a guild at 500 channels; more entries cannot be real.
-MAX_ALLOWED_CHANNELS = 500
-MAX_CONCURRENCY = 1000
-MAX_QUOTA = 1_000_000
-MAX_KEY_CIPHERTEXT = 4096
 
 Validator = Callable[[str, Any], Any]
 
@@ -66,12 +69,7 @@ def _choice(choices: tuple[str, ...]) -> Validator:
 def _model(name: str, value: Any) -> Any:
     if value is None:
         return None
-    if (
-        not isinstance(value, str)
-        or not value
-        or len(value) > MAX_MODEL_NAME
-        or any(ch.isspace() or not ch.isprintable() for ch in value)
-    ):
+    if not isinstance(value, str) or not is_model_name(value):
         raise InvalidSetting(f"{name} must be a model name without spaces, got {value!r}")
     return value
 
@@ -79,7 +77,7 @@ def _model(name: str, value: Any) -> Any:
 def _url(name: str, value: Any) -> Any:
     if value is None:
         return None
-    if isinstance(value, str) and len(value) <= MAX_URL_LENGTH and value.isprintable():
+    if isinstance(value, str) and len(value) <= MAX_URL_CHARS and value.isprintable():
         parts = urlsplit(value)
         if parts.scheme in ("http", "https") and parts.hostname and " " not in value:
             return value
@@ -116,12 +114,12 @@ VALIDATORS: dict[str, Validator] = {
     "gateway_stream": _choice(STREAM_MODES),
     "gateway_key_encrypted": _ciphertext,
     "allowed_channels": _channels,
-    "user_concurrency": _int_range(1, MAX_CONCURRENCY),
-    "guild_concurrency": _int_range(1, MAX_CONCURRENCY),
-    "user_hourly": _int_range(0, MAX_QUOTA, nullable=True),
-    "user_daily": _int_range(0, MAX_QUOTA, nullable=True),
-    "guild_hourly": _int_range(0, MAX_QUOTA, nullable=True),
-    "guild_daily": _int_range(0, MAX_QUOTA, nullable=True),
+    "user_concurrency": _int_range(1, MAX_USER_JOBS),
+    "guild_concurrency": _int_range(1, MAX_SERVER_JOBS),
+    "user_hourly": _int_range(0, MAX_HOURLY, nullable=True),
+    "user_daily": _int_range(0, MAX_DAILY, nullable=True),
+    "guild_hourly": _int_range(0, MAX_HOURLY, nullable=True),
+    "guild_daily": _int_range(0, MAX_DAILY, nullable=True),
 }
 
 

@@ -17,7 +17,8 @@ from discord.ext import commands
 from bot.access import ensure_can_use
 from bot.delivery import channel_limit, post_to_channel, typing_in, user_message
 from bot.errors import AccessDenied, ImagineError
-from bot.jobs import MAX_PROMPT_CHARS, JobOutcome, JobSpec, SourceImage
+from bot.jobs import JobOutcome, JobSpec, SourceImage
+from bot.limits import MAX_PROMPT_CHARS
 from cogs.imagine.flow import (
     allowed,
     capped,

@@ -10,8 +10,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.gateway.models import ASPECT_RATIOS, EXTREME_ASPECT_RATIOS, IMAGE_SIZES
-from bot.jobs import MAX_PROMPT_CHARS, JobSpec
+from bot.jobs import JobSpec
+from bot.limits import AUTOCOMPLETE_LIMIT, CHOICE_CHARS, MAX_PROMPT_CHARS
+from bot.types import ASPECT_RATIOS, EXTREME_ASPECT_RATIOS, IMAGE_SIZES
 from cogs.imagine.flow import allowed, run_for_interaction, source_of
 from cogs.imagine.views import FORM_EXPIRED, is_stale_form
 
@@ -20,8 +21,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Discord: at most 25 autocomplete choices; and the answer is due within 3 s.
-AUTOCOMPLETE_LIMIT = 25
+# Discord: the autocomplete answer is due within 3 s.
 AUTOCOMPLETE_TIMEOUT = 2.0
 
 RATIO_CHOICES = [app_commands.Choice(name=r, value=r) for r in ASPECT_RATIOS] + [
@@ -93,7 +93,8 @@ class Imagine(commands.Cog):
             log.info("model list unavailable for autocomplete: %s", exc)
             models = []
         return [
-            app_commands.Choice(name=m[:100], value=m[:100]) for m in rank_models(models, current)
+            app_commands.Choice(name=m[:CHOICE_CHARS], value=m[:CHOICE_CHARS])
+            for m in rank_models(models, current)
         ]
 
     @commands.Cog.listener()

@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 from bot.access import ensure_can_use, interaction_parent_id
-from bot.delivery import MESSAGE_LIMIT, Delivery, Progress, deliver, send_error, trim
+from bot.delivery import Delivery, Progress, deliver, send_error, trim
 from bot.jobs import UPSCALE_PROMPT, JobOutcome, JobSpec, SourceImage
+from bot.limits import MAX_SOURCES, MESSAGE_LIMIT
 from bot.storage.base import GuildSettings
 
 if TYPE_CHECKING:
@@ -27,8 +28,6 @@ log = logging.getLogger(__name__)
 
 # Discord: "Unknown interaction", the answer to an acknowledgement after the 3 s window.
 UNKNOWN_INTERACTION = 10062
-# The most images one edit takes from a message (as many as /imagine's image options).
-MAX_SOURCES = 3
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".heic", ".heif")
 
 

@@ -18,12 +18,12 @@ import discord
 from bot.errors import ImagineError
 from bot.jobs import (
     IMAGE_GONE,
-    MAX_PROMPT_CHARS,
     UPSCALE_PROMPT,
     JobSpec,
     SourceImage,
     supports_sizes,
 )
+from bot.limits import MAX_PROMPT_CHARS
 from cogs.imagine.flow import allowed, answering_errors, run_for_interaction
 
 if TYPE_CHECKING:

@@ -20,15 +20,25 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.access import ensure_admin, is_admin
-from bot.gateway.models import (
+from bot.gateway.sizes import gateway_address
+from bot.limits import (
+    AUTOCOMPLETE_LIMIT,
+    CHOICE_CHARS,
+    MAX_ALLOWED_CHANNELS,
+    MAX_DAILY,
+    MAX_HISTORY_TURNS,
+    MAX_HOURLY,
+    MAX_SERVER_JOBS,
+    MAX_USER_JOBS,
+)
+from bot.storage.base import GuildSettings
+from bot.types import (
     ASPECT_RATIOS,
     DIALECTS,
     EXTREME_ASPECT_RATIOS,
     IMAGE_SIZES,
     STREAM_MODES,
 )
-from bot.gateway.sizes import gateway_address
-from bot.storage.base import MAX_HISTORY_TURNS, GuildSettings
 from cogs.settings import render
 from cogs.settings.gateway_modal import GatewayKeyModal
 from cogs.settings.validation import (
@@ -41,15 +51,8 @@ from cogs.settings.validation import (
 
 log = logging.getLogger(__name__)
 
-AUTOCOMPLETE_LIMIT = 25  # Discord shows at most 25 choices
 AUTOCOMPLETE_TIMEOUT = 2.0  # the autocomplete answer is due within 3 s
 MODEL_CHECK_TIMEOUT = 8.0
-MAX_ALLOWED_CHANNELS = 100
-
-MAX_USER_JOBS = 20
-MAX_SERVER_JOBS = 200
-MAX_HOURLY = 10_000
-MAX_DAILY = 100_000
 
 DEFAULT = "default"
 RATIO_CHOICES = [app_commands.Choice(name="default (the model decides)", value=DEFAULT)]
@@ -211,7 +214,8 @@ class SettingsCog(
         matches.sort(key=lambda m: ("image" not in m.lower(), m))
         names = [DEFAULT] + matches if DEFAULT.startswith(needle) else matches
         return [
-            app_commands.Choice(name=m[:100], value=m[:100]) for m in names[:AUTOCOMPLETE_LIMIT]
+            app_commands.Choice(name=m[:CHOICE_CHARS], value=m[:CHOICE_CHARS])
+            for m in names[:AUTOCOMPLETE_LIMIT]
         ]
 
     @app_commands.command(name="aspect_ratio")

@@ -15,9 +15,9 @@ from typing import Any
 import discord
 
 from bot.errors import ImagineError
+from bot.limits import MAX_API_KEY_CHARS
 from cogs.imagine.views import MODAL_PREFIX
 from cogs.settings.redaction import SECRET_PREFIX
-from cogs.settings.validation import MAX_KEY_LENGTH
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ class GatewayKeyModal(discord.ui.Modal):
             custom_id=KEY_INPUT_ID,
             placeholder=hint,
             required=not may_keep_key,
-            max_length=MAX_KEY_LENGTH,
+            max_length=MAX_API_KEY_CHARS,
         )
         self.add_item(self.key)
         self._on_key = on_key

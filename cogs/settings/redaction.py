@@ -11,8 +11,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from bot.secrets import REDACTED
+
 SECRET_PREFIX = "secret:"
-REDACTED = "[redacted]"
 MODAL_SUBMIT = 5
 
 

@@ -8,10 +8,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from bot.errors import ImagineError, UnsafeGatewayURL
 from bot.gateway.netguard import is_public_address
-
-MAX_URL_LENGTH = 500
-MAX_MODEL_LENGTH = 200
-MAX_KEY_LENGTH = 1000
+from bot.limits import MAX_API_KEY_CHARS, MAX_MODEL_NAME_CHARS, MAX_URL_CHARS, is_model_name
 
 # Names that resolve to the host itself or a cloud metadata service without any DNS record
 # an admin controls; checked here because the literal-IP check cannot see them.
@@ -46,8 +43,8 @@ def validate_gateway_url(raw: str, *, allow_private: bool) -> str:
         raise InvalidSetting(
             "Give the gateway's base URL, for example https://openrouter.ai/api/v1."
         )
-    if len(text) > MAX_URL_LENGTH:
-        raise InvalidSetting(f"That URL is too long (at most {MAX_URL_LENGTH} characters).")
+    if len(text) > MAX_URL_CHARS:
+        raise InvalidSetting(f"That URL is too long (at most {MAX_URL_CHARS} characters).")
     try:
         parts = urlsplit(text)
         port = parts.port
@@ -88,9 +85,9 @@ def validate_model_name(raw: str) -> str | None:
         raise InvalidSetting("Give a model name, or `default` for the bot's default model.")
     if name.lower() == "default":
         return None
-    if len(name) > MAX_MODEL_LENGTH or any(c.isspace() for c in name):
+    if not is_model_name(name):
         raise InvalidSetting(
-            f"A model name is one word of at most {MAX_MODEL_LENGTH} characters, "
+            f"A model name is one word of at most {MAX_MODEL_NAME_CHARS} characters, "
             "for example google/gemini-2.5-flash-image."
         )
     return name
@@ -101,7 +98,7 @@ def validate_api_key(raw: str) -> str:
     key = raw.strip()
     if not key:
         raise InvalidSetting("The API key is empty.")
-    if len(key) > MAX_KEY_LENGTH or any(c.isspace() for c in key):
+    if len(key) > MAX_API_KEY_CHARS or any(c.isspace() for c in key):
         raise InvalidSetting("That does not look like an API key (it has spaces or is too long).")
     return key
 

@@ -9,7 +9,6 @@ from PIL import Image
 
 from bot import errors as e
 from bot.delivery import user_message
-from bot.images import make_photo_like
 from tests.bot.helpers import button
 from tests.fakes import discord_payloads as p
 from tests.fakes.gateway import (
@@ -20,6 +19,7 @@ from tests.fakes.gateway import (
     png_bytes,
 )
 from tests.harness import BotHarness
+from tests.imaging import make_photo_like
 
 FIRST = png_bytes(32, 32, (200, 0, 0))
 

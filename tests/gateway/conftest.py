@@ -8,8 +8,8 @@ import httpx
 import pytest
 
 from bot.gateway.client import GatewayClient
-from bot.gateway.models import GatewayConfig
 from bot.transport import http_client
+from bot.types import GatewayConfig
 from bot.workers import CpuPool
 from tests.fakes.gateway import FakeGateway
 

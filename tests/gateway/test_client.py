@@ -24,8 +24,8 @@ from bot.errors import (
     UnsafeGatewayURL,
 )
 from bot.gateway.client import GatewayClient
-from bot.gateway.models import GatewayConfig, HistoryTurn, ImageRequest, InputImage
 from bot.gateway.turns import restore_inline_data
+from bot.types import GatewayConfig, HistoryTurn, ImageRequest, InputImage
 from bot.workers import CpuPool
 from tests.fakes.gateway import (
     FakeGateway,
@@ -377,7 +377,7 @@ async def test_key_never_in_error_messages(client, fake_gateway, reply):
 
 
 async def test_request_too_large_shrinks_images_first(make_client, gateway_for, fake_gateway):
-    from bot.images import make_photo_like
+    from tests.imaging import make_photo_like
 
     photo = make_photo_like(640, 480, seed=3)
     big = InputImage(photo, "image/jpeg", 640, 480)

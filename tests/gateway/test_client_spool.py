@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from bot.errors import GatewayUnavailable, MalformedResponse
-from bot.gateway.models import ImageRequest
+from bot.types import ImageRequest
 from tests.fakes.gateway import Reply, markdown_response, openai_error, png_bytes
 
 REQUEST = ImageRequest(model="gemini-3-pro-image-preview", prompt="a lighthouse")

@@ -14,7 +14,7 @@ from bot.gateway.dialects import (
     chat_base,
     google_base,
 )
-from bot.gateway.models import GatewayConfig, HistoryTurn, ImageRequest, InputImage
+from bot.types import GatewayConfig, HistoryTurn, ImageRequest, InputImage
 from tests.fakes.gateway import jpeg_bytes, png_bytes
 
 from .conftest import API_KEY

@@ -6,7 +6,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.gateway.models import ASPECT_RATIOS, EXTREME_ASPECT_RATIOS, IMAGE_SIZES
 from bot.gateway.sizes import (
     SizeCheck,
     check_delivered,
@@ -15,6 +14,7 @@ from bot.gateway.sizes import (
     ratio_matches,
     size_class,
 )
+from bot.types import ASPECT_RATIOS, EXTREME_ASPECT_RATIOS, IMAGE_SIZES
 
 # Gemini's published 1K sizes; 2K and 4K are twice and four times these.
 FLASH_25_1K = {

@@ -11,9 +11,9 @@ import orjson
 import pytest
 from PIL import Image
 
-from bot.gateway.models import GeneratedImage, ImageResult
 from bot.gateway.parsing import ParsedResponse
 from bot.gateway.spill import SPILL_MIN_BYTES, Workdir, _spill, parse_spooled, unspill
+from bot.types import GeneratedImage, ImageResult
 from bot.workers import CpuPool
 from tests.fakes.gateway import markdown_response
 

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from bot.errors import GatewayError, GatewayRejected
-from bot.gateway.models import ImageRequest
+from bot.types import ImageRequest
 from tests.fakes.gateway import Reply, google_error, images_response, openai_error, png_bytes
 
 PNG = png_bytes(12, 7, (200, 30, 90))

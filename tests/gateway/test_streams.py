@@ -24,11 +24,11 @@ from bot.errors import (
     PaymentRequired,
 )
 from bot.gateway.errors_map import map_error
-from bot.gateway.models import ImageRequest
 from bot.gateway.parsing import parse_response
 from bot.gateway.sse import SSEDecoder, decode_events
 from bot.gateway.streams import ERROR_MIDWAY, NO_ANSWER, NOT_UNDERSTOOD, assemble
 from bot.gateway.turns import restore_inline_data
+from bot.types import ImageRequest
 from tests.fakes.gateway import Reply, jpeg_bytes, png_bytes
 from tests.gateway.test_parsing_properties import JSON, STATUSES, check
 

@@ -25,10 +25,10 @@ from cryptography.x509.oid import NameOID
 
 from bot.errors import GatewayError, GatewayTimeout, GatewayUnavailable, MalformedResponse
 from bot.gateway.client import GatewayClient
-from bot.gateway.models import GatewayConfig, ImageRequest
 from bot.gateway.netguard import ensure_public_url
 from bot.gateway.transport_errors import host_of, undecodable_encoding
 from bot.transport import AiohttpTransport
+from bot.types import GatewayConfig, ImageRequest
 from bot.workers import CpuPool
 from tests.fakes.gateway import Reply, markdown_response, png_bytes
 

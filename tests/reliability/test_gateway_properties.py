@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from bot.errors import ImagineError
 from bot.gateway.client import GatewayClient
-from bot.gateway.models import GatewayConfig, ImageRequest, ImageResult
+from bot.types import GatewayConfig, ImageRequest, ImageResult
 from bot.workers import CpuPool
 from tests.gateway.test_parsing_properties import JSON, PNG
 

@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import pytest
 
+from bot.limits import MAX_HISTORY_TURNS
 from bot.storage import InvalidSetting, Store
-from bot.storage.base import MAX_HISTORY_TURNS, SETTING_NAMES, GuildSettings
+from bot.storage.base import SETTING_NAMES, GuildSettings
 from bot.storage.settings import VALIDATORS
 from tests.storage.conftest import OpenDB
 

@@ -1,7 +1,8 @@
-"""Frozen data that crosses the gateway boundary.
+"""The project's shared vocabulary: frozen data and the closed sets of values every layer uses.
 
-Everything here is picklable, because requests are built and responses parsed in
-the CPU worker processes (see ``bot.workers``).
+Imports nothing of the project, so any module may import it without a cycle. Everything
+here is picklable, because requests are built and responses parsed in the CPU worker
+processes (see ``bot.workers``).
 """
 
 from __future__ import annotations
