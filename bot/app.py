@@ -16,13 +16,11 @@ import asyncio
 import contextlib
 import logging
 import signal
-import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 import discord
-import httpx
 import yarl
 from discord import app_commands
 from discord.ext import commands
@@ -31,21 +29,14 @@ from bot.config import BotSettings
 from bot.delivery import only_pinging, send_error, trim
 from bot.errors import AccessDenied, ConfigError, ImagineError
 from bot.jobs import JobRunner
-from bot.logging_setup import remember_secret
-from bot.runtime import Runtime, gateway_key
-from bot.storage.base import GuildSettings, JobRecord, Store
-from bot.transport import http_client
-from bot.types import GatewayConfig
+from bot.maintenance import expire_jobs, interrupted_jobs
+from bot.services import Services, open_services
+from bot.storage.base import JobRecord
 from bot.workers import CpuPool
 
 log = logging.getLogger(__name__)
 
 COGS = ("cogs.imagine", "cogs.edit", "cogs.settings")
-# Discord CDN downloads and the gateway share one client; gateway calls set their own
-# (longer) timeouts per request.
-HTTP_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
-DAY_SECONDS = 86400
-EXPIRE_INTERVAL_SECONDS = 3600.0
 
 
 def apply_discord_endpoints(api_base: str | None, gateway_url: str | None) -> None:
@@ -79,17 +70,10 @@ class ImageTree(app_commands.CommandTree["ImageBot"]):
 
 
 class ImageBot(commands.Bot):
-    def __init__(
-        self,
-        settings: BotSettings,
-        *,
-        store: Store,
-        http: httpx.AsyncClient,
-        cpu: CpuPool,
-        gateway: Any,
-        keybox: Any,
-        **options: Any,
-    ) -> None:
+    """The Discord client on a ``Services``: it owns no resource and no core rule."""
+
+    def __init__(self, services: Services, **options: Any) -> None:
+        settings = services.settings
         options = {"chunk_guilds_at_startup": False, **options}
         super().__init__(
             command_prefix=commands.when_mentioned,
@@ -101,16 +85,17 @@ class ImageBot(commands.Bot):
             allowed_mentions=discord.AllowedMentions.none(),
             **options,
         )
+        self.services = services
         self.settings = settings
-        self.store = store
+        self.store = services.store
         # ``self.http`` is discord.py's own REST client (Client uses it internally),
         # so the httpx client for CDN downloads and the gateway is ``self.web``.
-        self.web = http
-        self.cpu = cpu
-        self.gateway = gateway
-        self.keybox = keybox
-        self.runtime = Runtime()
-        self.jobs = JobRunner(self)
+        self.web = services.http
+        self.cpu = services.cpu
+        self.gateway = services.gateway
+        self.keybox = services.keybox
+        self.runtime = services.runtime
+        self.jobs = JobRunner(services)
 
     async def setup_hook(self) -> None:
         for name in COGS:
@@ -119,22 +104,11 @@ class ImageBot(commands.Bot):
 
         self.add_dynamic_items(*PERSISTENT_ITEMS)
         await self._sync_commands()
-        interrupted = await self.store.interrupt_running_jobs(self.settings.instance_name)
+        tasks = self.runtime.tasks
+        interrupted = await interrupted_jobs(self.store, self.settings.instance_name)
         if interrupted:
-            self.runtime.spawn(self._report_interrupted(list(interrupted)), name="interrupted")
-        self.runtime.spawn(self._expire_jobs(), name="expire-jobs")
-
-    async def _expire_jobs(self) -> None:
-        days = self.settings.job_retention_days
-        while True:
-            try:
-                removed = await self.store.delete_jobs_before(time.time() - days * DAY_SECONDS)
-            except Exception:  # a busy or broken database: try again next round
-                log.exception("could not remove old jobs")
-            else:
-                if removed:
-                    log.info("removed %d jobs older than %g days", removed, days)
-            await asyncio.sleep(EXPIRE_INTERVAL_SECONDS)
+            tasks.spawn(self._report_interrupted(interrupted), name="interrupted")
+        tasks.spawn(expire_jobs(self.store, self.settings.job_retention_days), name="expire-jobs")
 
     async def _sync_commands(self) -> None:
         try:
@@ -170,69 +144,9 @@ class ImageBot(commands.Bot):
         # processing mentions as commands would only log CommandNotFound.
         return
 
-    async def resolve_gateway(
-        self, guild_id: int | None, *, settings: GuildSettings | None = None
-    ) -> tuple[GatewayConfig, str]:
-        """The guild's own gateway if it set one, else the operator's; and the model to use."""
-        if settings is None and guild_id is not None:
-            settings = await self.store.get_settings(guild_id)
-        image = self.settings.image
-        model = (settings.model if settings else None) or image.model
-        if settings is not None and settings.has_own_gateway:
-            key = self.keybox.decrypt(settings.gateway_key_encrypted)
-            # Shaped like any credential or none: the log filter has to be told.
-            remember_secret(key)
-            config = GatewayConfig(
-                base_url=settings.gateway_base_url or "",
-                api_key=key,
-                dialect=settings.gateway_dialect or "auto",
-                stream=settings.gateway_stream or image.stream,
-                timeout=image.timeout,
-                allow_private_network=image.allow_private_gateways,
-            )
-            return config, model
-        return image.gateway(), model
-
-    async def model_list(self, guild_id: int | None) -> list[str]:
-        """The model ids of the gateway this guild uses, from the runtime's cache.
-
-        Keyed by address, dialect and key digest, so a changed gateway is never
-        answered from the old one's list.
-        """
-        config, _ = await self.resolve_gateway(guild_id)
-        return await self.runtime.models(
-            gateway_key(config), lambda: self.gateway.list_models(config)
-        )
-
     async def close(self) -> None:
         await self.runtime.close()
         await super().close()
-
-
-async def rotate_gateway_keys(store: Store, keybox: Any) -> None:
-    """Re-encrypt every stored server key with SECRET_KEY, so the previous one can go."""
-
-    unreadable = 0
-
-    def rotate(token: bytes) -> bytes | None:
-        nonlocal unreadable
-        try:
-            return keybox.rotate(token)
-        except ConfigError:
-            unreadable += 1  # made with neither key: its server's admin must enter it again
-            return None
-
-    rotated = await store.rotate_gateway_keys(rotate)
-    log.info(
-        "re-encrypted %d server API keys with SECRET_KEY; SECRET_KEY_PREVIOUS can be removed",
-        rotated,
-    )
-    if unreadable:
-        log.warning(
-            "%d server API keys were made with neither SECRET_KEY nor SECRET_KEY_PREVIOUS; "
-            "those servers' admins must enter theirs again with /settings gateway",
-            unreadable,
-        )
 
 
 @asynccontextmanager
@@ -244,36 +158,10 @@ async def open_bot(
     ``cpu`` lets a test suite share one process pool between bots; ``bot_options`` go
     to ``discord.Client`` (e.g. a shorter ``guild_ready_timeout``).
     """
-    from bot.gateway.client import GatewayClient
-    from bot.gateway.warmup import warm_up_worker
-    from bot.secrets import KeyBox
-    from bot.storage import open_store
-
     apply_discord_endpoints(settings.api_base, settings.gateway_url)
-    image = settings.image
-    image.gateway()  # fail at start-up, not on the first /imagine
     async with AsyncExitStack() as stack:
-        http = await stack.enter_async_context(http_client(timeout=HTTP_TIMEOUT))
-        if cpu is None:
-            cpu = await stack.enter_async_context(CpuPool(warm_up=warm_up_worker))
-        store = await open_store(settings.database_url)
-        stack.push_async_callback(store.close)
-        gateway = GatewayClient.from_settings(http, cpu, image)
-        # scrypt is ~0.1 s and 32 MiB by design: not on the event loop.
-        previous = settings.previous_secret_key
-        older = [previous] if previous and previous != settings.secret_key else []
-        keybox = await asyncio.to_thread(KeyBox, settings.secret_key, older)
-        if keybox.rotating:
-            await rotate_gateway_keys(store, keybox)
-        bot = ImageBot(
-            settings,
-            store=store,
-            http=http,
-            cpu=cpu,
-            gateway=gateway,
-            keybox=keybox,
-            **bot_options,
-        )
+        services = await stack.enter_async_context(open_services(settings, cpu=cpu))
+        bot = ImageBot(services, **bot_options)
         stack.push_async_callback(bot.close)
         try:
             await bot.login(settings.token)

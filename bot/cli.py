@@ -1,5 +1,12 @@
 """Command-line entry: ``python -m bot`` runs the bot, ``python -m bot generate ...`` one image job.
 
+``generate`` runs its job through the same ``JobRunner`` as the Discord bot, on the same
+``open_services``: prompt and option checks, the input caps and the delivered-size
+check are the bot's own. Its store is SQLite in memory (``sqlite:///:memory:``), not a
+file: a one-shot command has no history to continue and no quota to count, so a file
+would only be left behind in the working directory; the job's rows still go through
+the real driver. The size is sent as asked (``keep_size``), as the CLI always did.
+
 Whatever happens, the user sees sentences, never a traceback: an ``error: ...`` line
 on stderr and a non-zero exit. Saved paths go to stdout (one per line, for scripts),
 model text and progress to stderr.
@@ -18,7 +25,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import NoReturn
 
-from bot.config import load_bot_settings, load_dotenv_file, load_image_settings
+from bot.config import BotSettings, load_bot_settings, load_dotenv_file, load_image_settings
 from bot.errors import (
     ConfigError,
     GatewayAuthError,
@@ -33,7 +40,6 @@ from bot.types import (
     IMAGE_SIZES,
     STREAM_MODES,
     ImageRequest,
-    ImageResult,
 )
 
 log = logging.getLogger(__name__)
@@ -42,6 +48,9 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+
+# The job layer's store, in memory: quotas and history mean nothing for one command.
+MEMORY_DATABASE = "sqlite:///:memory:"
 
 CLI_ADVICE: dict[type[ImagineError], str] = {
     GatewayAuthError: "Check IMAGE_API_KEY (or --api-key).",
@@ -126,9 +135,10 @@ def _save(out_dir: Path, stem: str, index: int, extension: str, data: bytes) -> 
 
 
 async def _generate(args: argparse.Namespace) -> int:
-    from bot.gateway import GatewayClient
     from bot.gateway.warmup import warm_up_worker
-    from bot.transport import http_client
+    from bot.jobs import JobOutcome, JobRunner, JobSpec, SourceImage
+    from bot.services import open_services
+    from bot.storage.base import GuildSettings
     from bot.workers import CpuPool
 
     image_settings = load_image_settings()
@@ -147,23 +157,47 @@ async def _generate(args: argparse.Namespace) -> int:
     if args.timeout is not None and args.timeout <= 0:
         raise ConfigError("--timeout must be a positive number of seconds")
     image_settings = replace(image_settings, **overrides)
-    gateway = image_settings.gateway()
-    raw_images = _read_images(args.image)
+    image_settings.gateway()  # a missing setting is named before any file is read
+    sources = tuple(
+        SourceImage(url=path, filename=Path(path).name, data=data)
+        for path, data in zip(args.image, _read_images(args.image), strict=True)
+    )
+    # No Discord token, no SECRET_KEY (no server keys to read), and a database in memory:
+    # one-shot use runs the job layer's checks and accounting but leaves no file behind.
+    settings = BotSettings(
+        token="", secret_key="", database_url=MEMORY_DATABASE, image=image_settings
+    )
+    spec = JobSpec(
+        kind="edit" if sources else "imagine",
+        guild_id=None,
+        channel_id=0,
+        user_id=0,
+        prompt=args.prompt,
+        sources=sources,
+        aspect_ratio=args.aspect_ratio,
+        image_size=args.size,
+        upload_limit=None,
+        keep_size=True,
+    )
+    outcome: JobOutcome | None = None
+
+    async def keep(done: JobOutcome) -> None:
+        nonlocal outcome
+        outcome = done
+
+    def started(request: ImageRequest) -> None:
+        print(f"generating with {request.model} ...", file=sys.stderr)
 
     # One user, one job: a thread is enough and starts faster than worker processes.
-    async with http_client() as http, CpuPool(inline=True, warm_up=warm_up_worker) as cpu:
-        client = GatewayClient.from_settings(http, cpu, image_settings)
-        images = await client.prepare_images(raw_images) if raw_images else ()
-        request = ImageRequest(
-            model=image_settings.model,
-            prompt=args.prompt,
-            images=tuple(images),
-            aspect_ratio=args.aspect_ratio,
-            image_size=args.size,
-        )
-        print(f"generating with {request.model} ...", file=sys.stderr)
-        result = await client.generate(gateway, request)
-
+    async with (
+        CpuPool(inline=True, warm_up=warm_up_worker) as cpu,
+        open_services(settings, cpu=cpu) as services,
+    ):
+        runner = JobRunner(services)
+        async with runner.admit(spec, GuildSettings(guild_id=0)) as job:
+            await job.run(keep, on_request=started)
+    assert outcome is not None
+    result = outcome.result
     if result.text:
         print(result.text, file=sys.stderr)
     stem = time.strftime("imagine-%Y%m%d-%H%M%S")
@@ -174,20 +208,9 @@ async def _generate(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise ImagineError(f"cannot save to {out_dir}: {exc.strerror or exc}") from exc
         print(path)
-    note = _size_note(request, result)
-    if note:
+    for note in outcome.notes:
         print(f"warning: {note}", file=sys.stderr)
     return EXIT_OK if result.images else EXIT_FAILED
-
-
-def _size_note(request: ImageRequest, result: ImageResult) -> str | None:
-    """The sentence for a size or ratio the gateway ignored; 2.5 Flash is 1K whatever is asked."""
-    from bot.gateway.sizes import check_images
-    from bot.jobs import supports_sizes
-
-    size = request.image_size if supports_sizes(request.model) else None
-    delivered = [(image.width, image.height) for image in result.images]
-    return check_images(size, request.aspect_ratio, delivered).note
 
 
 def _run_bot() -> int:
@@ -212,11 +235,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "generate":
             level = os.environ.get("LOG_LEVEL", "WARNING").upper()
-            logging.basicConfig(
-                level=getattr(logging, level, logging.WARNING),
-                stream=sys.stderr,
-                format="%(message)s",
-            )
+            numeric = getattr(logging, level, logging.WARNING)
+            logging.basicConfig(level=numeric, stream=sys.stderr, format="%(message)s")
+            if numeric > logging.DEBUG:
+                # The job layer logs for an operator's log (a failed job, an ignored size,
+                # with tracebacks); here the same news is the error or warning line.
+                logging.getLogger("bot.jobs").setLevel(logging.CRITICAL)
             return asyncio.run(_generate(args))
         return _run_bot()
     except ImagineError as exc:

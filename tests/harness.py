@@ -122,7 +122,7 @@ class BotHarness:
     async def stored(self) -> None:
         """Results are posted while they are stored; tests that read the store wait here."""
         if self.bot is not None:
-            await self.bot.runtime.stored()
+            await self.bot.runtime.barrier.stored()
 
 
 def _progress(msg: StoredMessage) -> bool:

@@ -222,8 +222,8 @@ class Edit(commands.Cog):
             )
             await record_message(self.bot, outcome.job.id, posted.id)
 
-        async with self.bot.jobs.admitted(spec, settings), typing_in(message.channel):
-            await self.bot.jobs.run(spec, settings, publish=publish)
+        async with self.bot.jobs.admit(spec, settings) as job, typing_in(message.channel):
+            await job.run(publish)
 
 
 async def setup(bot: ImageBot) -> None:

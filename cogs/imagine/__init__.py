@@ -87,7 +87,7 @@ class Imagine(commands.Cog):
     ) -> list[app_commands.Choice[str]]:
         try:
             models = await asyncio.wait_for(
-                self.bot.model_list(interaction.guild_id), AUTOCOMPLETE_TIMEOUT
+                self.bot.services.gateways.models(interaction.guild_id), AUTOCOMPLETE_TIMEOUT
             )
         except Exception as exc:  # autocomplete must answer something; an error helps nobody
             log.info("model list unavailable for autocomplete: %s", exc)
@@ -113,8 +113,7 @@ class Imagine(commands.Cog):
         """Forget this channel's image history; the next /edit starts from a new image."""
         await allowed(interaction)
         channel_id = interaction.channel_id or 0
-        async with self.bot.runtime.channel_lock(channel_id):
-            removed = await self.bot.store.reset_history(channel_id)
+        removed = await self.bot.jobs.reset_chain(channel_id)
         if not removed:
             await interaction.response.send_message(
                 "There was no image history in this channel to forget. "

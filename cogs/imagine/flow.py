@@ -139,7 +139,7 @@ async def run_for_interaction(
     spec = replace(
         spec, interaction_token=interaction.token, upload_limit=interaction.filesize_limit
     )
-    async with bot.jobs.admitted(spec, settings):
+    async with bot.jobs.admit(spec, settings) as job:
         acknowledged = interaction.response.is_done() or await _acknowledge(interaction)
         progress = Progress(interaction, label) if acknowledged else None
 
@@ -154,7 +154,7 @@ async def run_for_interaction(
 
         on_wait = progress.waiting if progress is not None else None
         async with progress or contextlib.nullcontext():
-            await bot.jobs.run(spec, settings, publish=publish, on_wait=on_wait)
+            await job.run(publish, on_wait=on_wait)
 
 
 async def record_message(bot: ImageBot, job_id: int, message_id: int) -> None:

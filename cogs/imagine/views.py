@@ -81,7 +81,9 @@ class JobButton(
     async def _act(self, interaction: discord.Interaction[ImageBot]) -> None:
         settings = await allowed(interaction)
         # Bounded: the first answer (a modal, for Edit) must go within Discord's 3 s.
-        await interaction.client.runtime.stored(job_id=self.job_id, at_most=STORE_WAIT_SECONDS)
+        await interaction.client.runtime.barrier.stored(
+            job_id=self.job_id, at_most=STORE_WAIT_SECONDS
+        )
         job = await interaction.client.store.get_job(self.job_id)
         if job is None or job.guild_id != interaction.guild_id:
             raise ImagineError(IMAGE_GONE)

@@ -21,10 +21,17 @@ from discord.ext import commands
 
 from bot.access import ensure_admin, is_admin
 from bot.gateway.sizes import gateway_address
+from bot.guild_settings import (
+    InvalidSetting,
+    add_channel,
+    choose_gateway,
+    limit_changes,
+    remove_channel,
+    validate_model_name,
+)
 from bot.limits import (
     AUTOCOMPLETE_LIMIT,
     CHOICE_CHARS,
-    MAX_ALLOWED_CHANNELS,
     MAX_DAILY,
     MAX_HISTORY_TURNS,
     MAX_HOURLY,
@@ -41,13 +48,6 @@ from bot.types import (
 )
 from cogs.settings import render
 from cogs.settings.gateway_modal import GatewayKeyModal
-from cogs.settings.validation import (
-    InvalidSetting,
-    check_limits,
-    validate_api_key,
-    validate_gateway_url,
-    validate_model_name,
-)
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +139,7 @@ class SettingsCog(
     async def _list_models(self, guild_id: int, wait: float) -> list[str] | None:
         """The gateway's model ids, or None when they could not be fetched."""
         try:
-            return await asyncio.wait_for(self.bot.model_list(guild_id), wait)
+            return await asyncio.wait_for(self.bot.services.gateways.models(guild_id), wait)
         except Exception as exc:  # any failure only means "could not check"
             log.info("guild %s: model list unavailable (%s)", guild_id, type(exc).__name__)
             return None
@@ -158,7 +158,7 @@ class SettingsCog(
     async def _sizes_line(self, s: GuildSettings) -> str | None:
         """What the server's gateway did with sizes lately, for its current model."""
         image = self.bot.settings.image
-        # The same choice as ImageBot.resolve_gateway, without decrypting the key.
+        # The same choice as Gateways.resolve, without decrypting the key.
         if s.has_own_gateway:
             url, dialect = s.gateway_base_url, s.gateway_dialect or "auto"
         else:
@@ -297,51 +297,32 @@ class SettingsCog(
                 interaction, "This server now uses the bot's default gateway. Its key was deleted."
             )
             return
-        if dialect is not None and dialect not in DIALECTS:
-            raise InvalidSetting(f"Dialect must be one of: {', '.join(DIALECTS)}.")
-        if stream is not None and stream not in STREAM_MODES:
-            raise InvalidSetting(f"Stream must be one of: {', '.join(STREAM_MODES)}.")
-        if url is None:
-            if not s.gateway_base_url:
-                raise InvalidSetting(
-                    "Give the gateway's url (and optionally its dialect and stream); "
-                    "the API key is asked for next, in a private form."
-                )
-            url = s.gateway_base_url
-        base_url = validate_gateway_url(
-            url, allow_private=self.bot.settings.image.allow_private_gateways
+        choice = choose_gateway(
+            s,
+            url=url,
+            dialect=dialect,
+            stream=stream,
+            allow_private=self.bot.settings.image.allow_private_gateways,
         )
-        same_url = base_url == s.gateway_base_url
-        chosen_dialect = dialect or (s.gateway_dialect if same_url else None) or "auto"
-        # None: follow the bot's IMAGE_API_STREAM.
-        chosen_stream = stream or (s.gateway_stream if same_url else None)
-        # A stored key may only be kept for the address it was given for.
-        may_keep = same_url and s.gateway_key_encrypted is not None
         guild_id = interaction.guild_id
 
         async def on_key(submit: discord.Interaction[Any], typed: str) -> None:
             await ensure_admin(submit)
-            changes: dict[str, Any] = {
-                "gateway_base_url": base_url,
-                "gateway_dialect": chosen_dialect,
-                "gateway_stream": chosen_stream,
-            }
-            if typed.strip() or not may_keep:
-                changes["gateway_key_encrypted"] = self.bot.keybox.encrypt(validate_api_key(typed))
+            changes = choice.changes(typed, self.bot.keybox.encrypt)
             await self.bot.store.update_settings(guild_id, **changes)
             log.info("guild %s: %s set the gateway", guild_id, submit.user.id)
             kept = "kept" if "gateway_key_encrypted" not in changes else "saved encrypted"
-            streaming = chosen_stream or self.bot.settings.image.stream
+            streaming = choice.stream or self.bot.settings.image.stream
             await _confirm(
                 submit,
-                f"Gateway set to `{base_url}` (dialect `{chosen_dialect}`, "
+                f"Gateway set to `{choice.base_url}` (dialect `{choice.dialect}`, "
                 f"streaming `{streaming}`). "
                 f"The API key was {kept} and will not be shown again.",
             )
 
-        host = urlsplit(base_url).hostname or base_url
+        host = urlsplit(choice.base_url).hostname or choice.base_url
         await interaction.response.send_modal(
-            GatewayKeyModal(host=host, may_keep_key=may_keep, on_key=on_key)
+            GatewayKeyModal(host=host, may_keep_key=choice.may_keep_key, on_key=on_key)
         )
 
     @app_commands.command(name="channels")
@@ -376,24 +357,22 @@ class SettingsCog(
         target = channel.id if channel is not None else interaction.channel_id
         assert target is not None
         if action == "add":
-            if target in current:
+            added = add_channel(s.allowed_channels, target)
+            if added is None:
                 await _confirm(interaction, f"<#{target}> is already allowed.")
                 return
-            if len(current) >= MAX_ALLOWED_CHANNELS:
-                raise InvalidSetting(f"At most {MAX_ALLOWED_CHANNELS} channels can be listed.")
-            updated = await self._update(interaction, allowed_channels=(*current, target))
+            updated = await self._update(interaction, allowed_channels=added)
             text = f"Members may now use me in <#{target}>."
             if len(updated.allowed_channels) == 1:
                 text += " Every other channel is now off limits (admins excepted)."
         else:
-            if target not in current:
+            removed = remove_channel(s.allowed_channels, target)
+            if removed is None:
                 await _confirm(
                     interaction, f"<#{target}> is not on the list. {render.channels_text(current)}"
                 )
                 return
-            updated = await self._update(
-                interaction, allowed_channels=tuple(c for c in current if c != target)
-            )
+            updated = await self._update(interaction, allowed_channels=removed)
             text = f"<#{target}> removed."
             if not updated.allowed_channels:
                 text += " The list is now empty, so members may use me in every channel."
@@ -423,34 +402,20 @@ class SettingsCog(
     ) -> None:
         """Limit jobs in flight and images per hour/day (no options: show the limits)."""
         s = await self._settings(interaction)
-        given = {
-            "user_concurrency": (user_jobs, 1, MAX_USER_JOBS),
-            "guild_concurrency": (server_jobs, 1, MAX_SERVER_JOBS),
-            "user_hourly": (user_hourly, 0, MAX_HOURLY),
-            "user_daily": (user_daily, 0, MAX_DAILY),
-            "guild_hourly": (server_hourly, 0, MAX_HOURLY),
-            "guild_daily": (server_daily, 0, MAX_DAILY),
-        }
-        changes: dict[str, int | None] = {}
-        for field, (value, low, high) in given.items():
-            if value is None:
-                continue
-            if not low <= value <= high:
-                raise InvalidSetting(f"{field.replace('_', ' ')} must be between {low} and {high}.")
-            # 0 means unlimited for quotas; concurrency has no zero (low is 1).
-            changes[field] = None if value == 0 else value
+        changes = limit_changes(
+            s,
+            {
+                "user_concurrency": user_jobs,
+                "guild_concurrency": server_jobs,
+                "user_hourly": user_hourly,
+                "user_daily": user_daily,
+                "guild_hourly": server_hourly,
+                "guild_daily": server_daily,
+            },
+        )
         if not changes:
             await _confirm(interaction, f"Current limits:\n{render.limits_text(s)}")
             return
-        merged = {f: changes.get(f, getattr(s, f)) for f in given}
-        check_limits(
-            user_jobs=merged["user_concurrency"] or 1,
-            server_jobs=merged["guild_concurrency"] or 1,
-            user_hourly=merged["user_hourly"],
-            user_daily=merged["user_daily"],
-            server_hourly=merged["guild_hourly"],
-            server_daily=merged["guild_daily"],
-        )
         updated = await self._update(interaction, **changes)
         await _confirm(interaction, f"Limits updated:\n{render.limits_text(updated)}")
 

@@ -57,7 +57,7 @@ async def test_a_guild_key_decrypted_at_run_time_is_redacted_from_the_log(
     # Shaped like no known credential: only being told about it can redact it.
     key = "gw.Zq8cV1xT0pL3mN7rW2yBq4Hs-run-time"
     await _use_own_gateway(h, key)
-    config, _ = await h.bot.resolve_gateway(h.guild_id)
+    config, _ = await h.bot.services.gateways.resolve(h.guild_id)
     assert config.api_key == key
 
     stream = io.StringIO()

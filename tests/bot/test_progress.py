@@ -41,7 +41,7 @@ async def test_an_edit_waiting_for_the_channel_says_so(running_bot: BotHarness) 
     h.gw.script(Reply(body=images_response([FIRST])), Reply(body=images_response([SECOND])))
     await h.result(await h.fake.slash("imagine", {"prompt": "a castle"}))
     channel_id = int(h.fake.channel["id"])
-    lock = h.bot.runtime.channel_lock(channel_id)
+    lock = h.bot.runtime.chains.lock(channel_id)
     await lock.acquire()  # another edit of this channel's chain is running
     try:
         it = await h.fake.slash("edit", {"prompt": "make it night"})

@@ -294,7 +294,7 @@ async def _idle(bot: Any, baseline: set[asyncio.Task[Any]], deadline: float = 30
     end = time.monotonic() + deadline
     while True:
         extra = _bot_tasks(baseline)
-        if not extra and bot.runtime.in_flight() == 0:
+        if not extra and bot.runtime.admissions.in_flight() == 0:
             return set()
         remaining = end - time.monotonic()
         if remaining <= 0:

@@ -64,7 +64,7 @@ async def test_key_flow_stores_encrypted_and_never_reveals_it(
     assert "set (encrypted)" in shown and GUILD_KEY not in shown
 
     # The next job in this server uses the new gateway and key.
-    config, model = await h.bot.resolve_gateway(h.guild_id)
+    config, model = await h.bot.services.gateways.resolve(h.guild_id)
     assert (config.base_url, config.api_key, config.dialect) == (
         h.gateway.base_url,
         GUILD_KEY,
@@ -126,7 +126,7 @@ async def test_reset_goes_back_to_the_default_gateway(private_harness: Harness) 
     assert is_ephemeral(state) and "default gateway" in answer_text(state)
     s = await h.settings()
     assert (s.gateway_base_url, s.gateway_dialect, s.gateway_key_encrypted) == (None, None, None)
-    config, _ = await h.bot.resolve_gateway(h.guild_id)
+    config, _ = await h.bot.services.gateways.resolve(h.guild_id)
     assert config.api_key == OPERATOR_KEY
 
 

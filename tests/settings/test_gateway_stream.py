@@ -56,11 +56,12 @@ async def test_changing_only_stream_keeps_url_dialect_and_key(private_harness: H
     before = await h.settings()
     assert before.gateway_stream is None  # follows the bot's IMAGE_API_STREAM
     assert "Streaming: `auto`" in await _shown(h)
-    operator = h.bot.settings
+    operator, gateways = h.bot.settings, h.bot.services.gateways
     h.bot.settings = replace(operator, image=replace(operator.image, stream="on"))
-    assert (await h.bot.resolve_gateway(h.guild_id))[0].stream == "on"
+    gateways.image = h.bot.settings.image  # what /settings shows and what jobs resolve
+    assert (await gateways.resolve(h.guild_id))[0].stream == "on"
     assert "Streaming: `on`" in await _shown(h)
-    h.bot.settings = operator
+    h.bot.settings, gateways.image = operator, operator.image
 
     confirm = await _set_gateway(h, {"stream": "off"})  # the modal left empty
     assert "kept" in confirm and "streaming `off`" in confirm
@@ -71,7 +72,7 @@ async def test_changing_only_stream_keeps_url_dialect_and_key(private_harness: H
         "flat",
         before.gateway_key_encrypted,
     )
-    config, _ = await h.bot.resolve_gateway(h.guild_id)
+    config, _ = await h.bot.services.gateways.resolve(h.guild_id)
     assert (config.stream, config.dialect, config.api_key) == ("off", "flat", GUILD_KEY)
 
     # Changing the dialect alone keeps the chosen stream mode too.
@@ -88,7 +89,7 @@ async def test_reset_clears_stream_and_refuses_both_at_once(private_harness: Har
 
     await h.run("gateway", {"reset": True})
     assert await h.settings() == GuildSettings(guild_id=h.guild_id)
-    config, _ = await h.bot.resolve_gateway(h.guild_id)
+    config, _ = await h.bot.services.gateways.resolve(h.guild_id)
     assert config.stream == h.bot.settings.image.stream == "auto"
     assert "Streaming: `auto`" in await _shown(h)
 

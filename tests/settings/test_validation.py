@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.errors import UnsafeGatewayURL
-from cogs.settings.validation import (
+from bot.guild_settings import (
     InvalidSetting,
     check_limits,
     validate_api_key,

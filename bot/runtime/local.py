@@ -1,14 +1,8 @@
-"""All per-process state of the bot, in one object.
-
-Jobs in flight, per-channel history locks and the model-list cache live here and
-nowhere else, so that running several shards later means replacing this one class
-(with a shared store such as Redis) rather than hunting module globals.
-"""
+"""The in-process implementations of ``bot.runtime.base``: enough for one bot process."""
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import time
 import weakref
 from collections import defaultdict
@@ -17,37 +11,22 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from bot.errors import LimitReached
-from bot.types import GatewayConfig
 
 MODEL_CACHE_TTL = 300.0
 CLOSE_WAIT_SECONDS = 10.0
-
-
-def gateway_key(config: GatewayConfig) -> str:
-    """The model cache's key for a gateway: never the API key itself, only a digest."""
-    digest = hashlib.sha256(config.api_key.encode()).hexdigest()[:12]
-    return f"{config.base_url}|{config.dialect}|{digest}"
 
 
 def _images(n: int) -> str:
     return "1 image" if n == 1 else f"{n} images"
 
 
-class Runtime:
-    def __init__(self, *, model_cache_ttl: float = MODEL_CACHE_TTL) -> None:
+class LocalAdmissions:
+    """Counters in memory; a member's count spans servers (see ``bot.runtime.base``)."""
+
+    def __init__(self) -> None:
         self._user_jobs: defaultdict[int, int] = defaultdict(int)
         self._guild_jobs: defaultdict[int, int] = defaultdict(int)
-        # Weak: a lock lives while a job holds or awaits it, not for every channel ever used.
-        self._channel_locks: weakref.WeakValueDictionary[int, asyncio.Lock] = (
-            weakref.WeakValueDictionary()
-        )
-        self._models: dict[str, tuple[float, list[str]]] = {}
-        self._model_ttl = model_cache_ttl
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._jobs: set[asyncio.Task[Any]] = set()
-        self._storing: dict[int, tuple[int, asyncio.Future[Any]]] = {}  # job -> channel, save
 
-    # -- jobs in flight ---------------------------------------------------------
     def in_flight(self, *, user_id: int | None = None, guild_id: int | None = None) -> int:
         if user_id is not None:
             return self._user_jobs.get(user_id, 0)
@@ -81,38 +60,27 @@ class Runtime:
             if table[key] <= 0:
                 del table[key]
 
-    @asynccontextmanager
-    async def job(self) -> AsyncIterator[None]:
-        """Mark the current task as running a job, so shutdown can stop it first."""
-        task = asyncio.current_task()
-        if task is not None:
-            self._jobs.add(task)
-        try:
-            yield
-        finally:
-            self._jobs.discard(task)  # type: ignore[arg-type]
 
-    @asynccontextmanager
-    async def slot(
-        self, *, user_id: int, guild_id: int | None, user_limit: int, guild_limit: int
-    ) -> AsyncIterator[None]:
-        self.acquire(
-            user_id=user_id, guild_id=guild_id, user_limit=user_limit, guild_limit=guild_limit
-        )
-        try:
-            yield
-        finally:
-            self.release(user_id=user_id, guild_id=guild_id)
+class LocalChainLocks:
+    def __init__(self) -> None:
+        # Weak: a lock lives while a job holds or awaits it, not for every channel ever used.
+        self._locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
 
-    # -- per-channel history ----------------------------------------------------
-    def channel_lock(self, channel_id: int) -> asyncio.Lock:
+    def lock(self, channel_id: int) -> asyncio.Lock:
         """The channel's lock; keep the returned reference for as long as it is used."""
-        lock = self._channel_locks.get(channel_id)
+        lock = self._locks.get(channel_id)
         if lock is None:
-            lock = self._channel_locks[channel_id] = asyncio.Lock()
+            lock = self._locks[channel_id] = asyncio.Lock()
         return lock
 
-    # -- results posted while they are being stored -----------------------------
+    def __len__(self) -> int:
+        return len(self._locks)
+
+
+class LocalStoreBarrier:
+    def __init__(self) -> None:
+        self._storing: dict[int, tuple[int, asyncio.Future[Any]]] = {}  # job -> channel, save
+
     def storing(self, job_id: int, channel_id: int, saving: asyncio.Future[Any]) -> None:
         """Note that a job's result is being stored by ``saving`` (see ``stored``)."""
         self._storing[job_id] = (channel_id, saving)
@@ -141,37 +109,50 @@ class Runtime:
         if pending:
             await asyncio.wait(pending, timeout=at_most)
 
-    # -- model list cache -------------------------------------------------------
+
+class LocalModelCache:
+    def __init__(self, *, ttl: float = MODEL_CACHE_TTL) -> None:
+        self._models: dict[str, tuple[float, list[str]]] = {}
+        self._ttl = ttl
+
     async def models(self, key: str, load: Callable[[], Awaitable[list[str]]]) -> list[str]:
         cached = self._models.get(key)
         now = time.monotonic()
         if cached is not None and cached[0] > now:
             return cached[1]
         models = await load()
-        self._models[key] = (now + self._model_ttl, models)
+        self._models[key] = (now + self._ttl, models)
         return models
 
-    # -- background tasks -------------------------------------------------------
+
+class LocalTasks:
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._jobs: set[asyncio.Task[Any]] = set()
+
     def spawn(
         self, coro: Coroutine[Any, Any, Any], *, name: str | None = None
     ) -> asyncio.Task[Any]:
-        """Start a task the runtime keeps a reference to (the loop only keeps weak ones)."""
+        """Start a task kept referenced here (the loop only keeps weak ones)."""
         task = asyncio.get_running_loop().create_task(coro, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
 
-    async def close(self) -> None:
-        """Stop background tasks and jobs before the resources they use are closed.
+    @asynccontextmanager
+    async def job(self) -> AsyncIterator[None]:
+        """Mark the current task as running a job, so shutdown can stop it first."""
+        task = asyncio.current_task()
+        if task is not None:
+            self._jobs.add(task)
+        try:
+            yield
+        finally:
+            self._jobs.discard(task)  # type: ignore[arg-type]
 
-        A job stopped here keeps its "running" row, so the next start reports it as
-        interrupted with a button to run it again.
-        """
+    async def close(self) -> None:
         tasks = list(self._tasks) + [t for t in self._jobs if t is not asyncio.current_task()]
         for task in tasks:
             task.cancel()
         if tasks:
             await asyncio.wait(tasks, timeout=CLOSE_WAIT_SECONDS)
-        # Results already posted are still being stored (they are shielded from the
-        # cancel above); the database closes after this returns.
-        await self.stored(at_most=CLOSE_WAIT_SECONDS)

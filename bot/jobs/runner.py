@@ -1,0 +1,358 @@
+"""The job runner every front end uses: admitted, inputs in, a stored, accounted result out.
+
+One job = one gateway call. The order matters: inputs are downloaded and validated
+first (a bad attachment costs nothing upstream), then the job row is written (so a
+crash leaves a trace that start-up turns into "interrupted"), then the gateway is
+called, then blobs, the history turn, usage and the job's final state are stored.
+
+The only way in is ``async with runner.admit(spec, settings) as job: await job.run(...)``:
+the prompt and option checks, quotas, the in-flight limits and (in ``run``) the
+channel's chain lock are all inside, so no front end can skip or reorder them.
+Nothing here knows about Discord.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from bot.errors import ImagineError, LimitReached
+from bot.gateway.sizes import SizeCheck, check_images, gateway_address
+from bot.images.sniff import sniff_mime
+from bot.jobs.inputs import Inputs, download, gather, replay
+from bot.jobs.spec import (
+    JobOutcome,
+    JobSpec,
+    Publish,
+    SourceImage,
+    check_options,
+    check_prompt,
+    supports_sizes,
+)
+from bot.limits import MAX_DOWNLOAD_BYTES
+from bot.storage.base import GuildSettings, JobRecord, TurnRecord
+from bot.types import GatewayConfig, ImageRequest, ImageResult
+
+if TYPE_CHECKING:
+    from bot.services import Services
+
+log = logging.getLogger("bot.jobs")
+
+OnWait = Callable[[bool], None]
+OnRequest = Callable[[ImageRequest], None]
+QUOTAS = (
+    ("user_hourly", True, 3600, "You have used your {n} images for this hour."),
+    ("user_daily", True, 86400, "You have used your {n} images for today."),
+    ("guild_hourly", False, 3600, "This server has used its {n} images for this hour."),
+    ("guild_daily", False, 86400, "This server has used its {n} images for today."),
+)
+
+
+def _kept(settings: GuildSettings) -> int:
+    """Turns to keep: the replayed ones, and always the latest so /edit has an image."""
+    return max(settings.history_turns, 1)
+
+
+class Job:
+    """An admitted job; ``run`` it once, inside the ``admit`` block that made it."""
+
+    def __init__(self, runner: JobRunner, spec: JobSpec, settings: GuildSettings) -> None:
+        self._runner = runner
+        self.spec = spec
+        self.settings = settings
+        self._ran = False
+
+    async def run(
+        self,
+        publish: Publish,
+        *,
+        on_wait: OnWait | None = None,
+        on_request: OnRequest | None = None,
+    ) -> JobOutcome:
+        """Run the job to the end; the channel lock keeps a chain's turns in order.
+
+        ``on_wait(True)`` is called when the job has to wait for another job of the
+        channel's chain, and ``on_wait(False)`` once it runs, so the member can be told.
+        ``on_request(request)`` once the inputs are ready, just before the gateway call.
+        ``publish(outcome)`` posts the result while it is being stored (at 1K, storing
+        is a fifth of what the bot adds to a job); the chain stays locked until both
+        are done, so the next turn always sees this one.
+        """
+        if self._ran:
+            raise RuntimeError("a job runs once; admit it again to run it again")
+        self._ran = True
+        runner, spec = self._runner, self.spec
+        if not spec.chained:
+            return await runner._run(spec, self.settings, publish, on_request)
+        lock = runner.services.runtime.chains.lock(spec.channel_id)
+        told = on_wait if lock.locked() else None
+        if told is not None:
+            told(True)
+        async with lock:
+            if told is not None:
+                told(False)
+            return await runner._run(spec, self.settings, publish, on_request)
+
+
+class JobRunner:
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    # -- admission --------------------------------------------------------------
+    async def check_quota(self, spec: JobSpec, settings: GuildSettings) -> None:
+        """Hourly/daily caps an admin set; counted from the job rows."""
+        now = time.time()
+        for name, per_user, window, message in QUOTAS:
+            limit = getattr(settings, name)
+            if limit is None:
+                continue
+            used = await self.services.store.count_jobs(
+                guild_id=spec.guild_id,
+                user_id=spec.user_id if per_user else None,
+                since=now - window,
+            )
+            if used >= limit:
+                raise LimitReached(message.format(n=limit) + " Try again later.")
+
+    @asynccontextmanager
+    async def admit(self, spec: JobSpec, settings: GuildSettings) -> AsyncIterator[Job]:
+        """Checks, quotas and a job slot held for the block; the job runs with ``job.run``."""
+        check_prompt(spec.prompt)
+        check_options(spec)
+        for source in spec.sources:
+            source.precheck()
+        await self.check_quota(spec, settings)
+        runtime = self.services.runtime
+        runtime.admissions.acquire(
+            user_id=spec.user_id,
+            guild_id=spec.guild_id,
+            user_limit=settings.user_concurrency,
+            guild_limit=settings.guild_concurrency,
+        )
+        try:
+            async with runtime.tasks.job():
+                yield Job(self, spec, settings)
+        finally:
+            runtime.admissions.release(user_id=spec.user_id, guild_id=spec.guild_id)
+
+    async def reset_chain(self, channel_id: int) -> int:
+        """Forget the channel's chain once no turn of it is running; the turns removed."""
+        async with self.services.runtime.chains.lock(channel_id):
+            return await self.services.store.reset_history(channel_id)
+
+    # -- inputs -----------------------------------------------------------------
+    async def download(self, source: SourceImage, cap: int = MAX_DOWNLOAD_BYTES) -> bytes:
+        """Stream an attachment, stopping at the cap instead of buffering the rest."""
+        return await download(self.services.http, source, cap)
+
+    async def _inputs(
+        self, spec: JobSpec, turns: Sequence[TurnRecord], *, replays_outputs: bool
+    ) -> Inputs:
+        return await gather(self.services, spec, turns, replays_outputs=replays_outputs)
+
+    # -- the job ----------------------------------------------------------------
+    async def _run(
+        self,
+        spec: JobSpec,
+        settings: GuildSettings,
+        publish: Publish,
+        on_request: OnRequest | None = None,
+    ) -> JobOutcome:
+        services = self.services
+        store = services.store
+        gateway, model = await services.gateways.resolve(spec.guild_id, settings)
+        model = spec.model or model
+        notes: list[str] = []
+        image_size = spec.image_size or settings.image_size
+        # What the delivered size is checked against: 2.5 Flash is 1K whatever is asked.
+        checked_size = image_size if supports_sizes(model) else None
+        if image_size and image_size != "1K" and not supports_sizes(model) and not spec.keep_size:
+            notes.append(f"{model} makes 1K images only, so I used 1K.")
+            image_size = None
+        aspect_ratio = spec.aspect_ratio or settings.aspect_ratio
+
+        if spec.chained:
+            # A result already on screen is part of the history, even while it is stored.
+            await services.runtime.barrier.stored(channel_id=spec.channel_id)
+        if spec.new_chain:
+            await store.reset_history(spec.channel_id)
+        turns: Sequence[TurnRecord] = ()
+        if spec.history or spec.use_latest:
+            turns = await store.recent_turns(spec.channel_id, _kept(settings))
+        replays = spec.history and gateway.dialect == "google"
+        inputs = await self._inputs(spec, turns, replays_outputs=replays)
+        replayed = turns[len(turns) - settings.history_turns :] if settings.history_turns else ()
+        history = await replay(services, replayed, with_images=replays) if spec.history else ()
+
+        job = await store.create_job(
+            kind=spec.kind,
+            guild_id=spec.guild_id,
+            channel_id=spec.channel_id,
+            user_id=spec.user_id,
+            prompt=spec.prompt,
+            params={
+                "model": model,
+                "aspect_ratio": aspect_ratio,
+                "image_size": image_size,
+                "inputs": [s.sha256 for s in inputs.stored],
+                "history": spec.history,
+                "new_chain": spec.new_chain,
+            },
+            interaction_token=spec.interaction_token,
+            owner=services.settings.instance_name,
+        )
+        job = await store.update_job(job.id, state="running")
+        request = ImageRequest(
+            model=model,
+            prompt=spec.prompt,
+            images=tuple(inputs.images),
+            aspect_ratio=aspect_ratio,
+            image_size=image_size,
+            history=history,
+        )
+        if on_request is not None:
+            on_request(request)
+        try:
+            # Pre-fit to the destination's limit, in the worker that parses the answer.
+            result = await services.gateway.generate(
+                gateway, request, upload_limit=spec.upload_limit
+            )
+        except ImagineError as exc:
+            await store.update_job(
+                job.id,
+                state="failed",
+                counted=exc.counts_toward_quota,
+                result={"error": str(exc)},
+            )
+            raise
+        except Exception as exc:
+            log.exception("job %s failed", job.id)
+            await store.update_job(
+                job.id, state="failed", counted=False, result={"error": repr(exc)}
+            )
+            raise
+
+        check = check_images(checked_size, aspect_ratio, _pixels(result))
+        if check.note:
+            notes.append(check.note)
+            log.warning(
+                "gateway %s ignored the size: model %s, dialect %s, asked %s, delivered %s",
+                gateway_address(gateway.base_url),
+                model,
+                gateway.dialect,
+                check.asked,
+                check.delivered,
+            )
+        outcome = JobOutcome(job=job, result=result, model=model, notes=tuple(notes))
+
+        async def stored_and_observed() -> JobRecord:
+            stored = await self._store_result(spec, settings, job, inputs, result)
+            await self._remember_size(gateway, model, check)
+            return stored
+
+        saving = asyncio.ensure_future(stored_and_observed())
+        services.runtime.barrier.storing(job.id, spec.channel_id, saving)
+        try:
+            await publish(outcome)
+        finally:
+            stored = await self._settle(saving, job)
+        return replace(outcome, job=stored)
+
+    async def _store_result(
+        self,
+        spec: JobSpec,
+        settings: GuildSettings,
+        job: JobRecord,
+        inputs: Inputs,
+        result: ImageResult,
+    ) -> JobRecord:
+        """Blobs, the history turn, usage, and the job marked done (or failed, and raise)."""
+        try:
+            store = self.services.store
+            outputs = [
+                await store.put_blob(img.data, img.mime, img.width, img.height)
+                for img in result.images
+            ]
+            stored_shas = {o.sha256 for o in outputs}
+            for sha, data in result.blobs.items():
+                if sha in stored_shas:
+                    continue  # the turn's image is the output just stored: no second hash + write
+                stored = await store.put_blob(data, sniff_mime(data) or "application/octet-stream")
+                if stored.sha256 != sha:
+                    log.warning("blob %s stored under %s", sha, stored.sha256)
+            await store.append_turn(
+                TurnRecord(
+                    channel_id=spec.channel_id,
+                    guild_id=spec.guild_id,
+                    user_id=spec.user_id,
+                    prompt=spec.prompt,
+                    inputs=tuple(inputs.stored),
+                    outputs=tuple(outputs),
+                    model_text=result.text,
+                    raw_turn=result.raw_turn,
+                    job_id=job.id,
+                ),
+                keep=_kept(settings),
+            )
+            usage = result.usage
+            tokens = 0
+            if usage is not None:
+                tokens = usage.total_tokens or (usage.prompt_tokens or 0) + (
+                    usage.completion_tokens or 0
+                )
+            await store.record_usage(
+                guild_id=spec.guild_id, user_id=spec.user_id, images=len(outputs), tokens=tokens
+            )
+            return await store.update_job(
+                job.id,
+                state="done",
+                result={"outputs": [o.sha256 for o in outputs], "text": result.text},
+            )
+        except Exception as exc:
+            log.exception("job %s: the result could not be stored", job.id)
+            # Not left "running": a restart would offer to run again what was delivered.
+            with contextlib.suppress(Exception):  # the store is what just failed
+                await self.services.store.update_job(
+                    job.id, state="failed", result={"error": f"not stored: {exc!r}"}
+                )
+            raise
+
+    async def _remember_size(self, gateway: GatewayConfig, model: str, check: SizeCheck) -> None:
+        """Keep what the gateway did with a size it could have ignored, for /settings show."""
+        if not check.telling:
+            return
+        try:
+            await self.services.store.record_size_check(
+                gateway=gateway_address(gateway.base_url),
+                model=model,
+                dialect=gateway.dialect,
+                asked=check.asked,
+                delivered=check.delivered,
+                size_honoured=check.size_honoured,
+                ratio_honoured=check.ratio_honoured,
+            )
+        except Exception:  # only /settings show loses a line
+            log.warning("could not record the delivered size", exc_info=True)
+
+    @staticmethod
+    async def _settle(saving: asyncio.Future[JobRecord], job: JobRecord) -> JobRecord:
+        """The stored job; a result already posted is not failed for want of storage.
+
+        Shielded: a shutdown that stops the job after its result is out must not stop
+        the store, or the job would be reported as interrupted and missing from the
+        history (``Runtime.close`` waits for the store before the database closes).
+        """
+        try:
+            return await asyncio.shield(saving)
+        except Exception:
+            return job  # logged and marked by _store_result
+
+
+def _pixels(result: ImageResult) -> list[tuple[int, int]]:
+    return [(image.width, image.height) for image in result.images]
