@@ -12,7 +12,7 @@ from bench.targets import UPLOAD_LIMIT_BYTES
 
 
 async def fit_images(cpu, images: Sequence, limit: int = UPLOAD_LIMIT_BYTES) -> list:
-    """What bot.delivery.fit_images does: original bytes when they fit, the worker's
+    """What bot.discord_bot.delivery.fit_images does: original bytes when they fit, the worker's
     pre-fitted bytes when those fit, else one re-encode."""
     from dataclasses import replace
 

@@ -30,8 +30,8 @@ def _wrap(owner, name: str, label: str) -> None:
 
 
 def install() -> None:
-    import cogs.imagine.flow as flow
-    from bot.delivery import Progress  # noqa: F401
+    import bot.discord_bot.pipeline as flow
+    from bot.discord_bot.delivery import Progress  # noqa: F401
     from bot.gateway.client import GatewayClient
     from bot.jobs import JobRunner
     from bot.storage.sqlite import SQLiteStore

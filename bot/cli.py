@@ -214,7 +214,7 @@ async def _generate(args: argparse.Namespace) -> int:
 
 
 def _run_bot() -> int:
-    from bot.app import run
+    from bot.discord_bot.app import run
     from bot.logging_setup import configure_logging
 
     settings = load_bot_settings()

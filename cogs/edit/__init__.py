@@ -14,24 +14,18 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.access import ensure_can_use
-from bot.delivery import channel_limit, post_to_channel, typing_in, user_message
+from bot.discord_bot.access import ensure_can_use
+from bot.discord_bot.components import EditModal
+from bot.discord_bot.delivery import channel_limit
+from bot.discord_bot.errors import reporting
+from bot.discord_bot.pipeline import allowed, run_for_interaction, run_for_message
+from bot.discord_bot.sources import capped, image_sources, source_of
 from bot.errors import AccessDenied, ImagineError
-from bot.jobs import JobOutcome, JobSpec, SourceImage
+from bot.jobs import JobSpec, SourceImage
 from bot.limits import MAX_PROMPT_CHARS
-from cogs.imagine.flow import (
-    allowed,
-    capped,
-    image_sources,
-    record_message,
-    result_delivery,
-    run_for_interaction,
-    source_of,
-)
-from cogs.imagine.views import EditModal
 
 if TYPE_CHECKING:
-    from bot.app import ImageBot
+    from bot.discord_bot.app import ImageBot
     from bot.storage.base import GuildSettings
 
 log = logging.getLogger(__name__)
@@ -144,15 +138,7 @@ class Edit(commands.Cog):
 
     async def _answering(self, message: discord.Message, work: Awaitable[None]) -> None:
         """Run ``work``; any failure is answered as a reply the member can read."""
-        try:
-            await work
-        except Exception as exc:
-            if not isinstance(exc, ImagineError):
-                log.error("reply-to-edit failed", exc_info=exc)
-            try:
-                await message.reply(user_message(exc), mention_author=False)
-            except discord.HTTPException:
-                log.warning("could not answer a reply in channel %s", message.channel.id)
+        await reporting(message, work)
 
     async def _edit_attached(self, message: discord.Message) -> None:
         """A mention that is not a reply: edit its own images, or say how to use the bot."""
@@ -200,7 +186,6 @@ class Edit(commands.Cog):
         prompt = readable_prompt(message, me.id)
         if not prompt:
             raise ImagineError(REPLY_HINT)
-        limit = channel_limit(self.bot, settings.guild_id)
         spec = JobSpec(
             kind="edit",
             guild_id=settings.guild_id,
@@ -209,21 +194,9 @@ class Edit(commands.Cog):
             prompt=prompt,
             sources=sources,
             history=True,
-            upload_limit=limit,
+            upload_limit=channel_limit(self.bot, settings.guild_id),
         )
-
-        async def publish(outcome: JobOutcome) -> None:
-            posted = await post_to_channel(
-                self.bot,
-                message.channel.id,
-                result_delivery(outcome, notes=notes),
-                limit=limit,
-                reply_to=message,
-            )
-            await record_message(self.bot, outcome.job.id, posted.id)
-
-        async with self.bot.jobs.admit(spec, settings) as job, typing_in(message.channel):
-            await job.run(publish)
+        await run_for_message(self.bot, message, spec, settings, notes=notes)
 
 
 async def setup(bot: ImageBot) -> None:

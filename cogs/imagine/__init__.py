@@ -10,14 +10,14 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.discord_bot.pipeline import allowed, run_for_interaction
+from bot.discord_bot.sources import source_of
 from bot.jobs import JobSpec
 from bot.limits import AUTOCOMPLETE_LIMIT, CHOICE_CHARS, MAX_PROMPT_CHARS
 from bot.types import ASPECT_RATIOS, EXTREME_ASPECT_RATIOS, IMAGE_SIZES
-from cogs.imagine.flow import allowed, run_for_interaction, source_of
-from cogs.imagine.views import FORM_EXPIRED, is_stale_form
 
 if TYPE_CHECKING:
-    from bot.app import ImageBot
+    from bot.discord_bot.app import ImageBot
 
 log = logging.getLogger(__name__)
 
@@ -96,16 +96,6 @@ class Imagine(commands.Cog):
             app_commands.Choice(name=m[:CHOICE_CHARS], value=m[:CHOICE_CHARS])
             for m in rank_models(models, current)
         ]
-
-    @commands.Cog.listener()
-    async def on_interaction(self, interaction: discord.Interaction[ImageBot]) -> None:
-        # Without an answer Discord shows the member "interaction failed" and nothing else.
-        if not is_stale_form(interaction):
-            return
-        try:
-            await interaction.response.send_message(FORM_EXPIRED, ephemeral=True)
-        except discord.HTTPException as exc:
-            log.info("could not answer an expired form: %s", exc)
 
     @app_commands.command(name="reset")
     @app_commands.guild_only()

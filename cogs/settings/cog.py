@@ -19,7 +19,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.access import ensure_admin, is_admin
+from bot.discord_bot.access import ensure_admin, is_admin
 from bot.gateway.sizes import gateway_address
 from bot.guild_settings import (
     InvalidSetting,

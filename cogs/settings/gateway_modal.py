@@ -14,9 +14,9 @@ from typing import Any
 
 import discord
 
+from bot.discord_bot.components import MODAL_PREFIX
 from bot.errors import ImagineError
 from bot.limits import MAX_API_KEY_CHARS
-from cogs.imagine.views import MODAL_PREFIX
 from cogs.settings.redaction import SECRET_PREFIX
 
 log = logging.getLogger(__name__)

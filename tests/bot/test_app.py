@@ -8,7 +8,7 @@ from pathlib import Path
 import discord
 import pytest
 
-from bot.app import open_bot
+from bot.discord_bot.app import open_bot
 from bot.errors import ConfigError
 from bot.workers import CpuPool
 from tests.fakes.discord import FakeDiscord

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.delivery import GENERIC_FAILURE
+from bot.discord_bot.errors import GENERIC_FAILURE
 from tests.fakes.gateway import Reply, images_response, png_bytes
 from tests.harness import BotHarness
 

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from bot import errors as e
-from bot.delivery import user_message
+from bot.discord_bot.errors import user_message
 from tests.bot.helpers import button
 from tests.fakes import discord_payloads as p
 from tests.fakes.gateway import (

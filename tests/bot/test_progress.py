@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-import bot.delivery
+import bot.discord_bot.delivery
 from tests.fakes.gateway import Reply, images_response, png_bytes
 from tests.harness import BotHarness
 
@@ -21,7 +21,7 @@ async def test_progress_shows_elapsed_time_then_the_result(
     running_bot: BotHarness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     h = running_bot
-    monkeypatch.setattr(bot.delivery, "PROGRESS_INTERVAL", 0.05)
+    monkeypatch.setattr(bot.discord_bot.delivery, "PROGRESS_INTERVAL", 0.05)
     h.gw.script(Reply(body=images_response([IMAGE]), delay=1.0))
     it = await h.fake.slash("imagine", {"prompt": "a slow one"})
     tick = await h.fake.wait_for(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.delivery import MESSAGE_LIMIT
+from bot.discord_bot.delivery import MESSAGE_LIMIT
 from tests.bot.helpers import button, modal_field
 from tests.fakes.gateway import Reply, images_response, png_bytes
 from tests.harness import BotHarness

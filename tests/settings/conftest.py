@@ -10,7 +10,7 @@ from typing import Any
 import discord
 import pytest
 
-from bot.app import ImageBot
+from bot.discord_bot.app import ImageBot
 from bot.config import BotSettings, ImageSettings
 from bot.storage.base import GuildSettings
 from bot.workers import CpuPool

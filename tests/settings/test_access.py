@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import discord
 import pytest
 
-from bot.access import channel_allowed, ensure_can_use, is_admin
+from bot.discord_bot.access import channel_allowed, ensure_can_use, is_admin
 from bot.errors import AccessDenied
 from bot.storage.base import GuildSettings
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import discord
 
-from bot.access import ensure_can_use
+from bot.discord_bot.access import ensure_can_use
 from bot.errors import AccessDenied
 from bot.storage.base import GuildSettings
 from tests.fakes.gateway import DEFAULT_MODELS

@@ -1,6 +1,6 @@
-"""The Discord bot: resources in, cogs loaded, commands synced, crashed jobs reported.
+"""The Discord bot: built on ``Services``, cogs loaded, commands synced, crashed jobs reported.
 
-``open_bot`` opens every resource once (httpx client, CPU pool, database) and yields a
+``open_bot`` opens the services once (``bot.services.open_services``) and yields a
 logged-in ``ImageBot`` that has not yet connected to the websocket; ``run`` (what
 ``python -m bot`` calls) connects it, and the tests drive the very same object.
 
@@ -26,7 +26,10 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.config import BotSettings
-from bot.delivery import only_pinging, send_error, trim
+from bot.discord_bot.buttons import PERSISTENT_ITEMS, JobButton, rerun_view
+from bot.discord_bot.components import answer_stale_form, press
+from bot.discord_bot.delivery import only_pinging, trim
+from bot.discord_bot.errors import report
 from bot.errors import AccessDenied, ConfigError, ImagineError
 from bot.jobs import JobRunner
 from bot.maintenance import expire_jobs, interrupted_jobs
@@ -66,7 +69,7 @@ class ImageTree(app_commands.CommandTree["ImageBot"]):
             original = ImagineError(
                 f"That value is not valid for {original.transformer._error_display_name}."
             )
-        await send_error(interaction, original)
+        await report(interaction, original)
 
 
 class ImageBot(commands.Bot):
@@ -100,8 +103,6 @@ class ImageBot(commands.Bot):
     async def setup_hook(self) -> None:
         for name in COGS:
             await self.load_extension(name)
-        from cogs.imagine.views import PERSISTENT_ITEMS
-
         self.add_dynamic_items(*PERSISTENT_ITEMS)
         await self._sync_commands()
         tasks = self.runtime.tasks
@@ -124,8 +125,6 @@ class ImageBot(commands.Bot):
         log.info("synced %d commands", len(synced))
 
     async def _report_interrupted(self, jobs: list[JobRecord]) -> None:
-        from cogs.imagine.views import rerun_view
-
         for job in jobs:
             prompt = trim(job.prompt, 200)
             content = (
@@ -138,6 +137,13 @@ class ImageBot(commands.Bot):
                 )
             except discord.HTTPException:
                 log.warning("could not report interrupted job %s", job.id)
+
+    async def press(self, button: JobButton, interaction: discord.Interaction[Any]) -> None:
+        """A result's button was pressed (``bot.discord_bot.buttons.ButtonHandler``)."""
+        await press(button, interaction)
+
+    async def on_interaction(self, interaction: discord.Interaction[Any]) -> None:
+        await answer_stale_form(interaction)
 
     async def on_message(self, message: discord.Message) -> None:
         # No prefix commands: replies are handled by cogs.edit's listener, and

@@ -1,4 +1,4 @@
-"""Posting results and errors to Discord.
+"""Posting results to Discord (errors: ``bot.discord_bot.errors``).
 
 Results go on the interaction's original response while its token lives, and to the
 channel (as a reply or a mention) once it has expired, so a long job is never
@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -20,31 +19,11 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
-from bot.errors import (
-    AccessDenied,
-    ConfigError,
-    ContentBlocked,
-    GatewayAuthError,
-    GatewayError,
-    GatewayRejected,
-    GatewayTimeout,
-    ImageTooLarge,
-    ImagineError,
-    InputImageError,
-    LimitReached,
-    MalformedResponse,
-    ModelNotAvailable,
-    NoImageReturned,
-    PaymentRequired,
-    ResponseTooLarge,
-    UnsafeGatewayURL,
-    advice_for,
-)
 from bot.limits import MESSAGE_LIMIT
 from bot.types import GeneratedImage
 
 if TYPE_CHECKING:
-    from bot.app import ImageBot
+    from bot.discord_bot.app import ImageBot
 
 log = logging.getLogger(__name__)
 
@@ -57,12 +36,6 @@ PROGRESS_CLOSE_WAIT = 5.0
 WAITING_FOR_CHANNEL = "Waiting for the edit in progress in this channel…"
 # Discord error codes meaning the interaction token can no longer be used.
 EXPIRED_CODES = {10062, 10015, 50027}
-GENERIC_FAILURE = (
-    "Something went wrong on my side while doing that. "
-    "The admins can find the details in the bot's log."
-)
-# Errors that concern only the member who asked: answered privately where possible.
-PRIVATE_ERRORS = (InputImageError, LimitReached, AccessDenied)
 
 
 def trim(text: str, limit: int = MESSAGE_LIMIT) -> str:
@@ -275,85 +248,3 @@ async def typing_in(channel: Any) -> AsyncIterator[None]:
         yield
     finally:
         await indicator.__aexit__(None, None, None)
-
-
-# What a member (or the admins) can do next, by kind of error; the first match wins, so
-# subclasses come before their bases. Sentences that already say what to do keep theirs.
-DISCORD_ADVICE: dict[type[ImagineError], str] = {
-    GatewayAuthError: "A server admin needs to set a valid key with /settings gateway.",
-    PaymentRequired: "A server admin needs to top it up, or switch with /settings gateway.",
-    UnsafeGatewayURL: "A server admin needs to set a public address with /settings gateway.",
-    ModelNotAvailable: (
-        "Pick another model in /imagine, or ask a server admin to change the default "
-        "with /settings model."
-    ),
-    ContentBlocked: "Try rewording the prompt or using another image.",
-    NoImageReturned: "Try rewording the prompt, e.g. say what the image should show.",
-    GatewayTimeout: "Try again in a moment; 1K images are the quickest.",
-    ResponseTooLarge: "Try again with a smaller size.",
-    MalformedResponse: (
-        "Try again; if it keeps happening, ask a server admin to check /settings gateway."
-    ),
-    GatewayRejected: (
-        "Try rewording the prompt or changing the options; if it keeps happening, "
-        "ask a server admin to check /settings gateway."
-    ),
-    GatewayError: "Try again in a minute.",
-    ImageTooLarge: "Send a smaller image.",
-    InputImageError: "Send a PNG, JPEG, WEBP, GIF or HEIC image.",
-    AccessDenied: "Ask a server admin if you think you should be allowed.",
-    LimitReached: "Try again later.",
-    ConfigError: "Ask the bot's operator to check its configuration.",
-}
-_HAS_NEXT_STEP = re.compile(r"\b(try|send|use|ask|pick|wait|attach|run)\b|/settings", re.I)
-
-
-def user_message(exc: BaseException) -> str:
-    if isinstance(exc, ImagineError):
-        text = str(exc)
-        # Only our own sentence counts: the gateway's words ("please try later") are no advice.
-        own = text.replace(exc.gateway_message, "") if exc.gateway_message else text
-        if _HAS_NEXT_STEP.search(own):
-            return trim(text)
-        return trim(advice_for(exc, DISCORD_ADVICE))
-    return GENERIC_FAILURE
-
-
-async def send_error(interaction: discord.Interaction[Any], exc: BaseException) -> None:
-    """Tell the member what went wrong, in whatever way the interaction still allows."""
-    if not isinstance(exc, ImagineError):
-        log.error("unhandled error in an interaction", exc_info=exc)
-    message = user_message(exc)
-    try:
-        if not interaction.response.is_done():
-            await interaction.response.send_message(message, ephemeral=True)
-            return
-        if not token_usable(interaction, margin=5):
-            await _error_to_channel(interaction, message)
-            return
-        if isinstance(exc, PRIVATE_ERRORS):
-            # The public "thinking…" message would only say what concerns one member.
-            try:
-                await interaction.delete_original_response()
-            except discord.HTTPException:
-                pass
-            else:
-                await interaction.followup.send(message, ephemeral=True)
-                return
-        await interaction.edit_original_response(content=message, attachments=[], view=None)
-    except discord.HTTPException as send_exc:
-        log.info("could not answer the interaction (%s); telling the channel", send_exc)
-        await _error_to_channel(interaction, message)
-
-
-async def _error_to_channel(interaction: discord.Interaction[Any], message: str) -> None:
-    channel = interaction.channel
-    if channel is None or not hasattr(channel, "send"):
-        return
-    try:
-        await channel.send(  # type: ignore[union-attr]
-            trim(f"<@{interaction.user.id}> {message}"),
-            allowed_mentions=only_pinging(interaction.user.id),
-        )
-    except discord.HTTPException:
-        log.warning("could not report an error to channel %s", interaction.channel_id)

@@ -1,6 +1,7 @@
-"""The one path every interaction-driven job takes: check, acknowledge, run, post.
+"""The one path every Discord-driven job takes: check, acknowledge, run, post.
 
-Slash commands, buttons and modals all end here, so access checks, limits, progress,
+Slash commands, buttons and modals end in ``run_for_interaction``, replies in
+``run_for_message``, so access checks, limits, progress,
 expired-token fallback and error reporting behave the same whichever way a member
 asked.
 """
@@ -9,75 +10,34 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Awaitable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import discord
 
-from bot.access import ensure_can_use, interaction_parent_id
-from bot.delivery import Delivery, Progress, deliver, send_error, trim
-from bot.jobs import UPSCALE_PROMPT, JobOutcome, JobSpec, SourceImage
-from bot.limits import MAX_SOURCES, MESSAGE_LIMIT
+from bot.discord_bot.access import ensure_can_use, interaction_parent_id
+from bot.discord_bot.buttons import result_view
+from bot.discord_bot.delivery import (
+    Delivery,
+    Progress,
+    channel_limit,
+    deliver,
+    post_to_channel,
+    trim,
+    typing_in,
+)
+from bot.jobs import UPSCALE_PROMPT, JobOutcome, JobSpec
+from bot.limits import MESSAGE_LIMIT
 from bot.storage.base import GuildSettings
 
 if TYPE_CHECKING:
-    from bot.app import ImageBot
+    from bot.discord_bot.app import ImageBot
 
 log = logging.getLogger(__name__)
 
 # Discord: "Unknown interaction", the answer to an acknowledgement after the 3 s window.
 UNKNOWN_INTERACTION = 10062
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".heic", ".heif")
-
-
-def source_of(attachment: discord.Attachment) -> SourceImage:
-    return SourceImage(
-        url=attachment.url,
-        filename=attachment.filename,
-        size=attachment.size,
-        content_type=attachment.content_type,
-    )
-
-
-def looks_like_image(attachment: discord.Attachment) -> bool:
-    ctype = (attachment.content_type or "").lower()
-    if ctype:
-        return ctype.startswith("image/") and "svg" not in ctype
-    return attachment.filename.lower().endswith(IMAGE_SUFFIXES)
-
-
-def _embed_source(embed: discord.Embed) -> SourceImage | None:
-    """An embed's picture, through Discord's media proxy only.
-
-    A pasted image link embeds as type "image" with the picture as its thumbnail; other
-    bots put theirs in ``image``. The embed's own ``url`` can point anywhere, so only the
-    ``proxy_url`` Discord serves is ever fetched. Videos and GIF-videos are not images.
-    """
-    if embed.type in ("video", "gifv"):
-        return None
-    media = embed.thumbnail if embed.type == "image" else embed.image
-    url = media.proxy_url
-    if not url:
-        return None
-    name = url.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1] or "image"
-    return SourceImage(url=url, filename=name)
-
-
-def image_sources(message: discord.Message) -> tuple[SourceImage, ...]:
-    """Attachments that look like images, then embedded pictures."""
-    found = [source_of(a) for a in message.attachments if looks_like_image(a)]
-    found += [s for s in map(_embed_source, message.embeds) if s is not None]
-    return tuple(found)
-
-
-def capped(sources: tuple[SourceImage, ...]) -> tuple[tuple[SourceImage, ...], tuple[str, ...]]:
-    """At most MAX_SOURCES images, and a note for the member when some were left out."""
-    if len(sources) <= MAX_SOURCES:
-        return sources, ()
-    return sources[:MAX_SOURCES], (
-        f"That message has {len(sources)} images; I used the first {MAX_SOURCES}.",
-    )
 
 
 async def allowed(interaction: discord.Interaction[ImageBot]) -> GuildSettings:
@@ -103,8 +63,6 @@ def result_delivery(
     outcome: JobOutcome, *, mention: int | None = None, notes: Sequence[str] = ()
 ) -> Delivery:
     """The result message; ``notes`` are the front end's own, after the job's."""
-    from cogs.imagine.views import result_view
-
     job = outcome.job
     image_size = job.params.get("image_size")
     head = f"<@{mention}> " if mention else ""
@@ -157,6 +115,31 @@ async def run_for_interaction(
             await job.run(publish, on_wait=on_wait)
 
 
+async def run_for_message(
+    bot: ImageBot,
+    message: discord.Message,
+    spec: JobSpec,
+    settings: GuildSettings,
+    *,
+    notes: Sequence[str] = (),
+) -> None:
+    """Run ``spec`` for a message (reply-to-edit); the result is a reply to it."""
+    limit = spec.upload_limit or channel_limit(bot, settings.guild_id)
+
+    async def publish(outcome: JobOutcome) -> None:
+        posted = await post_to_channel(
+            bot,
+            message.channel.id,
+            result_delivery(outcome, notes=notes),
+            limit=limit,
+            reply_to=message,
+        )
+        await record_message(bot, outcome.job.id, posted.id)
+
+    async with bot.jobs.admit(spec, settings) as job, typing_in(message.channel):
+        await job.run(publish)
+
+
 async def record_message(bot: ImageBot, job_id: int, message_id: int) -> None:
     try:
         await bot.store.update_job(job_id, message_id=message_id)
@@ -178,11 +161,3 @@ async def _acknowledge(interaction: discord.Interaction[ImageBot]) -> bool:
         log.info("interaction %s expired before it was acknowledged", interaction.id)
         return False
     return True
-
-
-async def answering_errors(interaction: discord.Interaction[Any], work: Awaitable[Any]) -> None:
-    """For components and modals, whose errors do not reach the tree's handler."""
-    try:
-        await work
-    except Exception as exc:
-        await send_error(interaction, exc)

@@ -1,0 +1,155 @@
+"""What the persistent components do: a result's buttons, the edit modal, stale forms.
+
+The buttons themselves (their custom_ids and views) are ``bot.discord_bot.buttons``;
+a press reaches ``press`` here through the client (``ImageBot.press``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import discord
+
+from bot.discord_bot.buttons import CUSTOM_ID_PREFIX, JobButton
+from bot.discord_bot.errors import reporting
+from bot.discord_bot.pipeline import allowed, run_for_interaction
+from bot.errors import ImagineError
+from bot.jobs import IMAGE_GONE, UPSCALE_PROMPT, JobSpec, SourceImage
+from bot.limits import MAX_PROMPT_CHARS
+
+if TYPE_CHECKING:
+    from bot.discord_bot.app import ImageBot
+
+log = logging.getLogger(__name__)
+UPSCALE_SIZES = {"up2k": "2K", "up4k": "4K"}
+# A result's rows are written within milliseconds of it being posted; see StoreBarrier.
+STORE_WAIT_SECONDS = 2.0
+NOTHING_TO = "That request made no image, so there is nothing to {}; try Reroll or /imagine."
+MODAL_TITLE = "Edit image"  # Discord: modal titles up to 45 characters
+# Our modals' custom_ids start with this, so a submit nobody waits for is recognisably ours.
+MODAL_PREFIX = f"{CUSTOM_ID_PREFIX}:modal:"
+FORM_EXPIRED = "That form has expired (I restarted, or it was open too long); open it again."
+
+
+async def press(button: JobButton, interaction: discord.Interaction[ImageBot]) -> None:
+    """What a result's button does; errors are reported to the member."""
+    await reporting(interaction, _act(button, interaction))
+
+
+async def _act(button: JobButton, interaction: discord.Interaction[ImageBot]) -> None:
+    settings = await allowed(interaction)
+    # Bounded: the first answer (a modal, for Edit) must go within Discord's 3 s.
+    await interaction.client.runtime.barrier.stored(
+        job_id=button.job_id, at_most=STORE_WAIT_SECONDS
+    )
+    job = await interaction.client.store.get_job(button.job_id)
+    if job is None or job.guild_id != interaction.guild_id:
+        raise ImagineError(IMAGE_GONE)
+    outputs = tuple(job.result.get("outputs", ()))
+    here: dict[str, Any] = {
+        "user_id": interaction.user.id,
+        "channel_id": interaction.channel_id or job.channel_id,
+    }
+    if button.action == "edit":
+        if not outputs:
+            raise ImagineError(NOTHING_TO.format("edit"))
+        await interaction.response.send_modal(EditModal(input_shas=outputs))
+        return
+    if button.action in UPSCALE_SIZES:
+        if not outputs:
+            raise ImagineError(NOTHING_TO.format("upscale"))
+        spec = JobSpec(
+            kind="upscale",
+            guild_id=job.guild_id,
+            prompt=UPSCALE_PROMPT,
+            input_shas=outputs,
+            model=job.params.get("model"),
+            aspect_ratio=job.params.get("aspect_ratio"),
+            image_size=UPSCALE_SIZES[button.action],
+            **here,
+        )
+        label = f"Upscaling to {UPSCALE_SIZES[button.action]}…"
+    elif button.action == "reroll":
+        # The job's inputs already hold the image it edited, so a reroll needs no history;
+        # a reroll of an /imagine starts a new chain, as running that /imagine again would.
+        spec = JobSpec.from_job(job, kind="reroll", history=False, **here)
+        label = "Rerolling…"
+    else:  # rerun an interrupted job as it was asked
+        spec = JobSpec.from_job(job, **here)
+        label = "Generating…"
+    await run_for_interaction(interaction, spec, settings=settings, label=label)
+
+
+class EditModal(discord.ui.Modal):
+    """Asks what to change; edits either stored images or a message's attachments."""
+
+    instruction: discord.ui.TextInput[Any] = discord.ui.TextInput(
+        label="What should change?",
+        style=discord.TextStyle.paragraph,
+        placeholder="e.g. make the sky stormy and add a lighthouse",
+        max_length=MAX_PROMPT_CHARS,
+    )
+
+    def __init__(
+        self,
+        *,
+        input_shas: Sequence[str] = (),
+        sources: Sequence[SourceImage] = (),
+        notes: Sequence[str] = (),
+    ) -> None:
+        super().__init__(
+            title=MODAL_TITLE, timeout=15 * 60, custom_id=MODAL_PREFIX + os.urandom(16).hex()
+        )
+        self.input_shas = tuple(input_shas)
+        self.sources = tuple(sources)
+        self.notes = tuple(notes)
+
+    async def on_submit(self, interaction: discord.Interaction[ImageBot]) -> None:  # type: ignore[override]
+        await reporting(interaction, self._submit(interaction))
+
+    async def _submit(self, interaction: discord.Interaction[ImageBot]) -> None:
+        spec = JobSpec(
+            kind="edit",
+            guild_id=interaction.guild_id,
+            channel_id=interaction.channel_id or 0,
+            user_id=interaction.user.id,
+            prompt=self.instruction.value,
+            sources=self.sources,
+            input_shas=self.input_shas,
+            history=True,
+        )
+        await run_for_interaction(interaction, spec, label="Editing…", notes=self.notes)
+
+
+def is_stale_form(interaction: discord.Interaction[Any]) -> bool:
+    """A submit of one of our modals that no live modal will answer.
+
+    discord.py looks the modal up (``ViewStore.dispatch_modal``) before it dispatches
+    ``on_interaction``, and drops an unknown custom_id silently: after a restart, or
+    once the modal timed out. A live modal leaves the store only after its
+    ``on_submit`` has answered, so "not in the store and not answered" means nobody will.
+    """
+    if interaction.type is not discord.InteractionType.modal_submit:
+        return False
+    data: dict[str, Any] = dict(interaction.data or {})
+    custom_id = str(data.get("custom_id", ""))
+    if not custom_id.startswith(MODAL_PREFIX) or interaction.response.is_done():
+        return False
+    # discord.py has no public lookup for live modals. Should its internals change, no
+    # answer is given (its own behaviour) rather than an error; the stale-form test fails.
+    store = getattr(interaction.client._connection, "_view_store", None)
+    modals = getattr(store, "_modals", None)
+    return isinstance(modals, dict) and custom_id not in modals
+
+
+async def answer_stale_form(interaction: discord.Interaction[Any]) -> None:
+    """Without an answer Discord shows the member "interaction failed" and nothing else."""
+    if not is_stale_form(interaction):
+        return
+    try:
+        await interaction.response.send_message(FORM_EXPIRED, ephemeral=True)
+    except discord.HTTPException as exc:
+        log.info("could not answer an expired form: %s", exc)
