@@ -1,4 +1,4 @@
-"""The real bot (``bot.discord_bot.app.open_bot``) in a process of its own, for the Discord sections.
+"""The real bot (``bot.discord_bot.app.open_bot``) in its own process, for the Discord sections.
 
 ``python -m bench.botproc API_BASE GATEWAY_WS IMAGE_BASE_URL DB_PATH``
 
@@ -23,8 +23,8 @@ from bench.targets import TICK_INTERVAL_S
 
 
 async def main(api_base: str, gateway_ws: str, image_base: str, db: str) -> None:
-    from bot.discord_bot.app import open_bot
     from bot.config import BotSettings, ImageSettings
+    from bot.discord_bot.app import open_bot
     from tests.fakes.discord import fast_bot_options
 
     settings = BotSettings(

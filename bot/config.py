@@ -18,9 +18,10 @@ from bot.limits import (
     DEFAULT_MAX_INPUT_BYTES,
     DEFAULT_MAX_REQUEST_BYTES,
     DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_OWNER,
     MIN_JOB_RETENTION_DAYS,
+    OWNER_PATTERN,
 )
-from bot.storage.base import DEFAULT_OWNER, OWNER_PATTERN
 from bot.types import DIALECTS, STREAM_MODES, GatewayConfig
 
 DEFAULT_DATABASE_URL = "sqlite:///data/bot.db"

@@ -84,3 +84,9 @@ def is_model_name(name: str) -> bool:
         and not any(c.isspace() for c in name)
         and ".." not in name
     )
+
+
+# The owner of jobs made by a process that sets no INSTANCE_NAME, and of every job
+# stored before jobs had owners; an INSTANCE_NAME must match the pattern.
+DEFAULT_OWNER = "default"
+OWNER_PATTERN = r"[A-Za-z0-9_.-]{1,64}"

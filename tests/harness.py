@@ -1,4 +1,4 @@
-"""The real bot (``bot.discord_bot.app.open_bot``, what ``python -m bot`` runs) against both fakes.
+"""The real bot (``open_bot``, what ``python -m bot`` runs) against both fakes.
 
 The ``running_bot`` fixture (tests/conftest.py) yields a ``BotHarness``: the fake
 Discord, the fake gateway and a connected ``ImageBot`` on a temporary SQLite database.
@@ -14,8 +14,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from bot.discord_bot.app import ImageBot, open_bot
 from bot.config import BotSettings, ImageSettings
+from bot.discord_bot.app import ImageBot, open_bot
 from bot.workers import CpuPool
 from tests.fakes.discord import (
     FakeDiscord,

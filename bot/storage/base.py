@@ -14,6 +14,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+# Re-exported: part of the storage vocabulary.
+from bot.limits import DEFAULT_OWNER as DEFAULT_OWNER
+from bot.limits import OWNER_PATTERN as OWNER_PATTERN
+
 # Registered defaults: a guild with no row gets exactly these.
 DEFAULT_HISTORY_TURNS = 6
 
@@ -73,10 +77,7 @@ class TurnRecord:
 JOB_STATES = ("queued", "running", "done", "failed", "interrupted")
 UNFINISHED_STATES = ("queued", "running")
 FINISHED_STATES = ("done", "failed", "interrupted")
-# The owner of jobs made by a process that sets no INSTANCE_NAME, and of every job
-# stored before jobs had owners.
-DEFAULT_OWNER = "default"
-OWNER_PATTERN = r"[A-Za-z0-9_.-]{1,64}"
+# DEFAULT_OWNER, OWNER_PATTERN: in bot.limits, so bot.config needs no storage import.
 
 
 @dataclass(frozen=True)

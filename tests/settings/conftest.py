@@ -10,8 +10,8 @@ from typing import Any
 import discord
 import pytest
 
-from bot.discord_bot.app import ImageBot
 from bot.config import BotSettings, ImageSettings
+from bot.discord_bot.app import ImageBot
 from bot.storage.base import GuildSettings
 from bot.workers import CpuPool
 from tests.fakes.discord import FakeDiscord, InteractionState, redirect_discord
