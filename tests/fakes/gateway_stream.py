@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import brotli
+import zstandard
 from aiohttp import web
 
 SseEvent = Mapping[str, Any] | list[Any] | str | bytes
@@ -226,8 +227,9 @@ def json_array_segments(chunks: Sequence[Any]) -> list[bytes]:
 def encode_segments(segments: Sequence[bytes], encoding: str | None) -> list[bytes]:
     """Compress with a flush after every segment, as a proxy compressing a stream does.
 
-    "gzip", "deflate" (zlib-wrapped, as HTTP means it) and "br"; any other encoding
-    leaves the bytes as they are (a label the client cannot decode).
+    "gzip", "deflate" (zlib-wrapped, as HTTP means it), "br" and "zstd" (one frame,
+    flushed block by block); any other encoding leaves the bytes as they are (a label
+    the client cannot decode).
     """
     if encoding in ("gzip", "deflate"):
         zipper = zlib.compressobj(wbits=31 if encoding == "gzip" else 15)
@@ -237,6 +239,10 @@ def encode_segments(segments: Sequence[bytes], encoding: str | None) -> list[byt
         compressor = brotli.Compressor()
         out = [compressor.process(s) + compressor.flush() for s in segments]
         return [*out, compressor.finish()]
+    if encoding == "zstd":
+        zstd = zstandard.ZstdCompressor().compressobj()
+        out = [zstd.compress(s) + zstd.flush(zstandard.COMPRESSOBJ_FLUSH_BLOCK) for s in segments]
+        return [*out, zstd.flush()]
     return list(segments)
 
 
