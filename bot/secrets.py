@@ -47,6 +47,8 @@ _MIN_REDACT_LENGTH = 6
 # A gateway key echoed into a user's message goes even if short: the user text is one
 # sentence, not a log to search.
 _MIN_SCRUB_LENGTH = 4
+# Shorter beginnings of a key are too likely to be words ("sk-proj-" is 8).
+_MIN_PREFIX_LENGTH = 8
 
 
 def _fernet(secret_key: str, name: str) -> Fernet:
@@ -147,11 +149,32 @@ def redact(text: str, secrets: Iterable[str]) -> str:
 
 
 def scrub(text: str, secrets: Iterable[str]) -> str:
-    """``text`` for a user, with each of ``secrets`` (the gateway's key) replaced."""
+    """``text`` for a user, with each of ``secrets`` (the gateway's key) replaced.
+
+    A run of a secret's first ``_MIN_PREFIX_LENGTH`` or more characters goes too: a
+    gateway's words are cut to fit a sentence, and a key cut in half is half a key.
+    """
     for secret in secrets:
         if secret and len(secret) >= _MIN_SCRUB_LENGTH:
             text = text.replace(secret, REDACTED_FOR_USERS)
+            if len(secret) > _MIN_PREFIX_LENGTH:
+                text = _scrub_prefixes(text, secret)
     return text
+
+
+def _scrub_prefixes(text: str, secret: str) -> str:
+    head = secret[:_MIN_PREFIX_LENGTH]
+    pieces: list[str] = []
+    done = 0
+    at = text.find(head)
+    while at >= 0:
+        end = at + len(head)
+        while end < len(text) and end - at < len(secret) and text[end] == secret[end - at]:
+            end += 1
+        pieces += [text[done:at], REDACTED_FOR_USERS]
+        done = end
+        at = text.find(head, end)
+    return "".join(pieces) + text[done:] if pieces else text
 
 
 def scrub_credentials(text: str) -> str:
@@ -160,11 +183,11 @@ def scrub_credentials(text: str) -> str:
 
 
 def scrub_error(exc: ImagineError, api_key: str) -> None:
-    """Remove the key from an error's message, in case a gateway echoed it back."""
-    if api_key and exc.args and any(api_key in str(arg) for arg in exc.args):
-        exc.args = tuple(scrub(str(arg), (api_key,)) for arg in exc.args)
-    if api_key and api_key in exc.gateway_message:
-        exc.gateway_message = scrub(exc.gateway_message, (api_key,))
+    """Remove the key (or what is left of it after a cut) from an error's message."""
+    if not api_key:
+        return
+    exc.args = tuple(scrub(arg, (api_key,)) if isinstance(arg, str) else arg for arg in exc.args)
+    exc.gateway_message = scrub(exc.gateway_message, (api_key,))
 
 
 class SecretRedactingFilter(logging.Filter):

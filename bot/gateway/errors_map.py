@@ -47,6 +47,8 @@ from bot.errors import (
 from bot.secrets import scrub_credentials
 
 MAX_DETAIL_CHARS = 200
+# How much of a message is read for its sentences (the rest is past any cut).
+MAX_SCAN_CHARS = 8 * MAX_DETAIL_CHARS
 
 # google.rpc.Code names → the HTTP status Google pairs them with.
 GOOGLE_STATUS = {
@@ -266,8 +268,7 @@ def _words(label: str, message: str, provider: str) -> tuple[str, str | None]:
         text = f"{label}: {text}"
     if provider and (provider := safe_detail(provider)):
         text = f"{text.rstrip('.')} (from {provider})"
-    if len(text) > MAX_DETAIL_CHARS:
-        text = text[: MAX_DETAIL_CHARS - 1].rstrip() + "…"
+    text = _cut(text, MAX_DETAIL_CHARS)
     if text[-1] not in ".!?…":
         text += "."
     return text, None
@@ -355,22 +356,38 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     return max(0.0, seconds)
 
 
+def _cut(text: str, limit: int) -> str:
+    """``text`` within ``limit`` characters, ending in "…" when cut, and never mid-word.
+
+    Half a word may be half a secret (a key echoed at the cut): it goes whole.
+    """
+    if len(text) <= limit:
+        return text
+    head = text[: limit - 1]
+    if not text[limit - 1].isspace() and " " in head:
+        head = head.rpartition(" ")[0]
+    return head.rstrip() + "…"
+
+
 def safe_detail(message: str) -> str:
     """The gateway's message if it is fit to show a user (one or two sentences), else ""."""
     if not isinstance(message, str) or _HTML_PAGE.search(message):
         return ""  # a whole page is not a sentence; see _words for its title
-    text = _TAGS.sub(" ", message[: 8 * MAX_DETAIL_CHARS])
+    cut_short = len(message) > MAX_SCAN_CHARS
+    text = _TAGS.sub(" ", message[:MAX_SCAN_CHARS])
     text = _CONTROL.sub(" ", text)
     text = re.sub(r"\s+", " ", text).strip()
+    if cut_short:
+        text = text.rpartition(" ")[0]  # the scan's cut may have split the last word
     if not text:
         return ""
     text = scrub_credentials(text)
     ends = [m.end() for m in _SENTENCE_END.finditer(text)]
     if len(ends) >= 2:
-        text = text[: ends[1]]
+        text, cut_short = text[: ends[1]], False
     if len(text) > MAX_DETAIL_CHARS:
-        text = text[: MAX_DETAIL_CHARS - 1].rstrip() + "…"
-    return text
+        return _cut(text, MAX_DETAIL_CHARS)
+    return text + "…" if cut_short else text
 
 
 def _effective_status(status: int, info: ErrorInfo) -> int | None:

@@ -26,6 +26,7 @@ from bot.gateway.errors_map import (
     parse_retry_after,
     safe_detail,
 )
+from bot.secrets import scrub_error
 
 
 @pytest.mark.parametrize(
@@ -370,3 +371,16 @@ def test_echoed_secrets_never_reach_the_words(secret):
     exc = map_error(401, {"message": f"Rejected credentials {secret} for this route"})
     assert "hunter2" not in str(exc) and secret not in str(exc)
     assert secret not in exc.gateway_message and "[redacted]" in exc.gateway_message
+
+
+def test_scrub_error_takes_what_a_cut_left_of_the_key():
+    key = "myGatewayKey-9f8e7d6c5b4a"
+    exc = GatewayAuthError("The service said: token myGatewayKey-9f8e7d… and myGatewayKey")
+    exc.gateway_message = "token myGatewayKey-9f8e7d…"
+    scrub_error(exc, key)
+    assert str(exc) == "The service said: token [redacted]… and [redacted]"
+    assert exc.gateway_message == "token [redacted]…"
+    # Fewer than 8 of its characters is a word, not a key.
+    exc = GatewayAuthError("myGatew is a name")
+    scrub_error(exc, key)
+    assert str(exc) == "myGatew is a name"
