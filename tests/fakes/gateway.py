@@ -45,7 +45,7 @@ range in proportion to the body (``(1, 16)`` for a few KB, ``(512, 8192)`` for M
 The module-level builders (``markdown_response``, ``parts_response``,
 ``images_response``, ``google_response``, the error bodies; and, from
 ``gateway_stream``, ``chat_stream_events``, ``google_stream_events``,
-``stream_error_event``, ``sse_bytes``, ``DONE``, ``KEEPALIVE``) make every response
+``stream_error_event``, ``error_event``, ``sse_bytes``, ``DONE``, ``KEEPALIVE``) make every response
 shape the client must accept; use them with or without the server.
 
     async with FakeGateway() as gw:
@@ -81,6 +81,7 @@ from tests.fakes.gateway_stream import (
     StreamRecord,
     chat_stream_events,
     encode_segments,
+    error_event,  # noqa: F401
     google_stream_events,
     json_array_segments,
     send_segments,

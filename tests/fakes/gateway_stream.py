@@ -8,6 +8,7 @@ Pure builders, usable without the server:
 * ``google_stream_events(response, ...)``: a native generateContent body as the
   ``GenerateContentResponse`` chunks of ``streamGenerateContent``.
 * ``stream_error_event(message, code)``: OpenRouter's mid-stream error chunk.
+* ``error_event(data)``: an ``event: error`` event (JSON or text), sent after 200.
 * ``sse_bytes(events, line_end=...)``: events as the bytes on the wire.
 
 An event is a dict or list (sent as ``data: {json}``), a str starting with ``:`` (a
@@ -81,6 +82,12 @@ def stream_error_event(
     }
 
 
+def error_event(data: str | Mapping[str, Any]) -> bytes:
+    """An event named ``error`` (``event: error``), its data JSON or plain text."""
+    text = data if isinstance(data, str) else json.dumps(data)
+    return f"event: error\ndata: {text}\n\n".encode()
+
+
 def chat_stream_events(
     completion: Mapping[str, Any],
     *,
@@ -89,6 +96,7 @@ def chat_stream_events(
     keepalives: int = 0,
     usage_chunk: bool = True,
     done: bool = True,
+    envelope_first: bool = False,
 ) -> list[SseEvent]:
     """The chunks a gateway streams for ``completion`` (a chat.completion body).
 
@@ -100,6 +108,8 @@ def chat_stream_events(
     content (``"content"``, relays that convert). Keep-alive comments come before the
     first chunk, the last of two or more right after the role delta. A choice holding
     ``error`` (``choice_error``) ends with ``stream_error_event`` instead of a finish.
+    ``envelope_first`` sends a chunk with the envelope and no ``choices`` first, as
+    some relays open a stream.
     """
     if images_in not in IMAGE_PLACEMENTS:
         raise ValueError(f"images_in must be one of {IMAGE_PLACEMENTS}")
@@ -115,6 +125,8 @@ def chat_stream_events(
 
     early = keepalives - 1 if keepalives > 1 else max(0, keepalives)
     events: list[SseEvent] = [KEEPALIVE] * early
+    if envelope_first:
+        events.append(dict(envelope))
     events.append(chunk({"role": "assistant", "content": ""}))
     if keepalives > 1:
         events.append(KEEPALIVE)

@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import pytest
 
-from bot.errors import GatewayAuthError, GatewayError
+from bot.errors import GatewayAuthError, GatewayError, GatewayTimeout
 from bot.gateway.client import GatewayClient
 from bot.types import GatewayConfig, ImageRequest
-from tests.fakes.gateway import FakeGateway, Reply, openai_error
+from tests.fakes.gateway import (
+    FakeGateway,
+    Reply,
+    chat_stream_events,
+    error_event,
+    markdown_response,
+    openai_error,
+    png_bytes,
+)
 
 REQUEST = ImageRequest(model="gemini-2.5-flash-image", prompt="a lighthouse")
 KEY = "myGatewayKey-9f8e7d6c5b4a"
+PNG = png_bytes(6, 4)
 
 
 async def failure(client: GatewayClient, fake: FakeGateway, reply: Reply) -> GatewayError:
@@ -46,3 +55,36 @@ async def test_a_key_cut_by_the_scan_limit_leaves_no_prefix(client):
     assert str(exc) == (
         "The image service rejected the API key. The service said: Invalid key for route…"
     )
+
+
+async def test_an_error_event_after_200_is_the_gateways_error(client):
+    events = chat_stream_events(markdown_response([PNG]), content_pieces=4, done=False)[:2]
+    events.append(error_event({"message": "Upstream request timed out", "code": 504}))
+    async with FakeGateway() as fake:
+        exc = await failure(client, fake, Reply(sse=events, pieces=(1, 64)))
+    assert isinstance(exc, GatewayTimeout) and exc.retryable
+    assert str(exc) == (
+        "The image service took too long to answer. The service said: Upstream request timed out."
+    )
+
+
+async def test_a_text_error_event_after_200_carries_its_words(client):
+    events = [*chat_stream_events(markdown_response([PNG]), done=False)[:1]]
+    events.append(error_event("upstream connection reset by peer"))
+    async with FakeGateway() as fake:
+        exc = await failure(client, fake, Reply(sse=events))
+    assert str(exc) == (
+        "The image service did not accept the request. The service said: upstream connection "
+        "reset by peer."
+    )
+
+
+async def test_a_stream_opening_with_an_envelope_keeps_its_image(client):
+    events = chat_stream_events(markdown_response([PNG], "here"), envelope_first=True)
+    assert "choices" not in events[0]
+    async with FakeGateway() as fake:
+        fake.script(Reply(sse=events, pieces=(1, 64)))
+        config = GatewayConfig(base_url=fake.base_url, api_key=KEY, max_retries=0, timeout=10.0)
+        result = await client.generate(config, REQUEST)
+    assert [image.data for image in result.images] == [PNG]
+    assert result.text == "here"
