@@ -114,8 +114,9 @@ _UNREADABLE = (
 _TOKEN_PATTERNS = (
     # Discord bot token: base64 user id . timestamp . HMAC
     re.compile(r"\b[A-Za-z0-9_-]{23,28}\.[A-Za-z0-9_-]{6,7}\.[A-Za-z0-9_-]{27,40}\b"),
-    # OpenAI / OpenRouter style: sk-..., sk-proj-..., sk-or-v1-...
+    # OpenAI / OpenRouter style: sk-..., sk-proj-..., sk-or-v1-...; Stripe style sk_live_...
     re.compile(r"\bsk-[A-Za-z0-9_-]{16,}"),
+    re.compile(r"\b[spr]k_(?:live|test)_[A-Za-z0-9]{8,}"),
     # Google API keys
     re.compile(r"\bAIza[A-Za-z0-9_-]{30,}"),
 )
@@ -123,12 +124,18 @@ _BEARER = re.compile(r"(?i)\b(Bearer\s+)[A-Za-z0-9._~+/=-]{8,}")
 _BOT_AUTH = re.compile(r"(?i)\b(Bot\s+)[A-Za-z0-9_-]{20,}\.[A-Za-z0-9._-]+")
 
 
-# In a gateway's words shown to a user: key shapes, Authorization values, key=value
-# pairs, JWTs, URL credentials and any long random-looking token.
+# In a gateway's words shown to a user: key shapes (OpenAI, Stripe-style, Google, AWS),
+# Authorization values, key=value pairs (quoted or not), JWTs, URL credentials, any long
+# random-looking token, and base64-alphabet ones with "/" or "+" in mixed case and digits
+# (an AWS secret key), which paths and prose are not.
 _CREDENTIALS = re.compile(
-    r"\b(sk|pk|rk)-[A-Za-z0-9_\-]{6,}|\bAIza[0-9A-Za-z_\-]{10,}|(Bearer|Basic)\s+\S+"
-    r"|\b(api[_-]?key|key|token|access_token|secret|password|sig|signature)[=:]\s*[^\s&\"',]+"
-    r"|\beyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-.]+|//[^/\s:@]+:[^/\s@]+@|\b[A-Za-z0-9_\-]{32,}\b",
+    r"\b(sk|pk|rk)-[A-Za-z0-9_\-]{6,}|\b(sk|pk|rk)_(live|test)_[A-Za-z0-9]{8,}"
+    r"|\bAIza[0-9A-Za-z_\-]{10,}|\bAKIA[0-9A-Z]{16}\b|(Bearer|Basic)\s+\S+"
+    r"|\b(api[_-]?key|key|token|access_token|secret|password|sig|signature)[=:]\s*"
+    r"(\"[^\"\s]*\"|'[^'\s]*'|[^\s&\"',]+)"
+    r"|\beyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-.]+|//[^/\s:@]+:[^/\s@]+@|\b[A-Za-z0-9_\-]{32,}\b"
+    r"|(?<![\w/+=.-])(?=[A-Za-z0-9+/]*[/+])(?=[A-Za-z0-9+/]*[A-Z])(?=[A-Za-z0-9+/]*[a-z])"
+    r"(?=[A-Za-z0-9+/]*[0-9])[A-Za-z0-9+/]{32,}={0,2}(?![\w/+=-])",
     re.IGNORECASE,
 )
 

@@ -24,7 +24,7 @@ import functools
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, BinaryIO, TypeVar
 from urllib.parse import urljoin, urlsplit
@@ -446,6 +446,11 @@ def model_ids(payload: Any) -> list[str]:
     return ids
 
 
+async def _aiter(items: list[bytes]) -> AsyncIterator[bytes]:
+    for item in items:
+        yield item
+
+
 async def _read_capped(response: httpx.Response, cap: int, sink: BinaryIO | None = None) -> bytes:
     """The body, decoded, abandoned (connection closed unread) as soon as it passes ``cap``.
 
@@ -458,7 +463,9 @@ async def _read_capped(response: httpx.Response, cap: int, sink: BinaryIO | None
     declared = response.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > cap:
         raise ResponseTooLarge()
-    decoder = BodyDecoder(response.headers.get("content-encoding"))
+    # A response built with its body (httpx.MockTransport) was read, and decoded, already.
+    given = response.is_stream_consumed
+    decoder = BodyDecoder(None if given else response.headers.get("content-encoding"))
     chunks: list[bytes] = []
     size = 0
     unyielded = 0
@@ -473,7 +480,7 @@ async def _read_capped(response: httpx.Response, cap: int, sink: BinaryIO | None
         else:
             sink.write(piece)
 
-    async for raw in response.aiter_raw():
+    async for raw in _aiter([response.content]) if given else response.aiter_raw():
         if response.num_bytes_downloaded > cap:  # compressed bytes that decode to little
             raise ResponseTooLarge()
         for piece in decoder.feed(raw):
