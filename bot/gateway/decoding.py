@@ -115,7 +115,7 @@ class _Zstd:
         try:
             for start in range(0, len(view), ZSTD_SLICE_BYTES):
                 self._seen = True
-                piece = view[start : start + ZSTD_SLICE_BYTES]
+                piece: bytes | memoryview = view[start : start + ZSTD_SLICE_BYTES]
                 while piece:
                     out = self._decoder.decompress(piece)
                     piece = b""
