@@ -47,6 +47,8 @@ _MIN_REDACT_LENGTH = 6
 # A gateway key echoed into a user's message goes even if short: the user text is one
 # sentence, not a log to search.
 _MIN_SCRUB_LENGTH = 4
+# Shorter beginnings of a key are too likely to be words ("sk-proj-" is 8).
+_MIN_PREFIX_LENGTH = 8
 
 
 def _fernet(secret_key: str, name: str) -> Fernet:
@@ -112,8 +114,9 @@ _UNREADABLE = (
 _TOKEN_PATTERNS = (
     # Discord bot token: base64 user id . timestamp . HMAC
     re.compile(r"\b[A-Za-z0-9_-]{23,28}\.[A-Za-z0-9_-]{6,7}\.[A-Za-z0-9_-]{27,40}\b"),
-    # OpenAI / OpenRouter style: sk-..., sk-proj-..., sk-or-v1-...
+    # OpenAI / OpenRouter style: sk-..., sk-proj-..., sk-or-v1-...; Stripe style sk_live_...
     re.compile(r"\bsk-[A-Za-z0-9_-]{16,}"),
+    re.compile(r"\b[spr]k_(?:live|test)_[A-Za-z0-9]{8,}"),
     # Google API keys
     re.compile(r"\bAIza[A-Za-z0-9_-]{30,}"),
 )
@@ -121,12 +124,18 @@ _BEARER = re.compile(r"(?i)\b(Bearer\s+)[A-Za-z0-9._~+/=-]{8,}")
 _BOT_AUTH = re.compile(r"(?i)\b(Bot\s+)[A-Za-z0-9_-]{20,}\.[A-Za-z0-9._-]+")
 
 
-# In a gateway's words shown to a user: key shapes, Authorization values, key=value
-# pairs, JWTs, URL credentials and any long random-looking token.
+# In a gateway's words shown to a user: key shapes (OpenAI, Stripe-style, Google, AWS),
+# Authorization values, key=value pairs (quoted or not), JWTs, URL credentials, any long
+# random-looking token, and base64-alphabet ones with "/" or "+" in mixed case and digits
+# (an AWS secret key), which paths and prose are not.
 _CREDENTIALS = re.compile(
-    r"\b(sk|pk|rk)-[A-Za-z0-9_\-]{6,}|\bAIza[0-9A-Za-z_\-]{10,}|(Bearer|Basic)\s+\S+"
-    r"|\b(api[_-]?key|key|token|access_token|secret|password|sig|signature)[=:]\s*[^\s&\"',]+"
-    r"|\beyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-.]+|//[^/\s:@]+:[^/\s@]+@|\b[A-Za-z0-9_\-]{32,}\b",
+    r"\b(sk|pk|rk)-[A-Za-z0-9_\-]{6,}|\b(sk|pk|rk)_(live|test)_[A-Za-z0-9]{8,}"
+    r"|\bAIza[0-9A-Za-z_\-]{10,}|\bAKIA[0-9A-Z]{16}\b|(Bearer|Basic)\s+\S+"
+    r"|\b(api[_-]?key|key|token|access_token|secret|password|sig|signature)[=:]\s*"
+    r"(\"[^\"\s]*\"|'[^'\s]*'|[^\s&\"',]+)"
+    r"|\beyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-.]+|//[^/\s:@]+:[^/\s@]+@|\b[A-Za-z0-9_\-]{32,}\b"
+    r"|(?<![\w/+=.-])(?=[A-Za-z0-9+/]*[/+])(?=[A-Za-z0-9+/]*[A-Z])(?=[A-Za-z0-9+/]*[a-z])"
+    r"(?=[A-Za-z0-9+/]*[0-9])[A-Za-z0-9+/]{32,}={0,2}(?![\w/+=-])",
     re.IGNORECASE,
 )
 
@@ -147,11 +156,32 @@ def redact(text: str, secrets: Iterable[str]) -> str:
 
 
 def scrub(text: str, secrets: Iterable[str]) -> str:
-    """``text`` for a user, with each of ``secrets`` (the gateway's key) replaced."""
+    """``text`` for a user, with each of ``secrets`` (the gateway's key) replaced.
+
+    A run of a secret's first ``_MIN_PREFIX_LENGTH`` or more characters goes too: a
+    gateway's words are cut to fit a sentence, and a key cut in half is half a key.
+    """
     for secret in secrets:
         if secret and len(secret) >= _MIN_SCRUB_LENGTH:
             text = text.replace(secret, REDACTED_FOR_USERS)
+            if len(secret) > _MIN_PREFIX_LENGTH:
+                text = _scrub_prefixes(text, secret)
     return text
+
+
+def _scrub_prefixes(text: str, secret: str) -> str:
+    head = secret[:_MIN_PREFIX_LENGTH]
+    pieces: list[str] = []
+    done = 0
+    at = text.find(head)
+    while at >= 0:
+        end = at + len(head)
+        while end < len(text) and end - at < len(secret) and text[end] == secret[end - at]:
+            end += 1
+        pieces += [text[done:at], REDACTED_FOR_USERS]
+        done = end
+        at = text.find(head, end)
+    return "".join(pieces) + text[done:] if pieces else text
 
 
 def scrub_credentials(text: str) -> str:
@@ -160,11 +190,11 @@ def scrub_credentials(text: str) -> str:
 
 
 def scrub_error(exc: ImagineError, api_key: str) -> None:
-    """Remove the key from an error's message, in case a gateway echoed it back."""
-    if api_key and exc.args and any(api_key in str(arg) for arg in exc.args):
-        exc.args = tuple(scrub(str(arg), (api_key,)) for arg in exc.args)
-    if api_key and api_key in exc.gateway_message:
-        exc.gateway_message = scrub(exc.gateway_message, (api_key,))
+    """Remove the key (or what is left of it after a cut) from an error's message."""
+    if not api_key:
+        return
+    exc.args = tuple(scrub(arg, (api_key,)) if isinstance(arg, str) else arg for arg in exc.args)
+    exc.gateway_message = scrub(exc.gateway_message, (api_key,))
 
 
 class SecretRedactingFilter(logging.Filter):

@@ -24,7 +24,7 @@ import functools
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, BinaryIO, TypeVar
 from urllib.parse import urljoin, urlsplit
@@ -41,13 +41,14 @@ from bot.errors import (
     RequestTooLarge,
     ResponseTooLarge,
 )
+from bot.gateway.decoding import BodyDecoder, undecodable_encoding
 from bot.gateway.dialects import PreparedRequest, auth_headers, build_request, get_dialect
 from bot.gateway.errors_map import body_error, find_error, map_error
 from bot.gateway.netguard import PUBLIC_ONLY, Resolver, ensure_public_url
 from bot.gateway.parsing import ParsedResponse
 from bot.gateway.spill import Workdir, parse_spooled
 from bot.gateway.stream_mode import refuses_non_streaming
-from bot.gateway.transport_errors import encoding_error, transport_error, undecodable_encoding
+from bot.gateway.transport_errors import encoding_error, transport_error
 from bot.images.inputs import fit_request, prepare_input
 from bot.images.outputs import inspect_output
 from bot.limits import (
@@ -68,14 +69,15 @@ MAX_MODELS_BYTES = 4 * 1024 * 1024
 MAX_REDIRECTS = 5
 # Room for the prompt, history text and JSON around the images when fitting them.
 REQUEST_OVERHEAD_MARGIN = 4096
-# Compressed bodies are decoded a network chunk at a time; gzip/deflate expand at most
-# ~1000x, so one chunk cannot blow far past the cap before it is noticed. br and zstd
-# can expand far more per chunk: they are decoded (httpx[brotli,zstd]) only when a
-# gateway sends them unasked, and not asked for.
-ACCEPT_ENCODING = "gzip, deflate"
+# Nothing compressed, please: images barely compress, and decoding gzip costs the event
+# loop ~130 ms for a 28 MB answer (brotli ~90) that arrives uncompressed for ~20. A body
+# compressed anyway is still decoded, a bounded piece at a time (bot.gateway.decoding).
+ACCEPT_ENCODING = "identity"
 # Connecting (TCP and TLS) takes well under a second on a sane network; past this the
 # host is not going to accept.
 MAX_CONNECT_SECONDS = 30.0
+# Decoded bytes after which one network chunk's decoding gives the event loop a turn.
+YIELD_EVERY_BYTES = 8 * 1024 * 1024
 
 
 def _base64_len(data: bytes) -> int:
@@ -325,7 +327,6 @@ class GatewayClient:
                 ) as response:
                     encoding = undecodable_encoding(response.headers.get("content-encoding"))
                     if encoding is not None:
-                        # httpx would hand these bytes on undecoded, as if they were the body.
                         raise encoding_error(url, encoding)
                     data = await _read_capped(response, cap, sink)
         except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
@@ -445,23 +446,51 @@ def model_ids(payload: Any) -> list[str]:
     return ids
 
 
-async def _read_capped(response: httpx.Response, cap: int, sink: BinaryIO | None = None) -> bytes:
-    """The body, abandoned (connection closed unread) as soon as it passes ``cap``.
+async def _aiter(items: list[bytes]) -> AsyncIterator[bytes]:
+    for item in items:
+        yield item
 
-    With ``sink``, chunks are written there (a page-cache write of one network chunk
-    is microseconds) instead of being gathered, and ``b""`` is returned.
+
+async def _read_capped(response: httpx.Response, cap: int, sink: BinaryIO | None = None) -> bytes:
+    """The body, decoded, abandoned (connection closed unread) as soon as it passes ``cap``.
+
+    The raw bytes are decoded here, not by httpx, in bounded pieces each counted before
+    it is kept: a compressed body is refused as it grows past the cap, not after a
+    whole network chunk of it has been inflated. With ``sink``, pieces are written
+    there (a page-cache write of one piece is microseconds) instead of being gathered,
+    and ``b""`` is returned.
     """
     declared = response.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > cap:
         raise ResponseTooLarge()
+    # A response built with its body (httpx.MockTransport) was read, and decoded, already.
+    given = response.is_stream_consumed
+    decoder = BodyDecoder(None if given else response.headers.get("content-encoding"))
     chunks: list[bytes] = []
     size = 0
-    async for chunk in response.aiter_bytes():
-        size += len(chunk)
+    unyielded = 0
+
+    def keep(piece: bytes) -> None:
+        nonlocal size
+        size += len(piece)
         if size > cap:
             raise ResponseTooLarge()
         if sink is None:
-            chunks.append(chunk)
+            chunks.append(piece)
         else:
-            sink.write(chunk)
+            sink.write(piece)
+
+    async for raw in _aiter([response.content]) if given else response.aiter_raw():
+        if response.num_bytes_downloaded > cap:  # compressed bytes that decode to little
+            raise ResponseTooLarge()
+        for piece in decoder.feed(raw):
+            keep(piece)
+            # A network chunk that inflates to many pieces lets the loop run between them.
+            unyielded += len(piece)
+            if unyielded >= YIELD_EVERY_BYTES:
+                unyielded = 0
+                await asyncio.sleep(0)
+        unyielded = 0
+    for piece in decoder.flush():
+        keep(piece)
     return b"".join(chunks)

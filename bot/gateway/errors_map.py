@@ -12,21 +12,39 @@ Every error sentence is the project's, then the gateway's own words:
 your balance is too low." The words are the message (for OpenRouter's "Provider
 returned error", the provider's message inside ``metadata.raw``, then "(from
 <provider_name>)"), prefixed by the first of ``code``, ``status``, ``type`` that is
-one identifier, not a generic category (``GENERIC_LABELS``) and not already in the
-message. They are scrubbed of anything that looks like a key (``bot.secrets``), stripped of control
-characters and HTML tags, cut to two sentences and ``MAX_DETAIL_CHARS``. An HTML page
-is a proxy's, not the gateway's words: the sentence names its title instead.
+one identifier, not a generic category (``GENERIC_LABELS``), not a placeholder
+(``JUNK_WORDS``: "None", "null", "failed"...), not an exception class ("TypeError",
+"java.lang.IllegalStateException") and not already in the message.
+
+What is not for users goes first:
+
+* a message that quotes the upstream's error (JSON, or a Python dict's repr: LiteLLM's
+  "litellm.BadRequestError: GeminiException BadRequestError - {...}", new-api's "bad
+  response status code 400, message: {...}", the openai SDK's "Error code: 400 -
+  {'error': {...}}") gives that error's words instead, read as ``metadata.raw`` is;
+* leading exception class names ("openai.APIConnectionError: ", "GeminiException
+  BadRequestError - ") are dropped;
+* a stack dump (a Python "Traceback (most recent call last)", Go's "panic: " or
+  "goroutine N") is no words at all, nor is text with fewer than two letters or
+  digits (".", "-", "{}", a zero-width space) or a lone placeholder ("null", "<nil>").
+
+The words left are scrubbed of anything that looks like a key (``bot.secrets``),
+stripped of control characters and HTML tags, cut to two sentences and
+``MAX_DETAIL_CHARS``, never in the middle of a word (half a word may be half a key).
+An HTML page is a proxy's, not the gateway's words: the sentence names its title instead.
 """
 
 from __future__ import annotations
 
+import ast
 import email.utils
 import html
+import json
 import math
 import re
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
@@ -47,6 +65,8 @@ from bot.errors import (
 from bot.secrets import scrub_credentials
 
 MAX_DETAIL_CHARS = 200
+# How much of a message is read for its sentences (the rest is past any cut).
+MAX_SCAN_CHARS = 8 * MAX_DETAIL_CHARS
 
 # google.rpc.Code names → the HTTP status Google pairs them with.
 GOOGLE_STATUS = {
@@ -131,6 +151,20 @@ GENERIC_LABELS = frozenset(
 )
 # OpenRouter's metadata.raw is the upstream's whole error body as a string.
 MAX_RAW_CHARS = 64 * 1024
+# A Python dict repr quoted in a message is read with ast.literal_eval: only a small one.
+MAX_LITERAL_CHARS = 8 * 1024
+_JSON = json.JSONDecoder()
+# Words that are a placeholder, not a message ("type": "None", "message": "null").
+JUNK_WORDS = frozenset(
+    {"none", "null", "nil", "undefined", "error", "errors", "failed", "failure", "false"}
+    | {"true", "nan", "unknown", "na", "empty"}
+)
+# An exception class: "TypeError", "java.lang.IllegalStateException", "openai.APIError".
+_CLASS_NAME = re.compile(r"(?:[A-Za-z_]\w*\.)*[A-Z]\w*(?:Error|Exception)")
+# Such names leading a message: "litellm.BadRequestError: GeminiException BadRequestError - ".
+_CLASS_PREFIX = re.compile(r"(?:[A-Za-z_]\w*\.)*[A-Z]\w*(?:Error|Exception)(?:\s*[:\-]\s*|\s+)")
+# A stack dump is no sentence (Python, Go).
+_DUMP = re.compile(r"Traceback \(most recent call last\)|\bpanic: |\bgoroutine \d")
 # Enough of a plain-text error body to hold its sentence and classify it.
 MAX_TEXT_BODY_BYTES = 4096
 
@@ -219,6 +253,12 @@ def _message_of(error: Mapping[str, Any]) -> str:
     return ""
 
 
+def _junk(text: str) -> bool:
+    """Words that say nothing: "", ".", "null", "None", "<nil>", "{}", "Error:" and kin."""
+    bare = re.sub(r"[\W_]+", "", text.lower())
+    return len(bare) < 2 or bare in JUNK_WORDS
+
+
 def _label_of(error: Mapping[str, Any], message: str) -> str:
     said_already = re.sub(r"[_.\-]+", " ", message.lower())
     for key in ("code", "status", "type"):
@@ -227,6 +267,8 @@ def _label_of(error: Mapping[str, Any], message: str) -> str:
             isinstance(value, str)
             and _LABEL.fullmatch(value)
             and value.lower() not in GENERIC_LABELS
+            and not _junk(value)
+            and not _CLASS_NAME.fullmatch(value)
             and re.sub(r"[_.\-]+", " ", value.lower()) not in said_already
         ):
             return value
@@ -254,20 +296,62 @@ def _upstream(raw: Any, depth: int) -> ErrorInfo | None:
     return None
 
 
+def _embedded(message: str, depth: int) -> ErrorInfo | None:
+    """The error inside a message that quotes one: JSON or a Python dict's repr.
+
+    "litellm.BadRequestError: GeminiException BadRequestError - {"error": {...}}",
+    "bad response status code 400, message: {...}" (new-api), "Error code: 400 -
+    {'error': {...}}" (the openai SDK). None unless it holds words.
+    """
+    start = message.find("{")
+    if start < 0 or depth >= 2 or len(message) > MAX_RAW_CHARS:
+        return None
+    try:
+        parsed, _ = _JSON.raw_decode(message, start)
+    except ValueError:
+        parsed = _python_literal(message, start)
+    if not isinstance(parsed, Mapping):
+        return None
+    info = _upstream(parsed, depth)
+    return info if info is not None and info.words else None
+
+
+def _python_literal(message: str, start: int) -> Any:
+    """A dict repr from ``start`` to one of the last few ``}``, or None."""
+    end = len(message)
+    for _ in range(4):
+        end = message.rfind("}", start, end)
+        if end < 0 or end - start > MAX_LITERAL_CHARS:
+            return None
+        try:
+            return ast.literal_eval(message[start : end + 1])
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            pass
+    return None
+
+
+def _clean(message: str) -> str:
+    """The message without what is not for users: class-name prefixes, dumps, nothing-words."""
+    if _DUMP.search(message):
+        return ""
+    while match := _CLASS_PREFIX.match(message):
+        message = message[match.end() :]
+    return "" if _junk(message) else message
+
+
 def _words(label: str, message: str, provider: str) -> tuple[str, str | None]:
     """The user-facing words and, for an HTML page, its title."""
     if _HTML_PAGE.search(message):
         title = _TITLE.search(message)
         return "", safe_detail(html.unescape(title.group(1))) if title else ""
-    text = safe_detail(message)
+    text = safe_detail(_clean(message))
     if not text:
         return "", None
     if label and (label := safe_detail(label)):
         text = f"{label}: {text}"
     if provider and (provider := safe_detail(provider)):
         text = f"{text.rstrip('.')} (from {provider})"
-    if len(text) > MAX_DETAIL_CHARS:
-        text = text[: MAX_DETAIL_CHARS - 1].rstrip() + "…"
+    text = _cut(text, MAX_DETAIL_CHARS)
     if text[-1] not in ".!?…":
         text += "."
     return text, None
@@ -280,6 +364,9 @@ def error_info(error: Any) -> ErrorInfo:
 
 def _info(error: Any, depth: int) -> ErrorInfo:
     if isinstance(error, str):
+        inner = _embedded(error, depth)
+        if inner is not None:
+            return replace(inner, message=f"{error} {inner.message}")
         words, title = _words("", error, "")
         # A proxy's page is no gateway's verdict: the status alone classifies it.
         return ErrorInfo(message=error if title is None else "", words=words, page_title=title)
@@ -289,7 +376,7 @@ def _info(error: Any, depth: int) -> ErrorInfo:
     code = _int_code(error.get("code"))
     # The first name that classifies ("code": "BALANCE-LOW" beside "type": "insufficient_quota").
     values = [error.get(key) for key in ("status", "code", "type")]
-    names: list[str] = [n for n in values if isinstance(n, str) and n and not n.isdigit()]
+    names = [n for n in values if isinstance(n, str) and not n.isdigit() and not _junk(n)]
     known = [n for n in names if n.upper() in GOOGLE_STATUS or n.lower() in TYPE_STATUS]
     kind = (known or names or [""])[0]
     label = _label_of(error, message)
@@ -304,6 +391,9 @@ def _info(error: Any, depth: int) -> ErrorInfo:
             upstream = _upstream(metadata.get("raw"), depth)
         name = metadata.get("provider_name")
         provider = name if isinstance(name, str) else ""
+    if upstream is None or not (upstream.words or upstream.page_title):
+        # A message quoting the upstream's error body whole: its words, not the dump.
+        upstream = _embedded(message, depth) or upstream
     retry_delay = None
     details = error.get("details")
     if isinstance(details, list):
@@ -355,22 +445,38 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     return max(0.0, seconds)
 
 
+def _cut(text: str, limit: int) -> str:
+    """``text`` within ``limit`` characters, ending in "…" when cut, and never mid-word.
+
+    Half a word may be half a secret (a key echoed at the cut): it goes whole.
+    """
+    if len(text) <= limit:
+        return text
+    head = text[: limit - 1]
+    if not text[limit - 1].isspace() and " " in head:
+        head = head.rpartition(" ")[0]
+    return head.rstrip() + "…"
+
+
 def safe_detail(message: str) -> str:
     """The gateway's message if it is fit to show a user (one or two sentences), else ""."""
     if not isinstance(message, str) or _HTML_PAGE.search(message):
         return ""  # a whole page is not a sentence; see _words for its title
-    text = _TAGS.sub(" ", message[: 8 * MAX_DETAIL_CHARS])
+    cut_short = len(message) > MAX_SCAN_CHARS
+    text = _TAGS.sub(" ", message[:MAX_SCAN_CHARS])
     text = _CONTROL.sub(" ", text)
     text = re.sub(r"\s+", " ", text).strip()
+    if cut_short:
+        text = text.rpartition(" ")[0]  # the scan's cut may have split the last word
     if not text:
         return ""
     text = scrub_credentials(text)
     ends = [m.end() for m in _SENTENCE_END.finditer(text)]
     if len(ends) >= 2:
-        text = text[: ends[1]]
+        text, cut_short = text[: ends[1]], False
     if len(text) > MAX_DETAIL_CHARS:
-        text = text[: MAX_DETAIL_CHARS - 1].rstrip() + "…"
-    return text
+        return _cut(text, MAX_DETAIL_CHARS)
+    return text + "…" if cut_short else text
 
 
 def _effective_status(status: int, info: ErrorInfo) -> int | None:

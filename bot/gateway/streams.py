@@ -11,9 +11,15 @@
   ``usageMetadata``, ``modelVersion`` and ``promptFeedback``.
 * Any other JSON event (an images-API body sent as one event) is passed on as it is.
 
-An error event (top-level ``error``, ``choices[].error``, ``finish_reason: "error"``)
-can come after HTTP 200 was sent; it becomes the project's error here, through
-``map_error``, so the gateway's own words reach the user.
+The kind of stream is decided by its first chat or Google chunk: pings
+(``{"type": "ping"}``), envelopes with no ``choices`` and Google's
+``{"responseId", "modelVersion"}`` before it do not decide it, and their envelope
+fields are kept.
+
+An error (top-level ``error``, ``choices[].error``, ``finish_reason: "error"``, a chunk
+of ``"type": "error"``, or any event named ``error``, JSON or plain text) can come
+after HTTP 200 was sent; it becomes the project's error here, through ``map_error``,
+so the gateway's own words reach the user.
 """
 
 from __future__ import annotations
@@ -51,7 +57,11 @@ def _text(data: str | bytes | memoryview) -> str:
 
 
 def _chunks(events: Iterable[Event]) -> tuple[list[Any], list[Event], int]:
-    """The JSON chunks up to ``[DONE]``, the events that were not JSON, and the data count."""
+    """The JSON chunks up to ``[DONE]``, the events that were not JSON, and the data count.
+
+    An event named ``error`` becomes a chunk ``find_error`` sees as one, whatever its
+    data: JSON (its error object, or the object itself) or plain text (the words).
+    """
     chunks: list[Any] = []
     garbage: list[Event] = []
     seen = 0
@@ -60,22 +70,31 @@ def _chunks(events: Iterable[Event]) -> tuple[list[Any], list[Event], int]:
             marker = _text(event.data).strip()
             if marker == DONE:
                 break
-            if not marker:
+            if not marker and event.event != "error":
                 continue
         seen += 1
         try:
-            chunks.append(orjson.loads(event.data))
+            chunk = orjson.loads(event.data)
         except orjson.JSONDecodeError:
-            garbage.append(event)
+            if event.event != "error":
+                garbage.append(event)
+                continue
+            chunk = _text(event.data).strip()
+        if event.event == "error" and _error_in(chunk) is None:
+            chunk = {"error": chunk or True}
+        chunks.append(chunk)
     return chunks, garbage, seen
 
 
 def _error_in(chunk: Any) -> Any | None:
     error = find_error(chunk)
-    if error is None and isinstance(chunk, Mapping) and isinstance(chunk.get("choices"), list):
-        for choice in chunk["choices"]:
-            if isinstance(choice, Mapping) and choice.get("error"):
-                return choice["error"]
+    if error is None and isinstance(chunk, Mapping):
+        if isinstance(chunk.get("choices"), list):
+            for choice in chunk["choices"]:
+                if isinstance(choice, Mapping) and choice.get("error"):
+                    return choice["error"]
+        if chunk.get("type") == "error":  # {"type": "error", "message": ..., "code": ...}
+            return chunk
     return error
 
 
@@ -87,14 +106,11 @@ def stream_error(
     model: str | None = None,
 ) -> ImagineError:
     """The project's error for an error status whose body is an event stream."""
-    chunks, garbage, _ = _chunks(events)
+    chunks, _, _ = _chunks(events)
     for chunk in chunks:
         error = _error_in(chunk)
         if error is not None:
             return map_error(status, error, retry_after=retry_after, model=model)
-    for event in garbage:
-        if event.event == "error":
-            return map_error(status, _text(event.data), retry_after=retry_after, model=model)
     return map_error(status, None, is_json=False, retry_after=retry_after, model=model)
 
 
@@ -270,8 +286,9 @@ def assemble_chunks(
     ``empty`` says the stream carried no data at all, for the sentence when none of it
     is understood.
     """
-    kind = None
+    kind = None  # the first chunk that is chat or Google decides; pings and envelopes don't
     kept: list[Mapping[str, Any]] = []
+    others: list[Mapping[str, Any]] = []
     usage = None
     for chunk in chunks:
         error = _error_in(chunk)
@@ -286,11 +303,17 @@ def assemble_chunks(
             usage = chunk["usage"]
             if chunk_kind == "other" and "data" not in chunk:
                 continue  # a usage-only chunk, without even ``choices: []``
-        kind = kind or chunk_kind
+        if chunk_kind == "other":
+            others.append(chunk)
+            # Kept beside the answer for its envelope (id, model, modelVersion).
+            if kind is not None:
+                kept.append(chunk)
+            continue
+        if kind is None:
+            kind = chunk_kind
+            kept.extend(others)
         if chunk_kind == kind:
             kept.append(chunk)
-    if kind is None:
-        raise MalformedResponse(NO_ANSWER if empty else NOT_UNDERSTOOD)
     if kind == "chat":
         payload = _assemble_chat(kept)
         if usage is not None:
@@ -298,7 +321,10 @@ def assemble_chunks(
         return payload
     if kind == "google":
         return _assemble_google(kept)
-    return kept[-1]
+    if others:
+        # An images-API body sent as one event, perhaps between pings.
+        return next((c for c in reversed(others) if "data" in c), others[-1])
+    raise MalformedResponse(NO_ANSWER if empty else NOT_UNDERSTOOD)
 
 
 def is_google_chunk(chunk: Any) -> bool:

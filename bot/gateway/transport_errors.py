@@ -20,14 +20,6 @@ import httpx
 
 from bot.errors import GatewayError, GatewayTimeout, GatewayUnavailable, MalformedResponse
 
-try:  # the encodings httpx decodes here (br and zstd only with their packages)
-    from httpx._decoders import SUPPORTED_DECODERS as _DECODERS
-
-    DECODABLE = frozenset(_DECODERS)
-except ImportError:  # pragma: no cover - httpx moved it; assume the standard three
-    DECODABLE = frozenset({"identity", "gzip", "deflate"})
-# Labels some servers put in Content-Encoding that mean "not encoded": read as is.
-NOT_ENCODINGS = frozenset({"", "none", "utf-8", "utf8", "binary", "8bit", "7bit", "text"})
 _SSL_NOISE = re.compile(r"^\[[A-Z0-9_: ]+\]\s*|\s*\(_ssl\.c:\d+\)$")
 
 
@@ -48,15 +40,6 @@ def not_resolving(hostname: str) -> GatewayUnavailable:
     return GatewayUnavailable(
         f"The image service's host name {hostname} does not resolve (DNS lookup failed)."
     )
-
-
-def undecodable_encoding(content_encoding: str | None) -> str | None:
-    """The first encoding in a Content-Encoding header that httpx would pass through raw."""
-    for token in (content_encoding or "").split(","):
-        token = token.strip().lower()
-        if token not in DECODABLE and token not in NOT_ENCODINGS:
-            return token[:40]
-    return None
 
 
 def encoding_error(url: str, encoding: str) -> MalformedResponse:

@@ -36,7 +36,7 @@ go out unchanged. ``Reply(sse=[...])`` sends exactly those events, streamed or n
 
 Transport faults, on any reply (see ``Reply``): ``pieces=(low, high)`` writes the body
 in random pieces that split lines and events anywhere; ``cut_after=n`` closes the
-socket after n body bytes; ``encoding`` compresses the body (gzip, deflate, br) or
+socket after n body bytes; ``encoding`` compresses the body (gzip, deflate, br, zstd) or
 labels it with an encoding nobody can decode; ``chunked`` picks the framing. Every
 such reply leaves a ``StreamRecord`` in ``streams``. (``Reply(stream=n)``, the large
 filler body, ignores them.) A piece costs two turns of the event loop: keep the
@@ -45,7 +45,7 @@ range in proportion to the body (``(1, 16)`` for a few KB, ``(512, 8192)`` for M
 The module-level builders (``markdown_response``, ``parts_response``,
 ``images_response``, ``google_response``, the error bodies; and, from
 ``gateway_stream``, ``chat_stream_events``, ``google_stream_events``,
-``stream_error_event``, ``sse_bytes``, ``DONE``, ``KEEPALIVE``) make every response
+``stream_error_event``, ``error_event``, ``sse_bytes``, ``DONE``, ``KEEPALIVE``) make every response
 shape the client must accept; use them with or without the server.
 
     async with FakeGateway() as gw:
@@ -81,6 +81,7 @@ from tests.fakes.gateway_stream import (
     StreamRecord,
     chat_stream_events,
     encode_segments,
+    error_event,  # noqa: F401
     google_stream_events,
     json_array_segments,
     send_segments,
@@ -339,7 +340,7 @@ class Reply:
     random pieces of that many bytes (``seed`` makes them reproducible), yielding after
     each (plus ``piece_delay`` seconds, for a client in another process).
     ``cut_after``: close the socket after that many body bytes (as sent, compressed
-    if ``encoding``). ``encoding``: "gzip", "deflate" or "br" compresses the body and
+    if ``encoding``). ``encoding``: "gzip", "deflate", "br" or "zstd" compresses the body and
     sets Content-Encoding whatever the request accepted; any other value only sets
     the header. ``chunked``: chunked framing (default for streams) or Content-Length
     (default otherwise; with ``cut_after`` it announces the whole body).

@@ -8,6 +8,7 @@ Pure builders, usable without the server:
 * ``google_stream_events(response, ...)``: a native generateContent body as the
   ``GenerateContentResponse`` chunks of ``streamGenerateContent``.
 * ``stream_error_event(message, code)``: OpenRouter's mid-stream error chunk.
+* ``error_event(data)``: an ``event: error`` event (JSON or text), sent after 200.
 * ``sse_bytes(events, line_end=...)``: events as the bytes on the wire.
 
 An event is a dict or list (sent as ``data: {json}``), a str starting with ``:`` (a
@@ -30,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import brotli
+import zstandard
 from aiohttp import web
 
 SseEvent = Mapping[str, Any] | list[Any] | str | bytes
@@ -80,6 +82,12 @@ def stream_error_event(
     }
 
 
+def error_event(data: str | Mapping[str, Any]) -> bytes:
+    """An event named ``error`` (``event: error``), its data JSON or plain text."""
+    text = data if isinstance(data, str) else json.dumps(data)
+    return f"event: error\ndata: {text}\n\n".encode()
+
+
 def chat_stream_events(
     completion: Mapping[str, Any],
     *,
@@ -88,6 +96,7 @@ def chat_stream_events(
     keepalives: int = 0,
     usage_chunk: bool = True,
     done: bool = True,
+    envelope_first: bool = False,
 ) -> list[SseEvent]:
     """The chunks a gateway streams for ``completion`` (a chat.completion body).
 
@@ -99,6 +108,8 @@ def chat_stream_events(
     content (``"content"``, relays that convert). Keep-alive comments come before the
     first chunk, the last of two or more right after the role delta. A choice holding
     ``error`` (``choice_error``) ends with ``stream_error_event`` instead of a finish.
+    ``envelope_first`` sends a chunk with the envelope and no ``choices`` first, as
+    some relays open a stream.
     """
     if images_in not in IMAGE_PLACEMENTS:
         raise ValueError(f"images_in must be one of {IMAGE_PLACEMENTS}")
@@ -114,6 +125,8 @@ def chat_stream_events(
 
     early = keepalives - 1 if keepalives > 1 else max(0, keepalives)
     events: list[SseEvent] = [KEEPALIVE] * early
+    if envelope_first:
+        events.append(dict(envelope))
     events.append(chunk({"role": "assistant", "content": ""}))
     if keepalives > 1:
         events.append(KEEPALIVE)
@@ -226,8 +239,9 @@ def json_array_segments(chunks: Sequence[Any]) -> list[bytes]:
 def encode_segments(segments: Sequence[bytes], encoding: str | None) -> list[bytes]:
     """Compress with a flush after every segment, as a proxy compressing a stream does.
 
-    "gzip", "deflate" (zlib-wrapped, as HTTP means it) and "br"; any other encoding
-    leaves the bytes as they are (a label the client cannot decode).
+    "gzip", "deflate" (zlib-wrapped, as HTTP means it), "br" and "zstd" (one frame,
+    flushed block by block); any other encoding leaves the bytes as they are (a label
+    the client cannot decode).
     """
     if encoding in ("gzip", "deflate"):
         zipper = zlib.compressobj(wbits=31 if encoding == "gzip" else 15)
@@ -237,6 +251,10 @@ def encode_segments(segments: Sequence[bytes], encoding: str | None) -> list[byt
         compressor = brotli.Compressor()
         out = [compressor.process(s) + compressor.flush() for s in segments]
         return [*out, compressor.finish()]
+    if encoding == "zstd":
+        zstd = zstandard.ZstdCompressor().compressobj()
+        out = [zstd.compress(s) + zstd.flush(zstandard.COMPRESSOBJ_FLUSH_BLOCK) for s in segments]
+        return [*out, zstd.flush()]
     return list(segments)
 
 

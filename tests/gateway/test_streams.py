@@ -17,13 +17,13 @@ from bot.errors import (
     ContentBlocked,
     GatewayRateLimited,
     GatewayRejected,
+    GatewayTimeout,
     GatewayUnavailable,
     MalformedResponse,
     ModelNotAvailable,
     NoImageReturned,
     PaymentRequired,
 )
-from bot.gateway.errors_map import map_error
 from bot.gateway.parsing import parse_response
 from bot.gateway.sse import SSEDecoder, decode_events
 from bot.gateway.streams import ERROR_MIDWAY, NO_ANSWER, NOT_UNDERSTOOD, assemble
@@ -295,8 +295,10 @@ def test_openrouter_mid_stream_error_after_content():
     )
     with pytest.raises(GatewayRejected) as info:
         parse(body)
-    assert "Invalid image_config.aspect_ratio 7:3 for this model" in str(info.value)
-    assert str(info.value) == str(map_error(200, error))
+    assert str(info.value) == (
+        "The image service did not accept the request (HTTP 400). The service said: "
+        "Invalid image_config.aspect_ratio 7:3 for this model."
+    )
 
 
 def test_mid_stream_server_error_goes_through_the_error_map():
@@ -305,7 +307,10 @@ def test_mid_stream_server_error_goes_through_the_error_map():
     body = stream(delta(content="Hi"), {**delta(finish="error"), "error": error})
     with pytest.raises(GatewayUnavailable) as info:
         parse(body)
-    assert str(info.value) == str(map_error(200, error))
+    assert str(info.value) == (
+        "The image service is down or overloaded right now (HTTP 500). Try again in a minute. "
+        "The service said: Provider disconnected unexpectedly."
+    )
     assert info.value.retryable
 
 
@@ -315,6 +320,72 @@ def test_choice_error_mid_stream_names_the_model():
     with pytest.raises(ModelNotAvailable) as info:
         parse(body, model="google/nope")
     assert "No endpoints found for google/nope" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("event", "error", "sentence"),
+    [
+        (
+            b'event: error\ndata: {"message":"Upstream request timed out","code":504}\n\n',
+            GatewayTimeout,
+            "The image service took too long to answer. The service said: Upstream request "
+            "timed out.",
+        ),
+        (
+            b"event: error\ndata: upstream connection reset by peer\n\n",
+            GatewayRejected,
+            "The image service did not accept the request. The service said: upstream "
+            "connection reset by peer.",
+        ),
+        (
+            b'event: error\ndata: {"error":{"type":"overloaded_error","message":"Overloaded"}}\n\n',
+            GatewayUnavailable,
+            "The image service is down or overloaded right now (HTTP 529). Try again in a "
+            "minute. The service said: overloaded_error: Overloaded.",
+        ),
+        (
+            b'data: {"type":"error","message":"Internal failure in the image model","code":500}'
+            b"\n\n",
+            GatewayUnavailable,
+            "The image service is down or overloaded right now (HTTP 500). Try again in a "
+            "minute. The service said: Internal failure in the image model.",
+        ),
+    ],
+)
+def test_an_error_event_in_a_200_stream_is_an_error(event, error, sentence):
+    body = stream(delta(role="assistant", content="Drawing"), done=False) + event
+    with pytest.raises(error) as info:
+        parse(body)
+    assert str(info.value) == sentence
+
+
+@pytest.mark.parametrize(
+    "first",
+    [
+        {"type": "ping"},
+        {"id": "gen-1", "object": "chat.completion.chunk", "model": "google/gemini-3-pro-image"},
+        {"id": "gen-1", "provider": "Google", "usage": None},
+    ],
+)
+def test_a_chat_stream_may_start_with_a_chunk_without_choices(first):
+    body = stream(first, delta(role="assistant", content="Here " + markdown(PNG)), USAGE)
+    result = parse(body).result
+    assert [image.data for image in result.images] == [PNG]
+    assert result.text == "Here"
+    assert result.model == "google/gemini-3-pro-image"
+
+
+def test_a_google_stream_may_start_with_its_envelope():
+    parts = [{"inlineData": {"mimeType": "image/png", "data": b64(PNG)}}]
+    body = stream(
+        {"responseId": "r-1", "modelVersion": "gemini-3-pro-image-preview"},
+        {"candidates": [{"content": {"role": "model", "parts": parts}, "finishReason": "STOP"}]},
+        keepalive=False,
+        done=False,
+    )
+    result = parse(body).result
+    assert [image.data for image in result.images] == [PNG]
+    assert result.model == "gemini-3-pro-image-preview"
 
 
 def test_finish_reason_error_without_words():
@@ -489,4 +560,7 @@ async def test_streamed_answers_through_the_client(client, gateway_for, fake_gat
     assert result.usage.prompt_tokens == 11
     with pytest.raises(PaymentRequired) as info:
         await client.generate(gateway_for("plain"), ImageRequest(model="m", prompt="p"))
-    assert str(info.value) == str(map_error(200, {"code": 402, "message": "BALANCE-LOW"}))
+    assert (
+        str(info.value)
+        == "The image service account is out of credit. The service said: BALANCE-LOW."
+    )
