@@ -26,6 +26,7 @@ each, with ``raise ... from exc`` so the log keeps the cause.
     │   ├── MalformedResponse        a body we could not make sense of
     │   ├── ResponseTooLarge         body above the download cap
     │   └── UnsafeGatewayURL         base URL points at a private / loopback address
+    ├── WorkerCrashed                a worker process died mid-job (out of memory, a codec crash)
     ├── AccessDenied                 the member may not do this here
     ├── LimitReached                 too many jobs in flight / over a quota
     └── StorageError                 what a Store refuses (bot/storage/errors.py)
@@ -176,6 +177,14 @@ class UnsafeGatewayURL(GatewayError):
     default_message = (
         "That gateway address points at a private or local network, which is not allowed."
     )
+
+
+class WorkerCrashed(ImagineError):
+    """A worker process died under a job; the pool replaces it, the job is not retried."""
+
+    # Not retried by the bot: the same answer may kill the next worker too, and sending
+    # the request again costs another generation. The member can choose to.
+    default_message = "Something went wrong while processing the images; try again."
 
 
 class AccessDenied(ImagineError):

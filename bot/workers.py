@@ -3,6 +3,10 @@
 Threads are not enough: orjson, base64 and Pillow's codecs hold the GIL for long
 stretches, and measured here that delayed other users' acknowledgements by over a
 second under load. Work submitted here must be a top-level (picklable) function.
+
+A worker that dies (killed for memory, a crash in a codec) breaks its whole pool for
+good: the job it ran fails with ``WorkerCrashed`` (``run``, ``worker_result``) and a new
+pool takes the next jobs.
 """
 
 from __future__ import annotations
@@ -10,12 +14,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import functools
+import logging
 import multiprocessing
 import os
 import threading
 from collections.abc import Callable
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import (
+    BrokenExecutor,
+    Executor,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+)
 from typing import Any, TypeVar
+
+from bot.errors import WorkerCrashed
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -97,7 +113,9 @@ class CpuPool:
         self._executor: Executor | None = None
         self._small: Executor | None = None
         self._small_busy = 0
-        self._small_lock = threading.Lock()
+        # Done callbacks run in the pools' own threads: busy counts and pool swaps are
+        # guarded.
+        self._lock = threading.Lock()
 
     def _process_pool(self, workers: int, niceness: int) -> Executor:
         # forkserver: forking a process that already runs aiosqlite and event-loop
@@ -110,17 +128,31 @@ class CpuPool:
         )
 
     def _ensure(self) -> Executor:
-        if self._executor is None:
-            if self._inline:
-                self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cpu")
-            else:
-                self._executor = self._process_pool(self._max_workers, self._niceness)
-        return self._executor
+        with self._lock:
+            if self._executor is None:
+                if self._inline:
+                    self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cpu")
+                else:
+                    self._executor = self._process_pool(self._max_workers, self._niceness)
+            return self._executor
 
     def _ensure_small(self) -> Executor:
-        if self._small is None:
-            self._small = self._process_pool(1, SMALL_JOB_NICENESS)
-        return self._small
+        with self._lock:
+            if self._small is None:
+                self._small = self._process_pool(1, SMALL_JOB_NICENESS)
+            return self._small
+
+    def _drop(self, broken: Executor) -> None:
+        # Nothing to shut down: a broken pool has already stopped its workers. The next
+        # job starts a new one (without the warm-up: its first job pays for the imports).
+        with self._lock:
+            if self._executor is broken:
+                self._executor = None
+            elif self._small is broken:
+                self._small = None
+            else:
+                return  # already replaced
+        log.warning("a worker process died; its pool is replaced for the next jobs")
 
     async def start(self) -> None:
         """Start the workers now rather than on the first job."""
@@ -135,32 +167,51 @@ class CpuPool:
         await asyncio.gather(*warm)
 
     async def run(self, fn: Callable[..., T], /, *args: Any) -> T:
-        return await asyncio.wrap_future(self.submit(fn, *args))
+        """``fn(*args)`` in a worker; raises ``WorkerCrashed`` if the worker dies under it."""
+        return await worker_result(self.submit(fn, *args), fn)
 
     def submit(self, fn: Callable[..., T], /, *args: Any) -> Future[T]:
         """The executor's own future, for callers that must know when the worker is done
-        even after they stopped waiting (``asyncio.wrap_future`` to await it)."""
-        return self._ensure().submit(fn, *args)
+        even after they stopped waiting (``worker_result`` to await it)."""
+        executor = self._ensure()
+        try:
+            return executor.submit(fn, *args)
+        except BrokenExecutor:
+            self._drop(executor)
+            return self._ensure().submit(fn, *args)
 
     def submit_small(self, fn: Callable[..., T], /, *args: Any) -> Future[T]:
         """``submit`` for a job of a few ms (no re-encode): the unniced worker when it is
         idle, else the pool, so a burst of small jobs still runs in parallel."""
         if self._inline:
             return self.submit(fn, *args)
-        with self._small_lock:
-            if self._small_busy:
-                return self.submit(fn, *args)
-            self._small_busy += 1
+        with self._lock:
+            busy = self._small_busy > 0
+            if not busy:
+                self._small_busy += 1
+        if busy:
+            return self.submit(fn, *args)
+        small = self._ensure_small()
         try:
-            future = self._ensure_small().submit(fn, *args)
+            future = small.submit(fn, *args)
+        except BrokenExecutor:
+            self._small_free()
+            self._drop(small)
+            return self.submit(fn, *args)
         except BaseException:
-            self._small_done(None)
+            self._small_free()
             raise
-        future.add_done_callback(self._small_done)
+        future.add_done_callback(functools.partial(self._small_done, small))
         return future
 
-    def _small_done(self, _: Future[Any] | None) -> None:
-        with self._small_lock:
+    def _small_done(self, small: Executor, future: Future[Any]) -> None:
+        # Dropped before it is free again, so the next small job finds a new worker.
+        if not future.cancelled() and isinstance(future.exception(), BrokenExecutor):
+            self._drop(small)
+        self._small_free()
+
+    def _small_free(self) -> None:
+        with self._lock:
             self._small_busy -= 1
 
     async def close(self) -> None:
@@ -176,3 +227,19 @@ class CpuPool:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
+
+
+async def worker_result(
+    future: Future[T], fn: Callable[..., object], message: str | None = None
+) -> T:
+    """``fn``'s result from its pool future; a dead worker raises ``WorkerCrashed(message)``."""
+    try:
+        return await asyncio.wrap_future(future)
+    except BrokenExecutor as exc:
+        name = getattr(getattr(fn, "func", fn), "__qualname__", type(fn).__name__)
+        log.error(
+            "a worker process died running %s (out of memory, or a crash in native code)",
+            name,
+            exc_info=exc,
+        )
+        raise WorkerCrashed(message) from exc

@@ -12,9 +12,10 @@ with jitter. Auth, other 4xx and safety blocks are never retried. At most
 
 Streaming (``gateway.stream``): with ``auto``, a gateway that refuses the non-streaming
 request with a 4xx saying it only streams (see ``bot.gateway.stream_mode``) gets the
-same request once more with streaming on, and this client remembers, per base URL and
-dialect, to stream to it at once from then on. ``on`` always streams, ``off`` never
-switches.
+same request once more with streaming on; once that is answered, this client remembers,
+per base URL and dialect, to stream to it at once from then on, until the gateway says
+it does not stream (then it gets the request once more without). ``on`` always
+streams, ``off`` never switches.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ from bot.gateway.errors_map import body_error, find_error, map_error
 from bot.gateway.netguard import PUBLIC_ONLY, Resolver, ensure_public_url
 from bot.gateway.parsing import ParsedResponse
 from bot.gateway.spill import Workdir, parse_spooled
-from bot.gateway.stream_mode import refuses_non_streaming
+from bot.gateway.stream_mode import refuses_non_streaming, refuses_streaming
 from bot.gateway.transport_errors import encoding_error, transport_error
 from bot.images.inputs import fit_request, prepare_input
 from bot.images.outputs import inspect_output
@@ -188,22 +189,44 @@ class GatewayClient:
     async def _generate(
         self, gateway: GatewayConfig, request: ImageRequest, upload_limit: int | None
     ) -> ImageResult:
-        known = (gateway.base_url, gateway.dialect)
-        if gateway.stream == "auto" and known in self._stream_only:
-            gateway = replace(gateway, stream="on")
-        try:
-            parsed = await self._send(gateway, request, upload_limit)
-        except GatewayError as exc:
-            if gateway.stream != "auto" or not refuses_non_streaming(exc):
-                raise
-            self._stream_only.add(known)
-            log.info(
-                "gateway %s only answers streaming requests; streaming to it from now on",
-                _safe_url(gateway.base_url),
-            )
-            parsed = await self._send(replace(gateway, stream="on"), request, upload_limit)
+        parsed = await self._send_switching(gateway, request, upload_limit)
         downloaded = await self._download_all(gateway, parsed) if parsed.image_urls else ()
         return parsed.to_result(downloaded)
+
+    async def _send_switching(
+        self, gateway: GatewayConfig, request: ImageRequest, upload_limit: int | None
+    ) -> ParsedResponse:
+        # In "auto", at most one retry with the other streaming mode per generation: the
+        # retry is sent as "on" or "off", which never switches again.
+        if gateway.stream != "auto":
+            return await self._send(gateway, request, upload_limit)
+        known = (gateway.base_url, gateway.dialect)
+        if known in self._stream_only:
+            try:
+                return await self._send(replace(gateway, stream="on"), request, upload_limit)
+            except GatewayError as exc:
+                if not refuses_streaming(exc):
+                    raise
+            self._stream_only.discard(known)
+            log.info(
+                "gateway %s no longer answers streaming requests; not streaming to it from now on",
+                _safe_url(gateway.base_url),
+            )
+            return await self._send(replace(gateway, stream="off"), request, upload_limit)
+        try:
+            return await self._send(gateway, request, upload_limit)
+        except GatewayError as exc:
+            if not refuses_non_streaming(exc):
+                raise
+        parsed = await self._send(replace(gateway, stream="on"), request, upload_limit)
+        # Remembered only once a streamed request was answered: a gateway that refuses
+        # both kinds must not be streamed to from now on.
+        self._stream_only.add(known)
+        log.info(
+            "gateway %s only answers streaming requests; streaming to it from now on",
+            _safe_url(gateway.base_url),
+        )
+        return parsed
 
     async def _send(
         self, gateway: GatewayConfig, request: ImageRequest, upload_limit: int | None

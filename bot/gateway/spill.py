@@ -32,7 +32,7 @@ from typing import Any, BinaryIO, TypeVar
 
 from bot.gateway.parsing import ParsedResponse, parse_response_file
 from bot.types import GeneratedImage
-from bot.workers import CpuPool
+from bot.workers import CpuPool, worker_result
 
 T = TypeVar("T")
 
@@ -43,6 +43,8 @@ SPILL_MIN_BYTES = 256 * 1024
 # less than spilling them to a file and reading that back in a thread.
 SMALL_BODY_BYTES = 8 * 1024 * 1024
 SHM_DIR = "/dev/shm"
+# What the member reads when the worker reading the gateway's answer died under it.
+ANSWER_WORKER_DIED = "Something went wrong while reading the image service's answer; try again."
 
 
 def spool_base(room_needed: int) -> str:
@@ -85,7 +87,7 @@ class Workdir:
         assert self._future is None, "one worker call per directory"
         submit = self._cpu.submit_small if small else self._cpu.submit
         self._future = submit(fn, *args)
-        return await asyncio.wrap_future(self._future)
+        return await worker_result(self._future, fn, ANSWER_WORKER_DIED)
 
     async def __aenter__(self) -> Workdir:
         self.path = tempfile.mkdtemp(prefix="imagine-", dir=self._base or spool_base(self._room))
