@@ -57,6 +57,8 @@ CLI_ADVICE: dict[type[ImagineError], str] = {
     PaymentRequired: "Top up the gateway account, or use another with --base-url.",
 }
 
+CLI_DIALECT_FIX = "pick another with --dialect (or IMAGE_API_DIALECT)"
+
 
 class _OneLineParser(argparse.ArgumentParser):
     """argparse, but a usage mistake is one ``error:`` line like every other failure."""
@@ -208,7 +210,10 @@ async def _generate(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise ImagineError(f"cannot save to {out_dir}: {exc.strerror or exc}") from exc
         print(path)
-    for note in outcome.notes:
+    notes = list(outcome.notes)
+    if outcome.unsent is not None:
+        notes.append(outcome.unsent.note(CLI_DIALECT_FIX))
+    for note in notes:
         print(f"warning: {note}", file=sys.stderr)
     return EXIT_OK if result.images else EXIT_FAILED
 

@@ -406,3 +406,37 @@ async def test_an_error_event_mid_stream_is_the_error_line(gateway, project_env,
         "with --base-url."
     )
     assert list(tmp_path.glob("*.png")) == []
+
+
+async def test_plain_cannot_ask_for_a_size_and_the_warning_names_dialect(
+    gateway, project_env, tmp_path
+):
+    gateway.script(Reply(body=markdown_response([png_bytes(1024, 1024)])))
+
+    code, out, err = await run_cli(
+        "generate",
+        "a wide valley",
+        "--model",
+        "gemini-3-pro-image-preview",
+        "--dialect",
+        "plain",
+        "--size",
+        "4K",
+        "--aspect-ratio",
+        "16:9",
+        "--out",
+        str(tmp_path),
+        env=project_env,
+        cwd=tmp_path,
+    )
+
+    assert code == 0, err
+    (request,) = gateway.requests
+    assert not {"image_config", "image_size", "aspect_ratio"} & set(request.json)
+    (path,) = [Path(line) for line in out.splitlines()]
+    assert _pixels(path) == (1024, 1024)
+    warnings = [line for line in err.splitlines() if line.startswith("warning:")]
+    assert warnings == [
+        "warning: The `plain` dialect cannot ask for 4K 16:9, so the gateway made 1024×1024; "
+        "pick another with --dialect (or IMAGE_API_DIALECT)."
+    ]

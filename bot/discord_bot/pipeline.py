@@ -38,6 +38,9 @@ log = logging.getLogger(__name__)
 
 # Discord: "Unknown interaction", the answer to an acknowledgement after the 3 s window.
 UNKNOWN_INTERACTION = 10062
+# Who picks another dialect: a server's admin for its own gateway, else the operator.
+ADMIN_DIALECT_FIX = "an admin can pick another dialect with /settings gateway"
+OPERATOR_DIALECT_FIX = "the bot's operator can pick another with IMAGE_API_DIALECT"
 
 
 async def allowed(interaction: discord.Interaction[ImageBot]) -> GuildSettings:
@@ -59,6 +62,14 @@ def describe(kind: str, prompt: str, image_size: str | None) -> str:
     return f"**{kind.capitalize()}** · {trim(' '.join(prompt.split()), 300)}"
 
 
+def _dialect_note(outcome: JobOutcome) -> tuple[str, ...]:
+    """The size the dialect could not ask for, and who can choose another dialect."""
+    if outcome.unsent is None:
+        return ()
+    fix = ADMIN_DIALECT_FIX if outcome.own_gateway else OPERATOR_DIALECT_FIX
+    return (outcome.unsent.note(fix),)
+
+
 def result_delivery(
     outcome: JobOutcome, *, mention: int | None = None, notes: Sequence[str] = ()
 ) -> Delivery:
@@ -67,7 +78,7 @@ def result_delivery(
     image_size = job.params.get("image_size")
     head = f"<@{mention}> " if mention else ""
     first = head + describe(job.kind, job.prompt, image_size)
-    notes = [f"-# {note}" for note in (*outcome.notes, *notes)]
+    notes = [f"-# {note}" for note in (*outcome.notes, *_dialect_note(outcome), *notes)]
     # The model's text gets what room is left, so a long answer never pushes out the notes.
     room = MESSAGE_LIMIT - len("\n".join([first, *notes])) - 1
     lines = [first]

@@ -97,6 +97,9 @@ class PreparedRequest:
 
 class Dialect(Protocol):
     name: str
+    # Whether the body carries aspect_ratio and image_size: a gateway cannot be blamed
+    # for ignoring what it was never asked.
+    sends_size_fields: bool
 
     def url(self, base_url: str, model: str, *, stream: bool = False) -> str: ...
 
@@ -142,6 +145,7 @@ class ChatDialect:
     """OpenAI chat completions; subclasses add the image fields their gateways read."""
 
     name = "plain"
+    sends_size_fields = False
 
     def url(self, base_url: str, model: str, *, stream: bool = False) -> str:
         return chat_base(base_url) + CHAT_PATH
@@ -207,6 +211,7 @@ class PlainDialect(ChatDialect):
 
 class OpenRouterDialect(ChatDialect):
     name = "openrouter"
+    sends_size_fields = True
 
     def image_fields(self, request: ImageRequest) -> dict[str, Any]:
         return _openrouter_fields(request)
@@ -214,6 +219,7 @@ class OpenRouterDialect(ChatDialect):
 
 class FlatDialect(ChatDialect):
     name = "flat"
+    sends_size_fields = True
 
     def image_fields(self, request: ImageRequest) -> dict[str, Any]:
         return _flat_fields(request)
@@ -221,6 +227,7 @@ class FlatDialect(ChatDialect):
 
 class AutoDialect(ChatDialect):
     name = "auto"
+    sends_size_fields = True
 
     def image_fields(self, request: ImageRequest) -> dict[str, Any]:
         return {**_openrouter_fields(request), **_flat_fields(request)}
@@ -228,6 +235,7 @@ class AutoDialect(ChatDialect):
 
 class GoogleDialect:
     name = "google"
+    sends_size_fields = True
 
     def url(self, base_url: str, model: str, *, stream: bool = False) -> str:
         method = "streamGenerateContent?alt=sse" if stream else "generateContent"

@@ -11,7 +11,9 @@ check compares classes, not exact dimensions:
 - ratio: within ``RATIO_TOLERANCE`` of the asked ratio, and no other ratio the models
   offer is nearer (4:5 and 3:4 are only 6.5% apart).
 
-Only what was asked is checked: an edit that asked no ratio keeps its input's.
+Only what was asked is checked: an edit that asked no ratio keeps its input's. A dialect
+that has no field for them (``plain``) never asked the gateway at all: what came back
+is then put down to the dialect (``UnsentSize``), not held against the gateway.
 """
 
 from __future__ import annotations
@@ -57,6 +59,29 @@ class SizeCheck:
             return True
         parts = self.asked.split()
         return any(p not in (DEFAULT_SIZE, DEFAULT_RATIO) for p in parts)
+
+
+@dataclass(frozen=True)
+class UnsentSize:
+    """A size or ratio the dialect had no field for, and what the gateway made without it."""
+
+    dialect: str
+    asked: str  # "4K 16:9"
+    delivered: str  # "1024×1024"
+
+    def note(self, fix: str) -> str:
+        """One sentence for the reader; ``fix`` says where another dialect is chosen."""
+        return (
+            f"The `{self.dialect}` dialect cannot ask for {self.asked}, "
+            f"so the gateway made {self.delivered}; {fix}."
+        )
+
+
+def unsent_size(check: SizeCheck, dialect: str) -> UnsentSize | None:
+    """The check of an ask the dialect could not send; None when the result met it anyway."""
+    if not check.ignored:
+        return None
+    return UnsentSize(dialect=dialect, asked=check.asked, delivered=check.delivered)
 
 
 def _ratio_value(ratio: str) -> float:

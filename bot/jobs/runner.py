@@ -23,7 +23,8 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from bot.errors import ImagineError, LimitReached
-from bot.gateway.sizes import SizeCheck, check_images, gateway_address
+from bot.gateway.dialects import get_dialect
+from bot.gateway.sizes import SizeCheck, check_images, gateway_address, unsent_size
 from bot.images.sniff import sniff_mime
 from bot.jobs.inputs import Inputs, download, gather, replay
 from bot.jobs.spec import (
@@ -239,7 +240,10 @@ class JobRunner:
             raise
 
         check = check_images(checked_size, aspect_ratio, _pixels(result))
-        if check.note:
+        # A dialect without size fields never asked: nothing to blame the gateway for.
+        size_sent = get_dialect(gateway.dialect).sends_size_fields
+        unsent = None if size_sent else unsent_size(check, gateway.dialect)
+        if check.note and size_sent:
             notes.append(check.note)
             log.warning(
                 "gateway %s ignored the size: model %s, dialect %s, asked %s, delivered %s",
@@ -249,11 +253,19 @@ class JobRunner:
                 check.asked,
                 check.delivered,
             )
-        outcome = JobOutcome(job=job, result=result, model=model, notes=tuple(notes))
+        outcome = JobOutcome(
+            job=job,
+            result=result,
+            model=model,
+            notes=tuple(notes),
+            unsent=unsent,
+            own_gateway=settings.has_own_gateway,
+        )
 
         async def stored_and_observed() -> JobRecord:
             stored = await self._store_result(spec, settings, job, inputs, result)
-            await self._remember_size(gateway, model, check)
+            if size_sent:
+                await self._remember_size(gateway, model, check)
             return stored
 
         saving = asyncio.ensure_future(stored_and_observed())

@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from bot.errors import ImageTooLarge, ImagineError, InputImageError, LimitReached, NotAnImage
+from bot.gateway.sizes import UnsentSize
 from bot.limits import (
     DISCORD_UPLOAD_LIMIT,
     MAX_DOWNLOAD_BYTES,
@@ -115,6 +116,10 @@ class JobOutcome:
     result: ImageResult
     model: str
     notes: tuple[str, ...] = ()
+    # The dialect could not ask for the size or ratio and the result shows it; each front
+    # end words the fix (a /settings command, a flag), so it is not one of ``notes``.
+    unsent: UnsentSize | None = None
+    own_gateway: bool = False  # the server's own gateway made it, not the operator's
 
 
 Publish = Callable[[JobOutcome], Awaitable[None]]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 import discord
 import pytest
@@ -140,4 +141,65 @@ async def test_nothing_asked_nothing_checked(running_bot: BotHarness) -> None:
     h.gw.script(Reply(body=images_response([png_bytes(8, 8)])))
     st = await h.result(await h.fake.slash("imagine", {"prompt": "a dot"}))
     assert "-#" not in st.original.content
+    assert await h.store.size_checks(h.gw.base_url) == []
+
+
+PLAIN_OPERATOR = (
+    "-# The `plain` dialect cannot ask for 4K 16:9, so the gateway made 1024×1024; "
+    "the bot's operator can pick another with IMAGE_API_DIALECT."
+)
+
+
+@pytest.mark.parametrize("bot_dialect", ["plain"])
+async def test_plain_never_asked_so_the_gateway_is_not_blamed_logged_or_recorded(
+    running_bot: BotHarness, caplog: pytest.LogCaptureFixture
+) -> None:
+    h = running_bot
+    caplog.set_level(logging.INFO, logger="bot.jobs")
+    h.gw.script(Reply(body=markdown_response([SQUARE])))
+
+    st = await h.result(
+        await h.fake.slash(
+            "imagine", {"prompt": "a wide valley", "size": "4K", "aspect_ratio": "16:9"}
+        )
+    )
+
+    (req,) = h.gw.requests
+    assert not {"image_config", "image_size", "aspect_ratio"} & set(req.json)
+    lines = st.original.content.splitlines()
+    assert lines == ["**Imagine** · a wide valley", PLAIN_OPERATOR]
+    assert st.original.files[0][1] == SQUARE
+    assert "ignored the size" not in caplog.text
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert await h.store.size_checks(h.gw.base_url) == []
+    assert await _shown(h) == f"Bot default: `{h.gw.base_url}`\nDialect: `plain`\nStreaming: `auto`"
+
+
+@pytest.mark.parametrize("bot_dialect", ["plain"])
+async def test_plain_on_a_server_gateway_points_the_admin_at_settings(
+    running_bot: BotHarness,
+) -> None:
+    h = running_bot
+    await h.restart(image=replace(h.settings.image, allow_private_gateways=True))
+    await h.store.update_settings(
+        h.guild_id,
+        gateway_base_url=h.gw.base_url,
+        gateway_dialect="plain",
+        gateway_key_encrypted=h.bot.keybox.encrypt(GATEWAY_KEY),
+    )
+    h.gw.script(Reply(body=markdown_response([SQUARE])), Reply(body=images_response([WIDE_4K])))
+
+    st = await h.result(
+        await h.fake.slash("imagine", {"prompt": "a valley", "size": "2K", "aspect_ratio": "16:9"})
+    )
+    assert st.original.content.splitlines()[1:] == [
+        "-# The `plain` dialect cannot ask for 2K 16:9, so the gateway made 1024×1024; "
+        "an admin can pick another dialect with /settings gateway."
+    ]
+
+    # A result that happens to match what could not be asked needs no word.
+    st = await h.result(
+        await h.fake.slash("imagine", {"prompt": "a valley", "size": "4K", "aspect_ratio": "16:9"})
+    )
+    assert st.original.content == "**Imagine** · a valley"
     assert await h.store.size_checks(h.gw.base_url) == []

@@ -12,9 +12,10 @@ from bot.gateway.dialects import (
     auth_headers,
     build_request,
     chat_base,
+    get_dialect,
     google_base,
 )
-from bot.types import GatewayConfig, HistoryTurn, ImageRequest, InputImage
+from bot.types import DIALECTS, GatewayConfig, HistoryTurn, ImageRequest, InputImage
 from tests.fakes.gateway import jpeg_bytes, png_bytes
 
 from .conftest import API_KEY
@@ -75,6 +76,15 @@ def test_flat_body():
 
 def test_plain_body_has_only_standard_fields():
     assert body_of("plain") == CHAT_COMMON
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_sends_size_fields_says_whether_the_ask_is_on_the_wire(dialect):
+    # The delivered-size check trusts this: a gateway is only blamed for what it was sent.
+    wire = orjson.dumps(body_of(dialect)).decode()
+    on_wire = '"16:9"' in wire and '"2K"' in wire
+    assert get_dialect(dialect).sends_size_fields is on_wire
+    assert on_wire is (dialect != "plain")
 
 
 def test_auto_body_carries_openrouter_and_flat_fields():

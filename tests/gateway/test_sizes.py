@@ -8,11 +8,13 @@ from hypothesis import strategies as st
 
 from bot.gateway.sizes import (
     SizeCheck,
+    UnsentSize,
     check_delivered,
     check_images,
     gateway_address,
     ratio_matches,
     size_class,
+    unsent_size,
 )
 from bot.types import ASPECT_RATIOS, EXTREME_ASPECT_RATIOS, IMAGE_SIZES
 
@@ -209,3 +211,15 @@ def test_gateway_address_keeps_no_credentials() -> None:
         == "https://api.example.com:8443/v1"
     )
     assert gateway_address("http://127.0.0.1:9/v1") == "http://127.0.0.1:9/v1"
+
+
+def test_an_unsent_ask_is_told_only_when_the_result_missed_it():
+    missed = check_images("4K", "16:9", [(1024, 1024)])
+    unsent = unsent_size(missed, "plain")
+    assert unsent == UnsentSize(dialect="plain", asked="4K 16:9", delivered="1024×1024")
+    assert unsent.note("pick another with --dialect") == (
+        "The `plain` dialect cannot ask for 4K 16:9, so the gateway made 1024×1024; "
+        "pick another with --dialect."
+    )
+    assert unsent_size(check_images("4K", "16:9", [(5504, 3072)]), "plain") is None
+    assert unsent_size(check_images(None, None, [(1024, 1024)]), "plain") is None
