@@ -21,6 +21,19 @@ ASPECT_RATIOS = ("1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9"
 EXTREME_ASPECT_RATIOS = ("1:4", "4:1", "1:8", "8:1")
 IMAGE_SIZES = ("1K", "2K", "4K")
 
+# Gemini 2.5 Flash Image renders 1K only. Its Google ids carry this mark, whatever gateways
+# put around it: "gemini-2.5-flash-image" (ai.google.dev/gemini-api/docs/nanobanana, seed
+# 001's model list), "gemini-2.5-flash-image-preview" (retired 2025-10-30,
+# shared/docs/market.md), "google/gemini-2.5-flash-image" (OpenRouter, Vercel AI Gateway).
+FLASH_IMAGE_25_MARK = "2.5-flash-image"
+# Its other names, matched whole on the id's last path segment with an OpenRouter-style
+# ":variant" dropped. "nano-banana": resellers' model lists (the new-api style gateways
+# behind ai.t8star.cn and comfly, fal's "fal-ai/nano-banana"), next to "nano-banana-pro"
+# (3 Pro Image) and "nano-banana-2" (3.1 Flash Image), which take 2K and 4K. Left out:
+# "nano-banana-hd" (comfly sells it as its 4K variant) and "nano-banana-preview" (seen
+# naming both 2.5 Flash and 3 Pro).
+FLASH_IMAGE_25_ALIASES = frozenset({"nano-banana"})
+
 MIME_EXTENSIONS = {
     "image/png": "png",
     "image/jpeg": "jpg",

@@ -17,7 +17,14 @@ from bot.limits import (
     is_model_name,
 )
 from bot.storage.base import JobRecord
-from bot.types import ASPECT_RATIOS, EXTREME_ASPECT_RATIOS, IMAGE_SIZES, ImageResult
+from bot.types import (
+    ASPECT_RATIOS,
+    EXTREME_ASPECT_RATIOS,
+    FLASH_IMAGE_25_ALIASES,
+    FLASH_IMAGE_25_MARK,
+    IMAGE_SIZES,
+    ImageResult,
+)
 
 UPSCALE_PROMPT = (
     "Recreate this exact image at a higher resolution. Keep the composition, subjects, "
@@ -126,8 +133,11 @@ Publish = Callable[[JobOutcome], Awaitable[None]]
 
 
 def supports_sizes(model: str) -> bool:
-    """2.5 Flash Image renders 1K only; the 3.x image models take 2K and 4K."""
-    return "2.5-flash-image" not in model.lower()
+    """2.5 Flash Image, under any of its names, renders 1K only; the 3.x models take 2K and 4K."""
+    name = model.strip().lower()
+    if FLASH_IMAGE_25_MARK in name:
+        return False
+    return name.rsplit("/", 1)[-1].split(":", 1)[0] not in FLASH_IMAGE_25_ALIASES
 
 
 def check_prompt(prompt: str) -> str:

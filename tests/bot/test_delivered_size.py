@@ -203,3 +203,47 @@ async def test_plain_on_a_server_gateway_points_the_admin_at_settings(
     )
     assert st.original.content == "**Imagine** · a valley"
     assert await h.store.size_checks(h.gw.base_url) == []
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        "nano-banana",
+        "fal-ai/nano-banana",
+        "Nano-Banana:free",
+        "gemini-2.5-flash-image-preview",
+        "google/gemini-2.5-flash-image",
+    ],
+)
+async def test_flash_image_under_its_other_names_is_1k_only_and_not_blamed(
+    running_bot: BotHarness, model: str
+) -> None:
+    h = running_bot
+    h.gw.script(Reply(body=images_response([SQUARE])))
+    st = await h.result(
+        await h.fake.slash("imagine", {"prompt": "a frog", "size": "2K", "model": model})
+    )
+    (req,) = h.gw.requests
+    assert (req.json["model"], "image_config" in req.json, "image_size" in req.json) == (
+        model,
+        False,
+        False,
+    )
+    assert st.original.content.splitlines() == [
+        "**Imagine** · a frog",
+        f"-# {model} makes 1K images only, so I used 1K.",
+    ]
+    assert not any(":up" in i for i in st.original.custom_ids())
+    assert await h.store.size_checks(h.gw.base_url) == []
+
+
+@pytest.mark.parametrize("model", ["nano-banana-pro", "nano-banana-2"])
+async def test_the_3x_nano_bananas_are_asked_for_2k(running_bot: BotHarness, model: str) -> None:
+    h = running_bot
+    h.gw.script(Reply(body=images_response([png_bytes(2048, 2048)])))
+    st = await h.result(
+        await h.fake.slash("imagine", {"prompt": "a frog", "size": "2K", "model": model})
+    )
+    (req,) = h.gw.requests
+    assert req.json["image_config"] == {"image_size": "2K"}
+    assert st.original.content == "**Imagine** · a frog"
