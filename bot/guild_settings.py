@@ -32,6 +32,8 @@ from bot.storage.errors import InvalidSetting
 from bot.types import DIALECTS, STREAM_MODES
 
 __all__ = [
+    "STREAM_DEFAULT",
+    "STREAM_OPTIONS",
     "GatewayChoice",
     "InvalidSetting",
     "add_channel",
@@ -206,6 +208,11 @@ def remove_channel(current: tuple[int, ...], channel_id: int) -> tuple[int, ...]
     return tuple(c for c in current if c != channel_id)
 
 
+# The stream option's fourth value: drop the server's choice and follow IMAGE_API_STREAM.
+STREAM_DEFAULT = "default"
+STREAM_OPTIONS = (*STREAM_MODES, STREAM_DEFAULT)
+
+
 @dataclass(frozen=True)
 class GatewayChoice:
     """A server's gateway as an admin asked for it, before the key is typed."""
@@ -214,6 +221,9 @@ class GatewayChoice:
     dialect: str
     stream: str | None  # None: follow the bot's IMAGE_API_STREAM
     may_keep_key: bool  # an empty key form keeps the stored key
+    # False when only the stream mode changes on a gateway with a key: nothing to type,
+    # so the change is written at once (``changes("", ...)`` keeps the key).
+    asks_key: bool = True
 
     def changes(self, typed_key: str, encrypt: Any) -> dict[str, Any]:
         """The settings to write once the key form is submitted (``encrypt``: the key box's)."""
@@ -234,14 +244,28 @@ def choose_gateway(
     dialect: str | None,
     stream: str | None,
     allow_private: bool,
+    bot_stream: str,
 ) -> GatewayChoice:
-    """What a /settings gateway change means; unset options keep what the same URL had."""
+    """What a /settings gateway change means; unset options keep what the same URL had.
+
+    ``stream`` is a mode, ``STREAM_DEFAULT`` (follow the bot's ``bot_stream``) or None
+    (unchanged). On the bot's own gateway the operator's IMAGE_API_STREAM applies: a
+    server chooses a stream mode for its own gateway only.
+    """
     if dialect is not None and dialect not in DIALECTS:
         raise InvalidSetting(f"Dialect must be one of: {', '.join(DIALECTS)}.")
-    if stream is not None and stream not in STREAM_MODES:
-        raise InvalidSetting(f"Stream must be one of: {', '.join(STREAM_MODES)}.")
+    if stream is not None and stream not in STREAM_OPTIONS:
+        raise InvalidSetting(f"Stream must be one of: {', '.join(STREAM_OPTIONS)}.")
+    # Only the stream mode: URL, dialect and key stay, so there is no key form to open.
+    stream_only = url is None and dialect is None and stream is not None
     if url is None:
         if not current.gateway_base_url:
+            if stream_only:
+                raise InvalidSetting(
+                    "This server uses the bot's gateway, whose streaming the bot's operator "
+                    f"sets with IMAGE_API_STREAM (now `{bot_stream}`). To choose it for this "
+                    "server, give it its own gateway with /settings gateway url: and stream:."
+                )
             raise InvalidSetting(
                 "Give the gateway's url (and optionally its dialect and stream); "
                 "the API key is asked for next, in a private form."
@@ -249,10 +273,16 @@ def choose_gateway(
         url = current.gateway_base_url
     base_url = validate_gateway_url(url, allow_private=allow_private)
     same_url = base_url == current.gateway_base_url
+    # A stored key may only be kept for the address it was given for.
+    may_keep_key = same_url and current.gateway_key_encrypted is not None
+    if stream == STREAM_DEFAULT:
+        chosen_stream = None
+    else:
+        chosen_stream = stream or (current.gateway_stream if same_url else None)
     return GatewayChoice(
         base_url=base_url,
         dialect=dialect or (current.gateway_dialect if same_url else None) or "auto",
-        stream=stream or (current.gateway_stream if same_url else None),
-        # A stored key may only be kept for the address it was given for.
-        may_keep_key=same_url and current.gateway_key_encrypted is not None,
+        stream=chosen_stream,
+        may_keep_key=may_keep_key,
+        asks_key=not (stream_only and may_keep_key),
     )

@@ -22,6 +22,8 @@ from discord.ext import commands
 from bot.discord_bot.access import ensure_admin, is_admin
 from bot.gateway.sizes import gateway_address
 from bot.guild_settings import (
+    STREAM_DEFAULT,
+    GatewayChoice,
     InvalidSetting,
     add_channel,
     choose_gateway,
@@ -64,6 +66,9 @@ SIZE_CHOICES = [app_commands.Choice(name=s, value=s) for s in IMAGE_SIZES]
 SIZE_CHOICES += [app_commands.Choice(name="default (the model decides)", value=DEFAULT)]
 DIALECT_CHOICES = [app_commands.Choice(name=d, value=d) for d in DIALECTS]
 STREAM_CHOICES = [app_commands.Choice(name=m, value=m) for m in STREAM_MODES]
+STREAM_CHOICES += [
+    app_commands.Choice(name="default (follow the bot's IMAGE_API_STREAM)", value=STREAM_DEFAULT)
+]
 CHANNEL_ACTIONS = [
     app_commands.Choice(name="add: allow the bot in a channel", value="add"),
     app_commands.Choice(name="remove: take a channel off the list", value="remove"),
@@ -153,6 +158,17 @@ class SettingsCog(
             default_dialect=image.dialect,
             default_stream=image.stream,
             sizes=sizes,
+        )
+
+    def _gateway_set(self, choice: GatewayChoice, changes: dict[str, Any]) -> str:
+        kept = "kept" if "gateway_key_encrypted" not in changes else "saved encrypted"
+        if choice.stream is None:
+            streaming = f"`{self.bot.settings.image.stream}`, the bot's IMAGE_API_STREAM"
+        else:
+            streaming = f"`{choice.stream}`"
+        return (
+            f"Gateway set to `{choice.base_url}` (dialect `{choice.dialect}`, "
+            f"streaming {streaming}). The API key was {kept} and will not be shown again."
         )
 
     async def _sizes_line(self, s: GuildSettings) -> str | None:
@@ -268,7 +284,7 @@ class SettingsCog(
     @app_commands.describe(
         url="Base URL of an OpenAI-compatible gateway, e.g. https://openrouter.ai/api/v1",
         dialect="Request fields it reads (auto sends the openrouter and flat fields together)",
-        stream="Ask for streamed answers: auto (switch if it only streams), on, off",
+        stream="Ask for streamed answers: auto (switch if it only streams), on, off, default",
         reset="Forget this server's gateway and key, and use the bot's default again",
     )
     @app_commands.choices(dialect=DIALECT_CHOICES, stream=STREAM_CHOICES)
@@ -297,12 +313,14 @@ class SettingsCog(
                 interaction, "This server now uses the bot's default gateway. Its key was deleted."
             )
             return
+        image = self.bot.settings.image
         choice = choose_gateway(
             s,
             url=url,
             dialect=dialect,
             stream=stream,
-            allow_private=self.bot.settings.image.allow_private_gateways,
+            allow_private=image.allow_private_gateways,
+            bot_stream=image.stream,
         )
         guild_id = interaction.guild_id
 
@@ -311,15 +329,11 @@ class SettingsCog(
             changes = choice.changes(typed, self.bot.keybox.encrypt)
             await self.bot.store.update_settings(guild_id, **changes)
             log.info("guild %s: %s set the gateway", guild_id, submit.user.id)
-            kept = "kept" if "gateway_key_encrypted" not in changes else "saved encrypted"
-            streaming = choice.stream or self.bot.settings.image.stream
-            await _confirm(
-                submit,
-                f"Gateway set to `{choice.base_url}` (dialect `{choice.dialect}`, "
-                f"streaming `{streaming}`). "
-                f"The API key was {kept} and will not be shown again.",
-            )
+            await _confirm(submit, self._gateway_set(choice, changes))
 
+        if not choice.asks_key:
+            await on_key(interaction, "")
+            return
         host = urlsplit(choice.base_url).hostname or choice.base_url
         await interaction.response.send_modal(
             GatewayKeyModal(host=host, may_keep_key=choice.may_keep_key, on_key=on_key)

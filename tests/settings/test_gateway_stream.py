@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
+
 from bot.storage.base import GuildSettings
 from cogs.settings.render import gateway_text
 from tests.fakes.gateway import Reply, images_response, png_bytes
-from tests.settings.conftest import Harness, answer_text
+from tests.settings.conftest import OPERATOR_KEY, Harness, answer_text, is_ephemeral
 
 GUILD_KEY = "sk-guild-stream-5Hq2LwP9xZ"
 
@@ -50,7 +52,22 @@ async def test_stream_on_is_stored_shown_and_sent(private_harness: Harness) -> N
     assert generation.headers["authorization"] == f"Bearer {GUILD_KEY}"
 
 
-async def test_changing_only_stream_keeps_url_dialect_and_key(private_harness: Harness) -> None:
+async def _imagine_stream(h: Harness) -> object:
+    """The ``stream`` field of the next /imagine request, after checking whose key went."""
+    before = len(h.gateway.requests)
+    h.gateway.script(Reply(body=images_response([png_bytes(9, 5, (10, 120, 240))])))
+    made = await h.fake.slash("imagine", {"prompt": "a red fox"}, member=h.member)
+    await h.fake.interaction_result(
+        made, lambda st: bool(st.original and st.original.attachments) or bool(st.followups)
+    )
+    assert made.last_message is not None and made.last_message.attachments
+    (generation,) = [r for r in h.gateway.requests[before:] if r.method == "POST"]
+    return generation.json["stream"], generation.headers["authorization"]
+
+
+async def test_changing_only_stream_applies_at_once_and_keeps_url_dialect_and_key(
+    private_harness: Harness,
+) -> None:
     h = private_harness
     await _set_gateway(h, {"url": h.gateway.base_url, "dialect": "flat"}, GUILD_KEY)
     before = await h.settings()
@@ -63,21 +80,58 @@ async def test_changing_only_stream_keeps_url_dialect_and_key(private_harness: H
     assert "Streaming: `on`" in await _shown(h)
     h.bot.settings, gateways.image = operator, operator.image
 
-    confirm = await _set_gateway(h, {"stream": "off"})  # the modal left empty
-    assert "kept" in confirm and "streaming `off`" in confirm
+    answered = await h.run("gateway", {"stream": "on"})  # no key form: nothing to type
+    assert answered.callback_type == 4 and is_ephemeral(answered)
+    assert answer_text(answered) == (
+        f"Gateway set to `{h.gateway.base_url}` (dialect `flat`, streaming `on`). "
+        "The API key was kept and will not be shown again."
+    )
     after = await h.settings()
-    assert after.gateway_stream == "off"
+    assert after.gateway_stream == "on"
     assert (after.gateway_base_url, after.gateway_dialect, after.gateway_key_encrypted) == (
         before.gateway_base_url,
         "flat",
         before.gateway_key_encrypted,
     )
-    config, _ = await h.bot.services.gateways.resolve(h.guild_id)
-    assert (config.stream, config.dialect, config.api_key) == ("off", "flat", GUILD_KEY)
+    assert await _imagine_stream(h) == (True, f"Bearer {GUILD_KEY}")
 
     # Changing the dialect alone keeps the chosen stream mode too.
     await _set_gateway(h, {"dialect": "plain"})
-    assert (await h.settings()).gateway_stream == "off"
+    assert (await h.settings()).gateway_stream == "on"
+
+
+async def test_stream_default_follows_the_bot_again_and_keeps_the_key(
+    private_harness: Harness,
+) -> None:
+    h = private_harness
+    await _set_gateway(h, {"url": h.gateway.base_url, "stream": "on"}, GUILD_KEY)
+    stored = await h.settings()
+    assert await _imagine_stream(h) == (True, f"Bearer {GUILD_KEY}")
+
+    answered = await h.run("gateway", {"stream": "default"})
+    assert answer_text(answered) == (
+        f"Gateway set to `{h.gateway.base_url}` (dialect `auto`, streaming `auto`, the bot's "
+        "IMAGE_API_STREAM). The API key was kept and will not be shown again."
+    )
+    assert await h.settings() == replace(stored, gateway_stream=None)
+    assert "Streaming: `auto`" in await _shown(h)
+    assert await _imagine_stream(h) == (False, f"Bearer {GUILD_KEY}")
+
+
+@pytest.mark.parametrize("stream", ["on", "default"])
+async def test_the_bots_own_gateway_streams_as_the_operator_set(
+    harness: Harness, stream: str
+) -> None:
+    h = harness
+    answered = await h.run("gateway", {"stream": stream})
+    assert is_ephemeral(answered)
+    assert answer_text(answered) == (
+        "This server uses the bot's gateway, whose streaming the bot's operator sets with "
+        "IMAGE_API_STREAM (now `auto`). To choose it for this server, give it its own "
+        "gateway with /settings gateway url: and stream:."
+    )
+    assert await h.settings() == GuildSettings(guild_id=h.guild_id)
+    assert await _imagine_stream(h) == (False, f"Bearer {OPERATOR_KEY}")
 
 
 async def test_reset_clears_stream_and_refuses_both_at_once(private_harness: Harness) -> None:

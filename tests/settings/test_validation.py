@@ -6,12 +6,15 @@ import pytest
 
 from bot.errors import UnsafeGatewayURL
 from bot.guild_settings import (
+    GatewayChoice,
     InvalidSetting,
     check_limits,
+    choose_gateway,
     validate_api_key,
     validate_gateway_url,
     validate_model_name,
 )
+from bot.storage.base import GuildSettings
 
 
 @pytest.mark.parametrize(
@@ -122,3 +125,32 @@ def test_limit_combinations() -> None:
             server_hourly=9,
             server_daily=8,
         )
+
+
+OWN = GuildSettings(
+    guild_id=1,
+    gateway_base_url="https://gw.example/v1",
+    gateway_dialect="flat",
+    gateway_stream="off",
+    gateway_key_encrypted=b"sealed",
+)
+
+
+def _choose(current: GuildSettings, **options: str | None) -> GatewayChoice:
+    given: dict[str, str | None] = {"url": None, "dialect": None, "stream": None, **options}
+    return choose_gateway(current, **given, allow_private=False, bot_stream="on")
+
+
+def test_the_key_form_opens_unless_only_the_stream_changes_and_a_key_is_kept() -> None:
+    url = "https://gw.example/v1"
+    assert _choose(OWN, stream="on") == GatewayChoice(url, "flat", "on", True, asks_key=False)
+    assert _choose(OWN, stream="default") == GatewayChoice(url, "flat", None, True, False)
+    # With the url or the dialect given, the form opens (empty keeps the key) as before.
+    assert _choose(OWN, url=url, stream="on").asks_key
+    assert _choose(OWN, dialect="plain", stream="on").asks_key
+    # An address without a key (it could not be re-encrypted) has to be given one.
+    keyless = _choose(GuildSettings(guild_id=1, gateway_base_url=url), stream="on")
+    assert (keyless.asks_key, keyless.may_keep_key) == (True, False)
+    # "default" is "follow the bot", not "keep": with a url it drops the stored mode too.
+    assert _choose(OWN, url=url, stream="default").stream is None
+    assert _choose(OWN, url=url).stream == "off"
