@@ -23,7 +23,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from bot.errors import ImagineError, LimitReached
-from bot.gateway.dialects import get_dialect
+from bot.gateway.dialects import sends_size_fields
 from bot.gateway.sizes import SizeCheck, check_images, gateway_address, unsent_size
 from bot.images.sniff import sniff_mime
 from bot.jobs.inputs import Inputs, download, gather, replay
@@ -241,7 +241,7 @@ class JobRunner:
 
         check = check_images(checked_size, aspect_ratio, _pixels(result))
         # A dialect without size fields never asked: nothing to blame the gateway for.
-        size_sent = get_dialect(gateway.dialect).sends_size_fields
+        size_sent = sends_size_fields(gateway.dialect)
         unsent = None if size_sent else unsent_size(check, gateway.dialect)
         if check.note and size_sent:
             notes.append(check.note)

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import discord
 
+from bot.gateway.dialects import sends_size_fields
 from bot.storage.base import GuildSettings, SizeObservation, UsageRow
 
 USAGE_TOP = 15
@@ -80,6 +81,8 @@ def sizes_text(observations: Sequence[SizeObservation], dialect: str, now: float
     The dialect in use comes first; when it was ignored, a dialect that was honoured
     (with the same gateway and model) is the advice.
     """
+    # Rows of a dialect that never sent the size (kept by earlier versions) blame no one.
+    observations = [o for o in observations if sends_size_fields(o.dialect)]
     if not observations:
         return None
     current = next((o for o in observations if o.dialect == dialect), observations[0])

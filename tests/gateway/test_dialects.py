@@ -14,6 +14,7 @@ from bot.gateway.dialects import (
     chat_base,
     get_dialect,
     google_base,
+    sends_size_fields,
 )
 from bot.types import DIALECTS, GatewayConfig, HistoryTurn, ImageRequest, InputImage
 from tests.fakes.gateway import jpeg_bytes, png_bytes
@@ -84,6 +85,7 @@ def test_sends_size_fields_says_whether_the_ask_is_on_the_wire(dialect):
     wire = orjson.dumps(body_of(dialect)).decode()
     on_wire = '"16:9"' in wire and '"2K"' in wire
     assert get_dialect(dialect).sends_size_fields is on_wire
+    assert sends_size_fields(dialect) is on_wire
     assert on_wire is (dialect != "plain")
 
 

@@ -55,3 +55,13 @@ def test_an_observation_of_another_dialect_is_shown_when_none_of_this_one() -> N
     assert sizes_text(seen, "openrouter", NOW) == (
         "Sizes: the gateway ignored 4K 16:9 with dialect `flat` (returned 1024×1024, 2 h ago)"
     )
+
+
+def test_rows_of_a_dialect_that_never_asked_are_not_shown() -> None:
+    # Recorded before plain was known to send no size: not the gateway's doing.
+    plain = _seen("plain", "1024×1024", False, False, ago=5)
+    assert sizes_text([plain], "plain", NOW) is None
+    honoured = _seen("openrouter", "5504×3072", True, True)
+    assert sizes_text([plain, honoured], "plain", NOW) == (
+        "Sizes: 4K 16:9 honoured with dialect `openrouter` (5504×3072, 2 h ago)"
+    )
