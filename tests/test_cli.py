@@ -227,6 +227,22 @@ def _pixels(path: Path) -> tuple[int, int]:
         return im.size
 
 
+async def _generate_4k_16_9(env: dict[str, str], tmp_path: Path, *flags: str):
+    return await run_cli(
+        "generate",
+        "a wide valley",
+        *flags,
+        "--size",
+        "4K",
+        "--aspect-ratio",
+        "16:9",
+        "--out",
+        str(tmp_path),
+        env=env,
+        cwd=tmp_path,
+    )
+
+
 @pytest.mark.parametrize(
     ("model", "delivered", "warning"),
     [
@@ -250,20 +266,7 @@ async def test_an_ignored_size_is_a_warning_line_and_the_image_is_saved(
 ):
     gateway.script(Reply(body=markdown_response([png_bytes(*delivered)])))
 
-    code, out, err = await run_cli(
-        "generate",
-        "a wide valley",
-        "--model",
-        model,
-        "--size",
-        "4K",
-        "--aspect-ratio",
-        "16:9",
-        "--out",
-        str(tmp_path),
-        env=project_env,
-        cwd=tmp_path,
-    )
+    code, out, err = await _generate_4k_16_9(project_env, tmp_path, "--model", model)
 
     assert code == 0, err
     (path,) = [Path(line) for line in out.splitlines()]
@@ -413,21 +416,8 @@ async def test_plain_cannot_ask_for_a_size_and_the_warning_names_dialect(
 ):
     gateway.script(Reply(body=markdown_response([png_bytes(1024, 1024)])))
 
-    code, out, err = await run_cli(
-        "generate",
-        "a wide valley",
-        "--model",
-        "gemini-3-pro-image-preview",
-        "--dialect",
-        "plain",
-        "--size",
-        "4K",
-        "--aspect-ratio",
-        "16:9",
-        "--out",
-        str(tmp_path),
-        env=project_env,
-        cwd=tmp_path,
+    code, out, err = await _generate_4k_16_9(
+        project_env, tmp_path, "--model", "gemini-3-pro-image-preview", "--dialect", "plain"
     )
 
     assert code == 0, err

@@ -296,8 +296,7 @@ DIALECT_CLASSES: dict[str, type] = {
 
 def sends_size_fields(name: str) -> bool:
     """Whether dialect ``name`` puts aspect_ratio and image_size on the wire."""
-    dialect = DIALECT_CLASSES.get(name)
-    return bool(dialect is not None and dialect.sends_size_fields)
+    return name in DIALECT_CLASSES and get_dialect(name).sends_size_fields
 
 
 def get_dialect(name: str) -> Dialect:

@@ -28,6 +28,19 @@ async def _shown(h: Harness) -> str:
     return answer_text(await h.run("show"))
 
 
+async def _imagine_stream(h: Harness) -> tuple[object, str]:
+    """The ``stream`` field and the authorization of the next /imagine request."""
+    before = len(h.gateway.requests)
+    h.gateway.script(Reply(body=images_response([png_bytes(9, 5, (10, 120, 240))])))
+    made = await h.fake.slash("imagine", {"prompt": "a red fox"}, member=h.member)
+    await h.fake.interaction_result(
+        made, lambda st: bool(st.original and st.original.attachments) or bool(st.followups)
+    )
+    assert made.last_message is not None and made.last_message.attachments
+    (generation,) = [r for r in h.gateway.requests[before:] if r.method == "POST"]
+    return generation.json["stream"], generation.headers["authorization"]
+
+
 async def test_stream_on_is_stored_shown_and_sent(private_harness: Harness) -> None:
     h = private_harness
     confirm = await _set_gateway(h, {"url": h.gateway.base_url, "stream": "on"}, GUILD_KEY)
@@ -40,29 +53,7 @@ async def test_stream_on_is_stored_shown_and_sent(private_harness: Harness) -> N
     )
     assert "Streaming: `on`" in await _shown(h)
 
-    image = png_bytes(9, 5, (10, 120, 240))
-    h.gateway.script(Reply(body=images_response([image])))
-    made = await h.fake.slash("imagine", {"prompt": "a red fox"}, member=h.member)
-    await h.fake.interaction_result(
-        made, lambda st: bool(st.original and st.original.attachments) or bool(st.followups)
-    )
-    assert made.last_message is not None and made.last_message.attachments
-    (generation,) = [r for r in h.gateway.requests if r.method == "POST"]
-    assert generation.json["stream"] is True
-    assert generation.headers["authorization"] == f"Bearer {GUILD_KEY}"
-
-
-async def _imagine_stream(h: Harness) -> object:
-    """The ``stream`` field of the next /imagine request, after checking whose key went."""
-    before = len(h.gateway.requests)
-    h.gateway.script(Reply(body=images_response([png_bytes(9, 5, (10, 120, 240))])))
-    made = await h.fake.slash("imagine", {"prompt": "a red fox"}, member=h.member)
-    await h.fake.interaction_result(
-        made, lambda st: bool(st.original and st.original.attachments) or bool(st.followups)
-    )
-    assert made.last_message is not None and made.last_message.attachments
-    (generation,) = [r for r in h.gateway.requests[before:] if r.method == "POST"]
-    return generation.json["stream"], generation.headers["authorization"]
+    assert await _imagine_stream(h) == (True, f"Bearer {GUILD_KEY}")
 
 
 async def test_changing_only_stream_applies_at_once_and_keeps_url_dialect_and_key(
