@@ -44,7 +44,8 @@ from bot.errors import (
 )
 from bot.gateway.decoding import BodyDecoder, undecodable_encoding
 from bot.gateway.dialects import PreparedRequest, auth_headers, build_request, get_dialect
-from bot.gateway.errors_map import body_error, find_error, map_error
+from bot.gateway.error_body import body_error, find_error
+from bot.gateway.errors_map import map_error
 from bot.gateway.netguard import PUBLIC_ONLY, Resolver, ensure_public_url
 from bot.gateway.parsing import ParsedResponse
 from bot.gateway.spill import Workdir, parse_spooled

@@ -28,7 +28,8 @@ from bot.errors import (
     NoImageReturned,
 )
 from bot.gateway.collector import Collector
-from bot.gateway.errors_map import body_error, find_error, map_error
+from bot.gateway.error_body import body_error, find_error
+from bot.gateway.errors_map import map_error
 from bot.gateway.shapes import (
     BLOCK_REASONS,
     get_field,
