@@ -15,7 +15,7 @@ from bot.errors import (
     UnsafeGatewayURL,
 )
 from bot.gateway.client import GatewayClient
-from bot.types import GatewayConfig, ImageRequest, InputImage
+from bot.types import GatewayConfig
 from bot.workers import CpuPool
 from tests.fakes.gateway import (
     FakeGateway,
@@ -24,25 +24,11 @@ from tests.fakes.gateway import (
     google_error,
     google_response,
     images_response,
-    jpeg_bytes,
     openai_error,
-    png_bytes,
 )
 
 from .conftest import API_KEY
-
-PNG = png_bytes(10, 6)
-JPEG = jpeg_bytes(6, 10)
-REF = InputImage(JPEG, "image/jpeg", 6, 10)
-REQUEST = ImageRequest(
-    model="gemini-3-pro-image-preview",
-    prompt="a banana robot",
-    images=(REF,),
-    aspect_ratio="16:9",
-    image_size="2K",
-    temperature=0.5,
-    max_tokens=4096,
-)
+from .test_client import PNG, REQUEST
 
 
 async def test_ssrf_refused_for_private_gateway(client, fake_gateway):
