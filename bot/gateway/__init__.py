@@ -12,7 +12,7 @@ from typing import Any
 
 _EXPORTS = {
     "GatewayClient": "bot.gateway.client",
-    "model_ids": "bot.gateway.client",
+    "model_ids": "bot.gateway.model_list",
     "build_request": "bot.gateway.dialects",
     "auth_headers": "bot.gateway.dialects",
     "get_dialect": "bot.gateway.dialects",

@@ -24,32 +24,27 @@ import asyncio
 import functools
 import logging
 import random
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, BinaryIO, TypeVar
 from urllib.parse import urljoin, urlsplit
 
 import httpx
-import orjson
 
 from bot.config import ImageSettings
 from bot.errors import (
     GatewayError,
-    GatewayRejected,
     ImagineError,
     MalformedResponse,
     RequestTooLarge,
-    ResponseTooLarge,
 )
-from bot.gateway.decoding import BodyDecoder, undecodable_encoding
 from bot.gateway.dialects import PreparedRequest, auth_headers, build_request, get_dialect
-from bot.gateway.errors_map import body_error, find_error, map_error
-from bot.gateway.netguard import PUBLIC_ONLY, Resolver, ensure_public_url
+from bot.gateway.exchange import ACCEPT_ENCODING, fetch, retry_after_header, safe_url
+from bot.gateway.model_list import MAX_MODELS_BYTES, read_model_list
+from bot.gateway.netguard import Resolver
 from bot.gateway.parsing import ParsedResponse
 from bot.gateway.spill import Workdir, parse_spooled
 from bot.gateway.stream_mode import refuses_non_streaming, refuses_streaming
-from bot.gateway.transport_errors import encoding_error, transport_error
 from bot.images.inputs import fit_request, prepare_input
 from bot.images.outputs import inspect_output
 from bot.limits import (
@@ -65,41 +60,13 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-# A model list is a few hundred KB at most; parsed on the loop, so keep it small.
-MAX_MODELS_BYTES = 4 * 1024 * 1024
 MAX_REDIRECTS = 5
 # Room for the prompt, history text and JSON around the images when fitting them.
 REQUEST_OVERHEAD_MARGIN = 4096
-# Nothing compressed, please: images barely compress, and decoding gzip costs the event
-# loop ~130 ms for a 28 MB answer (brotli ~90) that arrives uncompressed for ~20. A body
-# compressed anyway is still decoded, a bounded piece at a time (bot.gateway.decoding).
-ACCEPT_ENCODING = "identity"
-# Connecting (TCP and TLS) takes well under a second on a sane network; past this the
-# host is not going to accept.
-MAX_CONNECT_SECONDS = 30.0
-# Decoded bytes after which one network chunk's decoding gives the event loop a turn.
-YIELD_EVERY_BYTES = 8 * 1024 * 1024
 
 
 def _base64_len(data: bytes) -> int:
     return 4 * ((len(data) + 2) // 3)
-
-
-def _safe_url(url: str) -> str:
-    """URL for logs: no query string, no user info."""
-    parts = urlsplit(url)
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{parts.hostname}{port}{parts.path}"
-
-
-def _retry_after_header(headers: httpx.Headers) -> str | None:
-    value = headers.get("retry-after")
-    if value is None and headers.get("retry-after-ms"):
-        try:
-            return str(float(headers["retry-after-ms"]) / 1000)
-        except ValueError:
-            return None
-    return value
 
 
 class GatewayClient:
@@ -210,7 +177,7 @@ class GatewayClient:
             self._stream_only.discard(known)
             log.info(
                 "gateway %s no longer answers streaming requests; not streaming to it from now on",
-                _safe_url(gateway.base_url),
+                safe_url(gateway.base_url),
             )
             return await self._send(replace(gateway, stream="off"), request, upload_limit)
         try:
@@ -224,7 +191,7 @@ class GatewayClient:
         self._stream_only.add(known)
         log.info(
             "gateway %s only answers streaming requests; streaming to it from now on",
-            _safe_url(gateway.base_url),
+            safe_url(gateway.base_url),
         )
         return parsed
 
@@ -279,7 +246,7 @@ class GatewayClient:
                 status,
                 response_headers.get("content-type"),
                 body_bytes=body_bytes,
-                retry_after=_retry_after_header(response_headers),
+                retry_after=retry_after_header(response_headers),
                 model=model,
                 upload_limit=upload_limit,
             )
@@ -296,7 +263,7 @@ class GatewayClient:
                 retries += 1
                 log.info(
                     "gateway %s: %s; retry %d/%d in %.2fs",
-                    _safe_url(gateway.base_url),
+                    safe_url(gateway.base_url),
                     type(exc).__name__,
                     retries,
                     gateway.max_retries,
@@ -325,55 +292,18 @@ class GatewayClient:
         *,
         sink: BinaryIO | None = None,
     ) -> tuple[int, httpx.Headers, bytes]:
-        """Status, headers and body of one exchange, within the timeout and the size cap.
-
-        With ``sink`` the body is written there chunk by chunk and ``b""`` returned.
-        """
-        extensions: dict[str, Any] = {}
-        if not gateway.allow_private_network:
-            await ensure_public_url(url, resolve=self._resolve)
-            extensions[PUBLIC_ONLY] = True  # and checked again on the addresses connected to
-        started = time.monotonic()
-        # Shorter than the whole attempt, so that a host that never accepts is told apart
-        # from one that accepted and then took too long.
-        connect = min(MAX_CONNECT_SECONDS, gateway.timeout / 2)
-        response: httpx.Response | None = None
-        try:
-            async with asyncio.timeout(gateway.timeout):
-                async with self._http.stream(
-                    method,
-                    url,
-                    headers=headers,
-                    content=body,
-                    timeout=httpx.Timeout(gateway.timeout, connect=connect),
-                    extensions=extensions,
-                ) as response:
-                    encoding = undecodable_encoding(response.headers.get("content-encoding"))
-                    if encoding is not None:
-                        raise encoding_error(url, encoding)
-                    data = await _read_capped(response, cap, sink)
-        except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
-            raise GatewayRejected("The gateway base URL is not a valid http(s) URL.") from exc
-        except (TimeoutError, httpx.TransportError, httpx.DecodingError) as exc:
-            raise transport_error(
-                exc,
-                url,
-                timeout=gateway.timeout,
-                connect_timeout=connect,
-                received=None if response is None else response.num_bytes_downloaded,
-                content_encoding=None
-                if response is None
-                else response.headers.get("content-encoding"),
-            ) from exc
-        log.debug(
-            "%s %s -> %d, %d bytes in %.2fs",
+        """``exchange.fetch`` with this client's HTTP client and resolver."""
+        return await fetch(
+            self._http,
+            gateway,
             method,
-            _safe_url(url),
-            response.status_code,
-            sink.tell() if sink is not None else len(data),
-            time.monotonic() - started,
+            url,
+            headers,
+            body,
+            cap,
+            resolve=self._resolve,
+            sink=sink,
         )
-        return response.status_code, response.headers, data
 
     # ------------------------------------------------------------------ hosted images
 
@@ -433,87 +363,4 @@ class GatewayClient:
         status, response_headers, body = await self._fetch(
             gateway, "GET", url, headers, None, MAX_MODELS_BYTES
         )
-        try:
-            payload: Any = orjson.loads(body)
-            is_json = True
-        except orjson.JSONDecodeError:
-            payload, is_json = None, False
-        error = body_error(payload, body) if status >= 400 else find_error(payload)
-        if status >= 400 or error is not None:
-            raise map_error(
-                status, error, is_json=is_json, retry_after=_retry_after_header(response_headers)
-            )
-        if not is_json:
-            raise MalformedResponse("The image service sent a model list that is not JSON.")
-        return model_ids(payload)
-
-
-def model_ids(payload: Any) -> list[str]:
-    """Ids from ``{"data": [{"id"}]}``, ``{"models": [{"name"}]}`` or a plain list."""
-    items: Any = payload
-    if isinstance(payload, Mapping):
-        items = payload.get("data")
-        if not isinstance(items, list):
-            items = payload.get("models")
-    if not isinstance(items, list):
-        raise MalformedResponse("The image service sent a model list I could not understand.")
-    ids: list[str] = []
-    for item in items:
-        name = item
-        if isinstance(item, Mapping):
-            name = item.get("id") or item.get("name")
-        if isinstance(name, str) and name:
-            name = name[len("models/") :] if name.startswith("models/") else name
-            if name not in ids:
-                ids.append(name)
-    return ids
-
-
-async def _aiter(items: list[bytes]) -> AsyncIterator[bytes]:
-    for item in items:
-        yield item
-
-
-async def _read_capped(response: httpx.Response, cap: int, sink: BinaryIO | None = None) -> bytes:
-    """The body, decoded, abandoned (connection closed unread) as soon as it passes ``cap``.
-
-    The raw bytes are decoded here, not by httpx, in bounded pieces each counted before
-    it is kept: a compressed body is refused as it grows past the cap, not after a
-    whole network chunk of it has been inflated. With ``sink``, pieces are written
-    there (a page-cache write of one piece is microseconds) instead of being gathered,
-    and ``b""`` is returned.
-    """
-    declared = response.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > cap:
-        raise ResponseTooLarge()
-    # A response built with its body (httpx.MockTransport) was read, and decoded, already.
-    given = response.is_stream_consumed
-    decoder = BodyDecoder(None if given else response.headers.get("content-encoding"))
-    chunks: list[bytes] = []
-    size = 0
-    unyielded = 0
-
-    def keep(piece: bytes) -> None:
-        nonlocal size
-        size += len(piece)
-        if size > cap:
-            raise ResponseTooLarge()
-        if sink is None:
-            chunks.append(piece)
-        else:
-            sink.write(piece)
-
-    async for raw in _aiter([response.content]) if given else response.aiter_raw():
-        if response.num_bytes_downloaded > cap:  # compressed bytes that decode to little
-            raise ResponseTooLarge()
-        for piece in decoder.feed(raw):
-            keep(piece)
-            # A network chunk that inflates to many pieces lets the loop run between them.
-            unyielded += len(piece)
-            if unyielded >= YIELD_EVERY_BYTES:
-                unyielded = 0
-                await asyncio.sleep(0)
-        unyielded = 0
-    for piece in decoder.flush():
-        keep(piece)
-    return b"".join(chunks)
+        return read_model_list(status, response_headers, body)

@@ -30,7 +30,8 @@ from typing import Any
 import orjson
 
 from bot.errors import GatewayUnavailable, ImagineError, MalformedResponse
-from bot.gateway.errors_map import find_error, map_error
+from bot.gateway.error_body import find_error
+from bot.gateway.errors_map import map_error
 from bot.gateway.sse import RawSSEEvent, SSEEvent
 
 Event = SSEEvent | RawSSEEvent

@@ -5,6 +5,14 @@ empty or oversize message, a reply to an unknown message or a click on a button 
 exist is rejected the way Discord rejects it, so a bot that passes here does not merely pass
 against something that accepts anything.
 
+Why one long module: ``FakeDiscord`` is one protocol surface over one state. The REST
+routes, the websocket gateway and the user actions (``slash``, ``click``, ``submit_modal``)
+all read and write the same messages, interactions, sessions and faults, in the order
+Discord would; split into mixins, each part would reach into attributes defined in
+another. What stands apart lives beside it: the records and limits
+(``discord_records``), Discord's validation rules (``discord_rules``), the discord.py
+wiring (``discord_client``) and the payload builders (``discord_payloads``).
+
     async with FakeDiscord.running() as fake, redirect_discord(fake):
         bot = MyBot(...)
         async with running_bot(bot, fake):
@@ -17,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fnmatch
 import json
 import mimetypes
 import re
@@ -25,14 +32,10 @@ import secrets
 import socket
 from collections.abc import (
     AsyncIterator,
-    Awaitable,
     Callable,
-    Coroutine,
-    Iterator,
     Mapping,
     Sequence,
 )
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
@@ -41,256 +44,51 @@ import yarl
 from aiohttp import BodyPartReader, WSMsgType, web
 
 from tests.fakes import discord_payloads as p
-
-Payload = dict[str, Any]
-Handler = Callable[..., Awaitable[tuple[int, Any]]]
-
-API_PREFIX = "/api/v10"
-# The waiting helpers take `timeout=` on purpose (ASYNC109): tests read better with it inline.
-CLIENT_MAX_SIZE = 256 * 1024 * 1024  # above the largest boosted upload limit (100 MiB)
-MESSAGE_CONTENT_MAX = 2000
-MODAL_TITLE_MAX = 45
-CUSTOM_ID_MAX = 100
-TEXT_INPUT_VALUE_MAX = 4000
-ACTION_ROWS_MAX = 5
-ROW_WIDTH_MAX = 5
-FILES_PER_MESSAGE_MAX = 10
-FLAG_EPHEMERAL = 64
-FLAG_LOADING = 128
-FLAG_COMPONENTS_V2 = 1 << 15
-INTENT_MESSAGE_CONTENT = 1 << 15
-PRIVILEGED_INTENTS = (1 << 1) | (1 << 8) | INTENT_MESSAGE_CONTENT
-
-# Discord JSON error codes used below.
-UNKNOWN_CHANNEL, UNKNOWN_MESSAGE, UNKNOWN_WEBHOOK, UNKNOWN_INTERACTION = 10003, 10008, 10015, 10062
-CANNOT_EDIT_OTHERS, EMPTY_MESSAGE, INVALID_WEBHOOK_TOKEN, INVALID_FORM_BODY = (
-    50005,
-    50006,
-    50027,
-    50035,
+from tests.fakes.discord_client import (
+    fast_bot_options,
+    redirect_discord,
+    running_bot,
+    until_ready,
 )
-ENTITY_TOO_LARGE, ALREADY_ACKNOWLEDGED = 40005, 40060
-
-CALLBACK_TYPES = {1, 4, 5, 6, 7, 8, 9, 10, 12}
-# Callback types each interaction type accepts (a modal submit takes 6/7 only from a message).
-ALLOWED_CALLBACKS = {2: {4, 5, 9}, 3: {4, 5, 6, 7, 9}, 4: {8}, 5: {4, 5, 6, 7}}
-
-
-class DiscordError(Exception):
-    """An error answer in Discord's JSON error shape."""
-
-    def __init__(self, status: int, code: int, message: str, errors: Payload | None = None) -> None:
-        super().__init__(f"{status} {code} {message}")
-        self.status, self.code, self.message, self.errors = status, code, message, errors
-
-    def body(self) -> Payload:
-        body: Payload = {"message": self.message, "code": self.code}
-        if self.errors is not None:
-            body["errors"] = self.errors
-        return body
-
-
-# How long a "person" takes to fill in a modal; see submit_modal.
-MODAL_FILL_SECONDS = 0.05
-
-
-def form_error(field_path: str, code: str, message: str) -> DiscordError:
-    """A 400 "Invalid Form Body" naming the offending field, as Discord nests it."""
-    errors: Payload = {"_errors": [{"code": code, "message": message}]}
-    for part in reversed(field_path.split(".")):
-        errors = {part: errors}
-    return DiscordError(400, INVALID_FORM_BODY, "Invalid Form Body", errors)
-
-
-def json_response(status: int, body: Any, headers: Mapping[str, str] | None = None) -> web.Response:
-    # Exactly "application/json": discord.py's json_or_text compares the header verbatim.
-    return web.Response(
-        status=status,
-        body=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json", **(headers or {})},
-    )
-
-
-# --- records ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class UploadedFile:
-    field: str
-    filename: str
-    content_type: str | None
-    data: bytes
-
-
-@dataclass
-class RecordedRequest:
-    """One request as it crossed the wire, and what the fake answered."""
-
-    seq: int
-    method: str
-    path: str  # relative to /api/v10, or "/cdn/..." for CDN fetches
-    query: dict[str, str]
-    headers: dict[str, str]
-    json: Any = None  # the JSON body, or payload_json of a multipart body
-    body: bytes = b""  # raw body when it was neither JSON nor multipart
-    files: list[UploadedFile] = field(default_factory=list)
-    status: int = 0
-    response: Any = None
-
-    @property
-    def route(self) -> str:
-        return f"{self.method} {self.path}"
-
-    def __repr__(self) -> str:
-        return f"<{self.route} -> {self.status} files={[f.filename for f in self.files]}>"
-
-
-@dataclass
-class StoredMessage:
-    """A message as the fake serves it; `files` reads attachment bytes back from the CDN."""
-
-    payload: Payload
-    _cdn: dict[str, tuple[bytes, str | None]] = field(repr=False)
-
-    @property
-    def id(self) -> str:
-        return self.payload["id"]
-
-    @property
-    def content(self) -> str:
-        return self.payload.get("content", "")
-
-    @property
-    def flags(self) -> int:
-        return self.payload.get("flags", 0)
-
-    @property
-    def ephemeral(self) -> bool:
-        return bool(self.flags & FLAG_EPHEMERAL)
-
-    @property
-    def loading(self) -> bool:
-        return bool(self.flags & FLAG_LOADING)
-
-    @property
-    def components(self) -> list[Payload]:
-        return self.payload.get("components", [])
-
-    @property
-    def embeds(self) -> list[Payload]:
-        return self.payload.get("embeds", [])
-
-    @property
-    def attachments(self) -> list[Payload]:
-        return self.payload.get("attachments", [])
-
-    @property
-    def files(self) -> list[tuple[str, bytes]]:
-        return [(a["filename"], self._cdn[yarl.URL(a["url"]).path][0]) for a in self.attachments]
-
-    def custom_ids(self) -> list[str]:
-        return [c["custom_id"] for c in _walk_components(self.components) if "custom_id" in c]
-
-
-@dataclass
-class InteractionState:
-    """What the bot did with one interaction: its callback, @original and follow-ups."""
-
-    payload: Payload
-    callback: RecordedRequest | None = None
-    callback_type: int | None = None
-    modal: Payload | None = None
-    choices: list[Payload] | None = None
-    original: StoredMessage | None = None
-    original_edits: int = 0
-    original_deleted: bool = False
-    followups: list[StoredMessage] = field(default_factory=list)
-    expired: bool = False
-
-    @property
-    def id(self) -> str:
-        return self.payload["id"]
-
-    @property
-    def token(self) -> str:
-        return self.payload["token"]
-
-    @property
-    def type(self) -> int:
-        return self.payload["type"]
-
-    @property
-    def messages(self) -> list[StoredMessage]:
-        return ([self.original] if self.original is not None else []) + self.followups
-
-    @property
-    def last_message(self) -> StoredMessage | None:
-        return self.messages[-1] if self.messages else None
-
-    def answered(self) -> bool:
-        """True once the user sees an answer (not just a defer or "thinking")."""
-        if self.callback_type in (4, 7, 8, 9):
-            return True
-        if self.callback_type == 5:
-            return bool(self.followups) or (self.original is not None and not self.original.loading)
-        if self.callback_type == 6:
-            return bool(self.followups) or self.original_edits > 0
-        return False
-
-
-@dataclass
-class Fault:
-    """The next `times` requests matching `pattern` get this answer instead of the real one."""
-
-    pattern: str | re.Pattern[str]
-    status: int
-    body: Any
-    headers: dict[str, str]
-    times: int
-    hits: int = 0
-
-    @property
-    def remaining(self) -> int:
-        return self.times - self.hits
-
-
-@dataclass
-class _Session:
-    id: str
-    seq: int = 0
-    log: list[Payload] = field(default_factory=list)
-    ws: web.WebSocketResponse | None = None
-
-
-def _walk_components(components: Sequence[Payload]) -> Iterator[Payload]:
-    for c in components:
-        yield c
-        yield from _walk_components(c.get("components", []))
-        if isinstance(c.get("component"), dict):
-            yield from _walk_components([c["component"]])
-        if isinstance(c.get("accessory"), dict):
-            yield from _walk_components([c["accessory"]])
-
-
-def _truthy(value: str | None) -> bool:
-    return value is not None and value.lower() in ("1", "true")
-
-
-def matches(
-    pattern: str | re.Pattern[str] | Callable[[RecordedRequest], bool], request: RecordedRequest
-) -> bool:
-    """Match "METHOD /glob" (method optional), a regex on "METHOD /path", or call a predicate."""
-    if callable(pattern) and not isinstance(pattern, re.Pattern):
-        return bool(pattern(request))
-    if isinstance(pattern, re.Pattern):
-        return pattern.fullmatch(request.route) is not None
-    method, _, path = pattern.partition(" ")
-    if not path:
-        method, path = "*", method
-    return fnmatch.fnmatchcase(request.method, method) and fnmatch.fnmatchcase(request.path, path)
-
-
-# --- the fake -----------------------------------------------------------------------------------
+from tests.fakes.discord_records import (
+    ALLOWED_CALLBACKS,
+    ALREADY_ACKNOWLEDGED,
+    API_PREFIX,
+    CALLBACK_TYPES,
+    CANNOT_EDIT_OTHERS,
+    CLIENT_MAX_SIZE,
+    FLAG_EPHEMERAL,
+    FLAG_LOADING,
+    INTENT_MESSAGE_CONTENT,
+    INVALID_WEBHOOK_TOKEN,
+    MODAL_FILL_SECONDS,
+    PRIVILEGED_INTENTS,
+    UNKNOWN_CHANNEL,
+    UNKNOWN_INTERACTION,
+    UNKNOWN_MESSAGE,
+    UNKNOWN_WEBHOOK,
+    DiscordError,
+    Fault,
+    Handler,
+    InteractionState,
+    Payload,
+    RecordedRequest,
+    Session,
+    StoredMessage,
+    UploadedFile,
+    form_error,
+    json_response,
+    matches,
+    named,
+    truthy,
+    walk_components,
+)
+from tests.fakes.discord_rules import (
+    validate_choices,
+    validate_command,
+    validate_message,
+    validate_modal,
+)
 
 
 class FakeDiscord:
@@ -327,7 +125,7 @@ class FakeDiscord:
         self._command_ids: dict[tuple[str | None, int, str], str] = {}
         self._claimed: set[int] = set()
         self._seq = 0
-        self._session: _Session | None = None
+        self._session: Session | None = None
         self._sockets: set[web.WebSocketResponse] = set()
         self._cond = asyncio.Condition()
         self._runner: web.AppRunner | None = None
@@ -666,7 +464,7 @@ class FakeDiscord:
             await ws.close(code=4014, message=b"Disallowed intent(s).")
             return
         self.identifies.append(d)
-        session = _Session(id=secrets.token_hex(16))
+        session = Session(id=secrets.token_hex(16))
         self._session = None  # dispatches wait for the new session's READY + GUILD_CREATEs
         ready = {
             "v": 10,
@@ -779,7 +577,7 @@ class FakeDiscord:
         author = author or await self.member()
         g, c = self.find_channel(channel["id"]) if channel else (self.guild, self.channel)
         attachments = [
-            p.attachment(self, data, name, channel_id=c["id"]) for name, data in map(_named, images)
+            p.attachment(self, data, name, channel_id=c["id"]) for name, data in map(named, images)
         ]
         if mention_bot:
             content = f"<@{self.bot_user['id']}> {content}".strip()
@@ -902,7 +700,7 @@ class FakeDiscord:
         # has read the response, so give it a human's head start instead of an event.
         await asyncio.sleep(MODAL_FILL_SECONDS)
         inputs = {
-            c["custom_id"]: c for c in _walk_components(modal["components"]) if c.get("type") == 4
+            c["custom_id"]: c for c in walk_components(modal["components"]) if c.get("type") == 4
         }
         unknown = set(values) - set(inputs)
         missing = [
@@ -966,7 +764,7 @@ class FakeDiscord:
             opt = by_name[opt_name]
             if opt["type"] == p.ATTACHMENT:
                 if not isinstance(value, dict):
-                    filename, data = _named(value)
+                    filename, data = named(value)
                     value = p.attachment(self, data, filename, channel_id=channel_id)
                 attachments.append(value)
                 value = value["id"]
@@ -1136,7 +934,7 @@ class FakeDiscord:
         seen: set[tuple[int, str]] = set()
         synced = []
         for i, cmd in enumerate(rec.json):
-            _validate_command(cmd, f"{i}")
+            validate_command(cmd, f"{i}")
             key = (cmd.get("type", 1), cmd["name"])
             if key in seen:
                 raise form_error(
@@ -1218,11 +1016,11 @@ class FakeDiscord:
             if ctype == 7:
                 self._edit_message(st.original, data or {}, rec.files, limit)
         elif ctype == 8:
-            st.choices = _validate_choices(data)
+            st.choices = validate_choices(data)
         elif ctype == 9:
-            st.modal = _validate_modal(data)
+            st.modal = validate_modal(data)
         st.callback_type, st.callback = ctype, rec
-        if not _truthy(rec.query.get("with_response")):
+        if not truthy(rec.query.get("with_response")):
             return 204, None
         answer: Payload = {
             "interaction": {
@@ -1277,7 +1075,7 @@ class FakeDiscord:
                 st.payload["channel_id"], data, rec.files, limit, interaction=st
             )
             st.followups.append(msg)
-        return (200, msg.payload) if _truthy(rec.query.get("wait")) else (204, None)
+        return (200, msg.payload) if truthy(rec.query.get("wait")) else (204, None)
 
     async def _webhook_get(
         self, rec: RecordedRequest, app: str, token: str, mid: str
@@ -1374,7 +1172,7 @@ class FakeDiscord:
         interaction: InteractionState | None = None,
         allow_empty: bool = False,
     ) -> StoredMessage:
-        _validate_message(data, files, limit, creating=not allow_empty)
+        validate_message(data, files, limit, creating=not allow_empty)
         payload: Payload = {
             "id": p.snowflake(),
             "channel_id": channel_id,
@@ -1431,7 +1229,7 @@ class FakeDiscord:
         *,
         creating: bool = False,
     ) -> None:
-        _validate_message(data, files, limit, creating=creating)
+        validate_message(data, files, limit, creating=creating)
         if not creating:
             msg.payload["edited_timestamp"] = p.iso_now()
         msg.payload["flags"] = msg.flags & ~FLAG_LOADING
@@ -1479,317 +1277,8 @@ class FakeDiscord:
         msg.payload["attachments"] = kept + new
 
 
-# --- validation ---------------------------------------------------------------------------------
-
-_SLASH_NAME = re.compile(r"^[-_'\w]{1,32}$")
-
-
-def _validate_command(cmd: Any, where: str) -> None:
-    if not isinstance(cmd, dict) or not isinstance(cmd.get("name"), str):
-        raise form_error(f"{where}.name", "BASE_TYPE_REQUIRED", "This field is required")
-    ctype = cmd.get("type", 1)
-    if ctype not in (1, 2, 3, 4):
-        raise form_error(f"{where}.type", "BASE_TYPE_CHOICES", "Value must be one of {1, 2, 3, 4}.")
-    if ctype == 1:
-        _validate_option_like(cmd, where)
-        _validate_options(cmd.get("options") or [], f"{where}.options")
-    else:
-        if not 1 <= len(cmd["name"]) <= 32:
-            raise form_error(
-                f"{where}.name", "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 32 in length."
-            )
-        if cmd.get("description"):
-            raise form_error(
-                f"{where}.description",
-                "APPLICATION_COMMAND_INVALID_DESCRIPTION",
-                "Context menu commands cannot have a description",
-            )
-    perms = cmd.get("default_member_permissions")
-    if perms is not None and not (
-        isinstance(perms, int) or (isinstance(perms, str) and perms.isdigit())
-    ):
-        raise form_error(
-            f"{where}.default_member_permissions",
-            "NUMBER_TYPE_COERCE",
-            "Value is not a valid permission bitfield.",
-        )
-
-
-def _validate_option_like(item: Payload, where: str) -> None:
-    name, description = item.get("name", ""), item.get("description")
-    if not _SLASH_NAME.match(name) or name != name.lower():
-        raise form_error(
-            f"{where}.name", "APPLICATION_COMMAND_INVALID_NAME", "Command name is invalid"
-        )
-    if not isinstance(description, str) or not 1 <= len(description) <= 100:
-        raise form_error(
-            f"{where}.description", "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 100 in length."
-        )
-
-
-def _validate_options(options: list[Payload], where: str) -> None:
-    if len(options) > 25:
-        raise form_error(where, "BASE_TYPE_MAX_LENGTH", "Must be 25 or fewer in length.")
-    seen_optional = False
-    for i, opt in enumerate(options):
-        at = f"{where}.{i}"
-        _validate_option_like(opt, at)
-        if opt.get("type") not in range(1, 12):
-            raise form_error(f"{at}.type", "BASE_TYPE_CHOICES", "Value must be one of 1..11.")
-        if opt["type"] in (1, 2):
-            _validate_options(opt.get("options") or [], f"{at}.options")
-            continue
-        if opt.get("required"):
-            if seen_optional:
-                raise form_error(
-                    f"{at}.required",
-                    "APPLICATION_COMMAND_OPTIONS_REQUIRED_INVALID",
-                    "Required options must be placed before non-required options",
-                )
-        else:
-            seen_optional = True
-        choices = opt.get("choices") or []
-        if len(choices) > 25:
-            raise form_error(
-                f"{at}.choices", "BASE_TYPE_MAX_LENGTH", "Must be 25 or fewer in length."
-            )
-        if choices and opt.get("autocomplete"):
-            raise form_error(
-                f"{at}.autocomplete",
-                "APPLICATION_COMMAND_OPTION_AUTOCOMPLETE_INVALID",
-                "Autocomplete cannot be set with choices",
-            )
-
-
-def _validate_message(
-    data: Payload, files: Sequence[UploadedFile], limit: int, *, creating: bool
-) -> None:
-    content = data.get("content")
-    if content is not None and (not isinstance(content, str) or len(content) > MESSAGE_CONTENT_MAX):
-        raise form_error(
-            "content", "BASE_TYPE_MAX_LENGTH", f"Must be {MESSAGE_CONTENT_MAX} or fewer in length."
-        )
-    if len(data.get("embeds") or []) > 10:
-        raise form_error("embeds", "BASE_TYPE_MAX_LENGTH", "Must be 10 or fewer in length.")
-    if len(files) > FILES_PER_MESSAGE_MAX:
-        raise form_error(
-            "files", "BASE_TYPE_MAX_LENGTH", f"Must be {FILES_PER_MESSAGE_MAX} or fewer in length."
-        )
-    for f in files:
-        if len(f.data) > limit:
-            raise DiscordError(413, ENTITY_TOO_LARGE, "Request entity too large")
-    if not (data.get("flags") or 0) & FLAG_COMPONENTS_V2:
-        _validate_components(data.get("components") or [])
-    if creating and not (
-        content
-        or data.get("embeds")
-        or files
-        or data.get("components")
-        or data.get("sticker_ids")
-        or data.get("poll")
-    ):
-        raise DiscordError(400, EMPTY_MESSAGE, "Cannot send an empty message")
-
-
-def _validate_components(rows: list[Payload]) -> None:
-    if len(rows) > ACTION_ROWS_MAX:
-        raise form_error(
-            "components", "BASE_TYPE_MAX_LENGTH", f"Must be {ACTION_ROWS_MAX} or fewer in length."
-        )
-    custom_ids: set[str] = set()
-    for i, row in enumerate(rows):
-        children = row.get("components") or []
-        if row.get("type") != 1 or not 1 <= len(children) <= ROW_WIDTH_MAX:
-            raise form_error(
-                f"components.{i}",
-                "COMPONENT_LAYOUT_WIDTH_EXCEEDED",
-                "An action row holds 1 to 5 components",
-            )
-        for j, child in enumerate(children):
-            at = f"components.{i}.components.{j}"
-            link = child.get("type") == 2 and child.get("style") in (5, 6)
-            if link:
-                continue
-            cid = child.get("custom_id")
-            if not isinstance(cid, str) or not 1 <= len(cid) <= CUSTOM_ID_MAX:
-                raise form_error(
-                    f"{at}.custom_id",
-                    "BASE_TYPE_BAD_LENGTH",
-                    f"Must be between 1 and {CUSTOM_ID_MAX} in length.",
-                )
-            if cid in custom_ids:
-                raise form_error(
-                    f"{at}.custom_id",
-                    "COMPONENT_CUSTOM_ID_DUPLICATED",
-                    "Component custom id cannot be duplicated",
-                )
-            custom_ids.add(cid)
-            if child.get("type") != 2 and len(children) > 1:
-                raise form_error(
-                    at, "COMPONENT_LAYOUT_WIDTH_EXCEEDED", "A select menu must be alone in its row"
-                )
-            if child.get("type") == 2 and len(child.get("label") or "") > 80:
-                raise form_error(
-                    f"{at}.label", "BASE_TYPE_MAX_LENGTH", "Must be 80 or fewer in length."
-                )
-
-
-def _validate_choices(data: Payload | None) -> list[Payload]:
-    choices = (data or {}).get("choices")
-    if not isinstance(choices, list):
-        raise form_error("data.choices", "BASE_TYPE_REQUIRED", "This field is required")
-    if len(choices) > 25:
-        raise form_error("data.choices", "BASE_TYPE_MAX_LENGTH", "Must be 25 or fewer in length.")
-    for i, c in enumerate(choices):
-        if not 1 <= len(str(c.get("name", ""))) <= 100 or "value" not in c:
-            raise form_error(
-                f"data.choices.{i}",
-                "BASE_TYPE_BAD_LENGTH",
-                "Choice needs a name of 1 to 100 characters and a value",
-            )
-    return choices
-
-
-def _validate_modal(data: Payload | None) -> Payload:
-    if data is None:
-        raise form_error("data", "BASE_TYPE_REQUIRED", "This field is required")
-    for key, low, high in (("custom_id", 1, CUSTOM_ID_MAX), ("title", 1, MODAL_TITLE_MAX)):
-        value = data.get(key)
-        if not isinstance(value, str) or not low <= len(value) <= high:
-            raise form_error(
-                f"data.{key}",
-                "BASE_TYPE_BAD_LENGTH",
-                f"Must be between {low} and {high} in length.",
-            )
-    rows = data.get("components")
-    if not isinstance(rows, list) or not 1 <= len(rows) <= 5:
-        raise form_error(
-            "data.components", "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 5 in length."
-        )
-    for i, row in enumerate(rows):
-        inner = (
-            row.get("components")
-            if row.get("type") == 1
-            else [row.get("component")]
-            if row.get("type") == 18
-            else None
-        )
-        if row.get("type") == 10:
-            continue
-        if not inner or len(inner) != 1 or not isinstance(inner[0], dict):
-            raise form_error(
-                f"data.components.{i}",
-                "COMPONENT_LAYOUT_WIDTH_EXCEEDED",
-                "Each modal row holds exactly one input",
-            )
-        text = inner[0]
-        if text.get("type") == 4:
-            cid = text.get("custom_id")
-            if not isinstance(cid, str) or not 1 <= len(cid) <= CUSTOM_ID_MAX:
-                raise form_error(
-                    f"data.components.{i}.custom_id",
-                    "BASE_TYPE_BAD_LENGTH",
-                    "Must be between 1 and 100 in length.",
-                )
-            if text.get("style") not in (1, 2):
-                raise form_error(
-                    f"data.components.{i}.style",
-                    "BASE_TYPE_CHOICES",
-                    "Value must be one of {1, 2}.",
-                )
-            if row.get("type") == 1 and not 1 <= len(text.get("label") or "") <= 45:
-                raise form_error(
-                    f"data.components.{i}.label",
-                    "BASE_TYPE_BAD_LENGTH",
-                    "Must be between 1 and 45 in length.",
-                )
-            if len(text.get("value") or "") > TEXT_INPUT_VALUE_MAX:
-                raise form_error(
-                    f"data.components.{i}.value",
-                    "BASE_TYPE_MAX_LENGTH",
-                    "Must be 4000 or fewer in length.",
-                )
-    return data
-
-
-def _named(item: bytes | tuple[str, bytes]) -> tuple[str, bytes]:
-    return item if isinstance(item, tuple) else ("image.png", item)
-
-
-# --- wiring discord.py to the fake --------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def redirect_discord(
-    fake: FakeDiscord | None = None, *, api_base: str | None = None, gateway_url: str | None = None
-) -> Iterator[None]:
-    """Point discord.py's REST base and default gateway at the fake; restore on exit."""
-    from discord.gateway import DiscordWebSocket
-    from discord.http import Route
-
-    old_base, old_gateway = Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY
-    Route.BASE = api_base or (fake.api_base if fake else old_base)
-    DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(
-        gateway_url or (fake.gateway_url if fake else str(old_gateway))
-    )
-    try:
-        yield
-    finally:
-        Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY = old_base, old_gateway
-
-
-@contextlib.asynccontextmanager
-async def until_ready(
-    bot: discord.Client,
-    runner: Coroutine[Any, Any, None],
-    *,
-    timeout: float = 10.0,  # noqa: ASYNC109
-) -> AsyncIterator[discord.Client]:
-    """Run `runner` (the bot's start or connect), yield once READY, always close the bot.
-
-    Closing matters: a bot left open keeps its websocket and teardown hangs for a minute.
-    """
-    task = asyncio.create_task(runner, name="fake-discord-bot")
-    ready = asyncio.create_task(bot.wait_until_ready())
-    try:
-        done, _ = await asyncio.wait(
-            {task, ready}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
-        )
-        if task in done:
-            task.result()
-            raise RuntimeError("the bot stopped before it was ready")
-        if ready not in done:
-            raise AssertionError(f"bot not ready within {timeout}s")
-        yield bot
-    finally:
-        ready.cancel()
-        await bot.close()
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait_for(task, timeout=5)
-
-
-def running_bot(
-    bot: discord.Client,
-    fake: FakeDiscord,
-    *,
-    timeout: float = 10.0,  # noqa: ASYNC109
-    start: Callable[[], Coroutine[Any, Any, None]] | None = None,
-) -> contextlib.AbstractAsyncContextManager[discord.Client]:
-    """Start `bot` against `fake` (see `until_ready`).
-
-    `start` replaces `bot.start(fake.token)`, e.g. `lambda: bot.connect(reconnect=False)`
-    for a bot that is already logged in.
-    """
-    runner = start() if start is not None else bot.start(fake.token)
-    return until_ready(bot, runner, timeout=timeout)
-
-
-def fast_bot_options() -> dict[str, Any]:
-    """Client options that skip startup waits that only matter against the real Discord."""
-    return {"chunk_guilds_at_startup": False, "guild_ready_timeout": 0.05}
-
-
 __all__ = [
+    "INTENT_MESSAGE_CONTENT",
     "FakeDiscord",
     "Fault",
     "InteractionState",
@@ -1800,4 +1289,5 @@ __all__ = [
     "matches",
     "redirect_discord",
     "running_bot",
+    "until_ready",
 ]

@@ -1,4 +1,10 @@
-"""Builders for Discord payloads with real snowflakes, shaped as discord.py 2.7 parses them."""
+"""Builders for Discord payloads with real snowflakes, shaped as discord.py 2.7 parses them.
+
+Why one long module: it is one job, the payload vocabulary of one protocol, a flat list
+of small builders that build on each other (a message holds a member, an interaction
+holds a message and a guild). Every caller reads it as one namespace (``p.member``,
+``p.slash_command``); split by entity, callers would import the same vocabulary twice.
+"""
 
 from __future__ import annotations
 

@@ -42,8 +42,8 @@ such reply leaves a ``StreamRecord`` in ``streams``. (``Reply(stream=n)``, the l
 filler body, ignores them.) A piece costs two turns of the event loop: keep the
 range in proportion to the body (``(1, 16)`` for a few KB, ``(512, 8192)`` for MBs).
 
-The module-level builders (``markdown_response``, ``parts_response``,
-``images_response``, ``google_response``, the error bodies; and, from
+The builders, re-exported here (from ``gateway_shapes``: ``markdown_response``,
+``parts_response``, ``images_response``, ``google_response``, the error bodies; from
 ``gateway_stream``, ``chat_stream_events``, ``google_stream_events``,
 ``stream_error_event``, ``error_event``, ``sse_bytes``, ``DONE``, ``KEEPALIVE``) make every response
 shape the client must accept; use them with or without the server.
@@ -57,32 +57,61 @@ shape the client must accept; use them with or without the server.
                          stream_error_event("Provider disconnected")],
                     pieces=(1, 64), content_type="application/json"))
     gw.script(Reply(body=markdown_response([png]), encoding="br", cut_after=500))
+
+``Reply`` and ``RecordedRequest`` live in ``gateway_script``, re-exported here too.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
-import io
-import itertools
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from typing import Any
 
 from aiohttp import web
+
+# What a test scripts and what the fake records.
+from tests.fakes.gateway_script import (
+    RecordedRequest,
+    Reply,
+    Script,
+    as_events,
+    body_bytes,
+    request_images,
+)
+
+# The answer builders too.
+from tests.fakes.gateway_shapes import (
+    ImageRef,  # noqa: F401
+    array_error,  # noqa: F401
+    b64,  # noqa: F401
+    chat_completion,  # noqa: F401
+    choice_error,  # noqa: F401
+    data_url,  # noqa: F401
+    google_error,
+    google_response,
+    images_response,  # noqa: F401
+    inline_part,  # noqa: F401
+    jpeg_bytes,  # noqa: F401
+    markdown_response,
+    moderation_error,  # noqa: F401
+    openai_error,
+    parts_response,  # noqa: F401
+    png_bytes,
+    retry_info,  # noqa: F401
+    sniff,
+)
 
 # The streaming builders are re-exported: tests import every builder from here.
 from tests.fakes.gateway_stream import (
     DONE,  # noqa: F401
     KEEPALIVE,  # noqa: F401
-    SseEvent,
+    SseEvent,  # noqa: F401
     StreamRecord,
-    chat_stream_events,
+    chat_stream_events,  # noqa: F401
     encode_segments,
     error_event,  # noqa: F401
-    google_stream_events,
+    google_stream_events,  # noqa: F401
     json_array_segments,
     send_segments,
     split_pieces,
@@ -100,361 +129,7 @@ DEFAULT_MODELS = (
 # Gemini 3 Pro answers up to ~30 MB of JSON for a 4K PNG; the default aiohttp cap is 1 MiB.
 CLIENT_MAX_SIZE = 128 * 1024 * 1024
 
-ImageRef = bytes | str  # image bytes, or a ready URL / data URI / bare base64 string
-
-
-# --------------------------------------------------------------------------- images
-
-
-def png_bytes(
-    width: int = 8, height: int = 8, color: tuple[int, int, int] = (200, 40, 40)
-) -> bytes:
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.new("RGB", (width, height), color).save(buf, "PNG")
-    return buf.getvalue()
-
-
-def jpeg_bytes(
-    width: int = 8, height: int = 8, color: tuple[int, int, int] = (40, 40, 200)
-) -> bytes:
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.new("RGB", (width, height), color).save(buf, "JPEG", quality=90)
-    return buf.getvalue()
-
-
-def sniff(data: bytes) -> str:
-    if data.startswith(b"\x89PNG"):
-        return "image/png"
-    if data.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    if data[:4] == b"GIF8":
-        return "image/gif"
-    return "application/octet-stream"
-
-
-def b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
-
-
-def data_url(data: bytes, mime: str | None = None) -> str:
-    return f"data:{mime or sniff(data)};base64,{b64(data)}"
-
-
-def _ref(image: ImageRef, mime: str | None) -> str:
-    return image if isinstance(image, str) else data_url(image, mime)
-
-
-# --------------------------------------------------------------------------- chat shapes
-
-
-def chat_completion(
-    message: Mapping[str, Any],
-    *,
-    finish_reason: str | None = "stop",
-    native_finish_reason: str | None = None,
-    model: str = "gemini-2.5-flash-image",
-    usage: Mapping[str, int] | None = None,
-) -> dict[str, Any]:
-    """A chat.completion envelope around one assistant message."""
-    choice: dict[str, Any] = {"index": 0, "message": dict(message), "finish_reason": finish_reason}
-    if native_finish_reason is not None:
-        choice["native_finish_reason"] = native_finish_reason
-    body: dict[str, Any] = {
-        "id": "chatcmpl-fake",
-        "object": "chat.completion",
-        "created": 1779703910,
-        "model": model,
-        "choices": [choice],
-    }
-    if usage is not None:
-        body["usage"] = dict(usage)
-    return body
-
-
-def markdown_response(
-    images: Sequence[ImageRef] = (), text: str = "", *, mime: str | None = None, **kw: Any
-) -> dict[str, Any]:
-    """Seed 000: ``content`` is a string with ``![image](data:...)`` and optional text."""
-    pieces = [text] if text else []
-    pieces += [f"![image]({_ref(image, mime)})" for image in images]
-    return chat_completion({"role": "assistant", "content": "\n\n".join(pieces)}, **kw)
-
-
-def parts_response(
-    images: Sequence[ImageRef] = (), text: str = "", *, mime: str | None = None, **kw: Any
-) -> dict[str, Any]:
-    """Seed 001: ``content`` is an array of ``text`` and ``image_url`` parts."""
-    parts: list[dict[str, Any]] = [{"type": "text", "text": text}] if text else []
-    parts += [{"type": "image_url", "image_url": {"url": _ref(image, mime)}} for image in images]
-    return chat_completion({"role": "assistant", "content": parts}, **kw)
-
-
-def images_response(
-    images: Sequence[ImageRef] = (), text: str | None = None, *, mime: str | None = None, **kw: Any
-) -> dict[str, Any]:
-    """Seed 002: ``message.images[].image_url.url`` with ``content`` null (or text)."""
-    message = {
-        "role": "assistant",
-        "content": text,
-        "images": [
-            {"type": "image_url", "image_url": {"url": _ref(image, mime)}} for image in images
-        ],
-    }
-    return chat_completion(message, **kw)
-
-
-# --------------------------------------------------------------------------- google shape
-
-
-def inline_part(data: bytes, mime: str | None = None, **extra: Any) -> dict[str, Any]:
-    return {"inlineData": {"mimeType": mime or sniff(data), "data": b64(data)}, **extra}
-
-
-def google_response(
-    images: Sequence[bytes] = (),
-    text: str = "",
-    *,
-    thought_images: Sequence[bytes] = (),
-    thought_signature: str | Sequence[str] | None = None,
-    parts: Sequence[Mapping[str, Any]] | None = None,
-    finish_reason: str | None = "STOP",
-    usage: Mapping[str, int] | None = None,
-    model_version: str | None = "gemini-3-pro-image-preview",
-    block_reason: str | None = None,
-) -> dict[str, Any]:
-    """Native generateContent answer.
-
-    Interim thought images come first with ``thought: true``; then the text and the
-    final images. ``thought_signature`` (one string for all, or one per final part)
-    goes on every non-thought part, as Gemini 3 does. ``parts`` replaces all of that
-    verbatim. ``block_reason`` gives a prompt-blocked answer with no candidates.
-    """
-    body: dict[str, Any] = {}
-    if block_reason is not None:
-        body["promptFeedback"] = {"blockReason": block_reason}
-    else:
-        if parts is None:
-            built: list[dict[str, Any]] = [inline_part(t, thought=True) for t in thought_images]
-            final: list[dict[str, Any]] = [{"text": text}] if text else []
-            final += [inline_part(image) for image in images]
-            if thought_signature is not None:
-                signatures = (
-                    itertools.repeat(thought_signature)
-                    if isinstance(thought_signature, str)
-                    else iter(thought_signature)
-                )
-                final = [
-                    {**part, "thoughtSignature": sig}
-                    for part, sig in zip(final, signatures, strict=False)
-                ]
-            parts = built + final
-        candidate: dict[str, Any] = {"content": {"role": "model", "parts": list(parts)}, "index": 0}
-        if finish_reason is not None:
-            candidate["finishReason"] = finish_reason
-        body["candidates"] = [candidate]
-    body["usageMetadata"] = dict(
-        usage or {"promptTokenCount": 18, "candidatesTokenCount": 1290, "totalTokenCount": 1308}
-    )
-    if model_version:
-        body["modelVersion"] = model_version
-    return body
-
-
-# --------------------------------------------------------------------------- error shapes
-
-
-def openai_error(
-    message: str,
-    *,
-    code: int | str | None = None,
-    type: str = "invalid_request_error",
-    **extra: Any,
-) -> dict[str, Any]:
-    return {"error": {"message": message, "type": type, "code": code, **extra}}
-
-
-def google_error(
-    code: int, message: str, status: str, details: Sequence[Mapping[str, Any]] = ()
-) -> dict[str, Any]:
-    error: dict[str, Any] = {"code": code, "message": message, "status": status}
-    if details:
-        error["details"] = [dict(d) for d in details]
-    return {"error": error}
-
-
-def array_error(code: int, message: str, status: str) -> list[dict[str, Any]]:
-    """Google's OpenAI-compatibility layer: the error object inside a JSON array."""
-    return [google_error(code, message, status)]
-
-
-def choice_error(message: str, code: int = 502, **kw: Any) -> dict[str, Any]:
-    """OpenRouter's mid-generation error: status 200, ``choices[0].error``."""
-    body = chat_completion({"role": "assistant", "content": ""}, finish_reason="error", **kw)
-    body["choices"][0]["error"] = {"code": code, "message": message}
-    return body
-
-
-def moderation_error(
-    reasons: Sequence[str], message: str = "Your input was flagged by moderation"
-) -> dict[str, Any]:
-    """OpenRouter's 403 moderation block."""
-    return {
-        "error": {
-            "code": 403,
-            "message": message,
-            "metadata": {
-                "reasons": list(reasons),
-                "flagged_input": "a picture of...",
-                "provider_name": "fake",
-                "model_slug": "google/gemini-3-pro-image",
-            },
-        }
-    }
-
-
-def retry_info(seconds: float) -> dict[str, Any]:
-    return {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": f"{seconds:g}s"}
-
-
 # --------------------------------------------------------------------------- server
-
-
-@dataclass
-class Reply:
-    """One scripted answer.
-
-    ``body``: dict/list (sent as JSON), str or bytes (sent as is). ``stream``: total
-    bytes to send in ``chunk``-sized pieces instead of ``body`` (a large answer); see
-    ``FakeGateway.streams`` for how much got through. ``delay`` seconds before
-    answering (cut short when the fake closes).
-
-    ``sse``: send these events (see ``gateway_stream``) as ``text/event-stream``, one
-    write per event, ``line_end`` ending each line; ``content_type`` relabels it
-    (LiteLLM: ``application/json``). ``pieces=(low, high)``: write the body instead in
-    random pieces of that many bytes (``seed`` makes them reproducible), yielding after
-    each (plus ``piece_delay`` seconds, for a client in another process).
-    ``cut_after``: close the socket after that many body bytes (as sent, compressed
-    if ``encoding``). ``encoding``: "gzip", "deflate", "br" or "zstd" compresses the body and
-    sets Content-Encoding whatever the request accepted; any other value only sets
-    the header. ``chunked``: chunked framing (default for streams) or Content-Length
-    (default otherwise; with ``cut_after`` it announces the whole body).
-    """
-
-    status: int = 200
-    body: Any = None
-    headers: Mapping[str, str] = field(default_factory=dict)
-    content_type: str | None = None
-    delay: float = 0.0
-    stream: int | None = None
-    chunk: int = 64 * 1024
-    sse: Sequence[SseEvent] | None = None
-    line_end: str = "\n"
-    pieces: tuple[int, int] | None = None
-    seed: int = 0
-    piece_delay: float = 0.0
-    cut_after: int | None = None
-    encoding: str | None = None
-    chunked: bool | None = None
-
-    @property
-    def plain(self) -> bool:
-        """Nothing asks for the piece writer: one ordinary response."""
-        return (
-            self.sse is None
-            and self.pieces is None
-            and self.cut_after is None
-            and self.encoding is None
-            and self.chunked is None
-        )
-
-
-Script = Reply | Callable[["RecordedRequest"], Reply]
-
-
-@dataclass
-class RecordedRequest:
-    method: str
-    path: str
-    headers: dict[str, str]  # lower-case names
-    body: bytes = field(repr=False)
-    json: Any = field(default=None, repr=False)
-    images: list[bytes] = field(default_factory=list, repr=False)
-    query: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def model(self) -> str | None:
-        if isinstance(self.json, dict) and "model" in self.json:
-            return self.json["model"]
-        if "/models/" in self.path and ":" in self.path.rsplit("/models/", 1)[-1]:
-            return self.path.split("/models/", 1)[1].rsplit(":", 1)[0]
-        return None
-
-    @property
-    def streamed(self) -> bool:
-        """The request asked for a stream (``"stream": true`` or ``:streamGenerateContent``)."""
-        if self.path.endswith(":streamGenerateContent"):
-            return True
-        return isinstance(self.json, dict) and self.json.get("stream") is True
-
-
-def _as_events(reply: Reply, shape: str | None) -> list[Any] | None:
-    """A success body as the chunks a gateway streaming in ``shape`` sends; else None."""
-    body = reply.body
-    if shape is None or reply.status >= 400 or not isinstance(body, dict):
-        return None
-    if shape == "chat":
-        return chat_stream_events(body) if "choices" in body else None
-    if "candidates" in body or "promptFeedback" in body:
-        return google_stream_events(body)
-    return None
-
-
-def _body_bytes(reply: Reply) -> tuple[bytes, str]:
-    """``reply.body`` as sent without streaming, and its Content-Type."""
-    body = reply.body
-    if isinstance(body, (dict, list)):
-        return json.dumps(body).encode(), reply.content_type or "application/json"
-    if isinstance(body, str):
-        return body.encode(), reply.content_type or "text/plain"
-    return body or b"", reply.content_type or "application/octet-stream"
-
-
-def _decode_data_uri(url: Any) -> bytes | None:
-    if not isinstance(url, str) or not url.startswith("data:") or ";base64," not in url:
-        return None
-    try:
-        return base64.b64decode(url.split(",", 1)[1], validate=True)
-    except (binascii.Error, ValueError):
-        return None
-
-
-def request_images(payload: Any) -> list[bytes]:
-    """Input images of a chat or native request body, decoded, in order."""
-    found: list[bytes] = []
-    if not isinstance(payload, dict):
-        return found
-    for message in payload.get("messages") or []:
-        content = message.get("content") if isinstance(message, dict) else None
-        for part in content if isinstance(content, list) else []:
-            if isinstance(part, dict) and part.get("type") == "image_url":
-                image_url = part.get("image_url")
-                url = image_url.get("url") if isinstance(image_url, dict) else image_url
-                data = _decode_data_uri(url)
-                if data is not None:
-                    found.append(data)
-    for content in payload.get("contents") or []:
-        parts = content.get("parts") if isinstance(content, dict) else None
-        for part in parts if isinstance(parts, list) else []:
-            inline = part.get("inlineData") if isinstance(part, dict) else None
-            if isinstance(inline, dict) and isinstance(inline.get("data"), str):
-                found.append(base64.b64decode(inline["data"]))
-    return found
 
 
 STREAMING_MODES = ("yes", "no", "only", "always")
@@ -651,9 +326,9 @@ class FakeGateway:
                 return web.json_response(openai_error("shutting down", code=503), status=503)
         if reply.stream is not None:
             return await self._stream(request, reply)
-        events = _as_events(reply, stream_shape) if reply.sse is None else None
+        events = as_events(reply, stream_shape) if reply.sse is None else None
         if reply.plain and events is None:
-            data, content_type = _body_bytes(reply)
+            data, content_type = body_bytes(reply)
             headers = {"Content-Type": content_type, **reply.headers}
             return web.Response(status=reply.status, body=data, headers=headers)
         return await self._write(request, reply, events, stream_shape == "google-array")
@@ -673,7 +348,7 @@ class FakeGateway:
             segments = sse_segments(events, line_end=reply.line_end)
         else:
             streaming = False
-            data, content_type = _body_bytes(reply)
+            data, content_type = body_bytes(reply)
             segments = [data]
         headers = {"Content-Type": content_type or "text/event-stream", **reply.headers}
         if streaming:

@@ -17,7 +17,8 @@ from bot.errors import (
     ModelNotAvailable,
     NoImageReturned,
 )
-from bot.gateway.parsing import decode_base64, parse_response
+from bot.gateway.collector import decode_base64
+from bot.gateway.parsing import parse_response
 from bot.gateway.turns import restore_inline_data
 from tests.fakes.gateway import (
     array_error,

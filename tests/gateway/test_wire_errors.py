@@ -11,6 +11,7 @@ from tests.fakes.gateway import (
     FakeGateway,
     Reply,
     chat_stream_events,
+    choice_error,
     error_event,
     markdown_response,
     openai_error,
@@ -88,3 +89,77 @@ async def test_a_stream_opening_with_an_envelope_keeps_its_image(client):
         result = await client.generate(config, REQUEST)
     assert [image.data for image in result.images] == [PNG]
     assert result.text == "here"
+
+
+@pytest.mark.parametrize(
+    ("reply", "kind", "sentence"),
+    [
+        (
+            Reply(
+                body={
+                    "error": {
+                        "code": "BALANCE-LOW",
+                        "message": "your balance is too low",
+                        "type": "insufficient_quota",
+                    }
+                }
+            ),
+            "PaymentRequired",
+            "The image service account is out of credit. "
+            "The service said: BALANCE-LOW: your balance is too low.",
+        ),
+        (
+            Reply(
+                status=400,
+                body=openai_error(
+                    "Provider returned error",
+                    code=400,
+                    metadata={
+                        "raw": '{"error":{"code":400,"message":"Image part is missing a '
+                        'thought_signature","status":"INVALID_ARGUMENT"}}',
+                        "provider_name": "Google AI Studio",
+                    },
+                ),
+            ),
+            "GatewayRejected",
+            "The image service did not accept the request (HTTP 400). The service said: "
+            "INVALID_ARGUMENT: Image part is missing a thought_signature (from Google AI Studio).",
+        ),
+        (
+            Reply(
+                status=500,
+                body={
+                    "error": {"message": "empty response from Gemini API", "type": "new_api_error"}
+                },
+            ),
+            "GatewayUnavailable",
+            "The image service is down or overloaded right now (HTTP 500). Try again in a minute. "
+            "The service said: empty response from Gemini API.",
+        ),
+        (
+            Reply(body=choice_error("Provider disconnected", 502)),
+            "GatewayUnavailable",
+            "The image service is down or overloaded right now (HTTP 502). Try again in a minute. "
+            "The service said: Provider disconnected.",
+        ),
+        (
+            Reply(
+                status=502,
+                body="<html><title>502 Bad Gateway</title></html>",
+                content_type="text/html",
+            ),
+            "GatewayUnavailable",
+            "The image service is down or overloaded right now (HTTP 502). Try again in a minute. "
+            "The service sent an HTML error page titled \u201c502 Bad Gateway\u201d.",
+        ),
+    ],
+    ids=["200-error-body", "openrouter-raw", "new-api-500", "choice-error", "html-502"],
+)
+async def test_the_gateway_words_reach_the_user(
+    client, gateway_for, fake_gateway, reply, kind, sentence
+):
+    fake_gateway.script(reply)
+    with pytest.raises(GatewayError) as info:
+        await client.generate(gateway_for("auto", max_retries=0), REQUEST)
+    assert type(info.value).__name__ == kind
+    assert str(info.value) == sentence

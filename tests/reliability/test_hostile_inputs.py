@@ -2,7 +2,7 @@
 
 Discord's own client enforces choices and lengths; the bot must not rely on it.
 Attachments (zero bytes, truncated, SVG, bombs, animations, CMYK, 16-bit, EXIF) are
-covered by tests/test_images.py and tests/bot/test_failures.py / test_downloads.py.
+covered by tests/images/ and tests/bot/test_failures.py / test_downloads.py.
 """
 
 from __future__ import annotations

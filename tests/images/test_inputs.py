@@ -1,120 +1,19 @@
-"""bot.images on real Pillow, with small images made here and hostile files built by hand."""
+"""bot.images.inputs on real Pillow: what members send, hostile files, fitting a request."""
 
 from __future__ import annotations
 
 import io
-import math
-import pickle
 import struct
-import zlib
 
 import pybase64
 import pytest
 from PIL import Image
 
 from bot import limits
-from bot.errors import ImageTooLarge, MalformedResponse, NotAnImage, RequestTooLarge
-from bot.images import inputs, jpeg, outputs, sniff
-from bot.types import GeneratedImage, InputImage
-from tests import imaging
-
-
-def encode(im: Image.Image, fmt: str, **kw) -> bytes:
-    buf = io.BytesIO()
-    im.save(buf, fmt, **kw)
-    return buf.getvalue()
-
-
-def opened(data: bytes) -> Image.Image:
-    im = Image.open(io.BytesIO(data))
-    im.load()
-    return im
-
-
-def png_chunk(kind: bytes, body: bytes) -> bytes:
-    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-
-def png_declaring(width: int, height: int) -> bytes:
-    """A tiny PNG whose header claims a huge image: the classic decompression bomb."""
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    idat = zlib.compress(b"\x00" * 1024)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + png_chunk(b"IHDR", ihdr)
-        + png_chunk(b"IDAT", idat)
-        + png_chunk(b"IEND", b"")
-    )
-
-
-@pytest.fixture(scope="module")
-def photo() -> bytes:
-    return imaging.make_photo_like(320, 240, seed=3)
-
-
-@pytest.fixture(scope="module")
-def photo_big() -> bytes:
-    return imaging.make_photo_like(768, 768, seed=7)
-
-
-# --------------------------------------------------------------------------- sniffing
-
-
-def _heic_bytes() -> bytes | None:
-    try:
-        import pillow_heif
-
-        pillow_heif.register_heif_opener()
-        return encode(Image.new("RGB", (64, 48), (200, 30, 30)), "HEIF")
-    except (
-        ImportError,
-        KeyError,
-        OSError,
-        ValueError,
-    ):  # no HEVC encoder in this build
-        return None
-
-
-@pytest.mark.parametrize(
-    ("fmt", "mime"),
-    [
-        ("PNG", "image/png"),
-        ("JPEG", "image/jpeg"),
-        ("WEBP", "image/webp"),
-        ("GIF", "image/gif"),
-    ],
-)
-def test_sniff_mime_recognises_each_format_from_bytes(fmt: str, mime: str) -> None:
-    assert sniff.sniff_mime(encode(Image.new("RGB", (8, 8), "red"), fmt)) == mime
-
-
-def test_sniff_mime_reads_heif_brands() -> None:
-    def ftyp(major: bytes, *compat: bytes) -> bytes:
-        body = major + b"\x00\x00\x00\x00" + b"".join(compat)
-        return struct.pack(">I", 8 + len(body)) + b"ftyp" + body + b"\x00" * 16
-
-    assert sniff.sniff_mime(ftyp(b"heic", b"mif1", b"heic")) == "image/heic"
-    assert sniff.sniff_mime(ftyp(b"mif1", b"mif1", b"heic")) == "image/heic"
-    assert sniff.sniff_mime(ftyp(b"mif1", b"mif1")) == "image/heif"
-    assert sniff.sniff_mime(ftyp(b"avif", b"mif1", b"avif")) is None
-    assert sniff.sniff_mime(ftyp(b"isom", b"mp41")) is None  # an MP4 video
-
-
-@pytest.mark.parametrize(
-    "data",
-    [
-        b"",
-        b"hello",
-        b"%PDF-1.7\n",
-        b"<svg xmlns='http://www.w3.org/2000/svg'/>",
-        b"BM" + b"\0" * 60,
-    ],
-)
-def test_sniff_mime_refuses_non_images(data: bytes) -> None:
-    assert sniff.sniff_mime(data) is None
-
-
-# --------------------------------------------------------------------------- hostile inputs
+from bot.errors import ImageTooLarge, NotAnImage, RequestTooLarge
+from bot.images import inputs, sniff
+from bot.types import InputImage
+from tests.images.files import encode, heic_bytes, opened, png_declaring
 
 
 @pytest.mark.parametrize(
@@ -332,7 +231,7 @@ def test_over_cap_input_is_downscaled_under_the_cap(photo_big: bytes) -> None:
 
 
 def test_heic_is_accepted_and_converted() -> None:
-    data = _heic_bytes()
+    data = heic_bytes()
     if data is None:
         pytest.skip("pillow-heif has no HEVC encoder here")
     assert sniff.sniff_mime(data) == "image/heic"
@@ -340,9 +239,6 @@ def test_heic_is_accepted_and_converted() -> None:
     assert (result.mime, result.width, result.height) == ("image/jpeg", 64, 48)
     r, g, _b = opened(result.data).getpixel((32, 24))
     assert r > 150 and g < 90
-
-
-# --------------------------------------------------------------------------- requests
 
 
 def test_b64_and_data_uri_round_trip() -> None:
@@ -379,136 +275,3 @@ def test_fit_request_refuses_what_cannot_fit(photo_big: bytes) -> None:
         inputs.fit_request((big,), 5_000)
     with pytest.raises(RequestTooLarge):
         inputs.fit_request((big,), 1_000_000, overhead_bytes=1_000_000)
-
-
-# --------------------------------------------------------------------------- outputs
-
-
-def test_inspect_output_reads_the_real_format_and_size(photo: bytes) -> None:
-    for fmt, mime in (
-        ("PNG", "image/png"),
-        ("JPEG", "image/jpeg"),
-        ("WEBP", "image/webp"),
-    ):
-        data = encode(opened(photo), fmt)
-        result = outputs.inspect_output(data)
-        assert (result.mime, result.width, result.height) == (mime, 320, 240)
-        assert result.data is data
-
-
-@pytest.mark.parametrize(
-    "data",
-    [b"", b"not an image", b"<html>502 Bad Gateway</html>", png_declaring(64, 64)[:40]],
-)
-def test_inspect_output_refuses_broken_images(data: bytes) -> None:
-    with pytest.raises(MalformedResponse, match="broken image"):
-        outputs.inspect_output(data)
-
-
-def test_inspect_output_refuses_truncated_downloads(photo: bytes) -> None:
-    for fmt in ("PNG", "JPEG", "WEBP"):
-        data = encode(opened(photo), fmt)
-        with pytest.raises(MalformedResponse):
-            outputs.inspect_output(data[: len(data) * 2 // 3])
-
-
-def test_fit_for_upload_keeps_an_image_that_fits(photo: bytes) -> None:
-    image = outputs.inspect_output(photo)
-    assert outputs.fit_for_upload(image, 10 * 1024 * 1024) is image
-
-
-def test_fit_for_upload_brings_a_large_image_under_the_limit(photo_big: bytes) -> None:
-    image = outputs.inspect_output(photo_big)
-    limit = 400_000
-    assert len(photo_big) > 2 * limit
-    result = outputs.fit_for_upload(image, limit)
-    assert len(result.data) <= limit
-    assert (result.width, result.height) == (768, 768)
-    assert opened(result.data).size == (768, 768)
-    assert result.mime == sniff.sniff_mime(result.data) == "image/jpeg"
-    assert imaging.psnr(photo_big, result.data) >= 40
-
-
-def test_fit_for_upload_uses_a_format_with_alpha_for_transparent_images(
-    photo_big: bytes,
-) -> None:
-    rgba = opened(photo_big).convert("RGBA")
-    rgba.putalpha(Image.linear_gradient("L").resize(rgba.size))
-    data = encode(rgba, "PNG", compress_level=1)
-    result = outputs.fit_for_upload(outputs.inspect_output(data), len(data) // 3)
-    assert len(result.data) <= len(data) // 3
-    out = opened(result.data)
-    assert result.mime == "image/webp" and out.mode == "RGBA" and out.size == (768, 768)
-    assert out.getpixel((5, 0))[3] < 20 and out.getpixel((5, 767))[3] > 235
-
-
-def test_fit_for_upload_walks_down_when_the_limit_is_tiny(photo: bytes) -> None:
-    result = outputs.fit_for_upload(outputs.inspect_output(photo), 12_000)
-    assert len(result.data) <= 12_000 and (result.width, result.height) == (320, 240)
-
-
-@pytest.mark.parametrize("subsampling", [0, 1, 2])
-@pytest.mark.parametrize("height", [256, 300, 397])
-def test_jpeg_encoded_in_two_halves_is_the_single_encode(
-    monkeypatch, subsampling: int, height: int
-) -> None:
-    monkeypatch.setattr(jpeg, "_SPLIT_MIN_PIXELS", 0)  # split these small images too
-    im = opened(imaging.make_photo_like(200, height, seed=3))
-    exif = Image.Exif()
-    exif[0x010E] = "a lighthouse"
-    joined = jpeg.save_jpeg(im, 95, subsampling, {"exif": exif.tobytes()})
-    single = encode(im, "JPEG", quality=95, subsampling=subsampling)
-    out = opened(joined)
-    assert out.size == (200, height) and out.getexif()[0x010E] == "a lighthouse"
-    assert out.tobytes() == opened(single).tobytes()  # restarts change no pixel
-    assert joined.count(b"\xff\xd7") >= 1 and joined.endswith(b"\xff\xd9")
-
-
-def test_fit_for_upload_stops_at_good_enough_quality(photo_big: bytes) -> None:
-    # A roomy limit: the smallest encode predicted to clear the quality bar, not the best.
-    result = outputs.fit_for_upload(outputs.inspect_output(photo_big), len(photo_big) - 1)
-    best = encode(opened(photo_big), "JPEG", quality=97, subsampling=0)
-    assert len(result.data) < len(best)
-    assert imaging.psnr(photo_big, result.data) >= 40
-
-
-# --------------------------------------------------------------------------- helpers
-
-
-def test_psnr(photo: bytes) -> None:
-    assert imaging.psnr(photo, photo) == math.inf
-    low = encode(opened(photo), "JPEG", quality=20)
-    high = encode(opened(photo), "JPEG", quality=95)
-    assert 20 < imaging.psnr(photo, low) < imaging.psnr(photo, high)
-    with pytest.raises(ValueError):
-        imaging.psnr(photo, encode(Image.new("RGB", (10, 10)), "PNG"))
-
-
-def test_make_photo_like_is_deterministic_realistic_content() -> None:
-    a = imaging.make_photo_like(256, 192, seed=1)
-    assert a == imaging.make_photo_like(256, 192, seed=1)
-    assert a != imaging.make_photo_like(256, 192, seed=2)
-    im = opened(a)
-    assert (im.format, im.mode, im.size) == ("PNG", "RGB", (256, 192))
-    # Not flat colour and not pure noise: many colours, yet far more compressible
-    # than random bytes.
-    assert len(im.getcolors(maxcolors=1 << 24)) > 5_000
-    assert len(encode(im, "JPEG", quality=90)) < 256 * 192 * 3 // 4
-
-
-def test_public_functions_and_results_cross_process_boundaries(photo: bytes) -> None:
-    for fn in (
-        sniff.sniff_mime,
-        inputs.prepare_input,
-        inputs.fit_request,
-        outputs.inspect_output,
-        outputs.fit_for_upload,
-        inputs.data_uri,
-        inputs.b64,
-        imaging.psnr,
-        imaging.make_photo_like,
-    ):
-        assert pickle.loads(pickle.dumps(fn)) is fn
-    result = outputs.inspect_output(photo)
-    assert pickle.loads(pickle.dumps(result)) == result
-    assert isinstance(result, GeneratedImage)
