@@ -210,7 +210,8 @@ def _assemble_chat(chunks: list[Mapping[str, Any]]) -> dict[str, Any]:
                 payload[key] = chunk[key]
         if isinstance(chunk.get("usage"), Mapping):
             payload["usage"] = chunk["usage"]
-        for position, choice in enumerate(chunk.get("choices") or ()):
+        listed = chunk.get("choices")
+        for position, choice in enumerate(listed if isinstance(listed, list) else ()):
             if isinstance(choice, Mapping):
                 index = _index(choice, position)
                 choices.setdefault(index, _Choice(index)).add(choice)

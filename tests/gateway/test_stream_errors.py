@@ -14,6 +14,7 @@ from bot.errors import (
     GatewayRejected,
     GatewayTimeout,
     GatewayUnavailable,
+    MalformedResponse,
     ModelNotAvailable,
 )
 from bot.gateway.streams import ERROR_MIDWAY
@@ -34,6 +35,16 @@ def test_openrouter_mid_stream_error_after_content():
         "The image service did not accept the request (HTTP 400). The service said: "
         "Invalid image_config.aspect_ratio 7:3 for this model."
     )
+
+
+@pytest.mark.parametrize("junk", [True, 7, "x", {"0": {}}])
+def test_a_chunk_whose_choices_are_not_a_list_is_skipped(junk):
+    # Found by the any-stream property: {"choices": true} raised a TypeError.
+    body = stream(delta(role="assistant", content=markdown(PNG)), {"choices": junk}, USAGE)
+    parsed = parse(body)
+    assert [image.data for image in parsed.result.images] == [PNG]
+    with pytest.raises(MalformedResponse):
+        parse(stream({"choices": junk}))
 
 
 def test_mid_stream_server_error_goes_through_the_error_map():
