@@ -332,7 +332,7 @@ class Reply:
     ``body``: dict/list (sent as JSON), str or bytes (sent as is). ``stream``: total
     bytes to send in ``chunk``-sized pieces instead of ``body`` (a large answer); see
     ``FakeGateway.streams`` for how much got through. ``delay`` seconds before
-    answering (cut short when the fake closes).
+    answering (cut short when the fake closes); ``hold``: not before this event is set.
 
     ``sse``: send these events (see ``gateway_stream``) as ``text/event-stream``, one
     write per event, ``line_end`` ending each line; ``content_type`` relabels it
@@ -351,6 +351,7 @@ class Reply:
     headers: Mapping[str, str] = field(default_factory=dict)
     content_type: str | None = None
     delay: float = 0.0
+    hold: asyncio.Event | None = None
     stream: int | None = None
     chunk: int = 64 * 1024
     sse: Sequence[SseEvent] | None = None
@@ -642,6 +643,13 @@ class FakeGateway:
         reply = self._script.pop(0) if self._script else default
         if callable(reply):
             reply = reply(recorded)
+        if reply.hold is not None:
+            waits = [asyncio.ensure_future(e.wait()) for e in (reply.hold, self._closing)]
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            for waiting in waits:
+                waiting.cancel()
+            if self._closing.is_set():
+                return web.json_response(openai_error("shutting down", code=503), status=503)
         if reply.delay:
             try:
                 await asyncio.wait_for(self._closing.wait(), reply.delay)
