@@ -74,8 +74,8 @@ MAX_DAILY = 100_000
 # Discord's files, one for servers' own gateways). None per host: a gateway gets one
 # connection per job in flight. The total is what one server at MAX_SERVER_JOBS can
 # use at once (each job downloads up to MAX_SOURCES images side by side, then makes one
-# gateway call); beyond it requests wait for a connection, and it keeps a process with
-# a spool file per job under the 1024 open files most systems give one by default.
+# gateway call); beyond it requests wait for a connection instead of the process
+# running out of sockets.
 MAX_HTTP_CONNECTIONS = MAX_SERVER_JOBS * MAX_SOURCES
 
 # The operator's settings (environment).
