@@ -99,8 +99,9 @@ class Job:
         jobs ahead of it in the channel, and ``on_wait(False)`` once it runs, so the
         member can be told. ``on_request(request)`` once the inputs are ready, just
         before the gateway call. ``publish(outcome)`` posts the result while it is being
-        stored (at 1K, storing is a fifth of what the bot adds to a job); a later job
-        that reads the chain waits for that store, so it always sees this turn.
+        stored (at 1K, storing is a fifth of what the bot adds to a job); an edit of the
+        latest image sent after this job always sees its turn, and an edit of a given
+        image sees it once stored unless the turn still waits for the jobs ahead.
         """
         if self._ran:
             raise RuntimeError("a job runs once; admit it again to run it again")

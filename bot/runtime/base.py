@@ -79,10 +79,14 @@ class Chains(Protocol):
     submission, not completion. A result goes where its command was sent (the deferred
     "thinking" message is edited in place), so the newest image in the channel is the
     last one asked for, and "latest" means that one whichever answer came first. So a
-    job that edits the latest image waits (``latest``) for the places ahead of it, and
-    no longer than the newest new chain among them; every other job runs at once, its
-    turn written behind those ahead. A job that replays the chain without waiting reads
-    what is recorded when it starts.
+    job that edits the latest image waits (``latest``) for the places ahead of it until
+    each is recorded, closed without a turn, or replaced by a recorded new chain behind
+    it; every other job runs at once, its turn written behind those ahead. A job that
+    replays the chain without waiting reads what is recorded when it starts. A new chain
+    waits only for places ahead that have yet to read the chain it replaces.
+
+    Implementations: ``LocalChains`` (one process); one shared by several processes
+    keeps the places in the database, in the same order.
     """
 
     def take(self, channel_id: int, *, reads: bool = False, new_chain: bool = False) -> ChainPlace:
