@@ -70,6 +70,13 @@ MAX_USER_JOBS = 20
 MAX_SERVER_JOBS = 200
 MAX_HOURLY = 10_000
 MAX_DAILY = 100_000
+# HTTP connections open at once, per pool (bot.transport: one for the bot's gateway and
+# Discord's files, one for servers' own gateways). None per host: a gateway gets one
+# connection per job in flight. The total is what one server at MAX_SERVER_JOBS can
+# use at once (each job downloads up to MAX_SOURCES images side by side, then makes one
+# gateway call); beyond it requests wait for a connection instead of the process
+# running out of sockets.
+MAX_HTTP_CONNECTIONS = MAX_SERVER_JOBS * MAX_SOURCES
 
 # The operator's settings (environment).
 MIN_SECRET_KEY_CHARS = 16  # SECRET_KEY encrypts per-server keys: README says at least 16

@@ -34,9 +34,15 @@ from aiohttp.abc import ResolveResult
 from yarl import URL
 
 from bot.gateway.netguard import PUBLIC_ONLY, is_public_address
+from bot.limits import MAX_HTTP_CONNECTIONS
 
-# httpx's defaults, so that swapping the transport changes speed and nothing else.
-DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
+# Sized from the in-flight limits (bot.limits.MAX_HTTP_CONNECTIONS says why), not
+# httpx's 100: below the jobs a server may run at once, requests would queue for a
+# connection after the admission said yes, and pay the gateway's latency twice. Every
+# connection may stay open for reuse, as aiohttp keeps them (httpx's own keeps 20).
+DEFAULT_LIMITS = httpx.Limits(
+    max_connections=MAX_HTTP_CONNECTIONS, max_keepalive_connections=MAX_HTTP_CONNECTIONS
+)
 # aiohttp warns about bytes bodies over 1 MiB (one write of the whole body); larger
 # request bodies (reference images) go in pieces of this size, each awaiting the
 # socket's flow control.
@@ -154,6 +160,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         if session is None:
             connector = aiohttp.TCPConnector(
                 limit=self._limits.max_connections or 0,  # 0: no limit, as None in httpx
+                limit_per_host=0,  # a gateway gets one connection per job in flight
                 keepalive_timeout=self._limits.keepalive_expiry,  # None: no expiry in both
                 ssl=self._ssl,
                 resolver=_PublicOnlyResolver() if public_only else None,

@@ -120,9 +120,13 @@ class BotHarness:
         return self.fake.messages[req.response["id"]]
 
     async def stored(self) -> None:
-        """Results are posted while they are stored; tests that read the store wait here."""
+        """Results are posted while they are stored; tests that read the store wait here.
+
+        Also for the turns written behind the jobs ahead of them in their channel.
+        """
         if self.bot is not None:
             await self.bot.runtime.barrier.stored()
+            await self.bot.runtime.chains.settled()
 
 
 def _progress(msg: StoredMessage) -> bool:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 
+from bot.limits import MAX_SERVER_JOBS
 from bot.transport import http_client
 
 
@@ -292,3 +293,22 @@ async def test_public_only_requests_never_connect_to_a_private_address() -> None
         with pytest.raises(httpx.ConnectError):
             await http.get(url, extensions={PUBLIC_ONLY: True})
     assert len(server.requests) == 1
+
+
+async def test_the_pool_holds_every_job_a_server_may_run_at_once() -> None:
+    """No connection cap below the in-flight limits: each request has its own, at once."""
+    wanted = MAX_SERVER_JOBS + 1  # above httpx's default of 100, which once capped it
+    everyone_in = asyncio.Event()
+
+    async def handler(seen: Seen, conn: Conn) -> None:
+        if len(server.requests) >= wanted:
+            everyone_in.set()
+        await everyone_in.wait()  # nobody is answered before every request is in
+        conn.write(response("200 OK", b"ok"))
+
+    async with raw_server(handler) as server, http_client() as http:
+        async with asyncio.timeout(30):
+            answers = await asyncio.gather(*(http.get(f"{server.url}/{i}") for i in range(wanted)))
+
+    assert [a.text for a in answers] == ["ok"] * wanted
+    assert server.connections == wanted

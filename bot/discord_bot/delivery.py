@@ -33,7 +33,7 @@ TOKEN_MARGIN = 60
 PROGRESS_INTERVAL = 5.0
 # How long a finished job waits for a progress edit in flight before dropping it.
 PROGRESS_CLOSE_WAIT = 5.0
-WAITING_FOR_CHANNEL = "Waiting for the edit in progress in this channel…"
+WAITING_FOR_CHANNEL = "Waiting for the images in progress in this channel…"
 # Discord error codes meaning the interaction token can no longer be used.
 EXPIRED_CODES = {10062, 10015, 50027}
 

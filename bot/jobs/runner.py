@@ -6,9 +6,23 @@ crash leaves a trace that start-up turns into "interrupted"), then the gateway i
 called, then blobs, the history turn, usage and the job's final state are stored.
 
 The only way in is ``async with runner.admit(spec, settings) as job: await job.run(...)``:
-the prompt and option checks, quotas, the in-flight limits and (in ``run``) the
-channel's chain lock are all inside, so no front end can skip or reorder them.
+the prompt and option checks, quotas, the in-flight limits and the job's place in the
+channel's chain are all inside, so no front end can skip or reorder them.
 Nothing here knows about Discord.
+
+Channels never run one job at a time. Each job takes its place in the channel's chain
+when it is admitted (``bot.runtime.base.Chains``) and goes straight on to the gateway,
+except an edit of "the channel's latest image" (``use_latest``: ``/edit`` without an
+image), which first waits for the jobs ahead of it that can still change which image
+that is. The chain records turns in submission order, not completion order: a result
+is shown where its command was sent, so the latest image on screen is the one asked
+for last, and an ``/edit`` sent while an ``/imagine`` runs edits that ``/imagine``'s
+result however long it takes. A turn that is ready before the ones ahead of it is
+written after them (its result is posted and its job stored at once); a new chain
+(``/imagine``, a reroll of one) replaces the chain when its turn is written, so a
+failed ``/imagine`` leaves the chain as it was, and of two ``/imagine``s the later one
+is the chain whichever finished first. Jobs that replay the chain without waiting (an
+edit of a given image, a button) read the turns recorded when they start.
 """
 
 from __future__ import annotations
@@ -37,6 +51,7 @@ from bot.jobs.spec import (
     supports_sizes,
 )
 from bot.limits import MAX_DOWNLOAD_BYTES
+from bot.runtime.base import ChainPlace
 from bot.storage.base import GuildSettings, JobRecord, TurnRecord
 from bot.types import GatewayConfig, ImageRequest, ImageResult
 
@@ -63,10 +78,13 @@ def _kept(settings: GuildSettings) -> int:
 class Job:
     """An admitted job; ``run`` it once, inside the ``admit`` block that made it."""
 
-    def __init__(self, runner: JobRunner, spec: JobSpec, settings: GuildSettings) -> None:
+    def __init__(
+        self, runner: JobRunner, spec: JobSpec, settings: GuildSettings, place: ChainPlace
+    ) -> None:
         self._runner = runner
         self.spec = spec
         self.settings = settings
+        self._place = place
         self._ran = False
 
     async def run(
@@ -76,29 +94,28 @@ class Job:
         on_wait: OnWait | None = None,
         on_request: OnRequest | None = None,
     ) -> JobOutcome:
-        """Run the job to the end; the channel lock keeps a chain's turns in order.
+        """Run the job to the end; its turn goes into the channel's chain in its place.
 
-        ``on_wait(True)`` is called when the job has to wait for another job of the
-        channel's chain, and ``on_wait(False)`` once it runs, so the member can be told.
-        ``on_request(request)`` once the inputs are ready, just before the gateway call.
-        ``publish(outcome)`` posts the result while it is being stored (at 1K, storing
-        is a fifth of what the bot adds to a job); the chain stays locked until both
-        are done, so the next turn always sees this one.
+        ``on_wait(True)`` is called when an edit of the latest image has to wait for the
+        jobs ahead of it in the channel, and ``on_wait(False)`` once it runs, so the
+        member can be told. ``on_request(request)`` once the inputs are ready, just
+        before the gateway call. ``publish(outcome)`` posts the result while it is being
+        stored (at 1K, storing is a fifth of what the bot adds to a job); an edit of the
+        latest image sent after this job always sees its turn, and an edit of a given
+        image sees it once stored unless the turn still waits for the jobs ahead.
         """
         if self._ran:
             raise RuntimeError("a job runs once; admit it again to run it again")
         self._ran = True
-        runner, spec = self._runner, self.spec
-        if not spec.chained:
-            return await runner._run(spec, self.settings, publish, on_request)
-        lock = runner.services.runtime.chains.lock(spec.channel_id)
-        told = on_wait if lock.locked() else None
-        if told is not None:
-            told(True)
-        async with lock:
+        place = self._place
+        if self.spec.use_latest:
+            told = on_wait if place.waiting() else None
+            if told is not None:
+                told(True)
+            await place.latest()
             if told is not None:
                 told(False)
-            return await runner._run(spec, self.settings, publish, on_request)
+        return await self._runner._run(self.spec, self.settings, publish, on_request, place)
 
 
 class JobRunner:
@@ -128,24 +145,45 @@ class JobRunner:
         check_options(spec)
         for source in spec.sources:
             source.precheck()
-        await self.check_quota(spec, settings)
         runtime = self.services.runtime
-        runtime.admissions.acquire(
-            user_id=spec.user_id,
-            guild_id=spec.guild_id,
-            user_limit=settings.user_concurrency,
-            guild_limit=settings.guild_concurrency,
+        # Taken first, before anything awaits: the chain's order is the order jobs came in.
+        place = runtime.chains.take(
+            spec.channel_id, reads=spec.history or spec.use_latest, new_chain=spec.new_chain
         )
         try:
-            async with runtime.tasks.job():
-                yield Job(self, spec, settings)
+            await self.check_quota(spec, settings)
+            runtime.admissions.acquire(
+                user_id=spec.user_id,
+                guild_id=spec.guild_id,
+                user_limit=settings.user_concurrency,
+                guild_limit=settings.guild_concurrency,
+            )
+            try:
+                async with runtime.tasks.job():
+                    yield Job(self, spec, settings, place)
+            finally:
+                runtime.admissions.release(user_id=spec.user_id, guild_id=spec.guild_id)
         finally:
-            runtime.admissions.release(user_id=spec.user_id, guild_id=spec.guild_id)
+            place.close()
 
     async def reset_chain(self, channel_id: int) -> int:
-        """Forget the channel's chain once no turn of it is running; the turns removed."""
-        async with self.services.runtime.chains.lock(channel_id):
-            return await self.services.store.reset_history(channel_id)
+        """Forget the channel's chain, and the turns of jobs sent before; the turns removed.
+
+        Replaces the chain as an ``/imagine`` does, so it waits only for jobs ahead that
+        have yet to read the chain (an edit of the latest image waiting for its turn).
+        """
+        place = self.services.runtime.chains.take(channel_id, new_chain=True)
+        removed = 0
+
+        async def reset() -> None:
+            nonlocal removed
+            removed = await self.services.store.reset_history(channel_id)
+
+        try:
+            await place.record(reset, wait=True)
+            return removed
+        finally:
+            place.close()
 
     # -- inputs -----------------------------------------------------------------
     async def download(self, source: SourceImage, cap: int = MAX_DOWNLOAD_BYTES) -> bytes:
@@ -163,7 +201,8 @@ class JobRunner:
         spec: JobSpec,
         settings: GuildSettings,
         publish: Publish,
-        on_request: OnRequest | None = None,
+        on_request: OnRequest | None,
+        place: ChainPlace,
     ) -> JobOutcome:
         services = self.services
         store = services.store
@@ -178,14 +217,12 @@ class JobRunner:
             image_size = None
         aspect_ratio = spec.aspect_ratio or settings.aspect_ratio
 
-        if spec.chained:
-            # A result already on screen is part of the history, even while it is stored.
-            await services.runtime.barrier.stored(channel_id=spec.channel_id)
-        if spec.new_chain:
-            await store.reset_history(spec.channel_id)
         turns: Sequence[TurnRecord] = ()
         if spec.history or spec.use_latest:
+            # A result already on screen is part of the history, even while it is stored.
+            await services.runtime.barrier.stored(channel_id=spec.channel_id)
             turns = await store.recent_turns(spec.channel_id, _kept(settings))
+        place.read()
         replays = spec.history and gateway.dialect == "google"
         inputs = await self._inputs(spec, turns, replays_outputs=replays)
         replayed = turns[len(turns) - settings.history_turns :] if settings.history_turns else ()
@@ -263,12 +300,13 @@ class JobRunner:
         )
 
         async def stored_and_observed() -> JobRecord:
-            stored = await self._store_result(spec, settings, job, inputs, result)
+            stored = await self._store_result(spec, settings, job, inputs, result, place)
             if size_sent:
                 await self._remember_size(gateway, model, check)
             return stored
 
         saving = asyncio.ensure_future(stored_and_observed())
+        place.close(after=saving)  # the store records the turn, whatever happens to this task
         services.runtime.barrier.storing(job.id, spec.channel_id, saving)
         try:
             await publish(outcome)
@@ -283,8 +321,12 @@ class JobRunner:
         job: JobRecord,
         inputs: Inputs,
         result: ImageResult,
+        place: ChainPlace,
     ) -> JobRecord:
-        """Blobs, the history turn, usage, and the job marked done (or failed, and raise)."""
+        """Blobs, the history turn, usage, and the job marked done (or failed, and raise).
+
+        The turn is written in its place in the chain: now, or after the jobs ahead.
+        """
         try:
             store = self.services.store
             outputs = [
@@ -298,20 +340,24 @@ class JobRunner:
                 stored = await store.put_blob(data, sniff_mime(data) or "application/octet-stream")
                 if stored.sha256 != sha:
                     log.warning("blob %s stored under %s", sha, stored.sha256)
-            await store.append_turn(
-                TurnRecord(
-                    channel_id=spec.channel_id,
-                    guild_id=spec.guild_id,
-                    user_id=spec.user_id,
-                    prompt=spec.prompt,
-                    inputs=tuple(inputs.stored),
-                    outputs=tuple(outputs),
-                    model_text=result.text,
-                    raw_turn=result.raw_turn,
-                    job_id=job.id,
-                ),
-                keep=_kept(settings),
+            turn = TurnRecord(
+                channel_id=spec.channel_id,
+                guild_id=spec.guild_id,
+                user_id=spec.user_id,
+                prompt=spec.prompt,
+                inputs=tuple(inputs.stored),
+                outputs=tuple(outputs),
+                model_text=result.text,
+                raw_turn=result.raw_turn,
+                job_id=job.id,
             )
+
+            async def write() -> None:
+                if spec.new_chain:
+                    await store.reset_history(spec.channel_id)
+                await store.append_turn(turn, keep=_kept(settings))
+
+            await place.record(write)
             usage = result.usage
             tokens = 0
             if usage is not None:

@@ -81,7 +81,7 @@ class JobSpec:
     aspect_ratio: str | None = None
     image_size: str | None = None
     history: bool = False  # replay the channel's chain
-    new_chain: bool = False  # /imagine: forget the chain first
+    new_chain: bool = False  # /imagine: its turn replaces the chain
     use_latest: bool = False  # /edit without an image: the chain's latest output
     interaction_token: str | None = None
     # Where the result goes: Discord's per-file limit there (boosted servers allow more,
@@ -110,11 +110,6 @@ class JobSpec:
             new_chain=bool(p.get("new_chain", job.kind == "imagine")),
         )
         return replace(spec, **changes)
-
-    @property
-    def chained(self) -> bool:
-        """True when the job reads or resets the channel's chain, so it takes its lock."""
-        return self.history or self.new_chain or self.use_latest
 
 
 @dataclass(frozen=True)

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.runtime.base import Admissions, ChainLock, ChainLocks, ModelCache, StoreBarrier, Tasks
+from bot.runtime.base import Admissions, ChainPlace, Chains, ModelCache, StoreBarrier, Tasks
 from bot.runtime.local import (
     CLOSE_WAIT_SECONDS,
     MODEL_CACHE_TTL,
     LocalAdmissions,
-    LocalChainLocks,
+    LocalChains,
     LocalModelCache,
     LocalStoreBarrier,
     LocalTasks,
@@ -22,8 +22,8 @@ from bot.runtime.local import (
 
 __all__ = [
     "Admissions",
-    "ChainLock",
-    "ChainLocks",
+    "ChainPlace",
+    "Chains",
     "ModelCache",
     "Runtime",
     "StoreBarrier",
@@ -35,7 +35,7 @@ __all__ = [
 @dataclass(frozen=True)
 class Runtime:
     admissions: Admissions
-    chains: ChainLocks
+    chains: Chains
     barrier: StoreBarrier
     models: ModelCache
     tasks: Tasks
@@ -45,17 +45,19 @@ class Runtime:
 
         A job stopped here keeps its "running" row, so the next start reports it as
         interrupted. Results already posted are still being stored (shielded from the
-        cancel); the database closes after this returns.
+        cancel), and turns waiting for a stopped job are then recorded; the database
+        closes after this returns.
         """
         await self.tasks.close()
         await self.barrier.stored(at_most=CLOSE_WAIT_SECONDS)
+        await self.chains.settled(at_most=CLOSE_WAIT_SECONDS)
 
 
 def local_runtime(*, model_cache_ttl: float = MODEL_CACHE_TTL) -> Runtime:
     """Today's runtime: everything in this process."""
     return Runtime(
         admissions=LocalAdmissions(),
-        chains=LocalChainLocks(),
+        chains=LocalChains(),
         barrier=LocalStoreBarrier(),
         models=LocalModelCache(ttl=model_cache_ttl),
         tasks=LocalTasks(),

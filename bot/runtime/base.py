@@ -2,7 +2,7 @@
 
 ``bot.runtime.local`` implements them in process (what one bot process needs); a
 deployment that runs several processes on one database replaces the ones that must be
-shared (admission counts, chain locks) with implementations backed by that database,
+shared (admission counts, chain order) with implementations backed by that database,
 and keeps the rest. Nothing here may import discord.
 
 Decision, the in-flight limit: a member's count is kept per member across every
@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import AbstractAsyncContextManager
-from types import TracebackType
 from typing import Any, Protocol
 
 
@@ -39,24 +38,67 @@ class Admissions(Protocol):
         ...
 
 
-class ChainLock(Protocol):
-    """One channel's chain: its turns run one at a time, in order."""
+class ChainPlace(Protocol):
+    """One job's place in its channel's chain of turns (see ``Chains``)."""
 
-    def locked(self) -> bool: ...
+    def waiting(self) -> bool:
+        """Whether ``latest`` would wait."""
+        ...
 
-    async def __aenter__(self) -> Any: ...
+    async def latest(self) -> None:
+        """Return once no place ahead can still change which turn is the chain's latest."""
+        ...
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> Any: ...
+    def read(self) -> None:
+        """The job has read the chain: a new chain begun after it may now replace it."""
+        ...
+
+    async def record(self, write: Callable[[], Awaitable[None]], *, wait: bool = False) -> None:
+        """Run ``write`` (the job's turn) in the chain's order; skip it once it is replaced.
+
+        When nothing ahead holds it, ``write`` runs now and its errors propagate; else
+        this returns at once and ``write`` runs when the places ahead allow
+        (``Chains.settled`` waits for it), unless ``wait``: then it returns after it. It
+        is skipped when a new chain begun after this place was recorded first.
+        """
+        ...
+
+    def close(self, after: asyncio.Future[Any] | None = None) -> None:
+        """The job is done with its place (once ``after`` is done, when given); idempotent.
+
+        A place that ``record`` was not called for stops holding the places behind it.
+        """
+        ...
 
 
-class ChainLocks(Protocol):
-    def lock(self, channel_id: int) -> ChainLock:
-        """The channel's lock; keep the returned reference for as long as it is used."""
+class Chains(Protocol):
+    """Each channel's chain of turns, recorded in the order the jobs were submitted.
+
+    Every job takes a place when it is admitted; a turn appends to the chain, a new
+    chain (``/imagine``, a reroll of one, ``/reset``) replaces it. Decision, the order:
+    submission, not completion. A result goes where its command was sent (the deferred
+    "thinking" message is edited in place), so the newest image in the channel is the
+    last one asked for, and "latest" means that one whichever answer came first. So a
+    job that edits the latest image waits (``latest``) for the places ahead of it until
+    each is recorded, closed without a turn, or replaced by a recorded new chain behind
+    it; every other job runs at once, its turn written behind those ahead. A job that
+    replays the chain without waiting reads what is recorded when it starts. A new chain
+    waits only for places ahead that have yet to read the chain it replaces.
+
+    Implementations: ``LocalChains`` (one process); one shared by several processes
+    keeps the places in the database, in the same order.
+    """
+
+    def take(self, channel_id: int, *, reads: bool = False, new_chain: bool = False) -> ChainPlace:
+        """A place behind every place taken before in the channel; ``close`` it.
+
+        ``reads``: the job reads the chain (``read`` once it has); ``new_chain``: its turn
+        replaces the chain instead of appending to it.
+        """
+        ...
+
+    async def settled(self, *, at_most: float | None = None) -> None:
+        """Return once every turn handed to ``record`` so far is written or skipped."""
         ...
 
 

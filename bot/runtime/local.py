@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
-import weakref
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any
 
 from bot.errors import LimitReached
+
+log = logging.getLogger("bot.runtime")
 
 MODEL_CACHE_TTL = 300.0
 CLOSE_WAIT_SECONDS = 10.0
@@ -61,20 +63,149 @@ class LocalAdmissions:
                 del table[key]
 
 
-class LocalChainLocks:
-    def __init__(self) -> None:
-        # Weak: a lock lives while a job holds or awaits it, not for every channel ever used.
-        self._locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
+class _Chain:
+    """One channel's places that still hold others, in submission order."""
 
-    def lock(self, channel_id: int) -> asyncio.Lock:
-        """The channel's lock; keep the returned reference for as long as it is used."""
-        lock = self._locks.get(channel_id)
-        if lock is None:
-            lock = self._locks[channel_id] = asyncio.Lock()
-        return lock
+    def __init__(self) -> None:
+        self.places: list[_Place] = []
+        self.writing = asyncio.Lock()  # one turn at a time: a replace never lands mid-append
+        self._moved = asyncio.Event()
+
+    def ahead(self, place: _Place) -> list[_Place]:
+        return self.places[: self.places.index(place)] if place in self.places else []
+
+    def latest_known(self, place: _Place) -> bool:
+        return place.void or not self.ahead(place)
+
+    def may_write(self, place: _Place) -> bool:
+        # A new chain replaces what is ahead, so it waits only for those still to read it.
+        if place.new_chain and not place.void:
+            return not any(q.unread for q in self.ahead(place))
+        return self.latest_known(place)
+
+    def moved(self) -> None:
+        moved, self._moved = self._moved, asyncio.Event()
+        moved.set()
+
+    async def until(self, ready: Callable[[], bool]) -> None:
+        while not ready():
+            await self._moved.wait()
+
+
+class _Place:
+    def __init__(self, chains: LocalChains, channel_id: int, *, reads: bool, new_chain: bool):
+        self._chains, self._channel_id = chains, channel_id
+        self._chain = chains.chain(channel_id)
+        self._chain.places.append(self)
+        self.new_chain = new_chain
+        self.unread = reads
+        self.void = False  # a later new chain was recorded: this turn is not
+        self._settled = False
+        self._recording = False
+        self._after: asyncio.Future[Any] | None = None
+
+    def waiting(self) -> bool:
+        return not self._chain.latest_known(self)
+
+    async def latest(self) -> None:
+        await self._chain.until(lambda: self._chain.latest_known(self))
+
+    def read(self) -> None:
+        if self.unread:
+            self.unread = False
+            self._chain.moved()
+
+    async def record(self, write: Callable[[], Awaitable[None]], *, wait: bool = False) -> None:
+        if self._settled or self._recording:
+            raise RuntimeError("a place records one turn, before it is closed")
+        self._recording = True
+        if wait:
+            try:
+                await self._chain.until(lambda: self._chain.may_write(self))
+            except BaseException:
+                self._settle()
+                raise
+        if self._chain.may_write(self):
+            await self._write(write)
+            return
+        self._chains.later(self._write_later(write))
+
+    async def _write_later(self, write: Callable[[], Awaitable[None]]) -> None:
+        try:
+            await self._chain.until(lambda: self._chain.may_write(self))
+            await self._write(write)
+        except Exception:  # the job's result is out and stored; only its turn is lost
+            log.exception("a turn of channel %s could not be recorded", self._channel_id)
+        finally:
+            self._settle()  # also when stopped: the places behind must not wait for ever
+
+    async def _write(self, write: Callable[[], Awaitable[None]]) -> None:
+        chain = self._chain
+        try:
+            async with chain.writing:
+                if self.void:
+                    return
+                await write()
+                if self.new_chain:
+                    for replaced in chain.ahead(self):
+                        replaced.void = True
+                        chain.places.remove(replaced)
+        finally:
+            self._settle()
+
+    def close(self, after: asyncio.Future[Any] | None = None) -> None:
+        if after is not None and not after.done():
+            self._after = after
+            after.add_done_callback(lambda _: self.close())
+            return
+        if self._after is not None and not self._after.done():
+            return  # the job's store closes it
+        if not (self._settled or self._recording):
+            self._settle()
+
+    def _settle(self) -> None:
+        if self._settled:
+            return
+        self._settled, self.unread = True, False
+        chain = self._chain
+        if self in chain.places:
+            chain.places.remove(self)
+        chain.moved()
+        self._chains.drop_if_idle(self._channel_id, chain)
+
+
+class LocalChains:
+    """Chains in memory (the decision on their order is in ``bot.runtime.base.Chains``)."""
+
+    def __init__(self) -> None:
+        # Only channels with a place still holding others: not every channel ever used.
+        self._chains: dict[int, _Chain] = {}
+        self._later: set[asyncio.Task[None]] = set()
+
+    def take(self, channel_id: int, *, reads: bool = False, new_chain: bool = False) -> _Place:
+        return _Place(self, channel_id, reads=reads, new_chain=new_chain)
+
+    def chain(self, channel_id: int) -> _Chain:
+        chain = self._chains.get(channel_id)
+        if chain is None:
+            chain = self._chains[channel_id] = _Chain()
+        return chain
+
+    def drop_if_idle(self, channel_id: int, chain: _Chain) -> None:
+        if not chain.places and self._chains.get(channel_id) is chain:
+            del self._chains[channel_id]
+
+    def later(self, write: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(write)
+        self._later.add(task)
+        task.add_done_callback(self._later.discard)
+
+    async def settled(self, *, at_most: float | None = None) -> None:
+        if self._later:
+            await asyncio.wait(set(self._later), timeout=at_most)
 
     def __len__(self) -> int:
-        return len(self._locks)
+        return len(self._chains)
 
 
 class LocalStoreBarrier:

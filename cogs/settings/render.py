@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import discord
 
 from bot.gateway.dialects import sends_size_fields
+from bot.limits import MAX_HTTP_CONNECTIONS
 from bot.storage.base import GuildSettings, SizeObservation, UsageRow
 
 USAGE_TOP = 15
@@ -30,7 +31,10 @@ def channels_text(channels: Sequence[int]) -> str:
 
 def limits_text(s: GuildSettings) -> str:
     return (
-        f"Jobs at once: {s.user_concurrency} per member, {s.guild_concurrency} per server\n"
+        f"Jobs at once: {s.user_concurrency} per member, {s.guild_concurrency} per server, "
+        "side by side in a channel\n"
+        f"Gateway connections: no cap per gateway, {MAX_HTTP_CONNECTIONS} at once "
+        "across all servers\n"
         f"Per member: {_quota(s.user_hourly)}/hour, {_quota(s.user_daily)}/day\n"
         f"Per server: {_quota(s.guild_hourly)}/hour, {_quota(s.guild_daily)}/day"
     )

@@ -61,8 +61,8 @@ async def test_an_edit_right_after_a_reroll_continues_from_the_reroll(
     await h.result(await h.fake.slash("imagine", {"prompt": "a kite"}))
     edited = await h.result(await h.fake.slash("edit", {"prompt": "make it red"}))
     finished = slow_turns(h)
-    # A reroll takes no channel lock (it replays nothing), so only the wait for stored
-    # results keeps the /edit below from reading the history without it.
+    # The /edit below edits the channel's latest image, so it waits for the reroll sent
+    # before it, whose turn is still being written.
     await h.result(
         await h.fake.click(edited.original, button(edited.original, "reroll")), stored=False
     )

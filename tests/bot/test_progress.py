@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 import bot.discord_bot.delivery
@@ -38,31 +40,34 @@ async def test_progress_shows_elapsed_time_then_the_result(
 
 async def test_an_edit_waiting_for_the_channel_says_so(running_bot: BotHarness) -> None:
     h = running_bot
-    h.gw.script(Reply(body=images_response([FIRST])), Reply(body=images_response([SECOND])))
+    answer = asyncio.Event()
+    h.gw.script(
+        Reply(body=images_response([IMAGE])),
+        Reply(body=images_response([FIRST]), hold=answer),
+        Reply(body=images_response([SECOND])),
+    )
     await h.result(await h.fake.slash("imagine", {"prompt": "a castle"}))
-    channel_id = int(h.fake.channel["id"])
-    lock = h.bot.runtime.chains.lock(channel_id)
-    await lock.acquire()  # another edit of this channel's chain is running
-    try:
-        it = await h.fake.slash("edit", {"prompt": "make it night"})
+    running = await h.fake.slash("imagine", {"prompt": "a tower"})  # its answer held back
+    await h.gw.wait_for_requests(2)
+    it = await h.fake.slash("edit", {"prompt": "make it night"})
 
-        def progress(text: str, absent: str | None = None):
-            def check(r) -> bool:
-                content = (r.json.get("content") if isinstance(r.json, dict) else "") or ""
-                return (
-                    r.method == "PATCH"
-                    and it.token in r.path
-                    and text in content
-                    and (absent is None or absent not in content)
-                )
+    def progress(text: str, absent: str | None = None):
+        def check(r) -> bool:
+            content = (r.json.get("content") if isinstance(r.json, dict) else "") or ""
+            return (
+                r.method == "PATCH"
+                and it.token in r.path
+                and text in content
+                and (absent is None or absent not in content)
+            )
 
-            return check
+        return check
 
-        await h.fake.wait_for(progress("Waiting for the edit in progress in this channel"))
-        assert len(h.gw.requests) == 1
-    finally:
-        lock.release()
-    running = await h.fake.wait_for(progress("Editing…", absent="Waiting"))
-    assert running.json["content"].startswith("Editing… ")
+    await h.fake.wait_for(progress("Waiting for the images in progress in this channel"))
+    assert len(h.gw.requests) == 2
+    answer.set()
+    await h.result(running)
+    busy = await h.fake.wait_for(progress("Editing…", absent="Waiting"))
+    assert busy.json["content"].startswith("Editing… ")
     done = await h.result(it)
     assert done.original.files[0][1] == SECOND

@@ -317,6 +317,13 @@ class FakeGateway:
         reply = self._script.pop(0) if self._script else default
         if callable(reply):
             reply = reply(recorded)
+        if reply.hold is not None:
+            waits = [asyncio.ensure_future(e.wait()) for e in (reply.hold, self._closing)]
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            for waiting in waits:
+                waiting.cancel()
+            if self._closing.is_set():
+                return web.json_response(openai_error("shutting down", code=503), status=503)
         if reply.delay:
             try:
                 await asyncio.wait_for(self._closing.wait(), reply.delay)

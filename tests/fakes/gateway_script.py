@@ -6,6 +6,7 @@ Re-exported by ``tests.fakes.gateway``; the server there sends each ``Reply`` as
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
@@ -27,7 +28,7 @@ class Reply:
     ``body``: dict/list (sent as JSON), str or bytes (sent as is). ``stream``: total
     bytes to send in ``chunk``-sized pieces instead of ``body`` (a large answer); see
     ``FakeGateway.streams`` for how much got through. ``delay`` seconds before
-    answering (cut short when the fake closes).
+    answering (cut short when the fake closes); ``hold``: not before this event is set.
 
     ``sse``: send these events (see ``gateway_stream``) as ``text/event-stream``, one
     write per event, ``line_end`` ending each line; ``content_type`` relabels it
@@ -46,6 +47,7 @@ class Reply:
     headers: Mapping[str, str] = field(default_factory=dict)
     content_type: str | None = None
     delay: float = 0.0
+    hold: asyncio.Event | None = None
     stream: int | None = None
     chunk: int = 64 * 1024
     sse: Sequence[SseEvent] | None = None
