@@ -18,8 +18,13 @@ KEY_REMINDER = (
 
 
 def _target(path: str) -> Path:
+    """A new file: ``path`` itself, or a dated name in it when it is (or ends as) a folder."""
     target = Path(path)
-    if target.is_dir():
+    if path.endswith(("/", os.sep)) or target.is_dir():
+        try:
+            target.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"cannot create the folder {path}: {exc.strerror or exc}") from exc
         return target / time.strftime("bot-%Y%m%d-%H%M%S.db")
     if target.exists():
         raise ConfigError(f"{path} already exists; give a new file name or a folder")

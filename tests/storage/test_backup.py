@@ -106,3 +106,15 @@ def test_backup_sqlite_reports_the_copy_and_its_schema(tmp_path):
         db.execute("INSERT INTO schema_version VALUES (3, 0)")
     report = backup_sqlite(tmp_path / "src.db", tmp_path / "one.db")
     assert (report.path, report.schema_version) == (tmp_path / "one.db", 3)
+
+
+async def test_a_folder_target_gets_a_dated_file_and_is_created(tmp_path):
+    source = tmp_path / "bot.db"
+    store = await open_store(f"sqlite:///{source}")
+    await store.close()
+    code, out, err = await run_cli(
+        "backup", "backups/", env={"DATABASE_URL": f"sqlite:///{source}"}, cwd=tmp_path
+    )
+    assert code == 0, err
+    (made,) = (tmp_path / "backups").iterdir()
+    assert out == f"backups/{made.name}\n" and made.name.startswith("bot-")
