@@ -53,6 +53,13 @@ def passing_lines(discord: FakeDiscord, gateway: FakeGateway, tmp_path: Path) ->
     ]
 
 
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound, then closed again)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def _latest() -> int:
     from bot.storage.sqlite.migrations import LATEST_VERSION
 
@@ -119,9 +126,7 @@ async def test_a_rejected_token(fakes, tmp_path):
 
 async def test_an_unreachable_discord_names_host_and_cause(fakes, tmp_path):
     discord, gateway = fakes
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = closed_port()
     env = {**environment(discord, gateway, tmp_path)}
     env["DISCORD_API_BASE"] = f"http://127.0.0.1:{port}/api/v10"
     code, lines, _ = await check(env, tmp_path)
@@ -208,9 +213,7 @@ async def test_a_model_the_gateway_does_not_list(fakes, tmp_path):
 
 async def test_an_unreachable_gateway_names_the_host(fakes, tmp_path):
     discord, gateway = fakes
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = closed_port()
     env = {**environment(discord, gateway, tmp_path)}
     env["IMAGE_API_BASE_URL"] = f"http://127.0.0.1:{port}/v1"
     code, lines, _ = await check(env, tmp_path)

@@ -7,19 +7,11 @@ import sys
 
 import pytest
 
-from tests.fakes.gateway import FakeGateway, Reply, markdown_response, openai_error, png_bytes
-from tests.test_cli import API_KEY, run_cli
+from tests.fakes.gateway import Reply, markdown_response, openai_error, png_bytes
+from tests.test_cli import API_KEY, gateway, run_cli
+from tests.test_cli import project_env as env
 
-
-@pytest.fixture
-async def gateway():
-    async with FakeGateway(api_key=API_KEY) as fake:
-        yield fake
-
-
-@pytest.fixture
-def env(gateway):
-    return {"IMAGE_API_BASE_URL": gateway.base_url, "IMAGE_API_KEY": API_KEY}
+__all__ = ["env", "gateway"]  # the fixtures, shared with test_cli
 
 
 async def refused(gateway, env, tmp_path, *args: str) -> str:
