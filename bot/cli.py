@@ -1,11 +1,11 @@
 """Command-line entry: ``python -m bot`` runs the bot, ``python -m bot generate ...`` one image job.
 
-``generate`` runs its job through the same ``JobRunner`` as the Discord bot, on the same
-``open_services``: prompt and option checks, the input caps and the delivered-size
-check are the bot's own. Its store is SQLite in memory (``sqlite:///:memory:``), not a
-file: a one-shot command has no history to continue and no quota to count, so a file
-would only be left behind in the working directory; the job's rows still go through
-the real driver. The size is sent as asked (``keep_size``), as the CLI always did.
+``generate`` runs its job through the same ``JobRunner`` as the Discord bot
+(``bot.oneshot``): prompt and option checks, the input caps and the delivered-size
+check are the bot's own. Everything that can be checked without the gateway is checked
+first (``bot.preflight``): a refusal after a paid call loses the image. The size is sent
+as asked (``keep_size``), as the CLI always did. ``check`` and ``backup`` are the
+operator's (``bot.check``, ``bot.backup``).
 
 Whatever happens, the user sees sentences, never a traceback: an ``error: ...`` line
 on stderr and a non-zero exit. Saved paths go to stdout (one per line, for scripts),
@@ -25,7 +25,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import NoReturn
 
-from bot.config import BotSettings, load_bot_settings, load_dotenv_file, load_image_settings
+from bot.config import env_file_note, load_bot_settings, load_dotenv_file, load_image_settings
 from bot.errors import (
     ConfigError,
     GatewayAuthError,
@@ -49,8 +49,18 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
-# The job layer's store, in memory: quotas and history mean nothing for one command.
-MEMORY_DATABASE = "sqlite:///:memory:"
+# Inside the checkout's .gitignore: images never land among the sources by default.
+DEFAULT_OUT = "out"
+
+GENERATE_EXAMPLES = """examples:
+  python -m bot generate "a cat in a cafe, warm tones" --aspect-ratio 16:9
+  python -m bot generate "a poster of a lighthouse" --model gemini-3-pro-image-preview --size 2K
+  python -m bot generate "make it night" --image out/imagine-20261123-101500.png
+  python -m bot generate "combine them" --image a.png --image b.jpg --out ~/pictures
+
+Saved paths go to stdout, one per line; the model's text and warnings to stderr.
+Everything that can be checked beforehand (the prompt, the --image files, the --out
+folder, the settings) is checked before the gateway is paid for a call."""
 
 CLI_ADVICE: dict[type[ImagineError], str] = {
     GatewayAuthError: "Check IMAGE_API_KEY (or --api-key).",
@@ -73,13 +83,16 @@ def _build_parser() -> argparse.ArgumentParser:
         description="imagine-bot: Gemini image models in Discord "
         "through OpenAI-compatible gateways.",
     )
-    commands = parser.add_subparsers(dest="command", metavar="{run,generate}")
+    parser.add_argument("--version", action="version", version=f"imagine-bot {_version()}")
+    commands = parser.add_subparsers(dest="command", metavar="{run,generate,check,backup}")
     commands.add_parser("run", help="run the Discord bot (the default)")
     generate = commands.add_parser(
         "generate",
         help="generate or edit an image from the command line",
         description="Generate (or, with --image, edit) images and save them. "
         "Flags fall back to the IMAGE_* settings from the environment or .env.",
+        epilog=GENERATE_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     generate.add_argument("prompt", help="what to draw, or what to change in the --image(s)")
     generate.add_argument(
@@ -104,20 +117,39 @@ def _build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--base-url", help="gateway base URL (default: IMAGE_API_BASE_URL)")
     generate.add_argument("--api-key", help="gateway API key (default: IMAGE_API_KEY)")
     generate.add_argument(
-        "--out", default=".", metavar="DIR", help="folder to save images in (default: .)"
+        "--out",
+        default=DEFAULT_OUT,
+        metavar="DIR",
+        help=f"folder to save images in, created if missing (default: {DEFAULT_OUT}/)",
     )
     generate.add_argument("--timeout", type=float, metavar="SECONDS", help="per-attempt timeout")
+    check = commands.add_parser(
+        "check",
+        help="check the settings, the Discord token and intents, the database and the gateway",
+        description="One line per item, each with the fix; the exit status is 0 only if all pass.",
+    )
+    check.add_argument(
+        "--generate",
+        action="store_true",
+        help="also spend one small test image to prove the dialect returns an image",
+    )
+    backup = commands.add_parser(
+        "backup",
+        help="copy the SQLite database consistently, also while the bot runs",
+        description="Copies DATABASE_URL's database with SQLite's online backup. "
+        "Keep SECRET_KEY with the copy: without it the servers' API keys cannot be read.",
+    )
+    backup.add_argument("path", help="file to create, or a folder to create a dated file in")
     return parser
 
 
-def _read_images(paths: Sequence[str]) -> list[bytes]:
-    images = []
-    for path in paths:
-        try:
-            images.append(Path(path).read_bytes())
-        except OSError as exc:
-            raise ImagineError(f"cannot read image {path}: {exc.strerror or exc}") from exc
-    return images
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("imagine-bot")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "(not installed)"
 
 
 def _save(out_dir: Path, stem: str, index: int, extension: str, data: bytes) -> Path:
@@ -137,73 +169,50 @@ def _save(out_dir: Path, stem: str, index: int, extension: str, data: bytes) -> 
 
 
 async def _generate(args: argparse.Namespace) -> int:
-    from bot.gateway.warmup import warm_up_worker
-    from bot.jobs import JobOutcome, JobRunner, JobSpec, SourceImage
-    from bot.services import open_services
-    from bot.storage.base import GuildSettings
-    from bot.workers import CpuPool
+    from bot.jobs import JobSpec, SourceImage
+    from bot.oneshot import run_one
+    from bot.preflight import (
+        check_generate_prompt,
+        check_text,
+        option_warnings,
+        read_inputs,
+        writable_folder,
+    )
 
-    image_settings = load_image_settings()
-    overrides = {
-        key: value
-        for key, value in {
-            "base_url": args.base_url,
-            "api_key": args.api_key,
-            "dialect": args.dialect,
-            "stream": args.stream,
-            "timeout": args.timeout,
-            "model": args.model,
-        }.items()
-        if value is not None
-    }
+    for name in ("model", "base_url", "api_key"):
+        check_text(f"--{name.replace('_', '-')}", getattr(args, name))
+    prompt = check_generate_prompt(args.prompt)
     if args.timeout is not None and args.timeout <= 0:
         raise ConfigError("--timeout must be a positive number of seconds")
-    image_settings = replace(image_settings, **overrides)
-    image_settings.gateway()  # a missing setting is named before any file is read
+    image_settings = _image_settings(args)
+    for warning in option_warnings(image_settings.model, args.size, args.aspect_ratio):
+        print(f"warning: {warning}", file=sys.stderr)
+    out_dir = writable_folder(args.out)
     sources = tuple(
         SourceImage(url=path, filename=Path(path).name, data=data)
-        for path, data in zip(args.image, _read_images(args.image), strict=True)
-    )
-    # No Discord token, no SECRET_KEY (no server keys to read), and a database in memory:
-    # one-shot use runs the job layer's checks and accounting but leaves no file behind.
-    settings = BotSettings(
-        token="", secret_key="", database_url=MEMORY_DATABASE, image=image_settings
+        for path, data in zip(args.image, read_inputs(args.image), strict=True)
     )
     spec = JobSpec(
         kind="edit" if sources else "imagine",
         guild_id=None,
         channel_id=0,
         user_id=0,
-        prompt=args.prompt,
+        prompt=prompt,
         sources=sources,
         aspect_ratio=args.aspect_ratio,
         image_size=args.size,
         upload_limit=None,
         keep_size=True,
     )
-    outcome: JobOutcome | None = None
-
-    async def keep(done: JobOutcome) -> None:
-        nonlocal outcome
-        outcome = done
 
     def started(request: ImageRequest) -> None:
         print(f"generating with {request.model} ...", file=sys.stderr)
 
-    # One user, one job: a thread is enough and starts faster than worker processes.
-    async with (
-        CpuPool(inline=True, warm_up=warm_up_worker) as cpu,
-        open_services(settings, cpu=cpu) as services,
-    ):
-        runner = JobRunner(services)
-        async with runner.admit(spec, GuildSettings(guild_id=0)) as job:
-            await job.run(keep, on_request=started)
-    assert outcome is not None
+    outcome = await run_one(image_settings, spec, on_request=started)
     result = outcome.result
     if result.text:
         print(result.text, file=sys.stderr)
     stem = time.strftime("imagine-%Y%m%d-%H%M%S")
-    out_dir = Path(args.out)
     for index, image in enumerate(result.images):
         try:
             path = _save(out_dir, stem, index, image.extension, image.data)
@@ -216,6 +225,33 @@ async def _generate(args: argparse.Namespace) -> int:
     for note in notes:
         print(f"warning: {note}", file=sys.stderr)
     return EXIT_OK if result.images else EXIT_FAILED
+
+
+def _image_settings(args: argparse.Namespace):
+    """The IMAGE_* settings with the flags over them; a missing one says where .env was."""
+    try:
+        image_settings = load_image_settings()
+        overrides = {
+            key: value
+            for key, value in {
+                "base_url": args.base_url,
+                "api_key": args.api_key,
+                "dialect": args.dialect,
+                "stream": args.stream,
+                "timeout": args.timeout,
+                "model": args.model,
+            }.items()
+            if value is not None
+        }
+        image_settings = replace(image_settings, **overrides)
+        image_settings.gateway()  # every missing setting named before any file is read
+    except ConfigError as exc:
+        raise ConfigError(f"{exc}; {env_file_note(_env_file())}") from exc
+    return image_settings
+
+
+def _env_file() -> str:
+    return os.environ.get("IMAGINE_ENV_FILE", ".env")
 
 
 def _run_bot() -> int:
@@ -233,20 +269,36 @@ def _known_secrets(settings) -> list[str]:
     return [s for s in (*known, settings.image.api_key) if s]
 
 
+def _quiet_logging() -> None:
+    """A command's own lines on stderr; the libraries' and the job layer's only at DEBUG."""
+    level = os.environ.get("LOG_LEVEL", "WARNING").upper()
+    numeric = getattr(logging, level, logging.WARNING)
+    logging.basicConfig(level=numeric, stream=sys.stderr, format="%(message)s")
+    if numeric > logging.DEBUG:
+        # The job layer logs for an operator's log (a failed job, an ignored size,
+        # with tracebacks); here the same news is the error or warning line. httpx
+        # logs every request at INFO, which is noise beside the command's own lines.
+        logging.getLogger("bot.jobs").setLevel(logging.CRITICAL)
+        logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    load_dotenv_file(os.environ.get("IMAGINE_ENV_FILE", ".env"))
+    load_dotenv_file(_env_file())
     args = _build_parser().parse_args(argv)
     try:
+        if args.command in ("generate", "check", "backup"):
+            _quiet_logging()
         if args.command == "generate":
-            level = os.environ.get("LOG_LEVEL", "WARNING").upper()
-            numeric = getattr(logging, level, logging.WARNING)
-            logging.basicConfig(level=numeric, stream=sys.stderr, format="%(message)s")
-            if numeric > logging.DEBUG:
-                # The job layer logs for an operator's log (a failed job, an ignored size,
-                # with tracebacks); here the same news is the error or warning line.
-                logging.getLogger("bot.jobs").setLevel(logging.CRITICAL)
             return asyncio.run(_generate(args))
+        if args.command == "check":
+            from bot.check import run_check
+
+            return asyncio.run(run_check(env_file=_env_file(), generate=args.generate))
+        if args.command == "backup":
+            from bot.backup import run_backup
+
+            return run_backup(args.path)
         return _run_bot()
     except ImagineError as exc:
         print(f"error: {advice_for(exc, CLI_ADVICE)}", file=sys.stderr)

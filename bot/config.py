@@ -42,6 +42,19 @@ def load_dotenv_file(path: str | os.PathLike[str] = ".env") -> None:
         load_dotenv(path, override=False)
 
 
+def missing_sentence(names: list[str]) -> str:
+    """ "X is not set" or "X, Y are not set", pointing at .env.example."""
+    if len(names) == 1:
+        return f"{names[0]} is not set (see .env.example)"
+    return f"{', '.join(names)} are not set (see .env.example)"
+
+
+def env_file_note(path: str | os.PathLike[str]) -> str:
+    """Where ``.env`` was looked for, and whether it was there, for a settings error."""
+    where = Path(path).absolute()
+    return f".env read from {where}" if where.is_file() else f"no .env at {where}"
+
+
 def _get(env: Mapping[str, str], name: str) -> str | None:
     value = env.get(name)
     if value is None or not value.strip():
@@ -112,10 +125,18 @@ class ImageSettings:
     allow_private_gateways: bool = False
 
     def gateway(self) -> GatewayConfig:
-        if not self.base_url:
-            raise ConfigError("IMAGE_API_BASE_URL is not set (see .env.example)")
-        if not self.api_key:
-            raise ConfigError("IMAGE_API_KEY is not set (see .env.example)")
+        # Both at once, as the bot names every missing setting: .env is filled in one go.
+        missing = [
+            name
+            for name, value in (
+                ("IMAGE_API_BASE_URL", self.base_url),
+                ("IMAGE_API_KEY", self.api_key),
+            )
+            if not value
+        ]
+        if missing:
+            raise ConfigError(missing_sentence(missing))
+        assert self.base_url and self.api_key
         return GatewayConfig(
             base_url=self.base_url,
             api_key=self.api_key,
@@ -169,10 +190,8 @@ def load_bot_settings(env: Mapping[str, str] | None = None) -> BotSettings:
         raise ConfigError(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {level!r}")
     # Name every missing setting at once: a new user fills in .env in one go.
     missing = [name for name in REQUIRED_FOR_BOT if _get(env, name) is None]
-    if len(missing) == 1:
-        raise ConfigError(f"{missing[0]} is not set (see .env.example)")
     if missing:
-        raise ConfigError(f"{', '.join(missing)} are not set (see .env.example)")
+        raise ConfigError(missing_sentence(missing))
     retention = _float(env, "JOB_RETENTION_DAYS", DEFAULT_JOB_RETENTION_DAYS)
     if retention < MIN_JOB_RETENTION_DAYS:
         raise ConfigError(

@@ -24,6 +24,10 @@ from tests.fakes.gateway import (
 )
 
 API_KEY = "sk-cli-test-key-0123456789"
+FLASH_4K = (
+    "warning: gemini-2.5-flash-image makes 1K images only; --size 4K is sent as asked, "
+    "but expect 1K (use --model gemini-3-pro-image-preview for 2K or 4K)"
+)
 
 
 async def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path) -> tuple[int, str, str]:
@@ -194,7 +198,11 @@ async def test_non_image_is_refused_before_any_request(gateway, project_env, tmp
 @pytest.mark.parametrize(
     ("args", "env", "expected"),
     [
-        (("generate", "x"), {}, "error: IMAGE_API_BASE_URL is not set (see .env.example)"),
+        (
+            ("generate", "x"),
+            {},
+            "error: IMAGE_API_BASE_URL, IMAGE_API_KEY are not set (see .env.example); no .env at ",
+        ),
         (("generate", "x", "--image", "missing.png"), None, "error: cannot read image missing.png"),
         (("generate", "x", "--size", "8K"), None, "error: argument --size"),
         (("generate", "x", "--timeout", "0"), None, "error: --timeout must be"),
@@ -252,7 +260,8 @@ async def _generate_4k_16_9(env: dict[str, str], tmp_path: Path, *flags: str):
             "warning: Asked for 4K 16:9, the gateway returned 1024×1024.",
         ),
         ("gemini-3-pro-image-preview", (5504, 3072), None),
-        # 2.5 Flash makes 1K whatever is asked: its 1K 16:9 is what it can do.
+        # 2.5 Flash makes 1K whatever is asked: its 1K 16:9 is what it can do (and the
+        # CLI said so before the call, FLASH_4K).
         ("gemini-2.5-flash-image", (1344, 768), None),
         (
             "gemini-2.5-flash-image",
@@ -272,7 +281,8 @@ async def test_an_ignored_size_is_a_warning_line_and_the_image_is_saved(
     (path,) = [Path(line) for line in out.splitlines()]
     assert _pixels(path) == delivered
     warnings = [line for line in err.splitlines() if line.startswith("warning:")]
-    assert warnings == ([warning] if warning else [])
+    before = [FLASH_4K] if model == "gemini-2.5-flash-image" else []
+    assert warnings == before + ([warning] if warning else [])
 
 
 def one_error_line(err: str) -> str:

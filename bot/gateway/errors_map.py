@@ -50,6 +50,13 @@ _NO_CREDIT = re.compile(
     r"|payment required",
     re.IGNORECASE,
 )
+# A 404 whose JSON says the path is wrong (OpenAI: "Invalid URL (POST /v1/chat/completion)"):
+# the base URL is at fault, not the model.
+_BAD_PATH = re.compile(
+    r"invalid url|unknown (url|path|route|endpoint)|no route|route not found|path not found"
+    r"|endpoint not found|not found: /",
+    re.IGNORECASE,
+)
 _OVERLOADED = re.compile(r"overloaded|temporarily unavailable|try again later", re.IGNORECASE)
 
 
@@ -138,7 +145,7 @@ def _classify(
             status=403,
         )
     if effective == 404:
-        if not is_json:
+        if not is_json or _BAD_PATH.search(text):
             return GatewayRejected(
                 "The image service address answered 404 Not Found; check the gateway base URL.",
                 status=404,

@@ -903,7 +903,8 @@ class FakeDiscord:
             "owner": self.owner,
             "team": None,
             "verify_key": "0" * 64,
-            "flags": 0,
+            # GATEWAY_MESSAGE_CONTENT: the Developer Portal's switch, as the intents say.
+            "flags": (1 << 18) if self.allowed_intents & INTENT_MESSAGE_CONTENT else 0,
             "summary": "",
             "interactions_endpoint_url": None,
         }
