@@ -36,7 +36,7 @@ from bot.jobs.spec import (
     check_prompt,
     supports_sizes,
 )
-from bot.limits import MAX_DOWNLOAD_BYTES
+from bot.limits import MAX_DOWNLOAD_BYTES, effective_quota
 from bot.storage.base import GuildSettings, JobRecord, TurnRecord
 from bot.types import GatewayConfig, ImageRequest, ImageResult
 
@@ -107,10 +107,11 @@ class JobRunner:
 
     # -- admission --------------------------------------------------------------
     async def check_quota(self, spec: JobSpec, settings: GuildSettings) -> None:
-        """Hourly/daily caps an admin set; counted from the job rows."""
+        """Hourly/daily caps an admin set, never above the operator's; counted from the job rows."""
         now = time.time()
+        caps = self.services.settings.quotas
         for name, per_user, window, message in QUOTAS:
-            limit = getattr(settings, name)
+            limit = effective_quota(getattr(settings, name), getattr(caps, name))
             if limit is None:
                 continue
             used = await self.services.store.count_jobs(
