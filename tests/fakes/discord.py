@@ -535,7 +535,8 @@ class FakeDiscord:
         """Someone invited the bot to server ``g`` (a ``discord_payloads.guild``)."""
         self._add_bot_member(g)
         self.guilds.append(g)
-        await self.dispatch("GUILD_CREATE", g)
+        # As Discord sends a join: without "unavailable", which marks a READY guild arriving.
+        await self.dispatch("GUILD_CREATE", {k: v for k, v in g.items() if k != "unavailable"})
 
     def register_interaction(self, payload: Payload) -> InteractionState:
         """Make the REST side know an interaction (its id and token) without sending it."""
