@@ -35,6 +35,7 @@ from bot.discord_bot.sync import sync_commands
 from bot.errors import AccessDenied, ConfigError, ImagineError
 from bot.jobs import JobRunner
 from bot.maintenance import expire_jobs, interrupted_jobs
+from bot.operator_alerts import OperatorAlerts
 from bot.services import Services, open_services
 from bot.storage.base import JobRecord
 from bot.workers import CpuPool
@@ -162,7 +163,9 @@ async def open_bot(
     """
     apply_discord_endpoints(settings.api_base, settings.gateway_url)
     async with AsyncExitStack() as stack:
-        services = await stack.enter_async_context(open_services(settings, cpu=cpu))
+        services = await stack.enter_async_context(
+            open_services(settings, cpu=cpu, alerts=OperatorAlerts())
+        )
         bot = ImageBot(services, **bot_options)
         stack.push_async_callback(bot.close)
         try:

@@ -22,7 +22,7 @@ from contextlib import asynccontextmanager
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from bot.errors import ImagineError, LimitReached
+from bot.errors import GatewayError, ImagineError, LimitReached
 from bot.gateway.dialects import sends_size_fields
 from bot.gateway.sizes import SizeCheck, check_images, gateway_address, unsent_size
 from bot.images.sniff import sniff_mime
@@ -226,6 +226,10 @@ class JobRunner:
                 gateway, request, upload_limit=spec.upload_limit
             )
         except ImagineError as exc:
+            if isinstance(exc, GatewayError):
+                exc.own_gateway = settings.has_own_gateway
+                if not settings.has_own_gateway and services.alerts is not None:
+                    services.alerts.gateway_failed(exc, base_url=gateway.base_url, model=model)
             await store.update_job(
                 job.id,
                 state="failed",
