@@ -20,6 +20,14 @@ def puts(h: BotHarness, guild: str | None = None) -> list[list[str]]:
     return [sorted(c["name"] for c in r.json) for r in h.fake.find(where)]
 
 
+async def synced_to_the_server(h: BotHarness) -> str:
+    """Restarted with DEV_GUILD_ID set to the fake's server; its id."""
+    guild = h.fake.guild["id"]
+    await h.restart(dev_guild_id=int(guild))
+    assert "imagine" in puts(h, guild)[-1]
+    return guild
+
+
 async def test_a_restart_with_the_same_commands_sends_nothing(
     running_bot: BotHarness, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -42,9 +50,7 @@ async def test_removing_dev_guild_id_clears_that_server_s_copies_once(
     running_bot: BotHarness, caplog: pytest.LogCaptureFixture
 ) -> None:
     h = running_bot
-    guild = h.fake.guild["id"]
-    await h.restart(dev_guild_id=int(guild))
-    assert "imagine" in puts(h, guild)[-1]
+    guild = await synced_to_the_server(h)
     assert {c["name"] for c in h.fake.guild_commands[guild]} >= {"imagine", "edit", "reset"}
 
     caplog.set_level(logging.INFO, logger="bot.discord_bot.sync")
@@ -62,8 +68,7 @@ async def test_a_dev_guild_the_bot_has_left_is_forgotten_after_one_warning(
     running_bot: BotHarness, caplog: pytest.LogCaptureFixture
 ) -> None:
     h = running_bot
-    guild = h.fake.guild["id"]
-    await h.restart(dev_guild_id=int(guild))
+    guild = await synced_to_the_server(h)
     h.fake.guilds.clear()  # kicked while offline: Discord refuses that server's commands
     caplog.set_level(logging.INFO, logger="bot.discord_bot.sync")
     await h.restart(dev_guild_id=None)

@@ -10,7 +10,7 @@ import pytest
 from bot.errors import GatewayAuthError, PaymentRequired
 from bot.operator_alerts import OperatorAlerts
 from tests.fakes.gateway import Reply, openai_error
-from tests.harness import GATEWAY_KEY, BotHarness
+from tests.harness import GATEWAY_KEY, BotHarness, use_own_gateway
 
 WRONG_KEY = "sk-wrong-operator-key-0000000000"
 KEY_WARNING = (
@@ -61,13 +61,7 @@ async def test_a_server_s_own_gateway_names_its_admins_and_is_not_the_operator_s
     running_bot: BotHarness, caplog: pytest.LogCaptureFixture
 ) -> None:
     h = running_bot
-    await h.restart(image=replace(h.settings.image, allow_private_gateways=True))
-    await h.store.update_settings(
-        h.guild_id,
-        gateway_base_url=h.gw.base_url,
-        gateway_dialect="openrouter",
-        gateway_key_encrypted=h.bot.keybox.encrypt(WRONG_KEY),
-    )
+    await use_own_gateway(h, WRONG_KEY)
     caplog.set_level(logging.WARNING, logger="bot.operator")
     st = await h.result(await h.fake.slash("imagine", {"prompt": "a cat"}))
     assert st.last_message.content == (
