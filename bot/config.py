@@ -19,6 +19,8 @@ from bot.limits import (
     DEFAULT_MAX_REQUEST_BYTES,
     DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_OWNER,
+    MAX_DAILY,
+    MAX_HOURLY,
     MIN_JOB_RETENTION_DAYS,
     OWNER_PATTERN,
 )
@@ -147,6 +149,29 @@ class ImageSettings:
 
 
 @dataclass(frozen=True)
+class OperatorQuotas:
+    """The operator's caps on images per hour/day (None: no cap), named as in GuildSettings.
+
+    They apply to a server that set no quota of its own; a server may set a lower one,
+    never a higher one (``/settings limits`` refuses it, the job runner clamps it).
+    """
+
+    user_hourly: int | None = None
+    user_daily: int | None = None
+    guild_hourly: int | None = None
+    guild_daily: int | None = None
+
+
+# Environment variable -> OperatorQuotas field, and its highest value (as /settings limits).
+QUOTA_VARIABLES = {
+    "DEFAULT_USER_HOURLY": ("user_hourly", MAX_HOURLY),
+    "DEFAULT_USER_DAILY": ("user_daily", MAX_DAILY),
+    "DEFAULT_SERVER_HOURLY": ("guild_hourly", MAX_HOURLY),
+    "DEFAULT_SERVER_DAILY": ("guild_daily", MAX_DAILY),
+}
+
+
+@dataclass(frozen=True)
 class BotSettings:
     token: str = field(repr=False)
     secret_key: str = field(repr=False)
@@ -161,6 +186,9 @@ class BotSettings:
     job_retention_days: float = DEFAULT_JOB_RETENTION_DAYS
     # Owns the jobs this process runs; a restart under the same name interrupts them.
     instance_name: str = DEFAULT_OWNER
+    # Servers the bot may stay in (ALLOWED_GUILDS); None: any server that invites it.
+    allowed_guilds: frozenset[int] | None = None
+    quotas: OperatorQuotas = field(default_factory=OperatorQuotas)
     image: ImageSettings = field(default_factory=lambda: load_image_settings({}))
 
 
@@ -178,6 +206,49 @@ def load_image_settings(env: Mapping[str, str] | None = None) -> ImageSettings:
         max_response_bytes=_int(env, "IMAGE_MAX_RESPONSE_BYTES", DEFAULT_MAX_RESPONSE_BYTES),
         allow_private_gateways=_bool(env, "ALLOW_PRIVATE_GATEWAYS", False),
     )
+
+
+def _quota(env: Mapping[str, str], name: str, highest: int) -> int | None:
+    raw = _get(env, name)
+    if raw is None:
+        return None
+    if not raw.isdigit() or int(raw) > highest:
+        raise ConfigError(
+            f"{name} must be a whole number from 0 (no cap) to {highest}, got {raw!r}"
+        )
+    return int(raw) or None
+
+
+def load_quotas(env: Mapping[str, str]) -> OperatorQuotas:
+    quotas = {field: _quota(env, name, top) for name, (field, top) in QUOTA_VARIABLES.items()}
+    for who, hourly, daily in (
+        ("USER", "user_hourly", "user_daily"),
+        ("SERVER", "guild_hourly", "guild_daily"),
+    ):
+        low, high = quotas[hourly], quotas[daily]
+        if low is not None and high is not None and low > high:
+            raise ConfigError(
+                f"DEFAULT_{who}_HOURLY ({low}) cannot be more than DEFAULT_{who}_DAILY ({high})"
+            )
+    return OperatorQuotas(**quotas)
+
+
+def load_allowed_guilds(env: Mapping[str, str], dev_guild: int | None) -> frozenset[int] | None:
+    raw = _get(env, "ALLOWED_GUILDS")
+    if raw is None:
+        return None
+    ids = [part.strip() for part in raw.split(",") if part.strip()]
+    bad = [part for part in ids if not part.isdigit()]
+    if bad or not ids:
+        raise ConfigError(
+            f"ALLOWED_GUILDS must be server ids (digits) separated by commas, got {raw[:80]!r}"
+        )
+    allowed = frozenset(int(part) for part in ids)
+    if dev_guild is not None and dev_guild not in allowed:
+        raise ConfigError(
+            f"DEV_GUILD_ID {dev_guild} is not in ALLOWED_GUILDS: the bot would leave that server"
+        )
+    return allowed
 
 
 def load_bot_settings(env: Mapping[str, str] | None = None) -> BotSettings:
@@ -204,17 +275,20 @@ def load_bot_settings(env: Mapping[str, str] | None = None) -> BotSettings:
             f"INSTANCE_NAME must be 1 to 64 letters, digits, '.', '_' or '-', got {instance[:80]!r}"
         )
     image = load_image_settings(env)
+    dev_guild_id = int(dev_guild) if dev_guild else None
     return BotSettings(
         token=_require(env, "DISCORD_TOKEN"),
         secret_key=_require(env, "SECRET_KEY"),
         previous_secret_key=_get(env, "SECRET_KEY_PREVIOUS"),
         api_base=_get(env, "DISCORD_API_BASE"),
         gateway_url=_get(env, "DISCORD_GATEWAY_URL"),
-        dev_guild_id=int(dev_guild) if dev_guild else None,
+        dev_guild_id=dev_guild_id,
         database_url=_get(env, "DATABASE_URL") or DEFAULT_DATABASE_URL,
         log_level=level,
         message_content_intent=_bool(env, "MESSAGE_CONTENT_INTENT", True),
         job_retention_days=retention,
         instance_name=instance,
+        allowed_guilds=load_allowed_guilds(env, dev_guild_id),
+        quotas=load_quotas(env),
         image=image,
     )

@@ -81,6 +81,9 @@ class GatewayError(ImagineError):
     default_message = "The image service failed."
     retryable = False
     status: int | None = None
+    # Whose gateway failed, set by the job runner: True a server's own (its admins act),
+    # False the bot's (its owner acts: the key and account are in .env), None not known.
+    own_gateway: bool | None = None
 
     def __init__(
         self,

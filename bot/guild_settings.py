@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -169,8 +170,25 @@ LIMIT_RANGES: dict[str, tuple[int, int]] = {
 }
 
 
-def limit_changes(current: GuildSettings, given: dict[str, int | None]) -> dict[str, int | None]:
-    """The settings to write for the limits given (None: unchanged), checked merged."""
+# What a quota counts, in the words of the sentence refusing one above the operator's cap.
+QUOTA_WORDS = {
+    "user_hourly": "images per member per hour",
+    "user_daily": "images per member per day",
+    "guild_hourly": "images per server per hour",
+    "guild_daily": "images per server per day",
+}
+
+
+def limit_changes(
+    current: GuildSettings,
+    given: dict[str, int | None],
+    caps: Mapping[str, int | None] | None = None,
+) -> dict[str, int | None]:
+    """The settings to write for the limits given (None: unchanged), checked merged.
+
+    ``caps`` are the operator's quotas by setting name: a server may go lower, not higher
+    (0, unlimited, is higher than any cap).
+    """
     changes: dict[str, int | None] = {}
     for name, value in given.items():
         if value is None:
@@ -178,6 +196,11 @@ def limit_changes(current: GuildSettings, given: dict[str, int | None]) -> dict[
         low, high = LIMIT_RANGES[name]
         if not low <= value <= high:
             raise InvalidSetting(f"{name.replace('_', ' ')} must be between {low} and {high}.")
+        cap = (caps or {}).get(name)
+        if cap is not None and (value == 0 or value > cap):
+            raise InvalidSetting(
+                f"The bot's owner caps {QUOTA_WORDS[name]} at {cap}: set {cap} or less."
+            )
         changes[name] = None if value == 0 else value
     if changes:
         merged = {f: changes.get(f, getattr(current, f)) for f in LIMIT_RANGES}

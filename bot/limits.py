@@ -83,6 +83,13 @@ MIN_SECRET_KEY_CHARS = 16  # SECRET_KEY encrypts per-server keys: README says at
 MIN_JOB_RETENTION_DAYS = 1.0  # daily quotas count the last day's jobs
 
 
+def effective_quota(server: int | None, operator: int | None) -> int | None:
+    """The quota that holds: a server's own, but never above the operator's cap (None: none)."""
+    if operator is None:
+        return server
+    return operator if server is None else min(server, operator)
+
+
 def is_model_name(name: str) -> bool:
     """Whether ``name`` can be a model id: the one rule /settings, storage and jobs share."""
     return (

@@ -19,6 +19,7 @@ from bot.config import BotSettings
 from bot.gateway.client import GatewayClient
 from bot.gateways import Gateways
 from bot.maintenance import rotate_gateway_keys
+from bot.operator_alerts import OperatorAlerts
 from bot.runtime import Runtime, local_runtime
 from bot.secrets import KeyBox
 from bot.storage import open_store
@@ -42,6 +43,9 @@ class Services:
     keybox: KeyBox | None
     runtime: Runtime
     gateways: Gateways
+    # Warnings for the operator about the bot's own gateway, rate-limited per process;
+    # None where the one reader already gets the error (the CLI).
+    alerts: OperatorAlerts | None = None
 
 
 async def _keybox(settings: BotSettings) -> KeyBox | None:
@@ -55,12 +59,17 @@ async def _keybox(settings: BotSettings) -> KeyBox | None:
 
 @asynccontextmanager
 async def open_services(
-    settings: BotSettings, *, cpu: CpuPool | None = None, runtime: Runtime | None = None
+    settings: BotSettings,
+    *,
+    cpu: CpuPool | None = None,
+    runtime: Runtime | None = None,
+    alerts: OperatorAlerts | None = None,
 ) -> AsyncIterator[Services]:
     """Every resource opened once; closed in reverse, the runtime's jobs stopped first.
 
     ``cpu`` lets a caller bring its own pool (a test suite shares one; the CLI runs
-    inline); ``runtime`` another runtime implementation (today's is in-process).
+    inline); ``runtime`` another runtime implementation (today's is in-process);
+    ``alerts`` the operator's log warnings (the bot has them, the CLI does not).
     """
     from bot.gateway.warmup import warm_up_worker
 
@@ -88,4 +97,5 @@ async def open_services(
             keybox=keybox,
             runtime=runtime,
             gateways=Gateways(image, store, keybox, gateway, runtime.models),
+            alerts=alerts,
         )

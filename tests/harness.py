@@ -129,5 +129,17 @@ class BotHarness:
             await self.bot.runtime.chains.settled()
 
 
+async def use_own_gateway(h: BotHarness, key: str, *, dialect: str = "openrouter") -> None:
+    """The server sets its own gateway: the fake one (private addresses allowed) with ``key``."""
+    await h.restart(image=replace(h.settings.image, allow_private_gateways=True))
+    assert h.bot is not None and h.bot.keybox is not None
+    await h.store.update_settings(
+        h.guild_id,
+        gateway_base_url=h.gw.base_url,
+        gateway_dialect=dialect,
+        gateway_key_encrypted=h.bot.keybox.encrypt(key),
+    )
+
+
 def _progress(msg: StoredMessage) -> bool:
     return msg.content.startswith(("Generating…", "Editing…", "Rerolling…", "Upscaling"))

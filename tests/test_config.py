@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from bot.config import DEFAULT_DATABASE_URL, load_bot_settings, load_image_settings
+from bot.config import (
+    DEFAULT_DATABASE_URL,
+    OperatorQuotas,
+    load_bot_settings,
+    load_image_settings,
+)
 from bot.errors import ConfigError
 
 COMPLETE = {
@@ -96,3 +101,54 @@ def test_every_missing_setting_is_named_in_one_line():
     assert str(caught.value) == (
         "DISCORD_TOKEN, IMAGE_API_BASE_URL, SECRET_KEY are not set (see .env.example)"
     )
+
+
+def test_allowed_guilds_and_operator_quotas():
+    settings = load_bot_settings(COMPLETE)
+    assert settings.allowed_guilds is None and settings.quotas == OperatorQuotas()
+    settings = load_bot_settings(
+        {
+            **COMPLETE,
+            "ALLOWED_GUILDS": " 111, 222 ,",
+            "DEV_GUILD_ID": "222",
+            "DEFAULT_USER_HOURLY": "5",
+            "DEFAULT_USER_DAILY": "20",
+            "DEFAULT_SERVER_HOURLY": "0",  # 0: no cap, as /settings limits reads it
+            "DEFAULT_SERVER_DAILY": "300",
+        }
+    )
+    assert settings.allowed_guilds == frozenset({111, 222})
+    assert settings.quotas == OperatorQuotas(
+        user_hourly=5, user_daily=20, guild_hourly=None, guild_daily=300
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "line"),
+    [
+        (
+            {"ALLOWED_GUILDS": "111, my server"},
+            "ALLOWED_GUILDS must be server ids (digits) separated by commas, got '111, my server'",
+        ),
+        (
+            {"ALLOWED_GUILDS": "111", "DEV_GUILD_ID": "222"},
+            "DEV_GUILD_ID 222 is not in ALLOWED_GUILDS: the bot would leave that server",
+        ),
+        (
+            {"DEFAULT_USER_DAILY": "-3"},
+            "DEFAULT_USER_DAILY must be a whole number from 0 (no cap) to 100000, got '-3'",
+        ),
+        (
+            {"DEFAULT_SERVER_HOURLY": "lots"},
+            "DEFAULT_SERVER_HOURLY must be a whole number from 0 (no cap) to 10000, got 'lots'",
+        ),
+        (
+            {"DEFAULT_SERVER_HOURLY": "50", "DEFAULT_SERVER_DAILY": "10"},
+            "DEFAULT_SERVER_HOURLY (50) cannot be more than DEFAULT_SERVER_DAILY (10)",
+        ),
+    ],
+)
+def test_bad_cost_settings_are_one_line(env, line):
+    with pytest.raises(ConfigError) as caught:
+        load_bot_settings({**COMPLETE, **env})
+    assert str(caught.value) == line

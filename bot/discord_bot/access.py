@@ -9,6 +9,8 @@ Decisions:
   /edit, replies, context menus and buttons. A thread counts as its parent channel.
   Admins are not held by it: they can change the list anyway, so refusing them would
   only add friction, and /settings must work everywhere to undo a wrong list.
+- A server ALLOWED_GUILDS does not list is refused (the bot leaves it: ``guilds.py``;
+  this covers a leave that failed).
 - Direct messages are refused. Settings, limits, quotas and usage are per server, so a
   DM would spend the operator's default gateway with no limit an admin could set.
 """
@@ -19,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
+from bot.discord_bot.guilds import guild_allowed
 from bot.errors import AccessDenied
 
 if TYPE_CHECKING:
@@ -27,6 +30,7 @@ if TYPE_CHECKING:
 NOT_ADMIN = "Only members with Manage Server can change the bot's settings."
 NOT_ENABLED_HERE = "I'm not enabled in this channel. Ask an admin to run /settings channels."
 NO_DMS = "I only work in servers, not in direct messages."
+NOT_THIS_SERVER = "I'm not available in this server; the bot's owner has not listed it."
 
 
 def is_admin(permissions: discord.Permissions) -> bool:
@@ -38,6 +42,8 @@ async def ensure_admin(interaction: discord.Interaction[Any]) -> None:
     """Refuse anyone who may not change this server's settings."""
     if interaction.guild_id is None:
         raise AccessDenied(NO_DMS)
+    if not guild_allowed(interaction.client.settings.allowed_guilds, interaction.guild_id):
+        raise AccessDenied(NOT_THIS_SERVER)
     if not is_admin(interaction.permissions):
         raise AccessDenied(NOT_ADMIN)
 
@@ -63,6 +69,8 @@ async def ensure_can_use(
     """
     if guild_id is None:
         raise AccessDenied(NO_DMS)
+    if not guild_allowed(bot.settings.allowed_guilds, guild_id):
+        raise AccessDenied(NOT_THIS_SERVER)
     settings = await bot.store.get_settings(guild_id)
     if is_admin(permissions) or channel_allowed(settings, channel_id, parent_id):
         return settings

@@ -30,9 +30,12 @@ from bot.discord_bot.buttons import PERSISTENT_ITEMS, JobButton, rerun_view
 from bot.discord_bot.components import answer_stale_form, press
 from bot.discord_bot.delivery import only_pinging, trim
 from bot.discord_bot.errors import report
+from bot.discord_bot.guilds import install_guild_gate
+from bot.discord_bot.sync import sync_commands
 from bot.errors import AccessDenied, ConfigError, ImagineError
 from bot.jobs import JobRunner
 from bot.maintenance import expire_jobs, interrupted_jobs
+from bot.operator_alerts import OperatorAlerts
 from bot.services import Services, open_services
 from bot.storage.base import JobRecord
 from bot.workers import CpuPool
@@ -104,6 +107,7 @@ class ImageBot(commands.Bot):
         for name in COGS:
             await self.load_extension(name)
         self.add_dynamic_items(*PERSISTENT_ITEMS)
+        install_guild_gate(self, self.settings.allowed_guilds)
         await self._sync_commands()
         tasks = self.runtime.tasks
         interrupted = await interrupted_jobs(self.store, self.settings.instance_name)
@@ -113,16 +117,9 @@ class ImageBot(commands.Bot):
 
     async def _sync_commands(self) -> None:
         try:
-            if self.settings.dev_guild_id:
-                guild = discord.Object(id=self.settings.dev_guild_id)
-                self.tree.copy_global_to(guild=guild)
-                synced = await self.tree.sync(guild=guild)
-            else:
-                synced = await self.tree.sync()
+            await sync_commands(self.tree, self.store, self.settings.dev_guild_id)
         except discord.HTTPException:
             log.exception("command sync failed; commands may be out of date")
-            return
-        log.info("synced %d commands", len(synced))
 
     async def _report_interrupted(self, jobs: list[JobRecord]) -> None:
         for job in jobs:
@@ -166,7 +163,9 @@ async def open_bot(
     """
     apply_discord_endpoints(settings.api_base, settings.gateway_url)
     async with AsyncExitStack() as stack:
-        services = await stack.enter_async_context(open_services(settings, cpu=cpu))
+        services = await stack.enter_async_context(
+            open_services(settings, cpu=cpu, alerts=OperatorAlerts())
+        )
         bot = ImageBot(services, **bot_options)
         stack.push_async_callback(bot.close)
         try:

@@ -81,6 +81,19 @@ DISCORD_ADVICE: dict[type[ImagineError], str] = {
     LimitReached: "Try again later.",
     ConfigError: "Ask the bot's operator to check its configuration.",
 }
+# On the bot's own gateway only its owner can act: the key and the account are in .env.
+BOT_GATEWAY_ADVICE: dict[type[ImagineError], str] = {
+    GatewayAuthError: "The bot's owner needs to set a valid key for the bot's gateway.",
+    PaymentRequired: "The bot's owner needs to top it up.",
+    MalformedResponse: (
+        "Try again; if it keeps happening, ask the bot's owner to check the bot's gateway."
+    ),
+    GatewayRejected: (
+        "Try rewording the prompt or changing the options; if it keeps happening, "
+        "ask the bot's owner to check the bot's gateway."
+    ),
+}
+ADVICE_ON_BOT_GATEWAY = {k: BOT_GATEWAY_ADVICE.get(k, v) for k, v in DISCORD_ADVICE.items()}
 _HAS_NEXT_STEP = re.compile(r"\b(try|send|use|ask|pick|wait|attach|run)\b|/settings", re.I)
 
 
@@ -91,7 +104,8 @@ def user_message(exc: BaseException) -> str:
         own = text.replace(exc.gateway_message, "") if exc.gateway_message else text
         if _HAS_NEXT_STEP.search(own):
             return trim(text)
-        return trim(advice_for(exc, DISCORD_ADVICE))
+        bots = isinstance(exc, GatewayError) and exc.own_gateway is False
+        return trim(advice_for(exc, ADVICE_ON_BOT_GATEWAY if bots else DISCORD_ADVICE))
     return GENERIC_FAILURE
 
 

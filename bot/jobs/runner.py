@@ -36,7 +36,7 @@ from contextlib import asynccontextmanager
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from bot.errors import ImagineError, LimitReached
+from bot.errors import GatewayError, ImagineError, LimitReached
 from bot.gateway.dialects import sends_size_fields
 from bot.gateway.sizes import SizeCheck, check_images, gateway_address, unsent_size
 from bot.images.sniff import sniff_mime
@@ -50,7 +50,7 @@ from bot.jobs.spec import (
     check_prompt,
     supports_sizes,
 )
-from bot.limits import MAX_DOWNLOAD_BYTES
+from bot.limits import MAX_DOWNLOAD_BYTES, effective_quota
 from bot.runtime.base import ChainPlace
 from bot.storage.base import GuildSettings, JobRecord, TurnRecord
 from bot.types import GatewayConfig, ImageRequest, ImageResult
@@ -124,10 +124,11 @@ class JobRunner:
 
     # -- admission --------------------------------------------------------------
     async def check_quota(self, spec: JobSpec, settings: GuildSettings) -> None:
-        """Hourly/daily caps an admin set; counted from the job rows."""
+        """Hourly/daily caps an admin set, never above the operator's; counted from the job rows."""
         now = time.time()
+        caps = self.services.settings.quotas
         for name, per_user, window, message in QUOTAS:
-            limit = getattr(settings, name)
+            limit = effective_quota(getattr(settings, name), getattr(caps, name))
             if limit is None:
                 continue
             used = await self.services.store.count_jobs(
@@ -262,6 +263,10 @@ class JobRunner:
                 gateway, request, upload_limit=spec.upload_limit
             )
         except ImagineError as exc:
+            if isinstance(exc, GatewayError):
+                exc.own_gateway = settings.has_own_gateway
+                if not settings.has_own_gateway and services.alerts is not None:
+                    services.alerts.gateway_failed(exc, base_url=gateway.base_url, model=model)
             await store.update_job(
                 job.id,
                 state="failed",

@@ -325,3 +325,17 @@ class Store(Protocol):
     async def size_checks(self, gateway: str, model: str | None = None) -> list[SizeObservation]:
         """The gateway's observations (one model's, if given), newest first."""
         ...
+
+    # the bot's own bookkeeping (e.g. the hash of the last command sync)
+
+    async def get_meta(self, key: str) -> str | None:
+        """The value last stored under ``key``, or None."""
+        ...
+
+    async def set_meta(self, key: str, value: str | None) -> None:
+        """Store ``value`` under ``key`` (None removes it).
+
+        ``InvalidValue`` for an empty or over-long key or value (``bot.storage.validation``'s
+        ``MAX_META_KEY_CHARS``, ``MAX_META_VALUE_CHARS``).
+        """
+        ...

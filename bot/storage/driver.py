@@ -270,6 +270,12 @@ class Driver(ABC):
         v.check_optional("model", model, str)
         return await self._size_checks(gateway, model)
 
+    async def get_meta(self, key: str) -> str | None:
+        return await self._get_meta(v.check_meta_key(key))
+
+    async def set_meta(self, key: str, value: str | None) -> None:
+        await self._set_meta(v.check_meta_key(key), v.check_meta_value(value), now=self._clock())
+
     # the hooks: each one transaction; arguments already checked
 
     @abstractmethod
@@ -355,3 +361,10 @@ class Driver(ABC):
 
     @abstractmethod
     async def _size_checks(self, gateway: str, model: str | None) -> list[SizeObservation]: ...
+
+    @abstractmethod
+    async def _get_meta(self, key: str) -> str | None: ...
+
+    @abstractmethod
+    async def _set_meta(self, key: str, value: str | None, *, now: float) -> None:
+        """Upsert the row, or delete it for None."""

@@ -16,6 +16,10 @@ from bot.gateway.turns import blob_refs
 from bot.storage.base import JOB_STATES, OWNER_PATTERN, TurnRecord
 from bot.storage.errors import InvalidValue
 
+# The bot's bookkeeping (get_meta / set_meta): short names, values like hashes and ids.
+MAX_META_KEY_CHARS = 100
+MAX_META_VALUE_CHARS = 10_000
+
 # The fields of a job ``update_job`` may change; the rest is fixed at creation.
 JOB_FIELDS = frozenset(
     {
@@ -57,6 +61,18 @@ def check_count(name: str, value: Any) -> int:
 def check_text(name: str, value: Any, *, required: bool = False) -> str:
     if not isinstance(value, str) or (required and not value):
         raise InvalidValue(f"{name} must be a {'non-empty ' if required else ''}string")
+    return value
+
+
+def check_meta_key(key: Any) -> str:
+    if not isinstance(key, str) or not 0 < len(key) <= MAX_META_KEY_CHARS:
+        raise InvalidValue(f"a meta key must be 1 to {MAX_META_KEY_CHARS} characters")
+    return key
+
+
+def check_meta_value(value: Any) -> str | None:
+    if value is not None and (not isinstance(value, str) or len(value) > MAX_META_VALUE_CHARS):
+        raise InvalidValue(f"a meta value must be None or at most {MAX_META_VALUE_CHARS} chars")
     return value
 
 

@@ -158,6 +158,7 @@ class SettingsCog(
             default_dialect=image.dialect,
             default_stream=image.stream,
             sizes=sizes,
+            quotas=self.bot.settings.quotas,
         )
 
     def _gateway_set(self, choice: GatewayChoice, changes: dict[str, Any]) -> str:
@@ -426,12 +427,17 @@ class SettingsCog(
                 "guild_hourly": server_hourly,
                 "guild_daily": server_daily,
             },
+            caps=vars(self.bot.settings.quotas),
         )
         if not changes:
-            await _confirm(interaction, f"Current limits:\n{render.limits_text(s)}")
+            await _confirm(
+                interaction, f"Current limits:\n{render.limits_text(s, self.bot.settings.quotas)}"
+            )
             return
         updated = await self._update(interaction, **changes)
-        await _confirm(interaction, f"Limits updated:\n{render.limits_text(updated)}")
+        await _confirm(
+            interaction, f"Limits updated:\n{render.limits_text(updated, self.bot.settings.quotas)}"
+        )
 
     @app_commands.command(name="usage")
     @app_commands.describe(period="How far back to count (default: day)")

@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 
 import discord
 
+from bot.config import OperatorQuotas
 from bot.gateway.dialects import sends_size_fields
-from bot.limits import MAX_HTTP_CONNECTIONS
+from bot.limits import MAX_HTTP_CONNECTIONS, effective_quota
 from bot.storage.base import GuildSettings, SizeObservation, UsageRow
 
 USAGE_TOP = 15
@@ -29,14 +30,22 @@ def channels_text(channels: Sequence[int]) -> str:
     return ", ".join(f"<#{c}>" for c in channels)
 
 
-def limits_text(s: GuildSettings) -> str:
+def _held(s: GuildSettings, caps: OperatorQuotas | None, name: str) -> str:
+    """The quota that holds; the operator's default is named as such."""
+    own = getattr(s, name)
+    cap = getattr(caps, name) if caps is not None else None
+    text = _quota(effective_quota(own, cap))
+    return f"{text} (the bot's default)" if own is None and cap is not None else text
+
+
+def limits_text(s: GuildSettings, caps: OperatorQuotas | None = None) -> str:
     return (
         f"Jobs at once: {s.user_concurrency} per member, {s.guild_concurrency} per server, "
         "side by side in a channel\n"
         f"Gateway connections: no cap per gateway, {MAX_HTTP_CONNECTIONS} at once "
         "across all servers\n"
-        f"Per member: {_quota(s.user_hourly)}/hour, {_quota(s.user_daily)}/day\n"
-        f"Per server: {_quota(s.guild_hourly)}/hour, {_quota(s.guild_daily)}/day"
+        f"Per member: {_held(s, caps, 'user_hourly')}/hour, {_held(s, caps, 'user_daily')}/day\n"
+        f"Per server: {_held(s, caps, 'guild_hourly')}/hour, {_held(s, caps, 'guild_daily')}/day"
     )
 
 
@@ -112,6 +121,7 @@ def settings_embed(
     default_dialect: str,
     default_stream: str,
     sizes: str | None = None,
+    quotas: OperatorQuotas | None = None,
 ) -> discord.Embed:
     embed = discord.Embed(
         title="Image bot settings for this server", colour=discord.Colour.blurple()
@@ -136,7 +146,7 @@ def settings_embed(
     )
     embed.add_field(name="Gateway", value=f"{gateway}\n{sizes}" if sizes else gateway, inline=False)
     embed.add_field(name="Channels", value=channels_text(s.allowed_channels), inline=False)
-    embed.add_field(name="Limits and quotas", value=limits_text(s), inline=False)
+    embed.add_field(name="Limits and quotas", value=limits_text(s, quotas), inline=False)
     return embed
 
 

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 
 import discord
 import pytest
 
 from tests.bot.helpers import button
 from tests.fakes.gateway import Reply, images_response, markdown_response, png_bytes
-from tests.harness import GATEWAY_KEY, PRO_MODEL, BotHarness
+from tests.harness import GATEWAY_KEY, PRO_MODEL, BotHarness, use_own_gateway
 
 # Solid colours: a 4K PNG of one colour is a few tens of KB.
 SQUARE = png_bytes(1024, 1024, (20, 20, 200))
@@ -180,13 +179,7 @@ async def test_plain_on_a_server_gateway_points_the_admin_at_settings(
     running_bot: BotHarness,
 ) -> None:
     h = running_bot
-    await h.restart(image=replace(h.settings.image, allow_private_gateways=True))
-    await h.store.update_settings(
-        h.guild_id,
-        gateway_base_url=h.gw.base_url,
-        gateway_dialect="plain",
-        gateway_key_encrypted=h.bot.keybox.encrypt(GATEWAY_KEY),
-    )
+    await use_own_gateway(h, GATEWAY_KEY, dialect="plain")
     h.gw.script(Reply(body=markdown_response([SQUARE])), Reply(body=images_response([WIDE_4K])))
 
     st = await h.result(

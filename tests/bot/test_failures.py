@@ -55,13 +55,17 @@ async def test_refusal_shows_the_model_text(running_bot: BotHarness) -> None:
     assert st.last_message.files == []
 
 
-async def test_bad_gateway_key_tells_admins_to_run_settings_gateway(
+async def test_bad_key_on_the_bot_s_gateway_tells_members_the_owner_must_act(
     running_bot: BotHarness,
 ) -> None:
     h = running_bot
     h.gw.script(Reply(status=401, body=openai_error("Invalid API key", code=401)))
     st = await h.result(await h.fake.slash("imagine", {"prompt": "a cat"}))
-    assert "/settings gateway" in st.last_message.content
+    # The key is in the operator's .env: no server admin can fix it with /settings gateway.
+    assert st.last_message.content.endswith(
+        "The bot's owner needs to set a valid key for the bot's gateway."
+    )
+    assert "/settings gateway" not in st.last_message.content
     job = await h.store.get_job(1)
     assert job.state == "failed" and "rejected the API key" in job.result["error"]
 
@@ -201,11 +205,10 @@ async def test_the_gateway_words_reach_the_member_and_keep_our_advice(
         )
     )
     st = await h.result(await h.fake.slash("imagine", {"prompt": "a cat"}))
-    # The gateway's "try again" is its words, not our advice: the admin hint still follows.
+    # The gateway's "try again" is its words, not our advice: the owner hint still follows.
     assert st.last_message.content == (
         "The image service account is out of credit. The service said: BALANCE-LOW: your "
-        "balance is too low, try again after a top-up. A server admin needs to top it up, "
-        "or switch with /settings gateway."
+        "balance is too low, try again after a top-up. The bot's owner needs to top it up."
     )
 
 

@@ -154,7 +154,7 @@ async def test_an_error_event_mid_stream_reaches_the_member_in_the_gateways_word
     assert st.original.files == []
     assert st.last_message.content == (
         "The image service account is out of credit. The service said: Insufficient credits "
-        "for this request. A server admin needs to top it up, or switch with /settings gateway."
+        "for this request. The bot's owner needs to top it up."
     )
 
 
@@ -210,6 +210,6 @@ async def test_an_encoding_we_cannot_decode_is_named(running_bot: BotHarness) ->
     assert len(h.gw.requests) == 1
     assert st.last_message.content == (
         f"The image service at {host} sent its answer in the “compress” encoding, "
-        "which I cannot decode. Try again; if it keeps happening, ask a server admin to check "
-        "/settings gateway."
+        "which I cannot decode. Try again; if it keeps happening, ask the bot's owner to check "
+        "the bot's gateway."
     )

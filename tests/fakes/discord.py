@@ -124,6 +124,7 @@ class FakeDiscord:
         self._cdn: dict[str, tuple[bytes, str | None]] = {}
         self._command_ids: dict[tuple[str | None, int, str], str] = {}
         self._claimed: set[int] = set()
+        self._background: set[asyncio.Future[Any]] = set()
         self._seq = 0
         self._session: Session | None = None
         self._sockets: set[web.WebSocketResponse] = set()
@@ -530,6 +531,13 @@ class FakeDiscord:
 
     # driving the bot ------------------------------------------------------------------------------
 
+    async def join(self, g: Payload) -> None:
+        """Someone invited the bot to server ``g`` (a ``discord_payloads.guild``)."""
+        self._add_bot_member(g)
+        self.guilds.append(g)
+        # As Discord sends a join: without "unavailable", which marks a READY guild arriving.
+        await self.dispatch("GUILD_CREATE", {k: v for k, v in g.items() if k != "unavailable"})
+
     def register_interaction(self, payload: Payload) -> InteractionState:
         """Make the REST side know an interaction (its id and token) without sending it."""
         st = InteractionState(payload)
@@ -857,6 +865,7 @@ class FakeDiscord:
         chan_msg = rf"{chan}/messages/(?P<mid>{sf})"
         table: list[tuple[str, str, bool, Handler]] = [
             ("GET", r"/users/@me", True, self._get_me),
+            ("DELETE", rf"/users/@me/guilds/(?P<guild>{sf})", True, self._leave_guild),
             ("GET", r"/oauth2/applications/@me", True, self._get_application),
             ("GET", r"/applications/@me", True, self._get_application),
             ("GET", r"/gateway", False, self._get_gateway),
@@ -889,6 +898,17 @@ class FakeDiscord:
 
     async def _get_me(self, rec: RecordedRequest) -> tuple[int, Any]:
         return 200, self.bot_user
+
+    async def _leave_guild(self, rec: RecordedRequest, guild: str) -> tuple[int, Any]:
+        g = next((g for g in self.guilds if g["id"] == guild), None)
+        if g is None:
+            raise DiscordError(404, 10004, "Unknown Guild")
+        self.guilds.remove(g)
+        # Discord confirms a leave on the gateway too, after answering the request.
+        task = asyncio.ensure_future(self.dispatch("GUILD_DELETE", {"id": guild}))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return 204, None
 
     async def _get_application(self, rec: RecordedRequest) -> tuple[int, Any]:
         return 200, {

@@ -80,7 +80,7 @@ async def test_late_acknowledgement_and_a_gateway_error_tell_the_channel(
     await h.fake.dispatch("INTERACTION_CREATE", payload)
     posted = await h.channel_post()
     assert f"<@{member['user']['id']}>" in posted.content
-    assert "/settings gateway" in posted.content
+    assert "The bot's owner needs to set a valid key for the bot's gateway." in posted.content
 
 
 async def test_follow_up_5xx_is_retried(running_bot: BotHarness) -> None:

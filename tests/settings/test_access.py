@@ -24,8 +24,11 @@ class _Settings:
         return self.settings
 
 
-def _bot(allowed: tuple[int, ...] = ()) -> SimpleNamespace:
-    return SimpleNamespace(store=_Settings(GuildSettings(guild_id=1, allowed_channels=allowed)))
+def _bot(allowed: tuple[int, ...] = (), guilds: frozenset[int] | None = None) -> SimpleNamespace:
+    return SimpleNamespace(
+        store=_Settings(GuildSettings(guild_id=1, allowed_channels=allowed)),
+        settings=SimpleNamespace(allowed_guilds=guilds),
+    )
 
 
 def test_admin_means_manage_server_or_administrator() -> None:
@@ -55,6 +58,15 @@ async def test_threads_follow_their_parent_channel() -> None:
     assert channel_allowed(settings, 500, parent_id=10)
     assert not channel_allowed(settings, 500, parent_id=11)
     await ensure_can_use(_bot((10,)), guild_id=1, channel_id=500, parent_id=10, permissions=MEMBER)
+
+
+async def test_a_server_allowed_guilds_does_not_list_is_refused_even_to_admins() -> None:
+    await ensure_can_use(_bot(guilds=frozenset({1})), guild_id=1, channel_id=5, permissions=MEMBER)
+    with pytest.raises(AccessDenied) as info:
+        await ensure_can_use(
+            _bot(guilds=frozenset({2})), guild_id=1, channel_id=5, permissions=ADMIN
+        )
+    assert str(info.value) == "I'm not available in this server; the bot's owner has not listed it."
 
 
 async def test_direct_messages_are_refused() -> None:

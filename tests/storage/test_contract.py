@@ -233,3 +233,31 @@ async def test_close_twice_is_harmless(open_db: OpenDB) -> None:
     store = await open_db()
     await store.close()
     await store.close()
+
+
+# the bot's bookkeeping
+
+
+async def test_meta_round_trips_overwrites_and_removes(open_db: OpenDB) -> None:
+    first = await open_db()
+    assert await first.get_meta("commands") is None
+    await first.set_meta("commands", "abc")
+    await first.set_meta("commands", "def")
+    await first.set_meta("other", "")
+    # Another connection to the same database (a restart) reads what was written.
+    second = await open_db()
+    assert await second.get_meta("commands") == "def"
+    assert await second.get_meta("other") == ""
+    await second.set_meta("commands", None)
+    assert await first.get_meta("commands") is None
+    await second.set_meta("commands", None)  # removing what is gone is harmless
+
+
+@pytest.mark.parametrize(
+    ("key", "value"), [("", "v"), ("k" * 101, "v"), (3, "v"), ("k", 3), ("k", "v" * 10_001)]
+)
+async def test_meta_refuses_bad_keys_and_values(store: Store, key: object, value: object) -> None:
+    with pytest.raises(InvalidValue):
+        await store.set_meta(key, value)  # type: ignore[arg-type]
+    with pytest.raises(InvalidValue):
+        await store.get_meta("")

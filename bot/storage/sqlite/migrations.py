@@ -119,6 +119,15 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "DROP INDEX jobs_unfinished",
         "CREATE INDEX jobs_unfinished ON jobs (owner) WHERE state IN ('queued', 'running')",
     ),
+    5: (
+        # The bot's own bookkeeping: e.g. the hash of the command set last synced to
+        # Discord, so a restart does not spend one of Discord's daily command creates.
+        """CREATE TABLE meta (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL,
+            updated_at REAL NOT NULL
+        )""",
+    ),
 }
 
 LATEST_VERSION = max(MIGRATIONS)

@@ -134,3 +134,20 @@ class SettingsTables(SQLiteBase):
             )
             for r in rows
         ]
+
+    async def _get_meta(self, key: str) -> str | None:
+        async with self._read() as db:
+            rows = await self._fetchall(db, "SELECT value FROM meta WHERE key = ?", [key])
+        return rows[0][0] if rows else None
+
+    async def _set_meta(self, key: str, value: str | None, *, now: float) -> None:
+        async with self._write() as db:
+            if value is None:
+                await db.execute("DELETE FROM meta WHERE key = ?", (key,))
+                return
+            await db.execute(
+                "INSERT INTO meta (key, value, updated_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value,"
+                " updated_at = excluded.updated_at",
+                (key, value, now),
+            )

@@ -1,0 +1,93 @@
+"""Command sync that spends Discord's quota only when the commands changed.
+
+Discord allows 200 command creates a day per server, and a sync at every start spends
+them for nothing. So the payloads (and where they go: globally or to ``DEV_GUILD_ID``)
+are hashed, the hash is kept in the store's meta table, and a start with the same hash
+sends nothing. A server that got guild copies under an earlier ``DEV_GUILD_ID`` is
+remembered too, and cleared once that setting is removed or changed: its copies would
+otherwise show every command twice there, beside the global ones.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from typing import Any
+
+import discord
+from discord import app_commands
+
+from bot.storage.base import Store
+
+log = logging.getLogger(__name__)
+
+# Store meta keys: the hash of the command set last synced, and the dev server it went to.
+SYNCED_HASH = "commands.synced_hash"
+SYNCED_GUILD = "commands.synced_guild"
+
+
+def command_hash(tree: app_commands.CommandTree[Any], guild_id: int | None) -> str:
+    """A digest of what a sync to this target would send; stable across processes."""
+    guild = discord.Object(id=guild_id) if guild_id else None
+    payloads = [command.to_dict(tree) for command in tree._get_all_commands(guild=guild)]
+    payloads.sort(key=lambda c: (c.get("type", 1), c["name"]))
+    target = f"guild:{guild_id}" if guild_id else "global"
+    text = json.dumps([target, payloads], sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+async def sync_commands(
+    tree: app_commands.CommandTree[Any], store: Store, dev_guild_id: int | None
+) -> bool:
+    """Sync if the command set changed, then clear an earlier dev server; True if synced.
+
+    ``discord.HTTPException`` from the sync itself propagates (the caller says what to do).
+    """
+    if dev_guild_id:
+        tree.copy_global_to(guild=discord.Object(id=dev_guild_id))
+    digest = command_hash(tree, dev_guild_id)
+    synced = False
+    if await store.get_meta(SYNCED_HASH) == digest:
+        log.info("commands unchanged since the last sync: not synced again")
+    else:
+        guild = discord.Object(id=dev_guild_id) if dev_guild_id else None
+        commands = await tree.sync(guild=guild)
+        await store.set_meta(SYNCED_HASH, digest)
+        where = f"to server {dev_guild_id} (DEV_GUILD_ID)" if dev_guild_id else "globally"
+        log.info("synced %d commands %s", len(commands), where)
+        synced = True
+    await _clear_earlier_guild(tree, store, dev_guild_id)
+    if dev_guild_id:
+        await store.set_meta(SYNCED_GUILD, str(dev_guild_id))
+    return synced
+
+
+async def _clear_earlier_guild(
+    tree: app_commands.CommandTree[Any], store: Store, dev_guild_id: int | None
+) -> None:
+    earlier = await store.get_meta(SYNCED_GUILD)
+    if earlier is None or earlier == str(dev_guild_id):
+        return
+    old = discord.Object(id=int(earlier))
+    tree.clear_commands(guild=old)  # the tree holds none for it; an empty list clears Discord's
+    try:
+        await tree.sync(guild=old)
+    except (discord.Forbidden, discord.NotFound):
+        # Not in that server any more: nothing this bot can clear, so stop trying.
+        log.warning(
+            "could not clear the commands an earlier DEV_GUILD_ID left in server %s: "
+            "the bot is no longer there",
+            earlier,
+        )
+    except discord.HTTPException as exc:
+        log.warning(
+            "could not clear the commands an earlier DEV_GUILD_ID left in server %s (%s); "
+            "trying again at the next start",
+            earlier,
+            exc.status,
+        )
+        return
+    else:
+        log.info("cleared the commands an earlier DEV_GUILD_ID left in server %s", earlier)
+    await store.set_meta(SYNCED_GUILD, None)
