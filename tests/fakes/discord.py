@@ -104,6 +104,9 @@ class FakeDiscord:
         echo_bot_messages: bool = True,
     ) -> None:
         self.token = token
+        # What the websocket accepts; set it apart from ``token`` for a token that logs in
+        # over REST but is refused at IDENTIFY (close 4004), as a just-reset one can be.
+        self.gateway_token = token
         self.bot_user = p.user(bot_name, bot=True)
         self.application_id = p.snowflake()
         self.owner = p.user("owner")
@@ -457,7 +460,7 @@ class FakeDiscord:
         return ws
 
     async def _identify(self, ws: web.WebSocketResponse, d: Payload) -> None:
-        if d.get("token") != self.token:
+        if d.get("token") != self.gateway_token:
             await ws.close(code=4004, message=b"Authentication failed.")
             return
         if d.get("intents", 0) & PRIVILEGED_INTENTS & ~self.allowed_intents:
@@ -489,7 +492,7 @@ class FakeDiscord:
 
     async def _resume(self, ws: web.WebSocketResponse, d: Payload) -> None:
         session = self._session
-        if d.get("token") != self.token:
+        if d.get("token") != self.gateway_token:
             await ws.close(code=4004, message=b"Authentication failed.")
             return
         if session is None or d.get("session_id") != session.id:
