@@ -263,3 +263,36 @@ async def test_start_says_who_and_how_to_invite_then_lost_discord_is_one_line_pe
     assert not any("Traceback" in line for line in seen)
     assert not any("voice will NOT be supported" in line for line in seen)
     assert "stopping: signal received" in (rest or b"").decode() + "\n".join(seen)
+
+
+async def test_sigterm_during_a_login_discord_never_answers_stops_the_process(tmp_path):
+    accepted = asyncio.Event()
+    held: list[asyncio.StreamWriter] = []
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)  # read the request, never answer it
+        accepted.set()
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    async with server, FakeDiscord.running(token=TOKEN) as fake, FakeGateway() as gw:
+        env = info_environment(fake, gw, tmp_path)
+        env["DISCORD_API_BASE"] = f"http://127.0.0.1:{port}/api/v10"
+        process = await start_bot(env, tmp_path)
+        try:
+            await asyncio.wait_for(accepted.wait(), timeout=60)
+            signalled = time.monotonic()
+            process.send_signal(signal.SIGTERM)
+            _, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
+            stopped = time.monotonic() - signalled
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+            for writer in held:
+                writer.close()
+    lines = stderr.decode().strip().splitlines()
+    print(f"SIGTERM during login stopped the process in {stopped:.2f} s")
+    assert process.returncode == 0, lines
+    assert lines[-1].endswith("INFO     bot.discord_bot.app: stopping: signal received"), lines
+    assert not any("Traceback" in line or "error" in line.lower() for line in lines)
