@@ -134,8 +134,12 @@ class ReconnectLine(logging.Filter):
         delay = record.args[0] if isinstance(record.args, tuple) else record.args
         error = record.exc_info[1] if record.exc_info else None
         cause = connection_cause(error) if error is not None else "connection lost"
-        record.msg = "lost the connection to Discord (%s); next attempt in %.1f s"
-        record.args = (cause, delay)
+        if isinstance(error, aiohttp.ClientConnectorError):
+            record.msg = "cannot reach Discord at %s (%s); next attempt in %.1f s"
+            record.args = (_host(error), cause, delay)
+        else:
+            record.msg = "lost the connection to Discord (%s); next attempt in %.1f s"
+            record.args = (cause, delay)
         record.levelno, record.levelname = logging.WARNING, "WARNING"
         if not logging.getLogger().isEnabledFor(logging.DEBUG):
             record.exc_info, record.exc_text = None, None

@@ -64,6 +64,6 @@ def test_retry_traceback_becomes_one_warning_below_debug():
     [record] = records
     assert record.levelname == "WARNING"
     assert record.getMessage() == (
-        "lost the connection to Discord (connection refused); next attempt in 3.5 s"
+        "cannot reach Discord at 127.0.0.1:9 (connection refused); next attempt in 3.5 s"
     )
     assert record.exc_info is None

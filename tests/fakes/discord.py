@@ -163,6 +163,11 @@ class FakeDiscord:
         self._base = f"http://127.0.0.1:{sock.getsockname()[1]}"
 
     async def close(self) -> None:
+        if self._runner is not None:
+            # Stop listening first: a client reconnecting while the sockets close must be
+            # refused, not accepted by a server about to drop it without a word.
+            for site in list(self._runner.sites):
+                await site.stop()
         for ws in list(self._sockets):
             await ws.close(code=1001)
         if self._runner is not None:
