@@ -308,9 +308,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except Exception as exc:  # the last line of defence: a sentence, not a traceback
         log.debug("unexpected failure", exc_info=True)
-        print(
-            f"error: unexpected failure ({type(exc).__name__}); "
-            "run with LOG_LEVEL=DEBUG for details",
-            file=sys.stderr,
-        )
+        print(f"error: {_unexpected(exc)}", file=sys.stderr)
         return EXIT_FAILED
+
+
+def _unexpected(exc: Exception) -> str:
+    """What went wrong in words, and where the traceback is (or how to get it)."""
+    from bot.secrets import redact
+
+    secrets = ("DISCORD_TOKEN", "IMAGE_API_KEY", "SECRET_KEY", "SECRET_KEY_PREVIOUS")
+    words = redact(str(exc), [os.environ.get(name, "") for name in secrets]).strip()
+    what = f"{words} ({type(exc).__name__})" if words else f"{type(exc).__name__}, no message"
+    if log.isEnabledFor(logging.DEBUG):
+        return f"unexpected failure: {what}; the traceback is logged above"
+    return f"unexpected failure: {what}; run with LOG_LEVEL=DEBUG for the traceback"

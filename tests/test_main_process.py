@@ -126,6 +126,9 @@ async def test_rejected_token_is_one_line(tmp_path):
 
     lines = stderr.decode().strip().splitlines()
     assert process.returncode == 1
-    assert lines[-1] == "error: DISCORD_TOKEN was rejected by Discord"
+    assert lines[-1] == (
+        "error: DISCORD_TOKEN was rejected by Discord: reset it in the Discord Developer "
+        "Portal (Bot → Reset Token) and put the new one in .env"
+    )
     assert "Traceback" not in stderr.decode()
     assert "not-the-right-token" not in stderr.decode()

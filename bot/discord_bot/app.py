@@ -16,10 +16,11 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
+import aiohttp
 import discord
 import yarl
 from discord import app_commands
@@ -31,8 +32,16 @@ from bot.discord_bot.components import answer_stale_form, press
 from bot.discord_bot.delivery import only_pinging, trim
 from bot.discord_bot.errors import report
 from bot.discord_bot.guilds import install_guild_gate
+from bot.discord_bot.startup import (
+    explain_start_failure,
+    install_reconnect_line,
+    is_missing_access,
+    not_in_dev_guild,
+    quiet_voice,
+    ready_line,
+)
 from bot.discord_bot.sync import sync_commands
-from bot.errors import AccessDenied, ConfigError, ImagineError
+from bot.errors import AccessDenied, ImagineError
 from bot.jobs import JobRunner
 from bot.maintenance import expire_jobs, interrupted_jobs
 from bot.operator_alerts import OperatorAlerts
@@ -102,6 +111,7 @@ class ImageBot(commands.Bot):
         self.keybox = services.keybox
         self.runtime = services.runtime
         self.jobs = JobRunner(services)
+        self._announced = False
 
     async def setup_hook(self) -> None:
         for name in COGS:
@@ -118,7 +128,9 @@ class ImageBot(commands.Bot):
     async def _sync_commands(self) -> None:
         try:
             await sync_commands(self.tree, self.store, self.settings.dev_guild_id)
-        except discord.HTTPException:
+        except discord.HTTPException as exc:
+            if self.settings.dev_guild_id and is_missing_access(exc):
+                raise not_in_dev_guild(self.settings.dev_guild_id, self.application_id) from exc
             log.exception("command sync failed; commands may be out of date")
 
     async def _report_interrupted(self, jobs: list[JobRecord]) -> None:
@@ -138,6 +150,11 @@ class ImageBot(commands.Bot):
     async def press(self, button: JobButton, interaction: discord.Interaction[Any]) -> None:
         """A result's button was pressed (``bot.discord_bot.buttons.ButtonHandler``)."""
         await press(button, interaction)
+
+    async def on_ready(self) -> None:
+        if not self._announced:
+            self._announced = True
+            log.info("%s", ready_line(self))
 
     async def on_interaction(self, interaction: discord.Interaction[Any]) -> None:
         await answer_stale_form(interaction)
@@ -162,6 +179,8 @@ async def open_bot(
     to ``discord.Client`` (e.g. a shorter ``guild_ready_timeout``).
     """
     apply_discord_endpoints(settings.api_base, settings.gateway_url)
+    quiet_voice()
+    install_reconnect_line()
     async with AsyncExitStack() as stack:
         services = await stack.enter_async_context(
             open_services(settings, cpu=cpu, alerts=OperatorAlerts())
@@ -170,35 +189,61 @@ async def open_bot(
         stack.push_async_callback(bot.close)
         try:
             await bot.login(settings.token)
-        except discord.LoginFailure as exc:
-            raise ConfigError("DISCORD_TOKEN was rejected by Discord") from exc
+        except (discord.DiscordException, aiohttp.ClientError) as exc:
+            explained = explain_start_failure(exc)
+            if explained is None:
+                raise
+            raise explained from exc
         yield bot
 
 
 async def run(settings: BotSettings) -> None:
     """``python -m bot``: run until Discord fails us or SIGINT / SIGTERM asks us to stop.
 
-    A signal closes the bot cleanly (exit 0): the websocket, the database and the
-    workers. Jobs still in flight stay "running" in the database and are reported to
-    their users, with a "Run again" button, at the next start.
+    A signal closes the bot cleanly (exit 0) at any point, opening, logging in or waiting
+    to reconnect included: the websocket, the database and the workers. Jobs still in
+    flight stay "running" in the database and are reported to their users, with a
+    "Run again" button, at the next start.
     """
-    async with open_bot(settings) as bot:
-        loop = asyncio.get_running_loop()
-        stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await _until_stopped(_serve(settings), stop)
+    finally:
         for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, stop.set)
-        connection = asyncio.create_task(bot.connect(reconnect=True), name="discord-connection")
-        stop_requested = asyncio.create_task(stop.wait(), name="stop-signal")
-        try:
-            await asyncio.wait({connection, stop_requested}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                loop.remove_signal_handler(signum)
-            stop_requested.cancel()
-        if connection.done():
-            connection.result()  # Discord ended the session: let its error surface
-            return
+            loop.remove_signal_handler(signum)
+
+
+async def _until_stopped(work: Coroutine[Any, Any, None], stop: asyncio.Event) -> None:
+    """Run ``work``; once ``stop`` is set, cancel it (its exit stacks close what it opened)."""
+    task = asyncio.create_task(work, name="bot")
+    stopping = asyncio.create_task(stop.wait(), name="stop-signal")
+    try:
+        await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+    if not task.done():
         log.info("stopping: signal received")
-        await bot.close()
-        with contextlib.suppress(asyncio.CancelledError):
-            await connection
+        task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    if not task.cancelled():
+        task.result()
+
+
+async def _serve(settings: BotSettings) -> None:
+    async with open_bot(settings) as bot:
+        try:
+            await bot.connect(reconnect=True)
+        except asyncio.CancelledError:
+            # The signal: say goodbye to Discord before the exit stack closes the rest.
+            # ``connect`` may be asleep before a retry, which close() alone would not end.
+            await bot.close()
+            raise
+        except (discord.DiscordException, aiohttp.ClientError) as exc:
+            explained = explain_start_failure(exc)
+            if explained is None:
+                raise
+            raise explained from exc

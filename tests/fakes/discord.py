@@ -104,6 +104,9 @@ class FakeDiscord:
         echo_bot_messages: bool = True,
     ) -> None:
         self.token = token
+        # What the websocket accepts; set it apart from ``token`` for a token that logs in
+        # over REST but is refused at IDENTIFY (close 4004), as a just-reset one can be.
+        self.gateway_token = token
         self.bot_user = p.user(bot_name, bot=True)
         self.application_id = p.snowflake()
         self.owner = p.user("owner")
@@ -161,6 +164,11 @@ class FakeDiscord:
         self._base = f"http://127.0.0.1:{sock.getsockname()[1]}"
 
     async def close(self) -> None:
+        if self._runner is not None:
+            # Stop listening first: a client reconnecting while the sockets close must be
+            # refused, not accepted by a server about to drop it without a word.
+            for site in list(self._runner.sites):
+                await site.stop()
         for ws in list(self._sockets):
             await ws.close(code=1001)
         if self._runner is not None:
@@ -458,7 +466,7 @@ class FakeDiscord:
         return ws
 
     async def _identify(self, ws: web.WebSocketResponse, d: Payload) -> None:
-        if d.get("token") != self.token:
+        if d.get("token") != self.gateway_token:
             await ws.close(code=4004, message=b"Authentication failed.")
             return
         if d.get("intents", 0) & PRIVILEGED_INTENTS & ~self.allowed_intents:
@@ -490,7 +498,7 @@ class FakeDiscord:
 
     async def _resume(self, ws: web.WebSocketResponse, d: Payload) -> None:
         session = self._session
-        if d.get("token") != self.token:
+        if d.get("token") != self.gateway_token:
             await ws.close(code=4004, message=b"Authentication failed.")
             return
         if session is None or d.get("session_id") != session.id:
