@@ -174,9 +174,10 @@ async def test_a_database_path_that_cannot_be_a_file(fakes, tmp_path):
     (tmp_path / "data").write_bytes(b"a file where the folder should be")
     code, lines, _ = await check(environment(discord, gateway, tmp_path), tmp_path)
     assert code == 1
+    # The same sentence the bot's own start-up gives for this path.
     assert lines[3] == (
-        f"FAIL database: cannot open or write {tmp_path / 'data' / 'bot.db'}: File exists. "
-        "Set DATABASE_URL to a file the bot's user can write (its folder too)."
+        f"FAIL database: cannot open the database {tmp_path / 'data' / 'bot.db'}: its folder "
+        f"{tmp_path / 'data'} cannot be created (file exists); fix DATABASE_URL or the path."
     )
 
 
