@@ -2,6 +2,9 @@
 # Build and run with compose.yaml (docker compose up -d); .env stays outside the image.
 FROM python:3.11-slim
 RUN useradd --create-home --uid 10001 imagine-bot
+# WORKDIR and VOLUME would create these as root; the venv, pip's build files and the
+# database are written by the bot's user.
+RUN install -d -o imagine-bot -g imagine-bot /app /app/data
 WORKDIR /app
 COPY --chown=imagine-bot:imagine-bot . .
 USER imagine-bot
