@@ -65,7 +65,9 @@ def _say(msg: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer sizes and repetitions (< 60 s)")
-    parser.add_argument("--sections", default="1,2,3,4", help="which sections to run (default all)")
+    parser.add_argument(
+        "--sections", default="1,2,3,4,5", help="which sections to run (default all)"
+    )
     parser.add_argument(
         "--shapes",
         default=",".join(SHAPES + STREAM_SHAPES),
@@ -144,6 +146,16 @@ def main(argv: list[str] | None = None) -> int:
                 "scenarios": [one, many],
             }
 
+        if "5" in sections:
+            from bench import throughput
+
+            _say(
+                f"bench: 5 throughput: waves of simultaneous jobs, gateway delay "
+                f"{throughput.DELAY_MS} ms ..."
+            )
+            waves = throughput.QUICK_WAVES if args.quick else throughput.FULL_WAVES
+            results["throughput"] = asyncio.run(throughput.run(base_url, waves))
+
     results["meta"]["elapsed_s"] = time.perf_counter() - started
     checks = report.checks(results)
     results["checks"] = [c.__dict__ for c in checks]
@@ -170,6 +182,13 @@ def main(argv: list[str] | None = None) -> int:
     if "e2e" in results:
         print("\n4. End to end through the fake Discord (minus the scripted gateway delay)")
         print(report.e2e_table(results["e2e"]))
+    if results.get("throughput"):
+        print(
+            f"\n5. Throughput: simultaneous /imagine waves, gateway answers after "
+            f"{results['throughput'][0]['delay_s']:.1f} s (floor jobs/s = jobs / delay; memory = "
+            "peak RSS of the process tree + peak tmpfs spool, and the peak of their sum)"
+        )
+        print(report.throughput_table(results["throughput"]))
     print(f"\nresults: {path.relative_to(ROOT)}  ({results['meta']['elapsed_s']:.0f} s)")
     missed = [c for c in checks if not c.ok]
     if not missed:

@@ -9,8 +9,10 @@ a member waits: for ``/settings show`` to be acknowledged while 8 concurrent 4K
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 import tempfile
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from bench.procs import ROOT
@@ -57,18 +59,28 @@ class BotProcess:
         return None
 
 
-async def _imagine(fake, member, size: str, delay_ms: int) -> tuple[float, bytes | None]:
+async def _imagine(
+    fake, member, size: str, delay_ms: int, *, channel=None, job: str = ""
+) -> tuple[float, bytes | None]:
+    elapsed, st = await imagine_state(fake, member, size, delay_ms, channel=channel, job=job)
+    return elapsed, _upload(st)
+
+
+async def imagine_state(fake, member, size: str, delay_ms: int, *, channel=None, job: str = ""):
+    """One ``/imagine`` to its end: (seconds it took, its InteractionState)."""
     t = now()
+    prompt = "a lighthouse at dusk" + (f" benchjob:{job}" if job else "")
     it = await fake.slash(
         "imagine",
-        {"prompt": "a lighthouse at dusk", "model": model_name(size, "markdown", delay_ms)},
+        {"prompt": prompt, "model": model_name(size, "markdown", delay_ms)},
         member=member,
+        channel=channel,
     )
     st = await fake.interaction_result(it, _final, timeout=RESULT_TIMEOUT_S)
-    return now() - t, _upload(st)
+    return now() - t, st
 
 
-async def _show(fake, admin) -> float:
+async def show(fake, admin) -> float:
     t = now()
     it = await fake.slash("settings show", member=admin)
     await fake.wait_for_interaction_reply(it, timeout=RESULT_TIMEOUT_S)
@@ -122,7 +134,7 @@ async def _stall(fake, bot: BotProcess, admin, pid: int, jobs: int) -> dict:
     import json
 
     members = [await fake.member(name=f"user{i}") for i in range(jobs)]
-    idle_acks = [await _show(fake, admin) for _ in range(10)]
+    idle_acks = [await show(fake, admin) for _ in range(10)]
     await bot.command("tick")
     acks: list[float] = []
     ticker = _Ticker()
@@ -130,7 +142,7 @@ async def _stall(fake, bot: BotProcess, admin, pid: int, jobs: int) -> dict:
         t0 = now()
         work = [asyncio.create_task(_imagine(fake, m, "4K", 0)) for m in members]
         while not all(w.done() for w in work):
-            acks.append(await _show(fake, admin))
+            acks.append(await show(fake, admin))
             await asyncio.sleep(ACK_INTERVAL_S)
         elapsed = now() - t0
     lags = json.loads(await bot.command("report") or "{}").get("lags", [])
@@ -162,44 +174,49 @@ async def _stall(fake, bot: BotProcess, admin, pid: int, jobs: int) -> dict:
     }
 
 
+@contextlib.asynccontextmanager
+async def bot_process(fake, gateway_base: str) -> AsyncIterator[BotProcess]:
+    """``bench.botproc`` connected to ``fake`` and ready; closed (EOF on stdin) on exit."""
+    with tempfile.TemporaryDirectory() as tmp:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bench.botproc",
+            fake.api_base,
+            fake.gateway_url,
+            gateway_base,
+            str(Path(tmp) / "bot.db"),
+            cwd=ROOT,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        try:
+            assert proc.stdout is not None
+            ready = await asyncio.wait_for(proc.stdout.readline(), 60)
+            if ready.strip() != b"READY":
+                raise RuntimeError("the bot did not start")
+            yield BotProcess(proc)
+        finally:
+            assert proc.stdin is not None
+            proc.stdin.close()
+            try:
+                await asyncio.wait_for(proc.wait(), 20)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+
+
 async def run(gateway_base: str, *, e2e_runs: dict[str, int], stall: bool) -> dict:
     import discord
 
     from tests.fakes.discord import FakeDiscord
 
     out: dict = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        async with FakeDiscord.running() as fake:
-            proc = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "bench.botproc",
-                fake.api_base,
-                fake.gateway_url,
-                gateway_base,
-                str(Path(tmp) / "bot.db"),
-                cwd=ROOT,
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-            )
-            bot = BotProcess(proc)
-            try:
-                assert proc.stdout is not None
-                ready = await asyncio.wait_for(proc.stdout.readline(), 60)
-                if ready.strip() != b"READY":
-                    raise RuntimeError("the bot did not start")
-                admin = await fake.member(discord.Permissions(manage_guild=True), name="admin")
-                member = await fake.member(name="e2e")
-                await _imagine(fake, member, "1K", 0)  # warm-up: first job imports and opens things
-                out["e2e"] = [await _e2e(fake, member, size, n) for size, n in e2e_runs.items()]
-                if stall:
-                    out["stall"] = await _stall(fake, bot, admin, proc.pid, STALL_JOBS)
-            finally:
-                assert proc.stdin is not None
-                proc.stdin.close()
-                try:
-                    await asyncio.wait_for(proc.wait(), 20)
-                except TimeoutError:
-                    proc.kill()
-                    await proc.wait()
+    async with FakeDiscord.running() as fake, bot_process(fake, gateway_base) as bot:
+        admin = await fake.member(discord.Permissions(manage_guild=True), name="admin")
+        member = await fake.member(name="e2e")
+        await _imagine(fake, member, "1K", 0)  # warm-up: first job imports and opens things
+        out["e2e"] = [await _e2e(fake, member, size, n) for size, n in e2e_runs.items()]
+        if stall:
+            out["stall"] = await _stall(fake, bot, admin, bot.proc.pid, STALL_JOBS)
     return out

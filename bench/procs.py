@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# The fake gateway appends ``<job> <time the answer left>`` here for the throughput section.
+ANSWER_LOG = Path(tempfile.gettempdir()) / f"bench-answers-{os.getpid()}.log"
 
 
 def _spawn(module: str, *args: str) -> subprocess.Popen[str]:
@@ -24,7 +28,8 @@ def _spawn(module: str, *args: str) -> subprocess.Popen[str]:
 @contextmanager
 def fake_gateway(sizes: list[str]) -> Iterator[str]:
     """A fake gateway process serving ``sizes``; yields its base URL (``.../v1``)."""
-    proc = _spawn("bench.serve", ",".join(sizes))
+    ANSWER_LOG.unlink(missing_ok=True)
+    proc = _spawn("bench.serve", ",".join(sizes), str(ANSWER_LOG))
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
@@ -39,3 +44,4 @@ def fake_gateway(sizes: list[str]) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        ANSWER_LOG.unlink(missing_ok=True)

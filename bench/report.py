@@ -180,6 +180,91 @@ def e2e_table(rows: list[dict]) -> str:
     )
 
 
+def throughput_table(rows: list[dict]) -> str:
+    headers = [
+        "wave",
+        "channels",
+        "elapsed s",
+        "jobs/s",
+        "floor jobs/s",
+        "main CPU ms/job",
+        "worker CPU ms/job",
+        "answer->upload p50 ms",
+        "p99 ms",
+        "ack p99 ms",
+        "RSS MB",
+        "spool MB",
+        "RSS+spool MB",
+    ]
+    return _table(
+        headers,
+        [
+            [
+                f"{r['jobs']} x {r['size']}",
+                str(r["channels"]),
+                f"{r['elapsed_s']:.1f}",
+                f"{r['jobs_per_s']:.1f}",
+                f"{r['floor_jobs_per_s']:.0f}",
+                _ms(r["main_cpu_per_job_s"]),
+                _ms(r["worker_cpu_per_job_s"]),
+                _ms(r["answer_to_upload_p50_s"]),
+                _ms(r["answer_to_upload_p99_s"]),
+                _ms(r["ack_p99_s"]),
+                _mb(r["peak_rss_bytes"]),
+                _mb(r["peak_spool_bytes"]),
+                _mb(r["peak_total_bytes"]),
+            ]
+            for r in rows
+        ],
+    )
+
+
+def _throughput_checks(rows: list[dict]) -> list[Check]:
+    out: list[Check] = []
+    for r in rows:
+        tag = f"{r['jobs']}x{r['size']} in {r['channels']} channels"
+        if r["uploads"] < r["jobs"]:
+            out.append(at_least(f"{tag}: uploads", r["uploads"], r["jobs"]))
+        if r["size"] == "1K":
+            out.append(
+                at_most(
+                    f"{tag}: main CPU per job",
+                    r["main_cpu_per_job_s"] * 1000,
+                    T.MAX_MAIN_CPU_PER_1K_JOB_S * 1000,
+                    " ms",
+                )
+            )
+        if r["size"] == "1K" and r["jobs"] == 128:
+            out.append(
+                at_most(
+                    f"{tag}: answer->upload p99",
+                    r["answer_to_upload_p99_s"] * 1000
+                    if r["answer_to_upload_p99_s"] is not None
+                    else None,
+                    T.MAX_ANSWER_TO_UPLOAD_P99_128_1K_S * 1000,
+                    " ms",
+                )
+            )
+        out.append(
+            at_most(
+                f"{tag}: ack p99",
+                None if r["ack_p99_s"] is None else r["ack_p99_s"] * 1000,
+                T.MAX_WAVE_ACK_P99_S * 1000,
+                " ms",
+            )
+        )
+        if r["size"] == "4K" and r["jobs"] == 16:
+            out.append(
+                at_most(
+                    f"{tag}: peak RSS + tmpfs spool",
+                    r["peak_total_bytes"] / 1e6,
+                    T.MAX_PEAK_16_4K_TOTAL_BYTES / 1e6,
+                    " MB",
+                )
+            )
+    return out
+
+
 def checks(results: dict[str, Any]) -> list[Check]:
     out: list[Check] = []
     for r in results.get("pipeline", []):
@@ -265,6 +350,7 @@ def checks(results: dict[str, Any]) -> list[Check]:
                     1.0,
                 )
             )
+    out += _throughput_checks(results.get("throughput", []))
     return out
 
 

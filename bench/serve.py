@@ -15,7 +15,9 @@ import re
 import sys
 
 from bench.fixtures import BY_LABEL, SHAPES, STREAM_SHAPES, body_for, content_type_for, photo_png
+from bench.stats import now
 
+_JOB = re.compile(rb"benchjob:([\w-]+)")
 _TOKEN = re.compile(rb"bench:([\w:-]+?):(markdown|images|sse-markdown|sse-images):(\d+)")
 # FakeGateway answers from a script, one entry per request; this outlasts any run.
 _SCRIPT_LENGTH = 100_000
@@ -25,7 +27,7 @@ def model_name(size: str, shape: str, delay_ms: int = 0) -> str:
     return f"bench:{size}:{shape}:{delay_ms}"
 
 
-async def main(sizes: list[str]) -> None:
+async def main(sizes: list[str], answer_log: str | None) -> None:
     from tests.fakes.gateway import FakeGateway, Reply
 
     bodies = {
@@ -43,10 +45,16 @@ async def main(sizes: list[str]) -> None:
             match.group(2).decode(),
             int(match.group(3)),
         )
+        job = _JOB.search(recorded.body)
+        if job is not None and log is not None:
+            # When the answer starts to leave: the clock is system-wide (CLOCK_MONOTONIC),
+            # so the bench compares it with the fake Discord's receipt of the upload.
+            log.write(f"{job.group(1).decode()} {now() + delay_ms / 1000:.6f}\n")
         return Reply(
             body=bodies[(size, shape)], content_type=content_type_for(shape), delay=delay_ms / 1000
         )
 
+    log = open(answer_log, "a", buffering=1) if answer_log else None  # noqa: SIM115, ASYNC230
     async with FakeGateway() as gw:
         gw.script(*([answer] * _SCRIPT_LENGTH))
         gw.requests = _Forgetful()
@@ -64,4 +72,6 @@ class _Forgetful(list):
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("sizes", help="comma-separated size labels, e.g. 1K,4K")
-    asyncio.run(main(parser.parse_args().sizes.split(",")))
+    parser.add_argument("answer_log", nargs="?", help="append `<job> <answer time>` lines here")
+    a = parser.parse_args()
+    asyncio.run(main(a.sizes.split(","), a.answer_log))

@@ -55,3 +55,10 @@ def at_most(name: str, value: float | None, limit: float, unit: str = "", note: 
 
 def at_least(name: str, value: float | None, limit: float, unit: str = "", note: str = "") -> Check:
     return Check(name, value, limit, unit, value is not None and value >= limit, note)
+
+
+# Issue 12: throughput (section 5). Main-process CPU per 1K job, at every wave size.
+MAX_MAIN_CPU_PER_1K_JOB_S = 0.008
+MAX_ANSWER_TO_UPLOAD_P99_128_1K_S = 0.600  # 128 simultaneous 1K answers
+MAX_WAVE_ACK_P99_S = 0.050
+MAX_PEAK_16_4K_TOTAL_BYTES = 1000 * 1000 * 1000  # "1.0 GB all told": RSS + tmpfs spool

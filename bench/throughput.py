@@ -1,0 +1,202 @@
+"""Section 5 (issue 12): waves of simultaneous ``/imagine`` jobs through the real bot.
+
+Each wave sends N jobs at once, in few channels or one channel per job, to a gateway
+that answers each after a fixed delay, with the server's in-flight limits raised so
+every job is admitted. Measured from outside the bot: jobs/s, CPU per job of the bot's
+main process and of its pool workers (/proc utime+stime before and after), the time
+from the gateway's answer leaving to the fake Discord having the upload (both fakes
+stamp CLOCK_MONOTONIC, which is system-wide), ``/settings show`` acknowledgements
+meanwhile, and peak memory: the process tree's RSS plus the tmpfs spool, which
+appears in no process's RSS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+from bench.discord_bench import bot_process, imagine_state, show
+from bench.procs import ANSWER_LOG
+from bench.proctree import TreeSampler, tree
+from bench.stats import median, now, percentile
+
+DELAY_MS = 1000
+FEW_CHANNELS = 16
+FULL_WAVES = [("1K", 8), ("1K", 32), ("1K", 128), ("4K", 4), ("4K", 8), ("4K", 16)]
+QUICK_WAVES = [("1K", 8), ("1K", 32), ("4K", 4)]
+SHM = "/dev/shm"
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_s(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return 0.0
+    fields = stat[stat.rindex(b")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / _TICKS  # utime, stime
+
+
+def _workers_cpu_s(root: int) -> float:
+    return sum(_cpu_s(pid) for pid in tree(root) if pid != root)
+
+
+class _Spool:
+    """Bytes held in ``/dev/shm/imagine-*`` directories that were not there at the start."""
+
+    def __init__(self) -> None:
+        self.before = set(self._dirs())
+
+    @staticmethod
+    def _dirs() -> list[str]:
+        try:
+            return [e.path for e in os.scandir(SHM) if e.name.startswith("imagine-")]
+        except OSError:
+            return []
+
+    def __call__(self) -> int:
+        total = 0
+        for d in self._dirs():
+            if d in self.before:
+                continue
+            try:
+                for e in os.scandir(d):
+                    total += e.stat(follow_symlinks=False).st_blocks * 512
+            except OSError:  # removed while we looked
+                continue
+        return total
+
+
+def _answer_times() -> dict[str, float]:
+    out: dict[str, float] = {}
+    if ANSWER_LOG.exists():
+        for line in Path(ANSWER_LOG).read_text().splitlines():
+            job, _, t = line.partition(" ")
+            out[job] = float(t)
+    return out
+
+
+class _Stamped(list):
+    """The fake Discord's request log, noting when each upload had been read whole."""
+
+    def __init__(self, *args) -> None:
+        super().__init__(*args)
+        self.at: dict[int, float] = {}
+
+    def append(self, rec) -> None:  # noqa: D102
+        if rec.files:
+            self.at[rec.seq] = now()
+        super().append(rec)
+
+
+def _upload_time(fake, st) -> float | None:
+    for rec in fake.requests:
+        if rec.files and st.token in rec.path and rec.seq in fake.requests.at:
+            return fake.requests.at[rec.seq]
+    return None
+
+
+async def _channels(fake, n: int) -> list[dict]:
+    from tests.fakes import discord_payloads as p
+
+    g = fake.guild
+    while len(g["channels"]) < n:
+        ch = p.text_channel(g["id"], f"bench-{len(g['channels'])}")
+        g["channels"].append(ch)
+        await fake.dispatch("CHANNEL_CREATE", ch)
+    return g["channels"][:n]
+
+
+async def _wave(fake, bot, admin, members, size: str, jobs: int, channels: int, tag: str) -> dict:
+    chans = await _channels(fake, channels)
+    pid = bot.proc.pid
+    spool = _Spool()
+    acks: list[float] = []
+    with TreeSampler(pid, extra=spool) as mem:
+        main0, work0 = _cpu_s(pid), _workers_cpu_s(pid)
+        t0 = now()
+        tasks = [
+            asyncio.create_task(
+                imagine_state(
+                    fake,
+                    members[i],
+                    size,
+                    DELAY_MS,
+                    channel=chans[i % channels],
+                    job=f"{tag}-{i}",
+                )
+            )
+            for i in range(jobs)
+        ]
+        while not all(t.done() for t in tasks):
+            acks.append(await show(fake, admin))
+            await asyncio.sleep(0.05)
+        elapsed = now() - t0
+        main1, work1 = _cpu_s(pid), _workers_cpu_s(pid)
+    answered = _answer_times()
+    states = [t.result()[1] for t in tasks]
+    to_upload, uploads = [], 0
+    for i, st in enumerate(states):
+        up = _upload_time(fake, st)
+        sent = answered.get(f"{tag}-{i}")
+        if up is not None:
+            uploads += 1
+            if sent is not None:
+                to_upload.append(up - sent)
+    return {
+        "size": size,
+        "jobs": jobs,
+        "channels": channels,
+        "uploads": uploads,
+        "delay_s": DELAY_MS / 1000,
+        "elapsed_s": elapsed,
+        "jobs_per_s": jobs / elapsed,
+        "floor_jobs_per_s": jobs / (DELAY_MS / 1000),
+        "main_cpu_per_job_s": (main1 - main0) / jobs,
+        "worker_cpu_per_job_s": (work1 - work0) / jobs,
+        "answer_to_upload_p50_s": median(to_upload),
+        "answer_to_upload_p99_s": percentile(to_upload, 99),
+        "answer_to_upload_samples": len(to_upload),
+        "ack_p99_s": percentile(acks, 99),
+        "acks": len(acks),
+        "peak_rss_bytes": mem.peak,
+        "peak_spool_bytes": mem.peak_extra,
+        "peak_total_bytes": mem.peak_total,
+    }
+
+
+async def run(gateway_base: str, waves: list[tuple[str, int]]) -> list[dict]:
+    import discord
+
+    from tests.fakes.discord import FakeDiscord
+
+    out = []
+    async with FakeDiscord.running() as fake:
+        fake.requests = _Stamped(fake.requests)
+        async with bot_process(fake, gateway_base) as bot:
+            admin = await fake.member(discord.Permissions(manage_guild=True), name="admin")
+            it = await fake.slash(
+                "settings limits",
+                {
+                    "user_jobs": 20,
+                    "server_jobs": 200,
+                    "user_hourly": 0,
+                    "user_daily": 0,
+                    "server_hourly": 0,
+                    "server_daily": 0,
+                },
+                member=admin,
+            )
+            await fake.wait_for_interaction_reply(it, timeout=30)
+            most = max(n for _, n in waves)
+            members = [await fake.member(name=f"tp{i}") for i in range(most)]
+            await imagine_state(fake, members[0], "1K", 0)  # warm-up
+            for w, (size, jobs) in enumerate(waves):
+                layouts = sorted({min(FEW_CHANNELS, max(1, jobs // 2)), jobs})
+                for channels in layouts:
+                    tag = f"w{w}c{channels}"
+                    row = await _wave(fake, bot, admin, members, size, jobs, channels, tag)
+                    out.append(row)
+    return out
