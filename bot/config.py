@@ -71,6 +71,11 @@ def _require(env: Mapping[str, str], name: str) -> str:
     return value
 
 
+def _digits(text: str) -> bool:
+    """ASCII digits only: ``str.isdigit`` also takes "²", which ``int`` refuses."""
+    return text.isascii() and text.isdigit()
+
+
 def _float(env: Mapping[str, str], name: str, default: float) -> float:
     raw = _get(env, name)
     if raw is None:
@@ -212,7 +217,7 @@ def _quota(env: Mapping[str, str], name: str, highest: int) -> int | None:
     raw = _get(env, name)
     if raw is None:
         return None
-    if not raw.isdigit() or int(raw) > highest:
+    if not _digits(raw) or int(raw) > highest:
         raise ConfigError(
             f"{name} must be a whole number from 0 (no cap) to {highest}, got {raw!r}"
         )
@@ -238,7 +243,7 @@ def load_allowed_guilds(env: Mapping[str, str], dev_guild: int | None) -> frozen
     if raw is None:
         return None
     ids = [part.strip() for part in raw.split(",") if part.strip()]
-    bad = [part for part in ids if not part.isdigit()]
+    bad = [part for part in ids if not _digits(part)]
     if bad or not ids:
         raise ConfigError(
             f"ALLOWED_GUILDS must be server ids (digits) separated by commas, got {raw[:80]!r}"
@@ -254,7 +259,7 @@ def load_allowed_guilds(env: Mapping[str, str], dev_guild: int | None) -> frozen
 def load_bot_settings(env: Mapping[str, str] | None = None) -> BotSettings:
     env = os.environ if env is None else env
     dev_guild = _get(env, "DEV_GUILD_ID")
-    if dev_guild is not None and not dev_guild.isdigit():
+    if dev_guild is not None and not _digits(dev_guild):
         raise ConfigError(f"DEV_GUILD_ID must be a server id (digits), got {dev_guild!r}")
     level = (_get(env, "LOG_LEVEL") or "INFO").upper()
     if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:

@@ -131,6 +131,15 @@ def test_allowed_guilds_and_operator_quotas():
             "ALLOWED_GUILDS must be server ids (digits) separated by commas, got '111, my server'",
         ),
         (
+            {"ALLOWED_GUILDS": "1²"},
+            "ALLOWED_GUILDS must be server ids (digits) separated by commas, got '1²'",
+        ),
+        ({"DEV_GUILD_ID": "²"}, "DEV_GUILD_ID must be a server id (digits), got '²'"),
+        (
+            {"DEFAULT_USER_DAILY": "²"},
+            "DEFAULT_USER_DAILY must be a whole number from 0 (no cap) to 100000, got '²'",
+        ),
+        (
             {"ALLOWED_GUILDS": "111", "DEV_GUILD_ID": "222"},
             "DEV_GUILD_ID 222 is not in ALLOWED_GUILDS: the bot would leave that server",
         ),
