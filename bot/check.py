@@ -295,11 +295,13 @@ async def run_check(*, env_file: str, generate: bool = False) -> int:
     gateway = await check_gateway(image)
     lines.append(gateway)
     if generate:
-        lines.append(
-            await check_generate(image)
-            if gateway.passed
-            else _fail("generate", "not tried: the gateway check failed.")
-        )
+        # A paid image with the defaults standing in for broken settings proves nothing.
+        if not lines[0].passed:
+            lines.append(_fail("generate", "not tried: fix the config line first."))
+        elif not gateway.passed:
+            lines.append(_fail("generate", "not tried: the gateway check failed."))
+        else:
+            lines.append(await check_generate(image))
     for line in lines:
         print(line, flush=True)
     failed = [line.item for line in lines if not line.passed]

@@ -266,3 +266,15 @@ def test_an_unclassified_connection_error_loses_the_token_and_the_key():
     error = httpx.LocalProtocolError(f"Illegal header value b'Bot {TOKEN}' with {key}")
     reason = _reason(error, (TOKEN, key))
     assert reason == "Illegal header value b'Bot [redacted]' with [redacted]"
+
+
+async def test_generate_is_not_tried_when_the_config_line_failed(fakes, tmp_path):
+    discord, gateway = fakes
+    gateway.script(Reply(body=markdown_response([png_bytes(64, 64)])))
+    env = {**environment(discord, gateway, tmp_path), "LOG_LEVEL": "LOUD"}
+    code, lines, _ = await check(env, tmp_path, "--generate")
+    assert code == 1
+    assert lines[0].startswith("FAIL config: LOG_LEVEL must be")
+    assert lines[-1] == "FAIL generate: not tried: fix the config line first."
+    assert [r.path for r in gateway.requests] == ["/v1/models"]  # nothing paid for
+    assert gateway.pending == 1
