@@ -17,6 +17,10 @@ KEY_REMINDER = (
 )
 
 
+def _exists(path: str | Path) -> ConfigError:
+    return ConfigError(f"{path} already exists; give a new file name or a folder")
+
+
 def _target(path: str) -> Path:
     """A new file: ``path`` itself, or a dated name in it when it is (or ends as) a folder."""
     target = Path(path)
@@ -27,7 +31,7 @@ def _target(path: str) -> Path:
             raise ConfigError(f"cannot create the folder {path}: {exc.strerror or exc}") from exc
         return target / time.strftime("bot-%Y%m%d-%H%M%S.db")
     if target.exists():
-        raise ConfigError(f"{path} already exists; give a new file name or a folder")
+        raise _exists(path)
     if not target.parent.is_dir():
         raise ConfigError(f"the folder {target.parent} does not exist; create it first")
     return target
@@ -50,6 +54,8 @@ def run_backup(path: str) -> int:
     target = _target(path)
     try:
         report = backup_sqlite(source, target)
+    except FileExistsError as exc:  # made meanwhile, by another backup of the same name
+        raise _exists(target) from exc
     except (OSError, sqlite3.Error) as exc:
         cause = getattr(exc, "strerror", None) or str(exc)
         raise ConfigError(f"cannot copy {source} to {target}: {cause}") from exc

@@ -22,12 +22,15 @@ import httpx
 
 from bot.config import (
     DEFAULT_DATABASE_URL,
+    REQUIRED_FOR_BOT,
     ImageSettings,
     env_file_note,
+    header_safe,
     load_bot_settings,
     load_image_settings,
 )
 from bot.errors import ConfigError, GatewayAuthError, ImagineError, PaymentRequired, advice_for
+from bot.secrets import scrub
 
 DISCORD_API = "https://discord.com/api/v10"
 DISCORD_TIMEOUT = 15.0
@@ -85,13 +88,15 @@ def config_problems(env: Mapping[str, str]) -> list[str]:
             if not names:
                 return problems
             for name in names:
-                # A missing one is filled with a stand-in, an invalid one falls back to its default.
-                trial[name] = "x" * 32 if trial.get(name, "").strip() == "" else ""
+                # A missing or invalid required one is filled with a stand-in (clearing it
+                # would name it again as missing); another invalid one falls back to its default.
+                required = name in REQUIRED_FOR_BOT or trial.get(name, "").strip() == ""
+                trial[name] = "x" * 32 if required else ""
     return problems
 
 
-def _reason(exc: BaseException) -> str:
-    """Why a connection failed, in a few words."""
+def _reason(exc: BaseException, secrets: tuple[str, ...]) -> str:
+    """Why a connection failed, in a few words, without ``secrets`` (an error may quote them)."""
     seen: BaseException | None = exc
     while seen is not None:
         if isinstance(seen, socket.gaierror):
@@ -101,7 +106,7 @@ def _reason(exc: BaseException) -> str:
         if isinstance(seen, (TimeoutError, httpx.TimeoutException)):
             return "timed out"
         seen = seen.__cause__ or seen.__context__
-    return str(exc)[:120] or type(exc).__name__
+    return scrub(str(exc), secrets)[:120] or type(exc).__name__
 
 
 async def _discord_get(http: httpx.AsyncClient, api: str, path: str, token: str) -> httpx.Response:
@@ -116,15 +121,20 @@ async def check_discord(env: Mapping[str, str]) -> list[Line]:
             _fail("token", "DISCORD_TOKEN is not set; copy it from the Developer Portal (Bot)."),
             _fail("intents", "not checked without DISCORD_TOKEN."),
         ]
+    try:
+        header_safe("DISCORD_TOKEN", token)
+    except ConfigError as exc:
+        return [_fail("token", f"{exc}."), _fail("intents", "not checked without DISCORD_TOKEN.")]
     api = (env.get("DISCORD_API_BASE") or DISCORD_API).strip().rstrip("/")
     host = urlsplit(api).netloc or api
+    secrets = (token, (env.get("IMAGE_API_KEY") or "").strip())
     async with httpx.AsyncClient(timeout=DISCORD_TIMEOUT) as http:
         try:
             me = await _discord_get(http, api, "/users/@me", token)
             app = await _discord_get(http, api, "/applications/@me", token) if me.is_success else me
         except httpx.HTTPError as exc:
             text = (
-                f"cannot reach Discord at {host}: {_reason(exc)}. "
+                f"cannot reach Discord at {host}: {_reason(exc, secrets)}. "
                 "Check the network (or DISCORD_API_BASE)."
             )
             return [_fail("token", text), _fail("intents", "not checked: Discord unreachable.")]
@@ -285,11 +295,13 @@ async def run_check(*, env_file: str, generate: bool = False) -> int:
     gateway = await check_gateway(image)
     lines.append(gateway)
     if generate:
-        lines.append(
-            await check_generate(image)
-            if gateway.passed
-            else _fail("generate", "not tried: the gateway check failed.")
-        )
+        # A paid image with the defaults standing in for broken settings proves nothing.
+        if not lines[0].passed:
+            lines.append(_fail("generate", "not tried: fix the config line first."))
+        elif not gateway.passed:
+            lines.append(_fail("generate", "not tried: the gateway check failed."))
+        else:
+            lines.append(await check_generate(image))
     for line in lines:
         print(line, flush=True)
     failed = [line.item for line in lines if not line.passed]

@@ -71,6 +71,29 @@ def _require(env: Mapping[str, str], name: str) -> str:
     return value
 
 
+# Where each secret that travels in an HTTP header can be copied from again.
+_PASTED_FROM = {"DISCORD_TOKEN": "the Developer Portal", "IMAGE_API_KEY": "the gateway's dashboard"}
+
+
+def header_safe(name: str, value: str) -> str:
+    """``value`` if it fits an HTTP header, else a ConfigError naming ``name``.
+
+    A line break (python-dotenv expands ``\\n`` in double quotes) or a non-ASCII character
+    cannot be sent, and the HTTP library's own error would quote the secret.
+    """
+    if not (value.isascii() and value.isprintable()):
+        raise ConfigError(
+            f"{name} contains a line break or a non-ASCII character; "
+            f"paste it again from {_PASTED_FROM.get(name, 'where it came from')}"
+        )
+    return value
+
+
+def _digits(text: str) -> bool:
+    """ASCII digits only: ``str.isdigit`` also takes "²", which ``int`` refuses."""
+    return text.isascii() and text.isdigit()
+
+
 def _float(env: Mapping[str, str], name: str, default: float) -> float:
     raw = _get(env, name)
     if raw is None:
@@ -138,6 +161,7 @@ class ImageSettings:
         ]
         if missing:
             raise ConfigError(missing_sentence(missing))
+        header_safe("IMAGE_API_KEY", self.api_key or "")
         assert self.base_url and self.api_key
         return GatewayConfig(
             base_url=self.base_url,
@@ -212,7 +236,7 @@ def _quota(env: Mapping[str, str], name: str, highest: int) -> int | None:
     raw = _get(env, name)
     if raw is None:
         return None
-    if not raw.isdigit() or int(raw) > highest:
+    if not _digits(raw) or int(raw) > highest:
         raise ConfigError(
             f"{name} must be a whole number from 0 (no cap) to {highest}, got {raw!r}"
         )
@@ -238,7 +262,7 @@ def load_allowed_guilds(env: Mapping[str, str], dev_guild: int | None) -> frozen
     if raw is None:
         return None
     ids = [part.strip() for part in raw.split(",") if part.strip()]
-    bad = [part for part in ids if not part.isdigit()]
+    bad = [part for part in ids if not _digits(part)]
     if bad or not ids:
         raise ConfigError(
             f"ALLOWED_GUILDS must be server ids (digits) separated by commas, got {raw[:80]!r}"
@@ -254,7 +278,7 @@ def load_allowed_guilds(env: Mapping[str, str], dev_guild: int | None) -> frozen
 def load_bot_settings(env: Mapping[str, str] | None = None) -> BotSettings:
     env = os.environ if env is None else env
     dev_guild = _get(env, "DEV_GUILD_ID")
-    if dev_guild is not None and not dev_guild.isdigit():
+    if dev_guild is not None and not _digits(dev_guild):
         raise ConfigError(f"DEV_GUILD_ID must be a server id (digits), got {dev_guild!r}")
     level = (_get(env, "LOG_LEVEL") or "INFO").upper()
     if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
@@ -277,7 +301,7 @@ def load_bot_settings(env: Mapping[str, str] | None = None) -> BotSettings:
     image = load_image_settings(env)
     dev_guild_id = int(dev_guild) if dev_guild else None
     return BotSettings(
-        token=_require(env, "DISCORD_TOKEN"),
+        token=header_safe("DISCORD_TOKEN", _require(env, "DISCORD_TOKEN")),
         secret_key=_require(env, "SECRET_KEY"),
         previous_secret_key=_get(env, "SECRET_KEY_PREVIOUS"),
         api_base=_get(env, "DISCORD_API_BASE"),

@@ -222,3 +222,59 @@ async def test_an_unreachable_gateway_names_the_host(fakes, tmp_path):
     assert lines[4] == (
         f"FAIL gateway: The image service at 127.0.0.1:{port} refused the connection."
     )
+
+
+@pytest.mark.parametrize("token", [TOKEN[:10] + "\n" + TOKEN[10:], TOKEN + "é"])
+async def test_a_token_that_cannot_be_a_header_is_refused_before_any_request(
+    fakes, tmp_path, token
+):
+    discord, gateway = fakes
+    env = {**environment(discord, gateway, tmp_path), "DISCORD_TOKEN": token}
+    code, lines, _ = await check(env, tmp_path)
+    assert code == 1
+    sentence = (
+        "DISCORD_TOKEN contains a line break or a non-ASCII character; "
+        "paste it again from the Developer Portal"
+    )
+    assert lines[0] == f"FAIL config: {sentence}; no .env at {tmp_path / 'no.env'}."
+    assert lines[1:3] == [
+        f"FAIL token: {sentence}.",
+        "FAIL intents: not checked without DISCORD_TOKEN.",
+    ]
+    assert discord.requests == []
+    assert TOKEN[:10] not in "\n".join(lines)
+
+
+async def test_a_key_that_cannot_be_a_header_is_refused_before_any_request(fakes, tmp_path):
+    discord, gateway = fakes
+    env = {**environment(discord, gateway, tmp_path), "IMAGE_API_KEY": "sk-check\nkey-77"}
+    code, lines, _ = await check(env, tmp_path)
+    assert code == 1
+    assert lines[4] == (
+        "FAIL gateway: not checked: IMAGE_API_KEY contains a line break or a non-ASCII "
+        "character; paste it again from the gateway's dashboard."
+    )
+    assert gateway.requests == []
+
+
+def test_an_unclassified_connection_error_loses_the_token_and_the_key():
+    import httpx
+
+    from bot.check import _reason
+
+    key = "sk-unrelated-gateway-key-1234"
+    error = httpx.LocalProtocolError(f"Illegal header value b'Bot {TOKEN}' with {key}")
+    reason = _reason(error, (TOKEN, key))
+    assert reason == "Illegal header value b'Bot [redacted]' with [redacted]"
+
+
+async def test_generate_is_not_tried_when_the_config_line_failed(fakes, tmp_path):
+    discord, gateway = fakes
+    gateway.script(Reply(body=markdown_response([png_bytes(64, 64)])))
+    env = {**environment(discord, gateway, tmp_path), "LOG_LEVEL": "LOUD"}
+    code, lines, _ = await check(env, tmp_path, "--generate")
+    assert code == 1
+    assert lines[0].startswith("FAIL config: LOG_LEVEL must be")
+    assert lines[-1] == "FAIL generate: not tried: fix the config line first."
+    assert [r.path for r in gateway.requests] == ["/v1/models"]  # nothing paid for
+    assert gateway.pending == 1

@@ -131,6 +131,15 @@ def test_allowed_guilds_and_operator_quotas():
             "ALLOWED_GUILDS must be server ids (digits) separated by commas, got '111, my server'",
         ),
         (
+            {"ALLOWED_GUILDS": "1²"},
+            "ALLOWED_GUILDS must be server ids (digits) separated by commas, got '1²'",
+        ),
+        ({"DEV_GUILD_ID": "²"}, "DEV_GUILD_ID must be a server id (digits), got '²'"),
+        (
+            {"DEFAULT_USER_DAILY": "²"},
+            "DEFAULT_USER_DAILY must be a whole number from 0 (no cap) to 100000, got '²'",
+        ),
+        (
             {"ALLOWED_GUILDS": "111", "DEV_GUILD_ID": "222"},
             "DEV_GUILD_ID 222 is not in ALLOWED_GUILDS: the bot would leave that server",
         ),
@@ -152,3 +161,20 @@ def test_bad_cost_settings_are_one_line(env, line):
     with pytest.raises(ConfigError) as caught:
         load_bot_settings({**COMPLETE, **env})
     assert str(caught.value) == line
+
+
+@pytest.mark.parametrize("value", ["abc\ndef", "abc\rdef", "abc\x00def", "abcdéf"])
+def test_secrets_that_cannot_be_an_http_header_are_refused_at_start(value):
+    with pytest.raises(ConfigError) as caught:
+        load_bot_settings({**COMPLETE, "DISCORD_TOKEN": value})
+    assert str(caught.value) == (
+        "DISCORD_TOKEN contains a line break or a non-ASCII character; "
+        "paste it again from the Developer Portal"
+    )
+    image = load_bot_settings({**COMPLETE, "IMAGE_API_KEY": value}).image
+    with pytest.raises(ConfigError) as caught:
+        image.gateway()  # what the bot's start-up and the CLI call before any request
+    assert str(caught.value) == (
+        "IMAGE_API_KEY contains a line break or a non-ASCII character; "
+        "paste it again from the gateway's dashboard"
+    )

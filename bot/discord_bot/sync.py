@@ -22,7 +22,8 @@ from bot.storage.base import Store
 
 log = logging.getLogger(__name__)
 
-# Store meta keys: the hash of the command set last synced, and the dev server it went to.
+# Store meta keys: the hash of the command set last synced, and the dev server it went to
+# (one row per application: its copies there are the one application's to clear).
 SYNCED_HASH = "commands.synced_hash"
 SYNCED_GUILD = "commands.synced_guild"
 
@@ -33,7 +34,9 @@ def command_hash(tree: app_commands.CommandTree[Any], guild_id: int | None) -> s
     payloads = [command.to_dict(tree) for command in tree._get_all_commands(guild=guild)]
     payloads.sort(key=lambda c: (c.get("type", 1), c["name"]))
     target = f"guild:{guild_id}" if guild_id else "global"
-    text = json.dumps([target, payloads], sort_keys=True, separators=(",", ":"), default=str)
+    # Another application (DISCORD_TOKEN changed) on the same database has no commands yet.
+    app = tree.client.application_id
+    text = json.dumps([app, target, payloads], sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -57,16 +60,28 @@ async def sync_commands(
         where = f"to server {dev_guild_id} (DEV_GUILD_ID)" if dev_guild_id else "globally"
         log.info("synced %d commands %s", len(commands), where)
         synced = True
-    await _clear_earlier_guild(tree, store, dev_guild_id)
+    guild_key = await _guild_key(store, tree.client.application_id)
+    await _clear_earlier_guild(tree, store, dev_guild_id, guild_key)
     if dev_guild_id:
-        await store.set_meta(SYNCED_GUILD, str(dev_guild_id))
+        await store.set_meta(guild_key, str(dev_guild_id))
     return synced
 
 
+async def _guild_key(store: Store, application_id: int | None) -> str:
+    """This application's SYNCED_GUILD row; an unkeyed one (older versions) becomes it."""
+    key = f"{SYNCED_GUILD}.{application_id}"
+    legacy = await store.get_meta(SYNCED_GUILD)
+    if legacy is not None:
+        if await store.get_meta(key) is None:
+            await store.set_meta(key, legacy)
+        await store.set_meta(SYNCED_GUILD, None)
+    return key
+
+
 async def _clear_earlier_guild(
-    tree: app_commands.CommandTree[Any], store: Store, dev_guild_id: int | None
+    tree: app_commands.CommandTree[Any], store: Store, dev_guild_id: int | None, guild_key: str
 ) -> None:
-    earlier = await store.get_meta(SYNCED_GUILD)
+    earlier = await store.get_meta(guild_key)
     if earlier is None or earlier == str(dev_guild_id):
         return
     old = discord.Object(id=int(earlier))
@@ -90,4 +105,4 @@ async def _clear_earlier_guild(
         return
     else:
         log.info("cleared the commands an earlier DEV_GUILD_ID left in server %s", earlier)
-    await store.set_meta(SYNCED_GUILD, None)
+    await store.set_meta(guild_key, None)

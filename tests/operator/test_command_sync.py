@@ -8,6 +8,7 @@ import re
 import pytest
 
 from bot.discord_bot import app
+from tests.fakes import discord_payloads as p
 from tests.harness import BotHarness
 
 GLOBAL_PUT = re.compile(r"PUT /applications/\d+/commands")
@@ -80,3 +81,32 @@ async def test_a_dev_guild_the_bot_has_left_is_forgotten_after_one_warning(
     await h.restart()
     assert caplog.messages.count(warning) == 1
     assert len(puts(h, guild)) == 2  # the first sync, and the one refused attempt
+
+
+async def test_another_application_on_the_same_database_gets_its_commands(
+    running_bot: BotHarness,
+) -> None:
+    h = running_bot
+    h.fake.application_id = second = p.snowflake()  # DISCORD_TOKEN now names another bot
+    await h.restart()
+    sent = h.fake.find(f"PUT /applications/{second}/commands")
+    assert [sorted(c["name"] for c in r.json) for r in sent] == [ALL]
+    assert sorted(c["name"] for c in h.fake.global_commands) == sorted(ALL)
+
+
+async def test_a_dev_server_is_cleared_by_the_application_that_synced_it(
+    running_bot: BotHarness,
+) -> None:
+    h = running_bot
+    first = h.fake.application_id
+    guild = await synced_to_the_server(h)
+
+    h.fake.application_id = second = p.snowflake()
+    await h.restart(dev_guild_id=None)
+    # The first application's copies there are not the second one's to clear.
+    assert h.fake.find(f"PUT /applications/{second}/guilds/{guild}/commands") == []
+
+    h.fake.application_id = first  # and back: the first one still owes that clean-up
+    await h.restart()
+    cleared = h.fake.find(f"PUT /applications/{first}/guilds/{guild}/commands")
+    assert [r.json for r in cleared][-1] == []

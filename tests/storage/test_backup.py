@@ -6,6 +6,8 @@ import asyncio
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from bot.storage import open_store
 from bot.storage.sqlite.backup import backup_sqlite
 from tests.test_cli import run_cli
@@ -118,3 +120,45 @@ async def test_a_folder_target_gets_a_dated_file_and_is_created(tmp_path):
     assert code == 0, err
     (made,) = (tmp_path / "backups").iterdir()
     assert out == f"backups/{made.name}\n" and made.name.startswith("bot-")
+
+
+def _source(tmp_path: Path) -> Path:
+    with sqlite3.connect(tmp_path / "src.db") as db:
+        db.execute("CREATE TABLE schema_version (version, applied_at)")
+        db.execute("INSERT INTO schema_version VALUES (3, 0)")
+    return tmp_path / "src.db"
+
+
+def test_a_filesystem_without_hard_links_gets_a_copy_and_no_partial(tmp_path, monkeypatch):
+    source = _source(tmp_path)
+
+    def no_links(*_: object) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr("os.link", no_links)
+    report = backup_sqlite(source, tmp_path / "copy.db")
+    assert report.schema_version == 3
+    with sqlite3.connect(tmp_path / "copy.db") as db:
+        assert db.execute("SELECT version FROM schema_version").fetchall() == [(3,)]
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["copy.db", "src.db"]
+
+
+def test_a_target_made_meanwhile_is_refused_and_leaves_no_partial(tmp_path, monkeypatch):
+    from bot.backup import run_backup
+    from bot.errors import ConfigError
+
+    source = _source(tmp_path)
+
+    def lost_race(_: object, target: Path) -> None:
+        Path(target).write_bytes(b"the other backup")
+        raise FileExistsError(17, "File exists")
+
+    monkeypatch.setattr("os.link", lost_race)
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{source}")
+    target = tmp_path / "new.db"
+    with pytest.raises(ConfigError) as caught:
+        run_backup(str(target))
+    assert str(caught.value) == f"{target} already exists; give a new file name or a folder"
+    assert target.read_bytes() == b"the other backup"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["new.db", "src.db"]

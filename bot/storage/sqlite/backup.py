@@ -7,6 +7,7 @@ A plain file copy of a WAL database can pair a main file with a WAL from another
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,7 +45,32 @@ def backup_sqlite(source: str | os.PathLike[str], target: Path) -> BackupReport:
         raise
     finally:
         src.close()
-    # Exclusive to the end: an earlier backup of the same name is never overwritten.
-    os.link(partial, target)
-    partial.unlink()
+    try:
+        _publish(partial, target)
+    finally:
+        # The partial is a whole copy (stored keys, prompts): it never stays behind.
+        partial.unlink(missing_ok=True)
     return BackupReport(path=target, schema_version=int(version), size_bytes=target.stat().st_size)
+
+
+def _publish(partial: Path, target: Path) -> None:
+    """``partial``'s bytes at ``target``; ``FileExistsError`` if a file is there already.
+
+    Exclusive to the end: an earlier backup of the same name is never overwritten.
+    """
+    try:
+        os.link(partial, target)
+        return
+    except FileExistsError:
+        raise
+    except OSError:
+        pass  # no hard links on this filesystem (vfat, exFAT, SMB): create and copy instead
+    fd = os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY, partial.stat().st_mode & 0o777)
+    try:
+        with open(fd, "wb") as out, partial.open("rb") as src:
+            shutil.copyfileobj(src, out)
+            out.flush()
+            os.fsync(out.fileno())
+    except BaseException:
+        target.unlink(missing_ok=True)  # ours: O_EXCL made it
+        raise
