@@ -220,8 +220,8 @@ def _probe_write(path: str) -> int:
 
 async def check_gateway(image: ImageSettings) -> Line:
     """The model list: proves the gateway answers, takes the key and offers the model."""
+    from bot.gateway.addresses import host_of
     from bot.gateway.client import GatewayClient
-    from bot.gateway.transport_errors import host_of
     from bot.transport import http_client
     from bot.workers import CpuPool
 

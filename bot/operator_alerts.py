@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 
 from bot.errors import GatewayAuthError, GatewayError, ModelNotAvailable, PaymentRequired
-from bot.gateway.sizes import gateway_address
+from bot.gateway.addresses import gateway_address
 
 log = logging.getLogger("bot.operator")
 

@@ -38,8 +38,9 @@ from bot.errors import (
     MalformedResponse,
     RequestTooLarge,
 )
+from bot.gateway.addresses import gateway_address
 from bot.gateway.dialects import PreparedRequest, auth_headers, build_request, get_dialect
-from bot.gateway.exchange import ACCEPT_ENCODING, fetch, retry_after_header, safe_url
+from bot.gateway.exchange import ACCEPT_ENCODING, fetch, retry_after_header
 from bot.gateway.model_list import MAX_MODELS_BYTES, read_model_list
 from bot.gateway.netguard import Resolver
 from bot.gateway.parsing import ParsedResponse
@@ -177,7 +178,7 @@ class GatewayClient:
             self._stream_only.discard(known)
             log.info(
                 "gateway %s no longer answers streaming requests; not streaming to it from now on",
-                safe_url(gateway.base_url),
+                gateway_address(gateway.base_url),
             )
             return await self._send(replace(gateway, stream="off"), request, upload_limit)
         try:
@@ -191,7 +192,7 @@ class GatewayClient:
         self._stream_only.add(known)
         log.info(
             "gateway %s only answers streaming requests; streaming to it from now on",
-            safe_url(gateway.base_url),
+            gateway_address(gateway.base_url),
         )
         return parsed
 
@@ -263,7 +264,7 @@ class GatewayClient:
                 retries += 1
                 log.info(
                     "gateway %s: %s; retry %d/%d in %.2fs",
-                    safe_url(gateway.base_url),
+                    gateway_address(gateway.base_url),
                     type(exc).__name__,
                     retries,
                     gateway.max_retries,

@@ -12,11 +12,11 @@ import logging
 import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, BinaryIO
-from urllib.parse import urlsplit
 
 import httpx
 
 from bot.errors import GatewayRejected, ResponseTooLarge
+from bot.gateway.addresses import gateway_address
 from bot.gateway.decoding import BodyDecoder, undecodable_encoding
 from bot.gateway.netguard import PUBLIC_ONLY, Resolver, ensure_public_url
 from bot.gateway.transport_errors import encoding_error, transport_error
@@ -33,13 +33,6 @@ ACCEPT_ENCODING = "identity"
 MAX_CONNECT_SECONDS = 30.0
 # Decoded bytes after which one network chunk's decoding gives the event loop a turn.
 YIELD_EVERY_BYTES = 8 * 1024 * 1024
-
-
-def safe_url(url: str) -> str:
-    """URL for logs: no query string, no user info."""
-    parts = urlsplit(url)
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{parts.hostname}{port}{parts.path}"
 
 
 def retry_after_header(headers: httpx.Headers) -> str | None:
@@ -107,7 +100,7 @@ async def fetch(
     log.debug(
         "%s %s -> %d, %d bytes in %.2fs",
         method,
-        safe_url(url),
+        gateway_address(url),
         response.status_code,
         sink.tell() if sink is not None else len(data),
         time.monotonic() - started,

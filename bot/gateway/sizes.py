@@ -21,7 +21,6 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from bot.types import ASPECT_RATIOS, EXTREME_ASPECT_RATIOS, IMAGE_SIZES
 
@@ -165,13 +164,3 @@ def check_images(
         asked=asked,
         delivered=delivered,
     )
-
-
-def gateway_address(base_url: str) -> str:
-    """The gateway as an admin may read it: no user info, query or fragment."""
-    parts = urlsplit(base_url)
-    try:
-        port = f":{parts.port}" if parts.port else ""
-    except ValueError:  # not a number: the URL was refused long before; show no port
-        port = ""
-    return f"{parts.scheme}://{parts.hostname or ''}{port}{parts.path.rstrip('/')}"

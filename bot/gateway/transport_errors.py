@@ -19,21 +19,9 @@ from urllib.parse import urlsplit
 import httpx
 
 from bot.errors import GatewayError, GatewayTimeout, GatewayUnavailable, MalformedResponse
+from bot.gateway.addresses import host_of
 
 _SSL_NOISE = re.compile(r"^\[[A-Z0-9_: ]+\]\s*|\s*\(_ssl\.c:\d+\)$")
-
-
-def host_of(url: str | httpx.URL) -> str:
-    """``host[:port]`` of a URL, for sentences and logs."""
-    parts = urlsplit(str(url))
-    host = parts.hostname or "?"
-    if ":" in host:
-        host = f"[{host}]"
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
-    return f"{host}:{port}" if port else host
 
 
 def not_resolving(hostname: str) -> GatewayUnavailable:

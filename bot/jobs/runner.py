@@ -37,8 +37,9 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from bot.errors import GatewayError, ImagineError, LimitReached
+from bot.gateway.addresses import gateway_address
 from bot.gateway.dialects import sends_size_fields
-from bot.gateway.sizes import SizeCheck, check_images, gateway_address, unsent_size
+from bot.gateway.sizes import SizeCheck, check_images, unsent_size
 from bot.images.sniff import sniff_mime
 from bot.jobs.inputs import Inputs, download, gather, replay
 from bot.jobs.spec import (

@@ -20,7 +20,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.discord_bot.access import ensure_admin, is_admin
-from bot.gateway.sizes import gateway_address
+from bot.gateway.addresses import gateway_address
 from bot.guild_settings import (
     STREAM_DEFAULT,
     GatewayChoice,

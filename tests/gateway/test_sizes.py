@@ -6,12 +6,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bot.gateway.addresses import gateway_address
 from bot.gateway.sizes import (
     SizeCheck,
     UnsentSize,
     check_delivered,
     check_images,
-    gateway_address,
     ratio_matches,
     size_class,
     unsent_size,

@@ -24,10 +24,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from bot.errors import GatewayError, GatewayTimeout, GatewayUnavailable, MalformedResponse
+from bot.gateway.addresses import host_of
 from bot.gateway.client import GatewayClient
 from bot.gateway.decoding import undecodable_encoding
 from bot.gateway.netguard import ensure_public_url
-from bot.gateway.transport_errors import host_of
 from bot.transport import AiohttpTransport
 from bot.types import GatewayConfig, ImageRequest
 from bot.workers import CpuPool
