@@ -147,8 +147,12 @@ class BotProcess:
             self.kill()
 
     def kill(self) -> None:
-        """SIGKILL the process group at once (a crash, or cleaning up after a failure)."""
-        kill_group(self.process)
+        """SIGKILL the process group at once (a crash, or cleaning up after a failure).
+
+        Also once the process has exited: a worker left behind would hold the pipes open.
+        """
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, signal.SIGKILL)
 
 
 @contextlib.asynccontextmanager
@@ -162,7 +166,11 @@ async def bot_process(
     finally:
         if running.returncode is None:
             await running.stop()
-        for reader in running._readers:  # noqa: SLF001
+        running.kill()
+        readers = running._readers  # noqa: SLF001
+        # The last lines are still in the pipe when the process has just exited: read them.
+        _, unfinished = await asyncio.wait(readers, timeout=10)
+        for reader in unfinished:
             reader.cancel()
-        await asyncio.gather(*running._readers, return_exceptions=True)  # noqa: SLF001
+        await asyncio.gather(*readers, return_exceptions=True)
         await running.process.wait()

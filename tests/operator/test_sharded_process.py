@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from bot.discord_bot.startup import invite_url
+from bot.discord_bot.startup import SHARDING_REQUIRED, invite_url
 from tests.fakes import discord_payloads as p
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.gateway import FakeGateway, Reply, images_response, png_bytes
@@ -41,4 +41,23 @@ async def test_one_process_serves_both_shards_and_says_so_once(tmp_path: Path) -
     )
     assert len([line for line in bot.lines if "logged in as" in line]) == 1
     assert len([line for line in bot.lines if re.search(r"connecting shards 0,1 of 2$", line)]) == 1
+    assert not any("Traceback" in line for line in bot.lines)
+
+
+async def test_discord_requiring_sharding_is_one_line(tmp_path: Path) -> None:
+    guilds = [p.guild(f"Server {n}") for n in range(3)]
+    async with (
+        FakeDiscord.running(token=TOKEN, guilds=guilds, guilds_per_shard=2) as fake,
+        FakeGateway(api_key=GATEWAY_KEY) as gw,
+    ):
+        env = bot_environment(fake, gw, tmp_path, LOG_LEVEL="INFO")
+        async with bot_process(env, tmp_path) as bot:
+            status = await bot.process.wait()
+            await bot.wait_for_line(r"^error: ")
+    assert status == 1
+    assert bot.lines[-1] == f"error: {SHARDING_REQUIRED}"
+    assert SHARDING_REQUIRED == (
+        "Discord requires sharding for this many servers: set SHARD_COUNT (at most 2,500 "
+        "servers per shard; see Sharding in the README)"
+    )
     assert not any("Traceback" in line for line in bot.lines)
