@@ -9,21 +9,33 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.runtime.base import Admissions, ChainPlace, Chains, ModelCache, StoreBarrier, Tasks
+from bot.runtime.base import (
+    IDENTIFY_INTERVAL,
+    Admissions,
+    ChainPlace,
+    Chains,
+    IdentifyPacer,
+    ModelCache,
+    StoreBarrier,
+    Tasks,
+)
 from bot.runtime.local import (
     CLOSE_WAIT_SECONDS,
     MODEL_CACHE_TTL,
     LocalAdmissions,
     LocalChains,
+    LocalIdentifyPacer,
     LocalModelCache,
     LocalStoreBarrier,
     LocalTasks,
 )
 
 __all__ = [
+    "IDENTIFY_INTERVAL",
     "Admissions",
     "ChainPlace",
     "Chains",
+    "IdentifyPacer",
     "ModelCache",
     "Runtime",
     "StoreBarrier",
@@ -39,6 +51,7 @@ class Runtime:
     barrier: StoreBarrier
     models: ModelCache
     tasks: Tasks
+    identify: IdentifyPacer
 
     async def close(self) -> None:
         """Stop background tasks and jobs before the resources they use are closed.
@@ -61,4 +74,5 @@ def local_runtime(*, model_cache_ttl: float = MODEL_CACHE_TTL) -> Runtime:
         barrier=LocalStoreBarrier(),
         models=LocalModelCache(ttl=model_cache_ttl),
         tasks=LocalTasks(),
+        identify=LocalIdentifyPacer(),
     )
