@@ -9,6 +9,7 @@ For any test folder (registered in ``tests/conftest.py``):
 - fixture ``postgres_url``: the URL of a fresh, empty database (no schema yet), dropped
   after the test, whoever is still connected to it;
 - fixture ``postgres_server``: ``TEST_DATABASE_URL`` itself, checked reachable;
+- ``asyncpg = import_asyncpg()`` at a module's top, for modules that use it directly;
 - ``async with temporary_database() as url``, ``await fresh_database()`` /
   ``await drop_database(url)``: the same outside a fixture (several databases per test).
 """
@@ -20,6 +21,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -32,11 +34,28 @@ _names = itertools.count()
 _checked: dict[str, str | None] = {}  # server URL -> why it cannot be used (None: fine)
 
 
+def _required() -> bool:
+    return os.environ.get("REQUIRE_POSTGRES", "") not in ("", "0")
+
+
 def _unusable(why: str) -> None:
     """Skip the test, or fail it where PostgreSQL is required (REQUIRE_POSTGRES=1)."""
-    if os.environ.get("REQUIRE_POSTGRES", "") not in ("", "0"):
+    if _required():
         pytest.fail(f"REQUIRE_POSTGRES is set, but {why}", pytrace=False)
     pytest.skip(why)
+
+
+def import_asyncpg() -> Any:
+    """asyncpg for a test module's top: skips the module without it (fails if required)."""
+    try:
+        import asyncpg
+    except ImportError:
+        if _required():
+            raise
+        pytest.skip(
+            "asyncpg is not installed (pip install -e '.[postgres]')", allow_module_level=True
+        )
+    return asyncpg
 
 
 def _with_database(server_url: str, name: str) -> str:

@@ -35,8 +35,11 @@ def test_a_driver_may_not_override_a_checked_method() -> None:
 
 @pytest.mark.parametrize(
     "url",
-    ["postgresql://u:hunter2@127.0.0.1:1/bot", "postgres://u:hunter2@127.0.0.1:1/bot",
-     "postgresql+asyncpg://u:hunter2@127.0.0.1:1/bot"],
+    [
+        "postgresql://u:hunter2@127.0.0.1:1/bot",
+        "postgres://u:hunter2@127.0.0.1:1/bot",
+        "postgresql+asyncpg://u:hunter2@127.0.0.1:1/bot",
+    ],
 )
 async def test_postgresql_urls_go_to_the_postgresql_driver(url: str) -> None:
     # Port 1 on the loopback: nothing listens, so the driver's own line comes back (or,

@@ -35,9 +35,7 @@ class TableBlobs:
         )
 
     async def get(self, sha256: str) -> bytes:
-        data = await self._db.fetchval(
-            "SELECT data FROM blob_data WHERE sha256 = $1::text", sha256
-        )
+        data = await self._db.fetchval("SELECT data FROM blob_data WHERE sha256 = $1::text", sha256)
         if data is None:
             raise BlobNotFound(sha256)
         return bytes(data)

@@ -79,8 +79,7 @@ class HistoryTables(PostgresBase):
         if not wanted:
             return []
         rows = await conn.fetch(
-            "SELECT sha256 FROM blobs WHERE sha256 = ANY($1::text[]) ORDER BY sha256"
-            " FOR KEY SHARE",
+            "SELECT sha256 FROM blobs WHERE sha256 = ANY($1::text[]) ORDER BY sha256 FOR KEY SHARE",
             wanted,
         )
         present = {r["sha256"] for r in rows}

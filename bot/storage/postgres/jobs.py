@@ -113,7 +113,9 @@ class JobTables(PostgresBase):
             row = await conn.fetchrow(sql, *params)
             if row is None:
                 if fence_owner is not None:
-                    current = await conn.fetchrow("SELECT * FROM jobs WHERE id = $1::bigint", job_id)
+                    current = await conn.fetchrow(
+                        "SELECT * FROM jobs WHERE id = $1::bigint", job_id
+                    )
                     if current is not None:
                         raise self._fenced(_job(current), fence_owner)
                 return None
@@ -166,5 +168,7 @@ class JobTables(PostgresBase):
             params.append(user_id)
             where.append(f"user_id = ${len(params)}::bigint")
         return int(
-            await self.pool.fetchval(f"SELECT count(*) FROM jobs WHERE {' AND '.join(where)}", *params)
+            await self.pool.fetchval(
+                f"SELECT count(*) FROM jobs WHERE {' AND '.join(where)}", *params
+            )
         )

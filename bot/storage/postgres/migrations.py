@@ -168,7 +168,5 @@ async def migrate(conn: Any) -> int:
         for version, sql in MIGRATIONS:
             if version > found:
                 await conn.execute(sql)
-                await conn.execute(
-                    "INSERT INTO schema_version (version) VALUES ($1::int)", version
-                )
+                await conn.execute("INSERT INTO schema_version (version) VALUES ($1::int)", version)
     return found

@@ -95,7 +95,10 @@ class SettingsTables(PostgresBase):
         )
         return [
             UsageRow(
-                user_id=r["user_id"], jobs=int(r["jobs"]), images=int(r["images"]), tokens=int(r["tokens"])
+                user_id=r["user_id"],
+                jobs=int(r["jobs"]),
+                images=int(r["images"]),
+                tokens=int(r["tokens"]),
             )
             for r in rows
         ]
@@ -124,7 +127,7 @@ class SettingsTables(PostgresBase):
             "SELECT gateway, model, dialect, asked, delivered, size_honoured, ratio_honoured,"
             " seen_at FROM size_observations"
             " WHERE gateway = $1::text AND ($2::text IS NULL OR model = $2::text)"
-            " ORDER BY seen_at DESC, dialect COLLATE \"C\"",
+            ' ORDER BY seen_at DESC, dialect COLLATE "C"',
             gateway,
             model,
         )

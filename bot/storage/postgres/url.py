@@ -10,7 +10,9 @@ SCHEMES = ("postgresql", "postgres")
 def dsn(database_url: str) -> str:
     """The URL as asyncpg takes it: ``postgresql+asyncpg://`` (SQLAlchemy's) loses ``+asyncpg``."""
     scheme, sep, rest = database_url.partition("://")
-    return f"postgresql://{rest}" if sep and scheme.split("+")[0].lower() in SCHEMES else database_url
+    return (
+        f"postgresql://{rest}" if sep and scheme.split("+")[0].lower() in SCHEMES else database_url
+    )
 
 
 def passwords(database_url: str) -> list[str]:

@@ -6,7 +6,6 @@ import asyncio
 import sys
 from urllib.parse import urlsplit, urlunsplit
 
-import asyncpg
 import pytest
 
 from bot.errors import ConfigError
@@ -14,7 +13,9 @@ from bot.storage import open_store
 from bot.storage.postgres import PostgresStore, open_postgres
 from bot.storage.postgres.migrations import LATEST_VERSION, MIGRATIONS
 from bot.storage.postgres.url import describe, dsn, without_password
+from tests.postgres import import_asyncpg
 
+asyncpg = import_asyncpg()
 PASSWORD = "hunter2-Secret"
 
 

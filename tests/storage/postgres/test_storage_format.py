@@ -6,13 +6,15 @@ import asyncio
 import hashlib
 import os
 
-import asyncpg
 import pytest
 
 from bot.storage import BlobNotFound, open_store
 from bot.storage.blobs import BlobStore
 from bot.storage.postgres import PostgresStore
 from bot.storage.postgres.blobs import TableBlobs
+from tests.postgres import import_asyncpg
+
+asyncpg = import_asyncpg()
 
 
 async def _fetch(url: str, sql: str, *args):
