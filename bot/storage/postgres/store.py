@@ -41,6 +41,30 @@ class PostgresStore(SettingsTables, HistoryTables, JobTables):
     DSN it was opened with (it may hold a password: never log it).
     """
 
+    async def writable_schema_version(self) -> int:
+        """The schema version, after proving the database takes writes (for ``check``).
+
+        ``ConfigError`` if it does not (a read-only replica, a role without rights).
+        """
+        import asyncpg
+
+        try:
+            async with self.pool.acquire() as conn:
+                tx = conn.transaction()
+                await tx.start()
+                try:
+                    version = await conn.fetchval("SELECT MAX(version) FROM schema_version")
+                    # A read-only server or role shows only on a write; rolled back at once.
+                    await conn.execute("CREATE TEMP TABLE _check_probe (x int) ON COMMIT DROP")
+                finally:
+                    await tx.rollback()
+        except asyncpg.PostgresError as exc:
+            raise ConfigError(
+                f"the PostgreSQL database takes no writes ({str(exc).rstrip('.')}); "
+                "point DATABASE_URL at the primary, with a role that owns the bot's tables"
+            ) from exc
+        return int(version)
+
 
 async def _keep_session(conn: Any) -> None:
     """The pool's reset: nothing beyond asyncpg's own rollback (one round trip saved)."""

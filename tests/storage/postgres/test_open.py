@@ -158,3 +158,17 @@ def test_urls_are_described_without_their_password() -> None:
     )
     assert dsn("postgresql+asyncpg://h/db") == "postgresql://h/db"
     assert describe("postgresql:///bot?host=/run/pg") == 'database "bot" on the socket in /run/pg'
+
+
+async def test_check_names_a_writable_postgresql_database(postgres_url: str) -> None:
+    from bot.check import check_database
+
+    line = await check_database({"DATABASE_URL": postgres_url})
+    assert (line.passed, line.text) == (
+        True,
+        f"PostgreSQL {describe(postgres_url)} (schema v{LATEST_VERSION}, writable)",
+    )
+    refused = await check_database({"DATABASE_URL": f"postgresql://u:{PASSWORD}@127.0.0.1:1/db"})
+    assert not refused.passed
+    assert refused.text.startswith("cannot connect to the PostgreSQL")
+    assert PASSWORD not in refused.text
