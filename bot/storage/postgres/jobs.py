@@ -23,25 +23,7 @@ _CASTS = {
 }
 
 
-def _job(row: Any) -> JobRecord:
-    return JobRecord(
-        id=row["id"],
-        kind=row["kind"],
-        guild_id=row["guild_id"],
-        channel_id=row["channel_id"],
-        user_id=row["user_id"],
-        prompt=row["prompt"],
-        state=row["state"],
-        params=codec.loads(row["params"]),
-        result=codec.loads(row["result"]),
-        interaction_token=row["interaction_token"],
-        message_id=row["message_id"],
-        created_at=row["created_at"],
-        started_at=row["started_at"],
-        finished_at=row["finished_at"],
-        counted=row["counted"],
-        owner=row["owner"],
-    )
+_job = codec.job_record
 
 
 class JobTables(PostgresBase):

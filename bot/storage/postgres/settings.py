@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import astuple
 from typing import Any
 
 from bot.storage import codec
@@ -112,14 +113,7 @@ class SettingsTables(PostgresBase):
             " ON CONFLICT (gateway, model, dialect) DO UPDATE SET asked = excluded.asked,"
             " delivered = excluded.delivered, size_honoured = excluded.size_honoured,"
             " ratio_honoured = excluded.ratio_honoured, seen_at = excluded.seen_at",
-            seen.gateway,
-            seen.model,
-            seen.dialect,
-            seen.asked,
-            seen.delivered,
-            seen.size_honoured,
-            seen.ratio_honoured,
-            seen.seen_at,
+            *astuple(seen),  # the fields in the columns' order
         )
 
     async def _size_checks(self, gateway: str, model: str | None) -> list[SizeObservation]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
@@ -12,26 +11,7 @@ from bot.storage import codec
 from bot.storage.base import JobRecord
 from bot.storage.sqlite.connection import SQLiteBase, placeholders
 
-
-def _job(row: sqlite3.Row) -> JobRecord:
-    return JobRecord(
-        id=row["id"],
-        kind=row["kind"],
-        guild_id=row["guild_id"],
-        channel_id=row["channel_id"],
-        user_id=row["user_id"],
-        prompt=row["prompt"],
-        state=row["state"],
-        params=codec.loads(row["params"]),
-        result=codec.loads(row["result"]),
-        interaction_token=row["interaction_token"],
-        message_id=row["message_id"],
-        created_at=row["created_at"],
-        started_at=row["started_at"],
-        finished_at=row["finished_at"],
-        counted=bool(row["counted"]),
-        owner=row["owner"],
-    )
+_job = codec.job_record
 
 
 class JobTables(SQLiteBase):
