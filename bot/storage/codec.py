@@ -1,8 +1,9 @@
 """JSON encoding for stored documents, and the sha-shaped strings job documents carry.
 
 Shared by every driver, so that a turn or job written by SQLite reads back the same
-from PostgreSQL. The blob references inside stored turns are read with
-``bot.gateway.turns.blob_refs``, next to the code that writes them.
+from PostgreSQL (``job_record`` reads a job row of either). The blob references inside
+stored turns are read with ``bot.gateway.turns.blob_refs``, next to the code that writes
+them.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from bot.storage.base import JobRecord
 from bot.storage.errors import InvalidValue
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -36,6 +38,28 @@ def dumps(obj: Any) -> str:
 
 def loads(text: str | bytes | None) -> Any:
     return None if text is None else orjson.loads(text)
+
+
+def job_record(row: Any) -> JobRecord:
+    """A ``jobs`` row (by column name: sqlite3.Row, asyncpg.Record) as the record."""
+    return JobRecord(
+        id=row["id"],
+        kind=row["kind"],
+        guild_id=row["guild_id"],
+        channel_id=row["channel_id"],
+        user_id=row["user_id"],
+        prompt=row["prompt"],
+        state=row["state"],
+        params=loads(row["params"]),
+        result=loads(row["result"]),
+        interaction_token=row["interaction_token"],
+        message_id=row["message_id"],
+        created_at=row["created_at"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        counted=bool(row["counted"]),
+        owner=row["owner"],
+    )
 
 
 def _walk(obj: Any) -> Iterator[Any]:
