@@ -321,11 +321,18 @@ def load_sharding(env: Mapping[str, str], database_url: str) -> Sharding | None:
     count = int(raw_count)
     ids = tuple(range(count)) if raw_ids is None else _shard_ids(raw_ids, count)
     sharding = Sharding(count=count, ids=ids)
-    if sharding.partial and urlsplit(database_url).scheme == "sqlite":
+    if count > 1 and urlsplit(database_url).scheme == "sqlite":
+        # Even one process serving every shard is refused: a sharded bot is one that may
+        # be split across processes at any restart, and they can only share PostgreSQL.
+        if sharding.partial:
+            raise ConfigError(
+                f"SHARD_IDS={_id_list(ids)} leaves the other shards of SHARD_COUNT={count} to "
+                "other processes, which need a shared database: set "
+                "DATABASE_URL=postgresql://... (SQLite is one process's file)"
+            )
         raise ConfigError(
-            f"SHARD_IDS={_id_list(ids)} leaves the other shards of SHARD_COUNT={count} to "
-            "other processes, which need a shared database: set "
-            "DATABASE_URL=postgresql://... (SQLite is one process's file)"
+            f"SHARD_COUNT={count} runs the bot as several shards, which share one PostgreSQL "
+            "database: set DATABASE_URL=postgresql://... (see Scaling out in the README)"
         )
     return sharding
 

@@ -1,4 +1,4 @@
-"""``python -m bot`` with SHARD_COUNT=2: one process, both shards, a server served on each."""
+"""``python -m bot`` with SHARD_COUNT=2 on PostgreSQL: one process, both shards, each served."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ from tests.fakes.gateway import FakeGateway, Reply, images_response, png_bytes
 from tests.processes import GATEWAY_KEY, TOKEN, bot_environment, bot_process
 
 
-async def test_one_process_serves_both_shards_and_says_so_once(tmp_path: Path) -> None:
+async def test_one_process_serves_both_shards_and_says_so_once(
+    tmp_path: Path, postgres_url: str
+) -> None:
     on_0 = p.guild("Zero", id=p.snowflake_on_shard(0, 2))
     on_1 = p.guild("One", id=p.snowflake_on_shard(1, 2))
     image = png_bytes(20, 20, (0, 160, 90))
@@ -23,7 +25,13 @@ async def test_one_process_serves_both_shards_and_says_so_once(tmp_path: Path) -
         gw.script(Reply(body=images_response([image])))
         # Global commands (no DEV_GUILD_ID), so both servers have /imagine.
         env = bot_environment(
-            fake, gw, tmp_path, SHARD_COUNT="2", DEV_GUILD_ID="", LOG_LEVEL="INFO"
+            fake,
+            gw,
+            tmp_path,
+            SHARD_COUNT="2",
+            DEV_GUILD_ID="",
+            LOG_LEVEL="INFO",
+            DATABASE_URL=postgres_url,
         )
         async with bot_process(env, tmp_path) as bot:
             ready = await bot.wait_for_line(r"logged in as")

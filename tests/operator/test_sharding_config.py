@@ -30,7 +30,7 @@ SQLITE_REFUSED = (
     [
         ({}, None),
         ({"SHARD_COUNT": "1"}, Sharding(1, (0,))),
-        ({"SHARD_COUNT": "2"}, Sharding(2, (0, 1))),  # one process, every shard: SQLite is fine
+        ({"SHARD_COUNT": "2", **POSTGRES}, Sharding(2, (0, 1))),
         ({"SHARD_COUNT": "4", "SHARD_IDS": " 2, 3 ", **POSTGRES}, Sharding(4, (2, 3))),
         ({"SHARD_COUNT": "1", "SHARD_IDS": "0"}, Sharding(1, (0,))),
     ],
@@ -74,6 +74,11 @@ def test_the_start_line_names_the_shards() -> None:
             "SHARD_IDS names shard 1 twice",
         ),
         ({"SHARD_COUNT": "2", "SHARD_IDS": "1"}, SQLITE_REFUSED),
+        (
+            {"SHARD_COUNT": "2"},
+            "SHARD_COUNT=2 runs the bot as several shards, which share one PostgreSQL "
+            "database: set DATABASE_URL=postgresql://... (see Scaling out in the README)",
+        ),
         (
             {"SHARD_COUNT": "3", "SHARD_IDS": "0,2", "DATABASE_URL": "sqlite:///data/bot.db"},
             "SHARD_IDS=0,2 leaves the other shards of SHARD_COUNT=3 to other processes, which "
