@@ -103,4 +103,6 @@ def is_model_name(name: str) -> bool:
 # The owner of jobs made by a process that sets no INSTANCE_NAME, and of every job
 # stored before jobs had owners; an INSTANCE_NAME must match the pattern.
 DEFAULT_OWNER = "default"
-OWNER_PATTERN = r"[A-Za-z0-9_.-]{1,64}"
+INSTANCE_PATTERN = r"[A-Za-z0-9_.-]{1,64}"
+# A process on PostgreSQL owns its jobs as INSTANCE_NAME:<8 hex>, new at every start.
+OWNER_PATTERN = r"[A-Za-z0-9_.:-]{1,80}"

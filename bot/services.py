@@ -85,7 +85,7 @@ async def open_services(
         keybox = await _keybox(settings)
         if keybox is not None and keybox.rotating:
             await rotate_gateway_keys(store, keybox)
-        runtime = runtime or local_runtime()
+        runtime = runtime or local_runtime(counts=store, owner=settings.instance_name)
         # Before the store closes: jobs stop, and results being stored are waited for.
         stack.push_async_callback(runtime.close)
         yield Services(

@@ -30,13 +30,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from bot.errors import GatewayError, ImagineError, LimitReached
+from bot.errors import GatewayError, ImagineError
 from bot.gateway.addresses import gateway_address
 from bot.gateway.dialects import sends_size_fields
 from bot.gateway.sizes import SizeCheck, check_images, unsent_size
@@ -52,7 +51,7 @@ from bot.jobs.spec import (
     supports_sizes,
 )
 from bot.limits import MAX_DOWNLOAD_BYTES, effective_quota
-from bot.runtime.base import ChainPlace
+from bot.runtime.base import ChainPlace, Quota, Slot
 from bot.storage.base import GuildSettings, JobRecord, TurnRecord
 from bot.types import GatewayConfig, ImageRequest, ImageResult
 
@@ -80,12 +79,18 @@ class Job:
     """An admitted job; ``run`` it once, inside the ``admit`` block that made it."""
 
     def __init__(
-        self, runner: JobRunner, spec: JobSpec, settings: GuildSettings, place: ChainPlace
+        self,
+        runner: JobRunner,
+        spec: JobSpec,
+        settings: GuildSettings,
+        place: ChainPlace,
+        slot: Slot,
     ) -> None:
         self._runner = runner
         self.spec = spec
         self.settings = settings
         self._place = place
+        self._slot = slot
         self._ran = False
 
     async def run(
@@ -110,13 +115,15 @@ class Job:
         self._ran = True
         place = self._place
         if self.spec.use_latest:
-            told = on_wait if place.waiting() else None
+            told = on_wait if await place.waiting() else None
             if told is not None:
                 told(True)
             await place.latest()
             if told is not None:
                 told(False)
-        return await self._runner._run(self.spec, self.settings, publish, on_request, place)
+        return await self._runner._run(
+            self.spec, self.settings, publish, on_request, place, self._slot
+        )
 
 
 class JobRunner:
@@ -124,21 +131,16 @@ class JobRunner:
         self.services = services
 
     # -- admission --------------------------------------------------------------
-    async def check_quota(self, spec: JobSpec, settings: GuildSettings) -> None:
+    def quotas(self, settings: GuildSettings) -> list[Quota]:
         """Hourly/daily caps an admin set, never above the operator's; counted from the job rows."""
-        now = time.time()
         caps = self.services.settings.quotas
+        quotas = []
         for name, per_user, window, message in QUOTAS:
             limit = effective_quota(getattr(settings, name), getattr(caps, name))
-            if limit is None:
-                continue
-            used = await self.services.store.count_jobs(
-                guild_id=spec.guild_id,
-                user_id=spec.user_id if per_user else None,
-                since=now - window,
-            )
-            if used >= limit:
-                raise LimitReached(message.format(n=limit) + " Try again later.")
+            if limit is not None:
+                refusal = message.format(n=limit) + " Try again later."
+                quotas.append(Quota(limit=limit, window=window, per_user=per_user, refusal=refusal))
+        return quotas
 
     @asynccontextmanager
     async def admit(self, spec: JobSpec, settings: GuildSettings) -> AsyncIterator[Job]:
@@ -148,23 +150,23 @@ class JobRunner:
         for source in spec.sources:
             source.precheck()
         runtime = self.services.runtime
-        # Taken first, before anything awaits: the chain's order is the order jobs came in.
-        place = runtime.chains.take(
+        # Taken first, before anything else awaits: the chain's order is the order jobs came in.
+        place = await runtime.chains.take(
             spec.channel_id, reads=spec.history or spec.use_latest, new_chain=spec.new_chain
         )
         try:
-            await self.check_quota(spec, settings)
-            runtime.admissions.acquire(
+            slot = await runtime.admissions.acquire(
                 user_id=spec.user_id,
                 guild_id=spec.guild_id,
                 user_limit=settings.user_concurrency,
                 guild_limit=settings.guild_concurrency,
+                quotas=self.quotas(settings),
             )
             try:
                 async with runtime.tasks.job():
-                    yield Job(self, spec, settings, place)
+                    yield Job(self, spec, settings, place, slot)
             finally:
-                runtime.admissions.release(user_id=spec.user_id, guild_id=spec.guild_id)
+                await runtime.admissions.release(slot)
         finally:
             place.close()
 
@@ -174,7 +176,7 @@ class JobRunner:
         Replaces the chain as an ``/imagine`` does, so it waits only for jobs ahead that
         have yet to read the chain (an edit of the latest image waiting for its turn).
         """
-        place = self.services.runtime.chains.take(channel_id, new_chain=True)
+        place = await self.services.runtime.chains.take(channel_id, new_chain=True)
         removed = 0
 
         async def reset() -> None:
@@ -205,6 +207,7 @@ class JobRunner:
         publish: Publish,
         on_request: OnRequest | None,
         place: ChainPlace,
+        slot: Slot,
     ) -> JobOutcome:
         services = self.services
         store = services.store
@@ -245,8 +248,9 @@ class JobRunner:
                 "new_chain": spec.new_chain,
             },
             interaction_token=spec.interaction_token,
-            owner=services.settings.instance_name,
+            owner=services.runtime.owner,
         )
+        await services.runtime.admissions.attach(slot, job.id)
         job = await store.update_job(job.id, state="running")
         request = ImageRequest(
             model=model,
@@ -313,7 +317,7 @@ class JobRunner:
 
         saving = asyncio.ensure_future(stored_and_observed())
         place.close(after=saving)  # the store records the turn, whatever happens to this task
-        services.runtime.barrier.storing(job.id, spec.channel_id, saving)
+        await services.runtime.barrier.storing(job.id, spec.channel_id, saving)
         try:
             await publish(outcome)
         finally:
