@@ -40,6 +40,8 @@ from bot.runtime.local import (
 )
 
 __all__ = [
+    "COMMAND_SYNC",
+    "MAINTENANCE_LEASE",
     "Admissions",
     "ChainPlace",
     "Chains",

@@ -75,9 +75,7 @@ async def test_concurrent_admissions_never_pass_a_quota_together(store: Store) -
 
 async def test_quotas_hold_across_processes(processes: OpenProcess, store: Store) -> None:
     runtimes = [await processes(f"p{i}") for i in range(3)]
-    await _quota_holds(
-        [r.admissions for r in runtimes], [r.owner for r in runtimes], store
-    )
+    await _quota_holds([r.admissions for r in runtimes], [r.owner for r in runtimes], store)
 
 
 async def test_in_flight_limits_hold_across_processes(processes: OpenProcess, pg: Any) -> None:

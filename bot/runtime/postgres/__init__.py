@@ -43,6 +43,7 @@ __all__ = [
     "PostgresStoreBarrier",
     "new_owner",
     "open_postgres_runtime",
+    "runtime_on_store",
 ]
 
 
@@ -103,4 +104,17 @@ async def open_postgres_runtime(
         leases=PostgresLeases(pool, presence),
         claims=PostgresClaims(pool, presence),
         presence=presence,
+    )
+
+
+async def runtime_on_store(store: Store, *, database_url: str, instance_name: str) -> Runtime:
+    """The runtime sharing a PostgreSQL store's pool (``store.pool``), listening on its own."""
+    import asyncpg
+
+    async def connect() -> Any:
+        return await asyncpg.connect(database_url)
+
+    pool = store.pool  # type: ignore[attr-defined]
+    return await open_postgres_runtime(
+        pool=pool, connect=connect, store=store, instance_name=instance_name
     )
