@@ -187,6 +187,8 @@ async def check_database(env: Mapping[str, str]) -> Line:
     from bot.storage.sqlite.store import sqlite_path
 
     url = (env.get("DATABASE_URL") or "").strip() or DEFAULT_DATABASE_URL
+    if url.partition(":")[0].split("+")[0].lower() in ("postgresql", "postgres"):
+        return await _check_postgres(url)
     try:
         path = sqlite_path(url)
         store = await open_store(url)
@@ -203,6 +205,23 @@ async def check_database(env: Mapping[str, str]) -> Line:
             "user can write (its folder too).",
         )
     return _ok("database", f"{url.removeprefix('sqlite:///')} (schema v{version}, writable)")
+
+
+async def _check_postgres(url: str) -> Line:
+    from bot.storage import open_store
+    from bot.storage.postgres import PostgresStore
+    from bot.storage.postgres.url import describe
+
+    try:
+        store = await open_store(url)
+        try:
+            assert isinstance(store, PostgresStore)
+            version = await store.writable_schema_version()
+        finally:
+            await store.close()
+    except ConfigError as exc:
+        return _fail("database", f"{exc}.")
+    return _ok("database", f"PostgreSQL {describe(url)} (schema v{version}, writable)")
 
 
 def _probe_write(path: str) -> int:

@@ -4,8 +4,8 @@
 (``bot.oneshot``): prompt and option checks, the input caps and the delivered-size
 check are the bot's own. Everything that can be checked without the gateway is checked
 first (``bot.preflight``): a refusal after a paid call loses the image. The size is sent
-as asked (``keep_size``), as the CLI always did. ``check`` and ``backup`` are the
-operator's (``bot.check``, ``bot.backup``).
+as asked (``keep_size``), as the CLI always did. ``check``, ``backup`` and ``migrate``
+are the operator's (``bot.check``, ``bot.backup``, ``bot.migrate``).
 
 Whatever happens, the user sees sentences, never a traceback: an ``error: ...`` line
 on stderr and a non-zero exit. Saved paths go to stdout (one per line, for scripts),
@@ -84,7 +84,7 @@ def _build_parser() -> argparse.ArgumentParser:
         "through OpenAI-compatible gateways.",
     )
     parser.add_argument("--version", action="version", version=f"imagine-bot {_version()}")
-    commands = parser.add_subparsers(dest="command", metavar="{run,generate,check,backup}")
+    commands = parser.add_subparsers(dest="command", metavar="{run,generate,check,backup,migrate}")
     commands.add_parser("run", help="run the Discord bot (the default)")
     generate = commands.add_parser(
         "generate",
@@ -140,6 +140,17 @@ def _build_parser() -> argparse.ArgumentParser:
         "Keep SECRET_KEY with the copy: without it the servers' API keys cannot be read.",
     )
     backup.add_argument("path", help="file to create, or a folder to create a dated file in")
+    migrate = commands.add_parser(
+        "migrate",
+        help="copy the SQLite database into an empty PostgreSQL database",
+        description="Copies settings, encrypted keys, history, jobs, usage and images from "
+        "DATABASE_URL's SQLite database (or --from) into PostgreSQL, in one transaction, "
+        "and checks every table's count. Stop the bot first.",
+    )
+    migrate.add_argument("--to", required=True, metavar="URL", help="postgresql://... (empty)")
+    migrate.add_argument(
+        "--from", dest="source", metavar="URL", help="sqlite:///path (default: DATABASE_URL)"
+    )
     return parser
 
 
@@ -287,7 +298,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     load_dotenv_file(_env_file())
     args = _build_parser().parse_args(argv)
     try:
-        if args.command in ("generate", "check", "backup"):
+        if args.command in ("generate", "check", "backup", "migrate"):
             _quiet_logging()
         if args.command == "generate":
             return asyncio.run(_generate(args))
@@ -299,6 +310,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from bot.backup import run_backup
 
             return run_backup(args.path)
+        if args.command == "migrate":
+            from bot.migrate import run_migrate
+
+            return asyncio.run(run_migrate(args.to, args.source))
         return _run_bot()
     except ImagineError as exc:
         print(f"error: {advice_for(exc, CLI_ADVICE)}", file=sys.stderr)

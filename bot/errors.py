@@ -33,6 +33,7 @@ each, with ``raise ... from exc`` so the log keeps the cause.
         ├── NotStored (KeyError)     a record that is not, or no longer, stored
         │   ├── JobNotFound          carries job_id
         │   └── BlobNotFound         carries the missing shas
+        ├── JobFenced                a fenced job update refused: another owner, or finished
         └── InvalidValue (ValueError)  a value a driver will not write: the caller's bug
             └── InvalidSetting       a guild setting unknown or outside its rule
 """

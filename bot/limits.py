@@ -104,5 +104,5 @@ def is_model_name(name: str) -> bool:
 # stored before jobs had owners; an INSTANCE_NAME must match the pattern.
 DEFAULT_OWNER = "default"
 INSTANCE_PATTERN = r"[A-Za-z0-9_.-]{1,64}"
-# A process on PostgreSQL owns its jobs as INSTANCE_NAME:<8 hex>, new at every start.
-OWNER_PATTERN = r"[A-Za-z0-9_.:-]{1,80}"
+# ':' joins an instance name and a per-process id ("shard-1:1a2b3c4d", the PostgreSQL runtime).
+OWNER_PATTERN = r"[A-Za-z0-9_.:-]{1,64}"

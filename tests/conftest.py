@@ -13,6 +13,9 @@ from tests.fakes.discord import FakeDiscord, redirect_discord
 from tests.fakes.gateway import FakeGateway
 from tests.harness import GATEWAY_KEY, BotHarness, make_settings
 
+# postgres_url / postgres_server: a real PostgreSQL for any test (tests/postgres.py).
+pytest_plugins = ["tests.postgres"]
+
 
 @pytest.fixture(scope="session")
 def cpu_pool() -> Iterator[CpuPool]:

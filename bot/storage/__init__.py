@@ -1,7 +1,8 @@
 """Persistence: ``open_store(DATABASE_URL)`` gives the one ``Store`` the bot uses.
 
-``DRIVERS`` maps a URL scheme to its driver's opener (as Red's ``_drivers`` does);
-each driver imports its database library only when opened, so a missing optional
+``DRIVERS`` maps a URL scheme to its driver's opener (as Red's ``_drivers`` does):
+SQLite (``sqlite/``) and PostgreSQL (``postgres/``, asyncpg: the ``[postgres]`` extra).
+Each driver imports its database library only when opened, so a missing optional
 library costs only the bot that asks for that database.
 """
 
@@ -32,6 +33,7 @@ from bot.storage.errors import (
     BlobNotFound,
     InvalidSetting,
     InvalidValue,
+    JobFenced,
     JobNotFound,
     NotStored,
     StorageError,
@@ -49,6 +51,7 @@ __all__ = [
     "GuildSettings",
     "InvalidSetting",
     "InvalidValue",
+    "JobFenced",
     "JobNotFound",
     "JobRecord",
     "NotStored",
@@ -79,9 +82,19 @@ async def _open_sqlite(
     return await open_sqlite(database_url, clock=clock, blob_grace=blob_grace)
 
 
-DRIVERS: dict[str, Opener] = {"sqlite": _open_sqlite}
-# Schemes a later version will have a driver for: refused with a sentence that says so.
-PLANNED = {"postgresql": "PostgreSQL", "postgres": "PostgreSQL"}
+async def _open_postgres(
+    database_url: str, *, clock: Callable[[], float], blob_grace: float
+) -> Store:
+    from bot.storage.postgres import open_postgres
+
+    return await open_postgres(database_url, clock=clock, blob_grace=blob_grace)
+
+
+DRIVERS: dict[str, Opener] = {
+    "sqlite": _open_sqlite,
+    "postgresql": _open_postgres,
+    "postgres": _open_postgres,
+}
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9.-]{0,30})(\+[A-Za-z0-9.-]{1,30})?:")
 
 
@@ -103,12 +116,7 @@ async def open_store(
     opener = DRIVERS.get(scheme)
     if opener is not None:
         return await opener(database_url, clock=clock, blob_grace=blob_grace)
-    if scheme in PLANNED:
-        raise ConfigError(
-            f"{PLANNED[scheme]} support is not built yet; "
-            "set DATABASE_URL to sqlite:///data/bot.db (or another sqlite:/// path)"
-        )
     raise ConfigError(
         f"DATABASE_URL has an unsupported scheme {scheme + ':' if scheme else '(none)'}; "
-        f"use {' or '.join(s + ':///path/to/bot.db' for s in DRIVERS)}"
+        "use sqlite:///path/to/bot.db or postgresql://user:password@host/database"
     )

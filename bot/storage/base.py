@@ -250,13 +250,19 @@ class Store(Protocol):
         """
         ...
 
-    async def update_job(self, job_id: int, **changes: Any) -> JobRecord:
+    async def update_job(
+        self, job_id: int, *, fence_owner: str | None = None, **changes: Any
+    ) -> JobRecord:
         """Change a job's ``state``, ``params``, ``result``, ``interaction_token``,
         ``message_id``, ``started_at``, ``finished_at`` or ``counted``; the job after.
 
         Entering "running" stamps ``started_at`` (if unset) and entering a finished state
         stamps ``finished_at`` now, unless the change gives them. ``InvalidValue`` for an
         unknown field or a bad value (nothing changes); ``JobNotFound`` for an unknown id.
+
+        ``fence_owner``: change the job only if it is still that owner's and queued or
+        running, in the same statement; otherwise ``JobFenced`` and the row is unchanged.
+        A process whose lease lapsed cannot overwrite the survivor that took the job over.
         """
         ...
 

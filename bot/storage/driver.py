@@ -28,7 +28,7 @@ from bot.storage.base import (
     TurnRecord,
     UsageRow,
 )
-from bot.storage.errors import BlobNotFound, InvalidValue, JobNotFound
+from bot.storage.errors import BlobNotFound, InvalidValue, JobFenced, JobNotFound
 from bot.storage.settings import build_settings, validate_changes
 
 # Long enough for a job to finish after its images were put, short enough that
@@ -147,6 +147,11 @@ class Driver(ABC):
         return await self._append_turn(turn, refs, keep, created)
 
     @staticmethod
+    def _fenced(job: JobRecord, fence_owner: str) -> JobFenced:
+        """What ``_update_job`` raises when the fence held: the job as it stays."""
+        return JobFenced(job.id, owner=job.owner, state=job.state, fence_owner=fence_owner)
+
+    @staticmethod
     def _unstored(missing: Sequence[str]) -> BlobNotFound:
         """What ``_append_turn`` raises when the turn names blobs that were never put."""
         return BlobNotFound(
@@ -191,14 +196,20 @@ class Driver(ABC):
         v.check_new_job(**fields)
         return await self._create_job(fields, now=self._clock())
 
-    async def update_job(self, job_id: int, **changes: Any) -> JobRecord:
+    async def update_job(
+        self, job_id: int, *, fence_owner: str | None = None, **changes: Any
+    ) -> JobRecord:
         v.check_id("job_id", job_id)
+        if fence_owner is not None:
+            v.check_owner(fence_owner)
         values = v.check_job_changes(changes)
         now = self._clock()
         state = values.get("state")
         start_at = now if state == "running" and "started_at" not in values else None
         finish_at = now if state in FINISHED_STATES and "finished_at" not in values else None
-        job = await self._update_job(job_id, values, start_at=start_at, finish_at=finish_at)
+        job = await self._update_job(
+            job_id, values, start_at=start_at, finish_at=finish_at, fence_owner=fence_owner
+        )
         if job is None:
             raise JobNotFound(job_id)
         return job
@@ -332,8 +343,13 @@ class Driver(ABC):
         *,
         start_at: float | None,
         finish_at: float | None,
+        fence_owner: str | None,
     ) -> JobRecord | None:
-        """Apply the values (``started_at`` to ``start_at`` only if unset); None if no job."""
+        """Apply the values (``started_at`` to ``start_at`` only if unset); None if no job.
+
+        With ``fence_owner``, only to a queued or running job of that owner (one statement);
+        otherwise ``raise self._fenced(job, fence_owner)`` and change nothing.
+        """
 
     @abstractmethod
     async def _get_job(self, job_id: int) -> JobRecord | None: ...

@@ -48,6 +48,23 @@ class BlobNotFound(NotStored):
         return self.shas[0] if self.shas else ""
 
 
+class JobFenced(StorageError):
+    """A fenced ``update_job`` refused: the job is another owner's now, or finished.
+
+    A process that lost its lease (another took the job over) must not overwrite what
+    the new owner writes; the row is left as it was.
+    """
+
+    default_message = "That job was taken over by another process or has finished."
+
+    def __init__(self, job_id: int, *, owner: str, state: str, fence_owner: str) -> None:
+        super().__init__(
+            f"job {job_id} was left unchanged: it is {state} and owned by {owner!r}, not an "
+            f"unfinished job of {fence_owner!r} (another process took it over, or it finished)"
+        )
+        self.job_id, self.owner, self.state = job_id, owner, state
+
+
 class InvalidValue(StorageError, ValueError):
     """A value the store refuses to write: the caller should have checked it first."""
 

@@ -26,8 +26,9 @@ def driver(request: pytest.FixtureRequest) -> DriverUnderTest:
 
 
 @pytest.fixture
-def database_url(driver: DriverUnderTest, tmp_path: Path) -> str:
-    return driver.fresh_url(tmp_path)
+async def database_url(driver: DriverUnderTest, tmp_path: Path) -> AsyncIterator[str]:
+    async with driver.database(tmp_path) as url:
+        yield url
 
 
 @pytest.fixture

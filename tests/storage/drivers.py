@@ -2,15 +2,19 @@
 
 A driver added to ``bot.storage.DRIVERS`` needs an entry here, or
 ``test_every_registered_driver_is_tested`` fails: the contract suite then runs on it.
+PostgreSQL runs when ``TEST_DATABASE_URL`` names a server (``tests/postgres.py``) and
+skips with the reason otherwise.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
+from tests.postgres import temporary_database
 from tests.storage.helpers import query
 
 
@@ -57,11 +61,66 @@ class SQLiteProbe:
 
 
 @dataclass(frozen=True)
+class PostgresProbe:
+    """Its own connection per question: what is committed, not what the store holds."""
+
+    url: str
+
+    async def _fetch(self, sql: str, *args: Any) -> list[tuple]:
+        import asyncpg
+
+        conn = await asyncpg.connect(self.url)
+        try:
+            return [tuple(r) for r in await conn.fetch(sql, *args)]
+        finally:
+            await conn.close()
+
+    async def blob_shas(self) -> set[str]:
+        return {row[0] for row in await self._fetch("SELECT sha256 FROM blobs")}
+
+    async def turn_count(self, channel_id: int | None = None) -> int:
+        if channel_id is None:
+            return (await self._fetch("SELECT count(*) FROM turns"))[0][0]
+        sql = "SELECT count(*) FROM turns WHERE channel_id = $1::bigint"
+        return (await self._fetch(sql, channel_id))[0][0]
+
+    async def job_ids(self) -> list[int]:
+        return [row[0] for row in await self._fetch("SELECT id FROM jobs ORDER BY id")]
+
+    async def turn_refs(self) -> int:
+        return (await self._fetch("SELECT count(*) FROM turn_blobs"))[0][0]
+
+    async def job_refs(self, job_id: int) -> set[str]:
+        sql = "SELECT sha256 FROM job_blobs WHERE job_id = $1::bigint"
+        return {row[0] for row in await self._fetch(sql, job_id)}
+
+    async def problems(self) -> list[tuple]:
+        """Metadata without its bytes, or bytes of another size; foreign keys hold anyway."""
+        return await self._fetch(
+            "SELECT b.sha256, b.size, octet_length(d.data) FROM blobs b"
+            " LEFT JOIN blob_data d USING (sha256)"
+            " WHERE d.sha256 IS NULL OR octet_length(d.data) <> b.size"
+        )
+
+
+@dataclass(frozen=True)
 class DriverUnderTest:
     name: str
-    # A URL naming a fresh, empty database for one test (given the test's tmp_path).
-    fresh_url: Callable[[Path], str]
+    schemes: tuple[str, ...]  # the DRIVERS keys this driver is registered under
+    # A fresh, empty database for one test (given the test's tmp_path), gone afterwards.
+    database: Callable[[Path], AbstractAsyncContextManager[str]]
     probe: Callable[[str], Probe]
+
+
+@asynccontextmanager
+async def _sqlite_file(tmp_path: Path) -> AsyncIterator[str]:
+    yield f"sqlite:///{tmp_path / 'bot.db'}"
+
+
+@asynccontextmanager
+async def _postgres_database(tmp_path: Path) -> AsyncIterator[str]:
+    async with temporary_database() as url:
+        yield url
 
 
 def _sqlite_probe(url: str) -> Probe:
@@ -70,8 +129,12 @@ def _sqlite_probe(url: str) -> Probe:
 
 TEST_DRIVERS: dict[str, DriverUnderTest] = {
     "sqlite": DriverUnderTest(
-        name="sqlite",
-        fresh_url=lambda tmp: f"sqlite:///{tmp / 'bot.db'}",
-        probe=_sqlite_probe,
+        name="sqlite", schemes=("sqlite",), database=_sqlite_file, probe=_sqlite_probe
+    ),
+    "postgres": DriverUnderTest(
+        name="postgres",
+        schemes=("postgresql", "postgres"),
+        database=_postgres_database,
+        probe=PostgresProbe,
     ),
 }

@@ -12,6 +12,7 @@ from bot.storage import (
     BlobNotFound,
     InvalidSetting,
     InvalidValue,
+    JobFenced,
     JobNotFound,
     StorageError,
     Store,
@@ -200,6 +201,63 @@ async def test_an_owner_outside_the_pattern_is_refused(store: Store, owner: obje
     with pytest.raises(InvalidValue, match="owner"):
         await store.interrupt_running_jobs(owner)  # type: ignore[arg-type]
     assert await store.count_jobs(guild_id=None, user_id=None, since=0) == 0
+
+
+# fenced updates: a process that lost its lease cannot overwrite the survivor
+
+
+async def test_a_fenced_update_applies_while_the_job_is_the_owner_s(
+    store: Store, clock: Clock
+) -> None:
+    job_id = await job(store, owner="blue:1a2b3c4d")
+    running = await store.update_job(job_id, state="running", fence_owner="blue:1a2b3c4d")
+    assert (running.state, running.started_at, running.owner) == (
+        "running",
+        clock.now,
+        "blue:1a2b3c4d",
+    )
+    done = await store.update_job(
+        job_id, fence_owner="blue:1a2b3c4d", state="done", result={"text": "ok"}
+    )
+    assert (done.state, done.result) == ("done", {"text": "ok"})
+
+
+async def test_a_fenced_update_of_another_owner_s_job_changes_nothing(store: Store) -> None:
+    job_id = await job(store, owner="green:2")
+    await store.update_job(job_id, state="running")
+    before = await store.get_job(job_id)
+    with pytest.raises(JobFenced) as info:
+        await store.update_job(job_id, fence_owner="blue:1", state="done", result={"x": 1})
+    err = info.value
+    assert isinstance(err, StorageError) and not isinstance(err, (KeyError, ValueError))
+    assert (err.job_id, err.owner, err.state) == (job_id, "green:2", "running")
+    assert str(err) == (
+        f"job {job_id} was left unchanged: it is running and owned by 'green:2', not an "
+        "unfinished job of 'blue:1' (another process took it over, or it finished)"
+    )
+    assert await store.get_job(job_id) == before
+    with pytest.raises(JobFenced):  # a fence with no change is a check all the same
+        await store.update_job(job_id, fence_owner="blue:1")
+
+
+async def test_a_fenced_update_of_a_finished_job_changes_nothing(store: Store) -> None:
+    job_id = await job(store, owner="blue:1")
+    await store.update_job(job_id, state="interrupted", result={"by": "the survivor"})
+    with pytest.raises(JobFenced, match="it is interrupted"):
+        await store.update_job(job_id, fence_owner="blue:1", state="done", result={})
+    after = await store.get_job(job_id)
+    assert (after.state, after.result) == ("interrupted", {"by": "the survivor"})
+    # Unfenced updates (the survivor's own, a start-up's) still apply.
+    assert (await store.update_job(job_id, message_id=5)).message_id == 5
+
+
+async def test_a_fence_names_a_real_job_and_a_valid_owner(store: Store) -> None:
+    with pytest.raises(JobNotFound):
+        await store.update_job(404, fence_owner="blue:1", state="done")
+    job_id = await job(store)
+    with pytest.raises(InvalidValue, match="owner"):
+        await store.update_job(job_id, fence_owner="two words", state="done")
+    assert (await store.get_job(job_id)).state == "queued"
 
 
 # settings keys

@@ -48,8 +48,12 @@ RETURNING id
 
 
 def new_owner(instance_name: str) -> str:
-    """A new owner id at every start: a restart must not look like the process it replaces."""
-    return f"{instance_name}:{secrets.token_hex(4)}"
+    """A new owner id at every start: a restart must not look like the process it replaces.
+
+    ``INSTANCE_NAME:`` and 8 random hex digits, the name shortened to fit OWNER_PATTERN's
+    64 characters (the random part keeps owners apart).
+    """
+    return f"{instance_name[:55]}:{secrets.token_hex(4)}"
 
 
 class PostgresPresence:

@@ -77,6 +77,7 @@ class JobTables(SQLiteBase):
         *,
         start_at: float | None,
         finish_at: float | None,
+        fence_owner: str | None,
     ) -> JobRecord | None:
         columns = dict(values)
         for name in ("params", "result"):
@@ -89,15 +90,25 @@ class JobTables(SQLiteBase):
             assignments.append("started_at = COALESCE(started_at, :start_at)")
         if finish_at is not None:
             assignments.append("finished_at = :finish_at")
+        where = "id = :id"
+        if fence_owner is not None:
+            where += " AND owner = :fence AND state IN ('queued', 'running')"
         async with self._write() as db:
             if assignments:
                 row = await self._fetchone(
                     db,
-                    f"UPDATE jobs SET {', '.join(assignments)} WHERE id = :id RETURNING *",
-                    {**columns, "start_at": start_at, "finish_at": finish_at, "id": job_id},
+                    f"UPDATE jobs SET {', '.join(assignments)} WHERE {where} RETURNING *",
+                    {**columns, "start_at": start_at, "finish_at": finish_at, "id": job_id}
+                    | {"fence": fence_owner},
                 )
             else:
-                row = await self._fetchone(db, "SELECT * FROM jobs WHERE id = ?", (job_id,))
+                row = await self._fetchone(
+                    db, f"SELECT * FROM jobs WHERE {where}", {"id": job_id, "fence": fence_owner}
+                )
+            if row is None and fence_owner is not None:
+                current = await self._fetchone(db, "SELECT * FROM jobs WHERE id = ?", (job_id,))
+                if current is not None:
+                    raise self._fenced(_job(current), fence_owner)
             if row is None:
                 return None
             job = _job(row)
