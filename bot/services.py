@@ -63,9 +63,7 @@ async def _runtime(settings: BotSettings, store: Store) -> Runtime:
         return local_runtime(counts=store, owner=settings.instance_name)
     from bot.runtime.postgres import runtime_on_store
 
-    return await runtime_on_store(
-        store, database_url=settings.database_url, instance_name=settings.instance_name
-    )
+    return await runtime_on_store(store, instance_name=settings.instance_name)
 
 
 @asynccontextmanager

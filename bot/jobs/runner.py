@@ -33,7 +33,7 @@ import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bot.errors import GatewayError, ImagineError
 from bot.gateway.addresses import gateway_address
@@ -53,6 +53,7 @@ from bot.jobs.spec import (
 from bot.limits import MAX_DOWNLOAD_BYTES, effective_quota
 from bot.runtime.base import ChainPlace, Quota, Slot
 from bot.storage.base import GuildSettings, JobRecord, TurnRecord
+from bot.storage.errors import JobFenced
 from bot.types import GatewayConfig, ImageRequest, ImageResult
 
 if TYPE_CHECKING:
@@ -251,7 +252,7 @@ class JobRunner:
             owner=services.runtime.owner,
         )
         await services.runtime.admissions.attach(slot, job.id)
-        job = await store.update_job(job.id, state="running")
+        job = await self._final(job, state="running")
         request = ImageRequest(
             model=model,
             prompt=spec.prompt,
@@ -272,18 +273,15 @@ class JobRunner:
                 exc.own_gateway = settings.has_own_gateway
                 if not settings.has_own_gateway and services.alerts is not None:
                     services.alerts.gateway_failed(exc, base_url=gateway.base_url, model=model)
-            await store.update_job(
-                job.id,
-                state="failed",
-                counted=exc.counts_toward_quota,
-                result={"error": str(exc)},
-            )
+            with contextlib.suppress(JobFenced):  # another process told the member already
+                await self._final(
+                    job, state="failed", counted=exc.counts_toward_quota, result={"error": str(exc)}
+                )
             raise
         except Exception as exc:
             log.exception("job %s failed", job.id)
-            await store.update_job(
-                job.id, state="failed", counted=False, result={"error": repr(exc)}
-            )
+            with contextlib.suppress(JobFenced):
+                await self._final(job, state="failed", counted=False, result={"error": repr(exc)})
             raise
 
         check = check_images(checked_size, aspect_ratio, _pixels(result))
@@ -377,18 +375,34 @@ class JobRunner:
             await store.record_usage(
                 guild_id=spec.guild_id, user_id=spec.user_id, images=len(outputs), tokens=tokens
             )
-            return await store.update_job(
-                job.id,
+            return await self._final(
+                job,
                 state="done",
                 result={"outputs": [o.sha256 for o in outputs], "text": result.text},
             )
+        except JobFenced:
+            raise  # the job is another process's now: nothing of its state is ours to write
         except Exception as exc:
             log.exception("job %s: the result could not be stored", job.id)
             # Not left "running": a restart would offer to run again what was delivered.
             with contextlib.suppress(Exception):  # the store is what just failed
-                await self.services.store.update_job(
-                    job.id, state="failed", result={"error": f"not stored: {exc!r}"}
-                )
+                await self._final(job, state="failed", result={"error": f"not stored: {exc!r}"})
+            raise
+
+    async def _final(self, job: JobRecord, **changes: Any) -> JobRecord:
+        """A write of the job's state, fenced by its owner.
+
+        Once another process took the job over (this one missed its heartbeats), the
+        row is that one's: ``JobFenced``, and it stays as the other wrote it.
+        """
+        try:
+            return await self.services.store.update_job(job.id, fence_owner=job.owner, **changes)
+        except JobFenced:
+            log.warning(
+                "job %s was taken over by another process while it ran here: "
+                "its outcome is not written (check this process's database connection)",
+                job.id,
+            )
             raise
 
     async def _remember_size(self, gateway: GatewayConfig, model: str, check: SizeCheck) -> None:

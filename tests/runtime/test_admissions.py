@@ -67,9 +67,9 @@ async def _quota_holds(admissions: list[Admissions], owners: list[str], store: S
     assert await store.count_jobs(guild_id=GUILD, user_id=None, since=0) == HOURLY.limit
 
 
-async def test_concurrent_admissions_never_pass_a_quota_together(store: Store) -> None:
-    local = LocalAdmissions(store)
-    await _quota_holds([local], ["default"], store)
+async def test_concurrent_admissions_never_pass_a_quota_together(sqlite_store: Store) -> None:
+    local = LocalAdmissions(sqlite_store)
+    await _quota_holds([local], ["default"], sqlite_store)
     assert local.in_flight() == 0
 
 
@@ -79,7 +79,7 @@ async def test_quotas_hold_across_processes(processes: OpenProcess, store: Store
 
 
 async def test_in_flight_limits_hold_across_processes(processes: OpenProcess, pg: Any) -> None:
-    runtimes = [await processes(f"p{i}", pool_size=8) for i in range(3)]
+    runtimes = [await processes(f"p{i}") for i in range(3)]
     held: Counter[int] = Counter()
     peaks = {"user": 0, "guild": 0}
     refusals: set[str] = set()

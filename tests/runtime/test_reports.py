@@ -7,6 +7,8 @@ itself is tested in test_presence.py).
 
 from __future__ import annotations
 
+import pytest
+
 from tests.fakes.gateway import Reply, images_response, png_bytes
 from tests.harness import BotHarness
 
@@ -50,3 +52,18 @@ async def test_a_taken_over_job_whose_token_expired_is_told_in_the_channel(
         notice.content
     )
     assert f"imagine:rerun:{job.id}" in notice.custom_ids()
+
+
+async def test_a_job_taken_over_while_it_ran_here_keeps_the_survivors_state(
+    running_bot: BotHarness, caplog: pytest.LogCaptureFixture
+) -> None:
+    h = running_bot
+    h.gw.script(Reply(body=images_response([IMAGE]), delay=0.5))
+    it = await h.fake.slash("imagine", {"prompt": "a lost lease"})
+    await h.gw.wait_for_requests(1)
+    (job,) = await h.store.interrupt_running_jobs(h.bot.runtime.owner)  # a survivor's reaper
+
+    await h.result(it)  # the image is out, and the store is done with it
+
+    assert (await h.store.get_job(job.id)).state == "interrupted"  # not overwritten as "done"
+    assert f"job {job.id} was taken over by another process" in caplog.text

@@ -107,14 +107,21 @@ async def open_postgres_runtime(
     )
 
 
-async def runtime_on_store(store: Store, *, database_url: str, instance_name: str) -> Runtime:
-    """The runtime sharing a PostgreSQL store's pool (``store.pool``), listening on its own."""
+async def runtime_on_store(store: Store, *, instance_name: str, **options: Any) -> Runtime:
+    """The runtime on a ``PostgresStore``: its pool, and a LISTEN connection of its own.
+
+    ``options`` go to ``open_postgres_runtime`` (``lease``, ``heartbeat``, ...).
+    """
     import asyncpg
 
+    from bot.storage.postgres.url import dsn
+
+    url = dsn(store.url)  # type: ignore[attr-defined]
+
     async def connect() -> Any:
-        return await asyncpg.connect(database_url)
+        return await asyncpg.connect(url)
 
     pool = store.pool  # type: ignore[attr-defined]
     return await open_postgres_runtime(
-        pool=pool, connect=connect, store=store, instance_name=instance_name
+        pool=pool, connect=connect, store=store, instance_name=instance_name, **options
     )
