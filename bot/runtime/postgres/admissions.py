@@ -117,15 +117,18 @@ class PostgresAdmissions:
             log.warning("could not attach job %s to its admission slot", job_id, exc_info=True)
 
     async def release(self, slot: Slot) -> None:
-        if self._mine.pop(slot.id, None) is None:
+        if slot.id not in self._mine:
             return
+        sql = "DELETE FROM runtime_slots WHERE id = $1::bigint"
         try:
-            await self._pool.execute("DELETE FROM runtime_slots WHERE id = $1::bigint", slot.id)
+            await self._pool.execute(sql, slot.id)
         except BaseException:
             log.warning("could not release admission slot %s; retrying", slot.id)
 
             async def again(conn: Any) -> None:
-                await conn.execute("DELETE FROM runtime_slots WHERE id = $1::bigint", slot.id)
+                await conn.execute(sql, slot.id)
 
             self._presence.retry_later(again)
             raise
+        finally:
+            self._mine.pop(slot.id, None)
