@@ -8,7 +8,9 @@ RUN install -d -o imagine-bot -g imagine-bot /app /app/data
 WORKDIR /app
 COPY --chown=imagine-bot:imagine-bot . .
 USER imagine-bot
-RUN python3 -m venv .venv && .venv/bin/pip install -q .
+# EXTRAS="[postgres]" for several processes on PostgreSQL (deploy/compose.postgres.yaml).
+ARG EXTRAS=""
+RUN python3 -m venv .venv && .venv/bin/pip install -q ".${EXTRAS}"
 # The database lives in a volume (compose.yaml); SIGINT stops it as Ctrl-C does.
 VOLUME ["/app/data"]
 STOPSIGNAL SIGINT

@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from bot.errors import ConfigError
 from bot.limits import (
@@ -196,6 +197,31 @@ QUOTA_VARIABLES = {
 
 
 @dataclass(frozen=True)
+class Sharding:
+    """The shards this process serves (``ids``) out of ``count`` across every process.
+
+    Discord sends each server's events to shard ``(guild_id >> 22) % count``; a process
+    that serves only some of them runs beside others on one shared database.
+    """
+
+    count: int
+    ids: tuple[int, ...]
+
+    @property
+    def partial(self) -> bool:
+        """Other processes serve the shards this one does not."""
+        return len(self.ids) < self.count
+
+    def describe(self) -> str:
+        """``shards 0,1 of 4``, for the start line."""
+        return f"shard{'' if len(self.ids) == 1 else 's'} {_id_list(self.ids)} of {self.count}"
+
+
+def _id_list(ids: tuple[int, ...]) -> str:
+    return ",".join(str(i) for i in ids)
+
+
+@dataclass(frozen=True)
 class BotSettings:
     token: str = field(repr=False)
     secret_key: str = field(repr=False)
@@ -214,6 +240,9 @@ class BotSettings:
     allowed_guilds: frozenset[int] | None = None
     quotas: OperatorQuotas = field(default_factory=OperatorQuotas)
     image: ImageSettings = field(default_factory=lambda: load_image_settings({}))
+    # SHARD_COUNT / SHARD_IDS; None: one unsharded connection, as Discord allows below
+    # 2,500 servers.
+    sharding: Sharding | None = None
 
 
 def load_image_settings(env: Mapping[str, str] | None = None) -> ImageSettings:
@@ -275,6 +304,51 @@ def load_allowed_guilds(env: Mapping[str, str], dev_guild: int | None) -> frozen
     return allowed
 
 
+def load_sharding(env: Mapping[str, str], database_url: str) -> Sharding | None:
+    """SHARD_COUNT and SHARD_IDS; None when neither is set (today's one connection)."""
+    raw_count, raw_ids = _get(env, "SHARD_COUNT"), _get(env, "SHARD_IDS")
+    if raw_count is None:
+        if raw_ids is not None:
+            raise ConfigError(
+                "SHARD_IDS needs SHARD_COUNT: set SHARD_COUNT to the number of shards "
+                "across every process"
+            )
+        return None
+    if not _digits(raw_count) or int(raw_count) < 1:
+        raise ConfigError(
+            f"SHARD_COUNT must be a whole number of shards, 1 or more, got {raw_count!r}"
+        )
+    count = int(raw_count)
+    ids = tuple(range(count)) if raw_ids is None else _shard_ids(raw_ids, count)
+    sharding = Sharding(count=count, ids=ids)
+    if sharding.partial and urlsplit(database_url).scheme == "sqlite":
+        raise ConfigError(
+            f"SHARD_IDS={_id_list(ids)} leaves the other shards of SHARD_COUNT={count} to "
+            "other processes, which need a shared database: set "
+            "DATABASE_URL=postgresql://... (SQLite is one process's file)"
+        )
+    return sharding
+
+
+def _shard_ids(raw: str, count: int) -> tuple[int, ...]:
+    parts = [part.strip() for part in raw.split(",")]
+    if not all(_digits(part) for part in parts):
+        raise ConfigError(
+            f"SHARD_IDS must be shard numbers separated by commas, like 0,1, got {raw[:80]!r}"
+        )
+    ids = tuple(int(part) for part in parts)
+    too_high = [i for i in ids if i >= count]
+    if too_high:
+        raise ConfigError(
+            f"SHARD_IDS names shard {too_high[0]}, but SHARD_COUNT={count} numbers them "
+            f"0 to {count - 1}"
+        )
+    twice = [i for n, i in enumerate(ids) if i in ids[:n]]
+    if twice:
+        raise ConfigError(f"SHARD_IDS names shard {twice[0]} twice")
+    return ids
+
+
 def load_bot_settings(env: Mapping[str, str] | None = None) -> BotSettings:
     env = os.environ if env is None else env
     dev_guild = _get(env, "DEV_GUILD_ID")
@@ -300,6 +374,7 @@ def load_bot_settings(env: Mapping[str, str] | None = None) -> BotSettings:
         )
     image = load_image_settings(env)
     dev_guild_id = int(dev_guild) if dev_guild else None
+    database_url = _get(env, "DATABASE_URL") or DEFAULT_DATABASE_URL
     return BotSettings(
         token=header_safe("DISCORD_TOKEN", _require(env, "DISCORD_TOKEN")),
         secret_key=_require(env, "SECRET_KEY"),
@@ -307,7 +382,7 @@ def load_bot_settings(env: Mapping[str, str] | None = None) -> BotSettings:
         api_base=_get(env, "DISCORD_API_BASE"),
         gateway_url=_get(env, "DISCORD_GATEWAY_URL"),
         dev_guild_id=dev_guild_id,
-        database_url=_get(env, "DATABASE_URL") or DEFAULT_DATABASE_URL,
+        database_url=database_url,
         log_level=level,
         message_content_intent=_bool(env, "MESSAGE_CONTENT_INTENT", True),
         job_retention_days=retention,
@@ -315,4 +390,5 @@ def load_bot_settings(env: Mapping[str, str] | None = None) -> BotSettings:
         allowed_guilds=load_allowed_guilds(env, dev_guild_id),
         quotas=load_quotas(env),
         image=image,
+        sharding=load_sharding(env, database_url),
     )

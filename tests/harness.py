@@ -14,8 +14,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from bot.config import BotSettings, ImageSettings
+from bot.config import BotSettings, ImageSettings, Sharding
 from bot.discord_bot.app import ImageBot, open_bot
+from bot.runtime import Runtime
 from bot.workers import CpuPool
 from tests.fakes.discord import (
     FakeDiscord,
@@ -32,7 +33,13 @@ PRO_MODEL = "gemini-3-pro-image-preview"
 
 
 def make_settings(
-    fake: FakeDiscord, gw: FakeGateway, db: Path, *, dialect: str = "auto", model: str = PRO_MODEL
+    fake: FakeDiscord,
+    gw: FakeGateway,
+    db: Path,
+    *,
+    dialect: str = "auto",
+    model: str = PRO_MODEL,
+    sharding: Sharding | None = None,
 ) -> BotSettings:
     base = gw.google_base_url if dialect == "google" else gw.base_url
     return BotSettings(
@@ -44,13 +51,17 @@ def make_settings(
         image=ImageSettings(
             base_url=base, api_key=GATEWAY_KEY, dialect=dialect, model=model, timeout=20
         ),
+        sharding=sharding,
     )
 
 
 @contextlib.asynccontextmanager
-async def connected_bot(settings: BotSettings, cpu: CpuPool) -> AsyncIterator[ImageBot]:
-    """open_bot + connect, returning once READY; always closed (else teardown hangs)."""
-    async with open_bot(settings, cpu=cpu, **fast_bot_options()) as bot:
+async def connected_bot(
+    settings: BotSettings, cpu: CpuPool, *, runtime: Runtime | None = None
+) -> AsyncIterator[ImageBot]:
+    """open_bot + connect, returning once READY (every shard); always closed (else teardown
+    hangs). ``runtime`` replaces the in-process one, e.g. to share a piece between bots."""
+    async with open_bot(settings, cpu=cpu, runtime=runtime, **fast_bot_options()) as bot:
         async with until_ready(bot, bot.connect(reconnect=False), timeout=15):
             yield bot
 

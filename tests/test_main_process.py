@@ -7,41 +7,14 @@ entry point wires it up (settings, endpoints, logging, shutdown) the way the REA
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sys
-from pathlib import Path
 
 import pytest
 
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.gateway import FakeGateway, Reply, images_response, png_bytes
-
-GATEWAY_KEY = "sk-process-test-gateway-key-42"
-SECRET_KEY = "process-test-secret-key-0123456789"
-TOKEN = "process-test-discord-token.XYZ"
-
-
-def bot_environment(fake: FakeDiscord, gw: FakeGateway, tmp_path: Path) -> dict[str, str]:
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("IMAGE_", "DISCORD_", "DEV_GUILD")) and key != "LOG_LEVEL"
-    }
-    env.update(
-        IMAGINE_ENV_FILE=str(tmp_path / "absent.env"),
-        DISCORD_TOKEN=TOKEN,
-        DISCORD_API_BASE=fake.api_base,
-        DISCORD_GATEWAY_URL=fake.gateway_url,
-        DEV_GUILD_ID=str(fake.guild["id"]),
-        IMAGE_API_BASE_URL=gw.base_url,
-        IMAGE_API_KEY=GATEWAY_KEY,
-        IMAGE_API_DIALECT="openrouter",
-        SECRET_KEY=SECRET_KEY,
-        DATABASE_URL=f"sqlite:///{tmp_path / 'bot.db'}",
-        LOG_LEVEL="DEBUG",
-    )
-    return env
+from tests.processes import GATEWAY_KEY, SECRET_KEY, TOKEN, bot_environment
 
 
 async def test_python_m_bot_serves_imagine_and_stops_cleanly(tmp_path):

@@ -12,7 +12,6 @@ import os
 import re
 import signal
 import socket
-import sys
 import time
 from pathlib import Path
 
@@ -21,29 +20,9 @@ import pytest
 from bot.discord_bot.startup import INTENTS_REFUSED, TOKEN_REJECTED, invite_url
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.gateway import FakeGateway
-from tests.test_main_process import TOKEN, bot_environment
+from tests.processes import TOKEN, bot_environment, kill_group, start_bot
 
 UNREACHABLE_FIX = "check the network, or DISCORD_API_BASE / DISCORD_GATEWAY_URL if you set them"
-
-
-async def start_bot(env: dict[str, str], cwd: Path) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        cwd=cwd,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        # Its own group, so a failed test can kill its worker processes too: they hold
-        # stderr open, and asyncio waits for every pipe to close.
-        start_new_session=True,
-    )
-
-
-def kill_group(process: asyncio.subprocess.Process) -> None:
-    if process.returncode is None:
-        os.killpg(process.pid, signal.SIGKILL)
 
 
 async def failed_start(env: dict[str, str], cwd: Path) -> tuple[int | None, list[str]]:

@@ -46,7 +46,7 @@ from bot.errors import AccessDenied, ImagineError
 from bot.jobs import JobRunner
 from bot.maintenance import expire_jobs, interrupted_jobs
 from bot.operator_alerts import OperatorAlerts
-from bot.runtime import COMMAND_SYNC
+from bot.runtime import COMMAND_SYNC, Runtime
 from bot.services import Services, open_services
 from bot.storage.base import JobRecord
 from bot.workers import CpuPool
@@ -211,23 +211,87 @@ def _interrupted(job: JobRecord) -> str:
     )
 
 
+class ShardedImageBot(ImageBot, commands.AutoShardedBot):
+    """``ImageBot`` on shards SHARD_IDS of SHARD_COUNT: one websocket per shard.
+
+    Everything else is ``ImageBot``'s; only connecting differs. Discord sends a server's
+    events to shard ``(guild_id >> 22) % SHARD_COUNT``, so this process sees the servers
+    of its shards only, and other processes (on one shared database) serve the rest.
+    """
+
+    def __init__(self, services: Services, **options: Any) -> None:
+        sharding = services.settings.sharding
+        if sharding is None:
+            raise ValueError("ShardedImageBot needs settings.sharding (SHARD_COUNT)")
+        super().__init__(
+            services, shard_ids=list(sharding.ids), shard_count=sharding.count, **options
+        )
+        self.sharding = sharding
+        self._max_concurrency: int | None = None
+
+    async def connect(self, *, reconnect: bool = True) -> None:
+        log.info("connecting %s", self.sharding.describe())
+        await super().connect(reconnect=reconnect)
+
+    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
+        # discord.py's own: 5 s before every IDENTIFY but this process's first, which paces
+        # the shards of one process; the runtime's pacer adds the other processes'.
+        await super().before_identify_hook(shard_id, initial=initial)
+        concurrency = await self._session_concurrency()
+        await self.runtime.identify.wait(shard_id or 0, max_concurrency=concurrency)
+
+    async def _session_concurrency(self) -> int:
+        """``session_start_limit.max_concurrency`` (GET /gateway/bot), asked once."""
+        if self._max_concurrency is not None:
+            return self._max_concurrency
+        try:
+            recommended, _, limits = await self.http.get_bot_gateway()
+        except discord.GatewayNotFound:
+            # One bucket is never wrong, only slower; ask again at the next IDENTIFY.
+            log.warning("GET /gateway/bot failed; pacing IDENTIFY one shard at a time")
+            return 1
+        if recommended > self.sharding.count:
+            log.warning(
+                "Discord recommends %d shards for this bot's servers: raise SHARD_COUNT "
+                "(now %d) on every process",
+                recommended,
+                self.sharding.count,
+            )
+        self._max_concurrency = max(1, int(limits["max_concurrency"]))
+        return self._max_concurrency
+
+
+def make_bot(services: Services, **options: Any) -> ImageBot:
+    """The client the settings ask for: sharded with SHARD_COUNT, else one plain connection.
+
+    Unsharded stays ``commands.Bot``: it never asks Discord for a recommended shard count.
+    """
+    cls = ShardedImageBot if services.settings.sharding is not None else ImageBot
+    return cls(services, **options)
+
+
 @asynccontextmanager
 async def open_bot(
-    settings: BotSettings, *, cpu: CpuPool | None = None, **bot_options: Any
+    settings: BotSettings,
+    *,
+    cpu: CpuPool | None = None,
+    runtime: Runtime | None = None,
+    **bot_options: Any,
 ) -> AsyncIterator[ImageBot]:
     """Every resource opened once, and a logged-in bot ready to ``connect()``.
 
-    ``cpu`` lets a test suite share one process pool between bots; ``bot_options`` go
-    to ``discord.Client`` (e.g. a shorter ``guild_ready_timeout``).
+    ``cpu`` lets a test suite share one process pool between bots; ``runtime`` replaces
+    the in-process one (``open_services``); ``bot_options`` go to ``discord.Client``
+    (e.g. a shorter ``guild_ready_timeout``).
     """
     apply_discord_endpoints(settings.api_base, settings.gateway_url)
     quiet_voice()
     install_reconnect_line()
     async with AsyncExitStack() as stack:
         services = await stack.enter_async_context(
-            open_services(settings, cpu=cpu, alerts=OperatorAlerts())
+            open_services(settings, cpu=cpu, runtime=runtime, alerts=OperatorAlerts())
         )
-        bot = ImageBot(services, **bot_options)
+        bot = make_bot(services, **bot_options)
         stack.push_async_callback(bot.close)
         try:
             await bot.login(settings.token)

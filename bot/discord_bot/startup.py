@@ -35,8 +35,15 @@ TOKEN_REJECTED = (
     "and put the new one in .env"
 )
 # Gateway close codes that mean our configuration, not Discord's weather.
+SHARDING_REQUIRED = (
+    "Discord requires sharding for this many servers: set SHARD_COUNT (at most 2,500 "
+    "servers per shard; see Sharding in the README)"
+)
 CLOSE_CODES = {
     4004: TOKEN_REJECTED,
+    4010: "Discord refused the shard: give every process the same SHARD_COUNT, and SHARD_IDS "
+    "below it",
+    4011: SHARDING_REQUIRED,
     4012: "Discord refused the gateway API version this discord.py speaks: update discord.py",
     4013: "Discord refused the intents the bot asked for: update the bot",
     4014: INTENTS_REFUSED,

@@ -12,10 +12,12 @@ from dataclasses import dataclass
 
 from bot.limits import DEFAULT_OWNER
 from bot.runtime.base import (
+    IDENTIFY_INTERVAL,
     Admissions,
     ChainPlace,
     Chains,
     Claims,
+    IdentifyPacer,
     JobCounts,
     Leases,
     ModelCache,
@@ -32,6 +34,7 @@ from bot.runtime.local import (
     LocalAdmissions,
     LocalChains,
     LocalClaims,
+    LocalIdentifyPacer,
     LocalLeases,
     LocalModelCache,
     LocalPresence,
@@ -41,11 +44,13 @@ from bot.runtime.local import (
 
 __all__ = [
     "COMMAND_SYNC",
+    "IDENTIFY_INTERVAL",
     "MAINTENANCE_LEASE",
     "Admissions",
     "ChainPlace",
     "Chains",
     "Claims",
+    "IdentifyPacer",
     "JobCounts",
     "Leases",
     "ModelCache",
@@ -71,6 +76,7 @@ class Runtime:
     barrier: StoreBarrier
     models: ModelCache
     tasks: Tasks
+    identify: IdentifyPacer
     leases: Leases
     claims: Claims
     presence: Presence
@@ -108,6 +114,7 @@ def local_runtime(
         barrier=LocalStoreBarrier(),
         models=LocalModelCache(ttl=model_cache_ttl),
         tasks=LocalTasks(),
+        identify=LocalIdentifyPacer(),
         leases=LocalLeases(),
         claims=LocalClaims(),
         presence=LocalPresence(owner),

@@ -248,3 +248,20 @@ class Presence(Protocol):
     async def close(self) -> None:
         """Leave: the others take over this process's unfinished jobs at once."""
         ...
+
+
+# Discord's gateway rule: one IDENTIFY per rate-limit bucket per this many seconds.
+IDENTIFY_INTERVAL = 5.0
+
+
+class IdentifyPacer(Protocol):
+    """Who may IDENTIFY (start a gateway session) now, across every process of the bot.
+
+    Discord allows one IDENTIFY per bucket ``shard_id % max_concurrency`` per
+    ``IDENTIFY_INTERVAL`` seconds for the whole application, whichever process sends it;
+    ``max_concurrency`` is ``session_start_limit.max_concurrency`` from ``GET /gateway/bot``.
+    """
+
+    async def wait(self, shard_id: int, *, max_concurrency: int) -> None:
+        """Return when this process may IDENTIFY ``shard_id``; the caller then IDENTIFYs."""
+        ...

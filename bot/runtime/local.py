@@ -360,3 +360,16 @@ class LocalPresence:
 
     async def close(self) -> None:
         return None
+
+
+class LocalIdentifyPacer:
+    """One process: nothing to add to discord.py's own pacing.
+
+    ``AutoShardedClient`` connects its shards one after another and sleeps 5 s before
+    every IDENTIFY but the first (``Client.before_identify_hook``, kept by the bot), which
+    keeps one process within any ``max_concurrency``. Only processes sharing one
+    application need a pacer that sees the others' IDENTIFYs.
+    """
+
+    async def wait(self, shard_id: int, *, max_concurrency: int) -> None:
+        return None

@@ -26,10 +26,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import mimetypes
 import re
 import secrets
 import socket
+import time
 from collections.abc import (
     AsyncIterator,
     Callable,
@@ -59,10 +61,13 @@ from tests.fakes.discord_records import (
     CLIENT_MAX_SIZE,
     FLAG_EPHEMERAL,
     FLAG_LOADING,
+    GUILDS_PER_SHARD,
     INTENT_MESSAGE_CONTENT,
+    INVALID_SHARD,
     INVALID_WEBHOOK_TOKEN,
     MODAL_FILL_SECONDS,
     PRIVILEGED_INTENTS,
+    SHARDING_REQUIRED,
     UNKNOWN_CHANNEL,
     UNKNOWN_INTERACTION,
     UNKNOWN_MESSAGE,
@@ -70,6 +75,7 @@ from tests.fakes.discord_records import (
     DiscordError,
     Fault,
     Handler,
+    IdentifyRecord,
     InteractionState,
     Payload,
     RecordedRequest,
@@ -80,6 +86,7 @@ from tests.fakes.discord_records import (
     json_response,
     matches,
     named,
+    shard_of,
     truthy,
     walk_components,
 )
@@ -92,7 +99,20 @@ from tests.fakes.discord_rules import (
 
 
 class FakeDiscord:
-    """Serves Discord's REST API, gateway and CDN on 127.0.0.1 for one bot application."""
+    """Serves Discord's REST API, gateway and CDN on 127.0.0.1 for one bot application.
+
+    Sharded as Discord is: each IDENTIFY's ``shard: [id, num_shards]`` opens one session,
+    which is sent only its own servers' events (``shard_of``: events without a server go
+    to shard 0), READY and GUILD_CREATE included. Several bot processes may hold sessions
+    at once; REST answers any of them (an interaction token works from every process).
+
+    Sharding options: ``shards`` is what ``GET /gateway/bot`` recommends (default: one
+    per ``guilds_per_shard`` servers); a session that would hold more than
+    ``guilds_per_shard`` servers is closed with 4011, a bad shard with 4010.
+    ``max_concurrency`` is ``session_start_limit.max_concurrency``: one IDENTIFY per
+    bucket ``shard_id % max_concurrency`` per ``identify_interval`` seconds, across every
+    session; one that comes sooner is still served, and noted in ``violations``.
+    """
 
     def __init__(
         self,
@@ -102,6 +122,11 @@ class FakeDiscord:
         bot_name: str = "Imagine",
         allowed_intents: int = PRIVILEGED_INTENTS,
         echo_bot_messages: bool = True,
+        shards: int | None = None,
+        guilds_per_shard: int = GUILDS_PER_SHARD,
+        max_concurrency: int = 1,
+        identify_interval: float = 5.0,
+        session_start_total: int = 1000,
     ) -> None:
         self.token = token
         # What the websocket accepts; set it apart from ``token`` for a token that logs in
@@ -118,6 +143,17 @@ class FakeDiscord:
         self.requests: list[RecordedRequest] = []
         self.gateway_frames: list[Payload] = []  # every frame the client sent, in order
         self.identifies: list[Payload] = []
+        self.shards = shards
+        self.guilds_per_shard = guilds_per_shard
+        self.max_concurrency = max_concurrency
+        self.identify_interval = identify_interval
+        self.session_start_total = session_start_total
+        self.identify_log: list[IdentifyRecord] = []  # every accepted IDENTIFY, in order
+        # Rules the bot broke that Discord would not refuse outright (IDENTIFY pacing).
+        self.violations: list[str] = []
+        # The live sessions by IDENTIFY's [shard_id, num_shards]; a new IDENTIFY of the
+        # same shard replaces its session.
+        self.sessions: dict[tuple[int, int], Session] = {}
         self.resume_count = 0
         self.global_commands: list[Payload] = []
         self.guild_commands: dict[str, list[Payload]] = {}
@@ -129,7 +165,6 @@ class FakeDiscord:
         self._claimed: set[int] = set()
         self._background: set[asyncio.Future[Any]] = set()
         self._seq = 0
-        self._session: Session | None = None
         self._sockets: set[web.WebSocketResponse] = set()
         self._cond = asyncio.Condition()
         self._runner: web.AppRunner | None = None
@@ -212,7 +247,7 @@ class FakeDiscord:
         g = guild or self.guild
         roles_before = len(g["roles"])
         m = p.member(g, self.owner if owner else p.user(name), permissions=permissions)
-        if self._session is not None:
+        if self.receivers(g["id"]):
             for r in g["roles"][roles_before:]:
                 await self.dispatch("GUILD_ROLE_CREATE", {"guild_id": g["id"], "role": r})
         return m
@@ -405,9 +440,9 @@ class FakeDiscord:
         """Past the deadline: the callback gets 10062 and the webhook token 50027 from now on."""
         self._state(interaction).expired = True
 
-    async def drop_websocket(self, code: int = 4000) -> None:
-        """Close the gateway socket abnormally; events dispatched meanwhile replay on RESUME."""
-        session = self._session
+    async def drop_websocket(self, code: int = 4000, *, shard: int = 0) -> None:
+        """Close shard ``shard``'s socket abnormally; events sent meanwhile replay on RESUME."""
+        session = next((s for (i, _), s in self.sessions.items() if i == shard), None)
         if session is None or session.ws is None:
             raise RuntimeError("no gateway connection to drop")
         ws, session.ws = session.ws, None
@@ -422,11 +457,38 @@ class FakeDiscord:
 
     # gateway --------------------------------------------------------------------------------------
 
+    @property
+    def _session(self) -> Session | None:
+        """Shard 0's session: the only one of an unsharded bot."""
+        return next((s for (i, _), s in self.sessions.items() if i == 0), None)
+
+    def receivers(self, guild_id: int | str | None) -> list[Session]:
+        """The sessions Discord sends this server's events to (shard 0's without a server)."""
+        return [s for (i, n), s in self.sessions.items() if shard_of(guild_id, n) == i]
+
+    @staticmethod
+    def _event_guild(event: str, data: Payload) -> str | None:
+        if event in ("GUILD_CREATE", "GUILD_UPDATE", "GUILD_DELETE"):
+            return data.get("id")
+        return data.get("guild_id")
+
     async def dispatch(self, event: str, data: Payload, *, timeout: float = 5.0) -> int:  # noqa: ASYNC109
-        """Send a DISPATCH (buffered for RESUME while the socket is down); returns its "s"."""
-        session = await self.wait_until(
-            lambda: self._session, timeout=timeout, what="a gateway session (IDENTIFY)"
+        """Send a DISPATCH to its server's shard; returns its "s" (on the last session).
+
+        Buffered for RESUME while a socket is down.
+        """
+        guild_id = self._event_guild(event, data)
+        sessions = await self.wait_until(
+            lambda: self.receivers(guild_id),
+            timeout=timeout,
+            what=f"a gateway session (IDENTIFY) of the shard of server {guild_id}",
         )
+        seq = 0
+        for session in sessions:
+            seq = await self._send(session, event, data)
+        return seq
+
+    async def _send(self, session: Session, event: str, data: Payload) -> int:
         session.seq += 1
         frame = {"op": 0, "t": event, "s": session.seq, "d": data}
         session.log.append(frame)
@@ -460,8 +522,9 @@ class FakeDiscord:
                 await self._changed()
         finally:
             self._sockets.discard(ws)
-            if self._session is not None and self._session.ws is ws:
-                self._session.ws = None
+            for session in self.sessions.values():
+                if session.ws is ws:
+                    session.ws = None
             await self._changed()
         return ws
 
@@ -472,36 +535,65 @@ class FakeDiscord:
         if d.get("intents", 0) & PRIVILEGED_INTENTS & ~self.allowed_intents:
             await ws.close(code=4014, message=b"Disallowed intent(s).")
             return
+        shard = d.get("shard", [0, 1])
+        if not (
+            isinstance(shard, list)
+            and len(shard) == 2
+            and all(type(n) is int for n in shard)
+            and 0 <= shard[0] < shard[1]
+        ):
+            await ws.close(code=INVALID_SHARD, message=b"Invalid shard.")
+            return
+        shard_id, num_shards = shard
+        guilds = [g for g in self.guilds if shard_of(g["id"], num_shards) == shard_id]
+        if len(guilds) > self.guilds_per_shard:
+            await ws.close(code=SHARDING_REQUIRED, message=b"Sharding required.")
+            return
+        self._pace_identify(shard_id, num_shards)
         self.identifies.append(d)
-        session = Session(id=secrets.token_hex(16))
-        self._session = None  # dispatches wait for the new session's READY + GUILD_CREATEs
+        session = Session(id=secrets.token_hex(16), shard=(shard_id, num_shards))
+        # Dispatches wait for the new session's READY + GUILD_CREATEs.
+        self.sessions.pop((shard_id, num_shards), None)
         ready = {
             "v": 10,
             "user": self.bot_user,
-            "guilds": [{"id": g["id"], "unavailable": True} for g in self.guilds],
+            "guilds": [{"id": g["id"], "unavailable": True} for g in guilds],
             "session_id": session.id,
             "resume_gateway_url": self.gateway_url,
             "session_type": "normal",
-            "shard": [0, 1],
+            "shard": [shard_id, num_shards],
             "application": {"id": self.application_id, "flags": 0},
             "private_channels": [],
             "relationships": [],
             "geo_ordered_rtc_regions": [],
         }
-        for event, data in [("READY", ready)] + [("GUILD_CREATE", g) for g in self.guilds]:
+        for event, data in [("READY", ready)] + [("GUILD_CREATE", g) for g in guilds]:
             session.seq += 1
             frame = {"op": 0, "t": event, "s": session.seq, "d": data}
             session.log.append(frame)
             await ws.send_str(json.dumps(frame))
         session.ws = ws
-        self._session = session
+        self.sessions[(shard_id, num_shards)] = session
+
+    def _pace_identify(self, shard_id: int, num_shards: int) -> None:
+        """Record the IDENTIFY; one sooner than its bucket allows is a violation."""
+        now = time.monotonic()
+        bucket = shard_id % self.max_concurrency
+        last = next((r for r in reversed(self.identify_log) if r.bucket == bucket), None)
+        if last is not None and now - last.at < self.identify_interval:
+            self.violations.append(
+                f"IDENTIFY of shard {shard_id} {now - last.at:.3f} s after shard "
+                f"{last.shard_id}'s, in bucket {bucket} of max_concurrency "
+                f"{self.max_concurrency}: one per {self.identify_interval:g} s"
+            )
+        self.identify_log.append(IdentifyRecord(shard_id, num_shards, bucket, now))
 
     async def _resume(self, ws: web.WebSocketResponse, d: Payload) -> None:
-        session = self._session
         if d.get("token") != self.gateway_token:
             await ws.close(code=4004, message=b"Authentication failed.")
             return
-        if session is None or d.get("session_id") != session.id:
+        session = next((s for s in self.sessions.values() if s.id == d.get("session_id")), None)
+        if session is None:
             await ws.send_str(json.dumps({"op": 9, "d": False, "s": None, "t": None}))
             return
         index = next(
@@ -512,7 +604,7 @@ class FakeDiscord:
             index += 1
         session.ws = ws
         self.resume_count += 1
-        await self.dispatch("RESUMED", {})
+        await self._send(session, "RESUMED", {})
 
     async def _send_member_chunk(self, d: Payload) -> None:
         g = next((g for g in self.guilds if g["id"] == str(d.get("guild_id"))), None)
@@ -937,9 +1029,25 @@ class FakeDiscord:
             "interactions_endpoint_url": None,
         }
 
+    @property
+    def recommended_shards(self) -> int:
+        """What ``GET /gateway/bot`` answers as ``shards``."""
+        if self.shards is not None:
+            return self.shards
+        return max(1, math.ceil(len(self.guilds) / self.guilds_per_shard))
+
     async def _get_gateway(self, rec: RecordedRequest) -> tuple[int, Any]:
-        limit = {"total": 1000, "remaining": 999, "reset_after": 0, "max_concurrency": 1}
-        return 200, {"url": self.gateway_url, "shards": 1, "session_start_limit": limit}
+        limit = {
+            "total": self.session_start_total,
+            "remaining": max(0, self.session_start_total - len(self.identify_log)),
+            "reset_after": 0,
+            "max_concurrency": self.max_concurrency,
+        }
+        return 200, {
+            "url": self.gateway_url,
+            "shards": self.recommended_shards,
+            "session_start_limit": limit,
+        }
 
     async def _no_content(self, rec: RecordedRequest, **_: str) -> tuple[int, Any]:
         return 204, None
@@ -1160,7 +1268,7 @@ class FakeDiscord:
                 "Ephemeral messages exist only as interaction responses",
             )
         msg = self._create_message(cid, data, rec.files, p.upload_limit(g))
-        if self.echo_bot_messages and self._session is not None:
+        if self.echo_bot_messages and self.receivers(g["id"]):
             bot_member = next(m for m in g["members"] if m["user"]["id"] == self.bot_user["id"])
             echo = {
                 **msg.payload,

@@ -53,6 +53,17 @@ def snowflake(when: datetime.datetime | None = None) -> str:
     return str(base | (next(_sequence) & 0x3FFFFF))
 
 
+def snowflake_on_shard(shard_id: int, num_shards: int) -> str:
+    """A snowflake of the last few milliseconds that shard ``shard_id`` of ``num_shards`` owns.
+
+    A server's shard is ``(id >> 22) % num_shards`` and ``id >> 22`` is the creation
+    time in milliseconds: step back to the latest millisecond with the right remainder.
+    """
+    millis = discord.utils.time_snowflake(discord.utils.utcnow()) >> 22
+    millis -= (millis - shard_id) % num_shards
+    return str((millis << 22) | (next(_sequence) & 0x3FFFFF))
+
+
 def iso_now() -> str:
     return discord.utils.utcnow().isoformat()
 

@@ -232,10 +232,37 @@ class Fault:
 
 @dataclass
 class Session:
+    """One gateway session: what it was sent (``log``, replayed on RESUME) and its socket."""
+
     id: str
     seq: int = 0
     log: list[Payload] = field(default_factory=list)
     ws: web.WebSocketResponse | None = None
+    shard: tuple[int, int] = (0, 1)  # IDENTIFY's [shard_id, num_shards]
+
+    def events(self, name: str) -> list[Payload]:
+        """The ``d`` of every dispatch ``name`` this session was sent."""
+        return [f["d"] for f in self.log if f.get("t") == name]
+
+
+# Discord's sharding limits (discord-api-docs, Gateway § Sharding).
+GUILDS_PER_SHARD = 2500
+INVALID_SHARD, SHARDING_REQUIRED = 4010, 4011
+
+
+def shard_of(guild_id: int | str | None, num_shards: int) -> int:
+    """The shard Discord sends a server's events to; events without a server go to 0."""
+    return 0 if guild_id is None else (int(guild_id) >> 22) % num_shards
+
+
+@dataclass(frozen=True)
+class IdentifyRecord:
+    """One accepted IDENTIFY: its shard, rate-limit bucket, and when (``time.monotonic``)."""
+
+    shard_id: int
+    num_shards: int
+    bucket: int
+    at: float
 
 
 def walk_components(components: Sequence[Payload]) -> Iterator[Payload]:

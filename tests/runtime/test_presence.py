@@ -166,3 +166,18 @@ async def test_a_message_event_is_claimed_once(processes: OpenProcess) -> None:
     assert sorted(results) == [False, False, True]
     assert await two.claims.first("message", 124)
     assert await two.claims.first("interaction", 123)
+
+
+async def test_identify_is_paced_per_bucket_across_processes(processes: OpenProcess) -> None:
+    from bot.runtime.postgres import PostgresIdentifyPacer
+
+    runtimes = [await processes(f"p{i}") for i in range(3)]
+    pacers = [r.identify for r in runtimes]
+    assert all(isinstance(p, PostgresIdentifyPacer) for p in pacers)
+    # Shards 0, 2 and 4 share bucket 0 of max_concurrency 2; shard 1 is alone in bucket 1.
+    waits = await asyncio.gather(
+        *(p.reserve(shard, max_concurrency=2) for p, shard in zip(pacers, (0, 2, 4), strict=True))  # type: ignore[attr-defined]
+    )
+    alone = await pacers[0].reserve(1, max_concurrency=2)  # type: ignore[attr-defined]
+    assert [round(w) for w in sorted(waits)] == [0, 5, 10]
+    assert round(alone) == 0

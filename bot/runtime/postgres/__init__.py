@@ -3,7 +3,8 @@
 ``open_postgres_runtime`` migrates the runtime's tables (``schema``), registers this
 process (``presence``: heartbeats, leases, the reaper) and starts the one dedicated
 LISTEN connection (``wakes``); admissions, chains and the store barrier keep their
-state in tables and wake on NOTIFY. The model cache and task set stay per process.
+state in tables and wake on NOTIFY; IDENTIFY is paced per bucket (``identify``). The
+model cache and task set stay per process.
 Every statement takes the pool the store uses (asyncpg's), and the times are the
 database's clock.
 """
@@ -19,6 +20,7 @@ from bot.runtime.local import MODEL_CACHE_TTL, LocalModelCache, LocalTasks
 from bot.runtime.postgres.admissions import NOT_SERVING, PostgresAdmissions
 from bot.runtime.postgres.barrier import PostgresStoreBarrier
 from bot.runtime.postgres.chains import PostgresChains
+from bot.runtime.postgres.identify import PostgresIdentifyPacer
 from bot.runtime.postgres.leases import PostgresClaims, PostgresLeases
 from bot.runtime.postgres.presence import (
     HEARTBEAT_SECONDS,
@@ -38,6 +40,7 @@ __all__ = [
     "PostgresAdmissions",
     "PostgresChains",
     "PostgresClaims",
+    "PostgresIdentifyPacer",
     "PostgresLeases",
     "PostgresPresence",
     "PostgresStoreBarrier",
@@ -101,6 +104,7 @@ async def open_postgres_runtime(
         barrier=PostgresStoreBarrier(pool, wakes, presence),
         models=LocalModelCache(ttl=model_cache_ttl),
         tasks=LocalTasks(),
+        identify=PostgresIdentifyPacer(pool),
         leases=PostgresLeases(pool, presence),
         claims=PostgresClaims(pool, presence),
         presence=presence,

@@ -71,6 +71,13 @@ MIGRATIONS: tuple[str, ...] = (
         expires_at timestamptz NOT NULL
     );
     """,
+    """
+    -- IDENTIFY pacing: when each rate-limit bucket (shard_id % max_concurrency) is free.
+    CREATE TABLE runtime_identify (
+        bucket  int PRIMARY KEY,
+        next_at timestamptz NOT NULL
+    );
+    """,
 )
 
 MIGRATION_LOCK = lock_key("migrate", "runtime")
