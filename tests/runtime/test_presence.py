@@ -8,6 +8,7 @@ from typing import Any
 
 from bot.runtime import Runtime
 from bot.runtime.postgres.keys import lock_key
+from bot.runtime.postgres.schema import MIGRATIONS
 from bot.storage.base import JobRecord, Store
 from tests.runtime.conftest import OpenProcess
 
@@ -58,7 +59,8 @@ def test_lock_keys_are_stable_and_apart() -> None:
 
 async def test_processes_starting_together_migrate_once(processes: OpenProcess, pg: Any) -> None:
     await asyncio.gather(*(processes(f"p{i}") for i in range(3)))
-    assert await pg.fetchval("SELECT count(*) FROM runtime_schema") == 1
+    versions = [r["version"] for r in await pg.fetch("SELECT version FROM runtime_schema")]
+    assert sorted(versions) == list(range(1, len(MIGRATIONS) + 1))  # each applied once
     assert await pg.fetchval("SELECT count(*) FROM runtime_workers") == 3
 
 
