@@ -14,6 +14,7 @@ from typing import Any
 from bot.runtime.admission import check_limits, check_quotas
 from bot.runtime.base import JobCounts, Quota, ReportInterrupted, Slot
 from bot.runtime.keyed import KeyedLocks
+from bot.runtime.places import ClosingPlace
 
 log = logging.getLogger("bot.runtime")
 
@@ -127,7 +128,7 @@ class _Chain:
             await self._moved.wait()
 
 
-class _Place:
+class _Place(ClosingPlace):
     def __init__(self, chains: LocalChains, channel_id: int, *, reads: bool, new_chain: bool):
         self._chains, self._channel_id = chains, channel_id
         self._chain = chains.chain(channel_id)
@@ -135,9 +136,7 @@ class _Place:
         self.new_chain = new_chain
         self.unread = reads
         self.void = False  # a later new chain was recorded: this turn is not
-        self._settled = False
-        self._recording = False
-        self._after: asyncio.Future[Any] | None = None
+        super().__init__()
 
     async def waiting(self) -> bool:
         return not self._chain.latest_known(self)
@@ -186,16 +185,6 @@ class _Place:
                         replaced.void = True
                         chain.places.remove(replaced)
         finally:
-            self._settle()
-
-    def close(self, after: asyncio.Future[Any] | None = None) -> None:
-        if after is not None and not after.done():
-            self._after = after
-            after.add_done_callback(lambda _: self.close())
-            return
-        if self._after is not None and not self._after.done():
-            return  # the job's store closes it
-        if not (self._settled or self._recording):
             self._settle()
 
     def _settle(self) -> None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.runtime.keyed import KeyedLocks
+from bot.runtime.places import ClosingPlace
 from bot.runtime.postgres.keys import lock_key
 from bot.runtime.postgres.presence import LIVE, PostgresPresence
 from bot.runtime.postgres.wakes import CHAINS, Wakes, notify, topic
@@ -56,16 +57,14 @@ class _State:
         return self.latest_known
 
 
-class _Place:
+class _Place(ClosingPlace):
     def __init__(
         self, chains: PostgresChains, channel_id: int, seq: int, *, reads: bool, new_chain: bool
     ) -> None:
         self._chains, self._channel_id, self._seq = chains, channel_id, seq
         self.new_chain = new_chain
         self._unread = reads
-        self._settled = False
-        self._recording = False
-        self._after: asyncio.Future[Any] | None = None
+        super().__init__()
 
     async def _state(self) -> _State:
         chains = self._chains
@@ -140,16 +139,6 @@ class _Place:
                 return False
             await conn.execute("UPDATE runtime_places SET writing = true WHERE seq = $1", self._seq)
             return True
-
-    def close(self, after: asyncio.Future[Any] | None = None) -> None:
-        if after is not None and not after.done():
-            self._after = after
-            after.add_done_callback(lambda _: self.close())
-            return
-        if self._after is not None and not self._after.done():
-            return  # the job's store closes it
-        if not (self._settled or self._recording):
-            self._settle()
 
     def _settle(self) -> None:
         if self._settled:
