@@ -20,10 +20,10 @@ from bot.limits import (
     DEFAULT_MAX_REQUEST_BYTES,
     DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_OWNER,
+    INSTANCE_PATTERN,
     MAX_DAILY,
     MAX_HOURLY,
     MIN_JOB_RETENTION_DAYS,
-    OWNER_PATTERN,
 )
 from bot.types import DIALECTS, STREAM_MODES, GatewayConfig
 
@@ -375,7 +375,7 @@ def load_bot_settings(env: Mapping[str, str] | None = None) -> BotSettings:
             "daily quotas count the last day's jobs"
         )
     instance = _get(env, "INSTANCE_NAME") or DEFAULT_OWNER
-    if not re.fullmatch(OWNER_PATTERN, instance):
+    if not re.fullmatch(INSTANCE_PATTERN, instance):
         raise ConfigError(
             f"INSTANCE_NAME must be 1 to 64 letters, digits, '.', '_' or '-', got {instance[:80]!r}"
         )

@@ -103,5 +103,6 @@ def is_model_name(name: str) -> bool:
 # The owner of jobs made by a process that sets no INSTANCE_NAME, and of every job
 # stored before jobs had owners; an INSTANCE_NAME must match the pattern.
 DEFAULT_OWNER = "default"
+INSTANCE_PATTERN = r"[A-Za-z0-9_.-]{1,64}"
 # ':' joins an instance name and a per-process id ("shard-1:1a2b3c4d", the PostgreSQL runtime).
 OWNER_PATTERN = r"[A-Za-z0-9_.:-]{1,64}"

@@ -8,6 +8,7 @@ import time
 from typing import TYPE_CHECKING
 
 from bot.errors import ConfigError
+from bot.runtime import MAINTENANCE_LEASE, Leases
 from bot.storage.base import JobRecord, Store
 
 if TYPE_CHECKING:
@@ -45,16 +46,22 @@ async def rotate_gateway_keys(store: Store, keybox: KeyBox) -> None:
         )
 
 
-async def expire_jobs(store: Store, retention_days: float) -> None:
-    """Forever, hourly: remove finished jobs older than the retention (and their images)."""
+async def expire_jobs(store: Store, retention_days: float, leases: Leases | None = None) -> None:
+    """Forever, hourly: remove finished jobs older than the retention (and their images).
+
+    With ``leases``, only the process holding the maintenance lease does it; another
+    takes over within a round or two once it is gone.
+    """
     while True:
         try:
-            removed = await store.delete_jobs_before(time.time() - retention_days * DAY_SECONDS)
+            lease = EXPIRE_INTERVAL_SECONDS * 1.5
+            if leases is None or await leases.holds(MAINTENANCE_LEASE, ttl=lease):
+                cutoff = time.time() - retention_days * DAY_SECONDS
+                removed = await store.delete_jobs_before(cutoff)
+                if removed:
+                    log.info("removed %d jobs older than %g days", removed, retention_days)
         except Exception:  # a busy or broken database: try again next round
             log.exception("could not remove old jobs")
-        else:
-            if removed:
-                log.info("removed %d jobs older than %g days", removed, retention_days)
         await asyncio.sleep(EXPIRE_INTERVAL_SECONDS)
 
 

@@ -57,6 +57,15 @@ async def _keybox(settings: BotSettings) -> KeyBox | None:
     return await asyncio.to_thread(KeyBox, settings.secret_key, older)
 
 
+async def _runtime(settings: BotSettings, store: Store) -> Runtime:
+    """In process for SQLite; on the database, shared by every process, for PostgreSQL."""
+    if getattr(store, "pool", None) is None:
+        return local_runtime(counts=store, owner=settings.instance_name)
+    from bot.runtime.postgres import runtime_on_store
+
+    return await runtime_on_store(store, instance_name=settings.instance_name)
+
+
 @asynccontextmanager
 async def open_services(
     settings: BotSettings,
@@ -68,7 +77,8 @@ async def open_services(
     """Every resource opened once; closed in reverse, the runtime's jobs stopped first.
 
     ``cpu`` lets a caller bring its own pool (a test suite shares one; the CLI runs
-    inline); ``runtime`` another runtime implementation (today's is in-process);
+    inline); ``runtime`` another runtime implementation (by default in-process on
+    SQLite, ``bot.runtime.postgres`` on a PostgreSQL store);
     ``alerts`` the operator's log warnings (the bot has them, the CLI does not).
     """
     from bot.gateway.warmup import warm_up_worker
@@ -85,7 +95,7 @@ async def open_services(
         keybox = await _keybox(settings)
         if keybox is not None and keybox.rotating:
             await rotate_gateway_keys(store, keybox)
-        runtime = runtime or local_runtime()
+        runtime = runtime or await _runtime(settings, store)
         # Before the store closes: jobs stop, and results being stored are waited for.
         stack.push_async_callback(runtime.close)
         yield Services(

@@ -16,7 +16,8 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import AsyncIterator, Coroutine
+import time
+from collections.abc import AsyncIterator, Coroutine, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
@@ -45,7 +46,7 @@ from bot.errors import AccessDenied, ImagineError
 from bot.jobs import JobRunner
 from bot.maintenance import expire_jobs, interrupted_jobs
 from bot.operator_alerts import OperatorAlerts
-from bot.runtime import Runtime
+from bot.runtime import COMMAND_SYNC, Runtime
 from bot.services import Services, open_services
 from bot.storage.base import JobRecord
 from bot.workers import CpuPool
@@ -53,6 +54,8 @@ from bot.workers import CpuPool
 log = logging.getLogger(__name__)
 
 COGS = ("cogs.imagine", "cogs.edit", "cogs.settings")
+# An interaction token answers for 15 minutes; a report edits the answer until shortly before.
+TOKEN_EDIT_SECONDS = 14 * 60
 
 
 def apply_discord_endpoints(api_base: str | None, gateway_url: str | None) -> None:
@@ -120,27 +123,58 @@ class ImageBot(commands.Bot):
         self.add_dynamic_items(*PERSISTENT_ITEMS)
         install_guild_gate(self, self.settings.allowed_guilds)
         await self._sync_commands()
-        tasks = self.runtime.tasks
-        interrupted = await interrupted_jobs(self.store, self.settings.instance_name)
+        runtime = self.runtime
+        # This process's previous run (one process); with several, a survivor's reaper
+        # finds the jobs of the dead, whose owner ids no process starts with again.
+        interrupted = await interrupted_jobs(self.store, runtime.owner)
         if interrupted:
-            tasks.spawn(self._report_interrupted(interrupted), name="interrupted")
-        tasks.spawn(expire_jobs(self.store, self.settings.job_retention_days), name="expire-jobs")
+            runtime.tasks.spawn(self._report_interrupted(interrupted), name="interrupted")
+        runtime.presence.recover(self._report_taken_over)
+        runtime.tasks.spawn(
+            expire_jobs(self.store, self.settings.job_retention_days, runtime.leases),
+            name="expire-jobs",
+        )
 
     async def _sync_commands(self) -> None:
         try:
-            await sync_commands(self.tree, self.store, self.settings.dev_guild_id)
+            # Two processes starting together: the second sees the first one's hash.
+            async with self.runtime.leases.exclusive(COMMAND_SYNC):
+                await sync_commands(self.tree, self.store, self.settings.dev_guild_id)
         except discord.HTTPException as exc:
             if self.settings.dev_guild_id and is_missing_access(exc):
                 raise not_in_dev_guild(self.settings.dev_guild_id, self.application_id) from exc
             log.exception("command sync failed; commands may be out of date")
 
-    async def _report_interrupted(self, jobs: list[JobRecord]) -> None:
+    async def _report_taken_over(self, jobs: Sequence[JobRecord]) -> None:
+        """Jobs another process left: its "thinking" answer while the token lasts, else a post."""
         for job in jobs:
-            prompt = trim(job.prompt, 200)
-            content = (
-                f"<@{job.user_id}> Your image request “{prompt}” was interrupted "
-                "because I restarted before it finished. Press the button to run it again."
+            if not await self._edit_original(job):
+                await self._report_interrupted([job])
+
+    async def _edit_original(self, job: JobRecord) -> bool:
+        token = job.interaction_token
+        if (
+            not token
+            or time.time() - job.created_at > TOKEN_EDIT_SECONDS
+            or not self.application_id
+        ):
+            return False
+        answer = discord.Webhook.partial(self.application_id, token, client=self)
+        original: Any = "@original"  # the route's name for an interaction's first answer
+        try:
+            await answer.edit_message(
+                original,
+                content=_interrupted(job),
+                view=rerun_view(job.id),
+                allowed_mentions=only_pinging(job.user_id),
             )
+        except discord.HTTPException:
+            return False
+        return True
+
+    async def _report_interrupted(self, jobs: Sequence[JobRecord]) -> None:
+        for job in jobs:
+            content = _interrupted(job)
             try:
                 await self.get_partial_messageable(job.channel_id, guild_id=job.guild_id).send(
                     content, view=rerun_view(job.id), allowed_mentions=only_pinging(job.user_id)
@@ -168,6 +202,13 @@ class ImageBot(commands.Bot):
     async def close(self) -> None:
         await self.runtime.close()
         await super().close()
+
+
+def _interrupted(job: JobRecord) -> str:
+    return (
+        f"<@{job.user_id}> Your image request “{trim(job.prompt, 200)}” was interrupted "
+        "because I restarted before it finished. Press the button to run it again."
+    )
 
 
 class ShardedImageBot(ImageBot, commands.AutoShardedBot):

@@ -30,13 +30,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from bot.errors import GatewayError, ImagineError, LimitReached
+from bot.errors import GatewayError, ImagineError
 from bot.gateway.addresses import gateway_address
 from bot.gateway.dialects import sends_size_fields
 from bot.gateway.sizes import SizeCheck, check_images, unsent_size
@@ -52,8 +51,9 @@ from bot.jobs.spec import (
     supports_sizes,
 )
 from bot.limits import MAX_DOWNLOAD_BYTES, effective_quota
-from bot.runtime.base import ChainPlace
+from bot.runtime.base import ChainPlace, Quota, Slot
 from bot.storage.base import GuildSettings, JobRecord, TurnRecord
+from bot.storage.errors import JobFenced
 from bot.types import GatewayConfig, ImageRequest, ImageResult
 
 if TYPE_CHECKING:
@@ -80,12 +80,18 @@ class Job:
     """An admitted job; ``run`` it once, inside the ``admit`` block that made it."""
 
     def __init__(
-        self, runner: JobRunner, spec: JobSpec, settings: GuildSettings, place: ChainPlace
+        self,
+        runner: JobRunner,
+        spec: JobSpec,
+        settings: GuildSettings,
+        place: ChainPlace,
+        slot: Slot,
     ) -> None:
         self._runner = runner
         self.spec = spec
         self.settings = settings
         self._place = place
+        self._slot = slot
         self._ran = False
 
     async def run(
@@ -110,13 +116,15 @@ class Job:
         self._ran = True
         place = self._place
         if self.spec.use_latest:
-            told = on_wait if place.waiting() else None
+            told = on_wait if await place.waiting() else None
             if told is not None:
                 told(True)
             await place.latest()
             if told is not None:
                 told(False)
-        return await self._runner._run(self.spec, self.settings, publish, on_request, place)
+        return await self._runner._run(
+            self.spec, self.settings, publish, on_request, place, self._slot
+        )
 
 
 class JobRunner:
@@ -124,21 +132,16 @@ class JobRunner:
         self.services = services
 
     # -- admission --------------------------------------------------------------
-    async def check_quota(self, spec: JobSpec, settings: GuildSettings) -> None:
+    def quotas(self, settings: GuildSettings) -> list[Quota]:
         """Hourly/daily caps an admin set, never above the operator's; counted from the job rows."""
-        now = time.time()
         caps = self.services.settings.quotas
+        quotas = []
         for name, per_user, window, message in QUOTAS:
             limit = effective_quota(getattr(settings, name), getattr(caps, name))
-            if limit is None:
-                continue
-            used = await self.services.store.count_jobs(
-                guild_id=spec.guild_id,
-                user_id=spec.user_id if per_user else None,
-                since=now - window,
-            )
-            if used >= limit:
-                raise LimitReached(message.format(n=limit) + " Try again later.")
+            if limit is not None:
+                refusal = message.format(n=limit) + " Try again later."
+                quotas.append(Quota(limit=limit, window=window, per_user=per_user, refusal=refusal))
+        return quotas
 
     @asynccontextmanager
     async def admit(self, spec: JobSpec, settings: GuildSettings) -> AsyncIterator[Job]:
@@ -148,23 +151,23 @@ class JobRunner:
         for source in spec.sources:
             source.precheck()
         runtime = self.services.runtime
-        # Taken first, before anything awaits: the chain's order is the order jobs came in.
-        place = runtime.chains.take(
+        # Taken first, before anything else awaits: the chain's order is the order jobs came in.
+        place = await runtime.chains.take(
             spec.channel_id, reads=spec.history or spec.use_latest, new_chain=spec.new_chain
         )
         try:
-            await self.check_quota(spec, settings)
-            runtime.admissions.acquire(
+            slot = await runtime.admissions.acquire(
                 user_id=spec.user_id,
                 guild_id=spec.guild_id,
                 user_limit=settings.user_concurrency,
                 guild_limit=settings.guild_concurrency,
+                quotas=self.quotas(settings),
             )
             try:
                 async with runtime.tasks.job():
-                    yield Job(self, spec, settings, place)
+                    yield Job(self, spec, settings, place, slot)
             finally:
-                runtime.admissions.release(user_id=spec.user_id, guild_id=spec.guild_id)
+                await runtime.admissions.release(slot)
         finally:
             place.close()
 
@@ -174,7 +177,7 @@ class JobRunner:
         Replaces the chain as an ``/imagine`` does, so it waits only for jobs ahead that
         have yet to read the chain (an edit of the latest image waiting for its turn).
         """
-        place = self.services.runtime.chains.take(channel_id, new_chain=True)
+        place = await self.services.runtime.chains.take(channel_id, new_chain=True)
         removed = 0
 
         async def reset() -> None:
@@ -205,6 +208,7 @@ class JobRunner:
         publish: Publish,
         on_request: OnRequest | None,
         place: ChainPlace,
+        slot: Slot,
     ) -> JobOutcome:
         services = self.services
         store = services.store
@@ -245,9 +249,10 @@ class JobRunner:
                 "new_chain": spec.new_chain,
             },
             interaction_token=spec.interaction_token,
-            owner=services.settings.instance_name,
+            owner=services.runtime.owner,
         )
-        job = await store.update_job(job.id, state="running")
+        await services.runtime.admissions.attach(slot, job.id)
+        job = await self._final(job, state="running")
         request = ImageRequest(
             model=model,
             prompt=spec.prompt,
@@ -268,18 +273,15 @@ class JobRunner:
                 exc.own_gateway = settings.has_own_gateway
                 if not settings.has_own_gateway and services.alerts is not None:
                     services.alerts.gateway_failed(exc, base_url=gateway.base_url, model=model)
-            await store.update_job(
-                job.id,
-                state="failed",
-                counted=exc.counts_toward_quota,
-                result={"error": str(exc)},
-            )
+            with contextlib.suppress(JobFenced):  # another process told the member already
+                await self._final(
+                    job, state="failed", counted=exc.counts_toward_quota, result={"error": str(exc)}
+                )
             raise
         except Exception as exc:
             log.exception("job %s failed", job.id)
-            await store.update_job(
-                job.id, state="failed", counted=False, result={"error": repr(exc)}
-            )
+            with contextlib.suppress(JobFenced):
+                await self._final(job, state="failed", counted=False, result={"error": repr(exc)})
             raise
 
         check = check_images(checked_size, aspect_ratio, _pixels(result))
@@ -313,7 +315,7 @@ class JobRunner:
 
         saving = asyncio.ensure_future(stored_and_observed())
         place.close(after=saving)  # the store records the turn, whatever happens to this task
-        services.runtime.barrier.storing(job.id, spec.channel_id, saving)
+        await services.runtime.barrier.storing(job.id, spec.channel_id, saving)
         try:
             await publish(outcome)
         finally:
@@ -373,18 +375,34 @@ class JobRunner:
             await store.record_usage(
                 guild_id=spec.guild_id, user_id=spec.user_id, images=len(outputs), tokens=tokens
             )
-            return await store.update_job(
-                job.id,
+            return await self._final(
+                job,
                 state="done",
                 result={"outputs": [o.sha256 for o in outputs], "text": result.text},
             )
+        except JobFenced:
+            raise  # the job is another process's now: nothing of its state is ours to write
         except Exception as exc:
             log.exception("job %s: the result could not be stored", job.id)
             # Not left "running": a restart would offer to run again what was delivered.
             with contextlib.suppress(Exception):  # the store is what just failed
-                await self.services.store.update_job(
-                    job.id, state="failed", result={"error": f"not stored: {exc!r}"}
-                )
+                await self._final(job, state="failed", result={"error": f"not stored: {exc!r}"})
+            raise
+
+    async def _final(self, job: JobRecord, **changes: Any) -> JobRecord:
+        """A write of the job's state, fenced by its owner.
+
+        Once another process took the job over (this one missed its heartbeats), the
+        row is that one's: ``JobFenced``, and it stays as the other wrote it.
+        """
+        try:
+            return await self.services.store.update_job(job.id, fence_owner=job.owner, **changes)
+        except JobFenced:
+            log.warning(
+                "job %s was taken over by another process while it ran here: "
+                "its outcome is not written (check this process's database connection)",
+                job.id,
+            )
             raise
 
     async def _remember_size(self, gateway: GatewayConfig, model: str, check: SizeCheck) -> None:

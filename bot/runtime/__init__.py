@@ -2,20 +2,29 @@
 
 ``Services`` holds one ``Runtime``; jobs, the Discord layer and the CLI reach every
 piece of shared state through it and nowhere else (no module globals), so sharing a
-concern between processes is a second implementation of one protocol.
+concern between processes is a second implementation of one protocol: the PostgreSQL
+one is ``bot.runtime.postgres.postgres_runtime``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.limits import DEFAULT_OWNER
 from bot.runtime.base import (
     IDENTIFY_INTERVAL,
     Admissions,
     ChainPlace,
     Chains,
+    Claims,
     IdentifyPacer,
+    JobCounts,
+    Leases,
     ModelCache,
+    Presence,
+    Quota,
+    ReportInterrupted,
+    Slot,
     StoreBarrier,
     Tasks,
 )
@@ -24,24 +33,40 @@ from bot.runtime.local import (
     MODEL_CACHE_TTL,
     LocalAdmissions,
     LocalChains,
+    LocalClaims,
     LocalIdentifyPacer,
+    LocalLeases,
     LocalModelCache,
+    LocalPresence,
     LocalStoreBarrier,
     LocalTasks,
 )
 
 __all__ = [
+    "COMMAND_SYNC",
     "IDENTIFY_INTERVAL",
+    "MAINTENANCE_LEASE",
     "Admissions",
     "ChainPlace",
     "Chains",
+    "Claims",
     "IdentifyPacer",
+    "JobCounts",
+    "Leases",
     "ModelCache",
+    "Presence",
+    "Quota",
+    "ReportInterrupted",
     "Runtime",
+    "Slot",
     "StoreBarrier",
     "Tasks",
     "local_runtime",
 ]
+
+# Leases and exclusive sections the bot takes by name.
+MAINTENANCE_LEASE = "maintenance"
+COMMAND_SYNC = "commands.sync"
 
 
 @dataclass(frozen=True)
@@ -52,27 +77,45 @@ class Runtime:
     models: ModelCache
     tasks: Tasks
     identify: IdentifyPacer
+    leases: Leases
+    claims: Claims
+    presence: Presence
+
+    @property
+    def owner(self) -> str:
+        """The owner id of this process's jobs."""
+        return self.presence.owner
 
     async def close(self) -> None:
         """Stop background tasks and jobs before the resources they use are closed.
 
-        A job stopped here keeps its "running" row, so the next start reports it as
-        interrupted. Results already posted are still being stored (shielded from the
+        A job stopped here keeps its "running" row: one process reports it as
+        interrupted at its next start, several hand it to a survivor as this process
+        leaves. Results already posted are still being stored (shielded from the
         cancel), and turns waiting for a stopped job are then recorded; the database
         closes after this returns.
         """
         await self.tasks.close()
         await self.barrier.stored(at_most=CLOSE_WAIT_SECONDS)
         await self.chains.settled(at_most=CLOSE_WAIT_SECONDS)
+        await self.presence.close()
 
 
-def local_runtime(*, model_cache_ttl: float = MODEL_CACHE_TTL) -> Runtime:
-    """Today's runtime: everything in this process."""
+def local_runtime(
+    *,
+    counts: JobCounts | None = None,
+    owner: str = DEFAULT_OWNER,
+    model_cache_ttl: float = MODEL_CACHE_TTL,
+) -> Runtime:
+    """Everything in this process: quotas count ``counts``' job rows; jobs are ``owner``'s."""
     return Runtime(
-        admissions=LocalAdmissions(),
+        admissions=LocalAdmissions(counts),
         chains=LocalChains(),
         barrier=LocalStoreBarrier(),
         models=LocalModelCache(ttl=model_cache_ttl),
         tasks=LocalTasks(),
         identify=LocalIdentifyPacer(),
+        leases=LocalLeases(),
+        claims=LocalClaims(),
+        presence=LocalPresence(owner),
     )

@@ -15,33 +15,89 @@ process from one person, who is the same person in every server.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from bot.storage.base import JobRecord
+
+
+@dataclass(frozen=True)
+class Quota:
+    """An hourly or daily cap: at most ``limit`` counted jobs in the last ``window`` seconds.
+
+    ``per_user``: the member's jobs in the server, else the server's; ``refusal`` is the
+    whole sentence the member reads when it is used up.
+    """
+
+    limit: int
+    window: float
+    per_user: bool
+    refusal: str
+
+
+@dataclass
+class Slot:
+    """A job slot ``Admissions.acquire`` took; ``attach`` the job once its row exists."""
+
+    user_id: int
+    guild_id: int | None
+    id: int = 0  # the implementation's handle (a row id where slots are shared)
+    job_id: int | None = None
+
+
+class JobCounts(Protocol):
+    """Where quotas count job rows (a ``Store`` is one)."""
+
+    async def count_jobs(
+        self, *, guild_id: int | None, user_id: int | None, since: float
+    ) -> int: ...
 
 
 class Admissions(Protocol):
-    """Jobs in flight per member and per server; refuses at once, never queues."""
+    """Jobs in flight per member and per server, and quotas; refuses at once, never queues.
+
+    Decision, quotas: a quota counts the counted job rows created in its window plus the
+    slots admitted that have no job row yet, under the same exclusion as the in-flight
+    count, so N requests admitted together cannot all pass the last free image. A job
+    row that commits just before its slot learns its id is counted twice for that
+    moment: an early refusal, never an overshoot.
+    """
 
     def in_flight(self, *, user_id: int | None = None, guild_id: int | None = None) -> int:
-        """The member's (or the server's, or everybody's) jobs in flight."""
+        """The member's (or the server's, or everybody's) jobs in flight in this process."""
         ...
 
-    def acquire(
-        self, *, user_id: int, guild_id: int | None, user_limit: int, guild_limit: int
-    ) -> None:
-        """Take a slot, or raise ``LimitReached`` with the sentence the member reads."""
+    async def acquire(
+        self,
+        *,
+        user_id: int,
+        guild_id: int | None,
+        user_limit: int,
+        guild_limit: int,
+        quotas: Sequence[Quota] = (),
+    ) -> Slot:
+        """Take a slot, or raise ``LimitReached`` with the sentence the member reads.
+
+        Quotas are checked first, in order, then the member's limit, then the server's.
+        """
         ...
 
-    def release(self, *, user_id: int, guild_id: int | None) -> None:
-        """Give back a slot ``acquire`` took."""
+    async def attach(self, slot: Slot, job_id: int) -> None:
+        """The slot's job row exists now: quotas count the row, no longer the slot."""
+        ...
+
+    async def release(self, slot: Slot) -> None:
+        """Give back a slot ``acquire`` took; idempotent."""
         ...
 
 
 class ChainPlace(Protocol):
     """One job's place in its channel's chain of turns (see ``Chains``)."""
 
-    def waiting(self) -> bool:
+    async def waiting(self) -> bool:
         """Whether ``latest`` would wait."""
         ...
 
@@ -85,12 +141,16 @@ class Chains(Protocol):
     replays the chain without waiting reads what is recorded when it starts. A new chain
     waits only for places ahead that have yet to read the chain it replaces.
 
-    Implementations: ``LocalChains`` (one process); one shared by several processes
-    keeps the places in the database, in the same order.
+    Implementations: ``LocalChains`` (one process); ``PostgresChains`` keeps the places
+    in the database, in the same order, for every process on it.
     """
 
-    def take(self, channel_id: int, *, reads: bool = False, new_chain: bool = False) -> ChainPlace:
+    async def take(
+        self, channel_id: int, *, reads: bool = False, new_chain: bool = False
+    ) -> ChainPlace:
         """A place behind every place taken before in the channel; ``close`` it.
+
+        Places taken in one process are in the order ``take`` was called.
 
         ``reads``: the job reads the chain (``read`` once it has); ``new_chain``: its turn
         replaces the chain instead of appending to it.
@@ -105,8 +165,8 @@ class Chains(Protocol):
 class StoreBarrier(Protocol):
     """Results are posted while they are stored: who reads them next waits here."""
 
-    def storing(self, job_id: int, channel_id: int, saving: asyncio.Future[Any]) -> None:
-        """Note that ``saving`` stores the job's result."""
+    async def storing(self, job_id: int, channel_id: int, saving: asyncio.Future[Any]) -> None:
+        """Note that ``saving`` stores the job's result; awaited before the result is posted."""
         ...
 
     async def stored(
@@ -116,7 +176,11 @@ class StoreBarrier(Protocol):
         channel_id: int | None = None,
         at_most: float | None = None,
     ) -> None:
-        """Return once the job's (the channel's, every) result is stored or failed to be."""
+        """Return once the job's (the channel's, every) result is stored or failed to be.
+
+        Whichever process stores it: a button press reaches the process whose shard owns
+        the server, which need not be the one that posted the result.
+        """
         ...
 
 
@@ -139,6 +203,50 @@ class Tasks(Protocol):
 
     async def close(self) -> None:
         """Cancel every background task and job, and wait a little for them."""
+        ...
+
+
+class Leases(Protocol):
+    """Work only one process of a deployment may do (expiry, command sync)."""
+
+    async def holds(self, name: str, *, ttl: float) -> bool:
+        """Whether this process holds (now took, or renewed) the lease for ``ttl`` seconds."""
+        ...
+
+    def exclusive(self, name: str) -> AbstractAsyncContextManager[None]:
+        """One process at a time inside; the others wait at the door (keep it short)."""
+        ...
+
+
+class Claims(Protocol):
+    """Events that may reach two processes (a shard's hand-over, a replay): act once."""
+
+    async def first(self, kind: str, event_id: int) -> bool:
+        """True for the first claim of ``(kind, event_id)`` in the deployment, else False."""
+        ...
+
+
+ReportInterrupted = Callable[[Sequence["JobRecord"]], Awaitable[None]]
+
+
+class Presence(Protocol):
+    """This process among the others: its owner id, heartbeat, and the jobs of the dead."""
+
+    @property
+    def owner(self) -> str:
+        """The owner id written into this process's jobs (``JobRecord.owner``)."""
+        ...
+
+    def recover(self, report: ReportInterrupted) -> None:
+        """Hand each job a dead process left unfinished, once marked interrupted, to ``report``.
+
+        The front end that can tell the member calls this (the CLI does not). One
+        process: nothing to do, its own previous run's jobs are found at start-up.
+        """
+        ...
+
+    async def close(self) -> None:
+        """Leave: the others take over this process's unfinished jobs at once."""
         ...
 
 

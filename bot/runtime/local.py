@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
-from bot.errors import LimitReached
+from bot.runtime.admission import check_limits, check_quotas
+from bot.runtime.base import JobCounts, Quota, ReportInterrupted, Slot
+from bot.runtime.keyed import KeyedLocks
+from bot.runtime.places import ClosingPlace
 
 log = logging.getLogger("bot.runtime")
 
@@ -18,44 +22,76 @@ MODEL_CACHE_TTL = 300.0
 CLOSE_WAIT_SECONDS = 10.0
 
 
-def _images(n: int) -> str:
-    return "1 image" if n == 1 else f"{n} images"
-
-
 class LocalAdmissions:
-    """Counters in memory; a member's count spans servers (see ``bot.runtime.base``)."""
+    """Slots in memory; a member's count spans servers (see ``bot.runtime.base``).
 
-    def __init__(self) -> None:
+    Quotas count job rows through ``counts`` (the store); the slot count, the rows and
+    the take happen under the server's lock, so admissions awaiting the store in
+    between cannot pass a quota together.
+    """
+
+    def __init__(self, counts: JobCounts | None = None) -> None:
+        self._counts = counts
+        self._slots: dict[int, Slot] = {}
+        self._ids = itertools.count(1)
         self._user_jobs: defaultdict[int, int] = defaultdict(int)
         self._guild_jobs: defaultdict[int, int] = defaultdict(int)
+        self._locks = KeyedLocks()
 
     def in_flight(self, *, user_id: int | None = None, guild_id: int | None = None) -> int:
         if user_id is not None:
             return self._user_jobs.get(user_id, 0)
         if guild_id is not None:
             return self._guild_jobs.get(guild_id, 0)
-        return sum(self._user_jobs.values())
+        return len(self._slots)
 
-    def acquire(
-        self, *, user_id: int, guild_id: int | None, user_limit: int, guild_limit: int
-    ) -> None:
+    async def acquire(
+        self,
+        *,
+        user_id: int,
+        guild_id: int | None,
+        user_limit: int,
+        guild_limit: int,
+        quotas: Sequence[Quota] = (),
+    ) -> Slot:
         """Take a job slot now, or refuse at once: a busy answer beats silent queueing."""
-        running = self._user_jobs.get(user_id, 0)
-        if running >= user_limit:
-            raise LimitReached(
-                f"You already have {_images(running)} generating; wait for one to finish."
+        if not quotas:  # nothing awaited: atomic on the event loop
+            return self._take(user_id, guild_id, user_limit, guild_limit)
+        async with self._locks(guild_id):
+            pending = [s for s in self._slots.values() if s.job_id is None]
+            in_guild = [s for s in pending if guild_id is None or s.guild_id == guild_id]
+            await check_quotas(
+                self._counts,
+                quotas,
+                user_id=user_id,
+                guild_id=guild_id,
+                pending_user=sum(1 for s in in_guild if s.user_id == user_id),
+                pending_guild=len(in_guild),
             )
-        if guild_id is not None:
-            busy = self._guild_jobs.get(guild_id, 0)
-            if busy >= guild_limit:
-                raise LimitReached(
-                    f"This server already has {_images(busy)} generating; try again in a moment."
-                )
-            self._guild_jobs[guild_id] += 1
-        self._user_jobs[user_id] += 1
+            return self._take(user_id, guild_id, user_limit, guild_limit)
 
-    def release(self, *, user_id: int, guild_id: int | None) -> None:
-        for table, key in ((self._user_jobs, user_id), (self._guild_jobs, guild_id)):
+    def _take(self, user_id: int, guild_id: int | None, user_limit: int, guild_limit: int) -> Slot:
+        check_limits(
+            user_busy=self._user_jobs.get(user_id, 0),
+            guild_busy=self._guild_jobs.get(guild_id, 0) if guild_id is not None else 0,
+            guild_id=guild_id,
+            user_limit=user_limit,
+            guild_limit=guild_limit,
+        )
+        slot = Slot(user_id=user_id, guild_id=guild_id, id=next(self._ids))
+        self._slots[slot.id] = slot
+        self._user_jobs[user_id] += 1
+        if guild_id is not None:
+            self._guild_jobs[guild_id] += 1
+        return slot
+
+    async def attach(self, slot: Slot, job_id: int) -> None:
+        slot.job_id = job_id
+
+    async def release(self, slot: Slot) -> None:
+        if self._slots.pop(slot.id, None) is None:
+            return
+        for table, key in ((self._user_jobs, slot.user_id), (self._guild_jobs, slot.guild_id)):
             if key is None or key not in table:
                 continue
             table[key] -= 1
@@ -92,7 +128,7 @@ class _Chain:
             await self._moved.wait()
 
 
-class _Place:
+class _Place(ClosingPlace):
     def __init__(self, chains: LocalChains, channel_id: int, *, reads: bool, new_chain: bool):
         self._chains, self._channel_id = chains, channel_id
         self._chain = chains.chain(channel_id)
@@ -100,11 +136,9 @@ class _Place:
         self.new_chain = new_chain
         self.unread = reads
         self.void = False  # a later new chain was recorded: this turn is not
-        self._settled = False
-        self._recording = False
-        self._after: asyncio.Future[Any] | None = None
+        super().__init__()
 
-    def waiting(self) -> bool:
+    async def waiting(self) -> bool:
         return not self._chain.latest_known(self)
 
     async def latest(self) -> None:
@@ -153,16 +187,6 @@ class _Place:
         finally:
             self._settle()
 
-    def close(self, after: asyncio.Future[Any] | None = None) -> None:
-        if after is not None and not after.done():
-            self._after = after
-            after.add_done_callback(lambda _: self.close())
-            return
-        if self._after is not None and not self._after.done():
-            return  # the job's store closes it
-        if not (self._settled or self._recording):
-            self._settle()
-
     def _settle(self) -> None:
         if self._settled:
             return
@@ -182,7 +206,9 @@ class LocalChains:
         self._chains: dict[int, _Chain] = {}
         self._later: set[asyncio.Task[None]] = set()
 
-    def take(self, channel_id: int, *, reads: bool = False, new_chain: bool = False) -> _Place:
+    async def take(
+        self, channel_id: int, *, reads: bool = False, new_chain: bool = False
+    ) -> _Place:
         return _Place(self, channel_id, reads=reads, new_chain=new_chain)
 
     def chain(self, channel_id: int) -> _Chain:
@@ -212,7 +238,7 @@ class LocalStoreBarrier:
     def __init__(self) -> None:
         self._storing: dict[int, tuple[int, asyncio.Future[Any]]] = {}  # job -> channel, save
 
-    def storing(self, job_id: int, channel_id: int, saving: asyncio.Future[Any]) -> None:
+    async def storing(self, job_id: int, channel_id: int, saving: asyncio.Future[Any]) -> None:
         """Note that a job's result is being stored by ``saving`` (see ``stored``)."""
         self._storing[job_id] = (channel_id, saving)
         saving.add_done_callback(lambda _: self._storing.pop(job_id, None))
@@ -228,9 +254,8 @@ class LocalStoreBarrier:
 
         A result is posted while it is stored, so a member can act on it before its rows
         exist: a button handler waits here for its job, and a job that reads the
-        channel's history for the channel. Discord sends a guild's interactions to the
-        shard that posted the message, so waiting per process is enough. After
-        ``at_most`` seconds it returns anyway.
+        channel's history for the channel. One process posts and stores every result,
+        so waiting here is enough. After ``at_most`` seconds it returns anyway.
         """
         pending = {
             saving
@@ -287,6 +312,43 @@ class LocalTasks:
             task.cancel()
         if tasks:
             await asyncio.wait(tasks, timeout=CLOSE_WAIT_SECONDS)
+
+
+class LocalLeases:
+    """One process holds every lease; ``exclusive`` only orders this process's callers."""
+
+    def __init__(self) -> None:
+        self._locks = KeyedLocks()
+
+    async def holds(self, name: str, *, ttl: float) -> bool:
+        return True
+
+    def exclusive(self, name: str) -> AbstractAsyncContextManager[None]:
+        return self._locks(name)
+
+
+class LocalClaims:
+    """One process sees each event once: every claim is the first."""
+
+    async def first(self, kind: str, event_id: int) -> bool:
+        return True
+
+
+class LocalPresence:
+    """Alone: the owner is INSTANCE_NAME, and its previous run's jobs are found at start-up."""
+
+    def __init__(self, owner: str) -> None:
+        self._owner = owner
+
+    @property
+    def owner(self) -> str:
+        return self._owner
+
+    def recover(self, report: ReportInterrupted) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
 
 
 class LocalIdentifyPacer:

@@ -116,7 +116,7 @@ class Edit(commands.Cog):
             return
         mentioned = me.id in message.raw_mentions
         if message.reference is None:
-            if mentioned:
+            if mentioned and await self._first(message):
                 await self._answering(message, self._edit_attached(message))
             return
         target = message.reference.resolved
@@ -134,7 +134,12 @@ class Edit(commands.Cog):
         if not sources and mentioned:
             # A reply to a text message that carries its own picture means that picture.
             sources = image_sources(message)
-        await self._answering(message, self._edit_reply(message, target, sources))
+        if await self._first(message):
+            await self._answering(message, self._edit_reply(message, target, sources))
+
+    async def _first(self, message: discord.Message) -> bool:
+        """Whether this process acts on the message: two sessions of a shard can both get it."""
+        return await self.bot.runtime.claims.first("message", message.id)
 
     async def _answering(self, message: discord.Message, work: Awaitable[None]) -> None:
         """Run ``work``; any failure is answered as a reply the member can read."""

@@ -99,7 +99,7 @@ async def test_busy_member_is_told_instead_of_queued(running_bot: BotHarness) ->
     member = await h.fake.member(name="eager")
     user_id = int(member["user"]["id"])
     for _ in range(2):  # two jobs of this member in flight
-        h.bot.runtime.admissions.acquire(
+        await h.bot.runtime.admissions.acquire(
             user_id=user_id, guild_id=h.guild_id, user_limit=2, guild_limit=10
         )
     st = await h.fake.interaction_result(

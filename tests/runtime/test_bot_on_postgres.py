@@ -1,0 +1,89 @@
+"""The real bot on a real PostgreSQL: the runtime it gets, and a hand-over at shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.runtime.postgres import PostgresAdmissions
+from bot.workers import CpuPool
+from tests.fakes.discord import FakeDiscord
+from tests.fakes.gateway import FakeGateway, Reply, images_response, png_bytes
+from tests.harness import BotHarness, make_settings
+
+IMAGE = png_bytes(8, 8, (4, 5, 6))
+
+
+async def _released(runtime: Any) -> None:
+    # The admit block ends after the answer; nothing crosses the wire when it does.
+    while runtime.admissions.in_flight():  # noqa: ASYNC110
+        await asyncio.sleep(0.01)
+
+
+@pytest.fixture
+async def pg_bot(
+    fakes: tuple[FakeDiscord, FakeGateway], tmp_path: Path, cpu_pool: CpuPool, postgres_url: str
+) -> AsyncIterator[BotHarness]:
+    fake, gw = fakes
+    settings = replace(
+        make_settings(fake, gw, tmp_path / "unused.db"),
+        database_url=postgres_url,
+        instance_name="blue",
+    )
+    harness = BotHarness(fake, gw, settings, cpu_pool)
+    await harness.start()
+    try:
+        yield harness
+    finally:
+        await harness.stop()
+
+
+async def test_the_bot_on_postgresql_runs_jobs_as_a_process_of_its_own(
+    pg_bot: BotHarness, pg: Any
+) -> None:
+    h = pg_bot
+    assert h.bot is not None
+    runtime = h.bot.runtime
+    assert isinstance(runtime.admissions, PostgresAdmissions)
+    assert re.fullmatch(r"blue:[0-9a-f]{8}", runtime.owner)
+    h.gw.script(Reply(body=images_response([IMAGE])))
+
+    st = await h.result(await h.fake.slash("imagine", {"prompt": "a harbour"}))
+
+    assert st.original.files[0][1] == IMAGE
+    job = await h.store.get_job(1)
+    assert job.state == "done" and job.owner == runtime.owner
+    assert [r["id"] for r in await pg.fetch("SELECT id FROM runtime_workers")] == [runtime.owner]
+    await asyncio.wait_for(_released(runtime), 15)  # the slot goes once the answer is out
+    assert await pg.fetchval("SELECT count(*) FROM runtime_slots") == 0
+    assert await pg.fetchval("SELECT count(*) FROM runtime_places") == 0
+
+
+async def test_a_job_stopped_by_shutdown_is_reported_once_by_the_next_process(
+    pg_bot: BotHarness, pg: Any
+) -> None:
+    h = pg_bot
+    h.gw.script(Reply(body=images_response([IMAGE]), delay=30))
+    it = await h.fake.slash("imagine", {"prompt": "never finishes"})
+    await h.gw.wait_for_requests(1)
+    assert h.bot is not None
+    first = h.bot.runtime.owner
+
+    await h.restart()  # the first process leaves; the next (a new owner) takes over its job
+
+    assert h.bot is not None and h.bot.runtime.owner != first
+    st = await h.fake.interaction_result(
+        it, lambda s: "interrupted" in (s.original.content or ""), timeout=30
+    )
+    assert "“never finishes” was interrupted" in st.original.content
+    assert "imagine:rerun:1" in st.original.custom_ids()
+    assert (await h.store.get_job(1)).state == "interrupted"
+    assert [r["id"] for r in await pg.fetch("SELECT id FROM runtime_workers")] == [
+        h.bot.runtime.owner
+    ]

@@ -1,0 +1,185 @@
+"""Processes on one database: the store barrier, the reaper, hand-over, leases, claims."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+from bot.runtime import Runtime
+from bot.runtime.postgres.keys import lock_key
+from bot.runtime.postgres.schema import MIGRATIONS
+from bot.storage.base import JobRecord, Store
+from tests.runtime.conftest import OpenProcess
+
+
+async def _running_job(store: Store, owner: str, n: int = 0) -> int:
+    job = await store.create_job(
+        kind="imagine",
+        guild_id=10,
+        channel_id=5,
+        user_id=n,
+        prompt=f"job {n}",
+        params={},
+        interaction_token=f"token-{n}",
+        owner=owner,
+    )
+    await store.update_job(job.id, state="running")
+    return job.id
+
+
+class Reports:
+    """What survivors reported, by reporter; ``wait`` until ``n`` jobs were."""
+
+    def __init__(self) -> None:
+        self.jobs: list[tuple[str, int]] = []
+        self._changed = asyncio.Event()
+
+    def to(self, runtime: Runtime) -> Any:
+        async def report(jobs: Sequence[JobRecord]) -> None:
+            self.jobs.extend((runtime.owner, job.id) for job in jobs)
+            self._changed.set()
+
+        return report
+
+    async def wait(self, n: int) -> None:
+        async def enough() -> None:
+            while len(self.jobs) < n:
+                self._changed.clear()
+                await self._changed.wait()
+
+        await asyncio.wait_for(enough(), 30)
+
+
+def test_lock_keys_are_stable_and_apart() -> None:
+    # The same in every process and every Python: processes must agree on them.
+    assert lock_key("guild", 1) == lock_key("guild", 1) == 4043694797926420118
+    assert lock_key("guild", 1) != lock_key("member", 1)
+
+
+async def test_processes_starting_together_migrate_once(processes: OpenProcess, pg: Any) -> None:
+    await asyncio.gather(*(processes(f"p{i}") for i in range(3)))
+    versions = [r["version"] for r in await pg.fetch("SELECT version FROM runtime_schema")]
+    assert sorted(versions) == list(range(1, len(MIGRATIONS) + 1))  # each applied once
+    assert await pg.fetchval("SELECT count(*) FROM runtime_workers") == 3
+
+
+async def test_a_press_on_another_process_waits_until_the_result_is_stored(
+    processes: OpenProcess,
+) -> None:
+    poster, presser = await processes("poster"), await processes("presser")
+    saving: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    await poster.barrier.storing(41, 5, saving)
+    events: list[str] = []
+
+    async def press(**which: int) -> None:
+        await presser.barrier.stored(**which)
+        events.append(f"pressed {which}")
+
+    presses = [asyncio.ensure_future(press(job_id=41)), asyncio.ensure_future(press(channel_id=5))]
+    await presser.barrier.stored(job_id=40, channel_id=6)  # other jobs and channels: at once
+    await asyncio.sleep(0.3)  # time for a press to go too early, if it could
+    events.append("stored")
+    saving.set_result(None)
+    await asyncio.wait_for(asyncio.gather(*presses), 30)
+    assert events[0] == "stored" and len(events) == 3
+
+
+async def test_a_dead_process_storing_row_holds_nobody(processes: OpenProcess) -> None:
+    dead = await processes("dead", heartbeat=3600)
+    alive = await processes("alive")
+    never: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    await dead.barrier.storing(7, 5, never)
+    await asyncio.wait_for(alive.barrier.stored(channel_id=5), 30)
+    never.cancel()
+
+
+async def test_exactly_one_survivor_reports_each_job_of_a_dead_process(
+    processes: OpenProcess, store: Store
+) -> None:
+    dead = await processes("dead", heartbeat=3600)  # as if SIGKILLed: no heartbeat, no goodbye
+    survivors = [await processes(f"s{i}") for i in range(2)]
+    orphans = [await _running_job(store, dead.owner, n) for n in range(6)]
+    own = await _running_job(store, survivors[0].owner, 99)
+    reports = Reports()
+    for survivor in survivors:
+        survivor.presence.recover(reports.to(survivor))
+
+    await reports.wait(len(orphans))
+    assert sorted(job for _, job in reports.jobs) == orphans  # each once
+    for job_id in orphans:
+        job = await store.get_job(job_id)
+        assert job is not None and job.state == "interrupted"
+    own_job = await store.get_job(own)
+    assert own_job is not None and own_job.state == "running"  # a survivor's own: untouched
+
+    # The dead one's replacement (a new owner id) finds nothing left to report.
+    restarted = await processes("dead")
+    assert restarted.owner != dead.owner
+    assert await store.interrupt_running_jobs(restarted.owner) == []
+    assert await restarted.presence.reap(reports.to(restarted)) == []  # type: ignore[attr-defined]
+    assert len(reports.jobs) == len(orphans)
+
+
+async def test_a_process_that_leaves_hands_its_jobs_over_at_once(
+    processes: OpenProcess, store: Store
+) -> None:
+    # A lease far longer than the wait below: only the hand-over itself can report in time.
+    leaving = await processes("leaving", lease=600)
+    survivor = await processes("survivor", lease=600)
+    job_id = await _running_job(store, leaving.owner)
+    reports = Reports()
+    survivor.presence.recover(reports.to(survivor))
+    await leaving.close()
+    await reports.wait(1)
+    assert reports.jobs == [(survivor.owner, job_id)]
+
+
+async def test_only_one_process_holds_a_lease_until_it_leaves(processes: OpenProcess) -> None:
+    one, two = await processes("one"), await processes("two")
+    assert await one.leases.holds("maintenance", ttl=60)
+    assert not await two.leases.holds("maintenance", ttl=60)
+    assert await one.leases.holds("maintenance", ttl=60)  # renewed
+    assert await two.leases.holds("other", ttl=60)
+    await one.close()
+    assert await two.leases.holds("maintenance", ttl=60)
+
+
+async def test_a_check_and_set_inside_exclusive_happens_once(
+    processes: OpenProcess, store: Store
+) -> None:
+    runtimes = [await processes(f"p{i}") for i in range(3)]
+    synced: list[str] = []
+
+    async def start(runtime: Runtime) -> None:
+        async with runtime.leases.exclusive("commands.sync"):
+            if await store.get_meta("hash") != "h1":
+                await asyncio.sleep(0.05)  # the sync itself
+                synced.append(runtime.owner)
+                await store.set_meta("hash", "h1")
+
+    await asyncio.gather(*(start(r) for r in runtimes))
+    assert len(synced) == 1
+
+
+async def test_a_message_event_is_claimed_once(processes: OpenProcess) -> None:
+    one, two = await processes("one"), await processes("two")
+    results = await asyncio.gather(*(r.claims.first("message", 123) for r in (one, two, one)))
+    assert sorted(results) == [False, False, True]
+    assert await two.claims.first("message", 124)
+    assert await two.claims.first("interaction", 123)
+
+
+async def test_identify_is_paced_per_bucket_across_processes(processes: OpenProcess) -> None:
+    from bot.runtime.postgres import PostgresIdentifyPacer
+
+    runtimes = [await processes(f"p{i}") for i in range(3)]
+    pacers = [r.identify for r in runtimes]
+    assert all(isinstance(p, PostgresIdentifyPacer) for p in pacers)
+    # Shards 0, 2 and 4 share bucket 0 of max_concurrency 2; shard 1 is alone in bucket 1.
+    waits = await asyncio.gather(
+        *(p.reserve(shard, max_concurrency=2) for p, shard in zip(pacers, (0, 2, 4), strict=True))  # type: ignore[attr-defined]
+    )
+    alone = await pacers[0].reserve(1, max_concurrency=2)  # type: ignore[attr-defined]
+    assert [round(w) for w in sorted(waits)] == [0, 5, 10]
+    assert round(alone) == 0
