@@ -335,8 +335,12 @@ class JobRunner:
         """
         try:
             store = self.services.store
+            # The worker that parsed the answer hashed the bytes it keeps for the turn.
+            digests = {id(data): sha for sha, data in result.blobs.items()}
             outputs = [
-                await store.put_blob(img.data, img.mime, img.width, img.height)
+                await store.put_blob(
+                    img.data, img.mime, img.width, img.height, sha256=digests.get(id(img.data))
+                )
                 for img in result.images
             ]
             stored_shas = {o.sha256 for o in outputs}
