@@ -47,7 +47,7 @@ from bot.maintenance import expire_jobs, interrupted_jobs
 from bot.operator_alerts import OperatorAlerts
 from bot.services import Services, open_services
 from bot.storage.base import JobRecord
-from bot.workers import CpuPool
+from bot.workers import MAIN_KEEP_FREED_BYTES, MAIN_MMAP_THRESHOLD, CpuPool, keep_freed_memory
 
 log = logging.getLogger(__name__)
 
@@ -179,6 +179,7 @@ async def open_bot(
     to ``discord.Client`` (e.g. a shorter ``guild_ready_timeout``).
     """
     apply_discord_endpoints(settings.api_base, settings.gateway_url)
+    keep_freed_memory(MAIN_KEEP_FREED_BYTES, MAIN_MMAP_THRESHOLD)
     quiet_voice()
     install_reconnect_line()
     async with AsyncExitStack() as stack:
