@@ -55,6 +55,7 @@ from bot.limits import MAX_DOWNLOAD_BYTES, effective_quota
 from bot.runtime.base import ChainPlace
 from bot.storage.base import GuildSettings, JobRecord, TurnRecord
 from bot.types import GatewayConfig, ImageRequest, ImageResult
+from bot.workers import trimmed_when_idle
 
 if TYPE_CHECKING:
     from bot.services import Services
@@ -162,7 +163,8 @@ class JobRunner:
             )
             try:
                 async with runtime.tasks.job():
-                    yield Job(self, spec, settings, place)
+                    with trimmed_when_idle():
+                        yield Job(self, spec, settings, place)
             finally:
                 runtime.admissions.release(user_id=spec.user_id, guild_id=spec.guild_id)
         finally:
