@@ -15,19 +15,14 @@ import aiohttp
 import orjson
 import pybase64
 
+from bench.baselines import image_base64
 from bench.stats import median
 from bot.discord_bot.uploads import UploadBytes
 
 
 def _image_of(body: bytes) -> bytes:
     message = orjson.loads(body)["choices"][0]["message"]
-    if message.get("images"):
-        url = message["images"][0]["image_url"]["url"]
-    else:
-        content = message["content"]
-        start = content.index("base64,")
-        url = content[start : content.index(")", start)]
-    return pybase64.b64decode(url[url.index(",") + 1 :], validate=True)
+    return pybase64.b64decode(image_base64(message), validate=True)
 
 
 class _Collect:
