@@ -5,7 +5,7 @@ discord.py hands a ``discord.File``'s file object to aiohttp, whose payload for 
 made from) and then sends it in 64 KB reads, each copied again: measured here about
 a sixth of the main process's CPU for a 1K job. ``UploadBytes`` is still the
 ``BytesIO`` discord.py checks for, but aiohttp sends the bytes it holds as they are,
-in one write (the kernel takes what fits, the transport keeps a view of the rest).
+in 1 MB pieces (the kernel takes what fits, the transport buffers the rest).
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from typing import Any
 
 from aiohttp.abc import AbstractStreamWriter
 from aiohttp.payload import Order, Payload, register_payload
+
+WRITE_PIECE_BYTES = 1024 * 1024
 
 
 class UploadBytes(io.BytesIO):
@@ -46,7 +48,13 @@ class _UploadPayload(Payload):
         self, writer: AbstractStreamWriter, content_length: int | None
     ) -> None:
         data = memoryview(self._value)  # a slice of bytes would be a copy
-        await writer.write(data if content_length is None else data[:content_length])
+        if content_length is not None:
+            data = data[:content_length]
+        # In pieces, each drained before the next: what the socket does not take at once
+        # is copied into the transport's buffer, and a whole 8 MB JPEG there per upload
+        # would be a 2 ms copy on the loop and 8 MB more memory per job in flight.
+        for start in range(0, len(data), WRITE_PIECE_BYTES):
+            await writer.write(data[start : start + WRITE_PIECE_BYTES])
 
 
 register_payload(_UploadPayload, UploadBytes, order=Order.try_first)
