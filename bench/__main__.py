@@ -185,10 +185,16 @@ def main(argv: list[str] | None = None) -> int:
     if results.get("throughput"):
         print(
             f"\n5. Throughput: simultaneous /imagine waves, gateway answers after "
-            f"{results['throughput'][0]['delay_s']:.1f} s (floor jobs/s = jobs / delay; memory = "
-            "peak RSS of the process tree + peak tmpfs spool, and the peak of their sum)"
+            f"{results['throughput'][0]['delay_s']:.1f} s. Floors from the same run: jobs/s = "
+            "jobs / delay; main CPU = decode the answer + build the upload (bench/floors.py), "
+            "and net = raw minus the /settings show probes' own CPU measured at idle; "
+            "answer->upload of one job alone; ack p99 at idle. Memory: peak RSS of the process "
+            "tree + peak tmpfs spool, the peak of their sum; disk-spooled bodies (page cache) "
+            "apart; one answer's bytes)"
         )
         print(report.throughput_table(results["throughput"]))
+        print("Targets (bench/targets.py):")
+        print(report.throughput_verdicts(results["throughput"]))
     print(f"\nresults: {path.relative_to(ROOT)}  ({results['meta']['elapsed_s']:.0f} s)")
     missed = [c for c in checks if not c.ok]
     if not missed:

@@ -24,16 +24,20 @@ _MARKDOWN_IMAGE = re.compile(r"!\[[^\]]*\]\((data:image/[a-z]+;base64,[^)]+)\)")
 _TYPICAL_QUALITIES = (95, 90, 85, 80, 75, 70, 60, 50)
 
 
-def floor(body: bytes) -> bytes:
-    """json.loads + b64decode: the least any parser must do with this body."""
-    message = json.loads(body)["choices"][0]["message"]
+def image_base64(message: dict) -> str:
+    """The base64 of the first image in a chat completion's message (either shape)."""
     if message.get("images"):
         url = message["images"][0]["image_url"]["url"]
     else:
         content = message["content"]
         start = content.index("base64,")
         url = content[start : content.index(")", start)]
-    return base64.b64decode(url[url.index(",") + 1 :])
+    return url[url.index(",") + 1 :]
+
+
+def floor(body: bytes) -> bytes:
+    """json.loads + b64decode: the least any parser must do with this body."""
+    return base64.b64decode(image_base64(json.loads(body)["choices"][0]["message"]))
 
 
 def reference_decode(png: bytes) -> Image.Image:

@@ -8,15 +8,25 @@ from the gateway's answer leaving to the fake Discord having the upload (both fa
 stamp CLOCK_MONOTONIC, which is system-wide), ``/settings show`` acknowledgements
 meanwhile, and peak memory: the process tree's RSS plus the tmpfs spool, which
 appears in no process's RSS.
+
+Each figure has a floor measured in the same run (``floors``): jobs/s against jobs
+per gateway delay; main CPU per job against ``bench.floors.job_cpu_floor`` (decode
+the answer, build the upload); answer->upload against one job alone; the ack p99
+against idle ``/settings show`` round trips; memory against one answer's spool. The
+probes sent during a wave are the bot's work too: their CPU, measured at idle, is
+taken out of the main CPU per job (the raw figure is kept beside it).
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import tempfile
 from pathlib import Path
 
 from bench.discord_bench import bot_process, imagine_state, show
+from bench.fixtures import BY_LABEL, body_for, photo_png
+from bench.floors import job_cpu_floor
 from bench.procs import ANSWER_LOG
 from bench.proctree import TreeSampler, tree
 from bench.stats import median, now, percentile
@@ -26,6 +36,7 @@ FEW_CHANNELS = 16
 FULL_WAVES = [("1K", 8), ("1K", 32), ("1K", 128), ("4K", 4), ("4K", 8), ("4K", 16)]
 QUICK_WAVES = [("1K", 8), ("1K", 32), ("4K", 4)]
 SHM = "/dev/shm"
+IDLE_PROBES = 40
 _TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -44,10 +55,12 @@ def _workers_cpu_s(root: int) -> float:
 
 
 class _Spool:
-    """Bytes held in ``/dev/shm/imagine-*`` directories that were not there at the start."""
+    """Bytes held in ``/dev/shm/imagine-*`` directories that were not there at the start,
+    and (kept apart: page cache, which the kernel can drop) in disk-spooled bodies."""
 
     def __init__(self) -> None:
         self.before = set(self._dirs())
+        self.peak_disk = 0
 
     @staticmethod
     def _dirs() -> list[str]:
@@ -56,7 +69,19 @@ class _Spool:
         except OSError:
             return []
 
+    @staticmethod
+    def _disk() -> int:
+        total = 0
+        try:
+            for e in os.scandir(tempfile.gettempdir()):  # the bot inherits our TMPDIR
+                if e.name.startswith("imagine-body-"):
+                    total += e.stat(follow_symlinks=False).st_blocks * 512
+        except OSError:
+            pass
+        return total
+
     def __call__(self) -> int:
+        self.peak_disk = max(self.peak_disk, self._disk())
         total = 0
         for d in self._dirs():
             if d in self.before:
@@ -109,7 +134,9 @@ async def _channels(fake, n: int) -> list[dict]:
     return g["channels"][:n]
 
 
-async def _wave(fake, bot, admin, members, size: str, jobs: int, channels: int, tag: str) -> dict:
+async def _wave(
+    fake, bot, admin, members, size: str, jobs: int, channels: int, tag: str, probe: bool = True
+) -> dict:
     chans = await _channels(fake, channels)
     pid = bot.proc.pid
     spool = _Spool()
@@ -131,7 +158,8 @@ async def _wave(fake, bot, admin, members, size: str, jobs: int, channels: int, 
             for i in range(jobs)
         ]
         while not all(t.done() for t in tasks):
-            acks.append(await show(fake, admin))
+            if probe:
+                acks.append(await show(fake, admin))
             await asyncio.sleep(0.05)
         elapsed = now() - t0
         main1, work1 = _cpu_s(pid), _workers_cpu_s(pid)
@@ -154,6 +182,7 @@ async def _wave(fake, bot, admin, members, size: str, jobs: int, channels: int, 
         "elapsed_s": elapsed,
         "jobs_per_s": jobs / elapsed,
         "floor_jobs_per_s": jobs / (DELAY_MS / 1000),
+        "main_cpu_s": main1 - main0,
         "main_cpu_per_job_s": (main1 - main0) / jobs,
         "worker_cpu_per_job_s": (work1 - work0) / jobs,
         "answer_to_upload_p50_s": median(to_upload),
@@ -164,6 +193,54 @@ async def _wave(fake, bot, admin, members, size: str, jobs: int, channels: int, 
         "peak_rss_bytes": mem.peak,
         "peak_spool_bytes": mem.peak_extra,
         "peak_total_bytes": mem.peak_total,
+        "peak_disk_spool_bytes": spool.peak_disk,
+    }
+
+
+async def _idle_probes(fake, bot, admin) -> dict:
+    """``/settings show`` round trips with nothing else running: the ack floor, and what
+    one probe costs the bot's main process (taken out of the waves' CPU per job)."""
+    pid = bot.proc.pid
+    cpu0, t0 = _cpu_s(pid), now()
+    await asyncio.sleep(2.0)
+    idle = (_cpu_s(pid) - cpu0) / (now() - t0)
+    cpu0 = _cpu_s(pid)
+    acks = [await show(fake, admin) for _ in range(IDLE_PROBES)]
+    return {
+        "idle_cpu_per_s": idle,
+        "probe_cpu_s": (_cpu_s(pid) - cpu0) / IDLE_PROBES,
+        "idle_ack_p50_s": median(acks),
+        "idle_ack_p99_s": percentile(acks, 99),
+    }
+
+
+async def _floors(fake, bot, admin, members, sizes: list[str]) -> dict:
+    out: dict = {"probes": await _idle_probes(fake, bot, admin), "sizes": {}}
+    for size in sizes:
+        body = body_for("markdown", photo_png(BY_LABEL[size]))
+        alone = await _wave(fake, bot, admin, members, size, 1, 1, f"alone-{size}", probe=False)
+        out["sizes"][size] = {
+            "cpu_floor_s": await job_cpu_floor(body),
+            "answer_bytes": len(body),
+            "alone_answer_to_upload_s": alone["answer_to_upload_p50_s"],
+            "alone_main_cpu_s": alone["main_cpu_per_job_s"],
+        }
+    return out
+
+
+def _with_floors(row: dict, floors: dict) -> dict:
+    probes, size = floors["probes"], floors["sizes"][row["size"]]
+    net = row["main_cpu_s"] - row["acks"] * probes["probe_cpu_s"]
+    return {
+        **row,
+        "main_cpu_net_per_job_s": max(0.0, net) / row["jobs"],
+        "probe_cpu_s": probes["probe_cpu_s"],
+        "idle_cpu_per_s": probes["idle_cpu_per_s"],
+        "alone_main_cpu_s": size["alone_main_cpu_s"],
+        "cpu_floor_per_job_s": size["cpu_floor_s"],
+        "alone_answer_to_upload_s": size["alone_answer_to_upload_s"],
+        "idle_ack_p99_s": probes["idle_ack_p99_s"],
+        "answer_bytes": size["answer_bytes"],
     }
 
 
@@ -192,11 +269,12 @@ async def run(gateway_base: str, waves: list[tuple[str, int]]) -> list[dict]:
             await fake.wait_for_interaction_reply(it, timeout=30)
             most = max(n for _, n in waves)
             members = [await fake.member(name=f"tp{i}") for i in range(most)]
-            await imagine_state(fake, members[0], "1K", 0)  # warm-up
+            await imagine_state(fake, members[0], waves[0][0], 0)  # warm-up
+            floors = await _floors(fake, bot, admin, members, sorted({s for s, _ in waves}))
             for w, (size, jobs) in enumerate(waves):
                 layouts = sorted({min(FEW_CHANNELS, max(1, jobs // 2)), jobs})
                 for channels in layouts:
                     tag = f"w{w}c{channels}"
                     row = await _wave(fake, bot, admin, members, size, jobs, channels, tag)
-                    out.append(row)
+                    out.append(_with_floors(row, floors))
     return out

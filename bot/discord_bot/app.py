@@ -49,7 +49,7 @@ from bot.operator_alerts import OperatorAlerts
 from bot.runtime import COMMAND_SYNC, Runtime
 from bot.services import Services, open_services
 from bot.storage.base import JobRecord
-from bot.workers import CpuPool
+from bot.workers import MAIN_KEEP_FREED_BYTES, MAIN_MMAP_THRESHOLD, CpuPool, keep_freed_memory
 
 log = logging.getLogger(__name__)
 
@@ -285,6 +285,7 @@ async def open_bot(
     (e.g. a shorter ``guild_ready_timeout``).
     """
     apply_discord_endpoints(settings.api_base, settings.gateway_url)
+    keep_freed_memory(MAIN_KEEP_FREED_BYTES, MAIN_MMAP_THRESHOLD)
     quiet_voice()
     install_reconnect_line()
     async with AsyncExitStack() as stack:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
+from bot.discord_bot.uploads import UploadBytes
 from bot.limits import MESSAGE_LIMIT
 from bot.types import GeneratedImage
 
@@ -72,10 +73,8 @@ async def fit_images(
 
 
 def _files(images: Sequence[GeneratedImage], stem: str) -> list[discord.File]:
-    import io
-
     return [
-        discord.File(io.BytesIO(img.data), filename=f"{stem}-{i + 1}.{img.extension}")
+        discord.File(UploadBytes(img.data), filename=f"{stem}-{i + 1}.{img.extension}")
         for i, img in enumerate(images)
     ]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any, BinaryIO
 
 import httpx
@@ -35,6 +35,16 @@ MAX_CONNECT_SECONDS = 30.0
 YIELD_EVERY_BYTES = 8 * 1024 * 1024
 
 
+# Where a body goes: a file, or what opens one once the response's headers are in.
+Sink = BinaryIO | Callable[[httpx.Headers], BinaryIO]
+
+
+def declared_length(headers: httpx.Headers) -> int | None:
+    """The body's Content-Length, when the response declares one."""
+    declared = headers.get("content-length", "")
+    return int(declared) if declared.isdigit() else None
+
+
 def retry_after_header(headers: httpx.Headers) -> str | None:
     """Retry-After, or OpenRouter-style ``retry-after-ms`` in seconds."""
     value = headers.get("retry-after")
@@ -56,11 +66,12 @@ async def fetch(
     cap: int,
     *,
     resolve: Resolver | None = None,
-    sink: BinaryIO | None = None,
+    sink: Sink | None = None,
 ) -> tuple[int, httpx.Headers, bytes]:
     """Status, headers and body of one exchange, within the timeout and the size cap.
 
-    With ``sink`` the body is written there chunk by chunk and ``b""`` returned. Private
+    With ``sink`` the body is written there chunk by chunk and ``b""`` returned (a
+    callable sink is called with the response's headers for the file). Private
     addresses are refused unless the gateway allows them (``resolve`` answers for DNS).
     """
     extensions: dict[str, Any] = {}
@@ -85,6 +96,8 @@ async def fetch(
                 encoding = undecodable_encoding(response.headers.get("content-encoding"))
                 if encoding is not None:
                     raise encoding_error(url, encoding)
+                if callable(sink):
+                    sink = sink(response.headers)
                 data = await read_capped(response, cap, sink)
     except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
         raise GatewayRejected("The gateway base URL is not a valid http(s) URL.") from exc
@@ -102,7 +115,7 @@ async def fetch(
         method,
         gateway_address(url),
         response.status_code,
-        sink.tell() if sink is not None else len(data),
+        sink.tell() if sink is not None and not callable(sink) else len(data),
         time.monotonic() - started,
     )
     return response.status_code, response.headers, data
@@ -122,8 +135,8 @@ async def read_capped(response: httpx.Response, cap: int, sink: BinaryIO | None 
     there (a page-cache write of one piece is microseconds) instead of being gathered,
     and ``b""`` is returned.
     """
-    declared = response.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > cap:
+    declared = declared_length(response.headers)
+    if declared is not None and declared > cap:
         raise ResponseTooLarge()
     # A response built with its body (httpx.MockTransport) was read, and decoded, already.
     given = response.is_stream_consumed

@@ -14,6 +14,8 @@ are returned lower-cased (Google's ``STOP`` becomes ``stop``).
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -215,10 +217,14 @@ def parse_response_file(
 
     With ``upload_limit``, images over it get ``fitted`` in the same call, so the
     decoded original is not shipped back to the main process only to come here again.
-    The caller owns (and removes) the file.
+    The file is removed once read: a spooled body is memory (tmpfs) that the parse
+    below no longer needs, ~28 MB per 4K answer for the ~0.5 s the decode takes. The
+    caller still owns the directory around it.
     """
     with open(path, "rb") as f:
         body = f.read()
+    with contextlib.suppress(OSError):
+        os.unlink(path)
     parsed = parse_response(body, status, content_type, retry_after=retry_after, model=model)
     del body  # the fit below needs the memory more
     if upload_limit is None:

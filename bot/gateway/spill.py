@@ -43,6 +43,12 @@ SPILL_MIN_BYTES = 256 * 1024
 # less than spilling them to a file and reading that back in a thread.
 SMALL_BODY_BYTES = 8 * 1024 * 1024
 SHM_DIR = "/dev/shm"
+# A body declared larger than this is spooled to a disk-backed file, not tmpfs: tmpfs
+# is memory that nothing can reclaim, and 16 simultaneous 4K answers (~28 MB each)
+# waiting for two workers held ~0.45 GB of it, measured here. A disk file's pages are
+# page cache the kernel can write back and drop; one written and deleted within
+# seconds usually never reaches the disk at all.
+DISK_SPOOL_ABOVE_BYTES = SMALL_BODY_BYTES
 # What the member reads when the worker reading the gateway's answer died under it.
 ANSWER_WORKER_DIED = "Something went wrong while reading the image service's answer; try again."
 
@@ -58,8 +64,11 @@ def spool_base(room_needed: int) -> str:
     return tempfile.gettempdir()
 
 
-def _remove(path: str) -> None:
-    shutil.rmtree(path, ignore_errors=True)
+def _remove(directory: str, *files: str) -> None:
+    shutil.rmtree(directory, ignore_errors=True)
+    for path in files:
+        with contextlib.suppress(OSError):  # the worker removed it once read
+            os.unlink(path)
 
 
 class Workdir:
@@ -74,12 +83,22 @@ class Workdir:
         self._base, self._room = base, room_needed
         self.path = ""
         self._future: Future[Any] | None = None
+        self._on_disk: dict[str, str] = {}  # large files kept out of a tmpfs directory
 
     def file(self, name: str) -> str:
-        return os.path.join(self.path, name)
+        return self._on_disk.get(name) or os.path.join(self.path, name)
 
-    def sink(self, name: str) -> BinaryIO:
-        """A new file in the directory to write into (tmpfs or page cache: microseconds)."""
+    def sink(self, name: str, size_hint: int | None = None) -> BinaryIO:
+        """A new file to write into (tmpfs or page cache: microseconds).
+
+        In the directory, except a file of more than ``DISK_SPOOL_ABOVE_BYTES`` (by the
+        hint) when the directory is on tmpfs: that one goes to the system temp dir.
+        """
+        big = size_hint is not None and size_hint > DISK_SPOOL_ABOVE_BYTES
+        if big and self._base is None and self.path.startswith(SHM_DIR + os.sep):
+            fd, path = tempfile.mkstemp(prefix=f"imagine-{name}-")
+            self._on_disk[name] = path
+            return os.fdopen(fd, "wb")
         return open(self.file(name), "wb")  # noqa: SIM115 - the caller closes it
 
     async def run(self, fn: Callable[..., T], /, *args: Any, small: bool = False) -> T:
@@ -94,11 +113,11 @@ class Workdir:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
-        future, path = self._future, self.path
+        future, paths = self._future, (self.path, *self._on_disk.values())
         if future is None or future.done():
-            _remove(path)
+            _remove(*paths)
         else:
-            future.add_done_callback(lambda _: _remove(path))
+            future.add_done_callback(lambda _: _remove(*paths))
 
 
 # --------------------------------------------------------------------------- worker side

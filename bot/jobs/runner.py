@@ -55,6 +55,7 @@ from bot.runtime.base import ChainPlace, Quota, Slot
 from bot.storage.base import GuildSettings, JobRecord, TurnRecord
 from bot.storage.errors import JobFenced
 from bot.types import GatewayConfig, ImageRequest, ImageResult
+from bot.workers import trimmed_when_idle
 
 if TYPE_CHECKING:
     from bot.services import Services
@@ -165,7 +166,8 @@ class JobRunner:
             )
             try:
                 async with runtime.tasks.job():
-                    yield Job(self, spec, settings, place, slot)
+                    with trimmed_when_idle():
+                        yield Job(self, spec, settings, place, slot)
             finally:
                 await runtime.admissions.release(slot)
         finally:
@@ -337,8 +339,12 @@ class JobRunner:
         """
         try:
             store = self.services.store
+            # The worker that parsed the answer hashed the bytes it keeps for the turn.
+            digests = {id(data): sha for sha, data in result.blobs.items()}
             outputs = [
-                await store.put_blob(img.data, img.mime, img.width, img.height)
+                await store.put_blob(
+                    img.data, img.mime, img.width, img.height, sha256=digests.get(id(img.data))
+                )
                 for img in result.images
             ]
             stored_shas = {o.sha256 for o in outputs}

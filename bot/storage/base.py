@@ -175,14 +175,17 @@ class Store(Protocol):
     # content-addressed images
 
     async def put_blob(
-        self, data: bytes, mime: str, width: int = 0, height: int = 0
+        self, data: bytes, mime: str, width: int = 0, height: int = 0, *, sha256: str | None = None
     ) -> StoredImage:
         """Store image bytes under their SHA-256 (lower-case hex) and return the reference.
 
         Idempotent: putting the same bytes again stores nothing new, keeps the first
         mime, fills in dimensions still unknown (0), and restarts the blob's grace (see
-        ``collect_garbage``). ``TypeError`` if data is not bytes; ``InvalidValue`` for an
-        empty mime or negative dimensions.
+        ``collect_garbage``). ``sha256``: the digest of ``data`` when the caller has it
+        already (a worker took it while parsing), so the main process does not hash
+        megabytes again; it is trusted, not checked. ``TypeError`` if data is not bytes;
+        ``InvalidValue`` for an empty mime, negative dimensions or a digest that is not
+        64 lower-case hex digits.
         """
         ...
 

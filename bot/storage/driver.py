@@ -117,10 +117,10 @@ class Driver(ABC):
     # content-addressed images
 
     async def put_blob(
-        self, data: bytes, mime: str, width: int = 0, height: int = 0
+        self, data: bytes, mime: str, width: int = 0, height: int = 0, *, sha256: str | None = None
     ) -> StoredImage:
         data, mime, width, height = v.check_blob(data, mime, width, height)
-        sha = await _sha256(data)
+        sha = v.check_sha256(sha256) if sha256 is not None else await _sha256(data)
         return await self._put_blob(sha, data, mime, width, height, now=self._clock())
 
     async def get_blob(self, sha256: str) -> bytes:

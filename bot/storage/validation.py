@@ -117,6 +117,15 @@ def check_blob(data: Any, mime: Any, width: Any, height: Any) -> tuple[bytes, st
     return bytes(data) if not isinstance(data, bytes) else data, mime, width, height
 
 
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def check_sha256(sha: Any) -> str:
+    if not isinstance(sha, str) or not _SHA256.fullmatch(sha):
+        raise InvalidValue("a blob digest must be 64 lower-case hex digits")
+    return sha
+
+
 def check_keep(keep: Any) -> int:
     if not _is_int(keep) or keep < 0:
         raise InvalidValue(f"keep must be a whole number >= 0, got {keep!r}")

@@ -11,8 +11,16 @@ import orjson
 import pytest
 from PIL import Image
 
-from bot.gateway.parsing import ParsedResponse
-from bot.gateway.spill import SPILL_MIN_BYTES, Workdir, _spill, parse_spooled, unspill
+from bot.gateway.parsing import ParsedResponse, parse_response_file
+from bot.gateway.spill import (
+    DISK_SPOOL_ABOVE_BYTES,
+    SHM_DIR,
+    SPILL_MIN_BYTES,
+    Workdir,
+    _spill,
+    parse_spooled,
+    unspill,
+)
 from bot.types import GeneratedImage, ImageResult
 from bot.workers import CpuPool
 from tests.fakes.gateway import markdown_response
@@ -118,3 +126,33 @@ async def test_small_body_parsed_by_the_small_worker_and_large_one_spilled(tmp_p
     assert small.result.images[0].data == png
     assert large.result.images[0].data == png  # read back from its spill file
     assert list(tmp_path.iterdir()) == []
+
+
+async def test_a_large_body_is_spooled_to_disk_not_tmpfs_and_removed_after(tmp_path):
+    async with CpuPool(inline=True) as cpu:
+        async with Workdir(cpu) as work:
+            if not work.path.startswith(SHM_DIR + os.sep):
+                pytest.skip("no tmpfs at /dev/shm here")
+            with work.sink("body", DISK_SPOOL_ABOVE_BYTES + 1) as f:
+                f.write(b"large")
+            with work.sink("other", DISK_SPOOL_ABOVE_BYTES) as f:
+                f.write(b"small")
+            body, other = work.file("body"), work.file("other")
+            assert not body.startswith(SHM_DIR) and contents(body) == b"large"
+            assert os.path.dirname(other) == work.path
+        assert contents(body) is None and contents(work.path) is None
+
+
+def contents(path: str) -> bytes | None:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except FileNotFoundError:
+        return None
+
+
+def test_the_worker_removes_the_spooled_body_once_read(tmp_path):
+    path = tmp_path / "body"
+    path.write_bytes(orjson.dumps(markdown_response([noise_png(16)], "here")))
+    parsed = parse_response_file(str(path), 200, "application/json")
+    assert parsed.result.images and not path.exists()

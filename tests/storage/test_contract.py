@@ -115,6 +115,17 @@ async def test_put_blob_refuses_what_is_not_an_image_row(store: Store, probe: Pr
     assert await probe.blob_shas() == set()
 
 
+async def test_put_blob_takes_a_digest_the_caller_already_has(store: Store, probe: Probe) -> None:
+    """A worker hashed the bytes while parsing: the store keeps them under that digest."""
+    sha = hashlib.sha256(b"parsed bytes").hexdigest()
+    ref = await store.put_blob(b"parsed bytes", "image/png", 2, 2, sha256=sha)
+    assert ref == StoredImage(sha, "image/png", 2, 2)
+    assert await store.get_blob(sha) == b"parsed bytes"
+    with pytest.raises(InvalidValue, match="digest"):
+        await store.put_blob(b"x", "image/png", sha256=sha.upper())
+    assert await probe.blob_shas() == {sha}
+
+
 async def test_putting_a_blob_again_restarts_its_grace(open_db: OpenDB, clock: Clock) -> None:
     store = await open_db(blob_grace=600)
     ref = await store.put_blob(b"orphan for now", "image/png")

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterable, Sequence
-
-import aiosqlite
 
 from bot.storage import codec
 from bot.storage.base import StoredImage, TurnRecord
-from bot.storage.sqlite.connection import SQLiteBase, placeholders
+from bot.storage.sqlite.connection import SQLiteBase, fetchall, fetchone, placeholders
 from bot.storage.validation import BlobRef
 
 
@@ -16,24 +15,35 @@ class HistoryTables(SQLiteBase):
     async def _put_blob(
         self, sha: str, data: bytes, mime: str, width: int, height: int, *, now: float
     ) -> StoredImage:
-        async with self._write() as db:
-            # Look first: binding tens of MB only to discard them on conflict is a waste.
-            row = await self._fetchone(
-                db,
-                "UPDATE blobs SET touched_at = ?,"
-                " width = CASE WHEN width = 0 THEN ? ELSE width END,"
-                " height = CASE WHEN height = 0 THEN ? ELSE height END"
-                " WHERE sha256 = ? RETURNING mime, width, height",
-                (now, width, height, sha),
+        return await self._transaction(self._put_blob_in, sha, data, mime, width, height, now)
+
+    @staticmethod
+    def _put_blob_in(
+        conn: sqlite3.Connection,
+        sha: str,
+        data: bytes,
+        mime: str,
+        width: int,
+        height: int,
+        now: float,
+    ) -> StoredImage:
+        # Look first: binding tens of MB only to discard them on conflict is a waste.
+        row = fetchone(
+            conn,
+            "UPDATE blobs SET touched_at = ?,"
+            " width = CASE WHEN width = 0 THEN ? ELSE width END,"
+            " height = CASE WHEN height = 0 THEN ? ELSE height END"
+            " WHERE sha256 = ? RETURNING mime, width, height",
+            (now, width, height, sha),
+        )
+        if row is None:
+            conn.execute(
+                "INSERT INTO blobs"
+                " (sha256, mime, width, height, size, created_at, touched_at, data)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (sha, mime, width, height, len(data), now, now, data),
             )
-            if row is None:
-                await db.execute(
-                    "INSERT INTO blobs"
-                    " (sha256, mime, width, height, size, created_at, touched_at, data)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (sha, mime, width, height, len(data), now, now, data),
-                )
-                return StoredImage(sha256=sha, mime=mime, width=width, height=height)
+            return StoredImage(sha256=sha, mime=mime, width=width, height=height)
         return StoredImage(sha256=sha, mime=row["mime"], width=row["width"], height=row["height"])
 
     async def _get_blob(self, sha: str) -> bytes | None:
@@ -50,12 +60,13 @@ class HistoryTables(SQLiteBase):
             return None
         return StoredImage(sha256=sha, mime=row["mime"], width=row["width"], height=row["height"])
 
-    async def _missing_blobs(self, db: aiosqlite.Connection, shas: Iterable[str]) -> list[str]:
+    @staticmethod
+    def _missing_blobs(conn: sqlite3.Connection, shas: Iterable[str]) -> list[str]:
         wanted = list(dict.fromkeys(shas))
         if not wanted:
             return []
-        rows = await self._fetchall(
-            db, f"SELECT sha256 FROM blobs WHERE sha256 IN ({placeholders(len(wanted))})", wanted
+        rows = fetchall(
+            conn, f"SELECT sha256 FROM blobs WHERE sha256 IN ({placeholders(len(wanted))})", wanted
         )
         present = {r[0] for r in rows}
         return [s for s in wanted if s not in present]
@@ -64,38 +75,48 @@ class HistoryTables(SQLiteBase):
         self, turn: TurnRecord, refs: list[BlobRef], keep: int, created: float
     ) -> int:
         raw = None if turn.raw_turn is None else codec.dumps(turn.raw_turn)
-        async with self._write() as db:
-            missing = await self._missing_blobs(db, (sha for _, _, sha in refs))
-            if missing:
-                raise self._unstored(missing)
-            row = await self._fetchone(
-                db,
-                "INSERT INTO turns (channel_id, guild_id, user_id, prompt, model_text, raw_turn,"
-                " job_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                (
-                    turn.channel_id,
-                    turn.guild_id,
-                    turn.user_id,
-                    turn.prompt,
-                    turn.model_text,
-                    raw,
-                    turn.job_id,
-                    created,
-                ),
-            )
-            assert row is not None
-            turn_id = int(row[0])
-            await db.executemany(
-                "INSERT INTO turn_blobs (turn_id, role, position, sha256) VALUES (?, ?, ?, ?)",
-                [(turn_id, role, pos, sha) for role, pos, sha in refs],
-            )
-            cur = await db.execute(
-                "DELETE FROM turns WHERE channel_id = ? AND id NOT IN"
-                " (SELECT id FROM turns WHERE channel_id = ? ORDER BY id DESC LIMIT ?)",
-                (turn.channel_id, turn.channel_id, keep),
-            )
-            if cur.rowcount:
-                await self._collect(db)
+        return await self._transaction(self._append_turn_in, turn, refs, keep, created, raw)
+
+    def _append_turn_in(
+        self,
+        conn: sqlite3.Connection,
+        turn: TurnRecord,
+        refs: list[BlobRef],
+        keep: int,
+        created: float,
+        raw: str | None,
+    ) -> int:
+        missing = self._missing_blobs(conn, (sha for _, _, sha in refs))
+        if missing:
+            raise self._unstored(missing)
+        row = fetchone(
+            conn,
+            "INSERT INTO turns (channel_id, guild_id, user_id, prompt, model_text, raw_turn,"
+            " job_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            (
+                turn.channel_id,
+                turn.guild_id,
+                turn.user_id,
+                turn.prompt,
+                turn.model_text,
+                raw,
+                turn.job_id,
+                created,
+            ),
+        )
+        assert row is not None
+        turn_id = int(row[0])
+        conn.executemany(
+            "INSERT INTO turn_blobs (turn_id, role, position, sha256) VALUES (?, ?, ?, ?)",
+            [(turn_id, role, pos, sha) for role, pos, sha in refs],
+        )
+        cur = conn.execute(
+            "DELETE FROM turns WHERE channel_id = ? AND id NOT IN"
+            " (SELECT id FROM turns WHERE channel_id = ? ORDER BY id DESC LIMIT ?)",
+            (turn.channel_id, turn.channel_id, keep),
+        )
+        if cur.rowcount:
+            self._collect(conn)
         return turn_id
 
     async def _recent_turns(self, channel_id: int, limit: int) -> Sequence[TurnRecord]:
@@ -142,9 +163,12 @@ class HistoryTables(SQLiteBase):
         ]
 
     async def _reset_history(self, channel_id: int) -> int:
-        async with self._write() as db:
-            cur = await db.execute("DELETE FROM turns WHERE channel_id = ?", (channel_id,))
-            removed = cur.rowcount
-            if removed:
-                await self._collect(db)
+        return await self._transaction(self._reset_history_in, channel_id)
+
+    def _reset_history_in(self, conn: sqlite3.Connection, channel_id: int) -> int:
+        removed: int = conn.execute(
+            "DELETE FROM turns WHERE channel_id = ?", (channel_id,)
+        ).rowcount
+        if removed:
+            self._collect(conn)
         return removed

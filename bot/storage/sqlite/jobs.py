@@ -2,49 +2,53 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-import aiosqlite
-
 from bot.storage import codec
 from bot.storage.base import JobRecord
-from bot.storage.sqlite.connection import SQLiteBase, placeholders
+from bot.storage.sqlite.connection import SQLiteBase, fetchone, placeholders
 
 _job = codec.job_record
 
 
 class JobTables(SQLiteBase):
     async def _create_job(self, fields: dict[str, Any], *, now: float) -> JobRecord:
-        async with self._write() as db:
-            row = await self._fetchone(
-                db,
-                "INSERT INTO jobs (kind, guild_id, channel_id, user_id, prompt, state, params,"
-                " interaction_token, owner, created_at)"
-                " VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?) RETURNING *",
-                (
-                    fields["kind"],
-                    fields["guild_id"],
-                    fields["channel_id"],
-                    fields["user_id"],
-                    fields["prompt"],
-                    codec.dumps(fields["params"]),
-                    fields["interaction_token"],
-                    fields["owner"],
-                    now,
-                ),
-            )
-            assert row is not None
-            job = _job(row)
-            await self._index_job_blobs(db, job)
+        return await self._transaction(self._create_job_in, fields, now)
+
+    def _create_job_in(
+        self, conn: sqlite3.Connection, fields: dict[str, Any], now: float
+    ) -> JobRecord:
+        row = fetchone(
+            conn,
+            "INSERT INTO jobs (kind, guild_id, channel_id, user_id, prompt, state, params,"
+            " interaction_token, owner, created_at)"
+            " VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?) RETURNING *",
+            (
+                fields["kind"],
+                fields["guild_id"],
+                fields["channel_id"],
+                fields["user_id"],
+                fields["prompt"],
+                codec.dumps(fields["params"]),
+                fields["interaction_token"],
+                fields["owner"],
+                now,
+            ),
+        )
+        assert row is not None
+        job = _job(row)
+        self._index_job_blobs(conn, job)
         return job
 
-    async def _index_job_blobs(self, db: aiosqlite.Connection, job: JobRecord) -> None:
-        await db.execute("DELETE FROM job_blobs WHERE job_id = ?", (job.id,))
+    @staticmethod
+    def _index_job_blobs(conn: sqlite3.Connection, job: JobRecord) -> None:
+        conn.execute("DELETE FROM job_blobs WHERE job_id = ?", (job.id,))
         shas = codec.sha_candidates((job.params, job.result))
         if shas:
             # Only stored blobs: a sha-shaped string that names nothing is not a reference.
-            await db.execute(
+            conn.execute(
                 "INSERT INTO job_blobs (job_id, sha256) SELECT ?, sha256 FROM blobs"
                 f" WHERE sha256 IN ({placeholders(len(shas))})",
                 (job.id, *shas),
@@ -70,30 +74,38 @@ class JobTables(SQLiteBase):
             assignments.append("started_at = COALESCE(started_at, :start_at)")
         if finish_at is not None:
             assignments.append("finished_at = :finish_at")
+        params = {**columns, "start_at": start_at, "finish_at": finish_at, "id": job_id}
+        reindex = "params" in values or "result" in values
+        return await self._transaction(
+            self._update_job_in, assignments, params | {"fence": fence_owner}, reindex
+        )
+
+    def _update_job_in(
+        self,
+        conn: sqlite3.Connection,
+        assignments: list[str],
+        params: dict[str, Any],
+        reindex: bool,
+    ) -> JobRecord | None:
         where = "id = :id"
+        fence_owner = params["fence"]
         if fence_owner is not None:
             where += " AND owner = :fence AND state IN ('queued', 'running')"
-        async with self._write() as db:
-            if assignments:
-                row = await self._fetchone(
-                    db,
-                    f"UPDATE jobs SET {', '.join(assignments)} WHERE {where} RETURNING *",
-                    {**columns, "start_at": start_at, "finish_at": finish_at, "id": job_id}
-                    | {"fence": fence_owner},
-                )
-            else:
-                row = await self._fetchone(
-                    db, f"SELECT * FROM jobs WHERE {where}", {"id": job_id, "fence": fence_owner}
-                )
-            if row is None and fence_owner is not None:
-                current = await self._fetchone(db, "SELECT * FROM jobs WHERE id = ?", (job_id,))
-                if current is not None:
-                    raise self._fenced(_job(current), fence_owner)
-            if row is None:
-                return None
-            job = _job(row)
-            if "params" in values or "result" in values:
-                await self._index_job_blobs(db, job)
+        if assignments:
+            row = fetchone(
+                conn, f"UPDATE jobs SET {', '.join(assignments)} WHERE {where} RETURNING *", params
+            )
+        else:
+            row = fetchone(conn, f"SELECT * FROM jobs WHERE {where}", params)
+        if row is None and fence_owner is not None:
+            current = fetchone(conn, "SELECT * FROM jobs WHERE id = ?", (params["id"],))
+            if current is not None:
+                raise self._fenced(_job(current), fence_owner)
+        if row is None:
+            return None
+        job = _job(row)
+        if reindex:
+            self._index_job_blobs(conn, job)
         return job
 
     async def _get_job(self, job_id: int) -> JobRecord | None:
@@ -115,20 +127,21 @@ class JobTables(SQLiteBase):
         return [_job(r) for r in rows]
 
     async def _delete_finished_jobs(self, before: float, batch: int) -> int:
+        return await self._transaction(self._delete_finished_jobs_in, before, batch)
+
+    def _delete_finished_jobs_in(self, conn: sqlite3.Connection, before: float, batch: int) -> int:
         # By finish time: a job a restart interrupted has just "finished", and its "Run
         # again" button must keep working (a 4K job frees ~30 MB).
-        async with self._write() as db:
-            # The states are spelled out (not FINISHED_STATES as parameters): SQLite uses
-            # the partial index jobs_by_finished only for literal terms that match it.
-            cur = await db.execute(
-                "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs"
-                " WHERE state IN ('done', 'failed', 'interrupted') AND finished_at < ?"
-                " ORDER BY finished_at LIMIT ?)",
-                (before, batch),
-            )
-            count = cur.rowcount
-            if count:
-                await self._collect(db)
+        # The states are spelled out (not FINISHED_STATES as parameters): SQLite uses
+        # the partial index jobs_by_finished only for literal terms that match it.
+        count: int = conn.execute(
+            "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs"
+            " WHERE state IN ('done', 'failed', 'interrupted') AND finished_at < ?"
+            " ORDER BY finished_at LIMIT ?)",
+            (before, batch),
+        ).rowcount
+        if count:
+            self._collect(conn)
         return count
 
     async def _count_jobs(self, guild_id: int | None, user_id: int | None, since: float) -> int:

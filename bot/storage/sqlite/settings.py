@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -68,15 +69,15 @@ class SettingsTables(SQLiteBase):
     async def _record_usage(
         self, guild_id: int | None, user_id: int, day: int, images: int, tokens: int
     ) -> None:
-        async with self._write() as db:
-            # guild_id 0 stands for direct messages (see the schema).
-            await db.execute(
-                "INSERT INTO usage (guild_id, user_id, day, jobs, images, tokens)"
-                " VALUES (?, ?, ?, 1, ?, ?)"
-                " ON CONFLICT (guild_id, day, user_id) DO UPDATE SET jobs = jobs + 1,"
-                " images = images + excluded.images, tokens = tokens + excluded.tokens",
-                (guild_id or 0, user_id, day, images, tokens),
-            )
+        # guild_id 0 stands for direct messages (see the schema).
+        await self._transaction(
+            _execute,
+            "INSERT INTO usage (guild_id, user_id, day, jobs, images, tokens)"
+            " VALUES (?, ?, ?, 1, ?, ?)"
+            " ON CONFLICT (guild_id, day, user_id) DO UPDATE SET jobs = jobs + 1,"
+            " images = images + excluded.images, tokens = tokens + excluded.tokens",
+            (guild_id or 0, user_id, day, images, tokens),
+        )
 
     async def _usage_summary(self, guild_id: int, first_day: int) -> Sequence[UsageRow]:
         async with self._read() as db:
@@ -90,24 +91,24 @@ class SettingsTables(SQLiteBase):
         return [UsageRow(user_id=r[0], jobs=r[1], images=r[2], tokens=r[3]) for r in rows]
 
     async def _record_size_check(self, seen: SizeObservation) -> None:
-        async with self._write() as db:
-            await db.execute(
-                "INSERT INTO size_observations (gateway, model, dialect, asked, delivered,"
-                " size_honoured, ratio_honoured, seen_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (gateway, model, dialect) DO UPDATE SET asked = excluded.asked,"
-                " delivered = excluded.delivered, size_honoured = excluded.size_honoured,"
-                " ratio_honoured = excluded.ratio_honoured, seen_at = excluded.seen_at",
-                (
-                    seen.gateway,
-                    seen.model,
-                    seen.dialect,
-                    seen.asked,
-                    seen.delivered,
-                    seen.size_honoured,
-                    seen.ratio_honoured,
-                    seen.seen_at,
-                ),
-            )
+        await self._transaction(
+            _execute,
+            "INSERT INTO size_observations (gateway, model, dialect, asked, delivered,"
+            " size_honoured, ratio_honoured, seen_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (gateway, model, dialect) DO UPDATE SET asked = excluded.asked,"
+            " delivered = excluded.delivered, size_honoured = excluded.size_honoured,"
+            " ratio_honoured = excluded.ratio_honoured, seen_at = excluded.seen_at",
+            (
+                seen.gateway,
+                seen.model,
+                seen.dialect,
+                seen.asked,
+                seen.delivered,
+                seen.size_honoured,
+                seen.ratio_honoured,
+                seen.seen_at,
+            ),
+        )
 
     async def _size_checks(self, gateway: str, model: str | None) -> list[SizeObservation]:
         where, params = "gateway = ?", [gateway]
@@ -151,3 +152,7 @@ class SettingsTables(SQLiteBase):
                 " updated_at = excluded.updated_at",
                 (key, value, now),
             )
+
+
+def _execute(conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> None:
+    conn.execute(sql, params)
