@@ -207,9 +207,14 @@ def main(argv: list[str] | None = None) -> int:
         sc = results["scaling"]
         print(
             "\n6. Scaling: simultaneous 1K /imagine waves, one member and channel per job over "
-            f"6 servers, gateway answers after {sc['delay_s']:.1f} s; CPU per job from "
-            "/proc (main = the bot processes summed, PG = the server's processes; all share "
-            f"these {sc['cpus']} cores); others' cores = the machine's busy time not ours"
+            f"{sc['servers']} servers, gateway answers after {sc['delay_s']:.1f} s; CPU per job "
+            "from /proc (main = the bot processes summed, PG = the server's processes; all share "
+            f"these {sc['cpus']} cores), PG xacts = the bench database's transactions; cores "
+            f"are averages over the wave and its {sc['settle_s']:.1f} s settling: busiest main = "
+            "its event loop "
+            "(1.0 = saturated), loop waited = share of that time the most-delayed loop was "
+            "runnable without a free core, ours = everything the bench started, others' = the "
+            "machine's busy time not ours"
         )
         if sc["rows"]:
             print(report.scaling_table(sc["rows"]))

@@ -108,6 +108,18 @@ async def drop_database(url: str, name: str) -> None:
         await conn.close()
 
 
+async def activity(conn, name: str) -> tuple[int, int]:
+    """(transactions ended, rows written) in database ``name`` so far, from the server's
+    statistics: each backend reports them within about a second of going idle."""
+    row = await conn.fetchrow(
+        "SELECT xact_commit + xact_rollback AS xacts, "
+        "tup_inserted + tup_updated + tup_deleted AS rows "
+        "FROM pg_stat_database WHERE datname = $1",
+        name,
+    )
+    return (int(row["xacts"]), int(row["rows"])) if row is not None else (0, 0)
+
+
 def _stat_fields(pid: int) -> list[bytes] | None:
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:

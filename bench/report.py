@@ -236,8 +236,11 @@ def scaling_table(rows: list[dict]) -> str:
         "main CPU ms/job",
         "worker CPU ms/job",
         "PG CPU ms/job",
+        "PG xacts/job",
         "harness CPU ms/job",
         "busiest main cores",
+        "loop waited %",
+        "our cores",
         "others' cores",
         "RSS MB",
     ]
@@ -256,8 +259,11 @@ def scaling_table(rows: list[dict]) -> str:
                 _ms(r["main_cpu_per_job_s"]),
                 _ms(r["worker_cpu_per_job_s"]),
                 _ms(r["server_cpu_per_job_s"]) if r["backend"] != "sqlite" else "-",
+                "-" if r["pg_xacts_per_job"] is None else f"{r['pg_xacts_per_job']:.1f}",
                 _ms(r["harness_cpu_per_job_s"]),
                 _cores(r["busiest_main_cores"]),
+                f"{r['most_waiting_loop_share'] * 100:.0f}",
+                _cores(r["ours_cores"]),
                 _cores(r["others_cores"]),
                 _mb(r["peak_rss_bytes"]),
             ]

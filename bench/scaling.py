@@ -24,6 +24,7 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, ExitStack, asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from bench import pgserver
 from bench.discord_bench import ACK_INTERVAL_S, BotProcess, bot_process, imagine_state, show
@@ -52,6 +53,9 @@ LIMITS = {
     "server_hourly": 0,
     "server_daily": 0,
 }
+# After a wave, before its CPU is read: jobs write their last rows after the upload, and
+# PostgreSQL backends report statistics within about a second of going idle.
+SETTLE_S = 1.5
 _TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -64,6 +68,16 @@ def machine_busy_s() -> float:
     with open("/proc/stat") as f:
         user, nice, system, _idle, _wait, irq, soft, steal = map(int, f.readline().split()[1:9])
     return (user + nice + system + irq + soft + steal) / _TICKS
+
+
+def _waited_s(pid: int) -> float:
+    """Seconds the main thread of ``pid`` (the event loop) was ready to run but had no core
+    (/proc/PID/schedstat: time on the CPU, time waiting on the run queue, in ns)."""
+    try:
+        with open(f"/proc/{pid}/schedstat") as f:
+            return int(f.read().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return 0.0
 
 
 def _label(backend: str, processes: int) -> str:
@@ -79,6 +93,8 @@ class _Cluster:
     members: list[dict]
     channels: list[dict]
     postmaster: int | None
+    # A session on the server and the bench database's name, for pg_stat_database.
+    stats: tuple[Any, str] | None
 
 
 @dataclass
@@ -86,6 +102,7 @@ class _Cpu:
     """CPU seconds so far, by whose they are."""
 
     mains: list[float]
+    waits: list[float]
     workers: float
     server: float | None
     harness: float
@@ -98,6 +115,7 @@ class _Cpu:
         server_pids = set(tree(c.postmaster)) if c.postmaster is not None else set()
         return cls(
             mains=[_cpu_s(b.proc.pid) for b in c.bots],
+            waits=[_waited_s(b.proc.pid) for b in c.bots],
             workers=sum(_workers_cpu_s(b.proc.pid) for b in c.bots),
             server=server,
             harness=_cpu_s(os.getpid()),
@@ -107,12 +125,16 @@ class _Cpu:
         )
 
 
+async def _activity(c: _Cluster) -> tuple[int, int] | None:
+    return None if c.stats is None else await pgserver.activity(*c.stats)
+
+
 async def _wave(c: _Cluster, jobs: int, tag: str) -> dict:
     acks: list[float] = []
     ours = set(tree(os.getpid()))
     with ExitStack() as stack:
         samplers = [stack.enter_context(TreeSampler(b.proc.pid)) for b in c.bots]
-        before = _Cpu.read(c, ours)
+        before, db_before = _Cpu.read(c, ours), await _activity(c)
         t0 = now()
         tasks = [
             asyncio.create_task(
@@ -134,7 +156,9 @@ async def _wave(c: _Cluster, jobs: int, tag: str) -> dict:
             acks.append(await show(c.fake, c.admins[g], channel=c.guilds[g]["channels"][0]))
             await asyncio.sleep(ACK_INTERVAL_S)
         elapsed = now() - t0
-        after = _Cpu.read(c, ours)
+        await asyncio.sleep(SETTLE_S)
+        window = now() - t0
+        after, db_after = _Cpu.read(c, ours), await _activity(c)
     answered = _answer_times()
     to_upload, delivered = [], 0
     for i, task in enumerate(tasks):
@@ -150,9 +174,11 @@ async def _wave(c: _Cluster, jobs: int, tag: str) -> dict:
         "jobs": jobs,
         "delivered": delivered,
         "elapsed_s": elapsed,
+        "window_s": window,
         "acks": acks,
         "to_upload": to_upload,
         "mains_s": [a - b for a, b in zip(after.mains, before.mains, strict=True)],
+        "waits_s": [a - b for a, b in zip(after.waits, before.waits, strict=True)],
         "workers_s": after.workers - before.workers,
         "server_s": None
         if after.server is None or before.server is None
@@ -160,6 +186,9 @@ async def _wave(c: _Cluster, jobs: int, tag: str) -> dict:
         "harness_s": after.harness - before.harness,
         "ours_s": after.ours - before.ours,
         "machine_s": after.machine - before.machine,
+        "db": None
+        if db_before is None or db_after is None
+        else [a - b for a, b in zip(db_after, db_before, strict=True)],
         # Each process tree's own peak, summed: the trees peak at about the same moment.
         "peak_rss_bytes": sum(s.peak for s in samplers),
     }
@@ -170,7 +199,10 @@ def _row(backend: str, processes: int, jobs: int, waves: list[dict]) -> dict:
     their samples, jobs/s as all jobs over all the time they took."""
     total = sum(w["jobs"] for w in waves)
     elapsed = sum(w["elapsed_s"] for w in waves)
+    window = sum(w["window_s"] for w in waves)
+    db = [w["db"] for w in waves]
     mains = [sum(col) for col in zip(*(w["mains_s"] for w in waves), strict=True)]
+    waits = [sum(col) for col in zip(*(w["waits_s"] for w in waves), strict=True)]
     acks = [a for w in waves for a in w["acks"]]
     to_upload = [t for w in waves for t in w["to_upload"]]
     server = [w["server_s"] for w in waves]
@@ -199,12 +231,19 @@ def _row(backend: str, processes: int, jobs: int, waves: list[dict]) -> dict:
         if any(s is None for s in server)
         else sum(s or 0.0 for s in server) / total,
         "harness_cpu_per_job_s": sum(w["harness_s"] for w in waves) / total,
-        # A share of 1.0 is one core: the busiest main process's event loop saturated.
-        "busiest_main_cores": max(mains) / elapsed,
-        "ours_cores": ours / elapsed,
-        "others_cores": max(0.0, sum(w["machine_s"] for w in waves) - ours) / elapsed,
+        "pg_xacts_per_job": None if None in db else sum(d[0] for d in db) / total,
+        "pg_rows_written_per_job": None if None in db else sum(d[1] for d in db) / total,
+        # Cores used on average over the wave and its settling: 1.0 for the busiest main
+        # process is its event loop saturated; ours + others near the core count, a full
+        # machine.
+        "busiest_main_cores": max(mains) / window,
+        # The share of the time a loop was ready to run but found no free core.
+        "most_waiting_loop_share": max(waits) / window,
+        "ours_cores": ours / window,
+        "others_cores": max(0.0, sum(w["machine_s"] for w in waves) - ours) / window,
         "peak_rss_bytes": max(w["peak_rss_bytes"] for w in waves),
         "main_cpu_s_by_process": mains,
+        "main_waited_s_by_process": waits,
     }
 
 
@@ -236,6 +275,7 @@ async def _cluster(
     most: int,
     database: str | None,
     postmaster: int | None,
+    stats: tuple[Any, str] | None,
 ) -> AsyncIterator[_Cluster]:
     import discord
 
@@ -274,11 +314,12 @@ async def _cluster(
             g["channels"].append(ch)
             await fake.dispatch("CHANNEL_CREATE", ch)
             channels.append(ch)
-        cluster = _Cluster(fake, list(bots), guilds, admins, members, channels, postmaster)
+        cluster = _Cluster(fake, list(bots), guilds, admins, members, channels, postmaster, stats)
         # Warm-up: each server's process runs a job (imports, pools, prepared statements).
         await asyncio.gather(
             *(imagine_state(fake, members[k], SIZE, 0, channel=channels[k]) for k in range(GUILDS))
         )
+        await asyncio.sleep(SETTLE_S)
         yield cluster
         violations = list(fake.violations)
     if violations:
@@ -293,13 +334,16 @@ async def _configuration(
     reps: int,
     server: str | None,
 ) -> list[dict]:
-    database, postmaster, name = None, None, None
+    database, postmaster, name, stats = None, None, None, None
     if server is not None:
+        import asyncpg
+
         name = f"bench_scaling_{os.getpid()}_{processes}"
         database, postmaster = await pgserver.fresh_database(server, name)
+        stats = (await asyncpg.connect(server), name)
     try:
         async with _cluster(
-            gateway_base, backend, processes, max(waves), database, postmaster
+            gateway_base, backend, processes, max(waves), database, postmaster, stats
         ) as c:
             rows = []
             for jobs in waves:
@@ -310,6 +354,8 @@ async def _configuration(
                 rows.append(_row(backend, processes, jobs, done))
             return rows
     finally:
+        if stats is not None:
+            await stats[0].close()
         if server is not None and name is not None:
             await pgserver.drop_database(server, name)
 
@@ -335,4 +381,6 @@ async def run(gateway_base: str, waves: tuple[int, ...], reps: int) -> dict:
         "loadavg_after": os.getloadavg(),
         "cpus": os.cpu_count(),
         "delay_s": DELAY_MS / 1000,
+        "servers": GUILDS,
+        "settle_s": SETTLE_S,
     }
