@@ -156,8 +156,9 @@ async def _wave(c: _Cluster, jobs: int, tag: str) -> dict:
             acks.append(await show(c.fake, c.admins[g], channel=c.guilds[g]["channels"][0]))
             await asyncio.sleep(ACK_INTERVAL_S)
         elapsed = now() - t0
+        # Cores are averaged over the wave itself; CPU per job also counts its settling.
+        mid = _Cpu.read(c, ours)
         await asyncio.sleep(SETTLE_S)
-        window = now() - t0
         after, db_after = _Cpu.read(c, ours), await _activity(c)
     answered = _answer_times()
     to_upload, delivered = [], 0
@@ -174,18 +175,19 @@ async def _wave(c: _Cluster, jobs: int, tag: str) -> dict:
         "jobs": jobs,
         "delivered": delivered,
         "elapsed_s": elapsed,
-        "window_s": window,
         "acks": acks,
         "to_upload": to_upload,
         "mains_s": [a - b for a, b in zip(after.mains, before.mains, strict=True)],
-        "waits_s": [a - b for a, b in zip(after.waits, before.waits, strict=True)],
+        "waits_s": [a - b for a, b in zip(mid.waits, before.waits, strict=True)],
+        "wave_mains_s": [a - b for a, b in zip(mid.mains, before.mains, strict=True)],
+        "wave_ours_s": mid.ours - before.ours,
+        "wave_machine_s": mid.machine - before.machine,
         "workers_s": after.workers - before.workers,
         "server_s": None
         if after.server is None or before.server is None
         else after.server - before.server,
         "harness_s": after.harness - before.harness,
         "ours_s": after.ours - before.ours,
-        "machine_s": after.machine - before.machine,
         "db": None
         if db_before is None or db_after is None
         else [a - b for a, b in zip(db_after, db_before, strict=True)],
@@ -199,10 +201,11 @@ def _row(backend: str, processes: int, jobs: int, waves: list[dict]) -> dict:
     their samples, jobs/s as all jobs over all the time they took."""
     total = sum(w["jobs"] for w in waves)
     elapsed = sum(w["elapsed_s"] for w in waves)
-    window = sum(w["window_s"] for w in waves)
     db = [w["db"] for w in waves]
     mains = [sum(col) for col in zip(*(w["mains_s"] for w in waves), strict=True)]
     waits = [sum(col) for col in zip(*(w["waits_s"] for w in waves), strict=True)]
+    wave_mains = [sum(col) for col in zip(*(w["wave_mains_s"] for w in waves), strict=True)]
+    wave_ours = sum(w["wave_ours_s"] for w in waves)
     acks = [a for w in waves for a in w["acks"]]
     to_upload = [t for w in waves for t in w["to_upload"]]
     server = [w["server_s"] for w in waves]
@@ -231,16 +234,17 @@ def _row(backend: str, processes: int, jobs: int, waves: list[dict]) -> dict:
         if any(s is None for s in server)
         else sum(s or 0.0 for s in server) / total,
         "harness_cpu_per_job_s": sum(w["harness_s"] for w in waves) / total,
+        # Everything the bench started: the above plus the fake gateway's process.
+        "ours_cpu_per_job_s": ours / total,
         "pg_xacts_per_job": None if None in db else sum(d[0] for d in db) / total,
         "pg_rows_written_per_job": None if None in db else sum(d[1] for d in db) / total,
-        # Cores used on average over the wave and its settling: 1.0 for the busiest main
-        # process is its event loop saturated; ours + others near the core count, a full
-        # machine.
-        "busiest_main_cores": max(mains) / window,
+        # Cores used on average during the waves: 1.0 for the busiest main process is its
+        # event loop saturated; ours + others near the core count, a full machine.
+        "busiest_main_cores": max(wave_mains) / elapsed,
         # The share of the time a loop was ready to run but found no free core.
-        "most_waiting_loop_share": max(waits) / window,
-        "ours_cores": ours / window,
-        "others_cores": max(0.0, sum(w["machine_s"] for w in waves) - ours) / window,
+        "most_waiting_loop_share": max(waits) / elapsed,
+        "ours_cores": wave_ours / elapsed,
+        "others_cores": max(0.0, sum(w["wave_machine_s"] for w in waves) - wave_ours) / elapsed,
         "peak_rss_bytes": max(w["peak_rss_bytes"] for w in waves),
         "main_cpu_s_by_process": mains,
         "main_waited_s_by_process": waits,
