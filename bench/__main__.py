@@ -167,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
                     base_url,
                     scaling.QUICK_WAVES if args.quick else scaling.FULL_WAVES,
                     scaling.QUICK_REPS if args.quick else scaling.FULL_REPS,
+                    scaling.QUICK_CONFIGS if args.quick else scaling.CONFIGS,
                 )
             )
 

@@ -48,7 +48,7 @@ def server_url() -> Iterator[str]:
     if _binaries() is None:
         raise NoPostgres(
             "no PostgreSQL server in /usr/lib/postgresql (apt-get install postgresql), "
-            f"and neither of {' nor '.join(URL_VARIABLES)} is set"
+            f"and neither {' nor '.join(URL_VARIABLES)} is set"
         )
     proc = subprocess.Popen(
         ["bash", str(ROOT / ".ci" / "with-postgres"), "sh", "-c", _HOLD],

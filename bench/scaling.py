@@ -42,6 +42,7 @@ from bench.throughput import (
 SIZE = "1K"
 GUILDS = 6  # divisible by 1, 2 and 3: every shard holds as many servers
 CONFIGS = (("sqlite", 1), ("postgresql", 1), ("postgresql", 2), ("postgresql", 3))
+QUICK_CONFIGS = (("sqlite", 1), ("postgresql", 2))  # --quick stays near a minute in all
 FULL_WAVES, FULL_REPS = (64, 128), 3
 QUICK_WAVES, QUICK_REPS = (32,), 1
 MAX_CONCURRENCY = 16
@@ -364,15 +365,25 @@ async def _configuration(
             await pgserver.drop_database(server, name)
 
 
-async def run(gateway_base: str, waves: tuple[int, ...], reps: int) -> dict:
+async def run(
+    gateway_base: str,
+    waves: tuple[int, ...],
+    reps: int,
+    configs: tuple[tuple[str, int], ...] = CONFIGS,
+) -> dict:
     """Every configuration's rows, and why the PostgreSQL ones were skipped if they were."""
     load_before = os.getloadavg()
-    _say(f"bench: 6 {_label('sqlite', 1)} ...")
-    rows = await _configuration(gateway_base, "sqlite", 1, waves, reps, None)
+    rows: list[dict] = []
+    for backend, processes in configs:
+        if backend == "sqlite":
+            _say(f"bench: 6 {_label(backend, processes)} ...")
+            rows += await _configuration(gateway_base, backend, processes, waves, reps, None)
     skipped = None
     try:
         with pgserver.server_url() as server:
-            for backend, processes in CONFIGS[1:]:
+            for backend, processes in configs:
+                if backend == "sqlite":
+                    continue
                 _say(f"bench: 6 {_label(backend, processes)} ...")
                 rows += await _configuration(gateway_base, backend, processes, waves, reps, server)
     except pgserver.NoPostgres as exc:
