@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer sizes and repetitions (< 60 s)")
     parser.add_argument(
-        "--sections", default="1,2,3,4,5", help="which sections to run (default all)"
+        "--sections", default="1,2,3,4,5,6", help="which sections to run (default all)"
     )
     parser.add_argument(
         "--shapes",
@@ -155,6 +155,21 @@ def main(argv: list[str] | None = None) -> int:
             )
             waves = throughput.QUICK_WAVES if args.quick else throughput.FULL_WAVES
             results["throughput"] = asyncio.run(throughput.run(base_url, waves))
+        if "6" in sections:
+            from bench import scaling
+
+            _say(
+                "bench: 6 scaling: 1K waves through 1 process on SQLite and 1, 2, 3 on "
+                f"PostgreSQL, gateway delay {scaling.DELAY_MS} ms ..."
+            )
+            results["scaling"] = asyncio.run(
+                scaling.run(
+                    base_url,
+                    scaling.QUICK_WAVES if args.quick else scaling.FULL_WAVES,
+                    scaling.QUICK_REPS if args.quick else scaling.FULL_REPS,
+                    scaling.QUICK_CONFIGS if args.quick else scaling.CONFIGS,
+                )
+            )
 
     results["meta"]["elapsed_s"] = time.perf_counter() - started
     checks = report.checks(results)
@@ -195,6 +210,26 @@ def main(argv: list[str] | None = None) -> int:
         print(report.throughput_table(results["throughput"]))
         print("Targets (bench/targets.py):")
         print(report.throughput_verdicts(results["throughput"]))
+    if "scaling" in results:
+        sc = results["scaling"]
+        print(
+            "\n6. Scaling: simultaneous 1K /imagine waves, one member and channel per job over "
+            f"{sc['servers']} servers, gateway answers after {sc['delay_s']:.1f} s; CPU per job "
+            "from /proc (main = the bot processes summed, PG = the server's processes; all share "
+            f"these {sc['cpus']} cores), PG xacts = the bench database's transactions; cores "
+            f"are averages over the waves (CPU per job also counts the {sc['settle_s']:.1f} s "
+            "after each): busiest main = its event loop "
+            "(1.0 = saturated), loop waited = share of that time the most-delayed loop was "
+            "runnable without a free core, ours = everything the bench started, others' = the "
+            "machine's busy time not ours"
+        )
+        if sc["rows"]:
+            print(report.scaling_table(sc["rows"]))
+        if sc["skipped"]:
+            print(sc["skipped"])
+        lost = sum(r["total_jobs"] - r["delivered"] for r in sc["rows"])
+        total = sum(r["total_jobs"] for r in sc["rows"])
+        print(f"scaling: {total - lost} of {total} jobs delivered{'' if lost else ', none lost'}")
     print(f"\nresults: {path.relative_to(ROOT)}  ({results['meta']['elapsed_s']:.0f} s)")
     missed = [c for c in checks if not c.ok]
     if not missed:

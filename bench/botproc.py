@@ -2,6 +2,10 @@
 
 ``python -m bench.botproc API_BASE GATEWAY_WS IMAGE_BASE_URL DB_PATH``
 
+DB_PATH is a SQLite file or a ``postgresql://`` URL; SHARD_COUNT, SHARD_IDS and
+INSTANCE_NAME in the environment apply as they do to ``python -m bot`` (the scaling
+section runs several of these on one PostgreSQL).
+
 Runs what ``python -m bot`` runs, pointed at the fake Discord and the fake gateway,
 plus a 5 ms ticker on the bot's own loop. Line protocol on stdin/stdout:
 prints ``READY`` once connected; ``tick`` starts recording loop lag, ``report``
@@ -23,16 +27,20 @@ from bench.targets import TICK_INTERVAL_S
 
 
 async def main(api_base: str, gateway_ws: str, image_base: str, db: str) -> None:
-    from bot.config import BotSettings, ImageSettings
+    from bot.config import BotSettings, ImageSettings, load_sharding
     from bot.discord_bot.app import open_bot
+    from bot.limits import DEFAULT_OWNER
     from tests.fakes.discord import fast_bot_options
 
+    database_url = db if "://" in db else f"sqlite:///{db}"
     settings = BotSettings(
         token="fake-bot-token",
         secret_key="bench-secret-key-for-the-keybox-0123",
         api_base=api_base,
         gateway_url=gateway_ws,
-        database_url=f"sqlite:///{db}",
+        database_url=database_url,
+        sharding=load_sharding(os.environ, database_url),
+        instance_name=os.environ.get("INSTANCE_NAME") or DEFAULT_OWNER,
         log_level="WARNING",
         image=ImageSettings(base_url=image_base, api_key="bench-key", dialect="auto", timeout=120),
     )

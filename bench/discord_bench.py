@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import sys
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 
 from bench.procs import ROOT
@@ -80,9 +81,9 @@ async def imagine_state(fake, member, size: str, delay_ms: int, *, channel=None,
     return now() - t, st
 
 
-async def show(fake, admin) -> float:
+async def show(fake, admin, *, channel=None) -> float:
     t = now()
-    it = await fake.slash("settings show", member=admin)
+    it = await fake.slash("settings show", member=admin, channel=channel)
     await fake.wait_for_interaction_reply(it, timeout=RESULT_TIMEOUT_S)
     return now() - t
 
@@ -175,8 +176,14 @@ async def _stall(fake, bot: BotProcess, admin, pid: int, jobs: int) -> dict:
 
 
 @contextlib.asynccontextmanager
-async def bot_process(fake, gateway_base: str) -> AsyncIterator[BotProcess]:
-    """``bench.botproc`` connected to ``fake`` and ready; closed (EOF on stdin) on exit."""
+async def bot_process(
+    fake, gateway_base: str, *, database: str | None = None, env: Mapping[str, str] | None = None
+) -> AsyncIterator[BotProcess]:
+    """``bench.botproc`` connected to ``fake`` and ready; closed (EOF on stdin) on exit.
+
+    ``database``: a URL (default: a new SQLite file); ``env`` is added to this process's
+    environment (SHARD_COUNT, SHARD_IDS, INSTANCE_NAME).
+    """
     with tempfile.TemporaryDirectory() as tmp:
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
@@ -185,10 +192,11 @@ async def bot_process(fake, gateway_base: str) -> AsyncIterator[BotProcess]:
             fake.api_base,
             fake.gateway_url,
             gateway_base,
-            str(Path(tmp) / "bot.db"),
+            database or str(Path(tmp) / "bot.db"),
             cwd=ROOT,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
+            env=None if env is None else {**os.environ, **env},
         )
         try:
             assert proc.stdout is not None

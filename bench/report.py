@@ -224,6 +224,71 @@ def throughput_table(rows: list[dict]) -> str:
     )
 
 
+def _cores(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:.2f}"
+
+
+def scaling_table(rows: list[dict]) -> str:
+    headers = [
+        "config",
+        "wave",
+        "delivered",
+        "jobs/s",
+        "floor jobs/s",
+        "ack p99 ms",
+        "answer->upload p50 ms",
+        "p99 ms",
+        "main CPU ms/job",
+        "worker CPU ms/job",
+        "PG CPU ms/job",
+        "PG xacts/job",
+        "harness CPU ms/job",
+        "busiest main cores",
+        "loop waited %",
+        "our cores",
+        "others' cores",
+        "RSS MB",
+    ]
+    return _table(
+        headers,
+        [
+            [
+                r["config"],
+                f"{r['waves']} x {r['jobs']} x {r['size']}",
+                f"{r['delivered']}/{r['total_jobs']}",
+                f"{r['jobs_per_s']:.1f}",
+                f"{r['floor_jobs_per_s']:.0f}",
+                _ms(r["ack_p99_s"]),
+                _ms(r["answer_to_upload_p50_s"]),
+                _ms(r["answer_to_upload_p99_s"]),
+                _ms(r["main_cpu_per_job_s"]),
+                _ms(r["worker_cpu_per_job_s"]),
+                _ms(r["server_cpu_per_job_s"]) if r["backend"] != "sqlite" else "-",
+                "-" if r["pg_xacts_per_job"] is None else f"{r['pg_xacts_per_job']:.1f}",
+                _ms(r["harness_cpu_per_job_s"]),
+                _cores(r["busiest_main_cores"]),
+                f"{r['most_waiting_loop_share'] * 100:.0f}",
+                _cores(r["ours_cores"]),
+                _cores(r["others_cores"]),
+                _mb(r["peak_rss_bytes"]),
+            ]
+            for r in rows
+        ],
+    )
+
+
+def _scaling_checks(rows: list[dict]) -> list[Check]:
+    """No targets for speed here (issue 14 sets none): only that no job was lost."""
+    return [
+        at_least(
+            f"scaling {r['config']}, {r['waves']} x {r['jobs']}: jobs delivered",
+            r["delivered"],
+            r["total_jobs"],
+        )
+        for r in rows
+    ]
+
+
 def _throughput_checks(rows: list[dict]) -> list[Check]:
     out: list[Check] = []
     for r in rows:
@@ -366,6 +431,7 @@ def checks(results: dict[str, Any]) -> list[Check]:
                 )
             )
     out += _throughput_checks(results.get("throughput", []))
+    out += _scaling_checks(results.get("scaling", {}).get("rows", []))
     return out
 
 
