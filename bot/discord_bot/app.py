@@ -28,6 +28,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.config import BotSettings
+from bot.discord_bot.access import first_delivery
 from bot.discord_bot.buttons import PERSISTENT_ITEMS, JobButton, rerun_view
 from bot.discord_bot.components import answer_stale_form, press
 from bot.discord_bot.delivery import only_pinging, trim
@@ -75,6 +76,9 @@ def bot_intents(settings: BotSettings) -> discord.Intents:
 
 
 class ImageTree(app_commands.CommandTree["ImageBot"]):
+    async def interaction_check(self, interaction: discord.Interaction[ImageBot], /) -> bool:
+        return await first_delivery(interaction)
+
     async def on_error(
         self, interaction: discord.Interaction[ImageBot], error: app_commands.AppCommandError
     ) -> None:
@@ -184,7 +188,8 @@ class ImageBot(commands.Bot):
 
     async def press(self, button: JobButton, interaction: discord.Interaction[Any]) -> None:
         """A result's button was pressed (``bot.discord_bot.buttons.ButtonHandler``)."""
-        await press(button, interaction)
+        if await first_delivery(interaction):
+            await press(button, interaction)
 
     async def on_ready(self) -> None:
         if not self._announced:
