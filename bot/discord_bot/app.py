@@ -57,6 +57,11 @@ log = logging.getLogger(__name__)
 COGS = ("cogs.imagine", "cogs.edit", "cogs.settings")
 # An interaction token answers for 15 minutes; a report edits the answer until shortly before.
 TOKEN_EDIT_SECONDS = 14 * 60
+# Why a job was interrupted, as the member reads it: this process restarted (its own
+# jobs, found at start-up), or a process stopped and another took its jobs over (the
+# reaper: another process, or this one's new run, which is another process too).
+RESTARTED = "because I restarted before it finished"
+TAKEN_OVER = "because the bot process running it stopped before it finished"
 
 
 def apply_discord_endpoints(api_base: str | None, gateway_url: str | None) -> None:
@@ -153,7 +158,7 @@ class ImageBot(commands.Bot):
         """Jobs another process left: its "thinking" answer while the token lasts, else a post."""
         for job in jobs:
             if not await self._edit_original(job):
-                await self._report_interrupted([job])
+                await self._report_interrupted([job], TAKEN_OVER)
 
     async def _edit_original(self, job: JobRecord) -> bool:
         token = job.interaction_token
@@ -168,7 +173,7 @@ class ImageBot(commands.Bot):
         try:
             await answer.edit_message(
                 original,
-                content=_interrupted(job),
+                content=_interrupted(job, TAKEN_OVER),
                 view=rerun_view(job.id),
                 allowed_mentions=only_pinging(job.user_id),
             )
@@ -176,9 +181,9 @@ class ImageBot(commands.Bot):
             return False
         return True
 
-    async def _report_interrupted(self, jobs: Sequence[JobRecord]) -> None:
+    async def _report_interrupted(self, jobs: Sequence[JobRecord], why: str = RESTARTED) -> None:
         for job in jobs:
-            content = _interrupted(job)
+            content = _interrupted(job, why)
             try:
                 await self.get_partial_messageable(job.channel_id, guild_id=job.guild_id).send(
                     content, view=rerun_view(job.id), allowed_mentions=only_pinging(job.user_id)
@@ -209,10 +214,10 @@ class ImageBot(commands.Bot):
         await super().close()
 
 
-def _interrupted(job: JobRecord) -> str:
+def _interrupted(job: JobRecord, why: str = RESTARTED) -> str:
     return (
         f"<@{job.user_id}> Your image request “{trim(job.prompt, 200)}” was interrupted "
-        "because I restarted before it finished. Press the button to run it again."
+        f"{why}. Press the button to run it again."
     )
 
 

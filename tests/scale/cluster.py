@@ -73,6 +73,17 @@ class Cluster:
         finally:
             await conn.close()
 
+    async def jobs(self) -> list[tuple[str, str, str]]:
+        """Every job row in order: its kind, the name of the process owning it, its state."""
+        import asyncpg
+
+        conn = await asyncpg.connect(self.database_url)
+        try:
+            rows = await conn.fetch("SELECT kind, owner, state FROM jobs ORDER BY id")
+        finally:
+            await conn.close()
+        return [(r["kind"], r["owner"].split(":")[0], r["state"]) for r in rows]
+
     def edits_of_original(self, it: InteractionState, word: str) -> list[RecordedRequest]:
         """The PATCHes of the interaction's first answer whose content has ``word``."""
         return [

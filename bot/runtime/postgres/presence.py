@@ -185,12 +185,20 @@ class PostgresPresence:
             except Exception:
                 log.exception("could not look for processes that stopped")
             rounds += 1
+            await self._until_one_leaves()
 
-            async def never() -> bool:
-                return False
+    async def _until_one_leaves(self) -> None:
+        """Until a process says it left (NOTIFY), or REAP_SECONDS pass."""
+        checked = False
 
-            deadline = asyncio.get_running_loop().time() + REAP_SECONDS
-            await self._wakes.until(topic(WORKERS), never, deadline=deadline)
+        async def woken() -> bool:
+            # False before the first wait, True after it: a wake (or the poll) ends it.
+            nonlocal checked
+            seen, checked = checked, True
+            return seen
+
+        deadline = asyncio.get_running_loop().time() + REAP_SECONDS
+        await self._wakes.until(topic(WORKERS), woken, deadline=deadline, poll=REAP_SECONDS)
 
     async def close(self) -> None:
         """Stop heartbeating, give up this process's rows, and expire it for the others."""
