@@ -185,8 +185,13 @@ class ImageBot(commands.Bot):
         for job in jobs:
             content = _interrupted(job, why)
             try:
+                # The nonce: a report sent again (a reaper that died before recording it)
+                # is dropped by Discord instead of posted twice (enforce_nonce).
                 await self.get_partial_messageable(job.channel_id, guild_id=job.guild_id).send(
-                    content, view=rerun_view(job.id), allowed_mentions=only_pinging(job.user_id)
+                    content,
+                    view=rerun_view(job.id),
+                    allowed_mentions=only_pinging(job.user_id),
+                    nonce=f"rpt-{job.id}",
                 )
             except discord.HTTPException:
                 log.warning("could not report interrupted job %s", job.id)
@@ -195,6 +200,17 @@ class ImageBot(commands.Bot):
         """A result's button was pressed (``bot.discord_bot.buttons.ButtonHandler``)."""
         if await first_delivery(interaction):
             await press(button, interaction)
+
+    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
+        # discord.py's own: 5 s before every IDENTIFY but this process's first, which paces
+        # the shards of one process; the runtime's pacer adds the other processes' (an
+        # unsharded one too: two on one database during a rolling restart share bucket 0).
+        await super().before_identify_hook(shard_id, initial=initial)
+        concurrency = await self._session_concurrency()
+        await self.runtime.identify.wait(shard_id or 0, max_concurrency=concurrency)
+
+    async def _session_concurrency(self) -> int:
+        return 1  # unsharded: shard 0, bucket 0 whatever max_concurrency is
 
     async def on_ready(self) -> None:
         if not self._announced:
@@ -242,13 +258,6 @@ class ShardedImageBot(ImageBot, commands.AutoShardedBot):
     async def connect(self, *, reconnect: bool = True) -> None:
         log.info("connecting %s", self.sharding.describe())
         await super().connect(reconnect=reconnect)
-
-    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
-        # discord.py's own: 5 s before every IDENTIFY but this process's first, which paces
-        # the shards of one process; the runtime's pacer adds the other processes'.
-        await super().before_identify_hook(shard_id, initial=initial)
-        concurrency = await self._session_concurrency()
-        await self.runtime.identify.wait(shard_id or 0, max_concurrency=concurrency)
 
     async def _session_concurrency(self) -> int:
         """``session_start_limit.max_concurrency`` (GET /gateway/bot), asked once."""

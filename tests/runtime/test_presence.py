@@ -189,3 +189,31 @@ async def test_identify_is_paced_per_bucket_across_processes(processes: OpenProc
     # 5 s apart and a margin (bot.runtime.postgres.identify.PACED_INTERVAL).
     assert sorted(waits) == pytest.approx([0, 5.5, 11], abs=0.25)
     assert alone == pytest.approx(0, abs=0.25)
+
+
+async def test_jobs_a_reaper_left_unreported_are_reported_by_the_next_once(
+    processes: OpenProcess, store: Store
+) -> None:
+    dead = await processes("dead")
+    jobs = [await _running_job(store, dead.owner, n) for n in range(3)]
+    for n, job_id in enumerate(jobs):
+        slot = await dead.admissions.acquire(user_id=n, guild_id=10, user_limit=5, guild_limit=9)
+        await dead.admissions.attach(slot, job_id)
+    await dead.close()  # gone, its jobs still running
+    first = await processes("first")
+
+    async def crash(_jobs: Sequence[JobRecord]) -> None:
+        raise RuntimeError("the reaper died here: its jobs are interrupted, nobody was told")
+
+    assert await first.presence.reap(crash) == [dead.owner]  # type: ignore[attr-defined]
+    assert {(await store.get_job(j)).state for j in jobs} == {"interrupted"}  # type: ignore[union-attr]
+    await first.close()
+    second = await processes("second")
+    reports = Reports()
+
+    await second.presence.reap(reports.to(second))  # type: ignore[attr-defined]
+    assert reports.jobs == [(second.owner, j) for j in jobs]
+    await second.presence.reap(reports.to(second))  # type: ignore[attr-defined]
+    restarted = await processes("dead")
+    await restarted.presence.reap(reports.to(restarted))  # type: ignore[attr-defined]
+    assert len(reports.jobs) == len(jobs)  # told once, never again

@@ -48,7 +48,9 @@ class Cluster:
             **overrides,
         )
 
-    def process(self, name: str, **overrides: str) -> contextlib.AbstractAsyncContextManager[BotProcess]:
+    def process(
+        self, name: str, **overrides: str
+    ) -> contextlib.AbstractAsyncContextManager[BotProcess]:
         cwd = self.tmp_path / name
         cwd.mkdir(exist_ok=True)
         return bot_process(self.env(name, **overrides), cwd, name=name)
@@ -61,17 +63,21 @@ class Cluster:
     ) -> InteractionState:
         return await self.fake.interaction_result(it, until, timeout=PATIENCE)
 
-    async def slots_released(self) -> None:
-        """Until no process holds an admission slot: a slot goes just after its answer."""
+    async def until_count(self, sql: str, done: Callable[[int], bool]) -> None:
+        """Until ``done(count)`` holds for the count ``sql`` selects (the database polled)."""
         import asyncpg
 
         conn = await asyncpg.connect(self.database_url)
         try:
             async with asyncio.timeout(PATIENCE):
-                while await conn.fetchval("SELECT count(*) FROM runtime_slots"):
+                while not done(await conn.fetchval(sql)):  # noqa: ASYNC110
                     await asyncio.sleep(0.05)
         finally:
             await conn.close()
+
+    async def slots_released(self) -> None:
+        """Until no process holds an admission slot: a slot goes just after its answer."""
+        await self.until_count("SELECT count(*) FROM runtime_slots", lambda n: n == 0)
 
     async def jobs(self) -> list[tuple[str, str, str]]:
         """Every job row in order: its kind, the name of the process owning it, its state."""

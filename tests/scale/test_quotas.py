@@ -36,7 +36,10 @@ async def test_a_server_quota_holds_exactly_across_two_processes(
             await c.ready(a, b)
             assert len(fake.receivers(g["id"])) == 2
             burst = await asyncio.gather(
-                *(fake.slash("imagine", {"prompt": f"p{n}"}, member=m) for n, m in enumerate(members))
+                *(
+                    fake.slash("imagine", {"prompt": f"p{n}"}, member=m)
+                    for n, m in enumerate(members)
+                )
             )
             results = [await c.result(it) for it in burst]
             await c.slots_released()

@@ -40,9 +40,13 @@ async def test_every_shard_is_served_and_a_member_s_limit_holds_across_processes
             await c.ready(a, b)
             # 1. each server's /imagine is served by the process holding its shard.
             gw.script(Reply(body=images_response([images[0]])))
-            on_0 = await c.result(await fake.slash("imagine", {"prompt": "zero"}, member=in_g0, channel=c0))
+            on_0 = await c.result(
+                await fake.slash("imagine", {"prompt": "zero"}, member=in_g0, channel=c0)
+            )
             gw.script(Reply(body=images_response([images[1]])))
-            on_1 = await c.result(await fake.slash("imagine", {"prompt": "one"}, member=in_g1, channel=c1))
+            on_1 = await c.result(
+                await fake.slash("imagine", {"prompt": "one"}, member=in_g1, channel=c1)
+            )
             # 2. an admin sets the member limit of server One through b.
             limits = await c.result(
                 await fake.slash("settings limits", {"user_jobs": 1}, member=admin, channel=c1)
