@@ -33,6 +33,17 @@ NO_DMS = "I only work in servers, not in direct messages."
 NOT_THIS_SERVER = "I'm not available in this server; the bot's owner has not listed it."
 
 
+async def first_delivery(interaction: discord.Interaction[Any]) -> bool:
+    """Whether this process acts on the interaction: False where another already does.
+
+    Discord sends a server's events to every session holding its shard, and during a
+    hand-over or a reshard two processes hold one; an interaction is acknowledged once,
+    so the one that claims it first in the database answers, and the other stays silent
+    (both admitting it would count one request twice toward limits and quotas).
+    """
+    return await interaction.client.runtime.claims.first("interaction", interaction.id)
+
+
 def is_admin(permissions: discord.Permissions) -> bool:
     """True for members with Manage Server or Administrator."""
     return bool(permissions.manage_guild or permissions.administrator)

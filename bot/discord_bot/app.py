@@ -28,6 +28,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.config import BotSettings
+from bot.discord_bot.access import first_delivery
 from bot.discord_bot.buttons import PERSISTENT_ITEMS, JobButton, rerun_view
 from bot.discord_bot.components import answer_stale_form, press
 from bot.discord_bot.delivery import only_pinging, trim
@@ -56,6 +57,11 @@ log = logging.getLogger(__name__)
 COGS = ("cogs.imagine", "cogs.edit", "cogs.settings")
 # An interaction token answers for 15 minutes; a report edits the answer until shortly before.
 TOKEN_EDIT_SECONDS = 14 * 60
+# Why a job was interrupted, as the member reads it: this process restarted (its own
+# jobs, found at start-up), or a process stopped and another took its jobs over (the
+# reaper: another process, or this one's new run, which is another process too).
+RESTARTED = "because I restarted before it finished"
+TAKEN_OVER = "because the bot process running it stopped before it finished"
 
 
 def apply_discord_endpoints(api_base: str | None, gateway_url: str | None) -> None:
@@ -75,6 +81,9 @@ def bot_intents(settings: BotSettings) -> discord.Intents:
 
 
 class ImageTree(app_commands.CommandTree["ImageBot"]):
+    async def interaction_check(self, interaction: discord.Interaction[ImageBot], /) -> bool:
+        return await first_delivery(interaction)
+
     async def on_error(
         self, interaction: discord.Interaction[ImageBot], error: app_commands.AppCommandError
     ) -> None:
@@ -149,7 +158,7 @@ class ImageBot(commands.Bot):
         """Jobs another process left: its "thinking" answer while the token lasts, else a post."""
         for job in jobs:
             if not await self._edit_original(job):
-                await self._report_interrupted([job])
+                await self._report_interrupted([job], TAKEN_OVER)
 
     async def _edit_original(self, job: JobRecord) -> bool:
         token = job.interaction_token
@@ -164,7 +173,7 @@ class ImageBot(commands.Bot):
         try:
             await answer.edit_message(
                 original,
-                content=_interrupted(job),
+                content=_interrupted(job, TAKEN_OVER),
                 view=rerun_view(job.id),
                 allowed_mentions=only_pinging(job.user_id),
             )
@@ -172,19 +181,36 @@ class ImageBot(commands.Bot):
             return False
         return True
 
-    async def _report_interrupted(self, jobs: Sequence[JobRecord]) -> None:
+    async def _report_interrupted(self, jobs: Sequence[JobRecord], why: str = RESTARTED) -> None:
         for job in jobs:
-            content = _interrupted(job)
+            content = _interrupted(job, why)
             try:
+                # The nonce: a report sent again (a reaper that died before recording it)
+                # is dropped by Discord instead of posted twice (enforce_nonce).
                 await self.get_partial_messageable(job.channel_id, guild_id=job.guild_id).send(
-                    content, view=rerun_view(job.id), allowed_mentions=only_pinging(job.user_id)
+                    content,
+                    view=rerun_view(job.id),
+                    allowed_mentions=only_pinging(job.user_id),
+                    nonce=f"rpt-{job.id}",
                 )
             except discord.HTTPException:
                 log.warning("could not report interrupted job %s", job.id)
 
     async def press(self, button: JobButton, interaction: discord.Interaction[Any]) -> None:
         """A result's button was pressed (``bot.discord_bot.buttons.ButtonHandler``)."""
-        await press(button, interaction)
+        if await first_delivery(interaction):
+            await press(button, interaction)
+
+    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
+        # discord.py's own: 5 s before every IDENTIFY but this process's first, which paces
+        # the shards of one process; the runtime's pacer adds the other processes' (an
+        # unsharded one too: two on one database during a rolling restart share bucket 0).
+        await super().before_identify_hook(shard_id, initial=initial)
+        concurrency = await self._session_concurrency()
+        await self.runtime.identify.wait(shard_id or 0, max_concurrency=concurrency)
+
+    async def _session_concurrency(self) -> int:
+        return 1  # unsharded: shard 0, bucket 0 whatever max_concurrency is
 
     async def on_ready(self) -> None:
         if not self._announced:
@@ -204,10 +230,10 @@ class ImageBot(commands.Bot):
         await super().close()
 
 
-def _interrupted(job: JobRecord) -> str:
+def _interrupted(job: JobRecord, why: str = RESTARTED) -> str:
     return (
         f"<@{job.user_id}> Your image request “{trim(job.prompt, 200)}” was interrupted "
-        "because I restarted before it finished. Press the button to run it again."
+        f"{why}. Press the button to run it again."
     )
 
 
@@ -232,13 +258,6 @@ class ShardedImageBot(ImageBot, commands.AutoShardedBot):
     async def connect(self, *, reconnect: bool = True) -> None:
         log.info("connecting %s", self.sharding.describe())
         await super().connect(reconnect=reconnect)
-
-    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
-        # discord.py's own: 5 s before every IDENTIFY but this process's first, which paces
-        # the shards of one process; the runtime's pacer adds the other processes'.
-        await super().before_identify_hook(shard_id, initial=initial)
-        concurrency = await self._session_concurrency()
-        await self.runtime.identify.wait(shard_id or 0, max_concurrency=concurrency)
 
     async def _session_concurrency(self) -> int:
         """``session_start_limit.max_concurrency`` (GET /gateway/bot), asked once."""

@@ -6,6 +6,8 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
+import pytest
+
 from bot.runtime import Runtime
 from bot.runtime.postgres.keys import lock_key
 from bot.runtime.postgres.schema import MIGRATIONS
@@ -122,14 +124,17 @@ async def test_exactly_one_survivor_reports_each_job_of_a_dead_process(
 
 
 async def test_a_process_that_leaves_hands_its_jobs_over_at_once(
-    processes: OpenProcess, store: Store
+    processes: OpenProcess, store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # A lease far longer than the wait below: only the hand-over itself can report in time.
+    # A lease and reaper rounds far longer than the wait below: only the hand-over's
+    # NOTIFY can wake the survivor in time (it once slept out its round regardless).
+    monkeypatch.setattr("bot.runtime.postgres.presence.REAP_SECONDS", 600.0)
     leaving = await processes("leaving", lease=600)
     survivor = await processes("survivor", lease=600)
     job_id = await _running_job(store, leaving.owner)
     reports = Reports()
     survivor.presence.recover(reports.to(survivor))
+    await asyncio.sleep(0.5)  # the reaper's first round (at once) has found nobody
     await leaving.close()
     await reports.wait(1)
     assert reports.jobs == [(survivor.owner, job_id)]
@@ -181,5 +186,34 @@ async def test_identify_is_paced_per_bucket_across_processes(processes: OpenProc
         *(p.reserve(shard, max_concurrency=2) for p, shard in zip(pacers, (0, 2, 4), strict=True))  # type: ignore[attr-defined]
     )
     alone = await pacers[0].reserve(1, max_concurrency=2)  # type: ignore[attr-defined]
-    assert [round(w) for w in sorted(waits)] == [0, 5, 10]
-    assert round(alone) == 0
+    # 5 s apart and a margin (bot.runtime.postgres.identify.PACED_INTERVAL).
+    assert sorted(waits) == pytest.approx([0, 5.5, 11], abs=0.25)
+    assert alone == pytest.approx(0, abs=0.25)
+
+
+async def test_jobs_a_reaper_left_unreported_are_reported_by_the_next_once(
+    processes: OpenProcess, store: Store
+) -> None:
+    dead = await processes("dead")
+    jobs = [await _running_job(store, dead.owner, n) for n in range(3)]
+    for n, job_id in enumerate(jobs):
+        slot = await dead.admissions.acquire(user_id=n, guild_id=10, user_limit=5, guild_limit=9)
+        await dead.admissions.attach(slot, job_id)
+    await dead.close()  # gone, its jobs still running
+    first = await processes("first")
+
+    async def crash(_jobs: Sequence[JobRecord]) -> None:
+        raise RuntimeError("the reaper died here: its jobs are interrupted, nobody was told")
+
+    assert await first.presence.reap(crash) == [dead.owner]  # type: ignore[attr-defined]
+    assert {(await store.get_job(j)).state for j in jobs} == {"interrupted"}  # type: ignore[union-attr]
+    await first.close()
+    second = await processes("second")
+    reports = Reports()
+
+    await second.presence.reap(reports.to(second))  # type: ignore[attr-defined]
+    assert reports.jobs == [(second.owner, j) for j in jobs]
+    await second.presence.reap(reports.to(second))  # type: ignore[attr-defined]
+    restarted = await processes("dead")
+    await restarted.presence.reap(reports.to(restarted))  # type: ignore[attr-defined]
+    assert len(reports.jobs) == len(jobs)  # told once, never again

@@ -1,9 +1,14 @@
 """IDENTIFY pacing for every process of one application: a reservation per bucket.
 
 One statement reserves the bucket's next free start (``greatest(next_at, now())``) and
-moves ``next_at`` one ``IDENTIFY_INTERVAL`` past it, under the row's lock: three
-callers at once get waits of 0, 5 and 10 s (measured: docs "Sharding"). The caller
-sleeps until its start, then IDENTIFYs.
+moves ``next_at`` one ``PACED_INTERVAL`` past it, under the row's lock: three
+callers at once get waits of 0, 5.5 and 11 s. The caller sleeps until its start, then
+connects and IDENTIFYs.
+
+The half second over Discord's 5 s is for what happens between the reservation and the
+IDENTIFY reaching Discord (the websocket's handshake, HELLO): it takes each process a
+different time, and two real processes a reservation exactly 5 s apart IDENTIFYed 4.998 s
+apart (tests/scale/test_shards.py).
 """
 
 from __future__ import annotations
@@ -12,6 +17,9 @@ import asyncio
 from typing import Any
 
 from bot.runtime.base import IDENTIFY_INTERVAL
+
+IDENTIFY_MARGIN = 0.5
+PACED_INTERVAL = IDENTIFY_INTERVAL + IDENTIFY_MARGIN
 
 _RESERVE = """
 INSERT INTO runtime_identify AS b (bucket, next_at)
@@ -23,7 +31,7 @@ RETURNING extract(epoch FROM b.next_at - now())::float8 - $2::float8
 
 
 class PostgresIdentifyPacer:
-    def __init__(self, pool: Any, *, interval: float = IDENTIFY_INTERVAL) -> None:
+    def __init__(self, pool: Any, *, interval: float = PACED_INTERVAL) -> None:
         self._pool, self._interval = pool, interval
 
     async def reserve(self, shard_id: int, *, max_concurrency: int) -> float:

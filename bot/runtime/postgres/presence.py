@@ -4,7 +4,9 @@ Every process heartbeats its row with the database clock every ``HEARTBEAT_SECON
 one whose heartbeat is older than ``LEASE_SECONDS`` is dead to the others: its slots,
 places and storing rows stop counting at once (every query joins on live workers),
 and the first survivor to claim its row (``FOR UPDATE SKIP LOCKED``) removes them,
-marks its unfinished jobs interrupted and reports each one once. A process leaving
+marks its unfinished jobs interrupted and reports each one: at least once (a slot
+with its job stays until the job is reported, so a reaper dying mid-report leaves
+the next one what is left), and once in practice. A process leaving
 cleanly expires its own row and says so (NOTIFY), so the hand-over is immediate.
 """
 
@@ -21,7 +23,7 @@ from typing import Any
 
 from bot.runtime.base import ReportInterrupted
 from bot.runtime.postgres.wakes import CHAINS, STORED, WORKERS, Wakes, notify, topic
-from bot.storage.base import Store
+from bot.storage.base import JobRecord, Store
 
 log = logging.getLogger("bot.runtime")
 
@@ -39,7 +41,7 @@ UPDATE runtime_workers SET reaped_by = $1
 WHERE id IN (
     SELECT d.id FROM runtime_workers d
     WHERE NOT (d.{LIVE}) AND d.id <> $1
-      AND (d.reaped_by IS NULL OR NOT EXISTS (
+      AND (d.reaped_by IS NULL OR d.reaped_by = $1 OR NOT EXISTS (
           SELECT 1 FROM runtime_workers r WHERE r.id = d.reaped_by AND r.{LIVE}))
       AND EXISTS (SELECT 1 FROM runtime_workers m WHERE m.id = $1 AND m.{LIVE})
     FOR UPDATE SKIP LOCKED)
@@ -155,22 +157,48 @@ class PostgresPresence:
             channels = await conn.fetch(
                 "DELETE FROM runtime_places WHERE owner = $1 RETURNING channel_id", owner
             )
-            await conn.execute("DELETE FROM runtime_slots WHERE owner = $1", owner)
+            # Its slots stay until their jobs are reported: the ledger a reaper that
+            # crashes mid-report leaves the next one (dead workers' slots count for nobody).
             await conn.execute("DELETE FROM runtime_storing WHERE owner = $1", owner)
             await conn.execute("DELETE FROM runtime_leases WHERE holder = $1", owner)
             for channel_id in {r["channel_id"] for r in channels}:
                 await notify(conn, CHAINS, str(channel_id))
             await notify(conn, STORED)
-        jobs = list(await self._store.interrupt_running_jobs(owner))
+        interrupted = list(await self._store.interrupt_running_jobs(owner))
+        jobs = await self._unreported(owner, interrupted)
         log.info("process %s stopped heartbeating: %d of its jobs interrupted", owner, len(jobs))
-        if jobs:
+        for job in jobs:
             try:
-                await report(jobs)
+                await report([job])
             except Exception:
-                log.exception("could not report the jobs process %s left", owner)
-        await self._pool.execute(
-            "DELETE FROM runtime_workers WHERE id = $1 AND reaped_by = $2", owner, self._owner
-        )
+                # The worker row stays ours: the next round reports the rest again.
+                log.exception("could not report the jobs process %s left; trying again", owner)
+                return
+            await self._pool.execute(
+                "DELETE FROM runtime_slots WHERE owner = $1 AND job_id = $2::bigint", owner, job.id
+            )
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute("DELETE FROM runtime_slots WHERE owner = $1", owner)
+            await conn.execute(
+                "DELETE FROM runtime_workers WHERE id = $1 AND reaped_by = $2", owner, self._owner
+            )
+
+    async def _unreported(self, owner: str, interrupted: list[JobRecord]) -> list[JobRecord]:
+        """The jobs just interrupted, and those an earlier reaper interrupted but never told.
+
+        At least once: a report repeated after a crash edits the same answer again.
+        """
+        by_id = {job.id: job for job in interrupted}
+        for row in await self._pool.fetch(
+            "SELECT DISTINCT job_id FROM runtime_slots WHERE owner = $1 AND job_id IS NOT NULL",
+            owner,
+        ):
+            job_id = row["job_id"]
+            if job_id not in by_id:
+                job = await self._store.get_job(job_id)
+                if job is not None and job.owner == owner and job.state == "interrupted":
+                    by_id[job_id] = job
+        return [by_id[job_id] for job_id in sorted(by_id)]
 
     async def _reap_forever(self, report: ReportInterrupted) -> None:
         rounds = 0
@@ -185,12 +213,20 @@ class PostgresPresence:
             except Exception:
                 log.exception("could not look for processes that stopped")
             rounds += 1
+            await self._until_one_leaves()
 
-            async def never() -> bool:
-                return False
+    async def _until_one_leaves(self) -> None:
+        """Until a process says it left (NOTIFY), or REAP_SECONDS pass."""
+        checked = False
 
-            deadline = asyncio.get_running_loop().time() + REAP_SECONDS
-            await self._wakes.until(topic(WORKERS), never, deadline=deadline)
+        async def woken() -> bool:
+            # False before the first wait, True after it: a wake (or the poll) ends it.
+            nonlocal checked
+            seen, checked = checked, True
+            return seen
+
+        deadline = asyncio.get_running_loop().time() + REAP_SECONDS
+        await self._wakes.until(topic(WORKERS), woken, deadline=deadline, poll=REAP_SECONDS)
 
     async def close(self) -> None:
         """Stop heartbeating, give up this process's rows, and expire it for the others."""
@@ -205,7 +241,10 @@ class PostgresPresence:
         try:
             async with self._pool.acquire() as conn, conn.transaction():
                 await conn.execute("DELETE FROM runtime_places WHERE owner = $1", self._owner)
-                await conn.execute("DELETE FROM runtime_slots WHERE owner = $1", self._owner)
+                # Slots with a job stay: the survivor reports those jobs (see _bury).
+                await conn.execute(
+                    "DELETE FROM runtime_slots WHERE owner = $1 AND job_id IS NULL", self._owner
+                )
                 await conn.execute("DELETE FROM runtime_storing WHERE owner = $1", self._owner)
                 await conn.execute("DELETE FROM runtime_leases WHERE holder = $1", self._owner)
                 # Expired, not deleted: a survivor (or the next start) must find its jobs.
