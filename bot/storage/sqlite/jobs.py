@@ -20,8 +20,8 @@ class JobTables(SQLiteBase):
             row = await self._fetchone(
                 db,
                 "INSERT INTO jobs (kind, guild_id, channel_id, user_id, prompt, state, params,"
-                " interaction_token, owner, created_at)"
-                " VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?) RETURNING *",
+                " interaction_token, owner, images, created_at)"
+                " VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?) RETURNING *",
                 (
                     fields["kind"],
                     fields["guild_id"],
@@ -31,6 +31,7 @@ class JobTables(SQLiteBase):
                     codec.dumps(fields["params"]),
                     fields["interaction_token"],
                     fields["owner"],
+                    fields["images"],
                     now,
                 ),
             )
@@ -141,6 +142,6 @@ class JobTables(SQLiteBase):
             params.append(user_id)
         async with self._read() as db:
             row = await self._fetchone(
-                db, f"SELECT COUNT(*) FROM jobs WHERE {' AND '.join(where)}", params
+                db, f"SELECT COALESCE(SUM(images), 0) FROM jobs WHERE {' AND '.join(where)}", params
             )
         return int(row[0]) if row else 0
