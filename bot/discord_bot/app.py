@@ -28,7 +28,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.config import BotSettings
-from bot.discord_bot.buttons import PERSISTENT_ITEMS, JobButton, rerun_view
+from bot.discord_bot.buttons import PERSISTENT_ITEMS, ImageButton, JobButton, rerun_view
 from bot.discord_bot.components import answer_stale_form, press
 from bot.discord_bot.delivery import only_pinging, trim
 from bot.discord_bot.errors import report
@@ -53,7 +53,7 @@ from bot.workers import CpuPool
 
 log = logging.getLogger(__name__)
 
-COGS = ("cogs.imagine", "cogs.edit", "cogs.settings")
+COGS = ("cogs.imagine", "cogs.blend", "cogs.edit", "cogs.settings")
 # An interaction token answers for 15 minutes; a report edits the answer until shortly before.
 TOKEN_EDIT_SECONDS = 14 * 60
 
@@ -182,7 +182,9 @@ class ImageBot(commands.Bot):
             except discord.HTTPException:
                 log.warning("could not report interrupted job %s", job.id)
 
-    async def press(self, button: JobButton, interaction: discord.Interaction[Any]) -> None:
+    async def press(
+        self, button: JobButton | ImageButton, interaction: discord.Interaction[Any]
+    ) -> None:
         """A result's button was pressed (``bot.discord_bot.buttons.ButtonHandler``)."""
         await press(button, interaction)
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 # Re-exported: part of the storage vocabulary.
+from bot.limits import DEFAULT_MAX_COUNT
 from bot.limits import DEFAULT_OWNER as DEFAULT_OWNER
 from bot.limits import OWNER_PATTERN as OWNER_PATTERN
 
@@ -40,6 +41,7 @@ class GuildSettings:
     user_daily: int | None = None
     guild_hourly: int | None = None
     guild_daily: int | None = None
+    max_count: int = DEFAULT_MAX_COUNT  # images one /imagine may ask for (count:)
 
     @property
     def has_own_gateway(self) -> bool:
