@@ -20,6 +20,7 @@ from bot.gateway.netguard import is_public_address
 from bot.limits import (
     MAX_ALLOWED_CHANNELS,
     MAX_API_KEY_CHARS,
+    MAX_COUNT,
     MAX_DAILY,
     MAX_HOURLY,
     MAX_MODEL_NAME_CHARS,
@@ -167,6 +168,7 @@ LIMIT_RANGES: dict[str, tuple[int, int]] = {
     "user_daily": (0, MAX_DAILY),
     "guild_hourly": (0, MAX_HOURLY),
     "guild_daily": (0, MAX_DAILY),
+    "max_count": (1, MAX_COUNT),
 }
 
 

@@ -30,6 +30,11 @@ DEFAULT_MAX_INPUT_BYTES = 7 * 1000 * 1000
 # The ~20 MiB body cap many gateways still enforce (IMAGE_MAX_REQUEST_BYTES; see
 # shared/docs/gateway-dialects.md).
 DEFAULT_MAX_REQUEST_BYTES = 20 * MIB
+# Reference images one request may carry (ai.google.dev/gemini-api/docs/image-generation;
+# shared/docs/gateway-dialects.md): the Gemini 3 image models (3 Pro, 3.1 Flash) take up
+# to 14; 2.5 Flash Image works with about 3 and loses the others' detail beyond.
+MAX_REFERENCES_GEMINI_3 = 14
+MAX_REFERENCES_FLASH_25 = 3
 
 # --------------------------------------------------------------------------- ours
 
@@ -47,6 +52,13 @@ MAX_DOWNLOAD_BYTES = 32 * MIB
 # Reference images per job: /imagine has three image options, and a reply-to-edit
 # takes the first three of a message.
 MAX_SOURCES = 3
+# /blend: 2 to 6 images (mojomast's bot blends 2-6, Midjourney 2-5), each one option.
+MIN_BLEND_IMAGES = 2
+MAX_BLEND_IMAGES = 6
+# Images per /imagine (count:): Midjourney's grid of four. Four images and their four
+# per-image rows of buttons fit Discord's 5 rows of 5 components with one row to spare.
+MAX_COUNT = 4
+DEFAULT_MAX_COUNT = 4
 
 # A model id is one word (no spaces, nothing unprintable, no ".." that could climb a
 # URL path in the google dialect); 200 is far above any real id.

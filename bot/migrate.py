@@ -107,6 +107,7 @@ TABLES: tuple[Table, ...] = (
             "finished_at",
             "counted",
             "owner",
+            "images",
         ),
         {**_AS_FLOAT, "counted": bool},
         identity="id",

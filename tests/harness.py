@@ -153,4 +153,6 @@ async def use_own_gateway(h: BotHarness, key: str, *, dialect: str = "openrouter
 
 
 def _progress(msg: StoredMessage) -> bool:
-    return msg.content.startswith(("Generating…", "Editing…", "Rerolling…", "Upscaling"))
+    return msg.content.startswith(
+        ("Generating…", "Editing…", "Rerolling…", "Upscaling", "Varying", "Blending…")
+    )

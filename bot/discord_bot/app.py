@@ -29,7 +29,7 @@ from discord.ext import commands
 
 from bot.config import BotSettings
 from bot.discord_bot.access import first_delivery
-from bot.discord_bot.buttons import PERSISTENT_ITEMS, JobButton, rerun_view
+from bot.discord_bot.buttons import PERSISTENT_ITEMS, ImageButton, JobButton, rerun_view
 from bot.discord_bot.components import answer_stale_form, press
 from bot.discord_bot.delivery import only_pinging, trim
 from bot.discord_bot.errors import report
@@ -54,7 +54,7 @@ from bot.workers import MAIN_KEEP_FREED_BYTES, MAIN_MMAP_THRESHOLD, CpuPool, kee
 
 log = logging.getLogger(__name__)
 
-COGS = ("cogs.imagine", "cogs.edit", "cogs.settings")
+COGS = ("cogs.imagine", "cogs.blend", "cogs.edit", "cogs.settings")
 # An interaction token answers for 15 minutes; a report edits the answer until shortly before.
 TOKEN_EDIT_SECONDS = 14 * 60
 # Why a job was interrupted, as the member reads it: this process restarted (its own
@@ -196,7 +196,9 @@ class ImageBot(commands.Bot):
             except discord.HTTPException:
                 log.warning("could not report interrupted job %s", job.id)
 
-    async def press(self, button: JobButton, interaction: discord.Interaction[Any]) -> None:
+    async def press(
+        self, button: JobButton | ImageButton, interaction: discord.Interaction[Any]
+    ) -> None:
         """A result's button was pressed (``bot.discord_bot.buttons.ButtonHandler``)."""
         if await first_delivery(interaction):
             await press(button, interaction)

@@ -1,7 +1,9 @@
 """The buttons under results: ``DynamicItem``s whose custom_id holds the action and the job.
 
-``imagine:<action>:<job id>``; everything else is read from the job row, so a button
-posted before a restart works after it. Registered once with ``bot.add_dynamic_items``
+``imagine:<action>:<job id>`` (``JobButton``: the whole result) and
+``imagine:<action>:<job id>:<n>`` (``ImageButton``: image n of it, for the Vary buttons
+and the per-image rows of a count:N result); everything else is read from the job row,
+so a button posted before a restart works after it. Registered once with ``bot.add_dynamic_items``
 (``bot.discord_bot.app``). What a press does is ``bot.discord_bot.components.press``,
 reached through the client (``ButtonHandler``), which keeps this module below the
 pipeline that posts these views.
@@ -10,6 +12,7 @@ pipeline that posts these views.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 import discord
@@ -27,8 +30,21 @@ ACTIONS: dict[str, tuple[str, str, discord.ButtonStyle]] = {
 }
 
 
+# Actions on one image of a result: (label alone, row header of a count:N result, emoji).
+IMAGE_ACTIONS: dict[str, tuple[str, str, str]] = {
+    "upscale": ("Upscale", "Upscale", "🔍"),
+    "vary_subtle": ("Vary (Subtle)", "Vary (Subtle)", "🌱"),
+    "vary_strong": ("Vary (Strong)", "Vary (Strong)", "🌀"),
+    "edit": ("Edit", "Edit", "✏️"),
+}
+# What the per-image Upscale makes, from the job's size: one step up.
+NEXT_SIZE = {None: "2K", "1K": "2K", "2K": "4K"}
+
+
 class ButtonHandler(Protocol):
-    async def press(self, button: JobButton, interaction: discord.Interaction[Any]) -> None: ...
+    async def press(
+        self, button: JobButton | ImageButton, interaction: discord.Interaction[Any]
+    ) -> None: ...
 
 
 class JobButton(
@@ -65,19 +81,105 @@ class JobButton(
         await handler.press(self, interaction)
 
 
-PERSISTENT_ITEMS = (JobButton,)
+class ImageButton(
+    discord.ui.DynamicItem[discord.ui.Button[Any]],
+    template=rf"{CUSTOM_ID_PREFIX}:(?P<action>{'|'.join(IMAGE_ACTIONS)})"
+    r":(?P<job>[0-9]{1,20}):(?P<n>[1-9])",
+):
+    """An action on image ``number`` of a job's result (1 for a one-image result)."""
+
+    def __init__(
+        self, action: str, job_id: int, number: int, *, label: str | None = None, row: int = 0
+    ) -> None:
+        alone, _, emoji = IMAGE_ACTIONS[action]
+        super().__init__(
+            discord.ui.Button(
+                label=label or alone,
+                emoji=None if label and label.isdigit() else emoji,
+                style=discord.ButtonStyle.secondary,
+                custom_id=f"{CUSTOM_ID_PREFIX}:{action}:{job_id}:{number}",
+                row=row,
+            )
+        )
+        self.action = action
+        self.job_id = job_id
+        self.number = number
+
+    @classmethod
+    async def from_custom_id(
+        cls,
+        interaction: discord.Interaction[Any],
+        item: discord.ui.Item[Any],
+        match: re.Match[str],
+        /,
+    ) -> ImageButton:
+        return cls(match["action"], int(match["job"]), int(match["n"]))
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        handler: ButtonHandler = interaction.client
+        await handler.press(self, interaction)
 
 
-def result_view(job_id: int, model: str, image_size: str | None = None) -> discord.ui.View:
+PERSISTENT_ITEMS = (JobButton, ImageButton)
+
+
+def result_view(
+    job_id: int, model: str, image_size: str | None = None, numbers: Sequence[int] = ()
+) -> discord.ui.View:
+    """The buttons under a result; ``numbers``: its images' numbers when it has several."""
+    if len(numbers) > 1:
+        return _grid_view(job_id, model, image_size, numbers)
+    number = numbers[0] if numbers else 1
     view = discord.ui.View(timeout=None)
-    view.add_item(JobButton("reroll", job_id))
-    view.add_item(JobButton("edit", job_id))
+    view.add_item(ImageButton("vary_subtle", job_id, number, row=0))
+    view.add_item(ImageButton("vary_strong", job_id, number, row=0))
+    view.add_item(_row(JobButton("reroll", job_id), 0))
+    view.add_item(_row(JobButton("edit", job_id), 1))
     if supports_sizes(model):
         if image_size not in ("2K", "4K"):
-            view.add_item(JobButton("up2k", job_id))
+            view.add_item(_row(JobButton("up2k", job_id), 1))
         if image_size != "4K":
-            view.add_item(JobButton("up4k", job_id))
+            view.add_item(_row(JobButton("up4k", job_id), 1))
     return view
+
+
+def _grid_view(
+    job_id: int, model: str, image_size: str | None, numbers: Sequence[int]
+) -> discord.ui.View:
+    """A row per action, a button per image: "Vary (Subtle) | 1 | 2 | 3 | 4".
+
+    The row's first button is its label (disabled), so four numbered buttons read as
+    the action they do without a legend; four actions and Reroll fill Discord's five
+    rows of five. Upscale goes one size up (1K to 2K, 2K to 4K).
+    """
+    view = discord.ui.View(timeout=None)
+    actions = ["vary_subtle", "vary_strong", "edit"]
+    upscale_to = NEXT_SIZE.get(image_size) if supports_sizes(model) else None
+    if upscale_to is not None:
+        actions.insert(0, "upscale")
+    for row, action in enumerate(actions):
+        _, header, emoji = IMAGE_ACTIONS[action]
+        if action == "upscale":
+            header = f"Upscale {upscale_to}"
+        view.add_item(
+            discord.ui.Button(
+                label=header,
+                emoji=emoji,
+                disabled=True,
+                style=discord.ButtonStyle.secondary,
+                custom_id=f"{CUSTOM_ID_PREFIX}:row:{action}:{job_id}",
+                row=row,
+            )
+        )
+        for n in numbers:
+            view.add_item(ImageButton(action, job_id, n, label=str(n), row=row))
+    view.add_item(_row(JobButton("reroll", job_id), len(actions)))
+    return view
+
+
+def _row(item: discord.ui.DynamicItem[Any], row: int) -> discord.ui.DynamicItem[Any]:
+    item.row = row
+    return item
 
 
 def rerun_view(job_id: int) -> discord.ui.View:

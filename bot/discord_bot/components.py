@@ -13,46 +13,94 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
-from bot.discord_bot.buttons import CUSTOM_ID_PREFIX, JobButton
+from bot.discord_bot.buttons import CUSTOM_ID_PREFIX, NEXT_SIZE, ImageButton, JobButton
 from bot.discord_bot.errors import reporting
 from bot.discord_bot.pipeline import allowed, run_for_interaction
 from bot.errors import ImagineError
 from bot.jobs import IMAGE_GONE, UPSCALE_PROMPT, JobSpec, SourceImage
+from bot.jobs.spec import output_image, variation_of, variation_prompt
 from bot.limits import MAX_PROMPT_CHARS
 
 if TYPE_CHECKING:
     from bot.discord_bot.app import ImageBot
+    from bot.storage.base import JobRecord
 
 log = logging.getLogger(__name__)
 UPSCALE_SIZES = {"up2k": "2K", "up4k": "4K"}
 # A result's rows are written within milliseconds of it being posted; see StoreBarrier.
 STORE_WAIT_SECONDS = 2.0
 NOTHING_TO = "That request made no image, so there is nothing to {}; try Reroll or /imagine."
+IMAGE_VERBS = {"upscale": "upscale", "vary_subtle": "vary", "vary_strong": "vary", "edit": "edit"}
 MODAL_TITLE = "Edit image"  # Discord: modal titles up to 45 characters
 # Our modals' custom_ids start with this, so a submit nobody waits for is recognisably ours.
 MODAL_PREFIX = f"{CUSTOM_ID_PREFIX}:modal:"
 FORM_EXPIRED = "That form has expired (I restarted, or it was open too long); open it again."
 
 
-async def press(button: JobButton, interaction: discord.Interaction[ImageBot]) -> None:
+async def press(
+    button: JobButton | ImageButton, interaction: discord.Interaction[ImageBot]
+) -> None:
     """What a result's button does; errors are reported to the member."""
-    await reporting(interaction, _act(button, interaction))
+    if isinstance(button, ImageButton):
+        await reporting(interaction, _act_on_image(button, interaction))
+    else:
+        await reporting(interaction, _act(button, interaction))
+
+
+async def _pressed_job(job_id: int, interaction: discord.Interaction[ImageBot]) -> JobRecord:
+    # Bounded: the first answer (a modal, for Edit) must go within Discord's 3 s.
+    await interaction.client.runtime.barrier.stored(job_id=job_id, at_most=STORE_WAIT_SECONDS)
+    job = await interaction.client.store.get_job(job_id)
+    if job is None or job.guild_id != interaction.guild_id:
+        raise ImagineError(IMAGE_GONE)
+    return job
+
+
+def _here(interaction: discord.Interaction[ImageBot], job: JobRecord) -> dict[str, Any]:
+    return {"user_id": interaction.user.id, "channel_id": interaction.channel_id or job.channel_id}
+
+
+async def _act_on_image(button: ImageButton, interaction: discord.Interaction[ImageBot]) -> None:
+    """Upscale, vary or edit image ``button.number`` of a result, on its own."""
+    settings = await allowed(interaction)
+    job = await _pressed_job(button.job_id, interaction)
+    sha = output_image(job, button.number)
+    if sha is None:
+        raise ImagineError(NOTHING_TO.format(IMAGE_VERBS[button.action]))
+    if button.action == "edit":
+        await interaction.response.send_modal(EditModal(input_shas=(sha,)))
+        return
+    common: dict[str, Any] = {
+        "guild_id": job.guild_id,
+        "input_shas": (sha,),
+        "model": job.params.get("model"),
+        "aspect_ratio": job.params.get("aspect_ratio"),
+        **_here(interaction, job),
+    }
+    if button.action == "upscale":
+        size = NEXT_SIZE.get(job.params.get("image_size")) or "4K"
+        spec = JobSpec(kind="upscale", prompt=UPSCALE_PROMPT, image_size=size, **common)
+        label = f"Upscaling image {button.number} to {size}…"
+    else:
+        strength = "subtle" if button.action == "vary_subtle" else "strong"
+        # A variation of a variation varies the member's prompt, not our instruction.
+        earlier = variation_of(job.prompt)
+        prompt = earlier[1] if earlier is not None else job.prompt
+        spec = JobSpec(
+            kind="vary",
+            prompt=variation_prompt(strength, prompt),
+            image_size=job.params.get("image_size"),
+            **common,
+        )
+        label = f"Varying ({strength})…"
+    await run_for_interaction(interaction, spec, settings=settings, label=label)
 
 
 async def _act(button: JobButton, interaction: discord.Interaction[ImageBot]) -> None:
     settings = await allowed(interaction)
-    # Bounded: the first answer (a modal, for Edit) must go within Discord's 3 s.
-    await interaction.client.runtime.barrier.stored(
-        job_id=button.job_id, at_most=STORE_WAIT_SECONDS
-    )
-    job = await interaction.client.store.get_job(button.job_id)
-    if job is None or job.guild_id != interaction.guild_id:
-        raise ImagineError(IMAGE_GONE)
+    job = await _pressed_job(button.job_id, interaction)
     outputs = tuple(job.result.get("outputs", ()))
-    here: dict[str, Any] = {
-        "user_id": interaction.user.id,
-        "channel_id": interaction.channel_id or job.channel_id,
-    }
+    here = _here(interaction, job)
     if button.action == "edit":
         if not outputs:
             raise ImagineError(NOTHING_TO.format("edit"))

@@ -2,8 +2,9 @@
 
 Results go on the interaction's original response while its token lives, and to the
 channel (as a reply or a mention) once it has expired, so a long job is never
-dropped. Files never exceed the upload limit Discord gave us: the original bytes
-when they fit, else one re-encode in the CPU pool that keeps the dimensions.
+dropped. Files never exceed the upload limit Discord gave us, which holds for all of a
+message's files together: the original bytes when they fit, else one re-encode in the
+CPU pool that keeps the dimensions.
 """
 
 from __future__ import annotations
@@ -52,30 +53,45 @@ class Delivery:
     images: Sequence[GeneratedImage] = ()
     view: discord.ui.View | None = None
     stem: str = "image"
+    # The number each image is known by (count:N, when one failed: 1, 2, 4); default 1..N.
+    numbers: Sequence[int] = ()
 
 
 async def fit_images(
     bot: ImageBot, images: Sequence[GeneratedImage], limit: int
 ) -> list[GeneratedImage]:
-    """Each image under the per-file limit Discord announced for this destination."""
+    """The images, together under the limit Discord announced for one message here.
+
+    Smallest first, each within an even share of what is left, so what a small image
+    leaves over goes to the bigger ones; one image gets the whole limit.
+    """
+    fitted: dict[int, GeneratedImage] = {}
+    budget = limit
+    order = sorted(range(len(images)), key=lambda i: len(images[i].data))
+    for done, i in enumerate(order):
+        share = max(1, budget // (len(order) - done))
+        fitted[i] = await _fit(bot, images[i], share)
+        budget -= len(fitted[i].data)
+    return [fitted[i] for i in range(len(images))]
+
+
+async def _fit(bot: ImageBot, image: GeneratedImage, limit: int) -> GeneratedImage:
     from bot.images.outputs import fit_for_upload
 
-    fitted = []
-    for image in images:
-        if len(image.data) <= limit:
-            fitted.append(image)
-        elif image.fitted is not None and len(image.fitted.data) <= limit:
-            fitted.append(image.fitted)  # re-encoded already, by the worker that parsed it
-        else:
-            original = replace(image, fitted=None)
-            fitted.append(await bot.cpu.run(fit_for_upload, original, limit))
-    return fitted
+    if len(image.data) <= limit:
+        return image
+    if image.fitted is not None and len(image.fitted.data) <= limit:
+        return image.fitted  # re-encoded already, by the worker that parsed it
+    return await bot.cpu.run(fit_for_upload, replace(image, fitted=None), limit)
 
 
-def _files(images: Sequence[GeneratedImage], stem: str) -> list[discord.File]:
+def _files(
+    images: Sequence[GeneratedImage], stem: str, numbers: Sequence[int] = ()
+) -> list[discord.File]:
+    numbers = numbers or range(1, len(images) + 1)
     return [
-        discord.File(UploadBytes(img.data), filename=f"{stem}-{i + 1}.{img.extension}")
-        for i, img in enumerate(images)
+        discord.File(UploadBytes(img.data), filename=f"{stem}-{n}.{img.extension}")
+        for n, img in zip(numbers, images, strict=True)
     ]
 
 
@@ -105,7 +121,7 @@ async def post_to_channel(
     channel = bot.get_channel(channel_id) or bot.get_partial_messageable(channel_id)
     kwargs: dict[str, Any] = {
         "content": content or None,
-        "files": _files(images, delivery.stem),
+        "files": _files(images, delivery.stem, delivery.numbers),
         # Only the requester is pinged: a prompt echo or model text naming others must not.
         "allowed_mentions": only_pinging(mention),
     }
@@ -143,7 +159,7 @@ async def deliver(
         try:
             kwargs: dict[str, Any] = {
                 "content": delivery.content or None,
-                "attachments": _files(images, delivery.stem),
+                "attachments": _files(images, delivery.stem, delivery.numbers),
             }
             if delivery.view is not None:
                 kwargs["view"] = delivery.view

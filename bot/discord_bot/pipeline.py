@@ -27,7 +27,9 @@ from bot.discord_bot.delivery import (
     trim,
     typing_in,
 )
+from bot.discord_bot.errors import user_message
 from bot.jobs import UPSCALE_PROMPT, JobOutcome, JobSpec
+from bot.jobs.spec import BLEND_PROMPT, variation_of
 from bot.limits import MESSAGE_LIMIT
 from bot.storage.base import GuildSettings
 
@@ -58,6 +60,14 @@ def describe(kind: str, prompt: str, image_size: str | None) -> str:
     if prompt == UPSCALE_PROMPT:  # our own instruction, not the member's words
         what = f"upscale to {image_size}" if image_size else "upscale"
         return f"**Upscale to {image_size}**" if kind == "upscale" else f"**Reroll** · {what}"
+    variation = variation_of(prompt)
+    if variation is not None:  # the instruction is ours: show how, and the member's prompt
+        strength, prompt = variation
+        what = f"Vary ({strength.capitalize()})"
+        head = f"**{what}**" if kind == "vary" else f"**Reroll** · {what}"
+        return f"{head} · {trim(' '.join(prompt.split()), 300)}"
+    if prompt == BLEND_PROMPT:
+        return "**Blend**" if kind == "blend" else "**Reroll** · blend"
     # One line: a modal prompt's line breaks would turn the echo into headings and lists.
     return f"**{kind.capitalize()}** · {trim(' '.join(prompt.split()), 300)}"
 
@@ -78,6 +88,10 @@ def result_delivery(
     image_size = job.params.get("image_size")
     head = f"<@{mention}> " if mention else ""
     first = head + describe(job.kind, job.prompt, image_size)
+    # Each image that failed, by its number, in the words its own failure would have had.
+    first = "\n".join(
+        [first, *(f"Image {n} failed: {user_message(exc)}" for n, exc in outcome.failed)]
+    )
     notes = [f"-# {note}" for note in (*outcome.notes, *_dialect_note(outcome), *notes)]
     # The model's text gets what room is left, so a long answer never pushes out the notes.
     room = MESSAGE_LIMIT - len("\n".join([first, *notes])) - 1
@@ -88,8 +102,9 @@ def result_delivery(
     return Delivery(
         content=trim("\n".join(lines)),
         images=outcome.result.images,
-        view=result_view(job.id, outcome.model, image_size),
+        view=result_view(job.id, outcome.model, image_size, outcome.numbers),
         stem=f"imagine-{job.id}",
+        numbers=outcome.numbers,
     )
 
 

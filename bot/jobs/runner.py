@@ -1,6 +1,7 @@
 """The job runner every front end uses: admitted, inputs in, a stored, accounted result out.
 
-One job = one gateway call. The order matters: inputs are downloaded and validated
+One job = one gateway call, or ``count`` independent calls side by side (``/imagine
+count:N``), each one image. The order matters: inputs are downloaded and validated
 first (a bad attachment costs nothing upstream), then the job row is written (so a
 crash leaves a trace that start-up turns into "interrupted"), then the gateway is
 called, then blobs, the history turn, usage and the job's final state are stored.
@@ -9,6 +10,14 @@ The only way in is ``async with runner.admit(spec, settings) as job: await job.r
 the prompt and option checks, quotas, the in-flight limits and the job's place in the
 channel's chain are all inside, so no front end can skip or reorder them.
 Nothing here knows about Discord.
+
+Decision, ``count``: each image is one image everywhere a cap counts. A count:N job takes
+N admission slots (N of the member's and the server's images in flight, all or none;
+a count above the member's limit or the server's ``max_count`` is refused before any
+slot is taken), and its job row weighs N in the hourly and daily quotas (``images``),
+lowered when it ends to the images delivered plus the failures that count (as one failed
+image counts today). Usage records the images delivered. The N answers are one result:
+one message, one job; the channel's chain continues from its first delivered image.
 
 Channels never run one job at a time. Each job takes its place in the channel's chain
 when it is admitted (``bot.runtime.base.Chains``) and goes straight on to the gateway,
@@ -35,7 +44,7 @@ from contextlib import asynccontextmanager
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from bot.errors import GatewayError, ImagineError
+from bot.errors import GatewayError, ImagineError, LimitReached
 from bot.gateway.addresses import gateway_address
 from bot.gateway.dialects import sends_size_fields
 from bot.gateway.sizes import SizeCheck, check_images, unsent_size
@@ -46,15 +55,17 @@ from bot.jobs.spec import (
     JobSpec,
     Publish,
     SourceImage,
+    check_count,
     check_options,
     check_prompt,
+    check_references,
     supports_sizes,
 )
 from bot.limits import MAX_DOWNLOAD_BYTES, effective_quota
 from bot.runtime.base import ChainPlace, Quota, Slot
 from bot.storage.base import GuildSettings, JobRecord, TurnRecord
 from bot.storage.errors import JobFenced
-from bot.types import GatewayConfig, ImageRequest, ImageResult
+from bot.types import GatewayConfig, ImageRequest, ImageResult, Usage
 from bot.workers import trimmed_when_idle
 
 if TYPE_CHECKING:
@@ -64,6 +75,8 @@ log = logging.getLogger("bot.jobs")
 
 OnWait = Callable[[bool], None]
 OnRequest = Callable[[ImageRequest], None]
+# One answer per generation of a job: the result, or the error it ended in.
+Generation = ImageResult | Exception
 QUOTAS = (
     ("user_hourly", True, 3600, "You have used your {n} images for this hour."),
     ("user_daily", True, 86400, "You have used your {n} images for today."),
@@ -86,13 +99,13 @@ class Job:
         spec: JobSpec,
         settings: GuildSettings,
         place: ChainPlace,
-        slot: Slot,
+        slots: Sequence[Slot],
     ) -> None:
         self._runner = runner
         self.spec = spec
         self.settings = settings
         self._place = place
-        self._slot = slot
+        self._slots = tuple(slots)
         self._ran = False
 
     async def run(
@@ -124,7 +137,7 @@ class Job:
             if told is not None:
                 told(False)
         return await self._runner._run(
-            self.spec, self.settings, publish, on_request, place, self._slot
+            self.spec, self.settings, publish, on_request, place, self._slots
         )
 
 
@@ -149,6 +162,7 @@ class JobRunner:
         """Checks, quotas and a job slot held for the block; the job runs with ``job.run``."""
         check_prompt(spec.prompt)
         check_options(spec)
+        check_count(spec, settings)
         for source in spec.sources:
             source.precheck()
         runtime = self.services.runtime
@@ -157,21 +171,45 @@ class JobRunner:
             spec.channel_id, reads=spec.history or spec.use_latest, new_chain=spec.new_chain
         )
         try:
-            slot = await runtime.admissions.acquire(
-                user_id=spec.user_id,
-                guild_id=spec.guild_id,
-                user_limit=settings.user_concurrency,
-                guild_limit=settings.guild_concurrency,
-                quotas=self.quotas(settings),
-            )
+            slots = await self._acquire(spec, settings)
             try:
                 async with runtime.tasks.job():
                     with trimmed_when_idle():
-                        yield Job(self, spec, settings, place, slot)
+                        yield Job(self, spec, settings, place, slots)
             finally:
-                await runtime.admissions.release(slot)
+                for slot in slots:
+                    await runtime.admissions.release(slot)
         finally:
             place.close()
+
+    async def _acquire(self, spec: JobSpec, settings: GuildSettings) -> list[Slot]:
+        """One slot per image, all or none: each is checked as one image in flight and quotas."""
+        admissions = self.services.runtime.admissions
+        quotas = self.quotas(settings)
+        slots: list[Slot] = []
+        try:
+            for _ in range(spec.count):
+                slots.append(
+                    await admissions.acquire(
+                        user_id=spec.user_id,
+                        guild_id=spec.guild_id,
+                        user_limit=settings.user_concurrency,
+                        guild_limit=settings.guild_concurrency,
+                        quotas=quotas,
+                    )
+                )
+        except BaseException as exc:
+            for slot in slots:
+                await admissions.release(slot)
+            if not slots or not isinstance(exc, LimitReached):
+                raise
+            fit = len(slots)
+            raise LimitReached(
+                f"count:{spec.count} needs room for {spec.count} images and only {fit} "
+                f"fit now (images generating at once and the hourly and daily quotas count "
+                f"each image): ask for count:{fit}, or try again later."
+            ) from exc
+        return slots
 
     async def reset_chain(self, channel_id: int) -> int:
         """Forget the channel's chain, and the turns of jobs sent before; the turns removed.
@@ -210,12 +248,13 @@ class JobRunner:
         publish: Publish,
         on_request: OnRequest | None,
         place: ChainPlace,
-        slot: Slot,
+        slots: Sequence[Slot],
     ) -> JobOutcome:
         services = self.services
         store = services.store
         gateway, model = await services.gateways.resolve(spec.guild_id, settings)
         model = spec.model or model
+        check_references(model, len(spec.sources) + len(spec.input_shas))
         notes: list[str] = []
         image_size = spec.image_size or settings.image_size
         # What the delivered size is checked against: 2.5 Flash is 1K whatever is asked.
@@ -249,11 +288,14 @@ class JobRunner:
                 "inputs": [s.sha256 for s in inputs.stored],
                 "history": spec.history,
                 "new_chain": spec.new_chain,
+                **({"count": spec.count} if spec.count > 1 else {}),
             },
             interaction_token=spec.interaction_token,
             owner=services.runtime.owner,
+            images=spec.count,
         )
-        await services.runtime.admissions.attach(slot, job.id)
+        for slot in slots:
+            await services.runtime.admissions.attach(slot, job.id)
         job = await self._final(job, state="running")
         request = ImageRequest(
             model=model,
@@ -266,25 +308,26 @@ class JobRunner:
         if on_request is not None:
             on_request(request)
         try:
-            # Pre-fit to the destination's limit, in the worker that parses the answer.
-            result = await services.gateway.generate(
-                gateway, request, upload_limit=spec.upload_limit
-            )
-        except ImagineError as exc:
-            if isinstance(exc, GatewayError):
-                exc.own_gateway = settings.has_own_gateway
-                if not settings.has_own_gateway and services.alerts is not None:
-                    services.alerts.gateway_failed(exc, base_url=gateway.base_url, model=model)
-            with contextlib.suppress(JobFenced):  # another process told the member already
-                await self._final(
-                    job, state="failed", counted=exc.counts_toward_quota, result={"error": str(exc)}
-                )
-            raise
+            generations = await self._generations(gateway, request, spec)
         except Exception as exc:
-            log.exception("job %s failed", job.id)
-            with contextlib.suppress(JobFenced):
-                await self._final(job, state="failed", counted=False, result={"error": repr(exc)})
-            raise
+            generations = [exc]
+        failed = [(n, g) for n, g in enumerate(generations, 1) if isinstance(g, Exception)]
+        for _, failure in failed:
+            self._noted(failure, settings, gateway, model, job)
+        # Failed images that count as the failure of a one-image job does.
+        weight = sum(1 for _, e in failed if isinstance(e, ImagineError) and e.counts_toward_quota)
+        made = [(n, g) for n, g in enumerate(generations, 1) if isinstance(g, ImageResult)]
+        if not made:
+            first = failed[0][1]
+            error = str(first) if isinstance(first, ImagineError) else repr(first)
+            changes: dict[str, Any] = {"counted": weight > 0, "result": {"error": error}}
+            if spec.count > 1:
+                changes["images"] = weight
+            with contextlib.suppress(JobFenced):  # another process told the member already
+                await self._final(job, state="failed", **changes)
+            raise first
+        result = made[0][1] if spec.count == 1 else _combined([r for _, r in made])
+        numbers = tuple(n for n, _ in made) if spec.count > 1 else ()
 
         check = check_images(checked_size, aspect_ratio, _pixels(result))
         # A dialect without size fields never asked: nothing to blame the gateway for.
@@ -307,10 +350,12 @@ class JobRunner:
             notes=tuple(notes),
             unsent=unsent,
             own_gateway=settings.has_own_gateway,
+            numbers=numbers,
+            failed=tuple(failed) if spec.count > 1 else (),
         )
 
         async def stored_and_observed() -> JobRecord:
-            stored = await self._store_result(spec, settings, job, inputs, result, place)
+            stored = await self._store_result(spec, settings, job, inputs, outcome, place, weight)
             if size_sent:
                 await self._remember_size(gateway, model, check)
             return stored
@@ -330,13 +375,16 @@ class JobRunner:
         settings: GuildSettings,
         job: JobRecord,
         inputs: Inputs,
-        result: ImageResult,
+        outcome: JobOutcome,
         place: ChainPlace,
+        weight: int = 0,
     ) -> JobRecord:
         """Blobs, the history turn, usage, and the job marked done (or failed, and raise).
 
         The turn is written in its place in the chain: now, or after the jobs ahead.
+        ``weight``: the failed images of a count:N job that still count toward quotas.
         """
+        result = outcome.result
         try:
             store = self.services.store
             # The worker that parsed the answer hashed the bytes it keeps for the turn.
@@ -360,7 +408,8 @@ class JobRunner:
                 user_id=spec.user_id,
                 prompt=spec.prompt,
                 inputs=tuple(inputs.stored),
-                outputs=tuple(outputs),
+                # count:N: the chain goes on from the first image (its raw turn is replayed).
+                outputs=tuple(outputs[:1] if spec.count > 1 else outputs),
                 model_text=result.text,
                 raw_turn=result.raw_turn,
                 job_id=job.id,
@@ -381,11 +430,15 @@ class JobRunner:
             await store.record_usage(
                 guild_id=spec.guild_id, user_id=spec.user_id, images=len(outputs), tokens=tokens
             )
-            return await self._final(
-                job,
-                state="done",
-                result={"outputs": [o.sha256 for o in outputs], "text": result.text},
-            )
+            done: dict[str, Any] = {"outputs": [o.sha256 for o in outputs], "text": result.text}
+            changes: dict[str, Any] = {}
+            if spec.count > 1:
+                # By number, so a per-image button finds its image after a restart.
+                shas = dict(zip(outcome.numbers, (o.sha256 for o in outputs), strict=True))
+                done["images"] = [shas.get(n) for n in range(1, spec.count + 1)]
+                done["failed"] = {str(n): str(exc) for n, exc in outcome.failed}
+                changes["images"] = len(outputs) + weight
+            return await self._final(job, state="done", result=done, **changes)
         except JobFenced:
             raise  # the job is another process's now: nothing of its state is ours to write
         except Exception as exc:
@@ -394,6 +447,45 @@ class JobRunner:
             with contextlib.suppress(Exception):  # the store is what just failed
                 await self._final(job, state="failed", result={"error": f"not stored: {exc!r}"})
             raise
+
+    async def _generations(
+        self, gateway: GatewayConfig, request: ImageRequest, spec: JobSpec
+    ) -> list[Generation]:
+        """The job's gateway calls side by side; each answer or the error it ended in.
+
+        Each image is pre-fitted (in the worker that parses it) to its share of the upload
+        limit, which holds for the message, not per file.
+        """
+        generate = self.services.gateway.generate
+        if spec.count == 1:
+            return [await generate(gateway, request, upload_limit=spec.upload_limit)]
+        share = spec.upload_limit // spec.count if spec.upload_limit else None
+        answers = await asyncio.gather(
+            *(generate(gateway, request, upload_limit=share) for _ in range(spec.count)),
+            return_exceptions=True,
+        )
+        generations: list[Generation] = []
+        for answer in answers:
+            if isinstance(answer, BaseException) and not isinstance(answer, Exception):
+                raise answer  # a generation cancelled on its own: stop the job
+            generations.append(answer)
+        return generations
+
+    def _noted(
+        self,
+        exc: Exception,
+        settings: GuildSettings,
+        gateway: GatewayConfig,
+        model: str,
+        job: JobRecord,
+    ) -> None:
+        """Whose gateway failed (for the member's advice), the operator's alert, the log."""
+        if isinstance(exc, GatewayError):
+            exc.own_gateway = settings.has_own_gateway
+            if not settings.has_own_gateway and self.services.alerts is not None:
+                self.services.alerts.gateway_failed(exc, base_url=gateway.base_url, model=model)
+        elif not isinstance(exc, ImagineError):
+            log.error("job %s failed", job.id, exc_info=exc)
 
     async def _final(self, job: JobRecord, **changes: Any) -> JobRecord:
         """A write of the job's state, fenced by its owner.
@@ -440,6 +532,24 @@ class JobRunner:
             return await asyncio.shield(saving)
         except Exception:
             return job  # logged and marked by _store_result
+
+
+def _combined(results: Sequence[ImageResult]) -> ImageResult:
+    """The answers of a count:N job as one result: each answer's image, the first's turn."""
+    first = results[0]
+    usages = [r.usage for r in results if r.usage is not None]
+
+    def total(name: str) -> int | None:
+        values = [getattr(u, name) for u in usages if getattr(u, name) is not None]
+        return sum(values) if values else None
+
+    return replace(
+        first,
+        images=tuple(r.images[0] for r in results),
+        usage=Usage(*(total(n) for n in ("prompt_tokens", "completion_tokens", "total_tokens")))
+        if usages
+        else None,
+    )
 
 
 def _pixels(result: ImageResult) -> list[tuple[int, int]]:

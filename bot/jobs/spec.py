@@ -10,13 +10,16 @@ from bot.errors import ImageTooLarge, ImagineError, InputImageError, LimitReache
 from bot.gateway.sizes import UnsentSize
 from bot.limits import (
     DISCORD_UPLOAD_LIMIT,
+    MAX_COUNT,
     MAX_DOWNLOAD_BYTES,
     MAX_MODEL_NAME_CHARS,
     MAX_PROMPT_CHARS,
+    MAX_REFERENCES_FLASH_25,
+    MAX_REFERENCES_GEMINI_3,
     MIB,
     is_model_name,
 )
-from bot.storage.base import JobRecord
+from bot.storage.base import GuildSettings, JobRecord
 from bot.types import (
     ASPECT_RATIOS,
     EXTREME_ASPECT_RATIOS,
@@ -29,6 +32,31 @@ from bot.types import (
 UPSCALE_PROMPT = (
     "Recreate this exact image at a higher resolution. Keep the composition, subjects, "
     "colours and every detail identical; only add resolution and sharpness."
+)
+# Variations (the Vary buttons): the image goes in as the input, the member's prompt after
+# the instruction. Written as Google's editing guidance advises: say what to keep and what
+# may change, in sentences, not keywords (ai.google.dev/gemini-api/docs/image-generation).
+VARY_SUBTLE = (
+    "Make a subtle variation of the provided image. Keep the same subject, composition, "
+    "framing, camera angle, colour palette, lighting and style; change only small details "
+    "(pose, expression, textures, minor background elements), so that it reads as another "
+    "take of the same shot. Do not add or remove main elements, and no text or borders."
+)
+VARY_STRONG = (
+    "Make a strong variation of the provided image: reinterpret it freely while keeping "
+    "its subject and its idea recognisable. Feel free to change the composition, framing, "
+    "camera angle, pose, setting, lighting and mood, so that it is clearly a different "
+    "image, not a copy. Keep the overall style unless the prompt asks for another; no text "
+    "or borders."
+)
+VARIATIONS = {"subtle": VARY_SUBTLE, "strong": VARY_STRONG}
+_PROMPT_WAS = "\n\nThe image was made from this prompt: "
+# /blend without a prompt.
+BLEND_PROMPT = (
+    "Blend the provided images into one new, coherent image. Combine their main subjects, "
+    "styles and colours naturally in a single scene with consistent lighting and "
+    "perspective, as if it had always been one picture; not a collage, split screen or "
+    "side-by-side layout, and no text or borders."
 )
 IMAGE_KINDS = "Send a PNG, JPEG, WEBP, GIF or HEIC image."
 IMAGE_GONE = "I no longer have that image in my records; make a new one with /imagine."
@@ -70,7 +98,7 @@ class SourceImage:
 class JobSpec:
     """What a member asked for, independent of how (slash, button, reply, context menu, CLI)."""
 
-    kind: str  # imagine | edit | reroll | upscale
+    kind: str  # imagine | edit | reroll | upscale | vary | blend
     guild_id: int | None
     channel_id: int
     user_id: int
@@ -90,6 +118,10 @@ class JobSpec:
     # Send the size as asked even to a model that makes 1K only (the CLI: a script gets
     # what the gateway does with its flags, and the delivered-size check still applies).
     keep_size: bool = False
+    # Independent generations from the same inputs, each one image (/imagine count:).
+    count: int = 1
+    # An answer only the member sees (ephemeral); the member-side settings decide it.
+    private: bool = False
 
     @classmethod
     def from_job(cls, job: JobRecord, **changes: Any) -> JobSpec:
@@ -108,6 +140,7 @@ class JobSpec:
             history=bool(p.get("history", False)),
             # Rows from before "new_chain" was stored: only /imagine started a chain.
             new_chain=bool(p.get("new_chain", job.kind == "imagine")),
+            count=int(p.get("count", 1)),
         )
         return replace(spec, **changes)
 
@@ -122,9 +155,49 @@ class JobOutcome:
     # end words the fix (a /settings command, a flag), so it is not one of ``notes``.
     unsent: UnsentSize | None = None
     own_gateway: bool = False  # the server's own gateway made it, not the operator's
+    # count:N: the number (1..N) of each image in ``result.images``, and each image that
+    # failed with its error (the front end words it). Empty for a job of one image.
+    numbers: tuple[int, ...] = ()
+    failed: tuple[tuple[int, Exception], ...] = ()
 
 
 Publish = Callable[[JobOutcome], Awaitable[None]]
+
+
+def output_image(job: JobRecord, number: int) -> str | None:
+    """The stored image number ``number`` (1..count) of a job; None if it failed or is gone."""
+    images = job.result.get("images")
+    if images is None:  # one image per request: the outputs in order
+        images = job.result.get("outputs", ())
+    if not 1 <= number <= len(images):
+        return None
+    sha = images[number - 1]
+    return sha if isinstance(sha, str) else None
+
+
+def check_count(spec: JobSpec, settings: GuildSettings) -> None:
+    """Refuse a count the server's settings can never admit, before any slot is taken."""
+    n = spec.count
+    if n <= 1:
+        return
+    if n > settings.max_count:
+        if settings.max_count == 1:
+            raise LimitReached(
+                "This server makes one image per /imagine: leave count: out "
+                "(an admin can change it with /settings limits max_count:)."
+            )
+        raise LimitReached(
+            f"This server allows at most {settings.max_count} images per /imagine: ask for "
+            f"count:{settings.max_count} or fewer (an admin can change it with "
+            "/settings limits max_count:)."
+        )
+    if n > settings.user_concurrency:
+        have = settings.user_concurrency
+        raise LimitReached(
+            f"Each image of count:{n} runs at once, and members here may have {have} images "
+            f"generating at once: ask for count:{have} or fewer (an admin can raise it with "
+            "/settings limits user_jobs:)."
+        )
 
 
 def supports_sizes(model: str) -> bool:
@@ -133,6 +206,35 @@ def supports_sizes(model: str) -> bool:
     if FLASH_IMAGE_25_MARK in name:
         return False
     return name.rsplit("/", 1)[-1].split(":", 1)[0] not in FLASH_IMAGE_25_ALIASES
+
+
+def reference_limit(model: str) -> int:
+    """Reference images the model takes in one request (``bot.limits``)."""
+    return MAX_REFERENCES_GEMINI_3 if supports_sizes(model) else MAX_REFERENCES_FLASH_25
+
+
+def check_references(model: str, n: int) -> None:
+    """Refuse more input images than the model takes, before anything is downloaded."""
+    limit = reference_limit(model)
+    if n > limit:
+        raise LimitReached(
+            f"{model} takes at most {limit} reference images and this asks for {n}: "
+            "use fewer images, or a Gemini 3 image model (e.g. gemini-3-pro-image-preview), "
+            f"which takes up to {MAX_REFERENCES_GEMINI_3}."
+        )
+
+
+def variation_prompt(strength: str, prompt: str) -> str:
+    """The instruction for a Vary button, with the prompt the image was made from."""
+    return VARIATIONS[strength] + _PROMPT_WAS + prompt
+
+
+def variation_of(prompt: str) -> tuple[str, str] | None:
+    """(strength, the member's prompt) of a variation's stored prompt, else None."""
+    for strength, instruction in VARIATIONS.items():
+        if prompt.startswith(instruction + _PROMPT_WAS):
+            return strength, prompt[len(instruction + _PROMPT_WAS) :]
+    return None
 
 
 def check_prompt(prompt: str) -> str:
@@ -154,6 +256,8 @@ def check_options(spec: JobSpec) -> None:
         raise ImagineError("That aspect ratio is not one I know; pick one from the list.")
     if spec.image_size is not None and spec.image_size not in IMAGE_SIZES:
         raise ImagineError("The size must be 1K, 2K or 4K.")
+    if not 1 <= spec.count <= MAX_COUNT:
+        raise ImagineError(f"count must be from 1 to {MAX_COUNT}.")
     model = spec.model
     if model is not None and not is_model_name(model):
         raise ImagineError(

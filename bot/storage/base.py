@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 # Re-exported: part of the storage vocabulary.
+from bot.limits import DEFAULT_MAX_COUNT
 from bot.limits import DEFAULT_OWNER as DEFAULT_OWNER
 from bot.limits import OWNER_PATTERN as OWNER_PATTERN
 
@@ -40,6 +41,7 @@ class GuildSettings:
     user_daily: int | None = None
     guild_hourly: int | None = None
     guild_daily: int | None = None
+    max_count: int = DEFAULT_MAX_COUNT  # images one /imagine may ask for (count:)
 
     @property
     def has_own_gateway(self) -> bool:
@@ -98,6 +100,8 @@ class JobRecord:
     finished_at: float | None = None
     counted: bool = True  # toward the member's and the server's quotas
     owner: str = DEFAULT_OWNER  # the instance (INSTANCE_NAME) that runs it
+    # What a counted job weighs in the quotas: one per image asked (/imagine count:N).
+    images: int = 1
 
 
 @dataclass(frozen=True)
@@ -244,8 +248,11 @@ class Store(Protocol):
         params: Mapping[str, Any],
         interaction_token: str | None = None,
         owner: str = DEFAULT_OWNER,
+        images: int = 1,
     ) -> JobRecord:
         """A new job, state "queued", ``created_at`` now, counted, owned by ``owner``.
+
+        ``images``: what it weighs in the quotas (``count_jobs``), at least 1.
 
         Ids are unique and grow with every job. Stored images named in ``params`` (by
         sha, anywhere in it) are kept as long as the job is. ``InvalidValue`` for an empty
@@ -257,7 +264,7 @@ class Store(Protocol):
         self, job_id: int, *, fence_owner: str | None = None, **changes: Any
     ) -> JobRecord:
         """Change a job's ``state``, ``params``, ``result``, ``interaction_token``,
-        ``message_id``, ``started_at``, ``finished_at`` or ``counted``; the job after.
+        ``message_id``, ``started_at``, ``finished_at``, ``counted`` or ``images``; the job after.
 
         Entering "running" stamps ``started_at`` (if unset) and entering a finished state
         stamps ``finished_at`` now, unless the change gives them. ``InvalidValue`` for an
@@ -291,7 +298,8 @@ class Store(Protocol):
         ...
 
     async def count_jobs(self, *, guild_id: int | None, user_id: int | None, since: float) -> int:
-        """Counted jobs created at or after ``since``; a None filter matches every value."""
+        """The images of counted jobs created at or after ``since`` (each job weighs its
+        ``images``); a None filter matches every value."""
         ...
 
     # usage

@@ -59,6 +59,7 @@ def job_record(row: Any) -> JobRecord:
         finished_at=row["finished_at"],
         counted=bool(row["counted"]),
         owner=row["owner"],
+        images=row["images"],
     )
 
 

@@ -182,6 +182,7 @@ class Driver(ABC):
         params: Mapping[str, Any],
         interaction_token: str | None = None,
         owner: str = DEFAULT_OWNER,
+        images: int = 1,
     ) -> JobRecord:
         fields = {
             "kind": kind,
@@ -192,6 +193,7 @@ class Driver(ABC):
             "params": params,
             "interaction_token": interaction_token,
             "owner": owner,
+            "images": images,
         }
         v.check_new_job(**fields)
         return await self._create_job(fields, now=self._clock())

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from bot.limits import (
     MAX_ALLOWED_CHANNELS,
+    MAX_COUNT,
     MAX_DAILY,
     MAX_HISTORY_TURNS,
     MAX_HOURLY,
@@ -120,6 +121,7 @@ VALIDATORS: dict[str, Validator] = {
     "user_daily": _int_range(0, MAX_DAILY, nullable=True),
     "guild_hourly": _int_range(0, MAX_HOURLY, nullable=True),
     "guild_daily": _int_range(0, MAX_DAILY, nullable=True),
+    "max_count": _int_range(1, MAX_COUNT),
 }
 
 

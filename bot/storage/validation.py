@@ -31,6 +31,7 @@ JOB_FIELDS = frozenset(
         "started_at",
         "finished_at",
         "counted",
+        "images",
     }
 )
 MAX_BATCH = 10_000
@@ -163,6 +164,7 @@ def check_new_job(
     params: Any,
     interaction_token: Any,
     owner: Any,
+    images: Any = 1,
 ) -> None:
     check_text("job kind", kind, required=True)
     check_id("guild_id", guild_id, nullable=True)
@@ -172,6 +174,7 @@ def check_new_job(
     check_mapping("params", params)
     check_optional("interaction_token", interaction_token, str)
     check_owner(owner)
+    check_count("images", images)
 
 
 def check_job_changes(changes: Mapping[str, Any]) -> dict[str, Any]:
@@ -193,6 +196,8 @@ def check_job_changes(changes: Mapping[str, Any]) -> dict[str, Any]:
             if not isinstance(value, bool):
                 raise InvalidValue("counted must be True or False")
             values[name] = value
+        elif name == "images":
+            values[name] = check_count(name, value)
         else:  # started_at, finished_at
             values[name] = None if value is None else check_time(name, value)
     return values

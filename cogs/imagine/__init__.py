@@ -13,7 +13,7 @@ from discord.ext import commands
 from bot.discord_bot.pipeline import allowed, run_for_interaction
 from bot.discord_bot.sources import source_of
 from bot.jobs import JobSpec
-from bot.limits import AUTOCOMPLETE_LIMIT, CHOICE_CHARS, MAX_PROMPT_CHARS
+from bot.limits import AUTOCOMPLETE_LIMIT, CHOICE_CHARS, MAX_COUNT, MAX_PROMPT_CHARS
 from bot.types import ASPECT_RATIOS, EXTREME_ASPECT_RATIOS, IMAGE_SIZES
 
 if TYPE_CHECKING:
@@ -52,6 +52,7 @@ class Imagine(commands.Cog):
         aspect_ratio="Shape of the image (default: the server's setting, else 1:1)",
         size="Resolution: 1K, 2K or 4K (2K/4K need a Gemini 3 image model)",
         model="Image model (default: the server's setting)",
+        count=f"How many images, each made on its own (1-{MAX_COUNT}; each counts as one image)",
     )
     @app_commands.choices(aspect_ratio=RATIO_CHOICES, size=SIZE_CHOICES)
     async def imagine(
@@ -64,6 +65,7 @@ class Imagine(commands.Cog):
         aspect_ratio: str | None = None,
         size: str | None = None,
         model: str | None = None,
+        count: app_commands.Range[int, 1, MAX_COUNT] = 1,
     ) -> None:
         """Generate an image, optionally from reference images. Starts a new edit chain here."""
         attachments = [a for a in (image, image2, image3) if a is not None]
@@ -78,6 +80,7 @@ class Imagine(commands.Cog):
             aspect_ratio=aspect_ratio,
             image_size=size,
             new_chain=True,
+            count=count,
         )
         await run_for_interaction(interaction, spec)
 

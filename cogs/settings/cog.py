@@ -34,6 +34,7 @@ from bot.guild_settings import (
 from bot.limits import (
     AUTOCOMPLETE_LIMIT,
     CHOICE_CHARS,
+    MAX_COUNT,
     MAX_DAILY,
     MAX_HISTORY_TURNS,
     MAX_HOURLY,
@@ -404,6 +405,7 @@ class SettingsCog(
         user_daily="Images per member per day (0 = unlimited)",
         server_hourly="Images per server per hour (0 = unlimited)",
         server_daily="Images per server per day (0 = unlimited)",
+        max_count=f"Images one /imagine may ask for with count: (1-{MAX_COUNT})",
     )
     async def limits(
         self,
@@ -414,6 +416,7 @@ class SettingsCog(
         user_daily: app_commands.Range[int, 0, MAX_DAILY] | None = None,
         server_hourly: app_commands.Range[int, 0, MAX_HOURLY] | None = None,
         server_daily: app_commands.Range[int, 0, MAX_DAILY] | None = None,
+        max_count: app_commands.Range[int, 1, MAX_COUNT] | None = None,
     ) -> None:
         """Limit jobs in flight and images per hour/day (no options: show the limits)."""
         s = await self._settings(interaction)
@@ -426,6 +429,7 @@ class SettingsCog(
                 "user_daily": user_daily,
                 "guild_hourly": server_hourly,
                 "guild_daily": server_daily,
+                "max_count": max_count,
             },
             caps=vars(self.bot.settings.quotas),
         )

@@ -9,7 +9,13 @@ import discord
 
 from bot.config import OperatorQuotas
 from bot.gateway.dialects import sends_size_fields
-from bot.limits import MAX_HTTP_CONNECTIONS, effective_quota
+from bot.jobs.spec import reference_limit
+from bot.limits import (
+    MAX_BLEND_IMAGES,
+    MAX_HTTP_CONNECTIONS,
+    MIN_BLEND_IMAGES,
+    effective_quota,
+)
 from bot.storage.base import GuildSettings, SizeObservation, UsageRow
 
 USAGE_TOP = 15
@@ -45,7 +51,29 @@ def limits_text(s: GuildSettings, caps: OperatorQuotas | None = None) -> str:
         f"Gateway connections: no cap per gateway, {MAX_HTTP_CONNECTIONS} at once "
         "across all servers\n"
         f"Per member: {_held(s, caps, 'user_hourly')}/hour, {_held(s, caps, 'user_daily')}/day\n"
-        f"Per server: {_held(s, caps, 'guild_hourly')}/hour, {_held(s, caps, 'guild_daily')}/day"
+        f"Per server: {_held(s, caps, 'guild_hourly')}/hour, {_held(s, caps, 'guild_daily')}/day\n"
+        f"{count_text(s)}"
+    )
+
+
+def count_text(s: GuildSettings) -> str:
+    """What /imagine count: may ask for here, and how its images are counted."""
+    line = (
+        f"Images per /imagine: up to {s.max_count} (count:), each one image in the jobs at "
+        "once and in the quotas"
+    )
+    if s.user_concurrency < s.max_count:
+        line += f"; members run {s.user_concurrency} at once, so count:{s.user_concurrency} at most"
+    return line
+
+
+def references_text(model: str) -> str:
+    """How many images the server's model takes in one job (/blend, references)."""
+    limit = reference_limit(model)
+    blend = min(limit, MAX_BLEND_IMAGES)
+    return (
+        f"`{model}` takes up to {limit} reference images per job; "
+        f"/blend takes {MIN_BLEND_IMAGES} to {blend} images"
     )
 
 
@@ -138,6 +166,9 @@ def settings_embed(
         name="Size", value=_or_default(s.image_size, "not set (the model decides)"), inline=True
     )
     embed.add_field(name="History", value=history_text(s.history_turns), inline=False)
+    embed.add_field(
+        name="Reference images", value=references_text(s.model or default_model), inline=False
+    )
     gateway = gateway_text(
         s,
         default_url=default_url,

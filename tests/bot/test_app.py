@@ -34,7 +34,7 @@ async def test_identifies_with_only_the_intents_it_needs(running_bot: BotHarness
 async def test_commands_sync_globally_with_the_public_names(running_bot: BotHarness) -> None:
     fake = running_bot.fake
     names = {(c["name"], c.get("type", 1)) for c in fake.global_commands}
-    assert {("imagine", 1), ("edit", 1), ("reset", 1), ("Edit image", 3)} <= names
+    assert {("imagine", 1), ("blend", 1), ("edit", 1), ("reset", 1), ("Edit image", 3)} <= names
     imagine = fake.command("imagine")
     assert [o["name"] for o in imagine["options"]] == [
         "prompt",
@@ -44,8 +44,17 @@ async def test_commands_sync_globally_with_the_public_names(running_bot: BotHarn
         "aspect_ratio",
         "size",
         "model",
+        "count",
     ]
     assert [o["name"] for o in fake.command("edit")["options"]] == ["prompt", "image"]
+    blend = fake.command("blend")["options"]
+    assert [(o["name"], o.get("required", False)) for o in blend] == [
+        ("image1", True),
+        ("image2", True),
+        *((f"image{n}", False) for n in range(3, 7)),
+        ("prompt", False),
+        ("aspect_ratio", False),
+    ]
 
 
 async def test_dev_guild_gets_the_commands_and_message_content_can_be_off(

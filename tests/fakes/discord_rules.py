@@ -123,9 +123,9 @@ def validate_message(
         raise form_error(
             "files", "BASE_TYPE_MAX_LENGTH", f"Must be {FILES_PER_MESSAGE_MAX} or fewer in length."
         )
-    for f in files:
-        if len(f.data) > limit:
-            raise DiscordError(413, ENTITY_TOO_LARGE, "Request entity too large")
+    # The limit holds for the request, so for all of a message's files together.
+    if sum(len(f.data) for f in files) > limit:
+        raise DiscordError(413, ENTITY_TOO_LARGE, "Request entity too large")
     if not (data.get("flags") or 0) & FLAG_COMPONENTS_V2:
         _validate_components(data.get("components") or [])
     if creating and not (

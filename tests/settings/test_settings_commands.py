@@ -185,6 +185,7 @@ async def test_show_lists_everything_ephemerally(harness: Harness) -> None:
         "Aspect ratio",
         "Size",
         "History",
+        "Reference images",
         "Gateway",
         "Channels",
         "Limits and quotas",
@@ -194,6 +195,42 @@ async def test_show_lists_everything_ephemerally(harness: Harness) -> None:
     assert harness.gateway.base_url in fields["Gateway"] and "openrouter" in fields["Gateway"]
     assert f"<#{harness.fake.channel['id']}>" in fields["Channels"]
     assert "2 per member, 10 per server" in fields["Limits and quotas"]
+    # The bot's default model here is 2.5 Flash Image: fewer references than /blend's six.
+    assert fields["Reference images"] == (
+        "`gemini-2.5-flash-image` takes up to 3 reference images per job; "
+        "/blend takes 2 to 3 images"
+    )
+    assert fields["Limits and quotas"].endswith(
+        "Images per /imagine: up to 4 (count:), each one image in the jobs at once and in "
+        "the quotas; members run 2 at once, so count:2 at most"
+    )
+
+
+async def test_show_says_what_a_gemini_3_model_takes(harness: Harness) -> None:
+    await harness.bot.store.update_settings(harness.guild_id, model="gemini-3-pro-image-preview")
+    state = await harness.run("show")
+    embed = (
+        state.last_message.embeds[0]
+        if state.last_message
+        else state.callback.json["data"]["embeds"][0]
+    )
+    fields = {f["name"]: f["value"] for f in embed["fields"]}
+    assert fields["Reference images"] == (
+        "`gemini-3-pro-image-preview` takes up to 14 reference images per job; "
+        "/blend takes 2 to 6 images"
+    )
+
+
+async def test_max_count_is_set_with_the_limits_and_shown(harness: Harness) -> None:
+    state = await harness.run("limits", {"max_count": 2, "user_jobs": 4})
+    assert (await harness.settings()).max_count == 2
+    assert answer_text(state).endswith(
+        "Images per /imagine: up to 2 (count:), each one image in the jobs at once and in "
+        "the quotas"
+    )
+    state = await harness.run("limits", {"max_count": 5})  # a crafted request past the range
+    assert "max count must be between 1 and 4." in answer_text(state)
+    assert (await harness.settings()).max_count == 2
 
 
 async def test_usage_lists_members(harness: Harness) -> None:

@@ -164,6 +164,28 @@ async def test_count_jobs_windows_and_filters(store: Store, clock: Clock) -> Non
     assert await store.count_jobs(guild_id=3, user_id=None, since=0) == 0
 
 
+async def test_count_jobs_weighs_each_job_by_its_images(store: Store, clock: Clock) -> None:
+    """A count:4 job is four images in the quotas; a job whose images failed weighs less."""
+    four = await store.create_job(
+        kind="imagine", guild_id=1, channel_id=3, user_id=10, prompt="p", params={}, images=4
+    )
+    assert four.images == 4
+    await new_job(store, guild=1, user=10)
+    assert await store.count_jobs(guild_id=1, user_id=10, since=0) == 5
+    three = await store.update_job(four.id, images=3)  # one of the four failed, uncounted
+    assert three.images == 3 and (await store.get_job(four.id)).images == 3
+    assert await store.count_jobs(guild_id=1, user_id=None, since=0) == 4
+    await store.update_job(four.id, counted=False)
+    assert await store.count_jobs(guild_id=1, user_id=10, since=0) == 1
+    for bad in (-1, 1.5, "2", True):
+        with pytest.raises(InvalidValue, match="images"):
+            await store.update_job(four.id, images=bad)
+    with pytest.raises(InvalidValue, match="images"):
+        await store.create_job(
+            kind="imagine", guild_id=1, channel_id=3, user_id=10, prompt="p", params={}, images=-2
+        )
+
+
 async def test_usage_accumulates_per_day_and_sorts(store: Store, clock: Clock) -> None:
     await store.record_usage(guild_id=1, user_id=10, images=1, tokens=1000)
     await store.record_usage(guild_id=1, user_id=10, images=2, tokens=500)

@@ -20,6 +20,7 @@ _CASTS = {
     "started_at": "float8",
     "finished_at": "float8",
     "counted": "boolean",
+    "images": "int",
 }
 
 
@@ -31,9 +32,9 @@ class JobTables(PostgresBase):
         async with self._tx() as conn:
             row = await conn.fetchrow(
                 "INSERT INTO jobs (kind, guild_id, channel_id, user_id, prompt, state, params,"
-                " interaction_token, owner, created_at) VALUES ($1::text, $2::bigint,"
+                " interaction_token, owner, images, created_at) VALUES ($1::text, $2::bigint,"
                 " $3::bigint, $4::bigint, $5::text, 'queued', $6::json, $7::text, $8::text,"
-                " $9::float8) RETURNING *",
+                " $9::int, $10::float8) RETURNING *",
                 fields["kind"],
                 fields["guild_id"],
                 fields["channel_id"],
@@ -42,6 +43,7 @@ class JobTables(PostgresBase):
                 codec.dumps(fields["params"]),
                 fields["interaction_token"],
                 fields["owner"],
+                fields["images"],
                 now,
             )
             job = _job(row)
@@ -151,6 +153,6 @@ class JobTables(PostgresBase):
             where.append(f"user_id = ${len(params)}::bigint")
         return int(
             await self.pool.fetchval(
-                f"SELECT count(*) FROM jobs WHERE {' AND '.join(where)}", *params
+                f"SELECT COALESCE(sum(images), 0) FROM jobs WHERE {' AND '.join(where)}", *params
             )
         )

@@ -23,8 +23,8 @@ class JobTables(SQLiteBase):
         row = fetchone(
             conn,
             "INSERT INTO jobs (kind, guild_id, channel_id, user_id, prompt, state, params,"
-            " interaction_token, owner, created_at)"
-            " VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?) RETURNING *",
+            " interaction_token, owner, images, created_at)"
+            " VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?) RETURNING *",
             (
                 fields["kind"],
                 fields["guild_id"],
@@ -34,6 +34,7 @@ class JobTables(SQLiteBase):
                 codec.dumps(fields["params"]),
                 fields["interaction_token"],
                 fields["owner"],
+                fields["images"],
                 now,
             ),
         )
@@ -154,6 +155,6 @@ class JobTables(SQLiteBase):
             params.append(user_id)
         async with self._read() as db:
             row = await self._fetchone(
-                db, f"SELECT COUNT(*) FROM jobs WHERE {' AND '.join(where)}", params
+                db, f"SELECT COALESCE(SUM(images), 0) FROM jobs WHERE {' AND '.join(where)}", params
             )
         return int(row[0]) if row else 0

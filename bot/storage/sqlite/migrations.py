@@ -128,6 +128,11 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
             updated_at REAL NOT NULL
         )""",
     ),
+    6: (
+        # What a job weighs in the quotas: /imagine count:4 makes four images, so it
+        # counts four (quotas read SUM(images) of the counted rows).
+        "ALTER TABLE jobs ADD COLUMN images INTEGER NOT NULL DEFAULT 1",
+    ),
 }
 
 LATEST_VERSION = max(MIGRATIONS)
