@@ -128,6 +128,14 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
             updated_at REAL NOT NULL
         )""",
     ),
+    6: (
+        # A member's own defaults (/preferences), the same in every server: only those set.
+        """CREATE TABLE member_preferences (
+            user_id INTEGER PRIMARY KEY,
+            preferences TEXT NOT NULL,
+            updated_at REAL NOT NULL
+        )""",
+    ),
 }
 
 LATEST_VERSION = max(MIGRATIONS)
