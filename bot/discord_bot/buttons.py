@@ -24,6 +24,7 @@ ACTIONS: dict[str, tuple[str, str, discord.ButtonStyle]] = {
     "up2k": ("Upscale 2K", "🔍", discord.ButtonStyle.secondary),
     "up4k": ("Upscale 4K", "🔍", discord.ButtonStyle.secondary),
     "rerun": ("Run again", "🔁", discord.ButtonStyle.primary),
+    "delete": ("Delete", "🗑️", discord.ButtonStyle.danger),
 }
 
 
@@ -77,6 +78,7 @@ def result_view(job_id: int, model: str, image_size: str | None = None) -> disco
             view.add_item(JobButton("up2k", job_id))
         if image_size != "4K":
             view.add_item(JobButton("up4k", job_id))
+    view.add_item(JobButton("delete", job_id))  # last: away from the buttons that make images
     return view
 
 

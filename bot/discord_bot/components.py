@@ -16,6 +16,7 @@ import discord
 from bot.discord_bot.buttons import CUSTOM_ID_PREFIX, JobButton
 from bot.discord_bot.errors import reporting
 from bot.discord_bot.pipeline import allowed, run_for_interaction
+from bot.discord_bot.removal import delete_pressed
 from bot.errors import ImagineError
 from bot.jobs import IMAGE_GONE, UPSCALE_PROMPT, JobSpec, SourceImage
 from bot.limits import MAX_PROMPT_CHARS
@@ -40,6 +41,9 @@ async def press(button: JobButton, interaction: discord.Interaction[ImageBot]) -
 
 
 async def _act(button: JobButton, interaction: discord.Interaction[ImageBot]) -> None:
+    if button.action == "delete":  # allowed wherever the result is, even off the allow-list
+        await delete_pressed(interaction, button.job_id)
+        return
     settings = await allowed(interaction)
     # Bounded: the first answer (a modal, for Edit) must go within Discord's 3 s.
     await interaction.client.runtime.barrier.stored(
