@@ -53,7 +53,7 @@ from bot.workers import CpuPool
 
 log = logging.getLogger(__name__)
 
-COGS = ("cogs.imagine", "cogs.edit", "cogs.settings")
+COGS = ("cogs.imagine", "cogs.edit", "cogs.settings", "cogs.member")
 # An interaction token answers for 15 minutes; a report edits the answer until shortly before.
 TOKEN_EDIT_SECONDS = 14 * 60
 

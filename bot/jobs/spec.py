@@ -90,6 +90,8 @@ class JobSpec:
     # Send the size as asked even to a model that makes 1K only (the CLI: a script gets
     # what the gateway does with its flags, and the delivered-size check still applies).
     keep_size: bool = False
+    count: int = 1  # images to make (several: independent generations, one message)
+    private: bool = False  # a result only the member sees
 
     @classmethod
     def from_job(cls, job: JobRecord, **changes: Any) -> JobSpec:

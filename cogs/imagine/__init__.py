@@ -11,6 +11,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.discord_bot.pipeline import allowed, run_for_interaction
+from bot.discord_bot.preferences import with_preferences
 from bot.discord_bot.sources import source_of
 from bot.jobs import JobSpec
 from bot.limits import AUTOCOMPLETE_LIMIT, CHOICE_CHARS, MAX_PROMPT_CHARS
@@ -79,6 +80,7 @@ class Imagine(commands.Cog):
             image_size=size,
             new_chain=True,
         )
+        spec = await with_preferences(interaction, spec)  # under the options given here
         await run_for_interaction(interaction, spec)
 
     @imagine.autocomplete("model")
