@@ -7,7 +7,6 @@ change only the member's own things.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Sequence
@@ -21,10 +20,10 @@ from bot.discord_bot.access import NO_DMS, NOT_THIS_SERVER
 from bot.discord_bot.guilds import guild_allowed
 from bot.errors import AccessDenied
 from bot.guild_settings import validate_model_name
-from bot.limits import AUTOCOMPLETE_LIMIT, CHOICE_CHARS, MAX_IMAGES_PER_JOB
+from bot.limits import MAX_IMAGES_PER_JOB
 from bot.storage.base import PREFERENCE_NAMES, UNFINISHED_STATES, JobRecord
 from bot.storage.driver import utc_day
-from cogs.imagine import AUTOCOMPLETE_TIMEOUT, RATIO_CHOICES, SIZE_CHOICES, rank_models
+from cogs.imagine import RATIO_CHOICES, SIZE_CHOICES, model_choices
 from cogs.member import render
 
 if TYPE_CHECKING:
@@ -170,12 +169,4 @@ class Member(commands.Cog):
     async def model_autocomplete(
         self, interaction: discord.Interaction[ImageBot], current: str
     ) -> list[app_commands.Choice[str]]:
-        try:
-            models = await asyncio.wait_for(
-                self.bot.services.gateways.models(interaction.guild_id), AUTOCOMPLETE_TIMEOUT
-            )
-        except Exception as exc:  # autocomplete must answer something; an error helps nobody
-            log.info("model list unavailable for autocomplete: %s", exc)
-            models = []
-        names = [DEFAULT, *rank_models(models, current)][:AUTOCOMPLETE_LIMIT]
-        return [app_commands.Choice(name=m[:CHOICE_CHARS], value=m[:CHOICE_CHARS]) for m in names]
+        return await model_choices(self.bot, interaction.guild_id, current, first=(DEFAULT,))

@@ -165,3 +165,13 @@ async def test_me_with_no_quotas_and_nothing_made(running_bot: BotHarness) -> No
         "None: no hourly or daily cap in this server.\n\n"
         "**In progress** (up to 2 of yours run at once)\nNothing in progress."
     )
+
+
+async def test_the_model_preference_autocompletes_default_first(running_bot: BotHarness) -> None:
+    h = running_bot
+    st = await h.fake.interaction_result(
+        await h.fake.autocomplete("preferences", {"model": "pro"}, "model")
+    )
+    names = [c["value"] for c in st.choices]
+    assert names[0] == "default" and "gemini-3-pro-image-preview" in names[1:]
+    assert all("pro" in n for n in names[1:])
