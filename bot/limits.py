@@ -49,6 +49,9 @@ DEFAULT_MAX_RESPONSE_BYTES = 200 * MIB
 # Above the largest input we keep (IMAGE_MAX_INPUT_BYTES, re-encoded down if needed)
 # but far below anything that would hurt memory: Nitro uploads go up to 500 MB.
 MAX_DOWNLOAD_BYTES = 32 * MIB
+# Images one job makes (/imagine count:, /preferences count:): Midjourney's grid of four,
+# and at 4K four results (~30 MB each) are already the most one message should carry.
+MAX_IMAGES_PER_JOB = 4
 # Reference images per job: /imagine has three image options, and a reply-to-edit
 # takes the first three of a message.
 MAX_SOURCES = 3

@@ -129,6 +129,7 @@ TABLES: tuple[Table, ...] = (
         {**_AS_FLOAT, "size_honoured": _bool, "ratio_honoured": _bool},
     ),
     Table("meta", ("key", "value", "updated_at"), _AS_FLOAT),
+    Table("member_preferences", ("user_id", "preferences", "updated_at"), _AS_FLOAT),
 )
 
 

@@ -54,7 +54,7 @@ from bot.workers import MAIN_KEEP_FREED_BYTES, MAIN_MMAP_THRESHOLD, CpuPool, kee
 
 log = logging.getLogger(__name__)
 
-COGS = ("cogs.imagine", "cogs.blend", "cogs.edit", "cogs.settings")
+COGS = ("cogs.imagine", "cogs.blend", "cogs.edit", "cogs.settings", "cogs.member")
 # An interaction token answers for 15 minutes; a report edits the answer until shortly before.
 TOKEN_EDIT_SECONDS = 14 * 60
 # Why a job was interrupted, as the member reads it: this process restarted (its own

@@ -27,6 +27,7 @@ ACTIONS: dict[str, tuple[str, str, discord.ButtonStyle]] = {
     "up2k": ("Upscale 2K", "🔍", discord.ButtonStyle.secondary),
     "up4k": ("Upscale 4K", "🔍", discord.ButtonStyle.secondary),
     "rerun": ("Run again", "🔁", discord.ButtonStyle.primary),
+    "delete": ("Delete", "🗑️", discord.ButtonStyle.danger),
 }
 
 
@@ -140,6 +141,8 @@ def result_view(
             view.add_item(_row(JobButton("up2k", job_id), 1))
         if image_size != "4K":
             view.add_item(_row(JobButton("up4k", job_id), 1))
+    # Last: away from the buttons that make images.
+    view.add_item(_row(JobButton("delete", job_id), 1))
     return view
 
 
@@ -174,6 +177,7 @@ def _grid_view(
         for n in numbers:
             view.add_item(ImageButton(action, job_id, n, label=str(n), row=row))
     view.add_item(_row(JobButton("reroll", job_id), len(actions)))
+    view.add_item(_row(JobButton("delete", job_id), len(actions)))
     return view
 
 

@@ -5,6 +5,16 @@ channel (as a reply or a mention) once it has expired, so a long job is never
 dropped. Files never exceed the upload limit Discord gave us, which holds for all of a
 message's files together: the original bytes when they fit, else one re-encode in the
 CPU pool that keeps the dimensions.
+
+Exactly once: Discord can apply an upload and still answer 5xx (or never answer).
+Editing the original response is idempotent, so an edit whose outcome is unknown is
+checked (GET the original response: does it carry this job's files?) and, if it did
+not land, sent again; only an original response known not to carry the result, or
+whose token is gone, falls back to a channel post. A channel post is not idempotent,
+so it carries a nonce Discord enforces (``enforce_nonce``: a second post with the same
+nonce returns the first message instead of creating one), and is sent again with the
+same nonce when its outcome is unknown. A second copy can only appear if every check
+of the original response failed too (Discord's webhooks down throughout).
 """
 
 from __future__ import annotations
@@ -12,12 +22,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+import aiohttp
 import discord
 
 from bot.discord_bot.uploads import UploadBytes
@@ -38,6 +50,16 @@ PROGRESS_CLOSE_WAIT = 5.0
 WAITING_FOR_CHANNEL = "Waiting for the images in progress in this channel…"
 # Discord error codes meaning the interaction token can no longer be used.
 EXPIRED_CODES = {10062, 10015, 50027}
+# One upload, discord.py's own retries of a 5xx included (they back off 25 s in all), may
+# take this long before its outcome is checked instead of awaited; room for 100 MB slowly.
+UPLOAD_TIMEOUT = 180.0
+CHECK_TIMEOUT = 60.0
+# Our tries of an upload whose outcome stayed unknown, each one after discord.py's five.
+UPLOAD_ATTEMPTS = 2
+# What an upload whose answer was lost raises: the request may or may not have applied.
+UNSURE = (TimeoutError, aiohttp.ClientError)
+# The webhook route's name for an interaction's first answer.
+ORIGINAL: Any = "@original"
 
 
 def trim(text: str, limit: int = MESSAGE_LIMIT) -> str:
@@ -85,14 +107,31 @@ async def _fit(bot: ImageBot, image: GeneratedImage, limit: int) -> GeneratedIma
     return await bot.cpu.run(fit_for_upload, replace(image, fitted=None), limit)
 
 
+def _filenames(
+    images: Sequence[GeneratedImage], stem: str, numbers: Sequence[int] = ()
+) -> list[str]:
+    """The result's file names: the job id in the stem makes them the result's marker."""
+    numbers = numbers or range(1, len(images) + 1)
+    return [f"{stem}-{n}.{img.extension}" for n, img in zip(numbers, images, strict=True)]
+
+
 def _files(
     images: Sequence[GeneratedImage], stem: str, numbers: Sequence[int] = ()
 ) -> list[discord.File]:
-    numbers = numbers or range(1, len(images) + 1)
     return [
-        discord.File(UploadBytes(img.data), filename=f"{stem}-{n}.{img.extension}")
-        for n, img in zip(numbers, images, strict=True)
+        discord.File(UploadBytes(img.data), filename=name)
+        for img, name in zip(images, _filenames(images, stem, numbers), strict=True)
     ]
+
+
+def carries(message: discord.Message, filenames: Sequence[str]) -> bool:
+    """Whether ``message`` shows the result whose files are named ``filenames``."""
+    return bool(filenames) and [a.filename for a in message.attachments] == list(filenames)
+
+
+def new_nonce() -> str:
+    """A message nonce: Discord takes at most 25 characters."""
+    return secrets.token_hex(10)
 
 
 def token_usable(interaction: discord.Interaction[Any], margin: float = TOKEN_MARGIN) -> bool:
@@ -112,8 +151,13 @@ async def post_to_channel(
     limit: int,
     reply_to: discord.Message | discord.MessageReference | None = None,
     mention: int | None = None,
+    nonce: str | None = None,
 ) -> discord.Message:
-    """Post a result as a channel message (a reply when there is a message to reply to)."""
+    """Post a result as a channel message (a reply when there is a message to reply to).
+
+    Once: every try carries the same ``nonce`` (one is made if none is given), and
+    Discord answers a repeated one with the message the first try created.
+    """
     images = await fit_images(bot, delivery.images, limit)
     content = delivery.content
     if mention is not None and reply_to is None:
@@ -130,7 +174,22 @@ async def post_to_channel(
     if reply_to is not None:
         kwargs["reference"] = reply_to
         kwargs["mention_author"] = True
-    return await channel.send(**kwargs)  # type: ignore[union-attr]
+    kwargs["nonce"] = nonce or new_nonce()
+    for attempt in range(1, UPLOAD_ATTEMPTS + 1):
+        try:
+            async with asyncio.timeout(UPLOAD_TIMEOUT):
+                return await channel.send(**kwargs)  # type: ignore[union-attr]
+        except discord.HTTPException as exc:
+            if exc.status < 500 or attempt == UPLOAD_ATTEMPTS:
+                raise
+            why = f"{exc.status} {exc.code}"
+        except UNSURE as exc:
+            if attempt == UPLOAD_ATTEMPTS:
+                raise
+            why = type(exc).__name__
+        log.info("posting to channel %s failed (%s); again, with the same nonce", channel_id, why)
+        kwargs["files"] = _files(images, delivery.stem, delivery.numbers)  # the last try read them
+    raise AssertionError("unreachable")  # the last attempt returns or raises
 
 
 def only_pinging(user_id: int | None) -> discord.AllowedMentions:
@@ -153,24 +212,15 @@ async def deliver(
     *,
     token_alive: bool = True,
 ) -> discord.Message | None:
-    """Put the result on the original response, or in the channel if the token is gone."""
+    """Put the result on the original response, or in the channel if the token is gone.
+
+    Exactly once (see the module's docstring).
+    """
     if token_alive and token_usable(interaction):
         images = await fit_images(bot, delivery.images, interaction.filesize_limit)
-        try:
-            kwargs: dict[str, Any] = {
-                "content": delivery.content or None,
-                "attachments": _files(images, delivery.stem, delivery.numbers),
-            }
-            if delivery.view is not None:
-                kwargs["view"] = delivery.view
-            # discord.py already retries 5xx on webhook routes (5 attempts, backing off).
-            return await interaction.edit_original_response(**kwargs)
-        except discord.HTTPException as exc:
-            if not (_expired(exc) or exc.status >= 500):
-                raise
-            log.info(
-                "interaction token unusable (%s %s); posting to the channel", exc.status, exc.code
-            )
+        landed = await _edit_original(interaction, delivery, images)
+        if landed is not None:
+            return landed
     return await post_to_channel(
         bot,
         interaction.channel_id or 0,
@@ -178,6 +228,57 @@ async def deliver(
         limit=channel_limit(bot, interaction.guild_id),
         mention=interaction.user.id,
     )
+
+
+async def _edit_original(
+    interaction: discord.Interaction[Any],
+    delivery: Delivery,
+    images: Sequence[GeneratedImage],
+) -> discord.Message | None:
+    """The original response with the result on it; None: it is not there, post instead."""
+    filenames = _filenames(images, delivery.stem, delivery.numbers)
+    for attempt in range(1, UPLOAD_ATTEMPTS + 1):
+        if attempt > 1 and not token_usable(interaction):
+            break
+        kwargs: dict[str, Any] = {
+            "content": delivery.content or None,
+            "attachments": _files(images, delivery.stem, delivery.numbers),
+        }
+        if delivery.view is not None:
+            kwargs["view"] = delivery.view
+        try:
+            # discord.py already retries 5xx on webhook routes (5 attempts, backing off).
+            async with asyncio.timeout(UPLOAD_TIMEOUT):
+                return await interaction.edit_original_response(**kwargs)
+        except discord.HTTPException as exc:
+            if _expired(exc):
+                log.info(
+                    "interaction token unusable (%s %s); posting to the channel",
+                    exc.status,
+                    exc.code,
+                )
+                return None
+            if exc.status < 500:
+                raise
+            why = f"{exc.status} {exc.code}"
+        except UNSURE as exc:
+            why = type(exc).__name__
+        log.info("the result upload's outcome is unknown (%s); checking the original response", why)
+        original = await _original_response(interaction)
+        if original is not None and carries(original, filenames):
+            return original
+    log.info("the result is not on the original response; posting to the channel")
+    return None
+
+
+async def _original_response(interaction: discord.Interaction[Any]) -> discord.Message | None:
+    """The original response as Discord has it now (no cached copy); None if unknown."""
+    try:
+        async with asyncio.timeout(CHECK_TIMEOUT):
+            return await interaction.followup.fetch_message(ORIGINAL)
+    except (discord.HTTPException, *UNSURE) as exc:
+        log.info("could not read the original response: %s", exc)
+        return None
 
 
 class Progress:

@@ -52,6 +52,38 @@ SETTING_NAMES = frozenset(GuildSettings.__dataclass_fields__) - {"guild_id"}
 
 
 @dataclass(frozen=True)
+class MemberPreferences:
+    """A member's own defaults (``/preferences``), the same in every server; None: not set.
+
+    They apply over the server's defaults, never over its limits, and an option given in
+    a command wins over them (``bot.jobs.preferences.apply_preferences``).
+    """
+
+    user_id: int
+    aspect_ratio: str | None = None
+    image_size: str | None = None
+    model: str | None = None
+    count: int | None = None  # images per job
+    private: bool | None = None  # results only the member sees
+
+    @property
+    def empty(self) -> bool:
+        return all(getattr(self, name) is None for name in PREFERENCE_NAMES)
+
+
+PREFERENCE_NAMES = ("aspect_ratio", "image_size", "model", "count", "private")
+
+
+@dataclass(frozen=True)
+class DeletedResult:
+    """What ``delete_result`` removed: the job (as it is now), its turns and its images."""
+
+    job: JobRecord
+    turns: int
+    blobs: int
+
+
+@dataclass(frozen=True)
 class StoredImage:
     sha256: str
     mime: str
@@ -300,6 +332,49 @@ class Store(Protocol):
     async def count_jobs(self, *, guild_id: int | None, user_id: int | None, since: float) -> int:
         """The images of counted jobs created at or after ``since`` (each job weighs its
         ``images``); a None filter matches every value."""
+        ...
+
+    async def list_jobs(
+        self,
+        *,
+        user_id: int | None = None,
+        guild_id: int | None = None,
+        states: Sequence[str] = (),
+        since: float | None = None,
+        counted: bool | None = None,
+        limit: int = 25,
+    ) -> Sequence[JobRecord]:
+        """Jobs matching every filter given (None or empty: any), oldest first, at most ``limit``.
+
+        ``since``: created at or after; ``counted``: toward quotas or not. ``InvalidValue``
+        for an unknown state or a ``limit`` outside 1-100.
+        """
+        ...
+
+    async def delete_result(self, job_id: int) -> DeletedResult:
+        """Take a job's result away: its turns leave the history, and its images go.
+
+        In one transaction: the channel history loses the job's turns wherever they are
+        (an edit then goes on from the turn before); the job keeps its row, so it still
+        counts toward quotas, with no inputs and ``result == {"deleted": True}``; and
+        every image the job or its turns used that nothing else uses now is deleted at
+        once, whatever its grace, unless something put it again after the job finished.
+        Calling it again removes nothing more. ``JobNotFound`` for an unknown job.
+        """
+        ...
+
+    # member preferences
+
+    async def get_preferences(self, user_id: int) -> MemberPreferences:
+        """The member's preferences; all None for a member who set none (writes nothing)."""
+        ...
+
+    async def update_preferences(self, user_id: int, **changes: Any) -> MemberPreferences:
+        """Set the named preferences (None: unset) and return them all.
+
+        Names are ``PREFERENCE_NAMES``; one bad value or unknown name raises
+        ``InvalidSetting`` and changes nothing. Unsetting every one removes the member's row.
+        """
         ...
 
     # usage

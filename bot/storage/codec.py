@@ -86,3 +86,19 @@ def sha_candidates(docs: Iterable[Any]) -> list[str]:
             if isinstance(item, str) and _SHA256.fullmatch(item):
                 found[item] = None
     return list(found)
+
+
+def without_shas(doc: Any) -> Any:
+    """``doc`` with every sha-shaped string taken out (from lists) or set to None (values).
+
+    What a job keeps of its params once its result is deleted: nothing that names an image.
+    """
+    if isinstance(doc, Mapping):
+        return {k: None if _is_sha(v) else without_shas(v) for k, v in doc.items()}
+    if isinstance(doc, (list, tuple)):
+        return [without_shas(item) for item in doc if not _is_sha(item)]
+    return doc
+
+
+def _is_sha(item: Any) -> bool:
+    return isinstance(item, str) and _SHA256.fullmatch(item) is not None

@@ -20,8 +20,11 @@ from bot.storage import validation as v
 from bot.storage.base import (
     DEFAULT_OWNER,
     FINISHED_STATES,
+    JOB_STATES,
+    DeletedResult,
     GuildSettings,
     JobRecord,
+    MemberPreferences,
     SizeObservation,
     Store,
     StoredImage,
@@ -29,6 +32,7 @@ from bot.storage.base import (
     UsageRow,
 )
 from bot.storage.errors import BlobNotFound, InvalidValue, JobFenced, JobNotFound
+from bot.storage.preferences import build_preferences, validate_preferences
 from bot.storage.settings import build_settings, validate_changes
 
 # Long enough for a job to finish after its images were put, short enough that
@@ -37,6 +41,7 @@ DEFAULT_BLOB_GRACE = 3600.0
 # Hash big payloads off the loop; below this hashing is faster than a thread hop.
 _HASH_IN_THREAD_BYTES = 1 << 20
 _SECONDS_PER_DAY = 86400
+MAX_LISTED_JOBS = 100
 _PUBLIC = frozenset(name for name in vars(Store) if not name.startswith("_")) | {"close"}
 # What a driver's settings hooks return: the values an admin set, and the key ciphertext.
 Overrides = tuple[dict[str, Any], bytes | None]
@@ -238,6 +243,52 @@ class Driver(ABC):
         v.check_id("user_id", user_id, nullable=True)
         return await self._count_jobs(guild_id, user_id, v.check_time("since", since))
 
+    async def list_jobs(
+        self,
+        *,
+        user_id: int | None = None,
+        guild_id: int | None = None,
+        states: Sequence[str] = (),
+        since: float | None = None,
+        counted: bool | None = None,
+        limit: int = 25,
+    ) -> Sequence[JobRecord]:
+        v.check_id("user_id", user_id, nullable=True)
+        v.check_id("guild_id", guild_id, nullable=True)
+        if isinstance(states, str) or not all(s in JOB_STATES for s in states):
+            raise InvalidValue(f"states must be some of {', '.join(JOB_STATES)}, got {states!r}")
+        if since is not None:
+            since = v.check_time("since", since)
+        if counted is not None and not isinstance(counted, bool):
+            raise InvalidValue(f"counted must be True, False or None, got {counted!r}")
+        if (
+            not isinstance(limit, int)
+            or isinstance(limit, bool)
+            or not 1 <= limit <= MAX_LISTED_JOBS
+        ):
+            raise InvalidValue(f"limit must be a whole number from 1 to {MAX_LISTED_JOBS}")
+        filters = {"user_id": user_id, "guild_id": guild_id, "since": since, "counted": counted}
+        return await self._list_jobs(
+            {k: val for k, val in filters.items() if val is not None}, tuple(states), limit
+        )
+
+    async def delete_result(self, job_id: int) -> DeletedResult:
+        deleted = await self._delete_result(v.check_id("job_id", job_id), now=self._clock())
+        if deleted is None:
+            raise JobNotFound(job_id)
+        return deleted
+
+    # member preferences
+
+    async def get_preferences(self, user_id: int) -> MemberPreferences:
+        v.check_id("user_id", user_id)
+        return build_preferences(user_id, await self._load_preferences(user_id))
+
+    async def update_preferences(self, user_id: int, **changes: Any) -> MemberPreferences:
+        v.check_id("user_id", user_id)
+        valid = validate_preferences(changes)
+        return build_preferences(user_id, await self._save_preferences(user_id, valid))
+
     # usage
 
     async def record_usage(
@@ -365,6 +416,30 @@ class Driver(ABC):
 
     @abstractmethod
     async def _count_jobs(self, guild_id: int | None, user_id: int | None, since: float) -> int: ...
+
+    @abstractmethod
+    async def _list_jobs(
+        self, filters: dict[str, Any], states: tuple[str, ...], limit: int
+    ) -> Sequence[JobRecord]:
+        """Jobs matching ``filters`` (user_id, guild_id, since, counted: each optional) and
+        ``states`` (empty: any), by id, at most ``limit``."""
+
+    @abstractmethod
+    async def _delete_result(self, job_id: int, *, now: float) -> DeletedResult | None:
+        """See ``Store.delete_result``: one transaction; None if there is no such job.
+
+        An image goes if nothing refers to it any more and nobody put it after the job
+        finished (``touched_at`` at or before ``finished_at``, else ``now``): a job that is
+        just adopting the same bytes keeps them.
+        """
+
+    @abstractmethod
+    async def _load_preferences(self, user_id: int) -> dict[str, Any]:
+        """The member's stored preferences ({} when there is no row)."""
+
+    @abstractmethod
+    async def _save_preferences(self, user_id: int, changes: dict[str, Any]) -> dict[str, Any]:
+        """Merge the changes (None: drop the name); no row once nothing is left. The result."""
 
     @abstractmethod
     async def _record_usage(

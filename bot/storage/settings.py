@@ -44,7 +44,7 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _int_range(lo: int, hi: int, *, nullable: bool = False) -> Validator:
+def int_range(lo: int, hi: int, *, nullable: bool = False) -> Validator:
     def check(name: str, value: Any) -> Any:
         if value is None and nullable:
             return None
@@ -109,19 +109,19 @@ VALIDATORS: dict[str, Validator] = {
     "model": _model,
     "aspect_ratio": _choice(ASPECT_RATIOS + EXTREME_ASPECT_RATIOS),
     "image_size": _choice(IMAGE_SIZES),
-    "history_turns": _int_range(0, MAX_HISTORY_TURNS),
+    "history_turns": int_range(0, MAX_HISTORY_TURNS),
     "gateway_base_url": _url,
     "gateway_dialect": _choice(DIALECTS),
     "gateway_stream": _choice(STREAM_MODES),
     "gateway_key_encrypted": _ciphertext,
     "allowed_channels": _channels,
-    "user_concurrency": _int_range(1, MAX_USER_JOBS),
-    "guild_concurrency": _int_range(1, MAX_SERVER_JOBS),
-    "user_hourly": _int_range(0, MAX_HOURLY, nullable=True),
-    "user_daily": _int_range(0, MAX_DAILY, nullable=True),
-    "guild_hourly": _int_range(0, MAX_HOURLY, nullable=True),
-    "guild_daily": _int_range(0, MAX_DAILY, nullable=True),
-    "max_count": _int_range(1, MAX_COUNT),
+    "user_concurrency": int_range(1, MAX_USER_JOBS),
+    "guild_concurrency": int_range(1, MAX_SERVER_JOBS),
+    "user_hourly": int_range(0, MAX_HOURLY, nullable=True),
+    "user_daily": int_range(0, MAX_DAILY, nullable=True),
+    "guild_hourly": int_range(0, MAX_HOURLY, nullable=True),
+    "guild_daily": int_range(0, MAX_DAILY, nullable=True),
+    "max_count": int_range(1, MAX_COUNT),
 }
 
 

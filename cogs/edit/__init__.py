@@ -19,6 +19,7 @@ from bot.discord_bot.components import EditModal
 from bot.discord_bot.delivery import channel_limit
 from bot.discord_bot.errors import reporting
 from bot.discord_bot.pipeline import allowed, run_for_interaction, run_for_message
+from bot.discord_bot.preferences import with_preferences
 from bot.discord_bot.sources import capped, image_sources, source_of
 from bot.errors import AccessDenied, ImagineError
 from bot.jobs import JobSpec, SourceImage
@@ -98,6 +99,7 @@ class Edit(commands.Cog):
             history=True,
             use_latest=image is None,
         )
+        spec = await with_preferences(interaction, spec, skip=("count",))  # one edited image
         await run_for_interaction(interaction, spec, label="Editing…")
 
     async def edit_image_menu(

@@ -11,6 +11,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.discord_bot.pipeline import allowed, run_for_interaction
+from bot.discord_bot.preferences import with_preferences
 from bot.discord_bot.sources import source_of
 from bot.jobs import JobSpec
 from bot.limits import AUTOCOMPLETE_LIMIT, CHOICE_CHARS, MAX_COUNT, MAX_PROMPT_CHARS
@@ -36,6 +37,21 @@ def rank_models(models: list[str], current: str) -> list[str]:
     needle = current.strip().lower()
     matching = [m for m in models if needle in m.lower()]
     return sorted(matching, key=lambda m: ("image" not in m.lower(), m))[:AUTOCOMPLETE_LIMIT]
+
+
+async def model_choices(
+    bot: ImageBot, guild_id: int | None, current: str, *, first: tuple[str, ...] = ()
+) -> list[app_commands.Choice[str]]:
+    """The gateway's models for an autocomplete, ``first`` (e.g. "default") ahead of them."""
+    try:
+        models = await asyncio.wait_for(
+            bot.services.gateways.models(guild_id), AUTOCOMPLETE_TIMEOUT
+        )
+    except Exception as exc:  # autocomplete must answer something; an error helps nobody
+        log.info("model list unavailable for autocomplete: %s", exc)
+        models = []
+    names = [*first, *rank_models(models, current)][:AUTOCOMPLETE_LIMIT]
+    return [app_commands.Choice(name=m[:CHOICE_CHARS], value=m[:CHOICE_CHARS]) for m in names]
 
 
 class Imagine(commands.Cog):
@@ -82,23 +98,14 @@ class Imagine(commands.Cog):
             new_chain=True,
             count=count,
         )
+        spec = await with_preferences(interaction, spec)  # under the options given here
         await run_for_interaction(interaction, spec)
 
     @imagine.autocomplete("model")
     async def model_autocomplete(
         self, interaction: discord.Interaction[ImageBot], current: str
     ) -> list[app_commands.Choice[str]]:
-        try:
-            models = await asyncio.wait_for(
-                self.bot.services.gateways.models(interaction.guild_id), AUTOCOMPLETE_TIMEOUT
-            )
-        except Exception as exc:  # autocomplete must answer something; an error helps nobody
-            log.info("model list unavailable for autocomplete: %s", exc)
-            models = []
-        return [
-            app_commands.Choice(name=m[:CHOICE_CHARS], value=m[:CHOICE_CHARS])
-            for m in rank_models(models, current)
-        ]
+        return await model_choices(self.bot, interaction.guild_id, current)
 
     @app_commands.command(name="reset")
     @app_commands.guild_only()

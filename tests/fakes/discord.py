@@ -160,6 +160,9 @@ class FakeDiscord:
         self.messages: dict[str, StoredMessage] = {}
         self.interactions: dict[str, InteractionState] = {}
         self.faults: list[Fault] = []
+        self._hanging: list[Fault] = []
+        # (author id, nonce) -> message id: Discord's enforce_nonce, a repeat returns the first.
+        self._nonces: dict[tuple[str, str], str] = {}
         self._cdn: dict[str, tuple[bytes, str | None]] = {}
         self._command_ids: dict[tuple[str | None, int, str], str] = {}
         self._claimed: set[int] = set()
@@ -199,6 +202,8 @@ class FakeDiscord:
         self._base = f"http://127.0.0.1:{sock.getsockname()[1]}"
 
     async def close(self) -> None:
+        for fault in self._hanging:
+            fault.release()
         if self._runner is not None:
             # Stop listening first: a client reconnecting while the sockets close must be
             # refused, not accepted by a server about to drop it without a word.
@@ -384,9 +389,23 @@ class FakeDiscord:
         body: Any = None,
         headers: Mapping[str, str] | None = None,
         times: int = 1,
+        after_applying: bool = False,
+        hang: bool = False,
     ) -> Fault:
-        """The next `times` requests matching `pattern` get `status`/`body` and change nothing."""
-        fault = Fault(pattern, status, body, dict(headers or {}), times)
+        """The next `times` requests matching `pattern` get `status`/`body` and change nothing.
+
+        ``after_applying``: they change what they would, then get `status`/`body`; ``hang``:
+        they change what they would, then get no answer (until ``Fault.release``).
+        """
+        fault = Fault(
+            pattern,
+            status,
+            body,
+            dict(headers or {}),
+            times,
+            after_applying=after_applying or hang,
+            hang=hang,
+        )
         self.faults.append(fault)
         return fault
 
@@ -417,14 +436,24 @@ class FakeDiscord:
         return self.inject(pattern, status=429, body=body, headers=headers, times=times)
 
     def server_error(
-        self, pattern: str | re.Pattern[str], *, status: int = 500, times: int = 1
+        self,
+        pattern: str | re.Pattern[str],
+        *,
+        status: int = 500,
+        times: int = 1,
+        after_applying: bool = False,
     ) -> Fault:
         return self.inject(
             pattern,
             status=status,
             body={"message": "500: Internal Server Error", "code": 0},
             times=times,
+            after_applying=after_applying,
         )
+
+    def hang_after_applying(self, pattern: str | re.Pattern[str], *, times: int = 1) -> Fault:
+        """The request takes effect and its answer never comes (a timeout, seen by the client)."""
+        return self.inject(pattern, status=504, times=times, hang=True)
 
     def unknown_interaction(
         self, pattern: str | re.Pattern[str] = "POST /interactions/*", *, times: int = 1
@@ -937,7 +966,7 @@ class FakeDiscord:
         path = request.path[len(API_PREFIX) :]
         rec = await self._record(request, path)
         fault = self._take_fault(rec)
-        if fault is not None:
+        if fault is not None and not fault.after_applying:
             return await self._finish(
                 rec, json_response(fault.status, fault.body, fault.headers), fault.body
             )
@@ -953,6 +982,18 @@ class FakeDiscord:
                 raise DiscordError(404, 0, "404: Not Found")
         except DiscordError as exc:
             status, body = exc.status, exc.body()
+        if fault is not None:  # applied: now the answer the fault says, or none
+            rec.applied = (status, body)
+            if fault.hang:  # seen (status 0 until answered), applied, unanswered
+                self._hanging.append(fault)
+                self.requests.append(rec)
+                await self._changed()
+                await fault.released.wait()
+                rec.status, rec.response = fault.status, fault.body
+                return json_response(fault.status, fault.body, fault.headers)
+            return await self._finish(
+                rec, json_response(fault.status, fault.body, fault.headers), fault.body
+            )
         response = web.Response(status=204) if status == 204 else json_response(status, body)
         return await self._finish(rec, response, body)
 
@@ -1267,7 +1308,19 @@ class FakeDiscord:
                 "MESSAGE_FLAGS_INVALID",
                 "Ephemeral messages exist only as interaction responses",
             )
+        nonce = data.get("nonce")
+        key = (self.bot_user["id"], str(nonce))
+        if nonce is not None and data.get("enforce_nonce") and key in self._nonces:
+            # Discord: "checked for uniqueness in the past few minutes... that message will
+            # be returned and no new message will be created".
+            first = self.messages.get(self._nonces[key])
+            if first is not None:
+                return 200, first.payload
         msg = self._create_message(cid, data, rec.files, p.upload_limit(g))
+        if nonce is not None:
+            msg.payload["nonce"] = nonce
+            if data.get("enforce_nonce"):
+                self._nonces[key] = msg.id
         if self.echo_bot_messages and self.receivers(g["id"]):
             bot_member = next(m for m in g["members"] if m["user"]["id"] == self.bot_user["id"])
             echo = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import fnmatch
 import json
 import re
@@ -112,6 +113,8 @@ class RecordedRequest:
     files: list[UploadedFile] = field(default_factory=list)
     status: int = 0
     response: Any = None
+    # What the request did before a fault answered in its place (``Fault.after_applying``).
+    applied: tuple[int, Any] | None = None
 
     @property
     def route(self) -> str:
@@ -216,7 +219,12 @@ class InteractionState:
 
 @dataclass
 class Fault:
-    """The next `times` requests matching `pattern` get this answer instead of the real one."""
+    """The next `times` requests matching `pattern` get this answer instead of the real one.
+
+    ``after_applying``: the request takes effect first, then this answer replaces the real
+    one (Discord accepted it and a proxy failed). ``hang``: after applying, no answer at
+    all until ``release`` (the client's timeout decides what it saw).
+    """
 
     pattern: str | re.Pattern[str]
     status: int
@@ -224,6 +232,12 @@ class Fault:
     headers: dict[str, str]
     times: int
     hits: int = 0
+    after_applying: bool = False
+    hang: bool = False
+    released: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def release(self) -> None:
+        self.released.set()
 
     @property
     def remaining(self) -> int:

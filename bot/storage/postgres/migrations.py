@@ -4,7 +4,8 @@
 in one transaction after ``pg_advisory_xact_lock(LOCK_NAMESPACE, MIGRATION_LOCK)``, so
 processes starting together wait for the first instead of racing it.
 
-The tables hold what SQLite's v1-v6 hold (``bot/storage/sqlite/migrations.py``). Times
+Version 1 holds what SQLite's v1-v5 hold, version 2 SQLite's v6, version 3 SQLite's v7
+(``bot/storage/sqlite/migrations.py``). Times
 are the store's clock in epoch seconds (``double precision``, as SQLite's REAL), since
 ``Store`` promises its callers exactly the times its clock gave. The runtime's shared
 tables (workers, leases, slots) are ``bot/runtime/postgres``'s own and use ``now()``.
@@ -148,6 +149,18 @@ MIGRATIONS: list[tuple[int, str]] = [
         -- What a job weighs in the quotas: /imagine count:4 makes four images, so it
         -- counts four (quotas read sum(images) of the counted rows); SQLite's v6.
         ALTER TABLE jobs ADD COLUMN images integer NOT NULL DEFAULT 1 CHECK (images >= 0);
+        """,
+    ),
+    (
+        3,
+        """
+        -- A member's own defaults (/preferences), the same in every server: only those set;
+        -- SQLite's v7.
+        CREATE TABLE member_preferences (
+            user_id bigint PRIMARY KEY,
+            preferences jsonb NOT NULL,
+            updated_at double precision NOT NULL
+        );
         """,
     ),
 ]

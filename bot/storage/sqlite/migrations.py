@@ -133,6 +133,14 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         # counts four (quotas read SUM(images) of the counted rows).
         "ALTER TABLE jobs ADD COLUMN images INTEGER NOT NULL DEFAULT 1",
     ),
+    7: (
+        # A member's own defaults (/preferences), the same in every server: only those set.
+        """CREATE TABLE member_preferences (
+            user_id INTEGER PRIMARY KEY,
+            preferences TEXT NOT NULL,
+            updated_at REAL NOT NULL
+        )""",
+    ),
 }
 
 LATEST_VERSION = max(MIGRATIONS)

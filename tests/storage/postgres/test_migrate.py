@@ -50,6 +50,7 @@ async def _fill(store: Store) -> dict:
         1, history_turns=3, allowed_channels=[5, 6], gateway_key_encrypted=b"\x00cipher\xff"
     )
     await store.update_settings(2, image_size="4K", gateway_base_url="https://gw.example/v1")
+    await store.update_preferences(9, aspect_ratio="16:9", count=2, private=True)
     raw = {"parts": [{"text": "héllo ✓"}, {"inlineData": {"data": {"$blob": raw_only.sha256}}}]}
     turn_ids = [
         await store.append_turn(
@@ -111,6 +112,7 @@ async def _everything(store: Store, made: dict) -> dict:
         "usage": [await store.usage_summary(g, since=0) for g in (0, 1)],
         "sizes": await store.size_checks("https://gw.example/v1"),
         "meta": await store.get_meta("commands"),
+        "preferences": [await store.get_preferences(u) for u in (9, 10)],
         "counts": await store.count_jobs(guild_id=1, user_id=None, since=0),
     }
 
@@ -129,7 +131,7 @@ async def test_migrate_copies_everything_and_the_store_reads_it_back(
     assert out.split() == [
         *("guild_settings", "2", "blobs", "3", "blob_data", "3", "turns", "2"),
         *("turn_blobs", "4", "jobs", "3", "job_blobs", "6", "usage", "2"),
-        *("size_observations", "1", "meta", "1"),
+        *("size_observations", "1", "meta", "1", "member_preferences", "1"),
     ]
     assert "same SECRET_KEY" in err
 
