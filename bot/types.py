@@ -15,6 +15,9 @@ DIALECTS = ("auto", "openrouter", "flat", "plain", "google")
 # auto: ask for a plain answer, switch once if the gateway says it only streams; on: always
 # ask for a stream; off: never. A streamed answer is read in every mode.
 STREAM_MODES = ("auto", "on", "off")
+# A server's privacy setting: members choose (private:, /preferences), or every result is
+# private (ephemeral) or public whatever they ask (``bot.jobs.privacy``).
+PRIVACY_MODES = ("members", "private", "public")
 
 # Gemini image models accept these ratios; 3.1 Flash adds the extreme ones.
 ASPECT_RATIOS = ("1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9")

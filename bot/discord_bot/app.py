@@ -45,6 +45,7 @@ from bot.discord_bot.startup import (
 from bot.discord_bot.sync import sync_commands
 from bot.errors import AccessDenied, ImagineError
 from bot.jobs import JobRunner
+from bot.jobs.privacy import is_private
 from bot.maintenance import expire_jobs, interrupted_jobs
 from bot.operator_alerts import OperatorAlerts
 from bot.runtime import COMMAND_SYNC, Runtime
@@ -233,6 +234,11 @@ class ImageBot(commands.Bot):
 
 
 def _interrupted(job: JobRecord, why: str = RESTARTED) -> str:
+    if is_private(job.params):  # the channel may read this: nothing of the request itself
+        return (
+            f"<@{job.user_id}> Your private image request was interrupted {why}. "
+            "Press the button to run it again (only you can, and the answer is yours only)."
+        )
     return (
         f"<@{job.user_id}> Your image request “{trim(job.prompt, 200)}” was interrupted "
         f"{why}. Press the button to run it again."

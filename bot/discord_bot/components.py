@@ -19,6 +19,7 @@ from bot.discord_bot.pipeline import allowed, run_for_interaction
 from bot.discord_bot.removal import delete_pressed
 from bot.errors import ImagineError
 from bot.jobs import IMAGE_GONE, UPSCALE_PROMPT, JobSpec, SourceImage
+from bot.jobs.privacy import is_private
 from bot.jobs.spec import output_image, variation_of, variation_prompt
 from bot.limits import MAX_PROMPT_CHARS
 
@@ -36,6 +37,7 @@ MODAL_TITLE = "Edit image"  # Discord: modal titles up to 45 characters
 # Our modals' custom_ids start with this, so a submit nobody waits for is recognisably ours.
 MODAL_PREFIX = f"{CUSTOM_ID_PREFIX}:modal:"
 FORM_EXPIRED = "That form has expired (I restarted, or it was open too long); open it again."
+NOT_YOUR_PRIVATE = "That request was private: only the member who made it can run it again."
 
 
 async def press(
@@ -58,7 +60,12 @@ async def _pressed_job(job_id: int, interaction: discord.Interaction[ImageBot]) 
 
 
 def _here(interaction: discord.Interaction[ImageBot], job: JobRecord) -> dict[str, Any]:
-    return {"user_id": interaction.user.id, "channel_id": interaction.channel_id or job.channel_id}
+    # A result made from a private one is private too (only its member sees the buttons).
+    return {
+        "user_id": interaction.user.id,
+        "channel_id": interaction.channel_id or job.channel_id,
+        "private": is_private(job.params),
+    }
 
 
 async def _act_on_image(button: ImageButton, interaction: discord.Interaction[ImageBot]) -> None:
@@ -69,7 +76,8 @@ async def _act_on_image(button: ImageButton, interaction: discord.Interaction[Im
     if sha is None:
         raise ImagineError(NOTHING_TO.format(IMAGE_VERBS[button.action]))
     if button.action == "edit":
-        await interaction.response.send_modal(EditModal(input_shas=(sha,)))
+        modal = EditModal(input_shas=(sha,), private=is_private(job.params))
+        await interaction.response.send_modal(modal)
         return
     common: dict[str, Any] = {
         "guild_id": job.guild_id,
@@ -103,12 +111,16 @@ async def _act(button: JobButton, interaction: discord.Interaction[ImageBot]) ->
         return
     settings = await allowed(interaction)
     job = await _pressed_job(button.job_id, interaction)
+    # Only "Run again" under an interrupted private request is where others can see it.
+    if is_private(job.params) and job.user_id != interaction.user.id:
+        raise ImagineError(NOT_YOUR_PRIVATE)
     outputs = tuple(job.result.get("outputs", ()))
     here = _here(interaction, job)
     if button.action == "edit":
         if not outputs:
             raise ImagineError(NOTHING_TO.format("edit"))
-        await interaction.response.send_modal(EditModal(input_shas=outputs))
+        modal = EditModal(input_shas=outputs, private=is_private(job.params))
+        await interaction.response.send_modal(modal)
         return
     if button.action in UPSCALE_SIZES:
         if not outputs:
@@ -151,6 +163,7 @@ class EditModal(discord.ui.Modal):
         input_shas: Sequence[str] = (),
         sources: Sequence[SourceImage] = (),
         notes: Sequence[str] = (),
+        private: bool = False,
     ) -> None:
         super().__init__(
             title=MODAL_TITLE, timeout=15 * 60, custom_id=MODAL_PREFIX + os.urandom(16).hex()
@@ -158,6 +171,7 @@ class EditModal(discord.ui.Modal):
         self.input_shas = tuple(input_shas)
         self.sources = tuple(sources)
         self.notes = tuple(notes)
+        self.private = private
 
     async def on_submit(self, interaction: discord.Interaction[ImageBot]) -> None:  # type: ignore[override]
         await reporting(interaction, self._submit(interaction))
@@ -172,6 +186,7 @@ class EditModal(discord.ui.Modal):
             sources=self.sources,
             input_shas=self.input_shas,
             history=True,
+            private=self.private,
         )
         await run_for_interaction(interaction, spec, label="Editing…", notes=self.notes)
 

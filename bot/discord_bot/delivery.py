@@ -60,6 +60,17 @@ UPLOAD_ATTEMPTS = 2
 UNSURE = (TimeoutError, aiohttp.ClientError)
 # The webhook route's name for an interaction's first answer.
 ORIGINAL: Any = "@original"
+# A private result whose answer expired goes to the member's DMs, introduced by this.
+PRIVATE_IN_DMS = (
+    "Your private result from <#{channel}>: the answer there had expired (Discord keeps "
+    "it open 15 minutes), so it comes here. Its buttons work only under the answer itself."
+)
+# What the channel reads instead when the member's DMs are closed: no image, no prompt.
+PRIVATE_UNDELIVERED = (
+    "your private result is done, but I could not show it to you: the answer expired "
+    "before it was ready and your DMs are closed to me. It is not posted here; allow "
+    "direct messages from this server's members and ask again."
+)
 
 
 def trim(text: str, limit: int = MESSAGE_LIMIT) -> str:
@@ -211,16 +222,20 @@ async def deliver(
     delivery: Delivery,
     *,
     token_alive: bool = True,
+    private: bool = False,
 ) -> discord.Message | None:
     """Put the result on the original response, or in the channel if the token is gone.
 
-    Exactly once (see the module's docstring).
+    Exactly once (see the module's docstring). ``private``: the original response is
+    ephemeral, and the fallback is the member's DMs, never the channel.
     """
     if token_alive and token_usable(interaction):
         images = await fit_images(bot, delivery.images, interaction.filesize_limit)
         landed = await _edit_original(interaction, delivery, images)
         if landed is not None:
             return landed
+    if private:
+        return await _post_privately(bot, interaction, delivery)
     return await post_to_channel(
         bot,
         interaction.channel_id or 0,
@@ -228,6 +243,34 @@ async def deliver(
         limit=channel_limit(bot, interaction.guild_id),
         mention=interaction.user.id,
     )
+
+
+async def _post_privately(
+    bot: ImageBot, interaction: discord.Interaction[Any], delivery: Delivery
+) -> discord.Message | None:
+    """A private result the original response cannot carry: to the member's DMs.
+
+    Without buttons (a press from a DM has no server to check access against). If the
+    DMs are closed, the channel is told that, and nothing of the result.
+    """
+    intro = PRIVATE_IN_DMS.format(channel=interaction.channel_id or 0)
+    direct = replace(delivery, content=trim(f"{intro}\n{delivery.content}"), view=None)
+    try:
+        dm = await interaction.user.create_dm()
+        return await post_to_channel(
+            bot, dm.id, direct, limit=discord.utils.DEFAULT_FILE_SIZE_LIMIT_BYTES
+        )
+    except discord.Forbidden as exc:
+        log.info("a private result could not go to the member's DMs (%s)", exc.code)
+    channel_id = interaction.channel_id or 0
+    await post_to_channel(
+        bot,
+        channel_id,
+        Delivery(content=PRIVATE_UNDELIVERED),
+        limit=channel_limit(bot, interaction.guild_id),
+        mention=interaction.user.id,
+    )
+    return None
 
 
 async def _edit_original(

@@ -29,6 +29,7 @@ from bot.discord_bot.delivery import (
 )
 from bot.discord_bot.errors import user_message
 from bot.jobs import UPSCALE_PROMPT, JobOutcome, JobSpec
+from bot.jobs.privacy import enforce_privacy
 from bot.jobs.spec import BLEND_PROMPT, variation_of
 from bot.limits import MESSAGE_LIMIT
 from bot.storage.base import GuildSettings
@@ -120,18 +121,27 @@ async def run_for_interaction(
     bot = interaction.client
     if settings is None:
         settings = await allowed(interaction)
+    spec, overridden = enforce_privacy(spec, settings)  # the server's setting wins
+    if overridden is not None:
+        notes = (*notes, overridden)
     spec = replace(
         spec, interaction_token=interaction.token, upload_limit=interaction.filesize_limit
     )
     async with bot.jobs.admit(spec, settings) as job:
-        acknowledged = interaction.response.is_done() or await _acknowledge(interaction)
+        acknowledged = interaction.response.is_done() or await _acknowledge(
+            interaction, ephemeral=spec.private
+        )
         progress = Progress(interaction, label) if acknowledged else None
 
         async def publish(outcome: JobOutcome) -> None:
             if progress is not None:
                 await progress.stop()  # its last edit must not land on top of the result
             message = await deliver(
-                bot, interaction, result_delivery(outcome, notes=notes), token_alive=acknowledged
+                bot,
+                interaction,
+                result_delivery(outcome, notes=notes),
+                token_alive=acknowledged,
+                private=spec.private,
             )
             if message is not None:
                 await record_message(bot, outcome.job.id, message.id)
@@ -173,14 +183,18 @@ async def record_message(bot: ImageBot, job_id: int, message_id: int) -> None:
         log.warning("could not record the message of job %s", job_id, exc_info=True)
 
 
-async def _acknowledge(interaction: discord.Interaction[ImageBot]) -> bool:
+async def _acknowledge(
+    interaction: discord.Interaction[ImageBot], *, ephemeral: bool = False
+) -> bool:
     """Defer with "thinking"; False when Discord already gave the interaction up (10062).
 
     A late acknowledgement (a stalled event loop, a slow network) must not lose the
-    member's request: the job still runs and its result goes to the channel.
+    member's request: the job still runs and its result goes to the channel (to the
+    member's DMs when private). ``ephemeral``: the progress and the result are only the
+    member's, which only the deferral can decide.
     """
     try:
-        await interaction.response.defer(thinking=True)
+        await interaction.response.defer(thinking=True, ephemeral=ephemeral)
     except discord.NotFound as exc:
         if exc.code != UNKNOWN_INTERACTION:
             raise

@@ -167,8 +167,11 @@ class JobRunner:
             source.precheck()
         runtime = self.services.runtime
         # Taken first, before anything else awaits: the chain's order is the order jobs came in.
+        # A private result never replaces the channel's chain (``bot.jobs.privacy``).
         place = await runtime.chains.take(
-            spec.channel_id, reads=spec.history or spec.use_latest, new_chain=spec.new_chain
+            spec.channel_id,
+            reads=spec.history or spec.use_latest,
+            new_chain=spec.new_chain and not spec.private,
         )
         try:
             slots = await self._acquire(spec, settings)
@@ -270,6 +273,8 @@ class JobRunner:
             await services.runtime.barrier.stored(channel_id=spec.channel_id)
             turns = await store.recent_turns(spec.channel_id, _kept(settings))
         place.read()
+        if spec.private:  # its turn is never written: it must not hold the places behind
+            place.close()
         replays = spec.history and gateway.dialect == "google"
         inputs = await self._inputs(spec, turns, replays_outputs=replays)
         replayed = turns[len(turns) - settings.history_turns :] if settings.history_turns else ()
@@ -289,6 +294,7 @@ class JobRunner:
                 "history": spec.history,
                 "new_chain": spec.new_chain,
                 **({"count": spec.count} if spec.count > 1 else {}),
+                **({"private": True} if spec.private else {}),
             },
             interaction_token=spec.interaction_token,
             owner=services.runtime.owner,
@@ -420,7 +426,8 @@ class JobRunner:
                     await store.reset_history(spec.channel_id)
                 await store.append_turn(turn, keep=_kept(settings))
 
-            await place.record(write)
+            if not spec.private:  # a private turn stays out of the channel's chain
+                await place.record(write)
             usage = result.usage
             tokens = 0
             if usage is not None:

@@ -141,6 +141,8 @@ class JobSpec:
             # Rows from before "new_chain" was stored: only /imagine started a chain.
             new_chain=bool(p.get("new_chain", job.kind == "imagine")),
             count=int(p.get("count", 1)),
+            # A job made from a private result is private too (a Reroll, a rerun).
+            private=p.get("private") is True,
         )
         return replace(spec, **changes)
 

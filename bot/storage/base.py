@@ -42,6 +42,7 @@ class GuildSettings:
     guild_hourly: int | None = None
     guild_daily: int | None = None
     max_count: int = DEFAULT_MAX_COUNT  # images one /imagine may ask for (count:)
+    privacy: str = "members"  # bot.types.PRIVACY_MODES: who decides whether results are private
 
     @property
     def has_own_gateway(self) -> bool:

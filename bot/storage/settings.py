@@ -32,6 +32,7 @@ from bot.types import (
     DIALECTS,
     EXTREME_ASPECT_RATIOS,
     IMAGE_SIZES,
+    PRIVACY_MODES,
     STREAM_MODES,
 )
 
@@ -65,6 +66,14 @@ def _choice(choices: tuple[str, ...]) -> Validator:
         raise InvalidSetting(f"{name} must be one of {', '.join(choices)} or None, got {value!r}")
 
     return check
+
+
+def _privacy(name: str, value: Any) -> Any:
+    if value is None:  # back to the default: members choose
+        return PRIVACY_MODES[0]
+    if value in PRIVACY_MODES:
+        return value
+    raise InvalidSetting(f"{name} must be one of {', '.join(PRIVACY_MODES)}, got {value!r}")
 
 
 def _model(name: str, value: Any) -> Any:
@@ -122,6 +131,7 @@ VALIDATORS: dict[str, Validator] = {
     "guild_hourly": int_range(0, MAX_HOURLY, nullable=True),
     "guild_daily": int_range(0, MAX_DAILY, nullable=True),
     "max_count": int_range(1, MAX_COUNT),
+    "privacy": _privacy,
 }
 
 

@@ -14,11 +14,12 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.discord_bot.pipeline import run_for_interaction
+from bot.discord_bot.preferences import with_preferences
 from bot.discord_bot.sources import source_of
 from bot.jobs import JobSpec
 from bot.jobs.spec import BLEND_PROMPT
 from bot.limits import MAX_PROMPT_CHARS
-from cogs.imagine import RATIO_CHOICES
+from cogs.imagine import PRIVATE_HELP, RATIO_CHOICES
 
 if TYPE_CHECKING:
     from bot.discord_bot.app import ImageBot
@@ -42,6 +43,7 @@ class Blend(commands.Cog):
         image6="A sixth image",
         prompt="How to combine them (default: blend them into one scene)",
         aspect_ratio="Shape of the image (default: the server's setting, else the model's)",
+        private=PRIVATE_HELP,
     )
     @app_commands.choices(aspect_ratio=RATIO_CHOICES)
     async def blend(
@@ -55,6 +57,7 @@ class Blend(commands.Cog):
         image6: Image = None,
         prompt: Prompt | None = None,
         aspect_ratio: str | None = None,
+        private: bool = False,
     ) -> None:
         """Blend 2 to 6 images into one new image. Starts a new edit chain here."""
         images = [a for a in (image1, image2, image3, image4, image5, image6) if a is not None]
@@ -68,7 +71,9 @@ class Blend(commands.Cog):
             sources=tuple(source_of(a) for a in images),
             aspect_ratio=aspect_ratio,
             new_chain=True,
+            private=private,
         )
+        spec = await with_preferences(interaction, spec, skip=("count",))  # one blended image
         await run_for_interaction(interaction, spec, label="Blending…")
 
 

@@ -24,6 +24,7 @@ from bot.discord_bot.sources import capped, image_sources, source_of
 from bot.errors import AccessDenied, ImagineError
 from bot.jobs import JobSpec, SourceImage
 from bot.limits import MAX_PROMPT_CHARS
+from cogs.imagine import PRIVATE_HELP
 
 if TYPE_CHECKING:
     from bot.discord_bot.app import ImageBot
@@ -33,6 +34,11 @@ log = logging.getLogger(__name__)
 
 NO_IMAGE_IN_MESSAGE = (
     "That message has no image I can edit. Attach a PNG, JPEG, WEBP, GIF or HEIC image."
+)
+# A reply is answered in the channel; a server that keeps every result private says so.
+REPLY_PRIVATE = (
+    "This server keeps every result private, and a reply is answered in the channel: "
+    "use /edit with the image attached, or the Edit button under your result."
 )
 REPLY_HINT = "Tell me what to change along with the mention, e.g. “@me make it night”."
 MENTION_HINT = (
@@ -81,12 +87,14 @@ class Edit(commands.Cog):
     @app_commands.describe(
         prompt="What to change",
         image="The image to edit (default: the latest image in this channel)",
+        private=PRIVATE_HELP,
     )
     async def edit(
         self,
         interaction: discord.Interaction[ImageBot],
         prompt: Prompt,
         image: discord.Attachment | None = None,
+        private: bool = False,
     ) -> None:
         """Edit the channel's latest image (or the one you attach), continuing the conversation."""
         spec = JobSpec(
@@ -98,6 +106,7 @@ class Edit(commands.Cog):
             sources=(source_of(image),) if image is not None else (),
             history=True,
             use_latest=image is None,
+            private=private,
         )
         spec = await with_preferences(interaction, spec, skip=("count",))  # one edited image
         await run_for_interaction(interaction, spec, label="Editing…")
@@ -109,7 +118,9 @@ class Edit(commands.Cog):
         sources, notes = capped(image_sources(message))
         if not sources:
             raise ImagineError(no_image_in(message))
-        await interaction.response.send_modal(EditModal(sources=sources, notes=notes))
+        prefs = await self.bot.store.get_preferences(interaction.user.id)
+        modal = EditModal(sources=sources, notes=notes, private=prefs.private is True)
+        await interaction.response.send_modal(modal)
 
     @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:
@@ -187,6 +198,8 @@ class Edit(commands.Cog):
         member = message.author
         settings = await self._settings_for(message)
         # Only after the access check: a channel the bot is not enabled in learns nothing else.
+        if settings.privacy == "private":
+            raise ImagineError(REPLY_PRIVATE)
         if not sources:
             raise ImagineError(no_image_in(target))
         sources, notes = capped(sources)

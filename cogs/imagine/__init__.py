@@ -30,6 +30,8 @@ RATIO_CHOICES = [app_commands.Choice(name=r, value=r) for r in ASPECT_RATIOS] + 
 ]
 SIZE_CHOICES = [app_commands.Choice(name=s, value=s) for s in IMAGE_SIZES]
 Prompt = app_commands.Range[str, 1, MAX_PROMPT_CHARS]
+# Discord: option descriptions up to 100 characters.
+PRIVATE_HELP = "Only you see the answer and its buttons (default: your /preferences)"
 
 
 def rank_models(models: list[str], current: str) -> list[str]:
@@ -69,6 +71,7 @@ class Imagine(commands.Cog):
         size="Resolution: 1K, 2K or 4K (2K/4K need a Gemini 3 image model)",
         model="Image model (default: the server's setting)",
         count=f"How many images, each made on its own (1-{MAX_COUNT}; each counts as one image)",
+        private=PRIVATE_HELP,
     )
     @app_commands.choices(aspect_ratio=RATIO_CHOICES, size=SIZE_CHOICES)
     async def imagine(
@@ -82,6 +85,7 @@ class Imagine(commands.Cog):
         size: str | None = None,
         model: str | None = None,
         count: app_commands.Range[int, 1, MAX_COUNT] = 1,
+        private: bool = False,
     ) -> None:
         """Generate an image, optionally from reference images. Starts a new edit chain here."""
         attachments = [a for a in (image, image2, image3) if a is not None]
@@ -97,6 +101,7 @@ class Imagine(commands.Cog):
             image_size=size,
             new_chain=True,
             count=count,
+            private=private,
         )
         spec = await with_preferences(interaction, spec)  # under the options given here
         await run_for_interaction(interaction, spec)

@@ -31,6 +31,7 @@ from bot.guild_settings import (
     remove_channel,
     validate_model_name,
 )
+from bot.jobs.privacy import PRIVACY_LABELS
 from bot.limits import (
     AUTOCOMPLETE_LIMIT,
     CHOICE_CHARS,
@@ -47,6 +48,7 @@ from bot.types import (
     DIALECTS,
     EXTREME_ASPECT_RATIOS,
     IMAGE_SIZES,
+    PRIVACY_MODES,
     STREAM_MODES,
 )
 from cogs.settings import render
@@ -58,6 +60,9 @@ AUTOCOMPLETE_TIMEOUT = 2.0  # the autocomplete answer is due within 3 s
 MODEL_CHECK_TIMEOUT = 8.0
 
 DEFAULT = "default"
+PRIVACY_CHOICES = [
+    app_commands.Choice(name=PRIVACY_LABELS[mode], value=mode) for mode in PRIVACY_MODES
+]
 RATIO_CHOICES = [app_commands.Choice(name="default (the model decides)", value=DEFAULT)]
 RATIO_CHOICES += [app_commands.Choice(name=r, value=r) for r in ASPECT_RATIOS]
 RATIO_CHOICES += [
@@ -260,6 +265,15 @@ class SettingsCog(
         value = None if size == DEFAULT else size
         await self._update(interaction, image_size=value)
         await _confirm(interaction, f"Default size set to {value or 'the model default'}.")
+
+    @app_commands.command(name="privacy")
+    @app_commands.describe(mode="Who decides whether a result is seen by its member only")
+    @app_commands.choices(mode=PRIVACY_CHOICES)
+    async def privacy(self, interaction: discord.Interaction[Any], mode: str) -> None:
+        """Let members choose private results, or make every result private or public."""
+        await self._settings(interaction)
+        settings = await self._update(interaction, privacy=mode)
+        await _confirm(interaction, f"Privacy set: {render.privacy_text(settings.privacy)}.")
 
     @app_commands.command(name="history")
     @app_commands.describe(

@@ -9,6 +9,7 @@ import discord
 
 from bot.config import OperatorQuotas
 from bot.gateway.dialects import sends_size_fields
+from bot.jobs.privacy import PRIVACY_LABELS
 from bot.jobs.spec import reference_limit
 from bot.limits import (
     MAX_BLEND_IMAGES,
@@ -75,6 +76,16 @@ def references_text(model: str) -> str:
         f"`{model}` takes up to {limit} reference images per job; "
         f"/blend takes {MIN_BLEND_IMAGES} to {blend} images"
     )
+
+
+def privacy_text(mode: str) -> str:
+    """The privacy setting as a sentence (``bot.jobs.privacy``)."""
+    label = PRIVACY_LABELS.get(mode, PRIVACY_LABELS["members"])
+    if mode == "private":
+        return f"{label}: every result is seen by the member who asked only"
+    if mode == "public":
+        return f"{label}: every result is posted to the channel, even when private:True is asked"
+    return f"{label}: results are public unless a member asks private:True (or prefers it)"
 
 
 def history_text(turns: int) -> str:
@@ -166,6 +177,7 @@ def settings_embed(
         name="Size", value=_or_default(s.image_size, "not set (the model decides)"), inline=True
     )
     embed.add_field(name="History", value=history_text(s.history_turns), inline=False)
+    embed.add_field(name="Privacy", value=privacy_text(s.privacy), inline=False)
     embed.add_field(
         name="Reference images", value=references_text(s.model or default_model), inline=False
     )

@@ -163,6 +163,11 @@ class FakeDiscord:
         self._hanging: list[Fault] = []
         # (author id, nonce) -> message id: Discord's enforce_nonce, a repeat returns the first.
         self._nonces: dict[tuple[str, str], str] = {}
+        # Direct messages: DM channel id -> the user it is with; users who closed their DMs
+        # to the bot (Discord answers a post there 403, 50007).
+        self.dm_channels: dict[str, str] = {}
+        self.dms_closed: set[str] = set()
+        self.users: dict[str, Payload] = {}  # every user ``member`` made: who a DM can reach
         self._cdn: dict[str, tuple[bytes, str | None]] = {}
         self._command_ids: dict[tuple[str | None, int, str], str] = {}
         self._claimed: set[int] = set()
@@ -252,6 +257,7 @@ class FakeDiscord:
         g = guild or self.guild
         roles_before = len(g["roles"])
         m = p.member(g, self.owner if owner else p.user(name), permissions=permissions)
+        self.users[m["user"]["id"]] = m["user"]
         if self.receivers(g["id"]):
             for r in g["roles"][roles_before:]:
                 await self.dispatch("GUILD_ROLE_CREATE", {"guild_id": g["id"], "role": r})
@@ -816,8 +822,20 @@ class FakeDiscord:
             )
         g, c = self.find_channel(stored.payload["channel_id"])
         member = member or await self.member()
+        seer = self.seen_only_by(stored)
+        if seer is not None and seer != member["user"]["id"]:
+            raise ValueError(f"message {stored.id} is ephemeral: only user {seer} sees it")
         payload = p.button_click(stored.payload, custom_id, **self.envelope(member, c, g))
         return await self.dispatch_interaction(payload)
+
+    def seen_only_by(self, message: StoredMessage) -> str | None:
+        """The one user who sees an ephemeral message (its interaction's); None: everyone."""
+        if not message.ephemeral:
+            return None
+        for st in self.interactions.values():
+            if any(m.id == message.id for m in st.messages) and st.callback_type not in (6, 7):
+                return str(st.payload["member"]["user"]["id"])
+        return None
 
     async def submit_modal(
         self,
@@ -1007,6 +1025,7 @@ class FakeDiscord:
         table: list[tuple[str, str, bool, Handler]] = [
             ("GET", r"/users/@me", True, self._get_me),
             ("DELETE", rf"/users/@me/guilds/(?P<guild>{sf})", True, self._leave_guild),
+            ("POST", r"/users/@me/channels", True, self._open_dm),
             ("GET", r"/oauth2/applications/@me", True, self._get_application),
             ("GET", r"/applications/@me", True, self._get_application),
             ("GET", r"/gateway", False, self._get_gateway),
@@ -1299,7 +1318,32 @@ class FakeDiscord:
             raise DiscordError(404, UNKNOWN_MESSAGE, "Unknown Message")
         return msg
 
+    async def _open_dm(self, rec: RecordedRequest) -> tuple[int, Any]:
+        """Discord's "Create DM": the one DM channel with a user, made on first use."""
+        data = rec.json if isinstance(rec.json, dict) else {}
+        user_id = str(data.get("recipient_id", ""))
+        user = self.users.get(user_id)
+        if user is None:
+            raise form_error("recipient_id", "USER_UNKNOWN", "Unknown User")
+        cid = next((c for c, u in self.dm_channels.items() if u == user_id), None) or p.snowflake()
+        self.dm_channels[cid] = user_id
+        return 200, {"id": cid, "type": 1, "last_message_id": None, "recipients": [user]}
+
+    def direct_messages(self, member: Payload) -> list[StoredMessage]:
+        """The messages the bot sent to ``member``'s DMs, oldest first."""
+        user_id = member["user"]["id"]
+        ids = {c for c, u in self.dm_channels.items() if u == user_id}
+        return [m for m in self.messages.values() if m.payload["channel_id"] in ids]
+
+    async def _dm_post(self, rec: RecordedRequest, cid: str) -> tuple[int, Any]:
+        if self.dm_channels[cid] in self.dms_closed:
+            raise DiscordError(403, 50007, "Cannot send messages to this user")
+        data = rec.json if isinstance(rec.json, dict) else {}
+        return 200, self._create_message(cid, data, rec.files, p.UPLOAD_LIMIT_BY_TIER[0]).payload
+
     async def _channel_post(self, rec: RecordedRequest, cid: str) -> tuple[int, Any]:
+        if cid in self.dm_channels:
+            return await self._dm_post(rec, cid)
         g, _ = self.find_channel(cid)
         data = rec.json if isinstance(rec.json, dict) else {}
         if data.get("flags", 0) & FLAG_EPHEMERAL:
