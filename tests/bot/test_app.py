@@ -45,8 +45,9 @@ async def test_commands_sync_globally_with_the_public_names(running_bot: BotHarn
         "size",
         "model",
         "count",
+        "private",
     ]
-    assert [o["name"] for o in fake.command("edit")["options"]] == ["prompt", "image"]
+    assert [o["name"] for o in fake.command("edit")["options"]] == ["prompt", "image", "private"]
     blend = fake.command("blend")["options"]
     assert [(o["name"], o.get("required", False)) for o in blend] == [
         ("image1", True),
@@ -54,6 +55,7 @@ async def test_commands_sync_globally_with_the_public_names(running_bot: BotHarn
         *((f"image{n}", False) for n in range(3, 7)),
         ("prompt", False),
         ("aspect_ratio", False),
+        ("private", False),
     ]
 
 

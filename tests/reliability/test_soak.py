@@ -1,7 +1,9 @@
 """Soak: hundreds of mixed interactions through both fakes, with random gateway and Discord faults.
 
 Checked: every interaction gets exactly one final answer (an image or an error
-message), no asyncio task is left behind, the database is consistent, and memory in
+message; for Delete, its private confirmation), a private ask's image never reaches the
+channel (only its own ephemeral answer, or the member's DMs once its token expired),
+no asyncio task is left behind, the database is consistent, and memory in
 the second half grows less than 10% over the first.
 
 The run goes in waves; after each wave the bot is waited on until idle, the wave is
@@ -26,6 +28,7 @@ from typing import Any
 import pytest
 import yarl
 
+from bot.discord_bot.removal import DELETED
 from bot.workers import CpuPool
 from tests.fakes.discord import FakeDiscord, InteractionState, StoredMessage, redirect_discord
 from tests.fakes.gateway import (
@@ -49,7 +52,7 @@ GATEWAY_TIMEOUT = 1.0
 RESULT = png_bytes(12, 12, (30, 160, 90))
 REFERENCE = png_bytes(10, 10, (200, 200, 20))
 USAGE = {"prompt_tokens": 20, "completion_tokens": 1290, "total_tokens": 1310}
-PROGRESS = ("Generating…", "Editing…", "Rerolling…", "Upscaling")
+PROGRESS = ("Generating…", "Editing…", "Rerolling…", "Upscaling", "Varying")
 RESULT_POOL = 8  # recent result messages kept for buttons and replies
 
 
@@ -107,6 +110,10 @@ class Ask:
     interaction: InteractionState | None = None
     message_id: str | None = None  # the member's own message, for reply-to-edit
     expects_modal: bool = False
+    private: bool = False  # its image must never be where the channel can see it
+    # Messages that existed when a member asked again (a result's owner pressing its
+    # buttons): the owner's earlier answers are not this ask's.
+    seen: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -115,6 +122,8 @@ class Tally:
     answers: Counter[str] = field(default_factory=Counter)
     discord_faults: Counter[str] = field(default_factory=Counter)
     rss: list[tuple[int, int]] = field(default_factory=list)
+    # Jobs whose result a Delete removed, with its image count (usage still has them).
+    deleted: dict[int, int] = field(default_factory=dict)
 
 
 def _rss() -> int:
@@ -137,24 +146,49 @@ def _channel_posts(fake: FakeDiscord) -> list[StoredMessage]:
     ]
 
 
+def _buttons(message: StoredMessage) -> list[str]:
+    """The custom_ids a member can press (a count:N result's row labels are disabled)."""
+    return [c for c in message.custom_ids() if not c.startswith("imagine:row:")]
+
+
+def _dms(fake: FakeDiscord, user_id: str) -> list[StoredMessage]:
+    return fake.direct_messages({"user": {"id": user_id}})
+
+
 def answers_of(fake: FakeDiscord, ask: Ask, posts: list[StoredMessage]) -> list[str]:
-    """Every final answer this ask got, as "image" / "error" / "modal" labels."""
-    found: list[StoredMessage] = []
+    """Every final answer this ask got, as "image" / "error" / "modal" / "deleted" labels."""
+    found = [m for m in posts if _answers(m, ask)]
     labels: list[str] = []
     if ask.interaction is not None:
         st = ask.interaction
         if st.callback_type == 9:
             labels.append("modal")
-        found += [m for m in st.messages if _final(m)]
-        found += [m for m in posts if f"<@{ask.user_id}>" in m.content]
-    else:
-        found += [
-            m
-            for m in posts
-            if (m.payload.get("message_reference") or {}).get("message_id") == ask.message_id
-        ]
-    labels += ["image" if m.attachments else "error" for m in found]
+        # A deferred update (Delete) answers in follow-ups; its original is the result.
+        answers = st.followups if st.callback_type == 6 else st.messages
+        found += [m for m in answers if _final(m)]
+        found += [m for m in _dms(fake, ask.user_id) if m.id not in ask.seen]
+    labels += [
+        "image" if m.attachments else "deleted" if m.content == DELETED else "error" for m in found
+    ]
     return labels
+
+
+def _answers(post: StoredMessage, ask: Ask) -> bool:
+    """Whether a channel post is this ask's answer: it names the member, or replies to them."""
+    if ask.interaction is None:
+        return (post.payload.get("message_reference") or {}).get("message_id") == ask.message_id
+    return f"<@{ask.user_id}>" in post.content and post.id not in ask.seen
+
+
+def leaked(fake: FakeDiscord, ask: Ask, posts: list[StoredMessage]) -> list[StoredMessage]:
+    """Images of a private ask that the channel can see (there must be none)."""
+    st = ask.interaction
+    if not ask.private or st is None:
+        return []
+    public = [m for m in st.messages if not m.ephemeral and m.attachments]
+    dm_ids = {m.id for m in _dms(fake, ask.user_id)}
+    mentioned = [m for m in posts if f"<@{ask.user_id}>" in m.content and m.id not in dm_ids]
+    return public + [m for m in mentioned if m.attachments and m.id not in ask.seen]
 
 
 class Soak:
@@ -164,21 +198,41 @@ class Soak:
         self.rng = rng
         self.tally = tally
         self.results: list[StoredMessage] = []  # recent messages carrying buttons
+        self.owned: list[StoredMessage] = []  # recent private results, for their owner only
+        self.owners: dict[str, dict[str, Any]] = {}  # result message id -> who asked
+        self.members: dict[str, dict[str, Any]] = {}  # user id -> member, while they may ask
         self.channels = [c for c in self.fake.guild["channels"] if c.get("type", 0) == 0][:3]
 
     async def _member(self) -> dict[str, Any]:
         # A new member per ask: answers in the channel are told apart by their mention.
-        return await self.fake.member(name=f"m{self.rng.randrange(10**6)}")
+        member = await self.fake.member(name=f"m{self.rng.randrange(10**6)}")
+        self.members[member["user"]["id"]] = member
+        return member
 
     async def one(self, i: int) -> list[Ask]:
         rng = self.rng
         kind = rng.choices(
-            ["imagine", "imagine+image", "edit", "button", "modal", "reply"],
-            weights=[35, 10, 15, 15, 10, 15],
+            [
+                "imagine",
+                "imagine+image",
+                "imagine+count",
+                "private",
+                "edit",
+                "button",
+                "private-button",
+                "delete",
+                "modal",
+                "reply",
+            ],
+            weights=[22, 8, 10, 10, 12, 12, 6, 6, 6, 8],
         )[0]
-        if kind in ("button", "modal", "reply") and not self.results:
+        if kind in ("button", "modal", "reply", "delete") and not self.results:
             kind = "imagine"
+        if kind == "private-button" and not self.owned:
+            kind = "private"
         self.tally.kinds[kind] += 1
+        if kind in ("private-button", "delete"):
+            return [await self._again(kind, i)]
         member = await self._member()
         uid = member["user"]["id"]
         channel = rng.choice(self.channels)
@@ -190,7 +244,7 @@ class Soak:
             return [Ask(kind, uid, message_id=msg.id)]
         if kind in ("button", "modal"):
             target = rng.choice(self.results)
-            ids = target.custom_ids()
+            ids = _buttons(target)
             if kind == "modal":
                 cid = next(c for c in ids if ":edit:" in c)
                 opened = await self.fake.click(target, cid, member=member)
@@ -215,11 +269,43 @@ class Soak:
             options: dict[str, Any] = {"prompt": f"soak {i}: a lighthouse"}
             if kind == "imagine+image":
                 options["image"] = ("ref.png", REFERENCE)
+            if kind == "imagine+count":
+                options["count"] = rng.randint(2, 4)
+            if kind == "private":
+                options["private"] = True
+                options["count"] = rng.choice((1, 1, 2))
             st = await self.fake.slash("imagine", options, member=member, channel=channel)
-        if rng.random() < 0.04:
+        self._maybe_expire(st)
+        return [Ask(kind, uid, st, private=kind == "private")]
+
+    def _maybe_expire(self, st: InteractionState) -> None:
+        if self.rng.random() < 0.04:
             self.tally.discord_faults["expired token"] += 1
-            self.fake.expire(st)  # before or after the defer: the channel gets the answer
-        return [Ask(kind, uid, st)]
+            # Before or after the defer: the channel (a private answer: the DMs) gets it.
+            self.fake.expire(st)
+
+    async def _again(self, kind: str, i: int) -> Ask:
+        """A result's owner presses one of its buttons: a private result's, or Delete."""
+        rng = self.rng
+        pool = self.owned if kind == "private-button" else self.results + self.owned
+        target = rng.choice(pool)
+        owner = self.owners[target.id]
+        private = target.ephemeral
+        ids = _buttons(target)
+        if kind == "delete":
+            # Mostly its owner; someone else (refused) where everyone sees the message.
+            member = owner if private or rng.random() < 0.7 else await self._member()
+            cid = next(c for c in ids if c.startswith("imagine:delete:"))
+        else:
+            member = owner
+            cid = rng.choice([c for c in ids if ":edit:" not in c and ":delete:" not in c])
+        seen = frozenset(self.fake.messages)
+        st = await self.fake.click(target, cid, member=member)
+        if kind == "private-button":
+            self._maybe_expire(st)
+        elif member is owner:
+            self.tally.deleted.setdefault(int(cid.rsplit(":", 1)[1]), len(target.attachments))
+        return Ask(kind, member["user"]["id"], st, private=private, seen=seen)
 
     def discord_faults(self) -> None:
         rng, fake, faults = self.rng, self.fake, self.tally.discord_faults
@@ -238,26 +324,41 @@ class Soak:
             fake.rate_limit("POST /channels/*/messages", retry_after=0.01)
 
     def remember_results(self, asks: list[Ask], posts: list[StoredMessage]) -> None:
+        members = self.members
         for ask in asks:
             msgs = list(ask.interaction.messages) if ask.interaction else []
-            for m in msgs + posts:
-                if m.attachments and any(":edit:" in c for c in m.custom_ids()):
-                    if m not in self.results:
-                        self.results.append(m)
-        del self.results[:-RESULT_POOL]
+            if ask.interaction is not None and ask.interaction.callback_type == 6:
+                msgs = []  # a Delete's original is the result it removed
+            mine = [p for p in posts if _answers(p, ask)]
+            for m in msgs + mine:
+                if not (m.attachments and any(":edit:" in c for c in m.custom_ids())):
+                    continue
+                pool = self.owned if m.ephemeral else self.results
+                if m not in pool:
+                    pool.append(m)
+                    self.owners[m.id] = members[ask.user_id]
+        for pool in (self.results, self.owned):
+            pool[:] = [m for m in pool if m.id in self.fake.messages][-RESULT_POOL:]
+        kept = {m.id for m in self.results + self.owned}
+        self.owners = {mid: who for mid, who in self.owners.items() if mid in kept}
 
     def forget(self, asks: list[Ask]) -> None:
         """Drop the fakes' records of a checked wave (they are the test's memory, not the bot's)."""
         fake = self.fake
-        keep = {m.id for m in self.results}
+        keep = {m.id for m in self.results + self.owned}
         for ask in asks:
             if ask.interaction is not None:
                 fake.interactions.pop(ask.interaction.id, None)
         for mid in [mid for mid in fake.messages if mid not in keep]:
             del fake.messages[mid]
-        live = {yarl.URL(a["url"]).path for m in self.results for a in m.attachments}
+        live = {yarl.URL(a["url"]).path for m in self.results + self.owned for a in m.attachments}
         for path in [p for p in fake._cdn if p not in live]:  # noqa: SLF001
             del fake._cdn[path]  # noqa: SLF001
+        owners = {who["user"]["id"] for who in self.owners.values()}
+        for uid in [u for u in fake.users if u not in owners]:
+            del fake.users[uid]
+        self.members = {u: m for u, m in self.members.items() if u in owners}
+        fake.dm_channels = {c: u for c, u in fake.dm_channels.items() if u in owners}
         fake.requests.clear()
         fake._claimed.clear()  # noqa: SLF001
         fake.faults[:] = [f for f in fake.faults if f.remaining > 0]
@@ -306,7 +407,7 @@ async def _idle(bot: Any, baseline: set[asyncio.Task[Any]], deadline: float = 30
             await asyncio.sleep(0)
 
 
-def check_database(h: BotHarness) -> dict[str, int]:
+def check_database(h: BotHarness, deleted: dict[int, int]) -> dict[str, int]:
     assert read_db(h, "PRAGMA journal_mode")[0][0] == "wal"
     assert read_db(h, "PRAGMA integrity_check")[0][0] == "ok"
     assert read_db(h, "PRAGMA foreign_key_check") == []
@@ -316,7 +417,11 @@ def check_database(h: BotHarness) -> dict[str, int]:
     done = read_db(h, "SELECT id, result FROM jobs WHERE state = 'done'")
     images = 0
     for row in done:
-        outputs = json.loads(row["result"])["outputs"]
+        result = json.loads(row["result"])
+        if result == {"deleted": True}:  # Delete took its images; usage still counts them
+            images += deleted[row["id"]]
+            continue
+        outputs = result["outputs"]
         assert outputs and set(outputs) <= blobs, f"job {row['id']} lost its images"
         images += len(outputs)
     dangling = read_db(
@@ -351,7 +456,7 @@ async def test_soak(soak_harness: BotHarness) -> None:
     rng = random.Random(SEED)
     tally = Tally()
     chaos = GatewayChaos(random.Random(SEED + 1))
-    h.gw.script(*[chaos] * (INTERACTIONS * 8))
+    h.gw.script(*[chaos] * (INTERACTIONS * 12))
     started = time.monotonic()
     before_bot = set(asyncio.all_tasks())
 
@@ -372,7 +477,8 @@ async def _run(
     before_bot: set[asyncio.Task[Any]],
 ) -> None:
     bot.gateway.backoff_base, bot.gateway.backoff_max = 0.01, 0.05
-    await h.store.update_settings(h.guild_id, guild_concurrency=WAVE * 2)
+    # Room for count:4 jobs: each image is one job slot.
+    await h.store.update_settings(h.guild_id, guild_concurrency=WAVE * 4, user_concurrency=4)
     soak = Soak(h, rng, tally)
     baseline = set(asyncio.all_tasks())
     waves = -(-INTERACTIONS // WAVE)
@@ -401,8 +507,11 @@ async def _run(
             got = answers_of(h.fake, ask, posts)
             if ask.expects_modal:
                 assert got in (["modal"], ["error"]), (ask, got)
+            elif ask.kind == "delete":
+                assert got in (["deleted"], ["error"]), (ask, got)
             else:
                 assert len(got) == 1 and got[0] in ("image", "error"), (ask, got)
+            assert not leaked(h.fake, ask, posts), (ask, leaked(h.fake, ask, posts))
             tally.answers[got[0]] += 1
         soak.remember_results(asks, posts)
         soak.forget(asks)
@@ -410,7 +519,7 @@ async def _run(
             gc.collect()
             tally.rss.append((wave, _rss()))
 
-    states = check_database(h)
+    states = check_database(h, tally.deleted)
     assert h.fake.resume_count == len(drops) and len(h.fake.identifies) == 1
     await h.stop()
     leftover = _bot_tasks(before_bot)
