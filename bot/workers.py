@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import ctypes
 import functools
+import gc
 import logging
 import multiprocessing
 import os
@@ -87,6 +88,28 @@ def keep_freed_memory(
         return
     mallopt(_M_TRIM_THRESHOLD, keep_bytes)
     mallopt(_M_MMAP_THRESHOLD, mmap_threshold)
+
+
+_frozen = False
+
+
+def freeze_heap() -> None:
+    """Everything alive now (modules, classes, caches made at start-up) out of the
+    collector's reach.
+
+    A full collection walked the ~72,000 objects discord.py, aiohttp and httpx leave at
+    start-up every time: measured over a bench run of ~280 1K jobs, two of ~27 ms each,
+    each a stalled loop. Frozen, they are never walked (nor freed, which is what
+    start-up objects are for). Once per process: a process that opens several bots (the
+    test suite) must not make each one's leftovers permanent. Young collections are left
+    as they are: a higher threshold saved no CPU measurably, and left more page faults
+    per job.
+    """
+    global _frozen
+    if not _frozen:
+        _frozen = True
+        gc.collect()
+        gc.freeze()
 
 
 _in_flight = 0
