@@ -97,3 +97,20 @@ def test_freeze_heap_freezes_what_is_alive_once_per_process() -> None:
     freeze_heap()
     assert gc.get_freeze_count() == frozen
     del later
+
+
+def test_idle_trim_runs_only_above_the_free_heap_it_may_keep() -> None:
+    import ctypes
+
+    from bot.workers import _heap_free_bytes, _malloc_trim
+
+    try:
+        libc = ctypes.CDLL(None)
+        libc.malloc_trim  # noqa: B018 - glibc only
+    except (OSError, AttributeError):
+        pytest.skip("not glibc")
+    free = _heap_free_bytes(libc)
+    if free is None:
+        pytest.skip("glibc without mallinfo2")
+    assert _malloc_trim(keep_bytes=free + 2**40) is False
+    assert _malloc_trim(keep_bytes=-1) is True
