@@ -14,6 +14,7 @@ import pytest
 from bot.discord_bot.components import NOT_YOUR_PRIVATE
 from bot.discord_bot.delivery import PRIVATE_UNDELIVERED
 from bot.jobs.privacy import FORCED_PUBLIC
+from bot.storage.errors import InvalidSetting
 from cogs.edit import REPLY_PRIVATE
 from tests.bot.helpers import button, modal_field
 from tests.fakes.discord import InteractionState, StoredMessage
@@ -237,3 +238,20 @@ async def test_a_reply_to_edit_in_an_always_private_server_is_refused_with_the_w
     reply = await h.channel_post()
     assert reply.content == REPLY_PRIVATE
     assert len(h.gw.requests) == 1
+
+
+async def test_a_private_blend_is_ephemeral_and_the_setting_takes_only_its_three_modes(
+    running_bot: BotHarness,
+) -> None:
+    h = running_bot
+    me = await h.fake.member(name="blender")
+    h.gw.script(Reply(body=images_response([SECRET])))
+    options = {"image1": ("a.png", CAT), "image2": ("b.png", THIRD), "private": True}
+    st = await h.result(await h.fake.slash("blend", options, member=me))
+    private_result(st, SECRET)
+    assert (await h.store.get_job(1)).params["private"] is True
+    assert not [m for m in public_messages(h) if m.attachments]
+
+    with pytest.raises(InvalidSetting, match="privacy must be one of members, private, public"):
+        await h.store.update_settings(h.guild_id, privacy="secret")
+    assert (await h.store.update_settings(h.guild_id, privacy=None)).privacy == "members"
