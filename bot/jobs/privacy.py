@@ -16,6 +16,7 @@ in the job's params, so it survives a restart and a Reroll).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 
 from bot.jobs.spec import JobSpec
@@ -47,6 +48,6 @@ def enforce_privacy(spec: JobSpec, settings: GuildSettings) -> tuple[JobSpec, st
     return spec, None
 
 
-def is_private(params: object) -> bool:
+def is_private(params: Mapping[str, object]) -> bool:
     """Whether a stored job's params say its result was private."""
-    return isinstance(params, dict) and params.get("private") is True
+    return params.get("private") is True

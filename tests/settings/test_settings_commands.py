@@ -20,6 +20,7 @@ SUBCOMMANDS = {
     "channels",
     "limits",
     "usage",
+    "privacy",
 }
 MEMBER_PERMS = discord.Permissions(send_messages=True)
 
@@ -45,6 +46,7 @@ async def test_members_without_manage_server_are_refused_by_the_bot(harness: Har
         "channels": {"action": "add"},
         "limits": {"user_jobs": 9, "server_jobs": 50},
         "usage": {},
+        "privacy": {"mode": "private"},
     }
     for command, options in attempts.items():
         state = await harness.run(command, options, member=harness.member)
@@ -64,6 +66,8 @@ async def test_changes_are_stored_and_confirmed_ephemerally(harness: Harness) ->
         ("aspect_ratio", {"ratio": "default"}, "aspect_ratio", None),
         ("size", {"size": "default"}, "image_size", None),
         ("model", {"name": "default"}, "model", None),
+        ("privacy", {"mode": "public"}, "privacy", "public"),
+        ("privacy", {"mode": "members"}, "privacy", "members"),
     ]
     for command, options, field, expected in steps:
         state = await harness.run(command, options)
@@ -185,6 +189,7 @@ async def test_show_lists_everything_ephemerally(harness: Harness) -> None:
         "Aspect ratio",
         "Size",
         "History",
+        "Privacy",
         "Reference images",
         "Gateway",
         "Channels",
@@ -192,6 +197,9 @@ async def test_show_lists_everything_ephemerally(harness: Harness) -> None:
     }
     assert "gemini-2.5-flash-image" in fields["Model"] and "bot default" in fields["Model"]
     assert fields["History"].startswith("4 turns")
+    assert fields["Privacy"] == (
+        "members choose: results are public unless a member asks private:True (or prefers it)"
+    )
     assert harness.gateway.base_url in fields["Gateway"] and "openrouter" in fields["Gateway"]
     assert f"<#{harness.fake.channel['id']}>" in fields["Channels"]
     assert "2 per member, 10 per server" in fields["Limits and quotas"]
