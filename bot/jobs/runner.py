@@ -53,7 +53,7 @@ from bot.jobs.spec import (
 from bot.limits import MAX_DOWNLOAD_BYTES, effective_quota
 from bot.runtime.base import ChainPlace, Quota, Slot
 from bot.storage.base import GuildSettings, JobRecord, TurnRecord
-from bot.storage.errors import JobFenced
+from bot.storage.errors import JobFenced, StorageUnavailable
 from bot.types import GatewayConfig, ImageRequest, ImageResult
 
 if TYPE_CHECKING:
@@ -383,7 +383,10 @@ class JobRunner:
         except JobFenced:
             raise  # the job is another process's now: nothing of its state is ours to write
         except Exception as exc:
-            log.exception("job %s: the result could not be stored", job.id)
+            if isinstance(exc, StorageUnavailable):  # the store logged the outage once
+                log.warning("job %s: the result could not be stored: %s", job.id, exc)
+            else:
+                log.exception("job %s: the result could not be stored", job.id)
             # Not left "running": a restart would offer to run again what was delivered.
             with contextlib.suppress(Exception):  # the store is what just failed
                 await self._final(job, state="failed", result={"error": f"not stored: {exc!r}"})
