@@ -154,7 +154,7 @@ class GuardedPool:
         return await self._call(lambda: self._pool.fetchval(*args, **kwargs))
 
     @contextlib.asynccontextmanager
-    async def acquire(self, *, timeout: float | None = None) -> AsyncIterator[Any]:
+    async def acquire(self, *, timeout: float | None = None) -> AsyncIterator[Any]:  # noqa: ASYNC109
         try:
             async with self._pool.acquire(timeout=timeout) as conn:
                 yield conn

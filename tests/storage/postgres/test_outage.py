@@ -41,7 +41,7 @@ async def _blocked_on_the_channel(admin: Any, store: PostgresStore) -> asyncio.T
         CHANNEL,
     )
     task = asyncio.ensure_future(store.reset_history(CHANNEL))
-    while not await admin.fetchval(
+    while not await admin.fetchval(  # noqa: ASYNC110 (a poll of the server)
         "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
         " AND application_name = 'imagine-bot' AND wait_event_type = 'Lock'"
     ):
