@@ -154,7 +154,11 @@ class GuardedPool:
         return await self._call(lambda: self._pool.fetchval(*args, **kwargs))
 
     @contextlib.asynccontextmanager
-    async def acquire(self, *, timeout: float | None = None) -> AsyncIterator[Any]:  # noqa: ASYNC109
+    async def acquire(
+        self,
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109 (asyncpg's own signature)
+    ) -> AsyncIterator[Any]:
         try:
             async with self._pool.acquire(timeout=timeout) as conn:
                 yield conn
