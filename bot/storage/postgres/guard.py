@@ -63,7 +63,12 @@ def _unavailable(exc: BaseException) -> tuple[str, str] | None:
         return BUSY, "a transaction was rolled back by a conflict; it is safe to try again"
     if isinstance(exc, asyncpg.IdleInTransactionSessionTimeoutError):
         return NOT_ANSWERING, "idle_in_transaction_session_timeout closed a connection"
-    if isinstance(exc, asyncpg.InterfaceError) and "clos" in str(exc):
+    # asyncpg's own words for a connection that died under it: "... is closed", or, for
+    # an idle one the server terminated, an InternalClientError ("cannot switch to state
+    # ...", "not connected"). Its other InterfaceErrors are the caller's bugs: left as is.
+    if isinstance(exc, asyncpg.InternalClientError) or (
+        isinstance(exc, asyncpg.InterfaceError) and "clos" in str(exc)
+    ):
         return NOT_ANSWERING, "the connection pool is closed or a connection was closed"
     if isinstance(exc, (OSError, TimeoutError, asyncio.TimeoutError)):
         return NOT_ANSWERING, (

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -17,9 +16,9 @@ from bot.storage.postgres import PostgresStore
 from bot.storage.postgres.migrations import HISTORY_LOCK_NAMESPACE
 from bot.storage.postgres.url import describe
 from tests.postgres import import_asyncpg
+from tests.storage.postgres.roles import PASSWORD, own_role
 
 asyncpg = import_asyncpg()
-PASSWORD = "outage-Secret-9"
 CHANNEL = 9
 NOT_ANSWERING = "The bot's database is not answering; try again in a moment."
 
@@ -122,27 +121,19 @@ async def test_a_statement_timeout_is_a_sentence(
 async def test_too_many_connections_is_a_sentence_and_no_password_is_logged(
     postgres_url: str, admin: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    role = f"tight_{uuid.uuid4().hex[:8]}"
-    name = urlsplit(postgres_url).path.lstrip("/")
-    await admin.execute(f"CREATE ROLE {role} LOGIN PASSWORD '{PASSWORD}'")
-    await admin.execute(f'ALTER DATABASE "{name}" OWNER TO {role}')
-    parts = urlsplit(postgres_url)
-    host = parts.netloc.rpartition("@")[2]
-    url = urlunsplit((parts.scheme, f"{role}:{PASSWORD}@{host}", parts.path, parts.query, ""))
-    store = await open_store(url)
-    assert isinstance(store, PostgresStore)
-    try:
-        await admin.execute(f"ALTER ROLE {role} CONNECTION LIMIT 1")
-        async with store.pool.acquire():  # the pool's one connection is busy
-            with pytest.raises(StorageUnavailable) as info:
-                await store.get_meta("k")
-        assert str(info.value) == NOT_ANSWERING
-        assert isinstance(info.value.__cause__, asyncpg.TooManyConnectionsError)
-        assert await store.get_meta("k") is None  # on the connection that is free again
-    finally:
-        await store.close()
-        await admin.execute(f"REASSIGN OWNED BY {role} TO CURRENT_USER")
-        await admin.execute(f"DROP ROLE {role}")
+    async with own_role(admin, postgres_url) as (role, url):
+        store = await open_store(url)
+        assert isinstance(store, PostgresStore)
+        try:
+            await admin.execute(f"ALTER ROLE {role} CONNECTION LIMIT 1")
+            async with store.pool.acquire():  # the pool's one connection is busy
+                with pytest.raises(StorageUnavailable) as info:
+                    await store.get_meta("k")
+            assert str(info.value) == NOT_ANSWERING
+            assert isinstance(info.value.__cause__, asyncpg.TooManyConnectionsError)
+            assert await store.get_meta("k") is None  # on the connection that is free again
+        finally:
+            await store.close()
     [(_, line), *_] = _lines(caplog)
     assert "max_connections" in line and PASSWORD not in line and f'user "{role}"' in line
 
