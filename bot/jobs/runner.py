@@ -163,8 +163,10 @@ class JobRunner:
                 guild_limit=settings.guild_concurrency,
                 quotas=self.quotas(settings),
             )
+            # The job is the slot's owner's: a process that was taken over stops it by that id.
+            slot.owner = slot.owner or runtime.owner
             try:
-                async with runtime.tasks.job():
+                async with runtime.tasks.job(slot.owner):
                     yield Job(self, spec, settings, place, slot)
             finally:
                 await runtime.admissions.release(slot)
@@ -249,7 +251,7 @@ class JobRunner:
                 "new_chain": spec.new_chain,
             },
             interaction_token=spec.interaction_token,
-            owner=services.runtime.owner,
+            owner=slot.owner,
         )
         await services.runtime.admissions.attach(slot, job.id)
         job = await self._final(job, state="running")
