@@ -73,3 +73,27 @@ async def test_background_loops_log_an_outage_once_and_its_end_once(
     assert "looking for processes that stopped again" in infos
     assert "listening for PostgreSQL notifications again" in infos
     assert not any("Error" in m or PASSWORD in m for _, m in lines)
+
+
+async def test_a_release_the_database_missed_does_not_fail_the_job_and_is_retried(
+    pg_url: str, pg: Any
+) -> None:
+    async with own_role(pg, pg_url) as (role, url):
+        own = await open_store(url)
+        runtime = await runtime_on_store(own, instance_name="cut", lease=600, heartbeat=3600)
+        presence: Any = runtime.presence
+        try:
+            slot = await runtime.admissions.acquire(
+                user_id=1, guild_id=2, user_limit=1, guild_limit=1
+            )
+            await shut_out(pg, role)
+            # The job's result is out by now: the failed release must not raise into it.
+            await runtime.admissions.release(slot)
+            assert runtime.admissions.in_flight() == 0
+            assert await pg.fetchval("SELECT count(*) FROM runtime_slots") == 1
+            await let_in(pg, role)
+            await presence.beat()  # the retry rides on the next heartbeat
+            assert await pg.fetchval("SELECT count(*) FROM runtime_slots") == 0
+        finally:
+            await runtime.close()
+            await own.close()

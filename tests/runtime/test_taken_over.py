@@ -81,3 +81,21 @@ async def test_a_heartbeat_that_lands_late_but_before_a_reaper_keeps_the_owner(
     await alone.presence.beat()  # type: ignore[attr-defined]
     assert alone.owner == owner and not running.done()
     running.cancel()
+
+
+async def test_a_bury_that_stopped_half_way_is_finished_by_the_same_survivor(
+    processes: OpenProcess, store: Store, pg: Any
+) -> None:
+    dead = await processes("dead", heartbeat=3600)
+    survivor = await processes("survivor", lease=600)
+    job_id = await _running_job(store, dead.owner)
+    # As if the survivor claimed it and then lost the database before interrupting.
+    await pg.execute(
+        "UPDATE runtime_workers SET heartbeat_at = '-infinity', reaped_by = $2 WHERE id = $1",
+        dead.owner,
+        survivor.owner,
+    )
+    reports = Reports()
+    assert await survivor.presence.reap(reports.to(survivor)) == [dead.owner]  # type: ignore[attr-defined]
+    assert reports.jobs == [(survivor.owner, job_id)]
+    assert not await pg.fetchval("SELECT count(*) FROM runtime_workers WHERE id = $1", dead.owner)
