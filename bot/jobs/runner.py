@@ -254,7 +254,10 @@ class JobRunner:
             owner=slot.owner,
         )
         await services.runtime.admissions.attach(slot, job.id)
-        job = await self._final(job, state="running")
+        try:
+            job = await self._final(job, state="running")
+        except JobFenced as exc:
+            raise _taken_over(job) from exc
         request = ImageRequest(
             model=model,
             prompt=spec.prompt,
@@ -275,15 +278,13 @@ class JobRunner:
                 exc.own_gateway = settings.has_own_gateway
                 if not settings.has_own_gateway and services.alerts is not None:
                     services.alerts.gateway_failed(exc, base_url=gateway.base_url, model=model)
-            with contextlib.suppress(JobFenced):  # another process told the member already
-                await self._final(
-                    job, state="failed", counted=exc.counts_toward_quota, result={"error": str(exc)}
-                )
+            await self._failed(
+                job, state="failed", counted=exc.counts_toward_quota, result={"error": str(exc)}
+            )
             raise
         except Exception as exc:
             log.exception("job %s failed", job.id)
-            with contextlib.suppress(JobFenced):
-                await self._final(job, state="failed", counted=False, result={"error": repr(exc)})
+            await self._failed(job, state="failed", counted=False, result={"error": repr(exc)})
             raise
 
         check = check_images(checked_size, aspect_ratio, _pixels(result))
@@ -410,6 +411,13 @@ class JobRunner:
             )
             raise
 
+    async def _failed(self, job: JobRecord, **changes: Any) -> None:
+        """Write the job's failure; one another process took over ends here, untold."""
+        try:
+            await self._final(job, **changes)
+        except JobFenced as exc:
+            raise _taken_over(job) from exc
+
     async def _remember_size(self, gateway: GatewayConfig, model: str, check: SizeCheck) -> None:
         """Keep what the gateway did with a size it could have ignored, for /settings show."""
         if not check.telling:
@@ -439,6 +447,12 @@ class JobRunner:
             return await asyncio.shield(saving)
         except Exception:
             return job  # logged and marked by _store_result
+
+
+def _taken_over(job: JobRecord) -> asyncio.CancelledError:
+    """How a job another process took over ends here: as if stopped, so nothing tells the
+    member a second time (the survivor reported it, with its Run again button)."""
+    return asyncio.CancelledError(f"job {job.id} was taken over by another process")
 
 
 def _pixels(result: ImageResult) -> list[tuple[int, int]]:
