@@ -183,3 +183,21 @@ async def test_identify_is_paced_per_bucket_across_processes(processes: OpenProc
     alone = await pacers[0].reserve(1, max_concurrency=2)  # type: ignore[attr-defined]
     assert [round(w) for w in sorted(waits)] == [0, 5, 10]
     assert round(alone) == 0
+
+
+async def test_a_waiter_cancelled_as_it_is_woken_stops() -> None:
+    # Python 3.11's wait_for swallowed such a cancel: the reaper then never stopped.
+    from bot.runtime.postgres.wakes import Wakes
+
+    wakes = Wakes()
+
+    async def never() -> bool:
+        return False
+
+    task = asyncio.ensure_future(wakes.until("t", never, poll=60))
+    for _ in range(3):
+        await asyncio.sleep(0)
+    wakes.poke("t")
+    task.cancel()
+    await asyncio.wait([task], timeout=30)
+    assert task.cancelled()

@@ -21,7 +21,6 @@ starts failing and one INFO when it works again, never a line per round.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import secrets
@@ -267,9 +266,8 @@ class PostgresPresence:
         self._closed = True
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if self._tasks:  # bounded: a task that will not stop must not keep the process
+            await asyncio.wait(self._tasks, timeout=self.lease)
         try:
             async with self._pool.acquire() as conn, conn.transaction():
                 await conn.execute("DELETE FROM runtime_places WHERE owner = $1", self._owner)

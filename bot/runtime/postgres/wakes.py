@@ -67,8 +67,11 @@ class Wakes:
                     timeout = min(poll, deadline - loop.time())
                     if timeout <= 0:
                         return False
+                # Not wait_for: on Python 3.11 it swallows a cancel that comes as the
+                # event is set, and a stopping task (the reaper at close) waits on.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(event.wait(), timeout)
+                    async with asyncio.timeout(timeout):
+                        await event.wait()
             finally:
                 self._unwatch(name, event)
 

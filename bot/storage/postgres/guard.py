@@ -132,16 +132,20 @@ class GuardedPool:
         """The asyncpg pool itself (for code that maps its own errors)."""
         return self._pool
 
-    async def _call(self, run: Callable[[], Awaitable[T]]) -> T:
+    @contextlib.asynccontextmanager
+    async def _guarded(self) -> AsyncIterator[None]:
         try:
-            result = await run()
+            yield
         except Exception as exc:
             mapped = self.outage.mapped(exc)
             if mapped is None:
                 raise
             raise mapped from exc
         self.outage.answered()
-        return result
+
+    async def _call(self, run: Callable[[], Awaitable[T]]) -> T:
+        async with self._guarded():
+            return await run()
 
     async def execute(self, *args: Any, **kwargs: Any) -> Any:
         return await self._call(lambda: self._pool.execute(*args, **kwargs))
@@ -164,15 +168,8 @@ class GuardedPool:
         *,
         timeout: float | None = None,  # noqa: ASYNC109 (asyncpg's own signature)
     ) -> AsyncIterator[Any]:
-        try:
-            async with self._pool.acquire(timeout=timeout) as conn:
-                yield conn
-        except Exception as exc:
-            mapped = self.outage.mapped(exc)
-            if mapped is None:
-                raise
-            raise mapped from exc
-        self.outage.answered()
+        async with self._guarded(), self._pool.acquire(timeout=timeout) as conn:
+            yield conn
 
     async def close(self) -> None:
         await self._pool.close()
