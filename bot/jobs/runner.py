@@ -64,7 +64,7 @@ from bot.jobs.spec import (
 from bot.limits import MAX_DOWNLOAD_BYTES, effective_quota
 from bot.runtime.base import ChainPlace, Quota, Slot
 from bot.storage.base import GuildSettings, JobRecord, TurnRecord
-from bot.storage.errors import JobFenced
+from bot.storage.errors import JobFenced, StorageUnavailable
 from bot.types import GatewayConfig, ImageRequest, ImageResult, Usage
 from bot.workers import trimmed_when_idle
 
@@ -175,8 +175,12 @@ class JobRunner:
         )
         try:
             slots = await self._acquire(spec, settings)
+            # The job is the slots' owner's: a process that was taken over stops it by that id.
+            owner = slots[0].owner or runtime.owner
+            for slot in slots:
+                slot.owner = slot.owner or owner
             try:
-                async with runtime.tasks.job():
+                async with runtime.tasks.job(owner):
                     with trimmed_when_idle():
                         yield Job(self, spec, settings, place, slots)
             finally:
@@ -297,12 +301,15 @@ class JobRunner:
                 **({"private": True} if spec.private else {}),
             },
             interaction_token=spec.interaction_token,
-            owner=services.runtime.owner,
+            owner=slots[0].owner,
             images=spec.count,
         )
         for slot in slots:
             await services.runtime.admissions.attach(slot, job.id)
-        job = await self._final(job, state="running")
+        try:
+            job = await self._final(job, state="running")
+        except JobFenced as exc:
+            raise _taken_over(job) from exc
         request = ImageRequest(
             model=model,
             prompt=spec.prompt,
@@ -329,8 +336,7 @@ class JobRunner:
             changes: dict[str, Any] = {"counted": weight > 0, "result": {"error": error}}
             if spec.count > 1:
                 changes["images"] = weight
-            with contextlib.suppress(JobFenced):  # another process told the member already
-                await self._final(job, state="failed", **changes)
+            await self._failed(job, state="failed", **changes)
             raise first
         result = made[0][1] if spec.count == 1 else _combined([r for _, r in made])
         numbers = tuple(n for n, _ in made) if spec.count > 1 else ()
@@ -449,7 +455,10 @@ class JobRunner:
         except JobFenced:
             raise  # the job is another process's now: nothing of its state is ours to write
         except Exception as exc:
-            log.exception("job %s: the result could not be stored", job.id)
+            if isinstance(exc, StorageUnavailable):  # the store logged the outage once
+                log.warning("job %s: the result could not be stored: %s", job.id, exc)
+            else:
+                log.exception("job %s: the result could not be stored", job.id)
             # Not left "running": a restart would offer to run again what was delivered.
             with contextlib.suppress(Exception):  # the store is what just failed
                 await self._final(job, state="failed", result={"error": f"not stored: {exc!r}"})
@@ -510,6 +519,13 @@ class JobRunner:
             )
             raise
 
+    async def _failed(self, job: JobRecord, **changes: Any) -> None:
+        """Write the job's failure; one another process took over ends here, untold."""
+        try:
+            await self._final(job, **changes)
+        except JobFenced as exc:
+            raise _taken_over(job) from exc
+
     async def _remember_size(self, gateway: GatewayConfig, model: str, check: SizeCheck) -> None:
         """Keep what the gateway did with a size it could have ignored, for /settings show."""
         if not check.telling:
@@ -557,6 +573,12 @@ def _combined(results: Sequence[ImageResult]) -> ImageResult:
         if usages
         else None,
     )
+
+
+def _taken_over(job: JobRecord) -> asyncio.CancelledError:
+    """How a job another process took over ends here: as if stopped, so nothing tells the
+    member a second time (the survivor reported it, with its Run again button)."""
+    return asyncio.CancelledError(f"job {job.id} was taken over by another process")
 
 
 def _pixels(result: ImageResult) -> list[tuple[int, int]]:

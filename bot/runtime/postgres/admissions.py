@@ -101,7 +101,7 @@ class PostgresAdmissions:
                 guild_id,
                 user_id,
             )
-        slot = Slot(user_id=user_id, guild_id=guild_id, id=slot_id)
+        slot = Slot(user_id=user_id, guild_id=guild_id, id=slot_id, owner=owner)
         self._mine[slot_id] = slot
         return slot
 
@@ -122,13 +122,16 @@ class PostgresAdmissions:
         sql = "DELETE FROM runtime_slots WHERE id = $1::bigint"
         try:
             await self._pool.execute(sql, slot.id)
-        except BaseException:
+        except BaseException as exc:
             log.warning("could not release admission slot %s; retrying", slot.id)
 
             async def again(conn: Any) -> None:
                 await conn.execute(sql, slot.id)
 
             self._presence.retry_later(again)
-            raise
+            # Only a cancel goes on: the job is over, and a failed release must not turn
+            # its delivered result into an error report (the heartbeat retries it).
+            if not isinstance(exc, Exception):
+                raise
         finally:
             self._mine.pop(slot.id, None)
