@@ -20,6 +20,7 @@ from bot.limits import (
     MAX_HISTORY_TURNS,
     MAX_HOURLY,
     MAX_KEY_CIPHERTEXT,
+    MAX_QUEUE,
     MAX_SERVER_JOBS,
     MAX_URL_CHARS,
     MAX_USER_JOBS,
@@ -122,6 +123,7 @@ VALIDATORS: dict[str, Validator] = {
     "guild_hourly": int_range(0, MAX_HOURLY, nullable=True),
     "guild_daily": int_range(0, MAX_DAILY, nullable=True),
     "max_count": int_range(1, MAX_COUNT),
+    "queue_limit": int_range(0, MAX_QUEUE),
 }
 
 
