@@ -11,10 +11,16 @@ the prompt and option checks, quotas, the in-flight limits and the job's place i
 channel's chain are all inside, so no front end can skip or reorder them.
 Nothing here knows about Discord.
 
+Decision, the queue: a job beyond the member's or the server's in-flight limit waits in
+the server's line (``Admissions.enter``; FIFO per server, a member held by their own
+limit is passed over, the server's limit stops the line), its row "queued" from
+admission, so Cancel and a restart find it; beyond ``queue_limit`` waiting jobs it is
+refused as before. Quotas refuse at once, and a waiting job counts toward them.
+
 Decision, ``count``: each image is one image everywhere a cap counts. A count:N job takes
-N admission slots (N of the member's and the server's images in flight, all or none;
-a count above the member's limit or the server's ``max_count`` is refused before any
-slot is taken), and its job row weighs N in the hourly and daily quotas (``images``),
+N admission slots together; a member (or server) with nothing in flight may start any
+count up to ``max_count``, whose images then count against the jobs after it (on default
+limits, 2 per member, count:4 runs alone). Its job row weighs N in the hourly and daily quotas (``images``),
 lowered when it ends to the images delivered plus the failures that count (as one failed
 image counts today). Usage records the images delivered. The N answers are one result:
 one message, one job; the channel's chain continues from its first delivered image.
