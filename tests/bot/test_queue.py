@@ -154,3 +154,26 @@ async def test_cancel_by_another_member_is_refused_and_an_admin_may(
     await h.fake.wait_for_interaction_reply(press)
     await _sent(h, it, f"Cancelled by <@{admin['user']['id']}>.")
     assert (await h.store.get_job(1)).state == "failed"
+
+
+async def test_a_queued_job_goes_on_after_a_restart(running_bot: BotHarness) -> None:
+    h = running_bot
+    await h.store.update_settings(h.guild_id, guild_concurrency=1)
+    hold = asyncio.Event()
+    h.gw.script(Reply(body=images_response([IMAGE]), hold=hold))
+    await h.fake.slash("imagine", {"prompt": "one"}, member=await h.fake.member(name="a"))
+    await h.gw.wait_for_requests(1)
+    waiter = await h.fake.member(name="waiter")
+    waiting = await h.fake.slash("imagine", {"prompt": "a kite"}, member=waiter)
+    await _sent(h, waiting, "1st in line")
+    h.gw.script(Reply(body=images_response([IMAGE])))
+    await h.restart()  # the running job is interrupted; the waiting one is not
+    posted = await h.channel_post()
+    while "a kite" not in posted.content:  # the interrupted job's report comes first
+        posted = await h.channel_post()
+    assert posted.content.startswith(f"<@{waiter['user']['id']}>")
+    assert posted.files[0][1] == IMAGE
+    assert (await h.store.get_job(1)).state == "interrupted"
+    job = await h.store.get_job(2)
+    assert job.state == "done" and job.counted
+    assert len(h.gw.requests) == 2  # the held one, and the waiting one after the restart
