@@ -17,13 +17,14 @@ limit is passed over, the server's limit stops the line), its row "queued" from
 admission, so Cancel and a restart find it; beyond ``queue_limit`` waiting jobs it is
 refused as before. Quotas refuse at once, and a waiting job counts toward them.
 
-Decision, ``count``: each image is one image everywhere a cap counts. A count:N job takes
-N admission slots together; a member (or server) with nothing in flight may start any
-count up to ``max_count``, whose images then count against the jobs after it (on default
-limits, 2 per member, count:4 runs alone). Its job row weighs N in the hourly and daily
-quotas (``images``), lowered when it ends to the images delivered plus the failures that count (as one failed
-image counts today). Usage records the images delivered. The N answers are one result:
-one message, one job; the channel's chain continues from its first delivered image.
+Decision, ``count``: each image is one image everywhere a cap counts. A count:N job
+takes N admission slots together; a member (or server) with nothing in flight may start
+any count up to ``max_count``, whose images then count against the jobs after it (on
+default limits, 2 per member, count:4 runs alone). Its job row weighs N in the hourly
+and daily quotas (``images``), lowered when it ends to the images delivered plus the
+failures that count (as one failed image counts today). Usage records the images
+delivered. The N answers are one result: one message, one job; the channel's chain
+continues from its first delivered image.
 
 Channels never run one job at a time. Each job takes its place in the channel's chain
 when it is admitted (``bot.runtime.base.Chains``) and goes straight on to the gateway,

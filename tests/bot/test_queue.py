@@ -34,6 +34,16 @@ async def _sent(h: BotHarness, st: object, text: str) -> None:
     )
 
 
+async def _running(h: BotHarness) -> tuple[dict, object]:
+    """A member's job whose answer the gateway holds, its Cancel button on screen."""
+    h.gw.script(Reply(body=images_response([IMAGE]), hold=asyncio.Event()))
+    asker = await h.fake.member(name="asker")
+    it = await h.fake.slash("imagine", {"prompt": "slow"}, member=asker)
+    await h.gw.wait_for_requests(1)
+    await _sent(h, it, "Generating…")
+    return asker, it
+
+
 async def test_jobs_wait_in_line_and_show_their_place(running_bot: BotHarness) -> None:
     h = running_bot
     await h.store.update_settings(h.guild_id, guild_concurrency=1)
@@ -113,12 +123,7 @@ async def test_cancel_of_a_running_job_hangs_up_and_counts_nothing(
     running_bot: BotHarness,
 ) -> None:
     h = running_bot
-    hold = asyncio.Event()
-    h.gw.script(Reply(body=images_response([IMAGE]), hold=hold))
-    asker = await h.fake.member(name="asker")
-    it = await h.fake.slash("imagine", {"prompt": "slow"}, member=asker)
-    await h.gw.wait_for_requests(1)
-    await _sent(h, it, "Generating…")
+    asker, it = await _running(h)
     press = await h.fake.click(it.original, "imagine:cancel:1", member=asker)
     await h.fake.wait_for_interaction_reply(press)
     await _sent(h, it, f"Cancelled by <@{asker['user']['id']}>.")
@@ -135,12 +140,7 @@ async def test_cancel_by_another_member_is_refused_and_an_admin_may(
     running_bot: BotHarness,
 ) -> None:
     h = running_bot
-    hold = asyncio.Event()
-    h.gw.script(Reply(body=images_response([IMAGE]), hold=hold))
-    asker = await h.fake.member(name="asker")
-    it = await h.fake.slash("imagine", {"prompt": "slow"}, member=asker)
-    await h.gw.wait_for_requests(1)
-    await _sent(h, it, "Generating…")
+    asker, it = await _running(h)
     other = await h.fake.click(
         it.original, "imagine:cancel:1", member=await h.fake.member(name="x")
     )
