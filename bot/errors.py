@@ -34,6 +34,7 @@ each, with ``raise ... from exc`` so the log keeps the cause.
         │   ├── JobNotFound          carries job_id
         │   └── BlobNotFound         carries the missing shas
         ├── JobFenced                a fenced job update refused: another owner, or finished
+        ├── StorageUnavailable       the database stopped answering (lost, restarting, slow)
         └── InvalidValue (ValueError)  a value a driver will not write: the caller's bug
             └── InvalidSetting       a guild setting unknown or outside its rule
 """

@@ -83,3 +83,34 @@ async def test_a_pool_worker_killed_mid_job_fails_that_job_and_is_replaced(tmp_p
     # The operator learns which job the worker died in; the member only the sentence.
     (died,) = [r for r in caplog.records if r.levelno == logging.ERROR]
     assert "wait_for_file" in died.getMessage() and died.exc_info is not None
+
+
+def test_freeze_heap_freezes_what_is_alive_once_per_process() -> None:
+    import gc
+
+    from bot.workers import freeze_heap
+
+    freeze_heap()
+    frozen = gc.get_freeze_count()
+    assert frozen > 0
+    later = [[i] for i in range(1000)]  # objects made after start-up stay collectable
+    freeze_heap()
+    assert gc.get_freeze_count() == frozen
+    del later
+
+
+def test_idle_trim_runs_only_above_the_free_heap_it_may_keep() -> None:
+    import ctypes
+
+    from bot.workers import _heap_free_bytes, _malloc_trim
+
+    try:
+        libc = ctypes.CDLL(None)
+        libc.malloc_trim  # noqa: B018 - glibc only
+    except (OSError, AttributeError):
+        pytest.skip("not glibc")
+    free = _heap_free_bytes(libc)
+    if free is None:
+        pytest.skip("glibc without mallinfo2")
+    assert _malloc_trim(keep_bytes=free + 2**40) is False
+    assert _malloc_trim(keep_bytes=-1) is True

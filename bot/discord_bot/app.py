@@ -52,7 +52,13 @@ from bot.operator_alerts import OperatorAlerts
 from bot.runtime import COMMAND_SYNC, Runtime
 from bot.services import Services, open_services
 from bot.storage.base import JobRecord
-from bot.workers import MAIN_KEEP_FREED_BYTES, MAIN_MMAP_THRESHOLD, CpuPool, keep_freed_memory
+from bot.workers import (
+    MAIN_KEEP_FREED_BYTES,
+    MAIN_MMAP_THRESHOLD,
+    CpuPool,
+    freeze_heap,
+    keep_freed_memory,
+)
 
 log = logging.getLogger(__name__)
 
@@ -326,6 +332,7 @@ async def open_bot(
             if explained is None:
                 raise
             raise explained from exc
+        freeze_heap()  # cogs loaded, commands synced (login ran setup_hook)
         yield bot
 
 

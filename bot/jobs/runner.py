@@ -71,7 +71,7 @@ from bot.jobs.spec import (
 from bot.limits import MAX_DOWNLOAD_BYTES, MAX_QUEUE, effective_quota
 from bot.runtime.base import CancelWatch, ChainPlace, OnPlace, Quota, Ticket
 from bot.storage.base import GuildSettings, JobRecord, TurnRecord
-from bot.storage.errors import JobFenced
+from bot.storage.errors import JobFenced, StorageUnavailable
 from bot.types import GatewayConfig, ImageRequest, ImageResult, Usage
 from bot.workers import trimmed_when_idle
 
@@ -214,6 +214,8 @@ class JobRunner:
         try:
             ticket = await self._enter(spec, settings, queued)
             try:
+                # The job is its slots' owner's: a process that was taken over stops it by that id.
+                owner = ticket.owner or runtime.owner
                 record = queued or await self.services.store.create_job(
                     kind=spec.kind,
                     guild_id=spec.guild_id,
@@ -222,13 +224,13 @@ class JobRunner:
                     prompt=spec.prompt,
                     params=spec.queued_params(),
                     interaction_token=spec.interaction_token,
-                    owner=runtime.owner,
+                    owner=owner,
                     images=spec.count,
                 )
                 await ticket.attach(record.id)
                 job = Job(self, spec, settings, place, ticket, record)
                 try:
-                    async with runtime.tasks.job():
+                    async with runtime.tasks.job(record.owner):
                         with trimmed_when_idle():
                             yield job
                 except Exception:
@@ -383,19 +385,22 @@ class JobRunner:
         replayed = turns[len(turns) - settings.history_turns :] if settings.history_turns else ()
         history = await replay(services, replayed, with_images=replays) if spec.history else ()
 
-        job = await self._final(
-            record,
-            state="running",
-            params={
-                "model": model,
-                "aspect_ratio": aspect_ratio,
-                "image_size": image_size,
-                "inputs": [s.sha256 for s in inputs.stored],
-                "history": spec.history,
-                "new_chain": spec.new_chain,
-                **({"count": spec.count} if spec.count > 1 else {}),
-            },
-        )
+        try:
+            job = await self._final(
+                record,
+                state="running",
+                params={
+                    "model": model,
+                    "aspect_ratio": aspect_ratio,
+                    "image_size": image_size,
+                    "inputs": [s.sha256 for s in inputs.stored],
+                    "history": spec.history,
+                    "new_chain": spec.new_chain,
+                    **({"count": spec.count} if spec.count > 1 else {}),
+                },
+            )
+        except JobFenced as exc:
+            raise _taken_over(record) from exc
         request = ImageRequest(
             model=model,
             prompt=spec.prompt,
@@ -435,8 +440,7 @@ class JobRunner:
             changes: dict[str, Any] = {"counted": weight > 0, "result": {"error": error}}
             if spec.count > 1:
                 changes["images"] = weight
-            with contextlib.suppress(JobFenced):  # another process told the member already
-                await self._final(job, state="failed", **changes)
+            await self._failed(job, state="failed", **changes)
             raise first
         result = made[0][1] if spec.count == 1 else _combined([r for _, r in made])
         numbers = tuple(n for n, _ in made) if spec.count > 1 else ()
@@ -554,7 +558,10 @@ class JobRunner:
         except JobFenced:
             raise  # the job is another process's now: nothing of its state is ours to write
         except Exception as exc:
-            log.exception("job %s: the result could not be stored", job.id)
+            if isinstance(exc, StorageUnavailable):  # the store logged the outage once
+                log.warning("job %s: the result could not be stored: %s", job.id, exc)
+            else:
+                log.exception("job %s: the result could not be stored", job.id)
             # Not left "running": a restart would offer to run again what was delivered.
             with contextlib.suppress(Exception):  # the store is what just failed
                 await self._final(job, state="failed", result={"error": f"not stored: {exc!r}"})
@@ -615,6 +622,13 @@ class JobRunner:
             )
             raise
 
+    async def _failed(self, job: JobRecord, **changes: Any) -> None:
+        """Write the job's failure; one another process took over ends here, untold."""
+        try:
+            await self._final(job, **changes)
+        except JobFenced as exc:
+            raise _taken_over(job) from exc
+
     async def _remember_size(self, gateway: GatewayConfig, model: str, check: SizeCheck) -> None:
         """Keep what the gateway did with a size it could have ignored, for /settings show."""
         if not check.telling:
@@ -662,6 +676,12 @@ def _combined(results: Sequence[ImageResult]) -> ImageResult:
         if usages
         else None,
     )
+
+
+def _taken_over(job: JobRecord) -> asyncio.CancelledError:
+    """How a job another process took over ends here: as if stopped, so nothing tells the
+    member a second time (the survivor reported it, with its Run again button)."""
+    return asyncio.CancelledError(f"job {job.id} was taken over by another process")
 
 
 def _pixels(result: ImageResult) -> list[tuple[int, int]]:

@@ -46,6 +46,8 @@ class Slot:
     guild_id: int | None
     id: int = 0  # the implementation's handle (a row id where slots are shared)
     job_id: int | None = None
+    # The owner id the slot was taken under: the job's owner ("" for ``Runtime.owner``).
+    owner: str = ""
 
 
 class JobCounts(Protocol):
@@ -131,6 +133,11 @@ class Ticket(Protocol):
     @property
     def place(self) -> int:
         """The place in line (1: next), or 0 once started."""
+        ...
+
+    @property
+    def owner(self) -> str:
+        """The owner id its slots were taken under ("" for ``Runtime.owner``)."""
         ...
 
     async def attach(self, job_id: int) -> None: ...
@@ -248,8 +255,12 @@ class Tasks(Protocol):
         self, coro: Coroutine[Any, Any, Any], *, name: str | None = None
     ) -> asyncio.Task[Any]: ...
 
-    def job(self) -> AbstractAsyncContextManager[None]:
-        """Mark the current task as running a job."""
+    def job(self, owner: str | None = None) -> AbstractAsyncContextManager[None]:
+        """Mark the current task as running a job (of ``owner``, the job row's owner id)."""
+        ...
+
+    def stop_jobs(self, owner: str) -> int:
+        """Cancel the running jobs of ``owner`` (a process whose jobs were taken over)."""
         ...
 
     async def close(self) -> None:

@@ -225,6 +225,10 @@ class LocalTicket:
     def place(self) -> int:
         return 0 if self.slots else max(self._place, 1)
 
+    @property
+    def owner(self) -> str:
+        return ""
+
     def moved(self, place: int) -> None:
         if place != self._place:
             self._place = place
@@ -450,7 +454,7 @@ class LocalModelCache:
 class LocalTasks:
     def __init__(self) -> None:
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._jobs: set[asyncio.Task[Any]] = set()
+        self._jobs: dict[asyncio.Task[Any], str | None] = {}  # -> the job's owner id
 
     def spawn(
         self, coro: Coroutine[Any, Any, Any], *, name: str | None = None
@@ -462,15 +466,22 @@ class LocalTasks:
         return task
 
     @asynccontextmanager
-    async def job(self) -> AsyncIterator[None]:
+    async def job(self, owner: str | None = None) -> AsyncIterator[None]:
         """Mark the current task as running a job, so shutdown can stop it first."""
         task = asyncio.current_task()
         if task is not None:
-            self._jobs.add(task)
+            self._jobs[task] = owner
         try:
             yield
         finally:
-            self._jobs.discard(task)  # type: ignore[arg-type]
+            self._jobs.pop(task, None)  # type: ignore[arg-type]
+
+    def stop_jobs(self, owner: str) -> int:
+        """Cancel the running jobs of ``owner``; how many were asked to stop."""
+        tasks = [t for t, o in self._jobs.items() if o == owner and t is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        return len(tasks)
 
     async def close(self) -> None:
         tasks = list(self._tasks) + [t for t in self._jobs if t is not asyncio.current_task()]

@@ -37,6 +37,7 @@ from bot.storage.errors import (
     JobNotFound,
     NotStored,
     StorageError,
+    StorageUnavailable,
 )
 
 __all__ = [
@@ -58,6 +59,7 @@ __all__ = [
     "Opener",
     "SizeObservation",
     "StorageError",
+    "StorageUnavailable",
     "Store",
     "StoredImage",
     "TurnRecord",

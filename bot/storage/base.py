@@ -171,10 +171,18 @@ class Store(Protocol):
     mappings in them are plain JSON values (tuples read back as lists). Times are the
     store's clock (``time.time`` unless a test gives another), in seconds.
 
+    Text: every string stored (in text fields and inside JSON documents, keys too) has
+    each NUL (U+0000) replaced by U+FFFD, on every driver: PostgreSQL refuses NUL in
+    text, and a prompt or a model's answer that holds one must not fail the job. What
+    is read back is what was stored; settings refuse NUL (their values are printable).
+
     Errors: a refused argument raises ``InvalidValue`` (``InvalidSetting`` for
     settings), a ``ValueError``; a missing job or blob raises ``JobNotFound`` /
     ``BlobNotFound``, ``KeyError``s; both are ``StorageError``s (``bot.storage.errors``).
-    A database that cannot be opened raises ``ConfigError`` naming DATABASE_URL.
+    A database that cannot be opened raises ``ConfigError`` naming DATABASE_URL; one
+    that stops answering once open (connection lost, server restarting, too many
+    connections, a statement timeout) raises ``StorageUnavailable``, whose sentence a
+    member may read.
     """
 
     async def close(self) -> None:

@@ -1,8 +1,10 @@
 """``Driver``: the one path into every storage driver.
 
 Its public methods are the ``Store`` protocol: each checks its arguments
-(``bot.storage.validation``), takes the time from the store's clock, calls one
-``_hook`` the driver implements, and turns a missing record into the typed error.
+(``bot.storage.validation``), replaces NUL in every string it stores (``without_nul``:
+PostgreSQL refuses it, and every driver must store the same), takes the time from the
+store's clock, calls one ``_hook`` the driver implements, and turns a missing record
+into the typed error.
 A driver may not override a public method (``__init_subclass__`` refuses), so a
 second driver cannot skip a check or raise a different error.
 """
@@ -10,6 +12,7 @@ second driver cannot skip a check or raise a different error.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import time
 from abc import ABC, abstractmethod
@@ -56,6 +59,17 @@ async def _sha256(data: bytes) -> str:
     if len(data) >= _HASH_IN_THREAD_BYTES:
         return (await asyncio.to_thread(hashlib.sha256, data)).hexdigest()
     return hashlib.sha256(data).hexdigest()
+
+
+def _turn_without_nul(turn: TurnRecord) -> TurnRecord:
+    cleaned = {
+        "prompt": v.without_nul(turn.prompt),
+        "model_text": v.without_nul(turn.model_text),
+        "raw_turn": v.doc_without_nul(turn.raw_turn),
+    }
+    if all(value is getattr(turn, name) for name, value in cleaned.items()):
+        return turn
+    return dataclasses.replace(turn, **cleaned)
 
 
 def _settings(guild_id: int, stored: Overrides) -> GuildSettings:
@@ -125,6 +139,7 @@ class Driver(ABC):
         self, data: bytes, mime: str, width: int = 0, height: int = 0, *, sha256: str | None = None
     ) -> StoredImage:
         data, mime, width, height = v.check_blob(data, mime, width, height)
+        mime = v.without_nul(mime)
         sha = v.check_sha256(sha256) if sha256 is not None else await _sha256(data)
         return await self._put_blob(sha, data, mime, width, height, now=self._clock())
 
@@ -148,6 +163,7 @@ class Driver(ABC):
     async def append_turn(self, turn: TurnRecord, keep: int) -> int:
         refs = v.check_turn(turn)
         keep = v.check_keep(keep)
+        turn = _turn_without_nul(turn)
         created = turn.created_at if turn.created_at is not None else self._clock()
         return await self._append_turn(turn, refs, keep, created)
 
@@ -201,6 +217,8 @@ class Driver(ABC):
             "images": images,
         }
         v.check_new_job(**fields)
+        for name in ("kind", "prompt", "params", "interaction_token"):
+            fields[name] = v.doc_without_nul(fields[name])
         return await self._create_job(fields, now=self._clock())
 
     async def update_job(
@@ -209,7 +227,9 @@ class Driver(ABC):
         v.check_id("job_id", job_id)
         if fence_owner is not None:
             v.check_owner(fence_owner)
-        values = v.check_job_changes(changes)
+        values = {
+            name: v.doc_without_nul(value) for name, value in v.check_job_changes(changes).items()
+        }
         now = self._clock()
         state = values.get("state")
         start_at = now if state == "running" and "started_at" not in values else None
@@ -319,7 +339,7 @@ class Driver(ABC):
         texts = {"gateway": gateway, "model": model, "dialect": dialect}
         texts |= {"asked": asked, "delivered": delivered}
         for name, value in texts.items():
-            v.check_text(name, value)
+            texts[name] = v.without_nul(v.check_text(name, value))
         await self._record_size_check(
             SizeObservation(
                 **texts,
@@ -330,15 +350,17 @@ class Driver(ABC):
         )
 
     async def size_checks(self, gateway: str, model: str | None = None) -> list[SizeObservation]:
-        v.check_text("gateway", gateway)
-        v.check_optional("model", model, str)
+        gateway = v.without_nul(v.check_text("gateway", gateway))
+        model = v.doc_without_nul(v.check_optional("model", model, str))
         return await self._size_checks(gateway, model)
 
     async def get_meta(self, key: str) -> str | None:
-        return await self._get_meta(v.check_meta_key(key))
+        return await self._get_meta(v.without_nul(v.check_meta_key(key)))
 
     async def set_meta(self, key: str, value: str | None) -> None:
-        await self._set_meta(v.check_meta_key(key), v.check_meta_value(value), now=self._clock())
+        key, value = v.without_nul(v.check_meta_key(key)), v.check_meta_value(value)
+        value = None if value is None else v.without_nul(value)
+        await self._set_meta(key, value, now=self._clock())
 
     # the hooks: each one transaction; arguments already checked
 

@@ -65,6 +65,16 @@ class JobFenced(StorageError):
         self.job_id, self.owner, self.state = job_id, owner, state
 
 
+class StorageUnavailable(StorageError):
+    """The database did not answer (connection lost, restarting, overloaded, too slow).
+
+    Raised once the store is open; its sentence is for the member, the driver logs the
+    cause for the operator (``bot.storage.postgres.guard``). Trying again may work.
+    """
+
+    default_message = "The bot's database is not answering; try again in a moment."
+
+
 class InvalidValue(StorageError, ValueError):
     """A value the store refuses to write: the caller should have checked it first."""
 

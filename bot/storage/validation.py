@@ -35,6 +35,9 @@ JOB_FIELDS = frozenset(
     }
 )
 MAX_BATCH = 10_000
+# What a NUL in stored text becomes: PostgreSQL refuses U+0000 in text and jsonb, and
+# both drivers must store the same thing (SQLite would keep it).
+NUL_REPLACEMENT = "\ufffd"
 _OWNER = re.compile(OWNER_PATTERN)
 # A turn's images by role and position: what the driver records as its references.
 BlobRef = tuple[str, int, str]
@@ -57,6 +60,31 @@ def check_count(name: str, value: Any) -> int:
     if not _is_int(value) or value < 0:
         raise InvalidValue(f"{name} must be a whole number >= 0, got {value!r}")
     return int(value)
+
+
+def without_nul(text: str) -> str:
+    """``text`` with every NUL replaced by U+FFFD (the same object when it has none)."""
+    return text.replace("\x00", NUL_REPLACEMENT) if "\x00" in text else text
+
+
+def doc_without_nul(doc: Any) -> Any:
+    """A JSON document with NUL replaced in every string and key; unchanged parts kept.
+
+    Returns ``doc`` itself when no string in it has a NUL (the usual case: no copy).
+    """
+    if isinstance(doc, str):
+        return without_nul(doc)
+    if isinstance(doc, Mapping):
+        items = [(doc_without_nul(k), doc_without_nul(v)) for k, v in doc.items()]
+        if all(k is k0 and v is v0 for (k, v), (k0, v0) in zip(items, doc.items(), strict=True)):
+            return doc
+        return dict(items)
+    if isinstance(doc, (list, tuple)):
+        cleaned = [doc_without_nul(item) for item in doc]
+        if all(a is b for a, b in zip(cleaned, doc, strict=True)):
+            return doc
+        return cleaned if isinstance(doc, list) else tuple(cleaned)
+    return doc
 
 
 def check_text(name: str, value: Any, *, required: bool = False) -> str:

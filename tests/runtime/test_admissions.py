@@ -145,3 +145,32 @@ async def test_a_process_that_cannot_heartbeat_stops_admitting_and_its_slots_sto
     assert await asyncio.wait_for(until_refused(), 30) == NOT_SERVING
     # The stuck process's slot is not the member's any more: the lease ran out.
     await alive.admissions.release(await alive.admissions.acquire(**kwargs))
+
+
+async def test_two_hundred_admissions_at_once_on_one_pool_neither_deadlock_nor_overshoot(
+    processes: OpenProcess, store: Store
+) -> None:
+    # Each admission holds a pooled connection for its locks and takes a second for the
+    # quota's job counts: 200 at once on a pool of POOL_MAX_SIZE (10) must all finish.
+    from bot.storage.postgres.store import POOL_MAX_SIZE
+
+    one = await processes("one")
+    assert one.admissions._pool.get_max_size() == POOL_MAX_SIZE  # type: ignore[attr-defined]
+    quota = Quota(limit=150, window=3600, per_user=False, refusal="This server is done.")
+
+    async def admit(user_id: int) -> str:
+        try:
+            slot = await one.admissions.acquire(
+                user_id=user_id, guild_id=GUILD, user_limit=1, guild_limit=120, quotas=[quota]
+            )
+        except LimitReached as exc:
+            return str(exc)
+        return f"slot {slot.id}"
+
+    answers = await asyncio.wait_for(asyncio.gather(*(admit(u) for u in range(200))), 120)
+    kinds = Counter("admitted" if a.startswith("slot") else a for a in answers)
+    assert kinds == {
+        "admitted": 120,
+        "This server already has 120 images generating; try again in a moment.": 80,
+    }
+    assert one.admissions.in_flight(guild_id=GUILD) == 120

@@ -87,3 +87,43 @@ async def test_a_job_stopped_by_shutdown_is_reported_once_by_the_next_process(
     assert [r["id"] for r in await pg.fetch("SELECT id FROM runtime_workers")] == [
         h.bot.runtime.owner
     ]
+
+
+async def test_a_nul_in_the_prompt_and_the_model_s_text_does_not_fail_the_job(
+    pg_bot: BotHarness, pg: Any
+) -> None:
+    # PostgreSQL refuses U+0000 in text: the store keeps U+FFFD in its place.
+    h = pg_bot
+    h.gw.script(Reply(body=images_response([IMAGE], text="here\u0000it is")))
+
+    st = await h.result(await h.fake.slash("imagine", {"prompt": "a\u0000harbour"}))
+
+    assert st.original.files[0][1] == IMAGE
+    assert "here" in (st.original.content or "")
+    job = await h.store.get_job(1)
+    assert (job.state, job.prompt, job.result["text"]) == (
+        "done",
+        "a\ufffdharbour",
+        "here\ufffdit is",
+    )
+    assert await pg.fetchval("SELECT model_text FROM turns") == "here\ufffdit is"
+
+
+async def test_a_job_taken_over_while_it_ran_tells_the_member_nothing_more(
+    pg_bot: BotHarness, pg: Any
+) -> None:
+    h = pg_bot
+    answer = asyncio.Event()
+    h.gw.script(Reply(status=400, body={"error": {"message": "bad prompt"}}, hold=answer))
+    it = await h.fake.slash("imagine", {"prompt": "a lighthouse"})
+    await h.gw.wait_for_requests(1)
+    assert h.bot is not None
+    # A survivor reaped this process meanwhile, and told the member.
+    await pg.execute("UPDATE jobs SET state = 'interrupted', counted = false WHERE id = 1")
+    answer.set()
+
+    await asyncio.wait_for(_released(h.bot.runtime), 15)
+    st = await h.fake.interaction_result(it, lambda _: True)
+    assert "bad prompt" not in (st.original.content or "")
+    assert "did not accept" not in (st.original.content or "")
+    assert (await h.store.get_job(1)).state == "interrupted"

@@ -217,3 +217,21 @@ async def test_jobs_a_reaper_left_unreported_are_reported_by_the_next_once(
     restarted = await processes("dead")
     await restarted.presence.reap(reports.to(restarted))  # type: ignore[attr-defined]
     assert len(reports.jobs) == len(jobs)  # told once, never again
+
+
+async def test_a_waiter_cancelled_as_it_is_woken_stops() -> None:
+    # Python 3.11's wait_for swallowed such a cancel: the reaper then never stopped.
+    from bot.runtime.postgres.wakes import Wakes
+
+    wakes = Wakes()
+
+    async def never() -> bool:
+        return False
+
+    task = asyncio.ensure_future(wakes.until("t", never, poll=60))
+    for _ in range(3):
+        await asyncio.sleep(0)
+    wakes.poke("t")
+    task.cancel()
+    await asyncio.wait([task], timeout=30)
+    assert task.cancelled()

@@ -51,6 +51,8 @@ async def test_every_shard_is_served_and_a_member_s_limit_holds_across_processes
             limits = await c.result(
                 await fake.slash("settings limits", {"user_jobs": 1}, member=admin, channel=c1)
             )
+            # A slot goes just after its answer: the member's earlier jobs must not count.
+            await c.slots_released()
             # 3. the member's job in server Zero (process a) is held at the gateway ...
             release = asyncio.Event()
             gw.script(Reply(body=images_response([images[2]]), hold=release))

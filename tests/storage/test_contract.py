@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 
 import pytest
@@ -332,3 +333,81 @@ async def test_meta_refuses_bad_keys_and_values(store: Store, key: object, value
         await store.set_meta(key, value)  # type: ignore[arg-type]
     with pytest.raises(InvalidValue):
         await store.get_meta("")
+
+
+# NUL: PostgreSQL refuses it in text and jsonb; every driver stores U+FFFD instead
+
+
+async def test_nul_in_stored_text_becomes_the_replacement_character(store: Store) -> None:
+    image = await store.put_blob(b"\x89PNG nul", "image/png\x00x", 1, 1)
+    assert image.mime == "image/png\ufffdx"
+    raw = {"parts": [{"text": "a\x00b"}, {"$blob": image.sha256}], "k\x00": ["\x00"]}
+    await store.append_turn(
+        TurnRecord(
+            channel_id=9,
+            guild_id=1,
+            user_id=2,
+            prompt="cat\x00dog",
+            outputs=(image,),
+            model_text="here\x00it is",
+            raw_turn=raw,
+        ),
+        keep=5,
+    )
+    [stored] = await store.recent_turns(9, 5)
+    assert (stored.prompt, stored.model_text) == ("cat\ufffddog", "here\ufffdit is")
+    assert stored.raw_turn == {
+        "parts": [{"text": "a\ufffdb"}, {"$blob": image.sha256}],
+        "k\ufffd": ["\ufffd"],
+    }
+    assert raw["k\x00"] == ["\x00"]  # the caller's document is not changed
+
+    made = await store.create_job(
+        kind="imagine\x00",
+        guild_id=1,
+        channel_id=3,
+        user_id=2,
+        prompt="p\x00",
+        params={"model": "m\x00", "inputs": [image.sha256]},
+        interaction_token="t\x00",
+    )
+    assert (made.kind, made.prompt, made.interaction_token) == (
+        "imagine\ufffd",
+        "p\ufffd",
+        "t\ufffd",
+    )
+    assert made.params == {"model": "m\ufffd", "inputs": [image.sha256]}
+    done = await store.update_job(made.id, state="done", result={"text": "no\x00image"})
+    assert done.result == {"text": "no\ufffdimage"}
+    assert await store.get_job(made.id) == done
+
+    await store.set_meta("key\x00", "value\x00")
+    assert await store.get_meta("key\x00") == "value\ufffd"
+    assert await store.get_meta("key\ufffd") == "value\ufffd"
+    await store.record_size_check(
+        gateway="gw\x00",
+        model="m\x00",
+        dialect="openai",
+        asked="2K\x00",
+        delivered="1K",
+        size_honoured=False,
+        ratio_honoured=None,
+    )
+    [seen] = await store.size_checks("gw\x00", "m\x00")
+    assert (seen.gateway, seen.model, seen.asked) == ("gw\ufffd", "m\ufffd", "2K\ufffd")
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"model": "gemini\x00"},
+        {"gateway_base_url": "https://a.example/\x00"},
+        {"image_size": "\x00"},
+    ],
+)
+async def test_a_setting_with_nul_is_refused_on_every_driver(store: Store, changes: dict) -> None:
+    with pytest.raises(InvalidSetting):
+        await store.update_settings(1, **changes)
+    assert dataclasses.replace(await store.get_settings(1), guild_id=2) == await store.get_settings(
+        2
+    )

@@ -82,6 +82,7 @@ async def open_postgres_runtime(
     await migrate(pool)
     wakes = Wakes()
     listener = Listener(connect, wakes)
+    tasks = LocalTasks()
     presence = _Presence(
         listener,
         pool,
@@ -90,6 +91,7 @@ async def open_postgres_runtime(
         owner=new_owner(instance_name),
         lease=lease,
         heartbeat=heartbeat,
+        stop_jobs=tasks.stop_jobs,
     )
     await listener.start()
     try:
@@ -103,7 +105,7 @@ async def open_postgres_runtime(
         chains=PostgresChains(pool, wakes, presence),
         barrier=PostgresStoreBarrier(pool, wakes, presence),
         models=LocalModelCache(ttl=model_cache_ttl),
-        tasks=LocalTasks(),
+        tasks=tasks,
         identify=PostgresIdentifyPacer(pool),
         leases=PostgresLeases(pool, presence),
         claims=PostgresClaims(pool, presence),

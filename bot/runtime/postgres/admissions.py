@@ -101,7 +101,7 @@ class PostgresAdmissions:
                 guild_id,
                 user_id,
             )
-        slot = Slot(user_id=user_id, guild_id=guild_id, id=slot_id)
+        slot = Slot(user_id=user_id, guild_id=guild_id, id=slot_id, owner=owner)
         self._mine[slot_id] = slot
         return slot
 
@@ -157,14 +157,17 @@ class PostgresAdmissions:
         sql = "DELETE FROM runtime_slots WHERE id = $1::bigint"
         try:
             await self._pool.execute(sql, slot.id)
-        except BaseException:
+        except BaseException as exc:
             log.warning("could not release admission slot %s; retrying", slot.id)
 
             async def again(conn: Any) -> None:
                 await conn.execute(sql, slot.id)
 
             self._presence.retry_later(again)
-            raise
+            # Only a cancel goes on: the job is over, and a failed release must not turn
+            # its delivered result into an error report (the heartbeat retries it).
+            if not isinstance(exc, Exception):
+                raise
         finally:
             self._mine.pop(slot.id, None)
 
@@ -179,6 +182,10 @@ class StartedTicket:
     @property
     def place(self) -> int:
         return 0
+
+    @property
+    def owner(self) -> str:
+        return self.slots[0].owner if self.slots else ""
 
     async def attach(self, job_id: int) -> None:
         for slot in self.slots:

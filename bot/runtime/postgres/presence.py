@@ -8,22 +8,32 @@ marks its unfinished jobs interrupted and reports each one: at least once (a slo
 with its job stays until the job is reported, so a reaper dying mid-report leaves
 the next one what is left), and once in practice. A process leaving
 cleanly expires its own row and says so (NOTIFY), so the hand-over is immediate.
+
+Decision, a process that was reaped while it still ran (its heartbeats could not land
+for a lease, then came back): its jobs are the survivor's, which told their members
+they were interrupted. So it stops them at once (``stop_jobs``: no result, no error,
+no progress edit lands on top of the survivor's report), interrupts and reports any
+of its old owner's jobs the survivor could not have seen, and serves new work under
+a NEW owner id, as a restart would: its old id is dead for every process.
+
+A database that does not answer makes each background loop log one WARNING when it
+starts failing and one INFO when it works again, never a line per round.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import secrets
 import socket
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from bot.runtime.base import ReportInterrupted
 from bot.runtime.postgres.wakes import CHAINS, STORED, WORKERS, Wakes, notify, topic
 from bot.storage.base import JobRecord, Store
+from bot.storage.errors import StorageUnavailable
 
 log = logging.getLogger("bot.runtime")
 
@@ -49,6 +59,18 @@ RETURNING id
 """
 
 
+def _said(exc: BaseException) -> str:
+    """An error in words for a log line: its sentence (a class name only if it has none)."""
+    return str(exc).strip().rstrip(".") or type(exc).__name__
+
+
+async def _report_jobs(report: ReportInterrupted, owner: str, jobs: Sequence[Any]) -> None:
+    try:
+        await report(jobs)
+    except Exception:
+        log.exception("could not report the jobs process %s left", owner)
+
+
 def new_owner(instance_name: str) -> str:
     """A new owner id at every start: a restart must not look like the process it replaces.
 
@@ -70,13 +92,21 @@ class PostgresPresence:
         owner: str,
         lease: float = LEASE_SECONDS,
         heartbeat: float = HEARTBEAT_SECONDS,
+        stop_jobs: Callable[[str], object] | None = None,
     ) -> None:
         self._pool, self._store, self._wakes = pool, store, wakes
         self._owner = owner
+        # INSTANCE_NAME, for the new owner id after being reaped (see new_owner).
+        self._name = owner.rpartition(":")[0] or owner
         self.lease, self.heartbeat = lease, heartbeat
+        # Cancels the running jobs of an owner id (LocalTasks.stop_jobs).
+        self._stop_jobs = stop_jobs
+        self._report: ReportInterrupted | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._retries: list[Callable[[Any], Coroutine[Any, Any, None]]] = []
+        self.lost: list[str] = []  # owner ids this process had before it was reaped
         self._failing = False
+        self._reap_failing = False
         self._closed = False
 
     @property
@@ -89,6 +119,7 @@ class PostgresPresence:
         self._spawn(self._beat_forever(), "pg-heartbeat")
 
     def recover(self, report: ReportInterrupted) -> None:
+        self._report = report
         self._spawn(self._reap_forever(report), "pg-reaper")
 
     def retry_later(self, cleanup: Callable[[Any], Coroutine[Any, Any, None]]) -> None:
@@ -101,7 +132,8 @@ class PostgresPresence:
     async def _register(self) -> None:
         await self._pool.execute(
             "INSERT INTO runtime_workers (id, host, pid) VALUES ($1, $2, $3::int)"
-            " ON CONFLICT (id) DO UPDATE SET heartbeat_at = now(), reaped_by = NULL",
+            " ON CONFLICT (id) DO UPDATE SET heartbeat_at = now()"
+            " WHERE runtime_workers.reaped_by IS NULL",
             self._owner,
             socket.gethostname(),
             os.getpid(),
@@ -116,22 +148,16 @@ class PostgresPresence:
                     " WHERE id = $1 AND reaped_by IS NULL RETURNING 1",
                     self._owner,
                 )
-                if landed is None:
-                    log.warning(
-                        "this process missed its heartbeats for over %gs, so another took over "
-                        "its running jobs; serving again (check the database's reachability)",
-                        self.lease,
-                    )
-                    await self._register()
-                retries, self._retries = self._retries, []
-                for cleanup in retries:
-                    await cleanup(conn)
+                if landed is not None:
+                    await self._run_retries(conn)
+            if landed is None:
+                await self._come_back()
         except Exception as exc:
             if not self._failing:
                 log.warning(
                     "heartbeat failed (%s); after %gs without one, this process takes no "
                     "new jobs and the others take over its running ones",
-                    type(exc).__name__,
+                    _said(exc),
                     self.lease,
                 )
             self._failing = True
@@ -139,6 +165,35 @@ class PostgresPresence:
             if self._failing:
                 log.info("heartbeat landed again")
             self._failing = False
+
+    async def _run_retries(self, conn: Any) -> None:
+        retries, self._retries = self._retries, []
+        for i, cleanup in enumerate(retries):
+            try:
+                await cleanup(conn)
+            except BaseException:
+                self._retries[:0] = retries[i:]  # this one and the rest: next heartbeat
+                raise
+
+    async def _come_back(self) -> None:
+        """Reaped while running: stop the old owner's jobs, serve on as a new owner."""
+        old, self._owner = self._owner, new_owner(self._name)
+        self.lost.append(old)
+        self._retries.clear()  # the survivor removed the old owner's rows
+        log.warning(
+            "this process missed its heartbeats for over %gs, so another process took over "
+            "its running jobs and told their members; they are stopped here, and new work "
+            "runs as %s (check the database's reachability from this host)",
+            self.lease,
+            self._owner,
+        )
+        if self._stop_jobs is not None:
+            self._stop_jobs(old)
+        await self._register()
+        # Jobs the old owner created after the survivor looked are nobody's: ours to report.
+        left = list(await self._store.interrupt_running_jobs(old))
+        if left and self._report is not None:
+            await _report_jobs(self._report, old, left)
 
     async def _beat_forever(self) -> None:
         while True:
@@ -203,15 +258,7 @@ class PostgresPresence:
     async def _reap_forever(self, report: ReportInterrupted) -> None:
         rounds = 0
         while True:
-            try:
-                await self.reap(report)
-                if rounds % PRUNE_EVERY_ROUNDS == 0:
-                    await self._pool.execute(
-                        "DELETE FROM runtime_claims"
-                        f" WHERE claimed_at < now() - interval '{CLAIM_RETENTION}'"
-                    )
-            except Exception:
-                log.exception("could not look for processes that stopped")
+            await self.reap_round(report, prune=rounds % PRUNE_EVERY_ROUNDS == 0)
             rounds += 1
             await self._until_one_leaves()
 
@@ -228,6 +275,29 @@ class PostgresPresence:
         deadline = asyncio.get_running_loop().time() + REAP_SECONDS
         await self._wakes.until(topic(WORKERS), woken, deadline=deadline, poll=REAP_SECONDS)
 
+    async def reap_round(self, report: ReportInterrupted, *, prune: bool = False) -> None:
+        """One round of the reaper loop; a failure is logged once until a round works."""
+        try:
+            await self.reap(report)
+            if prune:
+                await self._pool.execute(
+                    "DELETE FROM runtime_claims"
+                    f" WHERE claimed_at < now() - interval '{CLAIM_RETENTION}'"
+                )
+        except Exception as exc:
+            if not self._reap_failing:
+                log.warning(
+                    "cannot look for processes that stopped (%s); their jobs are taken over "
+                    "once the database answers",
+                    _said(exc),
+                    exc_info=not isinstance(exc, StorageUnavailable),
+                )
+            self._reap_failing = True
+        else:
+            if self._reap_failing:
+                log.info("looking for processes that stopped again")
+            self._reap_failing = False
+
     async def close(self) -> None:
         """Stop heartbeating, give up this process's rows, and expire it for the others."""
         if self._closed:
@@ -235,9 +305,8 @@ class PostgresPresence:
         self._closed = True
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if self._tasks:  # bounded: a task that will not stop must not keep the process
+            await asyncio.wait(self._tasks, timeout=self.lease)
         try:
             async with self._pool.acquire() as conn, conn.transaction():
                 await conn.execute("DELETE FROM runtime_places WHERE owner = $1", self._owner)

@@ -67,8 +67,11 @@ class Wakes:
                     timeout = min(poll, deadline - loop.time())
                     if timeout <= 0:
                         return False
+                # Not wait_for: on Python 3.11 it swallows a cancel that comes as the
+                # event is set, and a stopping task (the reaper at close) waits on.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(event.wait(), timeout)
+                    async with asyncio.timeout(timeout):
+                        await event.wait()
             finally:
                 self._unwatch(name, event)
 
@@ -107,6 +110,8 @@ class Listener:
         self._task: asyncio.Task[None] | None = None
         self._conn: Any = None
         self._ready = asyncio.Event()
+        # Connection attempts that failed since it last listened (0 while listening).
+        self.failures = 0
 
     async def start(self) -> None:
         """Listen in the background; returns once listening (or the first attempt failed)."""
@@ -125,26 +130,30 @@ class Listener:
                     await conn.add_listener(channel, self._notified)
                 if failing:
                     log.info("listening for PostgreSQL notifications again")
-                failing = False
+                failing, self.failures = False, 0
                 self._ready.set()
                 # Whatever was sent while not listening is lost: everyone re-checks now.
                 for channel in self._channels:
                     self._wakes.poke(topic(channel, "*"))
                     self._wakes.poke(topic(channel))
                 await lost.wait()
+                why = "the connection was lost"
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                if not failing:
-                    log.warning(
-                        "cannot listen for PostgreSQL notifications (%s); polling every %gs",
-                        type(exc).__name__,
-                        POLL_SECONDS,
-                    )
-                failing = True
+                self.failures += 1
+                why = str(exc).strip().rstrip(".") or type(exc).__name__
             finally:
                 self._ready.set()
                 await self._drop()
+            if not failing:
+                log.warning(
+                    "cannot listen for PostgreSQL notifications (%s); polling every %gs "
+                    "and reconnecting",
+                    why,
+                    POLL_SECONDS,
+                )
+            failing = True
             await asyncio.sleep(RECONNECT_SECONDS)
 
     def _notified(self, _conn: Any, _pid: int, channel: str, payload: str) -> None:

@@ -23,6 +23,8 @@ from typing import Any
 
 from bot.storage.driver import DEFAULT_BLOB_GRACE, Driver
 from bot.storage.postgres.blobs import TableBlobs, _count
+from bot.storage.postgres.guard import GuardedPool, Outage
+from bot.storage.postgres.url import describe, passwords
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +43,10 @@ class PostgresBase(Driver):
         super().__init__(clock=clock, blob_grace=blob_grace)
         # Public for the PostgreSQL runtime (bot/runtime/postgres), which shares it: see
         # the module docstring for what a borrower must leave behind (no session state).
-        self.pool = pool
+        # Guarded: an outage raises StorageUnavailable, for the store and the runtime alike.
+        if not isinstance(pool, GuardedPool):
+            pool = GuardedPool(pool, Outage(describe(url), passwords(url)))
+        self.pool: GuardedPool = pool
         # The DSN as DATABASE_URL gave it, password included: never log it.
         self.url = url
         self.blobs = TableBlobs(pool)

@@ -50,7 +50,8 @@ class PostgresStore(SettingsTables, HistoryTables, JobTables, MemberTables):
         import asyncpg
 
         try:
-            async with self.pool.acquire() as conn:
+            # The raw pool: a read-only server is a configuration error here, not an outage.
+            async with self.pool.raw.acquire() as conn:
                 tx = conn.transaction()
                 await tx.start()
                 try:
