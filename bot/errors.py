@@ -200,6 +200,14 @@ class LimitReached(ImagineError):
     default_message = "You have reached a usage limit. Try again later."
 
 
+class QuotaReached(LimitReached):
+    """A quota without room for the job's images; ``room``: how many still fit (0 or more)."""
+
+    def __init__(self, message: str | None = None, *, room: int = 0) -> None:
+        super().__init__(message)
+        self.room = room
+
+
 def advice_for(exc: BaseException, advice: dict[type[ImagineError], str]) -> str:
     """The error's sentence, followed by the front end's advice for its kind, if any."""
     message = str(exc)
@@ -207,3 +215,14 @@ def advice_for(exc: BaseException, advice: dict[type[ImagineError], str]) -> str
         if isinstance(exc, kind):
             return f"{message} {extra}"
     return message
+
+
+class JobCancelled(ImagineError):
+    """A member (or an admin) pressed Cancel: the job stopped and counts toward nothing."""
+
+    default_message = "Cancelled."
+    counts_toward_quota = False
+
+    def __init__(self, by: int | None = None) -> None:
+        super().__init__(f"Cancelled by <@{by}>." if by is not None else None)
+        self.by = by

@@ -24,6 +24,7 @@ from bot.limits import (
     MAX_DAILY,
     MAX_HOURLY,
     MAX_MODEL_NAME_CHARS,
+    MAX_QUEUE,
     MAX_SERVER_JOBS,
     MAX_URL_CHARS,
     MAX_USER_JOBS,
@@ -169,6 +170,7 @@ LIMIT_RANGES: dict[str, tuple[int, int]] = {
     "guild_hourly": (0, MAX_HOURLY),
     "guild_daily": (0, MAX_DAILY),
     "max_count": (1, MAX_COUNT),
+    "queue_limit": (0, MAX_QUEUE),
 }
 
 
@@ -203,7 +205,8 @@ def limit_changes(
             raise InvalidSetting(
                 f"The bot's owner caps {QUOTA_WORDS[name]} at {cap}: set {cap} or less."
             )
-        changes[name] = None if value == 0 else value
+        # 0 is "unlimited" for a quota, but "no line" for the queue.
+        changes[name] = None if value == 0 and name != "queue_limit" else value
     if changes:
         merged = {f: changes.get(f, getattr(current, f)) for f in LIMIT_RANGES}
         check_limits(

@@ -83,6 +83,9 @@ MAX_HISTORY_TURNS = 20
 # a period, the commands these: one value each now, the commands').
 MAX_USER_JOBS = 20
 MAX_SERVER_JOBS = 200
+# Jobs that may wait in a server's line (/settings limits queue:); 0 refuses at once.
+DEFAULT_QUEUE = 10
+MAX_QUEUE = 100
 MAX_HOURLY = 10_000
 MAX_DAILY = 100_000
 # HTTP connections open at once, per pool (bot.transport: one for the bot's gateway and

@@ -18,6 +18,8 @@ log = logging.getLogger(__name__)
 
 DAY_SECONDS = 86400
 EXPIRE_INTERVAL_SECONDS = 3600.0
+# At most this many waiting jobs go on after a restart (list_jobs's page; the queue caps below).
+QUEUED_SCAN = 100
 
 
 async def rotate_gateway_keys(store: Store, keybox: KeyBox) -> None:
@@ -66,5 +68,11 @@ async def expire_jobs(store: Store, retention_days: float, leases: Leases | None
 
 
 async def interrupted_jobs(store: Store, owner: str) -> list[JobRecord]:
-    """This process's jobs a previous run left unfinished, now marked interrupted."""
+    """This process's jobs a previous run left running, now marked interrupted."""
     return list(await store.interrupt_running_jobs(owner))
+
+
+async def queued_jobs(store: Store, owner: str) -> list[JobRecord]:
+    """This process's jobs a previous run left waiting in line: they go on (resume)."""
+    jobs = await store.list_jobs(states=("queued",), limit=QUEUED_SCAN)
+    return [job for job in jobs if job.owner == owner]

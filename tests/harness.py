@@ -109,17 +109,7 @@ class BotHarness:
         still be being written.
         """
 
-        def final(st: InteractionState) -> bool:
-            if st.followups:
-                return True
-            msg = st.original
-            return (
-                msg is not None
-                and not msg.loading
-                and (bool(msg.attachments) or not _progress(msg))
-            )
-
-        st = await self.fake.interaction_result(it, final, timeout=wait)
+        st = await self.fake.interaction_result(it, final_answer, timeout=wait)
         if stored:
             await self.stored()
         return st
@@ -150,6 +140,14 @@ async def use_own_gateway(h: BotHarness, key: str, *, dialect: str = "openrouter
         gateway_dialect=dialect,
         gateway_key_encrypted=h.bot.keybox.encrypt(key),
     )
+
+
+def final_answer(st: InteractionState) -> bool:
+    """The interaction's final answer is on screen (not "thinking", not progress)."""
+    if st.followups:
+        return True
+    msg = st.original
+    return msg is not None and not msg.loading and (bool(msg.attachments) or not _progress(msg))
 
 
 def _progress(msg: StoredMessage) -> bool:

@@ -14,6 +14,7 @@ import pytest
 
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.gateway import FakeGateway, Reply, images_response, png_bytes
+from tests.harness import final_answer
 from tests.processes import GATEWAY_KEY, SECRET_KEY, TOKEN, bot_environment
 
 
@@ -38,7 +39,7 @@ async def test_python_m_bot_serves_imagine_and_stops_cleanly(tmp_path):
             await fake.wait_until(lambda: bool(fake.identifies), timeout=30)
 
             interaction = await fake.slash("imagine", {"prompt": "a lighthouse at dawn"})
-            state = await fake.interaction_result(interaction, timeout=30)
+            state = await fake.interaction_result(interaction, final_answer, timeout=30)
         finally:
             if process.returncode is None:
                 process.send_signal(signal.SIGINT)

@@ -34,6 +34,8 @@ from bot.discord_bot.components import answer_stale_form, press
 from bot.discord_bot.delivery import only_pinging, trim
 from bot.discord_bot.errors import report
 from bot.discord_bot.guilds import install_guild_gate
+from bot.discord_bot.queueing import Durations
+from bot.discord_bot.resume import resume_queued
 from bot.discord_bot.startup import (
     explain_start_failure,
     install_reconnect_line,
@@ -46,7 +48,7 @@ from bot.discord_bot.sync import sync_commands
 from bot.errors import AccessDenied, ImagineError
 from bot.jobs import JobRunner
 from bot.jobs.privacy import is_private
-from bot.maintenance import expire_jobs, interrupted_jobs
+from bot.maintenance import expire_jobs, interrupted_jobs, queued_jobs
 from bot.operator_alerts import OperatorAlerts
 from bot.runtime import COMMAND_SYNC, Runtime
 from bot.services import Services, open_services
@@ -131,6 +133,7 @@ class ImageBot(commands.Bot):
         self.keybox = services.keybox
         self.runtime = services.runtime
         self.jobs = JobRunner(services)
+        self.durations = Durations()
         self._announced = False
 
     async def setup_hook(self) -> None:
@@ -145,6 +148,7 @@ class ImageBot(commands.Bot):
         interrupted = await interrupted_jobs(self.store, runtime.owner)
         if interrupted:
             runtime.tasks.spawn(self._report_interrupted(interrupted), name="interrupted")
+        resume_queued(self, await queued_jobs(self.store, runtime.owner))
         runtime.presence.recover(self._report_taken_over)
         runtime.tasks.spawn(
             expire_jobs(self.store, self.settings.job_retention_days, runtime.leases),

@@ -28,6 +28,7 @@ ACTIONS: dict[str, tuple[str, str, discord.ButtonStyle]] = {
     "up4k": ("Upscale 4K", "🔍", discord.ButtonStyle.secondary),
     "rerun": ("Run again", "🔁", discord.ButtonStyle.primary),
     "delete": ("Delete", "🗑️", discord.ButtonStyle.danger),
+    "cancel": ("Cancel", "✖️", discord.ButtonStyle.danger),
 }
 
 

@@ -16,6 +16,7 @@ import discord
 from bot.discord_bot.buttons import CUSTOM_ID_PREFIX, NEXT_SIZE, ImageButton, JobButton
 from bot.discord_bot.errors import reporting
 from bot.discord_bot.pipeline import allowed, run_for_interaction
+from bot.discord_bot.queueing import cancel_pressed
 from bot.discord_bot.removal import delete_pressed
 from bot.errors import ImagineError
 from bot.jobs import IMAGE_GONE, UPSCALE_PROMPT, JobSpec, SourceImage
@@ -108,6 +109,9 @@ async def _act_on_image(button: ImageButton, interaction: discord.Interaction[Im
 async def _act(button: JobButton, interaction: discord.Interaction[ImageBot]) -> None:
     if button.action == "delete":  # allowed wherever the result is, even off the allow-list
         await delete_pressed(interaction, button.job_id)
+        return
+    if button.action == "cancel":  # the member's own job, or an admin: anywhere
+        await cancel_pressed(interaction, button.job_id)
         return
     settings = await allowed(interaction)
     job = await _pressed_job(button.job_id, interaction)

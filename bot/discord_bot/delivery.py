@@ -24,6 +24,7 @@ import contextlib
 import logging
 import secrets
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
@@ -48,6 +49,10 @@ PROGRESS_INTERVAL = 5.0
 # How long a finished job waits for a progress edit in flight before dropping it.
 PROGRESS_CLOSE_WAIT = 5.0
 WAITING_FOR_CHANNEL = "Waiting for the images in progress in this channel…"
+# Discord allows about 5 edits per 5 s per message: we make at most 4 in any 5 s (the
+# result's own edit is the fifth), so a line moving fast shows its latest place.
+PROGRESS_BURST = 4
+PROGRESS_WINDOW = 5.0
 # Discord error codes meaning the interaction token can no longer be used.
 EXPIRED_CODES = {10062, 10015, 50027}
 # One upload, discord.py's own retries of a 5xx included (they back off 25 s in all), may
@@ -329,6 +334,8 @@ class Progress:
 
     ``waiting(True)`` shows that the job waits for another one in the channel, and
     ``waiting(False)`` switches back to the elapsed time; both are shown at once.
+    ``queued(text)`` shows the job's place in the server's line (``queued(None)``: it
+    started). ``view`` (the Cancel button) goes with the first edit, made at once.
     """
 
     def __init__(
@@ -336,6 +343,7 @@ class Progress:
         interaction: discord.Interaction[Any],
         label: str = "Generating…",
         interval: float | None = None,
+        view: discord.ui.View | None = None,
     ) -> None:
         self.interaction = interaction
         self.label = label
@@ -343,8 +351,17 @@ class Progress:
         self._task: asyncio.Task[None] | None = None
         self._start = time.monotonic()
         self._waiting = False
+        self._line: str | None = None
+        self._view = view
         self._changed = asyncio.Event()
         self._closing = False
+        self._edits: deque[float] = deque(maxlen=PROGRESS_BURST)
+
+    def queued(self, line: str | None) -> None:
+        self._line = line
+        if line is None:
+            self._start = time.monotonic()
+        self._changed.set()
 
     def waiting(self, waiting: bool) -> None:
         self._waiting = waiting
@@ -354,6 +371,8 @@ class Progress:
 
     def content(self) -> str:
         # The label first: the member sees what was asked, then why nothing moves yet.
+        if self._line is not None:
+            return f"{self.label} {self._line}"
         if self._waiting:
             return f"{self.label} {WAITING_FOR_CHANNEL}"
         return f"{self.label} {int(time.monotonic() - self._start)} s"
@@ -363,10 +382,19 @@ class Progress:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.interval):
                     await self._changed.wait()
+            full = len(self._edits) == PROGRESS_BURST
+            gap = self._edits[0] + PROGRESS_WINDOW - time.monotonic() if full else 0.0
+            if gap > 0 and not self._closing:
+                await asyncio.sleep(gap)  # changes meanwhile are shown together
             self._changed.clear()
             if self._closing or not token_usable(self.interaction):
                 return
+            self._edits.append(time.monotonic())
             try:
+                if self._view is not None:
+                    view, self._view = self._view, None
+                    await self.interaction.edit_original_response(content=self.content(), view=view)
+                    continue
                 await self.interaction.edit_original_response(content=self.content())
             except discord.HTTPException as exc:
                 log.debug("progress edit failed: %s", exc)
@@ -375,6 +403,8 @@ class Progress:
 
     async def __aenter__(self) -> Progress:
         self._start = time.monotonic()
+        if self._view is not None:
+            self._changed.set()  # the Cancel button at once
         self._task = asyncio.get_running_loop().create_task(self._tick(), name="progress")
         return self
 

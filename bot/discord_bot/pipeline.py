@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -28,6 +28,7 @@ from bot.discord_bot.delivery import (
     typing_in,
 )
 from bot.discord_bot.errors import user_message
+from bot.discord_bot.queueing import cancel_view, place_line
 from bot.jobs import UPSCALE_PROMPT, JobOutcome, JobSpec
 from bot.jobs.privacy import enforce_privacy
 from bot.jobs.spec import BLEND_PROMPT, variation_of
@@ -131,7 +132,9 @@ async def run_for_interaction(
         acknowledged = interaction.response.is_done() or await _acknowledge(
             interaction, ephemeral=spec.private
         )
-        progress = Progress(interaction, label) if acknowledged else None
+        progress = (
+            Progress(interaction, label, view=cancel_view(job.record.id)) if acknowledged else None
+        )
 
         async def publish(outcome: JobOutcome) -> None:
             if progress is not None:
@@ -147,8 +150,30 @@ async def run_for_interaction(
                 await record_message(bot, outcome.job.id, message.id)
 
         on_wait = progress.waiting if progress is not None else None
+        on_place = _shown_place(bot, spec.guild_id, progress)
         async with progress or contextlib.nullcontext():
-            await job.run(publish, on_wait=on_wait)
+            outcome = await job.run(publish, on_wait=on_wait, on_place=on_place)
+        _timed(bot, outcome)
+
+
+def _shown_place(
+    bot: ImageBot, guild_id: int | None, progress: Progress | None
+) -> Callable[[int], None] | None:
+    """The place in line on the progress message, with an estimate from recent jobs."""
+    if progress is None:
+        return None
+
+    def shown(place: int) -> None:
+        line = place_line(place, bot.durations.median(guild_id)) if place else None
+        progress.queued(line)
+
+    return shown
+
+
+def _timed(bot: ImageBot, outcome: JobOutcome) -> None:
+    job = outcome.job
+    if job.started_at is not None and job.finished_at is not None:
+        bot.durations.add(job.guild_id, job.finished_at - job.started_at)
 
 
 async def run_for_message(

@@ -11,13 +11,20 @@ the prompt and option checks, quotas, the in-flight limits and the job's place i
 channel's chain are all inside, so no front end can skip or reorder them.
 Nothing here knows about Discord.
 
-Decision, ``count``: each image is one image everywhere a cap counts. A count:N job takes
-N admission slots (N of the member's and the server's images in flight, all or none;
-a count above the member's limit or the server's ``max_count`` is refused before any
-slot is taken), and its job row weighs N in the hourly and daily quotas (``images``),
-lowered when it ends to the images delivered plus the failures that count (as one failed
-image counts today). Usage records the images delivered. The N answers are one result:
-one message, one job; the channel's chain continues from its first delivered image.
+Decision, the queue: a job beyond the member's or the server's in-flight limit waits in
+the server's line (``Admissions.enter``; FIFO per server, a member held by their own
+limit is passed over, the server's limit stops the line), its row "queued" from
+admission, so Cancel and a restart find it; beyond ``queue_limit`` waiting jobs it is
+refused as before. Quotas refuse at once, and a waiting job counts toward them.
+
+Decision, ``count``: each image is one image everywhere a cap counts. A count:N job
+takes N admission slots together; a member (or server) with nothing in flight may start
+any count up to ``max_count``, whose images then count against the jobs after it (on
+default limits, 2 per member, count:4 runs alone). Its job row weighs N in the hourly
+and daily quotas (``images``), lowered when it ends to the images delivered plus the
+failures that count (as one failed image counts today). Usage records the images
+delivered. The N answers are one result: one message, one job; the channel's chain
+continues from its first delivered image.
 
 Channels never run one job at a time. Each job takes its place in the channel's chain
 when it is admitted (``bot.runtime.base.Chains``) and goes straight on to the gateway,
@@ -44,7 +51,7 @@ from contextlib import asynccontextmanager
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from bot.errors import GatewayError, ImagineError, LimitReached
+from bot.errors import GatewayError, ImagineError, JobCancelled, LimitReached, QuotaReached
 from bot.gateway.addresses import gateway_address
 from bot.gateway.dialects import sends_size_fields
 from bot.gateway.sizes import SizeCheck, check_images, unsent_size
@@ -61,8 +68,8 @@ from bot.jobs.spec import (
     check_references,
     supports_sizes,
 )
-from bot.limits import MAX_DOWNLOAD_BYTES, effective_quota
-from bot.runtime.base import ChainPlace, Quota, Slot
+from bot.limits import MAX_DOWNLOAD_BYTES, MAX_QUEUE, effective_quota
+from bot.runtime.base import CancelWatch, ChainPlace, OnPlace, Quota, Ticket
 from bot.storage.base import GuildSettings, JobRecord, TurnRecord
 from bot.storage.errors import JobFenced, StorageUnavailable
 from bot.types import GatewayConfig, ImageRequest, ImageResult, Usage
@@ -99,13 +106,15 @@ class Job:
         spec: JobSpec,
         settings: GuildSettings,
         place: ChainPlace,
-        slots: Sequence[Slot],
+        ticket: Ticket,
+        record: JobRecord,
     ) -> None:
         self._runner = runner
         self.spec = spec
         self.settings = settings
+        self.record = record  # its row, "queued" until it starts
         self._place = place
-        self._slots = tuple(slots)
+        self._ticket = ticket
         self._ran = False
 
     async def run(
@@ -114,8 +123,14 @@ class Job:
         *,
         on_wait: OnWait | None = None,
         on_request: OnRequest | None = None,
+        on_place: OnPlace | None = None,
     ) -> JobOutcome:
         """Run the job to the end; its turn goes into the channel's chain in its place.
+
+        ``on_place(n)`` while it waits in the server's line (n: 1 is next), and
+        ``on_place(0)`` once it starts. A Cancel (``Runtime.cancels``) stops it while it
+        waits or runs, until its answers are in: ``JobCancelled``, and it counts for
+        nothing.
 
         ``on_wait(True)`` is called when an edit of the latest image has to wait for the
         jobs ahead of it in the channel, and ``on_wait(False)`` once it runs, so the
@@ -128,17 +143,36 @@ class Job:
         if self._ran:
             raise RuntimeError("a job runs once; admit it again to run it again")
         self._ran = True
-        place = self._place
-        if self.spec.use_latest:
-            told = on_wait if await place.waiting() else None
-            if told is not None:
-                told(True)
-            await place.latest()
-            if told is not None:
-                told(False)
-        return await self._runner._run(
-            self.spec, self.settings, publish, on_request, place, self._slots
-        )
+        runner, record = self._runner, self.record
+        async with runner.services.runtime.cancels.watch(record.id) as watch:
+            try:
+                await self._ticket.started(on_place)
+                place = self._place
+                if self.spec.use_latest:
+                    told = on_wait if await place.waiting() else None
+                    if told is not None:
+                        told(True)
+                    await place.latest()
+                    if told is not None:
+                        told(False)
+                return await runner._run(
+                    self.spec, self.settings, publish, on_request, place, record, watch
+                )
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if watch.by is None or task is None:
+                    raise  # a shutdown: a queued row stays queued, to go on after the restart
+                task.uncancel()
+                await runner._cancelled(record, watch.by)
+                raise JobCancelled(watch.by) from None
+
+    async def abandon(self) -> None:
+        """The block ended without ``run``: the row must not wait for a restart."""
+        if not self._ran:
+            with contextlib.suppress(Exception):
+                await self._runner._final(
+                    self.record, state="failed", counted=False, result={"error": "not run"}
+                )
 
 
 class JobRunner:
@@ -158,8 +192,15 @@ class JobRunner:
         return quotas
 
     @asynccontextmanager
-    async def admit(self, spec: JobSpec, settings: GuildSettings) -> AsyncIterator[Job]:
-        """Checks, quotas and a job slot held for the block; the job runs with ``job.run``."""
+    async def admit(
+        self, spec: JobSpec, settings: GuildSettings, *, queued: JobRecord | None = None
+    ) -> AsyncIterator[Job]:
+        """Checks, quotas, a place in line (or the slots) and the job's row, for the block.
+
+        The job waits for its slots in ``job.run``, so a front end can answer first.
+        ``queued``: a row an earlier run of this process left queued (a restart), or one
+        taken over from a dead process: it goes on as it was, counted once.
+        """
         check_prompt(spec.prompt)
         check_options(spec)
         check_count(spec, settings)
@@ -174,49 +215,79 @@ class JobRunner:
             new_chain=spec.new_chain and not spec.private,
         )
         try:
-            slots = await self._acquire(spec, settings)
-            # The job is the slots' owner's: a process that was taken over stops it by that id.
-            owner = slots[0].owner or runtime.owner
-            for slot in slots:
-                slot.owner = slot.owner or owner
+            ticket = await self._enter(spec, settings, queued)
             try:
-                async with runtime.tasks.job(owner):
-                    with trimmed_when_idle():
-                        yield Job(self, spec, settings, place, slots)
+                # The job is its slots' owner's: a process that was taken over stops it by that id.
+                owner = ticket.owner or runtime.owner
+                record = queued or await self.services.store.create_job(
+                    kind=spec.kind,
+                    guild_id=spec.guild_id,
+                    channel_id=spec.channel_id,
+                    user_id=spec.user_id,
+                    prompt=spec.prompt,
+                    params=spec.queued_params(),
+                    interaction_token=spec.interaction_token,
+                    owner=owner,
+                    images=spec.count,
+                )
+                await ticket.attach(record.id)
+                job = Job(self, spec, settings, place, ticket, record)
+                try:
+                    async with runtime.tasks.job(record.owner):
+                        with trimmed_when_idle():
+                            yield job
+                except Exception:
+                    await job.abandon()
+                    raise
+                else:
+                    await job.abandon()
             finally:
-                for slot in slots:
-                    await runtime.admissions.release(slot)
+                await ticket.leave()
         finally:
             place.close()
 
-    async def _acquire(self, spec: JobSpec, settings: GuildSettings) -> list[Slot]:
-        """One slot per image, all or none: each is checked as one image in flight and quotas."""
-        admissions = self.services.runtime.admissions
-        quotas = self.quotas(settings)
-        slots: list[Slot] = []
+    async def cancel(self, job: JobRecord, *, by: int) -> bool:
+        """Cancel a queued or running job wherever it runs; False once it is past that."""
+        if job.state not in ("queued", "running"):
+            return False
+        return await self.services.runtime.cancels.request(job.id, by=by)
+
+    async def _cancelled(self, job: JobRecord, by: int) -> None:
+        """A cancelled job counts toward no quota and records no usage."""
+        with contextlib.suppress(JobFenced):
+            await self._final(
+                job,
+                state="failed",
+                counted=False,
+                result={"error": "cancelled", "cancelled_by": by},
+            )
+
+    async def _enter(
+        self, spec: JobSpec, settings: GuildSettings, queued: JobRecord | None
+    ) -> Ticket:
+        """Start now or wait in line; a quota without room for every image refuses at once.
+
+        A row taken over or left queued by a restart was counted when it came in: no
+        quota again, and no line cap (it was in line already).
+        """
         try:
-            for _ in range(spec.count):
-                slots.append(
-                    await admissions.acquire(
-                        user_id=spec.user_id,
-                        guild_id=spec.guild_id,
-                        user_limit=settings.user_concurrency,
-                        guild_limit=settings.guild_concurrency,
-                        quotas=quotas,
-                    )
-                )
-        except BaseException as exc:
-            for slot in slots:
-                await admissions.release(slot)
-            if not slots or not isinstance(exc, LimitReached):
+            return await self.services.runtime.admissions.enter(
+                user_id=spec.user_id,
+                guild_id=spec.guild_id,
+                user_limit=settings.user_concurrency,
+                guild_limit=settings.guild_concurrency,
+                images=spec.count,
+                quotas=() if queued is not None else self.quotas(settings),
+                queue_limit=MAX_QUEUE if queued is not None else settings.queue_limit,
+            )
+        except QuotaReached as exc:
+            if spec.count == 1 or exc.room == 0:
                 raise
-            fit = len(slots)
             raise LimitReached(
-                f"count:{spec.count} needs room for {spec.count} images and only {fit} "
-                f"fit now (images generating at once and the hourly and daily quotas count "
-                f"each image): ask for count:{fit}, or try again later."
+                f"count:{spec.count} needs room for {spec.count} images and only {exc.room} "
+                f"fit now (the hourly and daily quotas count each image): ask for "
+                f"count:{exc.room}, or try again later."
             ) from exc
-        return slots
 
     async def reset_chain(self, channel_id: int) -> int:
         """Forget the channel's chain, and the turns of jobs sent before; the turns removed.
@@ -255,8 +326,43 @@ class JobRunner:
         publish: Publish,
         on_request: OnRequest | None,
         place: ChainPlace,
-        slots: Sequence[Slot],
+        record: JobRecord,
+        watch: CancelWatch,
     ) -> JobOutcome:
+        try:
+            job, gateway, request, inputs, notes, checked_size = await self._prepared(
+                spec, settings, place, record
+            )
+        except Exception as exc:  # nothing went upstream: it costs the member nothing
+            error = str(exc) if isinstance(exc, ImagineError) else repr(exc)
+            with contextlib.suppress(Exception):
+                await self._final(record, state="failed", counted=False, result={"error": error})
+            raise
+        if on_request is not None:
+            on_request(request)
+        try:
+            generations = await self._generations(gateway, request, spec)
+        except Exception as exc:
+            generations = [exc]
+        watch.close()  # the answers are in: too late to cancel
+        return await self._finish(
+            spec,
+            settings,
+            publish,
+            place,
+            job,
+            gateway,
+            request,
+            inputs,
+            notes,
+            checked_size,
+            generations,
+        )
+
+    async def _prepared(
+        self, spec: JobSpec, settings: GuildSettings, place: ChainPlace, record: JobRecord
+    ) -> tuple[JobRecord, GatewayConfig, ImageRequest, Inputs, list[str], str | None]:
+        """The inputs in, the request built, the row "running": all before the gateway."""
         services = self.services
         store = services.store
         gateway, model = await services.gateways.resolve(spec.guild_id, settings)
@@ -284,32 +390,23 @@ class JobRunner:
         replayed = turns[len(turns) - settings.history_turns :] if settings.history_turns else ()
         history = await replay(services, replayed, with_images=replays) if spec.history else ()
 
-        job = await store.create_job(
-            kind=spec.kind,
-            guild_id=spec.guild_id,
-            channel_id=spec.channel_id,
-            user_id=spec.user_id,
-            prompt=spec.prompt,
-            params={
-                "model": model,
-                "aspect_ratio": aspect_ratio,
-                "image_size": image_size,
-                "inputs": [s.sha256 for s in inputs.stored],
-                "history": spec.history,
-                "new_chain": spec.new_chain,
-                **({"count": spec.count} if spec.count > 1 else {}),
-                **({"private": True} if spec.private else {}),
-            },
-            interaction_token=spec.interaction_token,
-            owner=slots[0].owner,
-            images=spec.count,
-        )
-        for slot in slots:
-            await services.runtime.admissions.attach(slot, job.id)
         try:
-            job = await self._final(job, state="running")
+            job = await self._final(
+                record,
+                state="running",
+                params={
+                    "model": model,
+                    "aspect_ratio": aspect_ratio,
+                    "image_size": image_size,
+                    "inputs": [s.sha256 for s in inputs.stored],
+                    "history": spec.history,
+                    "new_chain": spec.new_chain,
+                    **({"count": spec.count} if spec.count > 1 else {}),
+                    **({"private": True} if spec.private else {}),
+                },
+            )
         except JobFenced as exc:
-            raise _taken_over(job) from exc
+            raise _taken_over(record) from exc
         request = ImageRequest(
             model=model,
             prompt=spec.prompt,
@@ -318,12 +415,25 @@ class JobRunner:
             image_size=image_size,
             history=history,
         )
-        if on_request is not None:
-            on_request(request)
-        try:
-            generations = await self._generations(gateway, request, spec)
-        except Exception as exc:
-            generations = [exc]
+        return job, gateway, request, inputs, notes, checked_size
+
+    async def _finish(
+        self,
+        spec: JobSpec,
+        settings: GuildSettings,
+        publish: Publish,
+        place: ChainPlace,
+        job: JobRecord,
+        gateway: GatewayConfig,
+        request: ImageRequest,
+        inputs: Inputs,
+        notes: list[str],
+        checked_size: str | None,
+        generations: list[Generation],
+    ) -> JobOutcome:
+        """The answers stored, posted and accounted."""
+        services = self.services
+        model, aspect_ratio = request.model, request.aspect_ratio
         failed = [(n, g) for n, g in enumerate(generations, 1) if isinstance(g, Exception)]
         for _, failure in failed:
             self._noted(failure, settings, gateway, model, job)

@@ -146,6 +146,52 @@ class JobSpec:
         )
         return replace(spec, **changes)
 
+    def queued_params(self) -> dict[str, Any]:
+        """What the job's row holds while it waits: enough to run it after a restart.
+
+        Attachments by address (Discord's links stay valid for hours); images already
+        in the store by sha, which keeps them while the job waits.
+        """
+        sources = [
+            {"url": s.url, "filename": s.filename, "size": s.size, "content_type": s.content_type}
+            for s in self.sources
+            if s.data is None
+        ]
+        return {
+            "model": self.model,
+            "aspect_ratio": self.aspect_ratio,
+            "image_size": self.image_size,
+            "inputs": list(self.input_shas),
+            "history": self.history,
+            "new_chain": self.new_chain,
+            **({"sources": sources} if sources else {}),
+            **({"use_latest": True} if self.use_latest else {}),
+            **({"private": True} if self.private else {}),
+            **({"count": self.count} if self.count > 1 else {}),
+        }
+
+    @classmethod
+    def from_queued(cls, job: JobRecord, **changes: Any) -> JobSpec:
+        """The spec of a job that was still waiting (``queued_params``), to run it now."""
+        p = job.params
+        sources = tuple(
+            SourceImage(
+                url=s["url"],
+                filename=s.get("filename") or "image",
+                size=s.get("size"),
+                content_type=s.get("content_type"),
+            )
+            for s in p.get("sources", ())
+        )
+        spec = cls.from_job(
+            job,
+            sources=sources,
+            use_latest=bool(p.get("use_latest", False)),
+            private=bool(p.get("private", False)),
+            interaction_token=job.interaction_token,
+        )
+        return replace(spec, **changes)
+
 
 @dataclass(frozen=True)
 class JobOutcome:
@@ -193,13 +239,8 @@ def check_count(spec: JobSpec, settings: GuildSettings) -> None:
             f"count:{settings.max_count} or fewer (an admin can change it with "
             "/settings limits max_count:)."
         )
-    if n > settings.user_concurrency:
-        have = settings.user_concurrency
-        raise LimitReached(
-            f"Each image of count:{n} runs at once, and members here may have {have} images "
-            f"generating at once: ask for count:{have} or fewer (an admin can raise it with "
-            "/settings limits user_jobs:)."
-        )
+    # Above the member's limit is fine: it starts once they have nothing generating
+    # (bot.runtime.admission.fits), and its images count against the jobs after it.
 
 
 def supports_sizes(model: str) -> bool:

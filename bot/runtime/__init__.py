@@ -8,12 +8,14 @@ one is ``bot.runtime.postgres.postgres_runtime``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bot.limits import DEFAULT_OWNER
 from bot.runtime.base import (
     IDENTIFY_INTERVAL,
     Admissions,
+    Cancels,
+    CancelWatch,
     ChainPlace,
     Chains,
     Claims,
@@ -27,11 +29,13 @@ from bot.runtime.base import (
     Slot,
     StoreBarrier,
     Tasks,
+    Ticket,
 )
 from bot.runtime.local import (
     CLOSE_WAIT_SECONDS,
     MODEL_CACHE_TTL,
     LocalAdmissions,
+    LocalCancels,
     LocalChains,
     LocalClaims,
     LocalIdentifyPacer,
@@ -47,6 +51,8 @@ __all__ = [
     "IDENTIFY_INTERVAL",
     "MAINTENANCE_LEASE",
     "Admissions",
+    "CancelWatch",
+    "Cancels",
     "ChainPlace",
     "Chains",
     "Claims",
@@ -61,6 +67,7 @@ __all__ = [
     "Slot",
     "StoreBarrier",
     "Tasks",
+    "Ticket",
     "local_runtime",
 ]
 
@@ -80,6 +87,7 @@ class Runtime:
     leases: Leases
     claims: Claims
     presence: Presence
+    cancels: Cancels = field(default_factory=LocalCancels)
 
     @property
     def owner(self) -> str:

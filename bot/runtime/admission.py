@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from bot.errors import LimitReached
+from bot.errors import LimitReached, QuotaReached
 from bot.runtime.base import JobCounts, Quota
 
 
@@ -21,8 +21,10 @@ async def check_quotas(
     guild_id: int | None,
     pending_user: int,
     pending_guild: int,
+    images: int = 1,
 ) -> None:
-    """Refuse the first quota used up by job rows plus ``pending`` slots (no row yet).
+    """Refuse the first quota without room for ``images`` beside job rows and ``pending``
+    slots (no row yet): ``QuotaReached``, with the room left.
 
     The pending slots must be counted before the rows: a job whose row appears between
     the two counts is then counted twice (an early refusal), never missed.
@@ -38,8 +40,9 @@ async def check_quotas(
             user_id=user_id if quota.per_user else None,
             since=now - quota.window,
         )
-        if used + (pending_user if quota.per_user else pending_guild) >= quota.limit:
-            raise LimitReached(quota.refusal)
+        room = quota.limit - used - (pending_user if quota.per_user else pending_guild)
+        if room < images:
+            raise QuotaReached(quota.refusal, room=max(room, 0))
 
 
 def check_limits(
@@ -54,3 +57,64 @@ def check_limits(
         raise LimitReached(
             f"This server already has {_images(guild_busy)} generating; try again in a moment."
         )
+
+
+def fits(*, busy: int, images: int, limit: int) -> bool:
+    """Whether ``images`` more fit beside ``busy`` under ``limit``.
+
+    Decision, count:N: nothing in flight always fits, whatever N (the server's
+    ``max_count`` bounds it); the N images then count against the jobs after it. A
+    member on default limits (2) can so run count:4, alone, and wait for the rest.
+    """
+    return busy == 0 or busy + images <= limit
+
+
+class Waiter:
+    """One queued admission, as the order sees it."""
+
+    __slots__ = ("guild_id", "images", "user_id", "user_limit", "guild_limit")
+
+    def __init__(
+        self, *, user_id: int, guild_id: int | None, images: int, user_limit: int, guild_limit: int
+    ) -> None:
+        self.user_id, self.guild_id, self.images = user_id, guild_id, images
+        self.user_limit, self.guild_limit = user_limit, guild_limit
+
+
+def admissible(waiters: Sequence[Waiter], user_busy: dict[int, int], guild_busy: int) -> list[int]:
+    """Which of a server's waiters (in arrival order) start now: their indexes.
+
+    Decision, the order: FIFO per server. A waiter held only by its member's own
+    limit is passed over (one member at their limit must not hold the others behind
+    them); a waiter held by the server's limit stops the line (the server's room goes
+    in arrival order, so a small job cannot overtake a big one for ever). A member's own
+    jobs keep their order: a later job of a member passed over is passed over too.
+    ``user_busy`` is updated with the images admitted.
+    """
+    started: list[int] = []
+    held: set[int] = set()
+    for index, waiter in enumerate(waiters):
+        if waiter.user_id in held or not fits(
+            busy=user_busy.get(waiter.user_id, 0), images=waiter.images, limit=waiter.user_limit
+        ):
+            held.add(waiter.user_id)
+            continue
+        if waiter.guild_id is not None and not fits(
+            busy=guild_busy, images=waiter.images, limit=waiter.guild_limit
+        ):
+            break
+        started.append(index)
+        user_busy[waiter.user_id] = user_busy.get(waiter.user_id, 0) + waiter.images
+        guild_busy += waiter.images
+    return started
+
+
+def queue_full(*, member_held: bool, user_busy: int, guild_busy: int) -> LimitReached:
+    """The refusal once a server's line is full: why the job cannot start now, as before."""
+    if member_held:
+        return LimitReached(
+            f"You already have {_images(user_busy)} generating; wait for one to finish."
+        )
+    return LimitReached(
+        f"This server already has {_images(guild_busy)} generating; try again in a moment."
+    )

@@ -59,7 +59,8 @@ class JobCounts(Protocol):
 
 
 class Admissions(Protocol):
-    """Jobs in flight per member and per server, and quotas; refuses at once, never queues.
+    """Jobs in flight per member and per server, and quotas; ``acquire`` refuses at once,
+    ``enter`` queues (see ``Ticket``).
 
     Decision, quotas: a quota counts the counted job rows created in its window plus the
     slots admitted that have no job row yet, under the same exclusion as the in-flight
@@ -87,6 +88,28 @@ class Admissions(Protocol):
         """
         ...
 
+    async def enter(
+        self,
+        *,
+        user_id: int,
+        guild_id: int | None,
+        user_limit: int,
+        guild_limit: int,
+        images: int = 1,
+        quotas: Sequence[Quota] = (),
+        queue_limit: int = 0,
+    ) -> Ticket:
+        """Start now or take a place in the server's line; refuse with ``LimitReached``.
+
+        Quotas refuse at once (a job over quota never waits; a waiting job counts toward
+        them like a slot). A job that cannot start waits behind the server's line
+        (``bot.runtime.admission.admissible`` has the order), unless ``queue_limit``
+        jobs already wait there: then the refusal ``acquire`` gives. ``images`` slots
+        are taken together (``fits``: a member or server with nothing in flight takes
+        any count).
+        """
+        ...
+
     async def attach(self, slot: Slot, job_id: int) -> None:
         """The slot's job row exists now: quotas count the row, no longer the slot."""
         ...
@@ -94,6 +117,39 @@ class Admissions(Protocol):
     async def release(self, slot: Slot) -> None:
         """Give back a slot ``acquire`` took; idempotent."""
         ...
+
+
+# A job's place in its server's line: 1 for the first; 0 once it started.
+OnPlace = Callable[[int], None]
+
+
+class Ticket(Protocol):
+    """One job's admission from ``Admissions.enter``: started (its slots held) or in line.
+
+    ``attach`` the job row once it exists, ``started`` waits for the slots, ``leave``
+    gives back whatever it holds (its place in line, or its slots); leave it once.
+    """
+
+    @property
+    def place(self) -> int:
+        """The place in line (1: next), or 0 once started."""
+        ...
+
+    @property
+    def owner(self) -> str:
+        """The owner id its slots were taken under ("" for ``Runtime.owner``)."""
+        ...
+
+    async def attach(self, job_id: int) -> None: ...
+
+    async def started(self, on_place: OnPlace | None = None) -> None:
+        """Return once the job's slots are held; ``on_place(n)`` whenever its place changes.
+
+        Cancelled, it leaves the line (the places behind it move up).
+        """
+        ...
+
+    async def leave(self) -> None: ...
 
 
 class ChainPlace(Protocol):
@@ -209,6 +265,30 @@ class Tasks(Protocol):
 
     async def close(self) -> None:
         """Cancel every background task and job, and wait a little for them."""
+        ...
+
+
+class CancelWatch(Protocol):
+    """A job's task under watch: ``by`` is who cancelled it, once someone did."""
+
+    by: int | None
+
+    def close(self) -> None:
+        """Too late to cancel from now on (the result is being delivered)."""
+        ...
+
+
+class Cancels(Protocol):
+    """The **Cancel** button: a press reaches whichever process runs the job.
+
+    ``watch`` the task running a job; ``request`` cancels that task (here, or in the
+    process that runs it, which is told through the database).
+    """
+
+    def watch(self, job_id: int) -> AbstractAsyncContextManager[CancelWatch]: ...
+
+    async def request(self, job_id: int, *, by: int) -> bool:
+        """Ask for the job's task to be cancelled; False when no process can (it is over)."""
         ...
 
 

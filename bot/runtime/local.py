@@ -11,8 +11,15 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Seque
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
-from bot.runtime.admission import check_limits, check_quotas
-from bot.runtime.base import JobCounts, Quota, ReportInterrupted, Slot
+from bot.runtime.admission import (
+    Waiter,
+    admissible,
+    check_limits,
+    check_quotas,
+    fits,
+    queue_full,
+)
+from bot.runtime.base import JobCounts, OnPlace, Quota, ReportInterrupted, Slot
 from bot.runtime.keyed import KeyedLocks
 from bot.runtime.places import ClosingPlace
 
@@ -37,6 +44,7 @@ class LocalAdmissions:
         self._user_jobs: defaultdict[int, int] = defaultdict(int)
         self._guild_jobs: defaultdict[int, int] = defaultdict(int)
         self._locks = KeyedLocks()
+        self._lines: dict[int | None, list[LocalTicket]] = {}
 
     def in_flight(self, *, user_id: int | None = None, guild_id: int | None = None) -> int:
         if user_id is not None:
@@ -78,6 +86,105 @@ class LocalAdmissions:
             user_limit=user_limit,
             guild_limit=guild_limit,
         )
+        return self._add_slot(user_id, guild_id)
+
+    async def enter(
+        self,
+        *,
+        user_id: int,
+        guild_id: int | None,
+        user_limit: int,
+        guild_limit: int,
+        images: int = 1,
+        quotas: Sequence[Quota] = (),
+        queue_limit: int = 0,
+    ) -> LocalTicket:
+        waiter = Waiter(
+            user_id=user_id,
+            guild_id=guild_id,
+            images=images,
+            user_limit=user_limit,
+            guild_limit=guild_limit,
+        )
+        async with self._locks(guild_id):
+            if quotas:
+                # Waiting jobs count as the slots they will take (no row yet, or no slot).
+                here = lambda g: guild_id is None or g == guild_id  # noqa: E731
+                pending = [
+                    (s.user_id, 1)
+                    for s in self._slots.values()
+                    if s.job_id is None and here(s.guild_id)
+                ] + [
+                    (t.user_id, t.images)
+                    for line in self._lines.values()
+                    for t in line
+                    if t.job_id is None and here(t.guild_id)
+                ]
+                pending_user = sum(n for u, n in pending if u == user_id)
+                pending_guild = sum(n for _, n in pending)
+                await check_quotas(
+                    self._counts,
+                    quotas,
+                    user_id=user_id,
+                    guild_id=guild_id,
+                    pending_user=pending_user,
+                    pending_guild=pending_guild,
+                    images=images,
+                )
+            line = self._lines.setdefault(guild_id, [])
+            ticket = LocalTicket(self, waiter)
+            if len(line) >= queue_limit and not self._starts_now(line, waiter):
+                user_busy = self._user_jobs.get(user_id, 0)
+                raise queue_full(
+                    member_held=not fits(busy=user_busy, images=images, limit=user_limit),
+                    user_busy=user_busy,
+                    guild_busy=self._guild_jobs.get(guild_id, 0) if guild_id is not None else 0,
+                )
+            line.append(ticket)
+            self._advance(guild_id)
+            return ticket
+
+    def _starts_now(self, line: Sequence[LocalTicket], waiter: Waiter) -> bool:
+        user_busy = {t.user_id: self._user_jobs.get(t.user_id, 0) for t in line}
+        user_busy.setdefault(waiter.user_id, self._user_jobs.get(waiter.user_id, 0))
+        guild_busy = self._guild_jobs.get(waiter.guild_id, 0) if waiter.guild_id else 0
+        order = [t.waiter for t in line] + [waiter]
+        return len(line) in admissible(order, user_busy, guild_busy)
+
+    def _advance(self, guild_id: int | None) -> None:
+        """Start whoever may start in the server's line, and tell the rest their places."""
+        line = self._lines.get(guild_id)
+        if not line:
+            self._lines.pop(guild_id, None)
+            return
+        user_busy = {t.user_id: self._user_jobs.get(t.user_id, 0) for t in line}
+        guild_busy = self._guild_jobs.get(guild_id, 0) if guild_id is not None else 0
+        starting = admissible([t.waiter for t in line], user_busy, guild_busy)
+        for index in starting:
+            ticket = line[index]
+            ticket.slots = [self._add_slot(ticket.user_id, guild_id) for _ in range(ticket.images)]
+            for slot in ticket.slots:
+                slot.job_id = ticket.job_id
+            ticket.moved(0)
+        started = {id(line[i]) for i in starting}
+        line[:] = [t for t in line if id(t) not in started]
+        for index, ticket in enumerate(line, 1):
+            ticket.moved(index)
+        if not line:
+            self._lines.pop(guild_id, None)
+
+    def _advance_all(self) -> None:
+        # A member's count spans servers: a slot freed anywhere may start them elsewhere.
+        for guild_id in list(self._lines):
+            self._advance(guild_id)
+
+    def _leave_line(self, ticket: LocalTicket) -> None:
+        line = self._lines.get(ticket.guild_id)
+        if line is not None and ticket in line:
+            line.remove(ticket)
+            self._advance(ticket.guild_id)
+
+    def _add_slot(self, user_id: int, guild_id: int | None) -> Slot:
         slot = Slot(user_id=user_id, guild_id=guild_id, id=next(self._ids))
         self._slots[slot.id] = slot
         self._user_jobs[user_id] += 1
@@ -97,6 +204,69 @@ class LocalAdmissions:
             table[key] -= 1
             if table[key] <= 0:
                 del table[key]
+        self._advance_all()
+
+
+class LocalTicket:
+    """A job's admission in one process: its place in line, then its slots."""
+
+    def __init__(self, admissions: LocalAdmissions, waiter: Waiter) -> None:
+        self._admissions = admissions
+        self.waiter = waiter
+        self.user_id, self.guild_id, self.images = waiter.user_id, waiter.guild_id, waiter.images
+        self.slots: list[Slot] = []
+        self.job_id: int | None = None
+        self._place = -1  # not yet placed
+        self._moved = asyncio.Event()
+        self._on_place: OnPlace | None = None
+        self._left = False
+
+    @property
+    def place(self) -> int:
+        return 0 if self.slots else max(self._place, 1)
+
+    @property
+    def owner(self) -> str:
+        return ""
+
+    def moved(self, place: int) -> None:
+        if place != self._place:
+            self._place = place
+            if self._on_place is not None:
+                self._on_place(place)
+        self._moved.set()
+
+    async def attach(self, job_id: int) -> None:
+        self.job_id = job_id
+        for slot in self.slots:
+            slot.job_id = job_id
+
+    async def started(self, on_place: OnPlace | None = None) -> None:
+        if self.slots:
+            return
+        self._on_place = on_place
+        if on_place is not None:
+            on_place(self.place)
+        try:
+            while not self.slots:
+                self._moved.clear()
+                await self._moved.wait()
+        except BaseException:
+            if not self.slots:
+                self._admissions._leave_line(self)
+            raise
+        finally:
+            self._on_place = None
+
+    async def leave(self) -> None:
+        if self._left:
+            return
+        self._left = True
+        if not self.slots:
+            self._admissions._leave_line(self)
+            return
+        for slot in self.slots:
+            await self._admissions.release(slot)
 
 
 class _Chain:
@@ -319,6 +489,54 @@ class LocalTasks:
             task.cancel()
         if tasks:
             await asyncio.wait(tasks, timeout=CLOSE_WAIT_SECONDS)
+
+
+class LocalCancel:
+    """One watched job: cancelling it cancels its task once, until ``close``."""
+
+    def __init__(self, task: asyncio.Task[Any] | None) -> None:
+        self.task = task
+        self.by: int | None = None
+        self.closed = False
+
+    def close(self) -> None:
+        self.closed = True
+
+    def fire(self, by: int) -> bool:
+        if self.closed or self.by is not None or self.task is None:
+            return False
+        self.by = by
+        self.task.cancel()
+        return True
+
+
+class LocalCancels:
+    """Jobs watched in this process: a Cancel cancels the task doing the job."""
+
+    def __init__(self) -> None:
+        self._watched: dict[int, LocalCancel] = {}
+
+    @asynccontextmanager
+    async def watch(self, job_id: int) -> AsyncIterator[LocalCancel]:
+        cancel = LocalCancel(asyncio.current_task())
+        self._watched[job_id] = cancel
+        try:
+            yield cancel
+        finally:
+            cancel.close()
+            if self._watched.get(job_id) is cancel:
+                del self._watched[job_id]
+
+    def fire(self, job_id: int, by: int) -> bool:
+        cancel = self._watched.get(job_id)
+        return cancel is not None and cancel.fire(by)
+
+    def watching(self, job_id: int) -> bool:
+        cancel = self._watched.get(job_id)
+        return cancel is not None and not cancel.closed
+
+    async def request(self, job_id: int, *, by: int) -> bool:
+        return self.fire(job_id, by)
 
 
 class LocalLeases:

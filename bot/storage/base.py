@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 # Re-exported: part of the storage vocabulary.
-from bot.limits import DEFAULT_MAX_COUNT
+from bot.limits import DEFAULT_MAX_COUNT, DEFAULT_QUEUE
 from bot.limits import DEFAULT_OWNER as DEFAULT_OWNER
 from bot.limits import OWNER_PATTERN as OWNER_PATTERN
 
@@ -43,6 +43,7 @@ class GuildSettings:
     guild_daily: int | None = None
     max_count: int = DEFAULT_MAX_COUNT  # images one /imagine may ask for (count:)
     privacy: str = "members"  # bot.types.PRIVACY_MODES: who decides whether results are private
+    queue_limit: int = DEFAULT_QUEUE  # jobs that may wait for room; 0: refused at once
 
     @property
     def has_own_gateway(self) -> bool:
@@ -322,7 +323,9 @@ class Store(Protocol):
         ...
 
     async def interrupt_running_jobs(self, owner: str) -> Sequence[JobRecord]:
-        """Mark the owner's queued and running jobs interrupted; returns them by id.
+        """Mark the owner's running jobs interrupted; returns them by id.
+
+        Queued jobs are left queued: they never reached the gateway, so they go on.
 
         For start-up: a restarted instance finds the jobs its previous run left. Jobs of
         other owners are not touched (they may be running in another process). The

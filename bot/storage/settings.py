@@ -20,6 +20,7 @@ from bot.limits import (
     MAX_HISTORY_TURNS,
     MAX_HOURLY,
     MAX_KEY_CIPHERTEXT,
+    MAX_QUEUE,
     MAX_SERVER_JOBS,
     MAX_URL_CHARS,
     MAX_USER_JOBS,
@@ -132,6 +133,7 @@ VALIDATORS: dict[str, Validator] = {
     "guild_daily": int_range(0, MAX_DAILY, nullable=True),
     "max_count": int_range(1, MAX_COUNT),
     "privacy": _privacy,
+    "queue_limit": int_range(0, MAX_QUEUE),
 }
 
 

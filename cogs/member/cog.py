@@ -17,6 +17,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.discord_bot.access import NO_DMS, NOT_THIS_SERVER
+from bot.discord_bot.buttons import JobButton
 from bot.discord_bot.guilds import guild_allowed
 from bot.errors import AccessDenied
 from bot.guild_settings import validate_model_name
@@ -41,12 +42,8 @@ LISTED_JOBS = 25
 
 
 def job_controls(job: JobRecord) -> Sequence[discord.ui.Item[Any]]:
-    """The buttons /me shows for one job in progress.
-
-    Hook: the queue's **Cancel** button goes here (one per job, e.g.
-    ``JobButton("cancel", job.id)``); until then there is none.
-    """
-    return ()
+    """The buttons /me shows for one job in progress: its **Cancel**."""
+    return (JobButton("cancel", job.id),)
 
 
 def in_progress_view(jobs: Sequence[JobRecord]) -> discord.ui.View | None:

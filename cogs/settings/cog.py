@@ -39,6 +39,7 @@ from bot.limits import (
     MAX_DAILY,
     MAX_HISTORY_TURNS,
     MAX_HOURLY,
+    MAX_QUEUE,
     MAX_SERVER_JOBS,
     MAX_USER_JOBS,
 )
@@ -420,6 +421,7 @@ class SettingsCog(
         server_hourly="Images per server per hour (0 = unlimited)",
         server_daily="Images per server per day (0 = unlimited)",
         max_count=f"Images one /imagine may ask for with count: (1-{MAX_COUNT})",
+        queue_limit=f"Jobs that may wait for room, in order (0-{MAX_QUEUE}; 0 refuses at once)",
     )
     async def limits(
         self,
@@ -431,6 +433,7 @@ class SettingsCog(
         server_hourly: app_commands.Range[int, 0, MAX_HOURLY] | None = None,
         server_daily: app_commands.Range[int, 0, MAX_DAILY] | None = None,
         max_count: app_commands.Range[int, 1, MAX_COUNT] | None = None,
+        queue_limit: app_commands.Range[int, 0, MAX_QUEUE] | None = None,
     ) -> None:
         """Limit jobs in flight and images per hour/day (no options: show the limits)."""
         s = await self._settings(interaction)
@@ -444,6 +447,7 @@ class SettingsCog(
                 "guild_hourly": server_hourly,
                 "guild_daily": server_daily,
                 "max_count": max_count,
+                "queue_limit": queue_limit,
             },
             caps=vars(self.bot.settings.quotas),
         )

@@ -53,7 +53,18 @@ def limits_text(s: GuildSettings, caps: OperatorQuotas | None = None) -> str:
         "across all servers\n"
         f"Per member: {_held(s, caps, 'user_hourly')}/hour, {_held(s, caps, 'user_daily')}/day\n"
         f"Per server: {_held(s, caps, 'guild_hourly')}/hour, {_held(s, caps, 'guild_daily')}/day\n"
-        f"{count_text(s)}"
+        f"{count_text(s)}\n"
+        f"{queue_text(s)}"
+    )
+
+
+def queue_text(s: GuildSettings) -> str:
+    """How many jobs may wait for room here, and in what order."""
+    if s.queue_limit == 0:
+        return "Queue: none (a job beyond the limits above is refused at once)"
+    return (
+        f"Queue: up to {s.queue_limit} jobs wait for room, in order (queue_limit); a member "
+        "at their own limit does not hold up the others"
     )
 
 
@@ -64,7 +75,10 @@ def count_text(s: GuildSettings) -> str:
         "once and in the quotas"
     )
     if s.user_concurrency < s.max_count:
-        line += f"; members run {s.user_concurrency} at once, so count:{s.user_concurrency} at most"
+        line += (
+            f"; a member with nothing generating may start any count, which then counts "
+            f"against their {s.user_concurrency} at once"
+        )
     return line
 
 

@@ -97,4 +97,6 @@ async def test_too_many_references_for_the_model_are_refused(running_bot: BotHar
         "takes up to 14."
     )
     assert h.gw.requests == []
-    assert await h.store.get_job(1) is None  # refused before any job was written
+    # Refused before the gateway: its row (written at admission, for Cancel) counts nothing.
+    job = await h.store.get_job(1)
+    assert job is not None and job.state == "failed" and not job.counted

@@ -189,16 +189,17 @@ async def test_a_count_above_the_servers_maximum_is_refused(running_bot: BotHarn
         "This server allows at most 2 images per /imagine: ask for count:2 or fewer "
         "(an admin can change it with /settings limits max_count:)."
     )
-    await h.store.update_settings(h.guild_id, max_count=4, user_concurrency=2)
-    st = await h.fake.interaction_result(
-        await h.fake.slash("imagine", {"prompt": "a fox", "count": 3})
-    )
-    assert st.original.content == (
-        "Each image of count:3 runs at once, and members here may have 2 images generating "
-        "at once: ask for count:2 or fewer (an admin can raise it with /settings limits "
-        "user_jobs:)."
-    )
     assert h.gw.requests == []
+
+
+async def test_count_above_the_members_limit_runs_when_they_have_nothing_generating(
+    running_bot: BotHarness,
+) -> None:
+    """Default limits (2 per member): count:4 runs, alone (changed: it was refused)."""
+    h = running_bot
+    h.gw.script(*(Reply(body=images_response([img])) for img in IMAGES))
+    st = await h.result(await h.fake.slash("imagine", {"prompt": "a fox", "count": 4}))
+    assert len(h.gw.requests) == 4 and len(st.original.files) == 4
 
 
 async def test_each_image_counts_in_the_quotas(running_bot: BotHarness) -> None:
@@ -212,8 +213,8 @@ async def test_each_image_counts_in_the_quotas(running_bot: BotHarness) -> None:
         await h.fake.slash("imagine", {"prompt": "b", "count": 2}, member=member)
     )
     assert st.original.ephemeral and st.original.content == (
-        "count:2 needs room for 2 images and only 1 fit now (images generating at once and "
-        "the hourly and daily quotas count each image): ask for count:1, or try again later."
+        "count:2 needs room for 2 images and only 1 fit now (the hourly and daily quotas "
+        "count each image): ask for count:1, or try again later."
     )
     await h.result(await h.fake.slash("imagine", {"prompt": "c"}, member=member))
     st = await h.fake.interaction_result(
@@ -228,16 +229,28 @@ async def test_each_image_is_one_in_flight(running_bot: BotHarness) -> None:
     await _roomy(h)
     member = await h.fake.member(name="busy")
     user_id = int(member["user"]["id"])
-    for _ in range(3):  # three of this member's images generating
+    slots = [  # three of this member's images generating
         await h.bot.runtime.admissions.acquire(
             user_id=user_id, guild_id=h.guild_id, user_limit=4, guild_limit=10
         )
-    st = await h.fake.interaction_result(
-        await h.fake.slash("imagine", {"prompt": "two more", "count": 2}, member=member)
+        for _ in range(3)
+    ]
+    st = await h.fake.slash("imagine", {"prompt": "two more", "count": 2}, member=member)
+    # Changed: it waits for room (it was refused); both images start together.
+    await h.fake.wait_for(
+        lambda r: (
+            r.method == "PATCH"
+            and st.token in r.path
+            and "1st in line" in ((r.json or {}).get("content") or "")
+        )
     )
-    assert st.original.content.startswith("count:2 needs room for 2 images and only 1 fit now")
-    assert h.bot.runtime.admissions.in_flight(user_id=user_id) == 3  # none kept
-    assert h.gw.requests == []
+    assert h.bot.runtime.admissions.in_flight(user_id=user_id) == 3 and h.gw.requests == []
+    await h.bot.runtime.admissions.release(slots[0])
+    assert h.gw.requests == []  # one free is not room for two
+    h.gw.script(*(Reply(body=images_response([img])) for img in IMAGES[:2]))
+    await h.bot.runtime.admissions.release(slots[1])
+    done = await h.result(st)
+    assert len(h.gw.requests) == 2 and len(done.original.files) == 2
 
 
 async def test_the_images_fit_the_upload_limit_together(running_bot: BotHarness) -> None:

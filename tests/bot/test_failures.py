@@ -96,6 +96,7 @@ async def test_oversize_result_is_reencoded_under_the_limit_keeping_dimensions(
 
 async def test_busy_member_is_told_instead_of_queued(running_bot: BotHarness) -> None:
     h = running_bot
+    await h.store.update_settings(h.guild_id, queue_limit=0)  # no line: refused at once
     member = await h.fake.member(name="eager")
     user_id = int(member["user"]["id"])
     for _ in range(2):  # two jobs of this member in flight

@@ -99,12 +99,13 @@ async def test_two_shards_in_one_process_serve_a_server_on_each(
                 zero = await fake.slash(
                     "imagine", {"prompt": "a red fox"}, channel=on_0["channels"][0]
                 )
-                zero = await fake.interaction_result(zero, timeout=15)
+                # The result, not the progress message (its Cancel button is an edit too).
+                zero = await fake.interaction_result(zero, _has_files, timeout=15)
                 gw.script(Reply(body=images_response([second])))
                 one = await fake.slash(
                     "imagine", {"prompt": "a blue jay"}, channel=on_1["channels"][0]
                 )
-                one = await fake.interaction_result(one, timeout=15)
+                one = await fake.interaction_result(one, _has_files, timeout=15)
 
     assert zero.original is not None and [d for _, d in zero.original.files] == [first]
     assert one.original is not None and [d for _, d in one.original.files] == [second]
@@ -181,3 +182,8 @@ async def test_the_pacer_is_told_max_concurrency_from_gateway_bot(
     assert sorted((r.shard_id, r.bucket) for r in fake.identify_log) == [(0, 0), (1, 1)]
     assert fake.violations == []
     assert len(fake.find("GET /gateway/bot")) == 2  # once per process
+
+
+def _has_files(st: object) -> bool:
+    original = getattr(st, "original", None)
+    return original is not None and bool(original.files)

@@ -153,6 +153,8 @@ class FakeGateway:
         self.models = list(models)
         self.requests: list[RecordedRequest] = []
         self.streams: list[StreamRecord] = []
+        # Requests whose client closed the connection while their answer was held.
+        self.hung_up: list[RecordedRequest] = []
         self.hosted: dict[str, tuple[bytes, str, int]] = {}
         self.default_image = png_bytes(16, 16)
         self._script: list[Script] = []
@@ -222,6 +224,12 @@ class FakeGateway:
         async with self._arrived:
             await self._arrived.wait_for(lambda: len(self.requests) >= count)
         return self.requests[:count]
+
+    async def wait_for_hang_ups(self, count: int) -> list[RecordedRequest]:
+        """Wait until ``count`` held requests were hung up by the client."""
+        async with self._arrived:
+            await self._arrived.wait_for(lambda: len(self.hung_up) >= count)
+        return self.hung_up[:count]
 
     # -- handlers
 
@@ -319,9 +327,15 @@ class FakeGateway:
             reply = reply(recorded)
         if reply.hold is not None:
             waits = [asyncio.ensure_future(e.wait()) for e in (reply.hold, self._closing)]
+            waits.append(asyncio.ensure_future(_hung_up(request)))
             await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
             for waiting in waits:
                 waiting.cancel()
+            if waits[2].done() and not waits[2].cancelled():
+                async with self._arrived:
+                    self.hung_up.append(recorded)
+                    self._arrived.notify_all()
+                return web.Response(status=499)
             if self._closing.is_set():
                 return web.json_response(openai_error("shutting down", code=503), status=503)
         if reply.delay:
@@ -423,3 +437,10 @@ class FakeGateway:
             raise web.HTTPNotFound()
         data, mime, status = entry
         return web.Response(status=status, body=data, content_type=mime)
+
+
+async def _hung_up(request: web.Request) -> None:
+    """Return once the client closed the connection (aiohttp leaves the handler running)."""
+    # aiohttp gives a handler no connection-lost event (handler cancellation is off).
+    while request.transport is not None and not request.transport.is_closing():  # noqa: ASYNC110
+        await asyncio.sleep(0.01)

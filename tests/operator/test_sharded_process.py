@@ -9,6 +9,7 @@ from bot.discord_bot.startup import SHARDING_REQUIRED, invite_url
 from tests.fakes import discord_payloads as p
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.gateway import FakeGateway, Reply, images_response, png_bytes
+from tests.harness import final_answer
 from tests.processes import GATEWAY_KEY, TOKEN, bot_environment, bot_process
 
 
@@ -36,7 +37,7 @@ async def test_one_process_serves_both_shards_and_says_so_once(
         async with bot_process(env, tmp_path) as bot:
             ready = await bot.wait_for_line(r"logged in as")
             it = await fake.slash("imagine", {"prompt": "a heron"}, channel=on_1["channels"][0])
-            state = await fake.interaction_result(it, timeout=30)
+            state = await fake.interaction_result(it, final_answer, timeout=30)
             assert await bot.stop() == 0
 
     assert state.original is not None and [d for _, d in state.original.files] == [image]

@@ -104,8 +104,11 @@ async def test_rate_limited_result_edit_is_left_to_discord_py_and_arrives_once(
     h.gw.script(Reply(body=images_response([IMAGE])))
     st = await h.result(await h.fake.slash("imagine", {"prompt": "a cat"}))
     assert st.original.files[0][1] == IMAGE
-    assert [r.status for r in h.fake.find(ORIGINAL_EDIT)] == [429, 429, 200]
-    assert st.original_edits == 1 and st.followups == []
+    # Changed with Cancel: the progress message gets its button first (one more edit).
+    edits = h.fake.find(ORIGINAL_EDIT)
+    assert [r.status for r in edits] == [429, 429, 200, 200]
+    assert sum(1 for r in edits if r.files and r.status == 200) == 1
+    assert st.original_edits == 2 and st.followups == []
     assert h.fake.find("POST /channels/*/messages") == []  # no duplicate in the channel
     assert len(h.gw.requests) == 1
 

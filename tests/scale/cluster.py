@@ -21,6 +21,7 @@ from typing import Any
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.discord_records import InteractionState, RecordedRequest
 from tests.fakes.gateway import FakeGateway
+from tests.harness import final_answer
 from tests.processes import GATEWAY_KEY, TOKEN, BotProcess, bot_environment, bot_process
 
 Payload = dict[str, Any]
@@ -61,7 +62,7 @@ class Cluster:
     async def result(
         self, it: InteractionState, until: Callable[[InteractionState], bool] | None = None
     ) -> InteractionState:
-        return await self.fake.interaction_result(it, until, timeout=PATIENCE)
+        return await self.fake.interaction_result(it, until or final_answer, timeout=PATIENCE)
 
     async def until_count(self, sql: str, done: Callable[[int], bool]) -> None:
         """Until ``done(count)`` holds for the count ``sql`` selects (the database polled)."""

@@ -208,9 +208,13 @@ async def test_show_lists_everything_ephemerally(harness: Harness) -> None:
         "`gemini-2.5-flash-image` takes up to 3 reference images per job; "
         "/blend takes 2 to 3 images"
     )
+    # Changed with the queue: a count above the member's limit runs once they are free.
     assert fields["Limits and quotas"].endswith(
         "Images per /imagine: up to 4 (count:), each one image in the jobs at once and in "
-        "the quotas; members run 2 at once, so count:2 at most"
+        "the quotas; a member with nothing generating may start any count, which then "
+        "counts against their 2 at once\n"
+        "Queue: up to 10 jobs wait for room, in order (queue_limit); a member at their own "
+        "limit does not hold up the others"
     )
 
 
@@ -234,11 +238,20 @@ async def test_max_count_is_set_with_the_limits_and_shown(harness: Harness) -> N
     assert (await harness.settings()).max_count == 2
     assert answer_text(state).endswith(
         "Images per /imagine: up to 2 (count:), each one image in the jobs at once and in "
-        "the quotas"
+        "the quotas\nQueue: up to 10 jobs wait for room, in order (queue_limit); a member at "
+        "their own limit does not hold up the others"
     )
     state = await harness.run("limits", {"max_count": 5})  # a crafted request past the range
     assert "max count must be between 1 and 4." in answer_text(state)
     assert (await harness.settings()).max_count == 2
+
+
+async def test_queue_limit_is_set_with_the_limits_and_shown(harness: Harness) -> None:
+    state = await harness.run("limits", {"queue_limit": 0})
+    assert (await harness.settings()).queue_limit == 0
+    assert answer_text(state).endswith(
+        "Queue: none (a job beyond the limits above is refused at once)"
+    )
 
 
 async def test_usage_lists_members(harness: Harness) -> None:

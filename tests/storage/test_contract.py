@@ -90,6 +90,8 @@ async def test_refusals_are_value_errors_and_change_nothing(store: Store) -> Non
         await store.create_job(
             kind="imagine", guild_id=1, channel_id="3", user_id=2, prompt="p", params={}
         )
+    assert (await store.get_job(job_id)).state == "queued"  # queued jobs are not interrupted
+    await store.update_job(job_id, state="running")
     assert [j.id for j in await store.interrupt_running_jobs(DEFAULT_OWNER)] == [job_id]
 
 

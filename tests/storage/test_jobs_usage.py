@@ -127,7 +127,9 @@ async def test_interrupt_running_jobs_after_a_crash(open_db: OpenDB, database_ur
 
     store = await open_db()
     interrupted = await store.interrupt_running_jobs(DEFAULT_OWNER)
-    assert [j.id for j in interrupted] == [queued, running1, running2]
+    # Changed with the queue: the queued job never started; it stays queued to go on.
+    assert [j.id for j in interrupted] == [running1, running2]
+    assert (await store.get_job(queued)).state == "queued"
     assert all(j.state == "interrupted" and j.finished_at == T0 for j in interrupted)
     assert (await store.get_job(done)).state == "done"
     assert (await store.get_job(failed)).state == "failed"

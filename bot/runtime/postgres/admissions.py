@@ -17,7 +17,7 @@ from typing import Any
 
 from bot.errors import LimitReached
 from bot.runtime.admission import check_limits, check_quotas
-from bot.runtime.base import JobCounts, Quota, Slot
+from bot.runtime.base import JobCounts, OnPlace, Quota, Slot
 from bot.runtime.postgres.keys import lock_key
 from bot.runtime.postgres.presence import LIVE, PostgresPresence
 
@@ -105,6 +105,41 @@ class PostgresAdmissions:
         self._mine[slot_id] = slot
         return slot
 
+    async def enter(
+        self,
+        *,
+        user_id: int,
+        guild_id: int | None,
+        user_limit: int,
+        guild_limit: int,
+        images: int = 1,
+        quotas: Sequence[Quota] = (),
+        queue_limit: int = 0,
+    ) -> StartedTicket:
+        """Not queued yet across processes: the slots now, or today's refusal.
+
+        The first image is admitted under the rule ``fits`` (nothing in flight takes any
+        count) by raising the limits it is checked against to what that allows.
+        """
+        slots: list[Slot] = []
+        try:
+            for n in range(images):
+                room = 0 if n == 0 else n  # the job's own images count after the first
+                slots.append(
+                    await self.acquire(
+                        user_id=user_id,
+                        guild_id=guild_id,
+                        user_limit=max(user_limit, room + 1) if n else user_limit,
+                        guild_limit=max(guild_limit, room + 1) if n else guild_limit,
+                        quotas=quotas,
+                    )
+                )
+        except BaseException:
+            for slot in slots:
+                await self.release(slot)
+            raise
+        return StartedTicket(self, slots)
+
     async def attach(self, slot: Slot, job_id: int) -> None:
         slot.job_id = job_id
         try:
@@ -135,3 +170,33 @@ class PostgresAdmissions:
                 raise
         finally:
             self._mine.pop(slot.id, None)
+
+
+class StartedTicket:
+    """A ticket whose slots are held from the start (no line on PostgreSQL yet)."""
+
+    def __init__(self, admissions: PostgresAdmissions, slots: list[Slot]) -> None:
+        self._admissions, self.slots = admissions, slots
+        self._left = False
+
+    @property
+    def place(self) -> int:
+        return 0
+
+    @property
+    def owner(self) -> str:
+        return self.slots[0].owner if self.slots else ""
+
+    async def attach(self, job_id: int) -> None:
+        for slot in self.slots:
+            await self._admissions.attach(slot, job_id)
+
+    async def started(self, on_place: OnPlace | None = None) -> None:
+        return None
+
+    async def leave(self) -> None:
+        if self._left:
+            return
+        self._left = True
+        for slot in self.slots:
+            await self._admissions.release(slot)

@@ -114,10 +114,12 @@ class JobTables(PostgresBase):
 
     async def _interrupt_jobs(self, owner: str, *, now: float) -> Sequence[JobRecord]:
         # They no longer count toward quotas: the member got nothing, and running one
-        # again is a job of its own. The literal states match the partial index.
+        # again is a job of its own. The literal states match the partial index; queued
+        # jobs never started, so they go on instead (bot.discord_bot.resume).
         rows = await self.pool.fetch(
             "UPDATE jobs SET state = 'interrupted', counted = false, finished_at = $1::float8"
-            " WHERE owner = $2::text AND state IN ('queued', 'running') RETURNING *",
+            " WHERE owner = $2::text AND state IN ('queued', 'running') AND state = 'running'"
+            " RETURNING *",
             now,
             owner,
         )

@@ -117,12 +117,14 @@ class JobTables(SQLiteBase):
     async def _interrupt_jobs(self, owner: str, *, now: float) -> Sequence[JobRecord]:
         # They no longer count toward quotas: the member got nothing, and running one
         # again is a job of its own. The states are literals, as the partial index
-        # jobs_unfinished needs (see below).
+        # jobs_unfinished needs (see below). Queued jobs never started: they go on
+        # instead (bot.discord_bot.resume).
         async with self._write() as db:
             rows = await self._fetchall(
                 db,
                 "UPDATE jobs SET state = 'interrupted', counted = 0, finished_at = ?"
-                " WHERE owner = ? AND state IN ('queued', 'running') RETURNING *",
+                " WHERE owner = ? AND state IN ('queued', 'running') AND state = 'running'"
+                " RETURNING *",
                 (now, owner),
             )
         return [_job(r) for r in rows]

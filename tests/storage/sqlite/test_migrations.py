@@ -92,10 +92,12 @@ async def test_jobs_from_before_owners_are_the_default_instance_s(db_path: Path)
     try:
         assert await store.interrupt_running_jobs("shard-1") == []
         interrupted = await store.interrupt_running_jobs(DEFAULT_OWNER)
+        # Changed with the queue: a queued job never started, so it is left to go on.
         assert [(j.prompt, j.state, j.owner) for j in interrupted] == [
             ("was running", "interrupted", DEFAULT_OWNER),
-            ("was queued", "interrupted", DEFAULT_OWNER),
         ]
+        (queued,) = await store.list_jobs(states=("queued",))
+        assert (queued.prompt, queued.owner) == ("was queued", DEFAULT_OWNER)
     finally:
         await store.close()
     assert query(db_path, "SELECT DISTINCT owner FROM jobs") == [(DEFAULT_OWNER,)]

@@ -1,0 +1,81 @@
+"""Queued jobs go on after a restart (or after the process that queued them died).
+
+A job that was still waiting for room never reached the gateway, so it is not
+"interrupted": the process that finds it (its own next start; with several processes,
+the survivor that took it over) runs it as it was asked, counted once. Its result goes to
+the channel naming the member, since the interaction that asked may be gone (Discord's
+tokens last 15 minutes); while the token lasts, the original "thinking" answer says so.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import discord
+
+from bot.discord_bot.delivery import channel_limit, only_pinging, post_to_channel, trim
+from bot.discord_bot.errors import user_message
+from bot.discord_bot.pipeline import record_message, result_delivery
+from bot.jobs import JobOutcome, JobSpec
+from bot.storage.base import JobRecord
+
+if TYPE_CHECKING:
+    from bot.discord_bot.app import ImageBot
+
+log = logging.getLogger(__name__)
+
+TOKEN_EDIT_SECONDS = 14 * 60
+GOES_ON = "I restarted while this waited in line; it goes on, and the result will be posted below."
+
+
+def resume_queued(bot: ImageBot, jobs: Sequence[JobRecord]) -> None:
+    """Run each waiting job again in the background, in the order they came."""
+    for job in sorted(jobs, key=lambda j: j.id):
+        bot.runtime.tasks.spawn(run_queued(bot, job), name=f"resume-{job.id}")
+
+
+async def run_queued(bot: ImageBot, job: JobRecord) -> None:
+    spec = JobSpec.from_queued(job, upload_limit=channel_limit(bot, job.guild_id))
+    settings = await bot.store.get_settings(job.guild_id or 0)
+    await _tell_original(bot, job)
+
+    async def publish(outcome: JobOutcome) -> None:
+        posted = await post_to_channel(
+            bot,
+            job.channel_id,
+            result_delivery(outcome, mention=job.user_id),
+            limit=spec.upload_limit or channel_limit(bot, job.guild_id),
+            mention=job.user_id,
+            nonce=f"rsm-{job.id}",
+        )
+        await record_message(bot, job.id, posted.id)
+
+    try:
+        async with bot.jobs.admit(spec, settings, queued=job) as admitted:
+            await admitted.run(publish)
+    except Exception as exc:
+        if not isinstance(exc, discord.HTTPException):
+            log.info("queued job %s ended in %s", job.id, type(exc).__name__)
+        try:
+            await bot.get_partial_messageable(job.channel_id, guild_id=job.guild_id).send(
+                trim(f"<@{job.user_id}> “{trim(job.prompt, 200)}”: {user_message(exc)}"),
+                allowed_mentions=only_pinging(job.user_id),
+                nonce=f"rse-{job.id}",
+            )
+        except discord.HTTPException:
+            log.warning("could not tell the channel about queued job %s", job.id)
+
+
+async def _tell_original(bot: ImageBot, job: JobRecord) -> None:
+    token = job.interaction_token
+    if not token or time.time() - job.created_at > TOKEN_EDIT_SECONDS or not bot.application_id:
+        return
+    answer = discord.Webhook.partial(bot.application_id, token, client=bot)
+    original: Any = "@original"
+    try:
+        await answer.edit_message(original, content=GOES_ON, view=None)
+    except discord.HTTPException:
+        log.info("could not edit the answer of queued job %s", job.id)
