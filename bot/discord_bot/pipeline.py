@@ -137,8 +137,10 @@ async def run_for_interaction(
                 await record_message(bot, outcome.job.id, message.id)
 
         on_wait = progress.waiting if progress is not None else None
+        # The model's interim thoughts on the progress message, while a stream arrives.
+        on_preview = progress.preview if progress is not None else None
         async with progress or contextlib.nullcontext():
-            await job.run(publish, on_wait=on_wait)
+            await job.run(publish, on_wait=on_wait, on_preview=on_preview)
 
 
 async def run_for_message(
