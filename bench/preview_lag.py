@@ -70,9 +70,7 @@ async def main() -> None:
             client = GatewayClient(http, cpu, max_response_bytes=200 * 1024 * 1024)
             for watching in (False, True, False, True) * RUNS:
                 shown: list[Preview] = []
-                box["loop"].call_soon_threadsafe(
-                    gw.script, Reply(sse=events, piece_delay=1.0)
-                )
+                box["loop"].call_soon_threadsafe(gw.script, Reply(sse=events, piece_delay=1.0))
                 lags: list[float] = []
                 stop = asyncio.Event()
                 tick = asyncio.create_task(ticker(lags, stop))
