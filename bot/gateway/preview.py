@@ -54,11 +54,9 @@ class _TeeSink:
         self._file.close()
 
 
-def _write_temp(data: bytes | memoryview, directory: str | None) -> str:
-    fd, path = tempfile.mkstemp(prefix="imagine-preview-", dir=directory)
+def _write(fd: int, data: bytes | memoryview) -> None:
     with os.fdopen(fd, "wb") as f:
         f.write(data)
-    return path
 
 
 def preview_from_file(path: str) -> bytes | None:
@@ -139,11 +137,14 @@ class PreviewPump:
     async def _shrink(self, data: bytes | memoryview) -> bytes | None:
         # The event may hold MBs of base64: to a file in a thread (the write releases the
         # GIL), decoded in a worker; only the small JPEG comes back through the pipe.
-        path = await asyncio.to_thread(_write_temp, data, self._spool_dir)
+        fd, path = tempfile.mkstemp(prefix="imagine-preview-", dir=self._spool_dir)
         try:
+            await asyncio.to_thread(_write, fd, data)
             return await self._cpu.run(preview_from_file, path)
         except Exception as exc:
             log.debug("no preview of a thought image: %s", exc)
+            return None
+        finally:
+            # The worker removed it once read; not when this was stopped before that.
             with contextlib.suppress(OSError):
                 os.unlink(path)
-            return None

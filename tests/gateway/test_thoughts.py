@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import random
 
+import httpx
 import pytest
 from PIL import Image
 
+from bot.errors import NoImageReturned
 from bot.gateway.parsing import parse_response
+from bot.gateway.preview import PreviewPump
 from bot.gateway.sse import decode_raw_events
 from bot.gateway.thoughts import SMALL_EVENT_BYTES, ThoughtWatcher, preview_from_event
 from bot.images.preview import PREVIEW_SIDE
+from bot.types import Preview
+from bot.workers import CpuPool
 from tests.fakes.gateway import (
     chat_completion,
     chat_stream_events,
@@ -141,8 +147,6 @@ def test_the_final_parse_never_makes_a_thought_image_a_result(dialect: str) -> N
 
 
 def test_a_chat_answer_with_only_thought_images_has_no_image() -> None:
-    from bot.errors import NoImageReturned
-
     body = sse_bytes(
         chat_stream_events(
             chat_completion({"role": "assistant", "content": ""}),
@@ -160,3 +164,51 @@ def test_an_unreadable_draft_gives_no_preview() -> None:
         b'[{"inlineData":{"data":"iVBORw0KGgo="},"thought":true}]}}]}'
     )
     assert preview_from_event(broken) is None
+
+
+async def test_the_pump_shows_the_latest_state_and_nothing_once_stopped(cpu_pool: CpuPool) -> None:
+    red, blue = png_bytes(64, 64, (220, 20, 20)), png_bytes(64, 64, (20, 20, 220))
+    events = google_stream_events(
+        google_response([FINAL], thoughts=["one", "two"], thought_images=[red, blue])
+    )
+    *thinking, answer = [sse_bytes([event]) for event in events]
+    shown: list[Preview] = []
+    arrived = asyncio.Event()
+
+    def on_preview(preview: Preview) -> None:
+        shown.append(preview)
+        arrived.set()
+
+    spool = io.BytesIO()
+    async with PreviewPump(cpu_pool, on_preview, interval=3600) as pump:
+        sink = pump.tee(spool, httpx.Headers({"content-type": "text/event-stream"}))
+        sink.write(thinking[0])
+        await asyncio.wait_for(arrived.wait(), 10)
+        # The interval has not passed: the rest of the thinking waits, coalesced.
+        for piece in thinking[1:]:
+            sink.write(piece)
+        await pump.stop()
+        sink.write(answer)
+    assert [(p.text, p.image) for p in shown] == [("one", None)]
+    assert spool.getvalue() == b"".join(thinking) + answer  # every byte still spooled
+
+
+async def test_the_pump_decodes_only_the_latest_draft(cpu_pool: CpuPool) -> None:
+    red, blue = png_bytes(64, 64, (220, 20, 20)), png_bytes(64, 64, (20, 20, 220))
+    events = google_stream_events(
+        google_response([FINAL], thoughts=["one", "two"], thought_images=[red, blue])
+    )
+    shown: list[Preview] = []
+    arrived = asyncio.Event()
+
+    def on_preview(preview: Preview) -> None:
+        shown.append(preview)
+        arrived.set()
+
+    async with PreviewPump(cpu_pool, on_preview, interval=0) as pump:
+        sink = pump.tee(io.BytesIO(), httpx.Headers({"content-type": "text/event-stream"}))
+        sink.write(sse_bytes(events[:-1]))  # all the thinking in one piece
+        await asyncio.wait_for(arrived.wait(), 10)
+    ((text, image),) = [(p.text, p.image) for p in shown]
+    assert text == "two" and image is not None
+    assert close(colour(image), (20, 20, 220))
