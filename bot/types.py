@@ -142,3 +142,15 @@ class ImageResult:
     # base64 is not carried twice; see bot.gateway.turns.
     raw_turn: Mapping[str, Any] | None = None
     blobs: Mapping[str, bytes] = field(default_factory=dict, repr=False)
+
+
+@dataclass(frozen=True)
+class Preview:
+    """What a streamed answer shows while the model still thinks: never a result.
+
+    ``image`` is a small JPEG of the latest interim thought image (None: none yet, or
+    unchanged since the last preview), ``text`` one line of the latest thought text.
+    """
+
+    image: bytes | None = field(default=None, repr=False)
+    text: str | None = None

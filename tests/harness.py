@@ -16,6 +16,7 @@ from typing import Any
 
 from bot.config import BotSettings, ImageSettings, Sharding
 from bot.discord_bot.app import ImageBot, open_bot
+from bot.discord_bot.live_preview import PREVIEW_FILENAME
 from bot.runtime import Runtime
 from bot.workers import CpuPool
 from tests.fakes.discord import (
@@ -147,7 +148,12 @@ def final_answer(st: InteractionState) -> bool:
     if st.followups:
         return True
     msg = st.original
-    return msg is not None and not msg.loading and (bool(msg.attachments) or not _progress(msg))
+    return msg is not None and not msg.loading and (_result_files(msg) or not _progress(msg))
+
+
+def _result_files(msg: StoredMessage) -> bool:
+    """Files that are not a live preview on the progress message."""
+    return any(a.get("filename") != PREVIEW_FILENAME for a in msg.attachments)
 
 
 def _progress(msg: StoredMessage) -> bool:

@@ -33,9 +33,10 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 import discord
 
+from bot.discord_bot import live_preview
 from bot.discord_bot.uploads import UploadBytes
 from bot.limits import MESSAGE_LIMIT
-from bot.types import GeneratedImage
+from bot.types import GeneratedImage, Preview
 
 if TYPE_CHECKING:
     from bot.discord_bot.app import ImageBot
@@ -336,6 +337,8 @@ class Progress:
     ``waiting(False)`` switches back to the elapsed time; both are shown at once.
     ``queued(text)`` shows the job's place in the server's line (``queued(None)``: it
     started). ``view`` (the Cancel button) goes with the first edit, made at once.
+    ``preview(p)``: the model's latest thought (``bot.discord_bot.live_preview``); once
+    one shows, edits keep ``PREVIEW_INTERVAL`` apart and only the latest state is sent.
     """
 
     def __init__(
@@ -356,11 +359,21 @@ class Progress:
         self._changed = asyncio.Event()
         self._closing = False
         self._edits: deque[float] = deque(maxlen=PROGRESS_BURST)
+        self._closed = asyncio.Event()
+        self._pending: Preview | None = None  # not yet sent
+        self._thought: str | None = None  # the line shown
+        self._last_edit: float | None = None  # once previews show
 
     def queued(self, line: str | None) -> None:
         self._line = line
         if line is None:
             self._start = time.monotonic()
+        self._changed.set()
+
+    def preview(self, preview: Preview) -> None:
+        if self._closing:
+            return
+        self._pending = live_preview.merged(self._pending, preview)
         self._changed.set()
 
     def waiting(self, waiting: bool) -> None:
@@ -375,7 +388,29 @@ class Progress:
             return f"{self.label} {self._line}"
         if self._waiting:
             return f"{self.label} {WAITING_FOR_CHANNEL}"
-        return f"{self.label} {int(time.monotonic() - self._start)} s"
+        elapsed = f"{self.label} {int(time.monotonic() - self._start)} s"
+        return elapsed + live_preview.thought_line(self._thought)
+
+    async def _spaced(self) -> None:
+        """Once previews show, not before ``PREVIEW_INTERVAL`` after the last edit."""
+        while self._last_edit is not None and not self._closing:
+            left = self._last_edit + live_preview.PREVIEW_INTERVAL - time.monotonic()
+            if left <= 0:
+                return
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(left):
+                    await self._closed.wait()
+
+    def _edit(self) -> dict[str, Any]:
+        pending, self._pending = self._pending, None
+        if pending is None:
+            return {"content": self.content()}
+        self._thought = pending.text or self._thought
+        self._last_edit = time.monotonic()
+        edit: dict[str, Any] = {"content": self.content()}
+        if pending.image is not None:
+            edit["attachments"] = [live_preview.preview_file(pending.image)]
+        return edit
 
     async def _tick(self) -> None:
         while True:
@@ -387,19 +422,21 @@ class Progress:
             if gap > 0 and not self._closing:
                 await asyncio.sleep(gap)  # changes meanwhile are shown together
             self._changed.clear()
+            await self._spaced()
             if self._closing or not token_usable(self.interaction):
                 return
             self._edits.append(time.monotonic())
+            edit = self._edit()
+            if self._view is not None:
+                edit["view"], self._view = self._view, None
             try:
-                if self._view is not None:
-                    view, self._view = self._view, None
-                    await self.interaction.edit_original_response(content=self.content(), view=view)
-                    continue
-                await self.interaction.edit_original_response(content=self.content())
+                await self.interaction.edit_original_response(**edit)
             except discord.HTTPException as exc:
                 log.debug("progress edit failed: %s", exc)
                 if _expired(exc):
                     return
+            if self._last_edit is not None:
+                self._last_edit = time.monotonic()  # spaced from when it landed
 
     async def __aenter__(self) -> Progress:
         self._start = time.monotonic()
@@ -418,6 +455,7 @@ class Progress:
             return
         # Let an edit already on its way land first, so it cannot overwrite the result.
         self._closing = True
+        self._closed.set()
         self._changed.set()
         await asyncio.wait({task}, timeout=PROGRESS_CLOSE_WAIT)
         task.cancel()

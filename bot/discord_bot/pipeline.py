@@ -151,8 +151,12 @@ async def run_for_interaction(
 
         on_wait = progress.waiting if progress is not None else None
         on_place = _shown_place(bot, spec.guild_id, progress)
+        # The model's interim thoughts on the progress message, while a stream arrives.
+        on_preview = progress.preview if progress is not None else None
         async with progress or contextlib.nullcontext():
-            outcome = await job.run(publish, on_wait=on_wait, on_place=on_place)
+            outcome = await job.run(
+                publish, on_wait=on_wait, on_place=on_place, on_preview=on_preview
+            )
         _timed(bot, outcome)
 
 

@@ -21,6 +21,7 @@ streams, ``off`` never switches.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import random
@@ -50,6 +51,7 @@ from bot.gateway.exchange import (
 from bot.gateway.model_list import MAX_MODELS_BYTES, read_model_list
 from bot.gateway.netguard import Resolver
 from bot.gateway.parsing import ParsedResponse
+from bot.gateway.preview import OnPreview, PreviewPump
 from bot.gateway.spill import Workdir, parse_spooled
 from bot.gateway.stream_mode import refuses_non_streaming, refuses_streaming
 from bot.images.inputs import fit_request, prepare_input
@@ -136,16 +138,23 @@ class GatewayClient:
         return tuple(images)
 
     async def generate(
-        self, gateway: GatewayConfig, request: ImageRequest, *, upload_limit: int | None = None
+        self,
+        gateway: GatewayConfig,
+        request: ImageRequest,
+        *,
+        upload_limit: int | None = None,
+        on_preview: OnPreview | None = None,
     ) -> ImageResult:
         """One generation; raises one of the project's errors with a user-safe message.
 
         With ``upload_limit``, each image over it also carries ``fitted``: the same image
         re-encoded under the limit in the worker that parsed it, so the decoded original
-        crosses between processes once.
+        crosses between processes once. ``on_preview`` gets the model's interim thoughts
+        while a streamed answer arrives (``bot.gateway.preview``), at most once per
+        ``PREVIEW_INTERVAL`` and never after this returns; a plain answer gives none.
         """
         try:
-            return await self._generate(gateway, request, upload_limit)
+            return await self._generate(gateway, request, upload_limit, on_preview)
         except ImagineError as exc:
             scrub_error(exc, gateway.api_key)
             raise
@@ -161,23 +170,32 @@ class GatewayClient:
     # ------------------------------------------------------------------ generation
 
     async def _generate(
-        self, gateway: GatewayConfig, request: ImageRequest, upload_limit: int | None
+        self,
+        gateway: GatewayConfig,
+        request: ImageRequest,
+        upload_limit: int | None,
+        on_preview: OnPreview | None = None,
     ) -> ImageResult:
-        parsed = await self._send_switching(gateway, request, upload_limit)
+        parsed = await self._send_switching(gateway, request, upload_limit, on_preview)
         downloaded = await self._download_all(gateway, parsed) if parsed.image_urls else ()
         return parsed.to_result(downloaded)
 
     async def _send_switching(
-        self, gateway: GatewayConfig, request: ImageRequest, upload_limit: int | None
+        self,
+        gateway: GatewayConfig,
+        request: ImageRequest,
+        upload_limit: int | None,
+        on_preview: OnPreview | None = None,
     ) -> ParsedResponse:
         # In "auto", at most one retry with the other streaming mode per generation: the
         # retry is sent as "on" or "off", which never switches again.
+        send = functools.partial(self._send, on_preview=on_preview)
         if gateway.stream != "auto":
-            return await self._send(gateway, request, upload_limit)
+            return await send(gateway, request, upload_limit)
         known = (gateway.base_url, gateway.dialect)
         if known in self._stream_only:
             try:
-                return await self._send(replace(gateway, stream="on"), request, upload_limit)
+                return await send(replace(gateway, stream="on"), request, upload_limit)
             except GatewayError as exc:
                 if not refuses_streaming(exc):
                     raise
@@ -186,13 +204,13 @@ class GatewayClient:
                 "gateway %s no longer answers streaming requests; not streaming to it from now on",
                 gateway_address(gateway.base_url),
             )
-            return await self._send(replace(gateway, stream="off"), request, upload_limit)
+            return await send(replace(gateway, stream="off"), request, upload_limit)
         try:
-            return await self._send(gateway, request, upload_limit)
+            return await send(gateway, request, upload_limit)
         except GatewayError as exc:
             if not refuses_non_streaming(exc):
                 raise
-        parsed = await self._send(replace(gateway, stream="on"), request, upload_limit)
+        parsed = await send(replace(gateway, stream="on"), request, upload_limit)
         # Remembered only once a streamed request was answered: a gateway that refuses
         # both kinds must not be streamed to from now on.
         self._stream_only.add(known)
@@ -203,7 +221,12 @@ class GatewayClient:
         return parsed
 
     async def _send(
-        self, gateway: GatewayConfig, request: ImageRequest, upload_limit: int | None
+        self,
+        gateway: GatewayConfig,
+        request: ImageRequest,
+        upload_limit: int | None,
+        *,
+        on_preview: OnPreview | None = None,
     ) -> ParsedResponse:
         keyless = replace(gateway, api_key="")
         if request.images or request.history:
@@ -219,7 +242,10 @@ class GatewayClient:
                 raise RequestTooLarge()
         headers = auth_headers(gateway, {"Accept-Encoding": ACCEPT_ENCODING, **prepared.headers})
         return await self._retrying(
-            gateway, lambda: self._attempt(gateway, prepared, headers, request.model, upload_limit)
+            gateway,
+            lambda: self._attempt(
+                gateway, prepared, headers, request.model, upload_limit, on_preview
+            ),
         )
 
     async def _fit(self, request: ImageRequest, prepared: PreparedRequest) -> ImageRequest:
@@ -237,16 +263,23 @@ class GatewayClient:
         headers: Mapping[str, str],
         model: str,
         upload_limit: int | None = None,
+        on_preview: OnPreview | None = None,
     ) -> ParsedResponse:
         # The body goes to a file as it arrives and the worker reads it from there, and
         # a large answer's multi-MB results come back as files too (see bot.gateway.spill):
         # tens of MB never travel through the pool's pipe.
-        async with Workdir(self._cpu, self.spool_dir, 2 * self.max_response_bytes) as work:
+        pump = None
+        if on_preview is not None:
+            pump = PreviewPump(self._cpu, on_preview, spool_dir=self.spool_dir)
+        async with (
+            Workdir(self._cpu, self.spool_dir, 2 * self.max_response_bytes) as work,
+            pump or contextlib.nullcontext(),
+        ):
             sinks: list[BinaryIO] = []
 
             def body_sink(response_headers: httpx.Headers) -> BinaryIO:
                 sinks.append(work.sink("body", declared_length(response_headers)))
-                return sinks[-1]
+                return sinks[-1] if pump is None else pump.tee(sinks[-1], response_headers)
 
             try:
                 status, response_headers, _ = await self._fetch(
@@ -262,6 +295,8 @@ class GatewayClient:
             finally:
                 for sink in sinks:
                     sink.close()
+            if pump is not None:
+                await pump.stop()  # the answer is in: no previews while it is parsed
             return await parse_spooled(
                 work,
                 status,

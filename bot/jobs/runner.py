@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -54,6 +55,7 @@ from typing import TYPE_CHECKING, Any
 from bot.errors import GatewayError, ImagineError, JobCancelled, LimitReached, QuotaReached
 from bot.gateway.addresses import gateway_address
 from bot.gateway.dialects import sends_size_fields
+from bot.gateway.preview import OnPreview
 from bot.gateway.sizes import SizeCheck, check_images, unsent_size
 from bot.images.sniff import sniff_mime
 from bot.jobs.inputs import Inputs, download, gather, replay
@@ -124,6 +126,7 @@ class Job:
         on_wait: OnWait | None = None,
         on_request: OnRequest | None = None,
         on_place: OnPlace | None = None,
+        on_preview: OnPreview | None = None,
     ) -> JobOutcome:
         """Run the job to the end; its turn goes into the channel's chain in its place.
 
@@ -135,7 +138,9 @@ class Job:
         ``on_wait(True)`` is called when an edit of the latest image has to wait for the
         jobs ahead of it in the channel, and ``on_wait(False)`` once it runs, so the
         member can be told. ``on_request(request)`` once the inputs are ready, just
-        before the gateway call. ``publish(outcome)`` posts the result while it is being
+        before the gateway call. ``on_preview(preview)`` with the model's interim thoughts
+        while a streamed answer arrives (never after the answer is in, never stored).
+        ``publish(outcome)`` posts the result while it is being
         stored (at 1K, storing is a fifth of what the bot adds to a job); an edit of the
         latest image sent after this job always sees its turn, and an edit of a given
         image sees it once stored unless the turn still waits for the jobs ahead.
@@ -156,7 +161,7 @@ class Job:
                     if told is not None:
                         told(False)
                 return await runner._run(
-                    self.spec, self.settings, publish, on_request, place, record, watch
+                    self.spec, self.settings, publish, on_request, place, record, watch, on_preview
                 )
             except asyncio.CancelledError:
                 task = asyncio.current_task()
@@ -328,6 +333,7 @@ class JobRunner:
         place: ChainPlace,
         record: JobRecord,
         watch: CancelWatch,
+        on_preview: OnPreview | None = None,
     ) -> JobOutcome:
         try:
             job, gateway, request, inputs, notes, checked_size = await self._prepared(
@@ -341,7 +347,7 @@ class JobRunner:
         if on_request is not None:
             on_request(request)
         try:
-            generations = await self._generations(gateway, request, spec)
+            generations = await self._generations(gateway, request, spec, on_preview)
         except Exception as exc:
             generations = [exc]
         watch.close()  # the answers are in: too late to cancel
@@ -575,7 +581,11 @@ class JobRunner:
             raise
 
     async def _generations(
-        self, gateway: GatewayConfig, request: ImageRequest, spec: JobSpec
+        self,
+        gateway: GatewayConfig,
+        request: ImageRequest,
+        spec: JobSpec,
+        on_preview: OnPreview | None = None,
     ) -> list[Generation]:
         """The job's gateway calls side by side; each answer or the error it ended in.
 
@@ -583,6 +593,8 @@ class JobRunner:
         limit, which holds for the message, not per file.
         """
         generate = self.services.gateway.generate
+        if on_preview is not None:
+            generate = functools.partial(generate, on_preview=on_preview)
         if spec.count == 1:
             return [await generate(gateway, request, upload_limit=spec.upload_limit)]
         share = spec.upload_limit // spec.count if spec.upload_limit else None

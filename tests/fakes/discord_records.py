@@ -6,6 +6,7 @@ import asyncio
 import fnmatch
 import json
 import re
+import time
 from collections.abc import (
     Awaitable,
     Callable,
@@ -115,6 +116,8 @@ class RecordedRequest:
     response: Any = None
     # What the request did before a fault answered in its place (``Fault.after_applying``).
     applied: tuple[int, Any] | None = None
+    # When it arrived (time.monotonic), for tests that bound how often the bot sends.
+    at: float = field(default_factory=time.monotonic)
 
     @property
     def route(self) -> str:

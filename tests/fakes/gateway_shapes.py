@@ -135,6 +135,7 @@ def google_response(
     text: str = "",
     *,
     thought_images: Sequence[bytes] = (),
+    thoughts: Sequence[str] = (),
     thought_signature: str | Sequence[str] | None = None,
     parts: Sequence[Mapping[str, Any]] | None = None,
     finish_reason: str | None = "STOP",
@@ -144,8 +145,9 @@ def google_response(
 ) -> dict[str, Any]:
     """Native generateContent answer.
 
-    Interim thought images come first with ``thought: true``; then the text and the
-    final images. ``thought_signature`` (one string for all, or one per final part)
+    Interim thought images come first with ``thought: true``, each after its thought
+    text (``thoughts``, parts with ``thought: true`` too), as Gemini 3 thinks; then the
+    text and the final images. ``thought_signature`` (one string for all, or one per final part)
     goes on every non-thought part, as Gemini 3 does. ``parts`` replaces all of that
     verbatim. ``block_reason`` gives a prompt-blocked answer with no candidates.
     """
@@ -154,7 +156,12 @@ def google_response(
         body["promptFeedback"] = {"blockReason": block_reason}
     else:
         if parts is None:
-            built: list[dict[str, Any]] = [inline_part(t, thought=True) for t in thought_images]
+            built: list[dict[str, Any]] = []
+            for words, image in itertools.zip_longest(thoughts, thought_images):
+                if words is not None:
+                    built.append({"text": words, "thought": True})
+                if image is not None:
+                    built.append(inline_part(image, thought=True))
             final: list[dict[str, Any]] = [{"text": text}] if text else []
             final += [inline_part(image) for image in images]
             if thought_signature is not None:

@@ -22,7 +22,9 @@ body in pieces, compressed, or cut off mid-way; ``FakeGateway`` uses it for ``Re
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import itertools
 import json
 import random
 import zlib
@@ -66,6 +68,11 @@ def _split_even(seq: Any, pieces: int) -> list[Any]:
     return out
 
 
+def _data_url(image: bytes) -> str:
+    mime = "image/jpeg" if image.startswith(b"\xff\xd8") else "image/png"
+    return f"data:{mime};base64,{base64.b64encode(image).decode()}"
+
+
 def _markdown(images: Sequence[Mapping[str, Any]]) -> str:
     return "\n\n".join(f"![image]({image['image_url']['url']})" for image in images)
 
@@ -97,6 +104,8 @@ def chat_stream_events(
     usage_chunk: bool = True,
     done: bool = True,
     envelope_first: bool = False,
+    thoughts: Sequence[str] = (),
+    thought_images: Sequence[bytes | str] = (),
 ) -> list[SseEvent]:
     """The chunks a gateway streams for ``completion`` (a chat.completion body).
 
@@ -109,7 +118,9 @@ def chat_stream_events(
     first chunk, the last of two or more right after the role delta. A choice holding
     ``error`` (``choice_error``) ends with ``stream_error_event`` instead of a finish.
     ``envelope_first`` sends a chunk with the envelope and no ``choices`` first, as
-    some relays open a stream.
+    some relays open a stream. ``thoughts`` (``delta.reasoning``) and ``thought_images``
+    (``delta.images`` entries marked ``thought: true``, as relays that keep Gemini's flag
+    send them) come first, each thought before its image, as the model thinks.
     """
     if images_in not in IMAGE_PLACEMENTS:
         raise ValueError(f"images_in must be one of {IMAGE_PLACEMENTS}")
@@ -130,6 +141,13 @@ def chat_stream_events(
     events.append(chunk({"role": "assistant", "content": ""}))
     if keepalives > 1:
         events.append(KEEPALIVE)
+    for words, image in itertools.zip_longest(thoughts, thought_images):
+        if words is not None:
+            events.append(chunk({"reasoning": words}))
+        if image is not None:
+            url = image if isinstance(image, str) else _data_url(image)
+            thought = {"type": "image_url", "image_url": {"url": url}, "thought": True}
+            events.append(chunk({"images": [thought]}))
 
     content = message.get("content")
     images = list(message.get("images") or [])
