@@ -177,6 +177,10 @@ def region_picker(job_id: int, numbers: Sequence[int]) -> discord.ui.View:
     for n in numbers[:5]:
         where = f"Image {n}: which part should change?" if len(numbers) > 1 else None
         view.add_item(RegionSelect(job_id, n, placeholder=where))
+    # Stopped before it is sent: its selects are dynamic items, answered through the
+    # registry, so discord.py need not keep it; kept, an ephemeral view gets a 15-minute
+    # timeout task per press that outlives the answer.
+    view.stop()
     return view
 
 
