@@ -158,5 +158,5 @@ def _result_files(msg: StoredMessage) -> bool:
 
 def _progress(msg: StoredMessage) -> bool:
     return msg.content.startswith(
-        ("Generating…", "Editing…", "Rerolling…", "Upscaling", "Varying", "Blending…")
+        ("Generating…", "Editing", "Rerolling…", "Upscaling", "Varying", "Blending…")
     )

@@ -101,3 +101,25 @@ def make_photo_like(width: int, height: int, seed: int = 0) -> bytes:
     buf = io.BytesIO()
     img.save(buf, "PNG", compress_level=1)
     return buf.getvalue()
+
+
+def differs_outside(a: bytes, b: bytes, box: tuple[int, int, int, int]) -> tuple | None:
+    """Where two encoded images of one size differ outside ``box``: a bounding box, or None."""
+    ia, ib = Image.open(io.BytesIO(a)), Image.open(io.BytesIO(b))
+    assert ia.size == ib.size, (ia.size, ib.size)
+    mode = "RGBA" if (has_alpha(ia) or has_alpha(ib)) else "RGB"
+    diff = ImageChops.difference(ia.convert(mode), ib.convert(mode))
+    diff.paste(0, box)  # the region itself may differ
+    return diff.getbbox()
+
+
+def shifted(data: bytes, size: tuple[int, int] | None = None, by: int = 60) -> bytes:
+    """The image with every colour shifted (and resized to ``size``): what a model that
+    repaints everything returns."""
+    im = Image.open(io.BytesIO(data)).convert("RGB")
+    im = im.point(lambda v: (v + by) % 256)
+    if size is not None:
+        im = im.resize(size, Image.Resampling.BICUBIC)
+    buf = io.BytesIO()
+    im.save(buf, "PNG", compress_level=1)
+    return buf.getvalue()

@@ -29,7 +29,13 @@ from discord.ext import commands
 
 from bot.config import BotSettings
 from bot.discord_bot.access import first_delivery
-from bot.discord_bot.buttons import PERSISTENT_ITEMS, ImageButton, JobButton, rerun_view
+from bot.discord_bot.buttons import (
+    PERSISTENT_ITEMS,
+    ImageButton,
+    JobButton,
+    RegionSelect,
+    rerun_view,
+)
 from bot.discord_bot.components import answer_stale_form, press
 from bot.discord_bot.delivery import only_pinging, trim
 from bot.discord_bot.errors import report
@@ -208,7 +214,7 @@ class ImageBot(commands.Bot):
                 log.warning("could not report interrupted job %s", job.id)
 
     async def press(
-        self, button: JobButton | ImageButton, interaction: discord.Interaction[Any]
+        self, button: JobButton | ImageButton | RegionSelect, interaction: discord.Interaction[Any]
     ) -> None:
         """A result's button was pressed (``bot.discord_bot.buttons.ButtonHandler``)."""
         if await first_delivery(interaction):

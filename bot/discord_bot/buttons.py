@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 import discord
 
+from bot.images.regions import REGIONS
 from bot.jobs import supports_sizes
 
 CUSTOM_ID_PREFIX = "imagine"
@@ -29,6 +30,8 @@ ACTIONS: dict[str, tuple[str, str, discord.ButtonStyle]] = {
     "rerun": ("Run again", "🔁", discord.ButtonStyle.primary),
     "delete": ("Delete", "🗑️", discord.ButtonStyle.danger),
     "cancel": ("Cancel", "✖️", discord.ButtonStyle.danger),
+    # A count:N result whose grid has no row left: asks which image, then where.
+    "region": ("Edit region", "🎯", discord.ButtonStyle.secondary),
 }
 
 
@@ -38,6 +41,7 @@ IMAGE_ACTIONS: dict[str, tuple[str, str, str]] = {
     "vary_subtle": ("Vary (Subtle)", "Vary (Subtle)", "🌱"),
     "vary_strong": ("Vary (Strong)", "Vary (Strong)", "🌀"),
     "edit": ("Edit", "Edit", "✏️"),
+    "region": ("Edit region", "Edit region", "🎯"),
 }
 # What the per-image Upscale makes, from the job's size: one step up.
 NEXT_SIZE = {None: "2K", "1K": "2K", "2K": "4K"}
@@ -45,7 +49,7 @@ NEXT_SIZE = {None: "2K", "1K": "2K", "2K": "4K"}
 
 class ButtonHandler(Protocol):
     async def press(
-        self, button: JobButton | ImageButton, interaction: discord.Interaction[Any]
+        self, button: JobButton | ImageButton | RegionSelect, interaction: discord.Interaction[Any]
     ) -> None: ...
 
 
@@ -122,7 +126,66 @@ class ImageButton(
         await handler.press(self, interaction)
 
 
-PERSISTENT_ITEMS = (JobButton, ImageButton)
+class RegionSelect(
+    discord.ui.DynamicItem[discord.ui.Select[Any]],
+    template=rf"{CUSTOM_ID_PREFIX}:area:(?P<job>[0-9]{{1,20}}):(?P<n>[1-9])",
+):
+    """Where image ``number`` of a job is to change: one of ``REGIONS``; a modal follows."""
+
+    def __init__(self, job_id: int, number: int, *, placeholder: str | None = None) -> None:
+        super().__init__(
+            discord.ui.Select(
+                custom_id=f"{CUSTOM_ID_PREFIX}:area:{job_id}:{number}",
+                placeholder=placeholder or "Which part should change?",
+                options=[
+                    discord.SelectOption(label=r.label, value=r.name, description=_shape(r.box))
+                    for r in REGIONS.values()
+                ],
+            )
+        )
+        self.job_id = job_id
+        self.number = number
+
+    @property
+    def region(self) -> str:
+        """The region picked (the interaction's value, as discord.py filled it in)."""
+        return self.item.values[0]
+
+    @classmethod
+    async def from_custom_id(
+        cls,
+        interaction: discord.Interaction[Any],
+        item: discord.ui.Item[Any],
+        match: re.Match[str],
+        /,
+    ) -> RegionSelect:
+        return cls(int(match["job"]), int(match["n"]))
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        handler: ButtonHandler = interaction.client
+        await handler.press(self, interaction)
+
+
+def _shape(box: tuple[int, int, int, int]) -> str:
+    x0, y0, x1, y1 = box
+    share = {(2, 2): "A ninth", (6, 3): "Half", (3, 6): "Half", (3, 3): "A quarter"}
+    return f"{share[(x1 - x0, y1 - y0)]} of the image"
+
+
+def region_picker(job_id: int, numbers: Sequence[int]) -> discord.ui.View:
+    """The selects of an Edit region press: one per image (Discord: one select per row)."""
+    view = discord.ui.View(timeout=None)
+    for n in numbers[:5]:
+        where = f"Image {n}: which part should change?" if len(numbers) > 1 else None
+        view.add_item(RegionSelect(job_id, n, placeholder=where))
+    # Stopped before it is sent: its selects are dynamic items, answered through the
+    # registry, so discord.py need not keep it; kept, an ephemeral view gets a 15-minute
+    # timeout task per press that outlives the answer.
+    view.stop()
+    return view
+
+
+PERSISTENT_ITEMS = (JobButton, ImageButton, RegionSelect)
 
 
 def result_view(
@@ -137,6 +200,7 @@ def result_view(
     view.add_item(ImageButton("vary_strong", job_id, number, row=0))
     view.add_item(_row(JobButton("reroll", job_id), 0))
     view.add_item(_row(JobButton("edit", job_id), 1))
+    view.add_item(ImageButton("region", job_id, number, row=1))
     if supports_sizes(model):
         if image_size not in ("2K", "4K"):
             view.add_item(_row(JobButton("up2k", job_id), 1))
@@ -154,13 +218,17 @@ def _grid_view(
 
     The row's first button is its label (disabled), so four numbered buttons read as
     the action they do without a legend; four actions and Reroll fill Discord's five
-    rows of five. Upscale goes one size up (1K to 2K, 2K to 4K).
+    rows of five. Upscale goes one size up (1K to 2K, 2K to 4K). Edit region gets a row
+    of its own where there is one (no Upscale row); else it is one button beside Reroll,
+    which asks for the image in its select menus (``region_picker``).
     """
     view = discord.ui.View(timeout=None)
     actions = ["vary_subtle", "vary_strong", "edit"]
     upscale_to = NEXT_SIZE.get(image_size) if supports_sizes(model) else None
     if upscale_to is not None:
         actions.insert(0, "upscale")
+    else:
+        actions.append("region")
     for row, action in enumerate(actions):
         _, header, emoji = IMAGE_ACTIONS[action]
         if action == "upscale":
@@ -178,6 +246,8 @@ def _grid_view(
         for n in numbers:
             view.add_item(ImageButton(action, job_id, n, label=str(n), row=row))
     view.add_item(_row(JobButton("reroll", job_id), len(actions)))
+    if "region" not in actions:
+        view.add_item(_row(JobButton("region", job_id), len(actions)))
     view.add_item(_row(JobButton("delete", job_id), len(actions)))
     return view
 

@@ -13,12 +13,20 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
-from bot.discord_bot.buttons import CUSTOM_ID_PREFIX, NEXT_SIZE, ImageButton, JobButton
+from bot.discord_bot.buttons import (
+    CUSTOM_ID_PREFIX,
+    NEXT_SIZE,
+    ImageButton,
+    JobButton,
+    RegionSelect,
+    region_picker,
+)
 from bot.discord_bot.errors import reporting
 from bot.discord_bot.pipeline import allowed, run_for_interaction
 from bot.discord_bot.queueing import cancel_pressed
 from bot.discord_bot.removal import delete_pressed
 from bot.errors import ImagineError
+from bot.images.regions import region
 from bot.jobs import IMAGE_GONE, UPSCALE_PROMPT, JobSpec, SourceImage
 from bot.jobs.privacy import is_private
 from bot.jobs.spec import output_image, variation_of, variation_prompt
@@ -33,8 +41,16 @@ UPSCALE_SIZES = {"up2k": "2K", "up4k": "4K"}
 # A result's rows are written within milliseconds of it being posted; see StoreBarrier.
 STORE_WAIT_SECONDS = 2.0
 NOTHING_TO = "That request made no image, so there is nothing to {}; try Reroll or /imagine."
-IMAGE_VERBS = {"upscale": "upscale", "vary_subtle": "vary", "vary_strong": "vary", "edit": "edit"}
+IMAGE_VERBS = {
+    "upscale": "upscale",
+    "vary_subtle": "vary",
+    "vary_strong": "vary",
+    "edit": "edit",
+    "region": "edit",
+}
 MODAL_TITLE = "Edit image"  # Discord: modal titles up to 45 characters
+PICK_REGION = "Which part of the image should change? Nothing else in it will."
+PICK_REGIONS = "Pick the image and the part of it to change; nothing else in it will."
 # Our modals' custom_ids start with this, so a submit nobody waits for is recognisably ours.
 MODAL_PREFIX = f"{CUSTOM_ID_PREFIX}:modal:"
 FORM_EXPIRED = "That form has expired (I restarted, or it was open too long); open it again."
@@ -42,10 +58,12 @@ NOT_YOUR_PRIVATE = "That request was private: only the member who made it can ru
 
 
 async def press(
-    button: JobButton | ImageButton, interaction: discord.Interaction[ImageBot]
+    button: JobButton | ImageButton | RegionSelect, interaction: discord.Interaction[ImageBot]
 ) -> None:
     """What a result's button does; errors are reported to the member."""
-    if isinstance(button, ImageButton):
+    if isinstance(button, RegionSelect):
+        await reporting(interaction, _region_picked(button, interaction))
+    elif isinstance(button, ImageButton):
         await reporting(interaction, _act_on_image(button, interaction))
     else:
         await reporting(interaction, _act(button, interaction))
@@ -79,6 +97,10 @@ async def _act_on_image(button: ImageButton, interaction: discord.Interaction[Im
     if button.action == "edit":
         modal = EditModal(input_shas=(sha,), private=is_private(job.params))
         await interaction.response.send_modal(modal)
+        return
+    if button.action == "region":
+        view = region_picker(job.id, (button.number,))
+        await interaction.response.send_message(PICK_REGION, view=view, ephemeral=True)
         return
     common: dict[str, Any] = {
         "guild_id": job.guild_id,
@@ -126,6 +148,13 @@ async def _act(button: JobButton, interaction: discord.Interaction[ImageBot]) ->
         modal = EditModal(input_shas=outputs, private=is_private(job.params))
         await interaction.response.send_modal(modal)
         return
+    if button.action == "region":  # a count:N result: a select per image it has
+        numbers = [n for n in range(1, job.params.get("count", 1) + 1) if output_image(job, n)]
+        if not numbers:
+            raise ImagineError(NOTHING_TO.format("edit"))
+        view = region_picker(job.id, numbers)
+        await interaction.response.send_message(PICK_REGIONS, view=view, ephemeral=True)
+        return
     if button.action in UPSCALE_SIZES:
         if not outputs:
             raise ImagineError(NOTHING_TO.format("upscale"))
@@ -151,6 +180,17 @@ async def _act(button: JobButton, interaction: discord.Interaction[ImageBot]) ->
     await run_for_interaction(interaction, spec, settings=settings, label=label)
 
 
+async def _region_picked(select: RegionSelect, interaction: discord.Interaction[ImageBot]) -> None:
+    """A region was picked: the modal that asks what to change there (Discord allows a
+    modal as the answer to a select)."""
+    await allowed(interaction)
+    job = await _pressed_job(select.job_id, interaction)
+    sha = output_image(job, select.number)
+    if sha is None:
+        raise ImagineError(NOTHING_TO.format("edit"))
+    await interaction.response.send_modal(EditModal(input_shas=(sha,), region=select.region))
+
+
 class EditModal(discord.ui.Modal):
     """Asks what to change; edits either stored images or a message's attachments."""
 
@@ -168,10 +208,15 @@ class EditModal(discord.ui.Modal):
         sources: Sequence[SourceImage] = (),
         notes: Sequence[str] = (),
         private: bool = False,
+        region: str | None = None,
     ) -> None:
+        title = f"Edit the {region_label(region)}" if region else MODAL_TITLE
         super().__init__(
-            title=MODAL_TITLE, timeout=15 * 60, custom_id=MODAL_PREFIX + os.urandom(16).hex()
+            title=title, timeout=15 * 60, custom_id=MODAL_PREFIX + os.urandom(16).hex()
         )
+        if region:
+            self.instruction.placeholder = "e.g. put a red kite in the sky"
+        self.region = region
         self.input_shas = tuple(input_shas)
         self.sources = tuple(sources)
         self.notes = tuple(notes)
@@ -182,17 +227,25 @@ class EditModal(discord.ui.Modal):
 
     async def _submit(self, interaction: discord.Interaction[ImageBot]) -> None:
         spec = JobSpec(
-            kind="edit",
+            kind="region" if self.region else "edit",
             guild_id=interaction.guild_id,
             channel_id=interaction.channel_id or 0,
             user_id=interaction.user.id,
             prompt=self.instruction.value,
             sources=self.sources,
             input_shas=self.input_shas,
-            history=True,
+            # A region edit sends the image itself, not the chain: only the region changes.
+            history=not self.region,
             private=self.private,
+            region=self.region,
         )
-        await run_for_interaction(interaction, spec, label="Editing…", notes=self.notes)
+        label = f"Editing the {region_label(self.region)}…" if self.region else "Editing…"
+        await run_for_interaction(interaction, spec, label=label, notes=self.notes)
+
+
+def region_label(name: str | None) -> str:
+    """How a region reads in a sentence: "top left", "left half"."""
+    return region(name).label.lower() if name else "image"
 
 
 def is_stale_form(interaction: discord.Interaction[Any]) -> bool:

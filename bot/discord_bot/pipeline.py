@@ -29,6 +29,7 @@ from bot.discord_bot.delivery import (
 )
 from bot.discord_bot.errors import user_message
 from bot.discord_bot.queueing import cancel_view, place_line
+from bot.images.regions import REGIONS
 from bot.jobs import UPSCALE_PROMPT, JobOutcome, JobSpec
 from bot.jobs.privacy import enforce_privacy
 from bot.jobs.spec import BLEND_PROMPT, variation_of
@@ -57,8 +58,12 @@ async def allowed(interaction: discord.Interaction[ImageBot]) -> GuildSettings:
     )
 
 
-def describe(kind: str, prompt: str, image_size: str | None) -> str:
+def describe(kind: str, prompt: str, image_size: str | None, region: str | None = None) -> str:
     """The first line of a result: what was done, and to what prompt."""
+    if region is not None and region in REGIONS:
+        where = f"Edit region ({REGIONS[region].label.lower()})"
+        head = f"**{where}**" if kind == "region" else f"**Reroll** · {where}"
+        return f"{head} · {trim(' '.join(prompt.split()), 300)}"
     if prompt == UPSCALE_PROMPT:  # our own instruction, not the member's words
         what = f"upscale to {image_size}" if image_size else "upscale"
         return f"**Upscale to {image_size}**" if kind == "upscale" else f"**Reroll** · {what}"
@@ -89,7 +94,7 @@ def result_delivery(
     job = outcome.job
     image_size = job.params.get("image_size")
     head = f"<@{mention}> " if mention else ""
-    first = head + describe(job.kind, job.prompt, image_size)
+    first = head + describe(job.kind, job.prompt, image_size, job.params.get("region"))
     # Each image that failed, by its number, in the words its own failure would have had.
     first = "\n".join(
         [first, *(f"Image {n} failed: {user_message(exc)}" for n, exc in outcome.failed)]

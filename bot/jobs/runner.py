@@ -59,6 +59,7 @@ from bot.gateway.preview import OnPreview
 from bot.gateway.sizes import SizeCheck, check_images, unsent_size
 from bot.images.sniff import sniff_mime
 from bot.jobs.inputs import Inputs, download, gather, replay
+from bot.jobs.region import composited, region_request
 from bot.jobs.spec import (
     JobOutcome,
     JobSpec,
@@ -351,6 +352,8 @@ class JobRunner:
         except Exception as exc:
             generations = [exc]
         watch.close()  # the answers are in: too late to cancel
+        if spec.region is not None:
+            generations = [await self._composited(g, inputs, spec) for g in generations]
         return await self._finish(
             spec,
             settings,
@@ -409,6 +412,7 @@ class JobRunner:
                     "new_chain": spec.new_chain,
                     **({"count": spec.count} if spec.count > 1 else {}),
                     **({"private": True} if spec.private else {}),
+                    **({"region": spec.region} if spec.region else {}),
                 },
             )
         except JobFenced as exc:
@@ -421,6 +425,8 @@ class JobRunner:
             image_size=image_size,
             history=history,
         )
+        if spec.region is not None:
+            request = await region_request(services.cpu, request, spec.region)
         return job, gateway, request, inputs, notes, checked_size
 
     async def _finish(
@@ -457,7 +463,9 @@ class JobRunner:
         result = made[0][1] if spec.count == 1 else _combined([r for _, r in made])
         numbers = tuple(n for n, _ in made) if spec.count > 1 else ()
 
-        check = check_images(checked_size, aspect_ratio, _pixels(result))
+        # A region edit is the original's size by construction: nothing for it to tell.
+        asked = (None, None) if spec.region else (checked_size, aspect_ratio)
+        check = check_images(*asked, _pixels(result))
         # A dialect without size fields never asked: nothing to blame the gateway for.
         size_sent = sends_size_fields(gateway.dialect)
         unsent = None if size_sent else unsent_size(check, gateway.dialect)
@@ -608,6 +616,19 @@ class JobRunner:
                 raise answer  # a generation cancelled on its own: stop the job
             generations.append(answer)
         return generations
+
+    async def _composited(
+        self, generation: Generation, inputs: Inputs, spec: JobSpec
+    ) -> Generation:
+        """A region edit's answer as posted: only its region, on the original."""
+        if isinstance(generation, Exception) or spec.region is None:
+            return generation
+        try:
+            return await composited(
+                self.services.cpu, generation, inputs.images[0], spec.region, spec.upload_limit
+            )
+        except Exception as exc:
+            return exc
 
     def _noted(
         self,

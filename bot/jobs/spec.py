@@ -8,6 +8,7 @@ from typing import Any
 
 from bot.errors import ImageTooLarge, ImagineError, InputImageError, LimitReached, NotAnImage
 from bot.gateway.sizes import UnsentSize
+from bot.images.regions import REGIONS
 from bot.limits import (
     DISCORD_UPLOAD_LIMIT,
     MAX_COUNT,
@@ -98,7 +99,7 @@ class SourceImage:
 class JobSpec:
     """What a member asked for, independent of how (slash, button, reply, context menu, CLI)."""
 
-    kind: str  # imagine | edit | reroll | upscale | vary | blend
+    kind: str  # imagine | edit | reroll | upscale | vary | blend | region
     guild_id: int | None
     channel_id: int
     user_id: int
@@ -122,6 +123,9 @@ class JobSpec:
     count: int = 1
     # An answer only the member sees (ephemeral); the member-side settings decide it.
     private: bool = False
+    # A region edit (``bot.images.regions.REGIONS``): only that part of the one input
+    # image changes; the rest of the result is the input's own pixels.
+    region: str | None = None
 
     @classmethod
     def from_job(cls, job: JobRecord, **changes: Any) -> JobSpec:
@@ -141,6 +145,7 @@ class JobSpec:
             # Rows from before "new_chain" was stored: only /imagine started a chain.
             new_chain=bool(p.get("new_chain", job.kind == "imagine")),
             count=int(p.get("count", 1)),
+            region=p.get("region"),
             # A job made from a private result is private too (a Reroll, a rerun).
             private=p.get("private") is True,
         )
@@ -168,6 +173,7 @@ class JobSpec:
             **({"use_latest": True} if self.use_latest else {}),
             **({"private": True} if self.private else {}),
             **({"count": self.count} if self.count > 1 else {}),
+            **({"region": self.region} if self.region else {}),
         }
 
     @classmethod
@@ -301,6 +307,11 @@ def check_options(spec: JobSpec) -> None:
         raise ImagineError("The size must be 1K, 2K or 4K.")
     if not 1 <= spec.count <= MAX_COUNT:
         raise ImagineError(f"count must be from 1 to {MAX_COUNT}.")
+    if spec.region is not None:
+        if spec.region not in REGIONS:
+            raise ImagineError("That region is not one I know; pick one from the list.")
+        if spec.count != 1 or len(spec.sources) + len(spec.input_shas) > 1:
+            raise ImagineError("A region edit changes one image: pick one image, count 1.")
     model = spec.model
     if model is not None and not is_model_name(model):
         raise ImagineError(

@@ -15,13 +15,14 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.discord_bot.access import ensure_can_use
-from bot.discord_bot.components import EditModal
+from bot.discord_bot.components import EditModal, region_label
 from bot.discord_bot.delivery import channel_limit
 from bot.discord_bot.errors import reporting
 from bot.discord_bot.pipeline import allowed, run_for_interaction, run_for_message
 from bot.discord_bot.preferences import with_preferences
 from bot.discord_bot.sources import capped, image_sources, source_of
 from bot.errors import AccessDenied, ImagineError
+from bot.images.regions import REGIONS
 from bot.jobs import JobSpec, SourceImage
 from bot.limits import MAX_PROMPT_CHARS
 from cogs.imagine import PRIVATE_HELP
@@ -88,6 +89,10 @@ class Edit(commands.Cog):
         prompt="What to change",
         image="The image to edit (default: the latest image in this channel)",
         private=PRIVATE_HELP,
+        region="Change only this part of the image; every other pixel stays as it is",
+    )
+    @app_commands.choices(
+        region=[app_commands.Choice(name=r.label, value=r.name) for r in REGIONS.values()]
     )
     async def edit(
         self,
@@ -95,21 +100,25 @@ class Edit(commands.Cog):
         prompt: Prompt,
         image: discord.Attachment | None = None,
         private: bool = False,
+        region: str | None = None,
     ) -> None:
         """Edit the channel's latest image (or the one you attach), continuing the conversation."""
         spec = JobSpec(
-            kind="edit",
+            kind="region" if region else "edit",
             guild_id=interaction.guild_id,
             channel_id=interaction.channel_id or 0,
             user_id=interaction.user.id,
             prompt=prompt,
             sources=(source_of(image),) if image is not None else (),
-            history=True,
+            # A region edit sends the image itself, not the chain: only the region changes.
+            history=region is None,
             use_latest=image is None,
             private=private,
+            region=region,
         )
         spec = await with_preferences(interaction, spec, skip=("count",))  # one edited image
-        await run_for_interaction(interaction, spec, label="Editing…")
+        label = f"Editing the {region_label(region)}…" if region else "Editing…"
+        await run_for_interaction(interaction, spec, label=label)
 
     async def edit_image_menu(
         self, interaction: discord.Interaction[ImageBot], message: discord.Message

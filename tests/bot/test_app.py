@@ -47,7 +47,12 @@ async def test_commands_sync_globally_with_the_public_names(running_bot: BotHarn
         "count",
         "private",
     ]
-    assert [o["name"] for o in fake.command("edit")["options"]] == ["prompt", "image", "private"]
+    assert [o["name"] for o in fake.command("edit")["options"]] == [
+        "prompt",
+        "image",
+        "private",
+        "region",
+    ]
     blend = fake.command("blend")["options"]
     assert [(o["name"], o.get("required", False)) for o in blend] == [
         ("image1", True),

@@ -23,7 +23,10 @@ async def test_vary_strong_reinterprets_the_image_from_its_prompt(running_bot: B
     msg = st.original
     job_id = _job_id(msg)
     rows = [[c["label"] for c in row["components"]] for row in msg.components]
-    assert rows == [["Vary (Subtle)", "Vary (Strong)", "Reroll"], ["Edit", "Upscale 4K", "Delete"]]
+    assert rows == [
+        ["Vary (Subtle)", "Vary (Strong)", "Reroll"],
+        ["Edit", "Edit region", "Upscale 4K", "Delete"],
+    ]
 
     varied = await h.result(await h.fake.click(msg, f"imagine:vary_strong:{job_id}:1"))
     req = h.gw.requests[1]

@@ -61,7 +61,7 @@ async def test_count_4_makes_4_requests_and_posts_4_attachments(running_bot: Bot
         [f"imagine:row:{action}:{job_id}"]
         + [f"imagine:{action}:{job_id}:{n}" for n in (1, 2, 3, 4)]
         for action in ("upscale", "vary_subtle", "vary_strong", "edit")
-    ] + [[f"imagine:reroll:{job_id}", f"imagine:delete:{job_id}"]]
+    ] + [[f"imagine:reroll:{job_id}", f"imagine:region:{job_id}", f"imagine:delete:{job_id}"]]
     headers = [row["components"][0] for row in msg.components[:4]]
     assert [(b["label"], b["disabled"]) for b in headers] == [
         ("Upscale 2K", True),

@@ -837,6 +837,44 @@ class FakeDiscord:
                 return str(st.payload["member"]["user"]["id"])
         return None
 
+    async def select(
+        self,
+        message: StoredMessage | Payload | str,
+        custom_id: str,
+        values: Sequence[str],
+        *,
+        member: Payload | None = None,
+    ) -> InteractionState:
+        """Pick ``values`` in string select `custom_id` of a stored message, as a member does.
+
+        ValueError for a select the message does not have, a value not among its options,
+        or a number of values outside its min_values..max_values: Discord's client offers
+        nothing else.
+        """
+        stored = (
+            message
+            if isinstance(message, StoredMessage)
+            else self.messages[message if isinstance(message, str) else message["id"]]
+        )
+        menu = next(
+            (c for c in walk_components(stored.components) if c.get("custom_id") == custom_id),
+            None,
+        )
+        if menu is None or menu.get("type") != 3:
+            raise ValueError(
+                f"message {stored.id} has no select {custom_id!r}; it has {stored.custom_ids()}"
+            )
+        offered = [o["value"] for o in menu.get("options", [])]
+        low, high = menu.get("min_values", 1), menu.get("max_values", 1)
+        if not set(values) <= set(offered) or not low <= len(values) <= high:
+            raise ValueError(
+                f"select {custom_id!r} takes {low}..{high} of {offered}; got {list(values)}"
+            )
+        g, c = self.find_channel(stored.payload["channel_id"])
+        member = member or await self.member()
+        payload = p.select_choice(stored.payload, custom_id, values, **self.envelope(member, c, g))
+        return await self.dispatch_interaction(payload)
+
     async def submit_modal(
         self,
         opened_by: InteractionState,

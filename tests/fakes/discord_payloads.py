@@ -502,6 +502,14 @@ def button_click(message_payload: Payload, custom_id: str, **envelope: Any) -> P
     return interaction(MESSAGE_COMPONENT, data=data, message_payload=message_payload, **envelope)
 
 
+def select_choice(
+    message_payload: Payload, custom_id: str, values: Sequence[str], **envelope: Any
+) -> Payload:
+    """A string select's choice on `message_payload` (the message carrying the select)."""
+    data = {"custom_id": custom_id, "component_type": 3, "values": list(values)}
+    return interaction(MESSAGE_COMPONENT, data=data, message_payload=message_payload, **envelope)
+
+
 def modal_submit(
     custom_id: str,
     values: Mapping[str, str] | None = None,

@@ -176,10 +176,36 @@ def _validate_components(rows: list[Payload]) -> None:
                 raise form_error(
                     at, "COMPONENT_LAYOUT_WIDTH_EXCEEDED", "A select menu must be alone in its row"
                 )
+            if child.get("type") == 3:
+                _validate_select(child, at)
             if child.get("type") == 2 and len(child.get("label") or "") > 80:
                 raise form_error(
                     f"{at}.label", "BASE_TYPE_MAX_LENGTH", "Must be 80 or fewer in length."
                 )
+
+
+def _validate_select(menu: Payload, at: str) -> None:
+    """A string select as Discord checks it: 1-25 options, each label and value 1-100."""
+    options = menu.get("options")
+    if not isinstance(options, list) or not 1 <= len(options) <= 25:
+        raise form_error(
+            f"{at}.options", "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 25 in length."
+        )
+    for k, option in enumerate(options):
+        for key, low in (("label", 1), ("value", 1), ("description", 0)):
+            text = option.get(key)
+            if key == "description" and text is None:
+                continue
+            if not isinstance(text, str) or not low <= len(text) <= 100:
+                raise form_error(
+                    f"{at}.options.{k}.{key}",
+                    "BASE_TYPE_BAD_LENGTH",
+                    f"Must be between {low} and 100 in length.",
+                )
+    if len(menu.get("placeholder") or "") > 150:
+        raise form_error(f"{at}.placeholder", "BASE_TYPE_MAX_LENGTH", "Must be 150 or fewer.")
+    if len({o["value"] for o in options}) != len(options):
+        raise form_error(f"{at}.options", "SELECT_COMPONENT_OPTION_VALUE_DUPLICATED", "Duplicate")
 
 
 def validate_choices(data: Payload | None) -> list[Payload]:
