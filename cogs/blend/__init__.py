@@ -13,9 +13,10 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.discord_bot.pipeline import run_for_interaction
+from bot.discord_bot.pipeline import allowed, run_for_interaction
 from bot.discord_bot.sources import source_of
 from bot.jobs import JobSpec
+from bot.jobs.references import with_references
 from bot.jobs.spec import BLEND_PROMPT
 from bot.limits import MAX_PROMPT_CHARS
 from cogs.imagine import RATIO_CHOICES
@@ -40,7 +41,7 @@ class Blend(commands.Cog):
         image4="A fourth image",
         image5="A fifth image",
         image6="A sixth image",
-        prompt="How to combine them (default: blend them into one scene)",
+        prompt="How to combine them (default: one scene); [name] adds a stored reference (/ref)",
         aspect_ratio="Shape of the image (default: the server's setting, else the model's)",
     )
     @app_commands.choices(aspect_ratio=RATIO_CHOICES)
@@ -69,7 +70,9 @@ class Blend(commands.Cog):
             aspect_ratio=aspect_ratio,
             new_chain=True,
         )
-        await run_for_interaction(interaction, spec, label="Blending…")
+        settings = await allowed(interaction)  # before a [name] in the prompt is looked up
+        spec = await with_references(self.bot.store, spec)
+        await run_for_interaction(interaction, spec, settings=settings, label="Blending…")
 
 
 async def setup(bot: ImageBot) -> None:

@@ -23,6 +23,7 @@ from bot.discord_bot.preferences import with_preferences
 from bot.discord_bot.sources import capped, image_sources, source_of
 from bot.errors import AccessDenied, ImagineError
 from bot.jobs import JobSpec, SourceImage
+from bot.jobs.references import with_references
 from bot.limits import MAX_PROMPT_CHARS
 
 if TYPE_CHECKING:
@@ -79,7 +80,7 @@ class Edit(commands.Cog):
     @app_commands.command(name="edit")
     @app_commands.guild_only()
     @app_commands.describe(
-        prompt="What to change",
+        prompt="What to change; [name] adds your stored reference image of that name (/ref)",
         image="The image to edit (default: the latest image in this channel)",
     )
     async def edit(
@@ -100,7 +101,9 @@ class Edit(commands.Cog):
             use_latest=image is None,
         )
         spec = await with_preferences(interaction, spec, skip=("count",))  # one edited image
-        await run_for_interaction(interaction, spec, label="Editing…")
+        settings = await allowed(interaction)  # before a [name] in the prompt is looked up
+        spec = await with_references(self.bot.store, spec)
+        await run_for_interaction(interaction, spec, settings=settings, label="Editing…")
 
     async def edit_image_menu(
         self, interaction: discord.Interaction[ImageBot], message: discord.Message
