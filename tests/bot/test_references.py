@@ -8,6 +8,8 @@ import time
 import discord
 import pytest
 
+from bot.jobs.reference_names import named, prompt_with_references
+from bot.jobs.spec import Reference
 from bot.limits import MAX_MEMBER_REFERENCES, MAX_REFERENCES_FLASH_25
 from bot.storage import BlobNotFound, open_store
 from bot.storage.base import ReferenceImage
@@ -237,3 +239,27 @@ async def test_references_survive_a_restart_and_job_expiry(running_bot: BotHarne
     h.gw.script(Reply(body=images_response([RESULT2])))
     await h.result(await h.fake.slash("imagine", {"prompt": "[rex] awake"}, member=me))
     assert _sent(h.gw.requests[-1]) == ("rex (image 1) awake", [REX])
+
+
+async def test_an_edit_of_the_latest_image_keeps_it_first_and_the_reference_after(
+    running_bot: BotHarness,
+) -> None:
+    h = running_bot
+    me = await h.fake.member(name="member")
+    await _answer(h, await h.fake.slash("ref add", {"name": "hat", "image": LOGO}, member=me))
+    h.gw.script(*[Reply(body=images_response([img])) for img in (RESULT, RESULT2)])
+    await h.result(await h.fake.slash("imagine", {"prompt": "a cat"}, member=me))
+    await h.result(await h.fake.slash("edit", {"prompt": "give it [hat]"}, member=me))
+    text, images = _sent(h.gw.requests[1])
+    assert images == [RESULT, LOGO] and text == "give it hat (image 2)"
+
+
+def test_only_one_bracketed_word_names_a_reference() -> None:
+    assert named("[Rex] and [a red car], [logo](https://x.example) [rex] [x_1-b]") == [
+        "rex",
+        "x_1-b",
+    ]
+    refs = (Reference("rex", "a" * 64), Reference("x_1-b", "b" * 64))
+    assert prompt_with_references("[Rex], [rex] and [x_1-b]; [other]", refs, 3) == (
+        "Rex (image 3), rex (image 3) and x_1-b (image 4); [other]"
+    )
