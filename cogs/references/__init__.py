@@ -15,9 +15,8 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.discord_bot.access import NO_DMS, NOT_THIS_SERVER, is_admin
+from bot.discord_bot.access import in_server, is_admin
 from bot.discord_bot.delivery import trim
-from bot.discord_bot.guilds import guild_allowed
 from bot.discord_bot.sources import source_of
 from bot.errors import AccessDenied, ImagineError
 from bot.jobs.references import LIMITS, store_reference
@@ -46,17 +45,9 @@ _NAME = re.compile(REFERENCE_NAME_PATTERN)
 Name = app_commands.Range[str, 1, MAX_REFERENCE_NAME_CHARS]
 
 
-def _in_server(interaction: discord.Interaction[ImageBot]) -> int:
-    if interaction.guild_id is None:
-        raise AccessDenied(NO_DMS)
-    if not guild_allowed(interaction.client.settings.allowed_guilds, interaction.guild_id):
-        raise AccessDenied(NOT_THIS_SERVER)
-    return interaction.guild_id
-
-
 def _owner(interaction: discord.Interaction[ImageBot], scope: str) -> int:
     """Whose library ``scope`` is here; a server's only for its admins."""
-    guild_id = _in_server(interaction)
+    guild_id = in_server(interaction)
     if scope == "member":
         return interaction.user.id
     if not is_admin(interaction.permissions):
@@ -113,7 +104,7 @@ class References(commands.GroupCog, group_name="ref", group_description="Your re
     @app_commands.guild_only()
     async def list_(self, interaction: discord.Interaction[ImageBot]) -> None:
         """Your reference images and this server's."""
-        guild_id = _in_server(interaction)
+        guild_id = in_server(interaction)
         store = self.bot.store
         mine = await store.list_references(scope="member", owner_id=interaction.user.id)
         server = await store.list_references(scope="server", owner_id=guild_id)
