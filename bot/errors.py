@@ -36,7 +36,9 @@ each, with ``raise ... from exc`` so the log keeps the cause.
         ├── JobFenced                a fenced job update refused: another owner, or finished
         ├── StorageUnavailable       the database stopped answering (lost, restarting, slow)
         └── InvalidValue (ValueError)  a value a driver will not write: the caller's bug
-            └── InvalidSetting       a guild setting unknown or outside its rule
+            ├── InvalidSetting       a guild setting unknown or outside its rule
+            ├── ReferenceExists      /ref add: the owner has that name already
+            └── TooManyReferences    /ref add: the owner's library is full
 """
 
 from __future__ import annotations

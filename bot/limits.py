@@ -55,6 +55,13 @@ MAX_IMAGES_PER_JOB = 4
 # Reference images per job: /imagine has three image options, and a reply-to-edit
 # takes the first three of a message.
 MAX_SOURCES = 3
+# The reference library (/ref): a stored image a prompt names as [name]. 25 per member is
+# what one autocomplete answer lists; a server's shared set may be larger (a cast, logos).
+MAX_MEMBER_REFERENCES = 25
+MAX_SERVER_REFERENCES = 100
+# One word: letters, digits, _ and -, compared lower-case.
+MAX_REFERENCE_NAME_CHARS = 32
+REFERENCE_NAME_PATTERN = r"[a-z0-9_-]{1,32}"
 # /blend: 2 to 6 images (mojomast's bot blends 2-6, Midjourney 2-5), each one option.
 MIN_BLEND_IMAGES = 2
 MAX_BLEND_IMAGES = 6

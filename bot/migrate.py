@@ -3,9 +3,10 @@
 Everything the bot stored moves as it is: settings, the servers' encrypted gateway keys
 (bytes unchanged, so the same SECRET_KEY reads them), history turns with their image
 links, jobs (states, owners, params, results: their "Run again" buttons keep working),
-usage, delivered sizes, the bot's bookkeeping and the image blobs. The copy is one
-PostgreSQL transaction into an empty database, and each table's count is compared with
-the source's before it commits: a failed or partial copy leaves the target empty.
+usage, delivered sizes, the bot's bookkeeping, the reference library and the image
+blobs. The copy is one PostgreSQL transaction into an empty database, and each table's
+count is compared with the source's before it commits: a failed or partial copy leaves
+the target empty.
 """
 
 from __future__ import annotations
@@ -130,6 +131,11 @@ TABLES: tuple[Table, ...] = (
     ),
     Table("meta", ("key", "value", "updated_at"), _AS_FLOAT),
     Table("member_preferences", ("user_id", "preferences", "updated_at"), _AS_FLOAT),
+    Table(
+        "reference_images",
+        ("scope", "owner_id", "name", "sha256", "added_by", "created_at"),
+        _AS_FLOAT,
+    ),
 )
 
 

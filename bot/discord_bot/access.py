@@ -59,6 +59,15 @@ async def ensure_admin(interaction: discord.Interaction[Any]) -> None:
         raise AccessDenied(NOT_ADMIN)
 
 
+def in_server(interaction: discord.Interaction[Any]) -> int:
+    """The guild id of a command that needs no channel allow-list (a member's own things)."""
+    if interaction.guild_id is None:
+        raise AccessDenied(NO_DMS)
+    if not guild_allowed(interaction.client.settings.allowed_guilds, interaction.guild_id):
+        raise AccessDenied(NOT_THIS_SERVER)
+    return interaction.guild_id
+
+
 def channel_allowed(settings: GuildSettings, channel_id: int, parent_id: int | None = None) -> bool:
     """True when the allow-list is empty or names the channel (or a thread's parent)."""
     allowed = settings.allowed_channels

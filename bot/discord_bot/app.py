@@ -69,7 +69,14 @@ from bot.workers import (
 
 log = logging.getLogger(__name__)
 
-COGS = ("cogs.imagine", "cogs.blend", "cogs.edit", "cogs.settings", "cogs.member")
+COGS = (
+    "cogs.imagine",
+    "cogs.blend",
+    "cogs.edit",
+    "cogs.settings",
+    "cogs.member",
+    "cogs.references",
+)
 # An interaction token answers for 15 minutes; a report edits the answer until shortly before.
 TOKEN_EDIT_SECONDS = 14 * 60
 # Why a job was interrupted, as the member reads it: this process restarted (its own

@@ -11,6 +11,7 @@ import httpx
 
 from bot.errors import ImageTooLarge, InputImageError, NotAnImage
 from bot.gateway.turns import blob_refs, restore_inline_data
+from bot.jobs.reference_names import prompt_with_references
 from bot.jobs.spec import IMAGE_GONE, NO_LATEST_IMAGE, JobSpec, SourceImage
 from bot.limits import MAX_DOWNLOAD_BYTES, MIB
 from bot.storage.base import Store, StoredImage, TurnRecord
@@ -24,6 +25,8 @@ T = TypeVar("T")
 class Inputs:
     images: list[InputImage] = field(default_factory=list)
     stored: list[StoredImage] = field(default_factory=list)
+    # What the model reads: the prompt with each [name] pointing at its image (references).
+    prompt: str = ""
 
 
 async def download(
@@ -86,6 +89,12 @@ async def gather(
         # carry images in assistant turns, so they go into this turn instead.
         if not replays_outputs:
             inputs.images += [image for _, image in previous]
+    # Last, after the image being edited, so that one stays the first the model sees.
+    first = len(inputs.images) + 1
+    named = await stored_images(store, (r.sha256 for r in spec.references))
+    inputs.stored += [info for info, _ in named]
+    inputs.images += [image for _, image in named]
+    inputs.prompt = prompt_with_references(spec.prompt, spec.references, first)
     return inputs
 
 

@@ -376,7 +376,7 @@ class JobRunner:
         store = services.store
         gateway, model = await services.gateways.resolve(spec.guild_id, settings)
         model = spec.model or model
-        check_references(model, len(spec.sources) + len(spec.input_shas))
+        check_references(model, len(spec.sources) + len(spec.input_shas) + len(spec.references))
         notes: list[str] = []
         image_size = spec.image_size or settings.image_size
         # What the delivered size is checked against: 2.5 Flash is 1K whatever is asked.
@@ -413,13 +413,18 @@ class JobRunner:
                     **({"count": spec.count} if spec.count > 1 else {}),
                     **({"private": True} if spec.private else {}),
                     **({"region": spec.region} if spec.region else {}),
+                    **(
+                        {"references": [[r.name, r.sha256] for r in spec.references]}
+                        if spec.references
+                        else {}
+                    ),
                 },
             )
         except JobFenced as exc:
             raise _taken_over(record) from exc
         request = ImageRequest(
             model=model,
-            prompt=spec.prompt,
+            prompt=inputs.prompt or spec.prompt,
             images=tuple(inputs.images),
             aspect_ratio=aspect_ratio,
             image_size=image_size,

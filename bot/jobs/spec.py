@@ -96,6 +96,14 @@ class SourceImage:
 
 
 @dataclass(frozen=True)
+class Reference:
+    """A reference-library image a prompt names (``[name]``): sent after every other image."""
+
+    name: str
+    sha256: str
+
+
+@dataclass(frozen=True)
 class JobSpec:
     """What a member asked for, independent of how (slash, button, reply, context menu, CLI)."""
 
@@ -126,18 +134,27 @@ class JobSpec:
     # A region edit (``bot.images.regions.REGIONS``): only that part of the one input
     # image changes; the rest of the result is the input's own pixels.
     region: str | None = None
+    # The reference library's images the prompt names (bot.jobs.references), in order.
+    references: tuple[Reference, ...] = ()
 
     @classmethod
     def from_job(cls, job: JobRecord, **changes: Any) -> JobSpec:
         """Rebuild a spec from a stored job (reroll, rerun after a restart)."""
         p = job.params
+        references = tuple(Reference(name, sha) for name, sha in p.get("references", ()))
+        inputs = tuple(p.get("inputs", ()))
+        # The stored inputs end with the references' images: those come back as references.
+        refs = tuple(r.sha256 for r in references)
+        if refs and inputs[-len(refs) :] == refs:
+            inputs = inputs[: -len(refs)]
         spec = cls(
             kind=job.kind,
             guild_id=job.guild_id,
             channel_id=job.channel_id,
             user_id=job.user_id,
             prompt=job.prompt,
-            input_shas=tuple(p.get("inputs", ())),
+            input_shas=inputs,
+            references=references,
             model=p.get("model"),
             aspect_ratio=p.get("aspect_ratio"),
             image_size=p.get("image_size"),
@@ -174,6 +191,11 @@ class JobSpec:
             **({"private": True} if self.private else {}),
             **({"count": self.count} if self.count > 1 else {}),
             **({"region": self.region} if self.region else {}),
+            **(
+                {"references": [[r.name, r.sha256] for r in self.references]}
+                if self.references
+                else {}
+            ),
         }
 
     @classmethod

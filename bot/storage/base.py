@@ -110,6 +110,23 @@ class TurnRecord:
     created_at: float | None = None
 
 
+# Whose a stored reference image is: a member's own (owner: the user id, in every
+# server) or a server's (owner: the guild id, for all its members).
+REFERENCE_SCOPES = ("member", "server")
+
+
+@dataclass(frozen=True)
+class ReferenceImage:
+    """A named image in the reference library (``/ref``): the blob it keeps alive."""
+
+    scope: str  # REFERENCE_SCOPES
+    owner_id: int
+    name: str  # lower-case, ``bot.limits.REFERENCE_NAME_PATTERN``
+    image: StoredImage
+    added_by: int
+    created_at: float = 0.0
+
+
 JOB_STATES = ("queued", "running", "done", "failed", "interrupted")
 UNFINISHED_STATES = ("queued", "running")
 FINISHED_STATES = ("done", "failed", "interrupted")
@@ -244,7 +261,7 @@ class Store(Protocol):
         ...
 
     async def collect_garbage(self) -> int:
-        """Delete blobs no turn and no job refers to, put longer ago than the grace.
+        """Delete blobs no turn, job or reference refers to, put longer ago than the grace.
 
         Returns how many went. The grace (an hour by default) covers the gap between
         ``put_blob`` and the ``append_turn`` / job update that will refer to the blob.
@@ -386,6 +403,40 @@ class Store(Protocol):
 
         Names are ``PREFERENCE_NAMES``; one bad value or unknown name raises
         ``InvalidSetting`` and changes nothing. Unsetting every one removes the member's row.
+        """
+        ...
+
+    # the reference library
+
+    async def add_reference(
+        self, *, scope: str, owner_id: int, name: str, sha256: str, added_by: int, limit: int
+    ) -> ReferenceImage:
+        """Name a stored image in the scope's library; the reference as stored.
+
+        The name is compared lower-case. ``ReferenceExists`` if the owner has one by that
+        name, ``TooManyReferences`` if the owner has ``limit`` already (both checked in
+        the insert's transaction); ``BlobNotFound`` if the image was never put. The blob
+        then stays as long as the reference does, whatever expires around it.
+        ``InvalidValue`` for an unknown scope or a name outside the rule.
+        """
+        ...
+
+    async def list_references(self, *, scope: str, owner_id: int) -> Sequence[ReferenceImage]:
+        """The owner's references in the scope, by name."""
+        ...
+
+    async def remove_reference(self, *, scope: str, owner_id: int, name: str) -> bool:
+        """Forget the reference; False if there was none. Its blob goes with the next
+        sweep once nothing else refers to it (``collect_garbage``)."""
+        ...
+
+    async def resolve_references(
+        self, *, guild_id: int, user_id: int, names: Sequence[str]
+    ) -> Mapping[str, ReferenceImage]:
+        """Each name (lower-cased) the member or the server has: the member's own first.
+
+        Names neither has are missing from the answer; ``InvalidValue`` for a name
+        outside the rule.
         """
         ...
 

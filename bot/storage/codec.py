@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from bot.storage.base import JobRecord
+from bot.storage.base import JobRecord, ReferenceImage, StoredImage
 from bot.storage.errors import InvalidValue
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -60,6 +60,25 @@ def job_record(row: Any) -> JobRecord:
         counted=bool(row["counted"]),
         owner=row["owner"],
         images=row["images"],
+    )
+
+
+# A reference with its blob's metadata; each driver adds its WHERE in its own placeholders.
+SELECT_REFERENCES = (
+    "SELECT r.scope, r.owner_id, r.name, r.sha256, r.added_by, r.created_at,"
+    " b.mime, b.width, b.height FROM reference_images r JOIN blobs b USING (sha256)"
+)
+
+
+def reference_record(row: Any) -> ReferenceImage:
+    """A ``SELECT_REFERENCES`` row (either driver's) as the record."""
+    return ReferenceImage(
+        scope=row["scope"],
+        owner_id=int(row["owner_id"]),
+        name=row["name"],
+        image=StoredImage(row["sha256"], row["mime"], row["width"], row["height"]),
+        added_by=int(row["added_by"]),
+        created_at=float(row["created_at"]),
     )
 
 

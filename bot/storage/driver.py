@@ -28,13 +28,21 @@ from bot.storage.base import (
     GuildSettings,
     JobRecord,
     MemberPreferences,
+    ReferenceImage,
     SizeObservation,
     Store,
     StoredImage,
     TurnRecord,
     UsageRow,
 )
-from bot.storage.errors import BlobNotFound, InvalidValue, JobFenced, JobNotFound
+from bot.storage.errors import (
+    BlobNotFound,
+    InvalidValue,
+    JobFenced,
+    JobNotFound,
+    ReferenceExists,
+    TooManyReferences,
+)
 from bot.storage.preferences import build_preferences, validate_preferences
 from bot.storage.settings import build_settings, validate_changes
 
@@ -309,6 +317,52 @@ class Driver(ABC):
         valid = validate_preferences(changes)
         return build_preferences(user_id, await self._save_preferences(user_id, valid))
 
+    # the reference library
+
+    async def add_reference(
+        self, *, scope: str, owner_id: int, name: str, sha256: str, added_by: int, limit: int
+    ) -> ReferenceImage:
+        scope, name = v.check_reference_scope(scope), v.check_reference_name(name)
+        v.check_id("owner_id", owner_id)
+        v.check_id("added_by", added_by)
+        sha = v.check_sha256(sha256)
+        limit = v.check_count("limit", limit)
+        added = await self._add_reference(
+            scope, owner_id, name, sha, added_by, limit, now=self._clock()
+        )
+        if added == "exists":
+            raise ReferenceExists(f"There is a reference named {name} already.")
+        if added == "full":
+            raise TooManyReferences(f"There are {limit} references already, the most allowed.")
+        if not isinstance(added, ReferenceImage):
+            raise BlobNotFound(sha)
+        return added
+
+    async def list_references(self, *, scope: str, owner_id: int) -> Sequence[ReferenceImage]:
+        scope = v.check_reference_scope(scope)
+        return await self._list_references(scope, v.check_id("owner_id", owner_id))
+
+    async def remove_reference(self, *, scope: str, owner_id: int, name: str) -> bool:
+        scope, name = v.check_reference_scope(scope), v.check_reference_name(name)
+        return await self._remove_reference(scope, v.check_id("owner_id", owner_id), name)
+
+    async def resolve_references(
+        self, *, guild_id: int, user_id: int, names: Sequence[str]
+    ) -> Mapping[str, ReferenceImage]:
+        v.check_id("guild_id", guild_id)
+        v.check_id("user_id", user_id)
+        if isinstance(names, str):
+            raise InvalidValue("names must be a sequence of names, not one string")
+        wanted = sorted({v.check_reference_name(n) for n in names})
+        if not wanted:
+            return {}
+        found = await self._find_references((("member", user_id), ("server", guild_id)), wanted)
+        resolved: dict[str, ReferenceImage] = {}
+        for ref in found:  # the member's own first: a server's one of that name waits behind
+            if ref.scope == "member" or ref.name not in resolved:
+                resolved[ref.name] = ref
+        return resolved
+
     # usage
 
     async def record_usage(
@@ -462,6 +516,34 @@ class Driver(ABC):
     @abstractmethod
     async def _save_preferences(self, user_id: int, changes: dict[str, Any]) -> dict[str, Any]:
         """Merge the changes (None: drop the name); no row once nothing is left. The result."""
+
+    @abstractmethod
+    async def _add_reference(
+        self,
+        scope: str,
+        owner_id: int,
+        name: str,
+        sha: str,
+        added_by: int,
+        limit: int,
+        *,
+        now: float,
+    ) -> ReferenceImage | str | None:
+        """Insert in one transaction: "exists" or "full" (nothing written), None when the
+        blob was never put, else the reference."""
+
+    @abstractmethod
+    async def _list_references(self, scope: str, owner_id: int) -> Sequence[ReferenceImage]:
+        """By name."""
+
+    @abstractmethod
+    async def _remove_reference(self, scope: str, owner_id: int, name: str) -> bool: ...
+
+    @abstractmethod
+    async def _find_references(
+        self, owners: Sequence[tuple[str, int]], names: Sequence[str]
+    ) -> Sequence[ReferenceImage]:
+        """The references of any of the (scope, owner_id) pairs named any of ``names``."""
 
     @abstractmethod
     async def _record_usage(

@@ -85,3 +85,15 @@ class InvalidSetting(InvalidValue):
     """A guild setting that is unknown or outside its rule (``bot.storage.settings``)."""
 
     default_message = "That setting cannot be stored."
+
+
+class ReferenceExists(InvalidValue):
+    """``add_reference`` for a name the owner already has (the one stored stays)."""
+
+    default_message = "A reference by that name exists already."
+
+
+class TooManyReferences(InvalidValue):
+    """``add_reference`` for an owner who has as many as the limit allows."""
+
+    default_message = "There are as many references as allowed already."

@@ -13,7 +13,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from bot.gateway.turns import blob_refs
-from bot.storage.base import JOB_STATES, OWNER_PATTERN, TurnRecord
+from bot.limits import MAX_REFERENCE_NAME_CHARS, REFERENCE_NAME_PATTERN
+from bot.storage.base import JOB_STATES, OWNER_PATTERN, REFERENCE_SCOPES, TurnRecord
 from bot.storage.errors import InvalidValue
 
 # The bot's bookkeeping (get_meta / set_meta): short names, values like hashes and ids.
@@ -241,3 +242,22 @@ def check_batch(batch: Any) -> int:
     if not _is_int(batch) or not 1 <= batch <= MAX_BATCH:
         raise InvalidValue(f"batch must be a whole number from 1 to {MAX_BATCH}, got {batch!r}")
     return int(batch)
+
+
+_REFERENCE_NAME = re.compile(REFERENCE_NAME_PATTERN)
+
+
+def check_reference_name(name: Any) -> str:
+    """A reference's name, lower-cased: one word of letters, digits, _ and -."""
+    if not isinstance(name, str) or not _REFERENCE_NAME.fullmatch(name.lower()):
+        raise InvalidValue(
+            f"a reference name is one word of 1-{MAX_REFERENCE_NAME_CHARS} letters, digits, "
+            f"_ or -, got {name!r}"
+        )
+    return name.lower()
+
+
+def check_reference_scope(scope: Any) -> str:
+    if scope not in REFERENCE_SCOPES:
+        raise InvalidValue(f"scope must be one of {', '.join(REFERENCE_SCOPES)}, got {scope!r}")
+    return str(scope)

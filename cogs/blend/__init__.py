@@ -13,10 +13,11 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.discord_bot.pipeline import run_for_interaction
+from bot.discord_bot.pipeline import allowed, run_for_interaction
 from bot.discord_bot.preferences import with_preferences
 from bot.discord_bot.sources import source_of
 from bot.jobs import JobSpec
+from bot.jobs.references import with_references
 from bot.jobs.spec import BLEND_PROMPT
 from bot.limits import MAX_PROMPT_CHARS
 from cogs.imagine import PRIVATE_HELP, RATIO_CHOICES
@@ -41,7 +42,7 @@ class Blend(commands.Cog):
         image4="A fourth image",
         image5="A fifth image",
         image6="A sixth image",
-        prompt="How to combine them (default: blend them into one scene)",
+        prompt="How to combine them (default: one scene); [name] adds a stored reference (/ref)",
         aspect_ratio="Shape of the image (default: the server's setting, else the model's)",
         private=PRIVATE_HELP,
     )
@@ -73,8 +74,10 @@ class Blend(commands.Cog):
             new_chain=True,
             private=private,
         )
+        settings = await allowed(interaction)  # before a [name] in the prompt is looked up
         spec = await with_preferences(interaction, spec, skip=("count",))  # one blended image
-        await run_for_interaction(interaction, spec, label="Blending…")
+        spec = await with_references(self.bot.store, spec)
+        await run_for_interaction(interaction, spec, settings=settings, label="Blending…")
 
 
 async def setup(bot: ImageBot) -> None:

@@ -24,6 +24,7 @@ from bot.discord_bot.sources import capped, image_sources, source_of
 from bot.errors import AccessDenied, ImagineError
 from bot.images.regions import REGIONS
 from bot.jobs import JobSpec, SourceImage
+from bot.jobs.references import with_references
 from bot.limits import MAX_PROMPT_CHARS
 from cogs.imagine import PRIVATE_HELP
 
@@ -86,7 +87,7 @@ class Edit(commands.Cog):
     @app_commands.command(name="edit")
     @app_commands.guild_only()
     @app_commands.describe(
-        prompt="What to change",
+        prompt="What to change; [name] adds your stored reference image of that name (/ref)",
         image="The image to edit (default: the latest image in this channel)",
         private=PRIVATE_HELP,
         region="Change only this part of the image; every other pixel stays as it is",
@@ -117,8 +118,10 @@ class Edit(commands.Cog):
             region=region,
         )
         spec = await with_preferences(interaction, spec, skip=("count",))  # one edited image
+        settings = await allowed(interaction)  # before a [name] in the prompt is looked up
+        spec = await with_references(self.bot.store, spec)
         label = f"Editing the {region_label(region)}…" if region else "Editing…"
-        await run_for_interaction(interaction, spec, label=label)
+        await run_for_interaction(interaction, spec, settings=settings, label=label)
 
     async def edit_image_menu(
         self, interaction: discord.Interaction[ImageBot], message: discord.Message

@@ -14,6 +14,7 @@ from bot.discord_bot.pipeline import allowed, run_for_interaction
 from bot.discord_bot.preferences import with_preferences
 from bot.discord_bot.sources import source_of
 from bot.jobs import JobSpec
+from bot.jobs.references import with_references
 from bot.limits import AUTOCOMPLETE_LIMIT, CHOICE_CHARS, MAX_COUNT, MAX_PROMPT_CHARS
 from bot.types import ASPECT_RATIOS, EXTREME_ASPECT_RATIOS, IMAGE_SIZES
 
@@ -63,7 +64,7 @@ class Imagine(commands.Cog):
     @app_commands.command(name="imagine")
     @app_commands.guild_only()
     @app_commands.describe(
-        prompt="What to draw",
+        prompt="What to draw; [name] adds your stored reference image of that name (/ref)",
         image="A reference image (optional)",
         image2="A second reference image",
         image3="A third reference image",
@@ -104,7 +105,9 @@ class Imagine(commands.Cog):
             private=private,
         )
         spec = await with_preferences(interaction, spec)  # under the options given here
-        await run_for_interaction(interaction, spec)
+        settings = await allowed(interaction)  # before a [name] in the prompt is looked up
+        spec = await with_references(self.bot.store, spec)
+        await run_for_interaction(interaction, spec, settings=settings)
 
     @imagine.autocomplete("model")
     async def model_autocomplete(

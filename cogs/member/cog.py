@@ -16,10 +16,8 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.discord_bot.access import NO_DMS, NOT_THIS_SERVER
+from bot.discord_bot.access import in_server as _in_server
 from bot.discord_bot.buttons import JobButton
-from bot.discord_bot.guilds import guild_allowed
-from bot.errors import AccessDenied
 from bot.guild_settings import validate_model_name
 from bot.limits import MAX_IMAGES_PER_JOB
 from bot.storage.base import PREFERENCE_NAMES, UNFINISHED_STATES, JobRecord
@@ -54,14 +52,6 @@ def in_progress_view(jobs: Sequence[JobRecord]) -> discord.ui.View | None:
     for item in items[:25]:  # Discord: 25 components per message
         view.add_item(item)
     return view
-
-
-def _in_server(interaction: discord.Interaction[ImageBot]) -> int:
-    if interaction.guild_id is None:
-        raise AccessDenied(NO_DMS)
-    if not guild_allowed(interaction.client.settings.allowed_guilds, interaction.guild_id):
-        raise AccessDenied(NOT_THIS_SERVER)
-    return interaction.guild_id
 
 
 class Member(commands.Cog):

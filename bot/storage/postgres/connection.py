@@ -71,6 +71,7 @@ class PostgresBase(Driver):
             " WHERE b.touched_at <= $1::float8"
             " AND NOT EXISTS (SELECT 1 FROM turn_blobs t WHERE t.sha256 = b.sha256)"
             " AND NOT EXISTS (SELECT 1 FROM job_blobs j WHERE j.sha256 = b.sha256)"
+            " AND NOT EXISTS (SELECT 1 FROM reference_images r WHERE r.sha256 = b.sha256)"
             " FOR UPDATE SKIP LOCKED)",
             self._grace_cutoff(),
         )

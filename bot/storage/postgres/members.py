@@ -73,6 +73,8 @@ class MemberTables(PostgresBase):
                         " WHERE b.sha256 = ANY($1::text[]) AND b.touched_at <= $2::float8"
                         " AND NOT EXISTS (SELECT 1 FROM turn_blobs t WHERE t.sha256 = b.sha256)"
                         " AND NOT EXISTS (SELECT 1 FROM job_blobs j WHERE j.sha256 = b.sha256)"
+                        " AND NOT EXISTS"
+                        " (SELECT 1 FROM reference_images r WHERE r.sha256 = b.sha256)"
                         " FOR UPDATE SKIP LOCKED)",
                         used,
                         job.finished_at if job.finished_at is not None else now,

@@ -4,8 +4,8 @@
 in one transaction after ``pg_advisory_xact_lock(LOCK_NAMESPACE, MIGRATION_LOCK)``, so
 processes starting together wait for the first instead of racing it.
 
-Version 1 holds what SQLite's v1-v5 hold, version 2 SQLite's v6, version 3 SQLite's v7
-(``bot/storage/sqlite/migrations.py``). Times
+Version 1 holds what SQLite's v1-v5 hold, version 2 SQLite's v6, version 3 SQLite's v7,
+version 4 SQLite's v8 (``bot/storage/sqlite/migrations.py``). Times
 are the store's clock in epoch seconds (``double precision``, as SQLite's REAL), since
 ``Store`` promises its callers exactly the times its clock gave. The runtime's shared
 tables (workers, leases, slots) are ``bot/runtime/postgres``'s own and use ``now()``.
@@ -161,6 +161,24 @@ MIGRATIONS: list[tuple[int, str]] = [
             preferences jsonb NOT NULL,
             updated_at double precision NOT NULL
         );
+        """,
+    ),
+    (
+        4,
+        """
+        -- The reference library (/ref): a member's images (scope 'member', owner the user
+        -- id) and a server's (scope 'server', owner the guild id), by lower-case name. The
+        -- blob sweep keeps every blob a row names; SQLite's v8.
+        CREATE TABLE reference_images (
+            scope text NOT NULL CHECK (scope IN ('member', 'server')),
+            owner_id bigint NOT NULL,
+            name text NOT NULL,
+            sha256 text NOT NULL REFERENCES blobs,
+            added_by bigint NOT NULL,
+            created_at double precision NOT NULL,
+            PRIMARY KEY (scope, owner_id, name)
+        );
+        CREATE INDEX reference_images_by_sha ON reference_images (sha256);
         """,
     ),
 ]

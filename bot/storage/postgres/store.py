@@ -21,6 +21,7 @@ from bot.storage.postgres.history import HistoryTables
 from bot.storage.postgres.jobs import JobTables
 from bot.storage.postgres.members import MemberTables
 from bot.storage.postgres.migrations import migrate
+from bot.storage.postgres.references import ReferenceTables
 from bot.storage.postgres.settings import SettingsTables
 from bot.storage.postgres.url import describe, dsn, passwords
 
@@ -34,7 +35,7 @@ POOL_MAX_SIZE = 10
 INSTALL = "pip install 'imagine-bot[postgres]'"
 
 
-class PostgresStore(SettingsTables, HistoryTables, JobTables, MemberTables):
+class PostgresStore(SettingsTables, HistoryTables, JobTables, MemberTables, ReferenceTables):
     """``Store`` over one PostgreSQL database; open with ``open_postgres``.
 
     ``pool``: the asyncpg pool, shared with the PostgreSQL runtime (borrowers leave no

@@ -10,7 +10,7 @@ statement is a round trip between the loop and the thread, and measured here a j
 connection (WAL), so they never queue behind a multi-MB blob write.
 
 Blob garbage collection runs inside the transaction that deletes turns or jobs: a
-blob goes when no turn and no job refers to it and nobody has put it for
+blob goes when no turn, job or reference refers to it and nobody has put it for
 ``blob_grace`` seconds. The grace covers the gap between ``put_blob`` and the
 ``append_turn`` / ``update_job`` that will refer to it, which a concurrent reset in
 another channel could otherwise fall into. The sweep uses the reference indexes and
@@ -181,7 +181,8 @@ class SQLiteBase(Driver):
         cur = conn.execute(
             "DELETE FROM blobs WHERE touched_at <= ?"
             " AND NOT EXISTS (SELECT 1 FROM turn_blobs t WHERE t.sha256 = blobs.sha256)"
-            " AND NOT EXISTS (SELECT 1 FROM job_blobs j WHERE j.sha256 = blobs.sha256)",
+            " AND NOT EXISTS (SELECT 1 FROM job_blobs j WHERE j.sha256 = blobs.sha256)"
+            " AND NOT EXISTS (SELECT 1 FROM reference_images r WHERE r.sha256 = blobs.sha256)",
             (self._grace_cutoff(),),
         )
         if cur.rowcount:

@@ -64,7 +64,9 @@ class MemberTables(SQLiteBase):
                     f"DELETE FROM blobs WHERE sha256 IN ({placeholders(len(used))})"
                     " AND touched_at <= ?"
                     " AND NOT EXISTS (SELECT 1 FROM turn_blobs t WHERE t.sha256 = blobs.sha256)"
-                    " AND NOT EXISTS (SELECT 1 FROM job_blobs j WHERE j.sha256 = blobs.sha256)",
+                    " AND NOT EXISTS (SELECT 1 FROM job_blobs j WHERE j.sha256 = blobs.sha256)"
+                    " AND NOT EXISTS"
+                    " (SELECT 1 FROM reference_images r WHERE r.sha256 = blobs.sha256)",
                     (*used, job.finished_at if job.finished_at is not None else now),
                 )
                 blobs = cur.rowcount

@@ -141,6 +141,21 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
             updated_at REAL NOT NULL
         )""",
     ),
+    8: (
+        # The reference library (/ref): a member's images (scope 'member', owner the user
+        # id) and a server's (scope 'server', owner the guild id), by lower-case name. The
+        # blob sweep keeps every blob a row names, so a reference outlives jobs and history.
+        """CREATE TABLE reference_images (
+            scope TEXT NOT NULL CHECK (scope IN ('member', 'server')),
+            owner_id INTEGER NOT NULL,
+            name TEXT NOT NULL,
+            sha256 TEXT NOT NULL REFERENCES blobs (sha256),
+            added_by INTEGER NOT NULL,
+            created_at REAL NOT NULL,
+            PRIMARY KEY (scope, owner_id, name)
+        )""",
+        "CREATE INDEX reference_images_by_sha ON reference_images (sha256)",
+    ),
 }
 
 LATEST_VERSION = max(MIGRATIONS)

@@ -13,12 +13,13 @@ from bot.storage.driver import DEFAULT_BLOB_GRACE
 from bot.storage.sqlite.history import HistoryTables
 from bot.storage.sqlite.jobs import JobTables
 from bot.storage.sqlite.members import MemberTables
+from bot.storage.sqlite.references import ReferenceTables
 from bot.storage.sqlite.settings import SettingsTables
 
 _PREFIX = "sqlite:///"
 
 
-class SQLiteStore(SettingsTables, HistoryTables, JobTables, MemberTables):
+class SQLiteStore(SettingsTables, HistoryTables, JobTables, MemberTables, ReferenceTables):
     """``Store`` over one SQLite file (or ``:memory:``); open with ``SQLiteStore.open``."""
 
 

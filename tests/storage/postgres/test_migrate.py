@@ -97,6 +97,12 @@ async def _fill(store: Store) -> dict:
         ratio_honoured=None,
     )
     await store.set_meta("commands", "hash-1")
+    # A reference whose blob nothing else holds: it must arrive and be kept.
+    alone = await store.put_blob(b"reference only", "image/jpeg", 4, 4)
+    for scope, owner in (("member", 9), ("server", 1)):
+        await store.add_reference(
+            scope=scope, owner_id=owner, name="rex", sha256=alone.sha256, added_by=9, limit=5
+        )
     return {"blobs": (big, small, raw_only), "turn_ids": turn_ids, "job_ids": [j.id for j in jobs]}
 
 
@@ -114,6 +120,8 @@ async def _everything(store: Store, made: dict) -> dict:
         "meta": await store.get_meta("commands"),
         "preferences": [await store.get_preferences(u) for u in (9, 10)],
         "counts": await store.count_jobs(guild_id=1, user_id=None, since=0),
+        "references": await store.resolve_references(guild_id=1, user_id=9, names=["rex"]),
+        "server_references": await store.list_references(scope="server", owner_id=1),
     }
 
 
@@ -129,9 +137,10 @@ async def test_migrate_copies_everything_and_the_store_reads_it_back(
     code, out, err = await _cli("--to", postgres_url, cwd=tmp_path)
     assert (code, err.splitlines()[0].startswith("migrate: ")) == (0, True), err
     assert out.split() == [
-        *("guild_settings", "2", "blobs", "3", "blob_data", "3", "turns", "2"),
+        *("guild_settings", "2", "blobs", "4", "blob_data", "4", "turns", "2"),
         *("turn_blobs", "4", "jobs", "3", "job_blobs", "6", "usage", "2"),
         *("size_observations", "1", "meta", "1", "member_preferences", "1"),
+        *("reference_images", "2"),
     ]
     assert "same SECRET_KEY" in err
 
