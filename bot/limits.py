@@ -85,6 +85,9 @@ MAX_USER_JOBS = 20
 MAX_SERVER_JOBS = 200
 MAX_HOURLY = 10_000
 MAX_DAILY = 100_000
+# A server's monthly budget (/settings budget), in dollars: far above what a Discord
+# server spends on images, low enough that a mistyped amount stands out.
+MAX_MONTHLY_BUDGET = 100_000
 # HTTP connections open at once, per pool (bot.transport: one for the bot's gateway and
 # Discord's files, one for servers' own gateways). None per host: a gateway gets one
 # connection per job in flight. The total is what one server at MAX_SERVER_JOBS can

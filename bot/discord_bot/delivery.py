@@ -293,9 +293,13 @@ class Progress:
         interaction: discord.Interaction[Any],
         label: str = "Generating…",
         interval: float | None = None,
+        *,
+        note: str | None = None,
     ) -> None:
         self.interaction = interaction
         self.label = label
+        # A line under the elapsed time (the estimated cost), shown from the first edit.
+        self.note = note
         self.interval = interval or PROGRESS_INTERVAL
         self._task: asyncio.Task[None] | None = None
         self._start = time.monotonic()
@@ -312,8 +316,10 @@ class Progress:
     def content(self) -> str:
         # The label first: the member sees what was asked, then why nothing moves yet.
         if self._waiting:
-            return f"{self.label} {WAITING_FOR_CHANNEL}"
-        return f"{self.label} {int(time.monotonic() - self._start)} s"
+            line = f"{self.label} {WAITING_FOR_CHANNEL}"
+        else:
+            line = f"{self.label} {int(time.monotonic() - self._start)} s"
+        return f"{line}\n-# {self.note}" if self.note else line
 
     async def _tick(self) -> None:
         while True:
@@ -332,6 +338,8 @@ class Progress:
 
     async def __aenter__(self) -> Progress:
         self._start = time.monotonic()
+        if self.note:  # the estimate is news at once, not after the first interval
+            self._changed.set()
         self._task = asyncio.get_running_loop().create_task(self._tick(), name="progress")
         return self
 

@@ -125,7 +125,7 @@ async def run_for_interaction(
     )
     async with bot.jobs.admit(spec, settings) as job:
         acknowledged = interaction.response.is_done() or await _acknowledge(interaction)
-        progress = Progress(interaction, label) if acknowledged else None
+        progress = Progress(interaction, label, note=job.estimate_line) if acknowledged else None
 
         async def publish(outcome: JobOutcome) -> None:
             if progress is not None:

@@ -39,11 +39,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from bot.costs import estimate_line, month_start
 from bot.errors import GatewayError, ImagineError, LimitReached
 from bot.gateway.addresses import gateway_address
 from bot.gateway.dialects import sends_size_fields
@@ -62,7 +64,7 @@ from bot.jobs.spec import (
     supports_sizes,
 )
 from bot.limits import MAX_DOWNLOAD_BYTES, effective_quota
-from bot.runtime.base import ChainPlace, Quota, Slot
+from bot.runtime.base import Budget, ChainPlace, Quota, Slot
 from bot.storage.base import GuildSettings, JobRecord, TurnRecord
 from bot.storage.errors import JobFenced, StorageUnavailable
 from bot.types import GatewayConfig, ImageRequest, ImageResult, Usage
@@ -100,6 +102,7 @@ class Job:
         settings: GuildSettings,
         place: ChainPlace,
         slots: Sequence[Slot],
+        estimate: float | None = None,
     ) -> None:
         self._runner = runner
         self.spec = spec
@@ -107,6 +110,14 @@ class Job:
         self._place = place
         self._slots = tuple(slots)
         self._ran = False
+        # Dollars, before the gateway call (bot.costs); None: the model has no price.
+        self.estimate = estimate
+
+    @property
+    def estimate_line(self) -> str | None:
+        """ "Estimated cost: about $0.96" for the jobs that cost most (4K, count > 1)."""
+        size = self._runner.asked_size(self.spec, self.settings)
+        return estimate_line(self.estimate, size, self.spec.count)
 
     async def run(
         self,
@@ -171,7 +182,8 @@ class JobRunner:
             spec.channel_id, reads=spec.history or spec.use_latest, new_chain=spec.new_chain
         )
         try:
-            slots = await self._acquire(spec, settings)
+            estimate = self.estimate(spec, settings)
+            slots = await self._acquire(spec, settings, self.budget(settings, estimate))
             # The job is the slots' owner's: a process that was taken over stops it by that id.
             owner = slots[0].owner or runtime.owner
             for slot in slots:
@@ -179,20 +191,26 @@ class JobRunner:
             try:
                 async with runtime.tasks.job(owner):
                     with trimmed_when_idle():
-                        yield Job(self, spec, settings, place, slots)
+                        yield Job(self, spec, settings, place, slots, estimate)
             finally:
                 for slot in slots:
                     await runtime.admissions.release(slot)
         finally:
             place.close()
 
-    async def _acquire(self, spec: JobSpec, settings: GuildSettings) -> list[Slot]:
-        """One slot per image, all or none: each is checked as one image in flight and quotas."""
+    async def _acquire(
+        self, spec: JobSpec, settings: GuildSettings, budget: Budget | None = None
+    ) -> list[Slot]:
+        """One slot per image, all or none: each is checked as one image in flight and quotas.
+
+        The first slot carries the whole job's ``budget`` check and estimate, so a job
+        that does not fit the budget is refused whole, with the budget's sentence.
+        """
         admissions = self.services.runtime.admissions
         quotas = self.quotas(settings)
         slots: list[Slot] = []
         try:
-            for _ in range(spec.count):
+            for n in range(spec.count):
                 slots.append(
                     await admissions.acquire(
                         user_id=spec.user_id,
@@ -200,6 +218,7 @@ class JobRunner:
                         user_limit=settings.user_concurrency,
                         guild_limit=settings.guild_concurrency,
                         quotas=quotas,
+                        **({"budget": budget} if budget is not None and n == 0 else {}),
                     )
                 )
         except BaseException as exc:
@@ -214,6 +233,28 @@ class JobRunner:
                 f"each image): ask for count:{fit}, or try again later."
             ) from exc
         return slots
+
+    # -- costs (bot.costs) ---------------------------------------------------------
+    def asked_size(self, spec: JobSpec, settings: GuildSettings) -> str | None:
+        """The size the job asks for, as priced: None (1K) for a model that makes 1K only."""
+        size = spec.image_size or settings.image_size
+        return size if supports_sizes(self._model(spec, settings)) else None
+
+    def _model(self, spec: JobSpec, settings: GuildSettings) -> str:
+        return spec.model or settings.model or self.services.settings.image.model
+
+    def estimate(self, spec: JobSpec, settings: GuildSettings) -> float | None:
+        """What the job should cost (dollars): each image at the asked size; None: no price."""
+        prices = self.services.settings.prices
+        model = self._model(spec, settings)
+        return prices.estimate(model, self.asked_size(spec, settings), spec.count)
+
+    def budget(self, settings: GuildSettings, estimate: float | None) -> Budget | None:
+        """The server's monthly budget for this job (None: no budget set)."""
+        if settings.monthly_budget is None:
+            return None
+        since = month_start(time.time())
+        return Budget(limit=settings.monthly_budget, since=since, estimate=estimate or 0.0)
 
     async def reset_chain(self, channel_id: int) -> int:
         """Forget the channel's chain, and the turns of jobs sent before; the turns removed.
@@ -433,11 +474,18 @@ class JobRunner:
                 tokens = usage.total_tokens or (usage.prompt_tokens or 0) + (
                     usage.completion_tokens or 0
                 )
+            cost = self.services.settings.prices.cost(
+                outcome.model, job.params.get("image_size"), images=len(outputs), usage=usage
+            )
             await store.record_usage(
-                guild_id=spec.guild_id, user_id=spec.user_id, images=len(outputs), tokens=tokens
+                guild_id=spec.guild_id,
+                user_id=spec.user_id,
+                images=len(outputs),
+                tokens=tokens,
+                cost=cost or 0.0,
             )
             done: dict[str, Any] = {"outputs": [o.sha256 for o in outputs], "text": result.text}
-            changes: dict[str, Any] = {}
+            changes: dict[str, Any] = {} if cost is None else {"cost": cost}
             if spec.count > 1:
                 # By number, so a per-image button finds its image after a restart.
                 shas = dict(zip(outcome.numbers, (o.sha256 for o in outputs), strict=True))

@@ -14,12 +14,14 @@ from bot.limits import DEFAULT_OWNER
 from bot.runtime.base import (
     IDENTIFY_INTERVAL,
     Admissions,
+    Budget,
     ChainPlace,
     Chains,
     Claims,
     IdentifyPacer,
     JobCounts,
     Leases,
+    Ledger,
     ModelCache,
     Presence,
     Quota,
@@ -47,12 +49,14 @@ __all__ = [
     "IDENTIFY_INTERVAL",
     "MAINTENANCE_LEASE",
     "Admissions",
+    "Budget",
     "ChainPlace",
     "Chains",
     "Claims",
     "IdentifyPacer",
     "JobCounts",
     "Leases",
+    "Ledger",
     "ModelCache",
     "Presence",
     "Quota",
@@ -103,7 +107,7 @@ class Runtime:
 
 def local_runtime(
     *,
-    counts: JobCounts | None = None,
+    counts: Ledger | None = None,
     owner: str = DEFAULT_OWNER,
     model_cache_ttl: float = MODEL_CACHE_TTL,
 ) -> Runtime:

@@ -38,6 +38,20 @@ class Quota:
     refusal: str
 
 
+@dataclass(frozen=True)
+class Budget:
+    """A server's monthly budget: the job's ``estimate`` may not take the month past ``limit``.
+
+    Dollars. ``since``: the first second of the month (``bot.costs.month_start``). The
+    month's spend is the store's (``Spending``) plus the estimates of the server's slots
+    in flight, whose cost is not recorded yet.
+    """
+
+    limit: float
+    since: float
+    estimate: float
+
+
 @dataclass
 class Slot:
     """A job slot ``Admissions.acquire`` took; ``attach`` the job once its row exists."""
@@ -48,6 +62,8 @@ class Slot:
     job_id: int | None = None
     # The owner id the slot was taken under: the job's owner ("" for ``Runtime.owner``).
     owner: str = ""
+    # What its job is estimated to cost (dollars), counted toward budgets while in flight.
+    estimate: float = 0.0
 
 
 class JobCounts(Protocol):
@@ -58,6 +74,16 @@ class JobCounts(Protocol):
     ) -> int: ...
 
 
+class Spending(Protocol):
+    """Where budgets read the month's recorded cost (a ``Store`` is one)."""
+
+    async def spend(self, *, guild_id: int, since: float) -> float: ...
+
+
+class Ledger(JobCounts, Spending, Protocol):
+    """What admissions read from the store: job rows for quotas, usage for budgets."""
+
+
 class Admissions(Protocol):
     """Jobs in flight per member and per server, and quotas; refuses at once, never queues.
 
@@ -66,6 +92,12 @@ class Admissions(Protocol):
     count, so N requests admitted together cannot all pass the last free image. A job
     row that commits just before its slot learns its id is counted twice for that
     moment: an early refusal, never an overshoot.
+
+    Decision, budgets: the same exclusion covers a server's monthly budget. Its spend is
+    the cost recorded in usage plus the estimates of every slot of the server in flight
+    (a job records its cost before its slots go, so a finished job counted in both is an
+    early refusal, never an overshoot); the slots are read before the usage for the same
+    reason as the rows.
     """
 
     def in_flight(self, *, user_id: int | None = None, guild_id: int | None = None) -> int:
@@ -80,10 +112,12 @@ class Admissions(Protocol):
         user_limit: int,
         guild_limit: int,
         quotas: Sequence[Quota] = (),
+        budget: Budget | None = None,
     ) -> Slot:
         """Take a slot, or raise ``LimitReached`` with the sentence the member reads.
 
-        Quotas are checked first, in order, then the member's limit, then the server's.
+        Quotas are checked first, in order, then the server's ``budget`` (the slot then
+        carries its ``estimate``), then the member's limit, then the server's.
         """
         ...
 

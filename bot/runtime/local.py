@@ -11,8 +11,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Seque
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
-from bot.runtime.admission import check_limits, check_quotas
-from bot.runtime.base import JobCounts, Quota, ReportInterrupted, Slot
+from bot.runtime.admission import check_budget, check_limits, check_quotas
+from bot.runtime.base import Budget, Ledger, Quota, ReportInterrupted, Slot
 from bot.runtime.keyed import KeyedLocks
 from bot.runtime.places import ClosingPlace
 
@@ -25,12 +25,12 @@ CLOSE_WAIT_SECONDS = 10.0
 class LocalAdmissions:
     """Slots in memory; a member's count spans servers (see ``bot.runtime.base``).
 
-    Quotas count job rows through ``counts`` (the store); the slot count, the rows and
-    the take happen under the server's lock, so admissions awaiting the store in
-    between cannot pass a quota together.
+    Quotas count job rows through ``counts`` (the store), budgets its usage; the slot
+    count, the store's answers and the take happen under the server's lock, so
+    admissions awaiting the store in between cannot pass a quota or a budget together.
     """
 
-    def __init__(self, counts: JobCounts | None = None) -> None:
+    def __init__(self, counts: Ledger | None = None) -> None:
         self._counts = counts
         self._slots: dict[int, Slot] = {}
         self._ids = itertools.count(1)
@@ -53,9 +53,10 @@ class LocalAdmissions:
         user_limit: int,
         guild_limit: int,
         quotas: Sequence[Quota] = (),
+        budget: Budget | None = None,
     ) -> Slot:
         """Take a job slot now, or refuse at once: a busy answer beats silent queueing."""
-        if not quotas:  # nothing awaited: atomic on the event loop
+        if not quotas and budget is None:  # nothing awaited: atomic on the event loop
             return self._take(user_id, guild_id, user_limit, guild_limit)
         async with self._locks(guild_id):
             pending = [s for s in self._slots.values() if s.job_id is None]
@@ -68,7 +69,12 @@ class LocalAdmissions:
                 pending_user=sum(1 for s in in_guild if s.user_id == user_id),
                 pending_guild=len(in_guild),
             )
-            return self._take(user_id, guild_id, user_limit, guild_limit)
+            # The slots' estimates before the spend (bot.runtime.base.Admissions).
+            flying = sum(s.estimate for s in self._slots.values() if s.guild_id == guild_id)
+            await check_budget(self._counts, budget, guild_id=guild_id, in_flight=flying)
+            slot = self._take(user_id, guild_id, user_limit, guild_limit)
+            slot.estimate = budget.estimate if budget is not None else 0.0
+            return slot
 
     def _take(self, user_id: int, guild_id: int | None, user_limit: int, guild_limit: int) -> Slot:
         check_limits(

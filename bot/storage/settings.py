@@ -8,6 +8,7 @@ every guild that never chose otherwise (Red's Config does the same).
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
@@ -20,6 +21,7 @@ from bot.limits import (
     MAX_HISTORY_TURNS,
     MAX_HOURLY,
     MAX_KEY_CIPHERTEXT,
+    MAX_MONTHLY_BUDGET,
     MAX_SERVER_JOBS,
     MAX_URL_CHARS,
     MAX_USER_JOBS,
@@ -105,6 +107,23 @@ def _channels(name: str, value: Any) -> Any:
     return ids
 
 
+def _dollars(name: str, value: Any) -> Any:
+    """An amount of dollars, to the cent (a budget), or None."""
+    if value is None:
+        return None
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or not 0 <= value <= MAX_MONTHLY_BUDGET
+    ):
+        raise InvalidSetting(
+            f"{name} must be an amount of dollars from 0 to {MAX_MONTHLY_BUDGET:,} or None, "
+            f"got {value!r}"
+        )
+    return round(float(value), 2)
+
+
 VALIDATORS: dict[str, Validator] = {
     "model": _model,
     "aspect_ratio": _choice(ASPECT_RATIOS + EXTREME_ASPECT_RATIOS),
@@ -122,6 +141,7 @@ VALIDATORS: dict[str, Validator] = {
     "guild_hourly": int_range(0, MAX_HOURLY, nullable=True),
     "guild_daily": int_range(0, MAX_DAILY, nullable=True),
     "max_count": int_range(1, MAX_COUNT),
+    "monthly_budget": _dollars,
 }
 
 

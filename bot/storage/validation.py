@@ -32,6 +32,7 @@ JOB_FIELDS = frozenset(
         "finished_at",
         "counted",
         "images",
+        "cost",
     }
 )
 MAX_BATCH = 10_000
@@ -60,6 +61,18 @@ def check_count(name: str, value: Any) -> int:
     if not _is_int(value) or value < 0:
         raise InvalidValue(f"{name} must be a whole number >= 0, got {value!r}")
     return int(value)
+
+
+def check_cost(name: str, value: Any) -> float:
+    """A cost in dollars: a finite number of 0 or more."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value < 0
+    ):
+        raise InvalidValue(f"{name} must be a number of dollars >= 0, got {value!r}")
+    return float(value)
 
 
 def without_nul(text: str) -> str:
@@ -226,6 +239,8 @@ def check_job_changes(changes: Mapping[str, Any]) -> dict[str, Any]:
             values[name] = value
         elif name == "images":
             values[name] = check_count(name, value)
+        elif name == "cost":
+            values[name] = None if value is None else check_cost(name, value)
         else:  # started_at, finished_at
             values[name] = None if value is None else check_time(name, value)
     return values

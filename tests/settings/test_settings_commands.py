@@ -20,6 +20,7 @@ SUBCOMMANDS = {
     "channels",
     "limits",
     "usage",
+    "budget",
 }
 MEMBER_PERMS = discord.Permissions(send_messages=True)
 
@@ -45,6 +46,7 @@ async def test_members_without_manage_server_are_refused_by_the_bot(harness: Har
         "channels": {"action": "add"},
         "limits": {"user_jobs": 9, "server_jobs": 50},
         "usage": {},
+        "budget": {"amount": "5"},
     }
     for command, options in attempts.items():
         state = await harness.run(command, options, member=harness.member)
