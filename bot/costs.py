@@ -8,7 +8,6 @@ a model the table does not know has no price (None), and counts as nothing.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.errors import ConfigError
+from bot.limits import is_amount
 from bot.prices import CURRENCY, DEFAULT_PRICES
 from bot.types import IMAGE_SIZES, Usage
 
@@ -115,12 +115,7 @@ def estimate_line(estimate: float | None, size: str | None, count: int) -> str |
 
 
 def _price(where: str, value: Any) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(value)
-        or not 0 <= value <= MAX_PRICE
-    ):
+    if not is_amount(value, MAX_PRICE):
         raise ValueError(
             f"{where} must be a number of dollars from 0 to {MAX_PRICE:g}, got {value!r}"
         )

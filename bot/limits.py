@@ -8,6 +8,8 @@ from here, so a command's description, its validation and the stored value agree
 
 from __future__ import annotations
 
+import math
+
 MIB = 1024 * 1024
 
 # --------------------------------------------------------------------------- Discord's
@@ -106,6 +108,16 @@ def effective_quota(server: int | None, operator: int | None) -> int | None:
     if operator is None:
         return server
     return operator if server is None else min(server, operator)
+
+
+def is_amount(value: object, highest: float = math.inf) -> bool:
+    """Whether ``value`` is an amount of dollars: a finite number from 0 to ``highest``."""
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and 0 <= value <= highest
+    )
 
 
 def is_model_name(name: str) -> bool:

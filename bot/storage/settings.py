@@ -8,7 +8,6 @@ every guild that never chose otherwise (Red's Config does the same).
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
@@ -25,6 +24,7 @@ from bot.limits import (
     MAX_SERVER_JOBS,
     MAX_URL_CHARS,
     MAX_USER_JOBS,
+    is_amount,
     is_model_name,
 )
 from bot.storage.base import SETTING_NAMES, GuildSettings
@@ -111,12 +111,7 @@ def _dollars(name: str, value: Any) -> Any:
     """An amount of dollars, to the cent (a budget), or None."""
     if value is None:
         return None
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(value)
-        or not 0 <= value <= MAX_MONTHLY_BUDGET
-    ):
+    if not is_amount(value, MAX_MONTHLY_BUDGET):
         raise InvalidSetting(
             f"{name} must be an amount of dollars from 0 to {MAX_MONTHLY_BUDGET:,} or None, "
             f"got {value!r}"

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from bot.gateway.turns import blob_refs
+from bot.limits import is_amount
 from bot.storage.base import JOB_STATES, OWNER_PATTERN, TurnRecord
 from bot.storage.errors import InvalidValue
 
@@ -65,12 +66,7 @@ def check_count(name: str, value: Any) -> int:
 
 def check_cost(name: str, value: Any) -> float:
     """A cost in dollars: a finite number of 0 or more."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(value)
-        or value < 0
-    ):
+    if not is_amount(value):
         raise InvalidValue(f"{name} must be a number of dollars >= 0, got {value!r}")
     return float(value)
 
