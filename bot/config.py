@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from bot.costs import DEFAULT_TABLE, PriceTable, load_prices
 from bot.errors import ConfigError
 from bot.limits import (
     DEFAULT_MAX_INPUT_BYTES,
@@ -243,6 +244,8 @@ class BotSettings:
     # SHARD_COUNT / SHARD_IDS; None: one unsharded connection, as Discord allows below
     # 2,500 servers.
     sharding: Sharding | None = None
+    # What each model costs (bot.prices, with PRICES_FILE's models over it).
+    prices: PriceTable = DEFAULT_TABLE
 
 
 def load_image_settings(env: Mapping[str, str] | None = None) -> ImageSettings:
@@ -398,4 +401,5 @@ def load_bot_settings(env: Mapping[str, str] | None = None) -> BotSettings:
         quotas=load_quotas(env),
         image=image,
         sharding=load_sharding(env, database_url),
+        prices=load_prices(_get(env, "PRICES_FILE")),
     )

@@ -9,6 +9,7 @@ today) only parse their input and print the answers.
 from __future__ import annotations
 
 import ipaddress
+import math
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from bot.limits import (
     MAX_DAILY,
     MAX_HOURLY,
     MAX_MODEL_NAME_CHARS,
+    MAX_MONTHLY_BUDGET,
     MAX_QUEUE,
     MAX_SERVER_JOBS,
     MAX_URL_CHARS,
@@ -43,6 +45,7 @@ __all__ = [
     "check_limits",
     "choose_gateway",
     "limit_changes",
+    "parse_budget",
     "remove_channel",
     "validate_api_key",
     "validate_gateway_url",
@@ -109,6 +112,26 @@ def validate_gateway_url(raw: str, *, allow_private: bool) -> str:
     if port is None:
         netloc = netloc.rstrip(":")
     return urlunsplit((scheme, netloc, parts.path.rstrip("/"), "", ""))
+
+
+BUDGET_OFF = "off"
+
+
+def parse_budget(raw: str) -> float | None:
+    """A monthly budget an admin typed ("25", "$12.50"), in dollars; None for ``off``."""
+    text = raw.strip().lower()
+    if text == BUDGET_OFF:
+        return None
+    try:
+        amount = float(text.removeprefix("$").replace(",", ""))
+    except ValueError:
+        amount = math.nan
+    if not math.isfinite(amount) or not 0 <= amount <= MAX_MONTHLY_BUDGET:
+        raise InvalidSetting(
+            f"Give the budget in dollars, from 0 to {MAX_MONTHLY_BUDGET:,} (like `25` or "
+            f"`12.50`), or `{BUDGET_OFF}` for no budget."
+        )
+    return round(amount, 2)
 
 
 def validate_model_name(raw: str) -> str | None:

@@ -8,6 +8,8 @@ from here, so a command's description, its validation and the stored value agree
 
 from __future__ import annotations
 
+import math
+
 MIB = 1024 * 1024
 
 # --------------------------------------------------------------------------- Discord's
@@ -95,6 +97,9 @@ DEFAULT_QUEUE = 10
 MAX_QUEUE = 100
 MAX_HOURLY = 10_000
 MAX_DAILY = 100_000
+# A server's monthly budget (/settings budget), in dollars: far above what a Discord
+# server spends on images, low enough that a mistyped amount stands out.
+MAX_MONTHLY_BUDGET = 100_000
 # HTTP connections open at once, per pool (bot.transport: one for the bot's gateway and
 # Discord's files, one for servers' own gateways). None per host: a gateway gets one
 # connection per job in flight. The total is what one server at MAX_SERVER_JOBS can
@@ -113,6 +118,16 @@ def effective_quota(server: int | None, operator: int | None) -> int | None:
     if operator is None:
         return server
     return operator if server is None else min(server, operator)
+
+
+def is_amount(value: object, highest: float = math.inf) -> bool:
+    """Whether ``value`` is an amount of dollars: a finite number from 0 to ``highest``."""
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and 0 <= value <= highest
+    )
 
 
 def is_model_name(name: str) -> bool:

@@ -56,7 +56,16 @@ class Table:
         return self.source or self.name
 
 
-_TIMES = ("created_at", "updated_at", "touched_at", "started_at", "finished_at", "seen_at")
+# Times, and costs in dollars: an integral REAL comes back from SQLite as an int.
+_TIMES = (
+    "created_at",
+    "updated_at",
+    "touched_at",
+    "started_at",
+    "finished_at",
+    "seen_at",
+    "cost",
+)
 _AS_FLOAT: dict[str, Callable[[Any], Any]] = {name: _float for name in _TIMES}
 
 # In the order the foreign keys need.
@@ -109,12 +118,13 @@ TABLES: tuple[Table, ...] = (
             "counted",
             "owner",
             "images",
+            "cost",
         ),
         {**_AS_FLOAT, "counted": bool},
         identity="id",
     ),
     Table("job_blobs", ("job_id", "sha256")),
-    Table("usage", ("guild_id", "user_id", "day", "jobs", "images", "tokens")),
+    Table("usage", ("guild_id", "user_id", "day", "jobs", "images", "tokens", "cost")),
     Table(
         "size_observations",
         (

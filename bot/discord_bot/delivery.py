@@ -336,7 +336,8 @@ class Progress:
     ``waiting(True)`` shows that the job waits for another one in the channel, and
     ``waiting(False)`` switches back to the elapsed time; both are shown at once.
     ``queued(text)`` shows the job's place in the server's line (``queued(None)``: it
-    started). ``view`` (the Cancel button) goes with the first edit, made at once.
+    started). ``view`` (the Cancel button) goes with the first edit, made at once, as
+    does ``note`` (the estimated cost), a line kept under the place or the elapsed time.
     ``preview(p)``: the model's latest thought (``bot.discord_bot.live_preview``); once
     one shows, edits keep ``PREVIEW_INTERVAL`` apart and only the latest state is sent.
     """
@@ -347,9 +348,13 @@ class Progress:
         label: str = "Generating…",
         interval: float | None = None,
         view: discord.ui.View | None = None,
+        *,
+        note: str | None = None,
     ) -> None:
         self.interaction = interaction
         self.label = label
+        # A line under the elapsed time (the estimated cost), shown from the first edit.
+        self.note = note
         self.interval = interval or PROGRESS_INTERVAL
         self._task: asyncio.Task[None] | None = None
         self._start = time.monotonic()
@@ -383,13 +388,17 @@ class Progress:
         self._changed.set()
 
     def content(self) -> str:
-        # The label first: the member sees what was asked, then why nothing moves yet.
+        # The label first: the member sees what was asked, then why nothing moves yet; the
+        # note (the estimated cost) under it from the first edit, in line or running.
         if self._line is not None:
-            return f"{self.label} {self._line}"
+            return f"{self.label} {self._line}" + self._note()
         if self._waiting:
-            return f"{self.label} {WAITING_FOR_CHANNEL}"
+            return f"{self.label} {WAITING_FOR_CHANNEL}" + self._note()
         elapsed = f"{self.label} {int(time.monotonic() - self._start)} s"
-        return elapsed + live_preview.thought_line(self._thought)
+        return elapsed + self._note() + live_preview.thought_line(self._thought)
+
+    def _note(self) -> str:
+        return f"\n-# {self.note}" if self.note else ""
 
     async def _spaced(self) -> None:
         """Once previews show, not before ``PREVIEW_INTERVAL`` after the last edit."""
@@ -440,8 +449,8 @@ class Progress:
 
     async def __aenter__(self) -> Progress:
         self._start = time.monotonic()
-        if self._view is not None:
-            self._changed.set()  # the Cancel button at once
+        if self._view is not None or self.note:
+            self._changed.set()  # the Cancel button and the estimate at once
         self._task = asyncio.get_running_loop().create_task(self._tick(), name="progress")
         return self
 

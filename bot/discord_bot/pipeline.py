@@ -138,7 +138,9 @@ async def run_for_interaction(
             interaction, ephemeral=spec.private
         )
         progress = (
-            Progress(interaction, label, view=cancel_view(job.record.id)) if acknowledged else None
+            Progress(interaction, label, view=cancel_view(job.record.id), note=job.estimate_line)
+            if acknowledged
+            else None
         )
 
         async def publish(outcome: JobOutcome) -> None:

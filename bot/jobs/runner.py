@@ -47,11 +47,13 @@ import asyncio
 import contextlib
 import functools
 import logging
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from bot.costs import estimate_line, month_start
 from bot.errors import GatewayError, ImagineError, JobCancelled, LimitReached, QuotaReached
 from bot.gateway.addresses import gateway_address
 from bot.gateway.dialects import sends_size_fields
@@ -72,7 +74,7 @@ from bot.jobs.spec import (
     supports_sizes,
 )
 from bot.limits import MAX_DOWNLOAD_BYTES, MAX_QUEUE, effective_quota
-from bot.runtime.base import CancelWatch, ChainPlace, OnPlace, Quota, Ticket
+from bot.runtime.base import Budget, CancelWatch, ChainPlace, OnPlace, Quota, Ticket
 from bot.storage.base import GuildSettings, JobRecord, TurnRecord
 from bot.storage.errors import JobFenced, StorageUnavailable
 from bot.types import GatewayConfig, ImageRequest, ImageResult, Usage
@@ -111,6 +113,7 @@ class Job:
         place: ChainPlace,
         ticket: Ticket,
         record: JobRecord,
+        estimate: float | None = None,
     ) -> None:
         self._runner = runner
         self.spec = spec
@@ -119,6 +122,14 @@ class Job:
         self._place = place
         self._ticket = ticket
         self._ran = False
+        # Dollars, before the gateway call (bot.costs); None: the model has no price.
+        self.estimate = estimate
+
+    @property
+    def estimate_line(self) -> str | None:
+        """ "Estimated cost: about $0.96" for the jobs that cost most (4K, count > 1)."""
+        size = self._runner.asked_size(self.spec, self.settings)
+        return estimate_line(self.estimate, size, self.spec.count)
 
     async def run(
         self,
@@ -221,7 +232,8 @@ class JobRunner:
             new_chain=spec.new_chain and not spec.private,
         )
         try:
-            ticket = await self._enter(spec, settings, queued)
+            estimate = self.estimate(spec, settings)
+            ticket = await self._enter(spec, settings, queued, estimate)
             try:
                 # The job is its slots' owner's: a process that was taken over stops it by that id.
                 owner = ticket.owner or runtime.owner
@@ -237,7 +249,7 @@ class JobRunner:
                     images=spec.count,
                 )
                 await ticket.attach(record.id)
-                job = Job(self, spec, settings, place, ticket, record)
+                job = Job(self, spec, settings, place, ticket, record, estimate)
                 try:
                     async with runtime.tasks.job(record.owner):
                         with trimmed_when_idle():
@@ -269,13 +281,19 @@ class JobRunner:
             )
 
     async def _enter(
-        self, spec: JobSpec, settings: GuildSettings, queued: JobRecord | None
+        self,
+        spec: JobSpec,
+        settings: GuildSettings,
+        queued: JobRecord | None,
+        estimate: float | None = None,
     ) -> Ticket:
-        """Start now or wait in line; a quota without room for every image refuses at once.
+        """Start now or wait in line; a quota without room for every image, or a budget
+        without room for the ``estimate``, refuses at once (never queued).
 
         A row taken over or left queued by a restart was counted when it came in: no
-        quota again, and no line cap (it was in line already).
+        quota or budget again (the member was told it is in line), and no line cap.
         """
+        budget = None if queued is not None else self.budget(settings, estimate)
         try:
             return await self.services.runtime.admissions.enter(
                 user_id=spec.user_id,
@@ -285,6 +303,7 @@ class JobRunner:
                 images=spec.count,
                 quotas=() if queued is not None else self.quotas(settings),
                 queue_limit=MAX_QUEUE if queued is not None else settings.queue_limit,
+                budget=budget,
             )
         except QuotaReached as exc:
             if spec.count == 1 or exc.room == 0:
@@ -294,6 +313,28 @@ class JobRunner:
                 f"fit now (the hourly and daily quotas count each image): ask for "
                 f"count:{exc.room}, or try again later."
             ) from exc
+
+    # -- costs (bot.costs) ---------------------------------------------------------
+    def asked_size(self, spec: JobSpec, settings: GuildSettings) -> str | None:
+        """The size the job asks for, as priced: None (1K) for a model that makes 1K only."""
+        size = spec.image_size or settings.image_size
+        return size if supports_sizes(self._model(spec, settings)) else None
+
+    def _model(self, spec: JobSpec, settings: GuildSettings) -> str:
+        return spec.model or settings.model or self.services.settings.image.model
+
+    def estimate(self, spec: JobSpec, settings: GuildSettings) -> float | None:
+        """What the job should cost (dollars): each image at the asked size; None: no price."""
+        prices = self.services.settings.prices
+        model = self._model(spec, settings)
+        return prices.estimate(model, self.asked_size(spec, settings), spec.count)
+
+    def budget(self, settings: GuildSettings, estimate: float | None) -> Budget | None:
+        """The server's monthly budget for this job (None: no budget set)."""
+        if settings.monthly_budget is None:
+            return None
+        since = month_start(time.time())
+        return Budget(limit=settings.monthly_budget, since=since, estimate=estimate or 0.0)
 
     async def reset_chain(self, channel_id: int) -> int:
         """Forget the channel's chain, and the turns of jobs sent before; the turns removed.
@@ -569,11 +610,18 @@ class JobRunner:
                 tokens = usage.total_tokens or (usage.prompt_tokens or 0) + (
                     usage.completion_tokens or 0
                 )
+            cost = self.services.settings.prices.cost(
+                outcome.model, job.params.get("image_size"), images=len(outputs), usage=usage
+            )
             await store.record_usage(
-                guild_id=spec.guild_id, user_id=spec.user_id, images=len(outputs), tokens=tokens
+                guild_id=spec.guild_id,
+                user_id=spec.user_id,
+                images=len(outputs),
+                tokens=tokens,
+                cost=cost or 0.0,
             )
             done: dict[str, Any] = {"outputs": [o.sha256 for o in outputs], "text": result.text}
-            changes: dict[str, Any] = {}
+            changes: dict[str, Any] = {} if cost is None else {"cost": cost}
             if spec.count > 1:
                 # By number, so a per-image button finds its image after a restart.
                 shas = dict(zip(outcome.numbers, (o.sha256 for o in outputs), strict=True))

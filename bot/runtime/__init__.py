@@ -14,6 +14,7 @@ from bot.limits import DEFAULT_OWNER
 from bot.runtime.base import (
     IDENTIFY_INTERVAL,
     Admissions,
+    Budget,
     Cancels,
     CancelWatch,
     ChainPlace,
@@ -22,6 +23,7 @@ from bot.runtime.base import (
     IdentifyPacer,
     JobCounts,
     Leases,
+    Ledger,
     ModelCache,
     Presence,
     Quota,
@@ -51,6 +53,7 @@ __all__ = [
     "IDENTIFY_INTERVAL",
     "MAINTENANCE_LEASE",
     "Admissions",
+    "Budget",
     "CancelWatch",
     "Cancels",
     "ChainPlace",
@@ -59,6 +62,7 @@ __all__ = [
     "IdentifyPacer",
     "JobCounts",
     "Leases",
+    "Ledger",
     "ModelCache",
     "Presence",
     "Quota",
@@ -111,7 +115,7 @@ class Runtime:
 
 def local_runtime(
     *,
-    counts: JobCounts | None = None,
+    counts: Ledger | None = None,
     owner: str = DEFAULT_OWNER,
     model_cache_ttl: float = MODEL_CACHE_TTL,
 ) -> Runtime:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
+from bot.costs import money
 from bot.errors import LimitReached, QuotaReached
-from bot.runtime.base import JobCounts, Quota
+from bot.runtime.base import Budget, JobCounts, Quota, Spending
 
 
 def _images(n: int) -> str:
@@ -118,3 +119,37 @@ def queue_full(*, member_held: bool, user_busy: int, guild_busy: int) -> LimitRe
     return LimitReached(
         f"This server already has {_images(guild_busy)} generating; try again in a moment."
     )
+
+
+def budget_refusal(budget: Budget, spent: float) -> str:
+    """What the member reads when the job's estimate does not fit what is left this month."""
+    left = max(0.0, round(budget.limit - spent, 6))
+    if left <= 0:
+        return (
+            f"This server has used its {money(budget.limit)} budget for this month. "
+            "Try again next month, or ask an admin to raise it."
+        )
+    return (
+        f"This would cost about {money(budget.estimate)}, and this server has "
+        f"{money(left)} left of its {money(budget.limit)} budget for this month. "
+        "Try a smaller size or fewer images, or ask an admin to raise the budget."
+    )
+
+
+async def check_budget(
+    spending: Spending | None, budget: Budget | None, *, guild_id: int | None, in_flight: float
+) -> None:
+    """Refuse when the recorded spend, the slots in flight and this job pass the budget.
+
+    ``in_flight``: the estimates of the server's slots, read before the spend (see
+    ``bot.runtime.base.Admissions``). Landing exactly on the budget is allowed.
+    """
+    if budget is None or guild_id is None:
+        return
+    if spending is None:
+        raise RuntimeError("budgets need the recorded spend: give the admissions a store")
+    spent = in_flight + await spending.spend(guild_id=guild_id, since=budget.since)
+    if round(spent + budget.estimate, 6) > round(budget.limit, 6) or (
+        budget.estimate == 0 and round(spent, 6) >= round(budget.limit, 6)
+    ):
+        raise LimitReached(budget_refusal(budget, spent))

@@ -38,6 +38,20 @@ class Quota:
     refusal: str
 
 
+@dataclass(frozen=True)
+class Budget:
+    """A server's monthly budget: the job's ``estimate`` may not take the month past ``limit``.
+
+    Dollars. ``since``: the first second of the month (``bot.costs.month_start``). The
+    month's spend is the store's (``Spending``) plus the estimates of the server's slots
+    in flight, whose cost is not recorded yet.
+    """
+
+    limit: float
+    since: float
+    estimate: float
+
+
 @dataclass
 class Slot:
     """A job slot ``Admissions.acquire`` took; ``attach`` the job once its row exists."""
@@ -48,6 +62,8 @@ class Slot:
     job_id: int | None = None
     # The owner id the slot was taken under: the job's owner ("" for ``Runtime.owner``).
     owner: str = ""
+    # What its job is estimated to cost (dollars), counted toward budgets while in flight.
+    estimate: float = 0.0
 
 
 class JobCounts(Protocol):
@@ -56,6 +72,16 @@ class JobCounts(Protocol):
     async def count_jobs(
         self, *, guild_id: int | None, user_id: int | None, since: float
     ) -> int: ...
+
+
+class Spending(Protocol):
+    """Where budgets read the month's recorded cost (a ``Store`` is one)."""
+
+    async def spend(self, *, guild_id: int, since: float) -> float: ...
+
+
+class Ledger(JobCounts, Spending, Protocol):
+    """What admissions read from the store: job rows for quotas, usage for budgets."""
 
 
 class Admissions(Protocol):
@@ -67,6 +93,12 @@ class Admissions(Protocol):
     count, so N requests admitted together cannot all pass the last free image. A job
     row that commits just before its slot learns its id is counted twice for that
     moment: an early refusal, never an overshoot.
+
+    Decision, budgets: the same exclusion covers a server's monthly budget. Its spend is
+    the cost recorded in usage plus the estimates of every slot of the server in flight
+    and of every job waiting in its line (a job records its cost before its slots go, so
+    a finished job counted in both is an early refusal, never an overshoot); the slots
+    are read before the usage for the same reason as the rows.
     """
 
     def in_flight(self, *, user_id: int | None = None, guild_id: int | None = None) -> int:
@@ -81,10 +113,12 @@ class Admissions(Protocol):
         user_limit: int,
         guild_limit: int,
         quotas: Sequence[Quota] = (),
+        budget: Budget | None = None,
     ) -> Slot:
         """Take a slot, or raise ``LimitReached`` with the sentence the member reads.
 
-        Quotas are checked first, in order, then the member's limit, then the server's.
+        Quotas are checked first, in order, then the server's ``budget`` (the slot then
+        carries its ``estimate``), then the member's limit, then the server's.
         """
         ...
 
@@ -98,11 +132,14 @@ class Admissions(Protocol):
         images: int = 1,
         quotas: Sequence[Quota] = (),
         queue_limit: int = 0,
+        budget: Budget | None = None,
     ) -> Ticket:
         """Start now or take a place in the server's line; refuse with ``LimitReached``.
 
-        Quotas refuse at once (a job over quota never waits; a waiting job counts toward
-        them like a slot). A job that cannot start waits behind the server's line
+        Quotas and the server's ``budget`` refuse at once, under the same exclusion (a
+        job over either never waits; a waiting job counts toward them like a slot: its
+        images toward quotas, its ``budget.estimate`` toward the budget, which its first
+        slot carries once it starts). A job that cannot start waits behind the server's line
         (``bot.runtime.admission.admissible`` has the order), unless ``queue_limit``
         jobs already wait there: then the refusal ``acquire`` gives. ``images`` slots
         are taken together (``fits``: a member or server with nothing in flight takes

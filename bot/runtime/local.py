@@ -14,12 +14,13 @@ from typing import Any
 from bot.runtime.admission import (
     Waiter,
     admissible,
+    check_budget,
     check_limits,
     check_quotas,
     fits,
     queue_full,
 )
-from bot.runtime.base import JobCounts, OnPlace, Quota, ReportInterrupted, Slot
+from bot.runtime.base import Budget, Ledger, OnPlace, Quota, ReportInterrupted, Slot
 from bot.runtime.keyed import KeyedLocks
 from bot.runtime.places import ClosingPlace
 
@@ -32,12 +33,12 @@ CLOSE_WAIT_SECONDS = 10.0
 class LocalAdmissions:
     """Slots in memory; a member's count spans servers (see ``bot.runtime.base``).
 
-    Quotas count job rows through ``counts`` (the store); the slot count, the rows and
-    the take happen under the server's lock, so admissions awaiting the store in
-    between cannot pass a quota together.
+    Quotas count job rows through ``counts`` (the store), budgets its usage; the slot
+    count, the store's answers and the take happen under the server's lock, so
+    admissions awaiting the store in between cannot pass a quota or a budget together.
     """
 
-    def __init__(self, counts: JobCounts | None = None) -> None:
+    def __init__(self, counts: Ledger | None = None) -> None:
         self._counts = counts
         self._slots: dict[int, Slot] = {}
         self._ids = itertools.count(1)
@@ -61,9 +62,10 @@ class LocalAdmissions:
         user_limit: int,
         guild_limit: int,
         quotas: Sequence[Quota] = (),
+        budget: Budget | None = None,
     ) -> Slot:
         """Take a job slot now, or refuse at once: a busy answer beats silent queueing."""
-        if not quotas:  # nothing awaited: atomic on the event loop
+        if not quotas and budget is None:  # nothing awaited: atomic on the event loop
             return self._take(user_id, guild_id, user_limit, guild_limit)
         async with self._locks(guild_id):
             pending = [s for s in self._slots.values() if s.job_id is None]
@@ -76,7 +78,13 @@ class LocalAdmissions:
                 pending_user=sum(1 for s in in_guild if s.user_id == user_id),
                 pending_guild=len(in_guild),
             )
-            return self._take(user_id, guild_id, user_limit, guild_limit)
+            # The estimates before the spend (bot.runtime.base.Admissions).
+            await check_budget(
+                self._counts, budget, guild_id=guild_id, in_flight=self._committed(guild_id)
+            )
+            slot = self._take(user_id, guild_id, user_limit, guild_limit)
+            slot.estimate = budget.estimate if budget is not None else 0.0
+            return slot
 
     def _take(self, user_id: int, guild_id: int | None, user_limit: int, guild_limit: int) -> Slot:
         check_limits(
@@ -98,6 +106,7 @@ class LocalAdmissions:
         images: int = 1,
         quotas: Sequence[Quota] = (),
         queue_limit: int = 0,
+        budget: Budget | None = None,
     ) -> LocalTicket:
         waiter = Waiter(
             user_id=user_id,
@@ -131,8 +140,14 @@ class LocalAdmissions:
                     pending_guild=pending_guild,
                     images=images,
                 )
+            if budget is not None:
+                # What the server's slots and its line will cost, before the spend (as the
+                # rows above): a job over budget is refused now, never queued.
+                await check_budget(
+                    self._counts, budget, guild_id=guild_id, in_flight=self._committed(guild_id)
+                )
             line = self._lines.setdefault(guild_id, [])
-            ticket = LocalTicket(self, waiter)
+            ticket = LocalTicket(self, waiter, budget.estimate if budget is not None else 0.0)
             if len(line) >= queue_limit and not self._starts_now(line, waiter):
                 user_busy = self._user_jobs.get(user_id, 0)
                 raise queue_full(
@@ -143,6 +158,11 @@ class LocalAdmissions:
             line.append(ticket)
             self._advance(guild_id)
             return ticket
+
+    def _committed(self, guild_id: int | None) -> float:
+        """The estimates of the server's slots in flight and of the jobs in its line."""
+        flying = sum(s.estimate for s in self._slots.values() if s.guild_id == guild_id)
+        return flying + sum(t.estimate for t in self._lines.get(guild_id, ()))
 
     def _starts_now(self, line: Sequence[LocalTicket], waiter: Waiter) -> bool:
         user_busy = {t.user_id: self._user_jobs.get(t.user_id, 0) for t in line}
@@ -165,6 +185,8 @@ class LocalAdmissions:
             ticket.slots = [self._add_slot(ticket.user_id, guild_id) for _ in range(ticket.images)]
             for slot in ticket.slots:
                 slot.job_id = ticket.job_id
+            # The first slot carries the whole job's estimate, as ``acquire``'s does.
+            ticket.slots[0].estimate = ticket.estimate
             ticket.moved(0)
         started = {id(line[i]) for i in starting}
         line[:] = [t for t in line if id(t) not in started]
@@ -210,9 +232,12 @@ class LocalAdmissions:
 class LocalTicket:
     """A job's admission in one process: its place in line, then its slots."""
 
-    def __init__(self, admissions: LocalAdmissions, waiter: Waiter) -> None:
+    def __init__(self, admissions: LocalAdmissions, waiter: Waiter, estimate: float = 0.0) -> None:
         self._admissions = admissions
         self.waiter = waiter
+        # What the job is estimated to cost (dollars): counted toward the budget while it
+        # waits, then carried by its first slot.
+        self.estimate = estimate
         self.user_id, self.guild_id, self.images = waiter.user_id, waiter.guild_id, waiter.images
         self.slots: list[Slot] = []
         self.job_id: int | None = None

@@ -44,6 +44,7 @@ class GuildSettings:
     max_count: int = DEFAULT_MAX_COUNT  # images one /imagine may ask for (count:)
     privacy: str = "members"  # bot.types.PRIVACY_MODES: who decides whether results are private
     queue_limit: int = DEFAULT_QUEUE  # jobs that may wait for room; 0: refused at once
+    monthly_budget: float | None = None  # dollars per calendar month (UTC); None: no budget
 
     @property
     def has_own_gateway(self) -> bool:
@@ -153,6 +154,8 @@ class JobRecord:
     owner: str = DEFAULT_OWNER  # the instance (INSTANCE_NAME) that runs it
     # What a counted job weighs in the quotas: one per image asked (/imagine count:N).
     images: int = 1
+    # What it cost in dollars (bot.costs), once it ended; None: not priced.
+    cost: float | None = None
 
 
 @dataclass(frozen=True)
@@ -161,6 +164,7 @@ class UsageRow:
     jobs: int
     images: int
     tokens: int
+    cost: float = 0.0  # dollars
 
 
 @dataclass(frozen=True)
@@ -323,7 +327,8 @@ class Store(Protocol):
         self, job_id: int, *, fence_owner: str | None = None, **changes: Any
     ) -> JobRecord:
         """Change a job's ``state``, ``params``, ``result``, ``interaction_token``,
-        ``message_id``, ``started_at``, ``finished_at``, ``counted`` or ``images``; the job after.
+        ``message_id``, ``started_at``, ``finished_at``, ``counted``, ``images`` or ``cost``; the
+        job after.
 
         Entering "running" stamps ``started_at`` (if unset) and entering a finished state
         stamps ``finished_at`` now, unless the change gives them. ``InvalidValue`` for an
@@ -443,12 +448,18 @@ class Store(Protocol):
     # usage
 
     async def record_usage(
-        self, *, guild_id: int | None, user_id: int, images: int, tokens: int
+        self, *, guild_id: int | None, user_id: int, images: int, tokens: int, cost: float = 0.0
     ) -> None:
-        """Add one job, its images and tokens to the user's total for today (UTC).
+        """Add one job, its images, tokens and cost (dollars) to the user's total for today
+        (UTC).
 
-        ``InvalidValue`` for negative or non-integer counts.
+        ``InvalidValue`` for negative or non-integer counts, or a cost that is not a
+        finite number of 0 or more.
         """
+        ...
+
+    async def spend(self, *, guild_id: int, since: float) -> float:
+        """The guild's recorded cost (dollars) over whole UTC days from the day of ``since``."""
         ...
 
     async def usage_summary(self, guild_id: int, since: float) -> Sequence[UsageRow]:

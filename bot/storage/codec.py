@@ -60,6 +60,7 @@ def job_record(row: Any) -> JobRecord:
         counted=bool(row["counted"]),
         owner=row["owner"],
         images=row["images"],
+        cost=row["cost"],
     )
 
 

@@ -366,12 +366,18 @@ class Driver(ABC):
     # usage
 
     async def record_usage(
-        self, *, guild_id: int | None, user_id: int, images: int, tokens: int
+        self, *, guild_id: int | None, user_id: int, images: int, tokens: int, cost: float = 0.0
     ) -> None:
         v.check_id("guild_id", guild_id, nullable=True)
         v.check_id("user_id", user_id)
         images, tokens = v.check_count("images", images), v.check_count("tokens", tokens)
-        await self._record_usage(guild_id, user_id, utc_day(self._clock()), images, tokens)
+        cost = v.check_cost("cost", cost)
+        day = utc_day(self._clock())
+        await self._record_usage(guild_id, user_id, day, images, tokens, cost)
+
+    async def spend(self, *, guild_id: int, since: float) -> float:
+        v.check_id("guild_id", guild_id)
+        return await self._spend(guild_id, utc_day(v.check_time("since", since)))
 
     async def usage_summary(self, guild_id: int, since: float) -> Sequence[UsageRow]:
         v.check_id("guild_id", guild_id)
@@ -547,11 +553,14 @@ class Driver(ABC):
 
     @abstractmethod
     async def _record_usage(
-        self, guild_id: int | None, user_id: int, day: int, images: int, tokens: int
+        self, guild_id: int | None, user_id: int, day: int, images: int, tokens: int, cost: float
     ) -> None: ...
 
     @abstractmethod
     async def _usage_summary(self, guild_id: int, first_day: int) -> Sequence[UsageRow]: ...
+
+    @abstractmethod
+    async def _spend(self, guild_id: int, first_day: int) -> float: ...
 
     @abstractmethod
     async def _record_size_check(self, seen: SizeObservation) -> None: ...

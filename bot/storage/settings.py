@@ -20,10 +20,12 @@ from bot.limits import (
     MAX_HISTORY_TURNS,
     MAX_HOURLY,
     MAX_KEY_CIPHERTEXT,
+    MAX_MONTHLY_BUDGET,
     MAX_QUEUE,
     MAX_SERVER_JOBS,
     MAX_URL_CHARS,
     MAX_USER_JOBS,
+    is_amount,
     is_model_name,
 )
 from bot.storage.base import SETTING_NAMES, GuildSettings
@@ -115,6 +117,18 @@ def _channels(name: str, value: Any) -> Any:
     return ids
 
 
+def _dollars(name: str, value: Any) -> Any:
+    """An amount of dollars, to the cent (a budget), or None."""
+    if value is None:
+        return None
+    if not is_amount(value, MAX_MONTHLY_BUDGET):
+        raise InvalidSetting(
+            f"{name} must be an amount of dollars from 0 to {MAX_MONTHLY_BUDGET:,} or None, "
+            f"got {value!r}"
+        )
+    return round(float(value), 2)
+
+
 VALIDATORS: dict[str, Validator] = {
     "model": _model,
     "aspect_ratio": _choice(ASPECT_RATIOS + EXTREME_ASPECT_RATIOS),
@@ -134,6 +148,7 @@ VALIDATORS: dict[str, Validator] = {
     "max_count": int_range(1, MAX_COUNT),
     "privacy": _privacy,
     "queue_limit": int_range(0, MAX_QUEUE),
+    "monthly_budget": _dollars,
 }
 
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from bot.gateway.turns import blob_refs
-from bot.limits import MAX_REFERENCE_NAME_CHARS, REFERENCE_NAME_PATTERN
+from bot.limits import MAX_REFERENCE_NAME_CHARS, REFERENCE_NAME_PATTERN, is_amount
 from bot.storage.base import JOB_STATES, OWNER_PATTERN, REFERENCE_SCOPES, TurnRecord
 from bot.storage.errors import InvalidValue
 
@@ -33,6 +33,7 @@ JOB_FIELDS = frozenset(
         "finished_at",
         "counted",
         "images",
+        "cost",
     }
 )
 MAX_BATCH = 10_000
@@ -61,6 +62,13 @@ def check_count(name: str, value: Any) -> int:
     if not _is_int(value) or value < 0:
         raise InvalidValue(f"{name} must be a whole number >= 0, got {value!r}")
     return int(value)
+
+
+def check_cost(name: str, value: Any) -> float:
+    """A cost in dollars: a finite number of 0 or more."""
+    if not is_amount(value):
+        raise InvalidValue(f"{name} must be a number of dollars >= 0, got {value!r}")
+    return float(value)
 
 
 def without_nul(text: str) -> str:
@@ -227,6 +235,8 @@ def check_job_changes(changes: Mapping[str, Any]) -> dict[str, Any]:
             values[name] = value
         elif name == "images":
             values[name] = check_count(name, value)
+        elif name == "cost":
+            values[name] = None if value is None else check_cost(name, value)
         else:  # started_at, finished_at
             values[name] = None if value is None else check_time(name, value)
     return values

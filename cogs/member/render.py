@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from bot.costs import money
 from bot.discord_bot.delivery import trim
 from bot.storage.base import JobRecord, MemberPreferences, UsageRow
 
@@ -56,8 +57,8 @@ def preferences_text(prefs: MemberPreferences, *, saved: bool = False) -> str:
 
 
 def usage_line(label: str, row: UsageRow | None) -> str:
-    images, tokens = (row.images, row.tokens) if row is not None else (0, 0)
-    return f"{label}: {_n(images, 'image')}, {_n(tokens, 'token')}"
+    images, tokens, cost = (row.images, row.tokens, row.cost) if row is not None else (0, 0, 0.0)
+    return f"{label}: {_n(images, 'image')}, {_n(tokens, 'token')}, {money(cost)}"
 
 
 def quota_line(q: QuotaLine) -> str:

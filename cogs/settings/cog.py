@@ -19,6 +19,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.costs import month_start
 from bot.discord_bot.access import ensure_admin, is_admin
 from bot.gateway.addresses import gateway_address
 from bot.guild_settings import (
@@ -28,6 +29,7 @@ from bot.guild_settings import (
     add_channel,
     choose_gateway,
     limit_changes,
+    parse_budget,
     remove_channel,
     validate_model_name,
 )
@@ -460,6 +462,23 @@ class SettingsCog(
         await _confirm(
             interaction, f"Limits updated:\n{render.limits_text(updated, self.bot.settings.quotas)}"
         )
+
+    @app_commands.command(name="budget")
+    @app_commands.describe(
+        amount="Dollars per calendar month (UTC), like 25 or 12.50; `off` for no budget"
+    )
+    async def budget(
+        self, interaction: discord.Interaction[Any], amount: str | None = None
+    ) -> None:
+        """Cap what this server's images cost per month (no option: show the budget)."""
+        s = await self._settings(interaction)
+        assert interaction.guild_id is not None
+        if amount is not None:
+            s = await self._update(interaction, monthly_budget=parse_budget(amount))
+        since = month_start(time.time())
+        spent = await self.bot.store.spend(guild_id=interaction.guild_id, since=since)
+        head = "" if amount is None else "Budget updated. "
+        await _confirm(interaction, head + render.budget_text(s.monthly_budget, spent))
 
     @app_commands.command(name="usage")
     @app_commands.describe(period="How far back to count (default: day)")

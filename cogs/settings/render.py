@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import discord
 
 from bot.config import OperatorQuotas
+from bot.costs import money
 from bot.gateway.dialects import sends_size_fields
 from bot.jobs.privacy import PRIVACY_LABELS
 from bot.jobs.spec import reference_limit
@@ -221,13 +222,27 @@ def usage_text(rows: Sequence[UsageRow], period: str, since: float) -> str:
     for place, row in enumerate(ranked[:USAGE_TOP], 1):
         lines.append(
             f"{place}. <@{row.user_id}>: {_n(row.images, 'image')}, {_n(row.jobs, 'job')}, "
-            f"{_n(row.tokens, 'token')}"
+            f"{_n(row.tokens, 'token')}, {money(row.cost)}"
         )
     if len(ranked) > USAGE_TOP:
         lines.append(f"…and {len(ranked) - USAGE_TOP} more members.")
     lines.append(
         f"Total: {_n(sum(r.images for r in rows), 'image')}, "
-        f"{_n(sum(r.jobs for r in rows), 'job')}, {_n(sum(r.tokens for r in rows), 'token')} "
-        f"by {_n(len(rows), 'member')}."
+        f"{_n(sum(r.jobs for r in rows), 'job')}, {_n(sum(r.tokens for r in rows), 'token')}, "
+        f"{money(sum(r.cost for r in rows))} by {_n(len(rows), 'member')}."
     )
     return "\n".join(lines)
+
+
+def budget_text(budget: float | None, spent: float) -> str:
+    """The server's monthly budget and this month's spend (calendar month, UTC)."""
+    if budget is None:
+        return (
+            f"No monthly budget: jobs are not refused for cost. Spent this month (UTC): "
+            f"{money(spent)}."
+        )
+    left = max(0.0, budget - spent)
+    return (
+        f"Monthly budget: {money(budget)} (calendar month, UTC). Spent this month: "
+        f"{money(spent)}, {money(left)} left."
+    )

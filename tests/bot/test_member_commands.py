@@ -136,8 +136,8 @@ async def test_me_shows_usage_quotas_jobs_in_progress_and_preferences(
     assert answer == "\n".join(
         [
             "**Your images in this server**",
-            "Today (UTC): 2 images, 1,300 tokens",
-            "The last 7 days: 2 images, 1,300 tokens",
+            "Today (UTC): 2 images, 1,300 tokens, $0.27",  # 2K Pro: 2 x $0.134
+            "The last 7 days: 2 images, 1,300 tokens, $0.27",
             "",
             "**Quotas** (rolling: each image counts for an hour, or a day)",
             f"You, per hour: 2 of 5 images left; the next one frees up <t:{hourly_frees}:R>",
@@ -159,15 +159,15 @@ async def test_me_shows_usage_quotas_jobs_in_progress_and_preferences(
     await h.result(slow)
     after = await _private_answer(h, await h.fake.slash("me", member=me))
     assert "**In progress** (up to 2 of yours run at once)\nNothing in progress.\n" in after
-    assert "Today (UTC): 3 images, 1,300 tokens" in after
+    assert "Today (UTC): 3 images, 1,300 tokens, $0.40" in after
 
 
 async def test_me_with_no_quotas_and_nothing_made(running_bot: BotHarness) -> None:
     h = running_bot
     answer = await _private_answer(h, await h.fake.slash("me"))
     assert answer.startswith(
-        "**Your images in this server**\nToday (UTC): 0 images, 0 tokens\n"
-        "The last 7 days: 0 images, 0 tokens\n\n"
+        "**Your images in this server**\nToday (UTC): 0 images, 0 tokens, $0.00\n"
+        "The last 7 days: 0 images, 0 tokens, $0.00\n\n"
         "**Quotas** (rolling: each image counts for an hour, or a day)\n"
         "None: no hourly or daily cap in this server.\n\n"
         "**In progress** (up to 2 of yours run at once)\nNothing in progress."

@@ -21,6 +21,7 @@ SUBCOMMANDS = {
     "limits",
     "usage",
     "privacy",
+    "budget",
 }
 MEMBER_PERMS = discord.Permissions(send_messages=True)
 
@@ -47,6 +48,7 @@ async def test_members_without_manage_server_are_refused_by_the_bot(harness: Har
         "limits": {"user_jobs": 9, "server_jobs": 50},
         "usage": {},
         "privacy": {"mode": "private"},
+        "budget": {"amount": "5"},
     }
     for command, options in attempts.items():
         state = await harness.run(command, options, member=harness.member)

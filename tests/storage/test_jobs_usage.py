@@ -214,6 +214,37 @@ async def test_usage_accumulates_per_day_and_sorts(store: Store, clock: Clock) -
     assert len(await store.usage_summary(1, since=T0)) == 3
 
 
+async def test_costs_add_up_per_day_and_a_month_reads_whole_days(
+    store: Store, clock: Clock
+) -> None:
+    await store.record_usage(guild_id=1, user_id=10, images=1, tokens=0, cost=0.134)
+    await store.record_usage(guild_id=1, user_id=10, images=2, tokens=0, cost=0.268)
+    await store.record_usage(guild_id=1, user_id=11, images=1, tokens=0)  # not priced
+    await store.record_usage(guild_id=2, user_id=10, images=1, tokens=0, cost=5.0)
+    clock.advance(86400)
+    await store.record_usage(guild_id=1, user_id=11, images=1, tokens=0, cost=0.24)
+
+    rows = await store.usage_summary(1, since=T0)
+    assert [(r.user_id, r.cost) for r in rows] == [(10, 0.402), (11, 0.24)]
+    assert await store.spend(guild_id=1, since=T0) == 0.642
+    assert await store.spend(guild_id=1, since=clock()) == 0.24  # from today's whole day
+    assert await store.spend(guild_id=3, since=0) == 0.0
+    for bad in (-0.01, float("nan"), float("inf"), True, "0.1"):
+        with pytest.raises(InvalidValue, match="cost"):
+            await store.record_usage(guild_id=1, user_id=1, images=0, tokens=0, cost=bad)
+    assert await store.spend(guild_id=1, since=T0) == 0.642  # nothing written by a refusal
+
+
+async def test_a_job_keeps_what_it_cost(store: Store) -> None:
+    job = await new_job(store)
+    assert job.cost is None  # not priced until it ends
+    done = await store.update_job(job.id, state="done", cost=0.24)
+    assert done.cost == 0.24 and (await store.get_job(job.id)).cost == 0.24
+    with pytest.raises(InvalidValue, match="cost"):
+        await store.update_job(job.id, cost=-1)
+    assert (await store.update_job(job.id, cost=None)).cost is None
+
+
 async def test_old_finished_jobs_go_with_the_images_only_they_kept(
     store: Store, clock: Clock, probe: Probe
 ) -> None:

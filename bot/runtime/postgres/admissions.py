@@ -3,9 +3,10 @@
 One transaction per admission: ``pg_advisory_xact_lock`` on the server, then on the
 member (always in that order, so two admissions never wait for each other in a
 cycle), then the live slots are counted (slots of workers whose heartbeat is within
-the lease), then the quotas' job rows, then the slot is inserted, then commit, which
-releases both locks. Counting and inserting in one statement, or without the locks,
-overshoots under READ COMMITTED (measured: docs "Correct shared state").
+the lease) and their estimates summed, then the quotas' job rows, then the budget's
+spend (usage), then the slot is inserted, then commit, which releases both locks.
+Counting and inserting in one statement, or without the locks, overshoots under READ
+COMMITTED (measured: docs "Correct shared state").
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from bot.errors import LimitReached
-from bot.runtime.admission import check_limits, check_quotas
-from bot.runtime.base import JobCounts, OnPlace, Quota, Slot
+from bot.runtime.admission import check_budget, check_limits, check_quotas
+from bot.runtime.base import Budget, Ledger, OnPlace, Quota, Slot
 from bot.runtime.postgres.keys import lock_key
 from bot.runtime.postgres.presence import LIVE, PostgresPresence
 
@@ -33,7 +34,8 @@ SELECT
     count(*) FILTER (WHERE s.job_id IS NULL AND s.user_id = $3
                      AND ($4::bigint IS NULL OR s.guild_id = $4)) AS pending_user,
     count(*) FILTER (WHERE s.job_id IS NULL
-                     AND ($4::bigint IS NULL OR s.guild_id = $4)) AS pending_guild
+                     AND ($4::bigint IS NULL OR s.guild_id = $4)) AS pending_guild,
+    coalesce(sum(s.estimate) FILTER (WHERE s.guild_id = $4), 0) AS estimates
 FROM runtime_slots s JOIN runtime_workers w ON w.id = s.owner AND w.{LIVE}
 WHERE s.user_id = $3 OR s.guild_id = $4 OR ($4::bigint IS NULL AND s.job_id IS NULL)
 """
@@ -42,7 +44,7 @@ WHERE s.user_id = $3 OR s.guild_id = $4 OR ($4::bigint IS NULL AND s.job_id IS N
 class PostgresAdmissions:
     """Slots in ``runtime_slots``; ``in_flight`` counts this process's only."""
 
-    def __init__(self, pool: Any, counts: JobCounts, presence: PostgresPresence) -> None:
+    def __init__(self, pool: Any, counts: Ledger, presence: PostgresPresence) -> None:
         self._pool, self._counts, self._presence = pool, counts, presence
         self._mine: dict[int, Slot] = {}
         # An admission holds one connection while it waits for the lock and needs a second
@@ -65,6 +67,7 @@ class PostgresAdmissions:
         user_limit: int,
         guild_limit: int,
         quotas: Sequence[Quota] = (),
+        budget: Budget | None = None,
     ) -> Slot:
         owner, lease = self._presence.owner, self._presence.lease
         async with self._admitting, self._pool.acquire() as conn, conn.transaction():
@@ -87,6 +90,10 @@ class PostgresAdmissions:
                 pending_user=row["pending_user"],
                 pending_guild=row["pending_guild"],
             )
+            # The slots' estimates were read above, before the spend (as the rows).
+            await check_budget(
+                self._counts, budget, guild_id=guild_id, in_flight=float(row["estimates"])
+            )
             check_limits(
                 user_busy=row["user_busy"],
                 guild_busy=row["guild_busy"],
@@ -94,14 +101,16 @@ class PostgresAdmissions:
                 user_limit=user_limit,
                 guild_limit=guild_limit,
             )
+            estimate = budget.estimate if budget is not None else 0.0
             slot_id = await conn.fetchval(
-                "INSERT INTO runtime_slots (owner, guild_id, user_id)"
-                " VALUES ($1, $2::bigint, $3::bigint) RETURNING id",
+                "INSERT INTO runtime_slots (owner, guild_id, user_id, estimate)"
+                " VALUES ($1, $2::bigint, $3::bigint, $4::float8) RETURNING id",
                 owner,
                 guild_id,
                 user_id,
+                estimate,
             )
-        slot = Slot(user_id=user_id, guild_id=guild_id, id=slot_id, owner=owner)
+        slot = Slot(user_id=user_id, guild_id=guild_id, id=slot_id, owner=owner, estimate=estimate)
         self._mine[slot_id] = slot
         return slot
 
@@ -115,11 +124,14 @@ class PostgresAdmissions:
         images: int = 1,
         quotas: Sequence[Quota] = (),
         queue_limit: int = 0,
+        budget: Budget | None = None,
     ) -> StartedTicket:
         """Not queued yet across processes: the slots now, or today's refusal.
 
         The first image is admitted under the rule ``fits`` (nothing in flight takes any
-        count) by raising the limits it is checked against to what that allows.
+        count) by raising the limits it is checked against to what that allows. The first
+        slot carries the whole job's ``budget`` check and estimate, under the same locks
+        as its quotas, so a job over the budget is refused whole.
         """
         slots: list[Slot] = []
         try:
@@ -132,6 +144,7 @@ class PostgresAdmissions:
                         user_limit=max(user_limit, room + 1) if n else user_limit,
                         guild_limit=max(guild_limit, room + 1) if n else guild_limit,
                         quotas=quotas,
+                        budget=budget if n == 0 else None,
                     )
                 )
         except BaseException:

@@ -78,6 +78,10 @@ MIGRATIONS: tuple[str, ...] = (
         next_at timestamptz NOT NULL
     );
     """,
+    """
+    -- Budgets: what each slot's job is estimated to cost (dollars) while it is in flight.
+    ALTER TABLE runtime_slots ADD COLUMN estimate double precision NOT NULL DEFAULT 0;
+    """,
 )
 
 MIGRATION_LOCK = lock_key("migrate", "runtime")

@@ -21,6 +21,7 @@ _CASTS = {
     "finished_at": "float8",
     "counted": "boolean",
     "images": "int",
+    "cost": "float8",
 }
 
 

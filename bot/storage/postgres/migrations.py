@@ -5,7 +5,7 @@ in one transaction after ``pg_advisory_xact_lock(LOCK_NAMESPACE, MIGRATION_LOCK)
 processes starting together wait for the first instead of racing it.
 
 Version 1 holds what SQLite's v1-v5 hold, version 2 SQLite's v6, version 3 SQLite's v7,
-version 4 SQLite's v8 (``bot/storage/sqlite/migrations.py``). Times
+version 4 SQLite's v8, version 5 SQLite's v9 (``bot/storage/sqlite/migrations.py``). Times
 are the store's clock in epoch seconds (``double precision``, as SQLite's REAL), since
 ``Store`` promises its callers exactly the times its clock gave. The runtime's shared
 tables (workers, leases, slots) are ``bot/runtime/postgres``'s own and use ``now()``.
@@ -179,6 +179,15 @@ MIGRATIONS: list[tuple[int, str]] = [
             PRIMARY KEY (scope, owner_id, name)
         );
         CREATE INDEX reference_images_by_sha ON reference_images (sha256);
+        """,
+    ),
+    (
+        5,
+        """
+        -- Costs in money (bot.costs): what a job cost once it ended (NULL: not priced),
+        -- and each day's sum in usage, which a monthly budget reads; SQLite's v9.
+        ALTER TABLE jobs ADD COLUMN cost double precision CHECK (cost >= 0);
+        ALTER TABLE usage ADD COLUMN cost double precision NOT NULL DEFAULT 0;
         """,
     ),
 ]

@@ -71,24 +71,27 @@ class SettingsTables(PostgresBase):
         return len(changes)
 
     async def _record_usage(
-        self, guild_id: int | None, user_id: int, day: int, images: int, tokens: int
+        self, guild_id: int | None, user_id: int, day: int, images: int, tokens: int, cost: float
     ) -> None:
         # guild_id 0 stands for direct messages (see the schema).
         await self.pool.execute(
-            "INSERT INTO usage (guild_id, user_id, day, jobs, images, tokens)"
-            " VALUES ($1::bigint, $2::bigint, $3::int, 1, $4::bigint, $5::bigint)"
+            "INSERT INTO usage (guild_id, user_id, day, jobs, images, tokens, cost)"
+            " VALUES ($1::bigint, $2::bigint, $3::int, 1, $4::bigint, $5::bigint, $6::float8)"
             " ON CONFLICT (guild_id, day, user_id) DO UPDATE SET jobs = usage.jobs + 1,"
-            " images = usage.images + excluded.images, tokens = usage.tokens + excluded.tokens",
+            " images = usage.images + excluded.images, tokens = usage.tokens + excluded.tokens,"
+            " cost = usage.cost + excluded.cost",
             guild_id or 0,
             user_id,
             day,
             images,
             tokens,
+            cost,
         )
 
     async def _usage_summary(self, guild_id: int, first_day: int) -> Sequence[UsageRow]:
         rows = await self.pool.fetch(
-            "SELECT user_id, SUM(jobs) AS jobs, SUM(images) AS images, SUM(tokens) AS tokens"
+            "SELECT user_id, SUM(jobs) AS jobs, SUM(images) AS images, SUM(tokens) AS tokens,"
+            " SUM(cost) AS cost"
             " FROM usage WHERE guild_id = $1::bigint AND day >= $2::int GROUP BY user_id"
             " ORDER BY SUM(images) DESC, SUM(tokens) DESC, user_id",
             guild_id,
@@ -100,9 +103,19 @@ class SettingsTables(PostgresBase):
                 jobs=int(r["jobs"]),
                 images=int(r["images"]),
                 tokens=int(r["tokens"]),
+                cost=round(float(r["cost"]), 6),
             )
             for r in rows
         ]
+
+    async def _spend(self, guild_id: int, first_day: int) -> float:
+        total = await self.pool.fetchval(
+            "SELECT COALESCE(SUM(cost), 0) FROM usage"
+            " WHERE guild_id = $1::bigint AND day >= $2::int",
+            guild_id,
+            first_day,
+        )
+        return round(float(total), 6)
 
     async def _record_size_check(self, seen: SizeObservation) -> None:
         await self.pool.execute(

@@ -156,6 +156,12 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         )""",
         "CREATE INDEX reference_images_by_sha ON reference_images (sha256)",
     ),
+    9: (
+        # Costs in money (bot.costs): what a job cost once it ended (NULL: not priced),
+        # and each day's sum in usage, which a monthly budget reads (jobs expire sooner).
+        "ALTER TABLE jobs ADD COLUMN cost REAL",
+        "ALTER TABLE usage ADD COLUMN cost REAL NOT NULL DEFAULT 0",
+    ),
 }
 
 LATEST_VERSION = max(MIGRATIONS)

@@ -67,28 +67,41 @@ class SettingsTables(SQLiteBase):
         return changed
 
     async def _record_usage(
-        self, guild_id: int | None, user_id: int, day: int, images: int, tokens: int
+        self, guild_id: int | None, user_id: int, day: int, images: int, tokens: int, cost: float
     ) -> None:
         # guild_id 0 stands for direct messages (see the schema).
         await self._transaction(
             _execute,
-            "INSERT INTO usage (guild_id, user_id, day, jobs, images, tokens)"
-            " VALUES (?, ?, ?, 1, ?, ?)"
+            "INSERT INTO usage (guild_id, user_id, day, jobs, images, tokens, cost)"
+            " VALUES (?, ?, ?, 1, ?, ?, ?)"
             " ON CONFLICT (guild_id, day, user_id) DO UPDATE SET jobs = jobs + 1,"
-            " images = images + excluded.images, tokens = tokens + excluded.tokens",
-            (guild_id or 0, user_id, day, images, tokens),
+            " images = images + excluded.images, tokens = tokens + excluded.tokens,"
+            " cost = cost + excluded.cost",
+            (guild_id or 0, user_id, day, images, tokens, cost),
         )
 
     async def _usage_summary(self, guild_id: int, first_day: int) -> Sequence[UsageRow]:
         async with self._read() as db:
             rows = await self._fetchall(
                 db,
-                "SELECT user_id, SUM(jobs), SUM(images), SUM(tokens) FROM usage"
+                "SELECT user_id, SUM(jobs), SUM(images), SUM(tokens), SUM(cost) FROM usage"
                 " WHERE guild_id = ? AND day >= ? GROUP BY user_id"
                 " ORDER BY SUM(images) DESC, SUM(tokens) DESC, user_id",
                 (guild_id, first_day),
             )
-        return [UsageRow(user_id=r[0], jobs=r[1], images=r[2], tokens=r[3]) for r in rows]
+        return [
+            UsageRow(user_id=r[0], jobs=r[1], images=r[2], tokens=r[3], cost=round(r[4], 6))
+            for r in rows
+        ]
+
+    async def _spend(self, guild_id: int, first_day: int) -> float:
+        async with self._read() as db:
+            row = await self._fetchone(
+                db,
+                "SELECT COALESCE(SUM(cost), 0) FROM usage WHERE guild_id = ? AND day >= ?",
+                (guild_id, first_day),
+            )
+        return round(float(row[0]), 6) if row else 0.0
 
     async def _record_size_check(self, seen: SizeObservation) -> None:
         await self._transaction(

@@ -91,12 +91,12 @@ async def test_cancelled_write_rolls_back_and_the_store_keeps_working(
     store = sqlite_store
     with pytest.raises(asyncio.CancelledError):
         async with store._write() as db:
-            await db.execute("INSERT INTO usage VALUES (1, 1, 1, 1, 1, 1)")
+            await db.execute("INSERT INTO usage VALUES (1, 1, 1, 1, 1, 1, 0)")
             raise asyncio.CancelledError
     # a transaction left open by a rollback that never ran is closed by the next write
     async with store._lock:
         await store._db.execute("BEGIN")
-        await store._db.execute("INSERT INTO usage VALUES (2, 2, 2, 2, 2, 2)")
+        await store._db.execute("INSERT INTO usage VALUES (2, 2, 2, 2, 2, 2, 0)")
     await store.append_turn(turn("after"), keep=5)
     assert query(db_path, "SELECT COUNT(*) FROM usage") == [(0,)]
     assert [t.prompt for t in await store.recent_turns(CHANNEL, 5)] == ["after"]
@@ -107,7 +107,7 @@ async def test_reads_do_not_wait_behind_a_write(sqlite_store: SQLiteStore) -> No
     store = sqlite_store
     await store.update_settings(1, history_turns=3)
     async with store._write() as db:  # a write in progress holds the writer
-        await db.execute("INSERT INTO usage VALUES (9, 9, 9, 9, 9, 9)")
+        await db.execute("INSERT INTO usage VALUES (9, 9, 9, 9, 9, 9, 0)")
         settings = await asyncio.wait_for(store.get_settings(1), timeout=5)
         assert settings.history_turns == 3
         # the reader sees only what was committed before its statement began
