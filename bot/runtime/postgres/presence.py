@@ -216,6 +216,7 @@ class PostgresPresence:
             # crashes mid-report leaves the next one (dead workers' slots count for nobody).
             await conn.execute("DELETE FROM runtime_storing WHERE owner = $1", owner)
             await conn.execute("DELETE FROM runtime_leases WHERE holder = $1", owner)
+            await conn.execute("DELETE FROM runtime_cancels WHERE owner = $1", owner)
             for channel_id in {r["channel_id"] for r in channels}:
                 await notify(conn, CHAINS, str(channel_id))
             await notify(conn, STORED)
