@@ -3,8 +3,8 @@
 ``open_postgres_runtime`` migrates the runtime's tables (``schema``), registers this
 process (``presence``: heartbeats, leases, the reaper) and starts the one dedicated
 LISTEN connection (``wakes``); admissions, chains, the store barrier and Cancel presses
-(``cancels``) keep their state in tables and wake on NOTIFY; IDENTIFY is paced per bucket (``identify``). The
-model cache and task set stay per process.
+(``cancels``) keep their state in tables and wake on NOTIFY; IDENTIFY is paced per
+bucket (``identify``). The model cache and task set stay per process.
 Every statement takes the pool the store uses (asyncpg's), and the times are the
 database's clock.
 """
