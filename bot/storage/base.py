@@ -344,10 +344,14 @@ class Store(Protocol):
         """The job, or None if it never existed or has expired."""
         ...
 
-    async def interrupt_running_jobs(self, owner: str) -> Sequence[JobRecord]:
+    async def interrupt_running_jobs(
+        self, owner: str, *, queued: bool = False
+    ) -> Sequence[JobRecord]:
         """Mark the owner's running jobs interrupted; returns them by id.
 
-        Queued jobs are left queued: they never reached the gateway, so they go on.
+        Queued jobs are left queued: they never reached the gateway, so they go on. With
+        ``queued=True`` they are interrupted too: for a dead owner whose waiting jobs no
+        other process can resume, so they are reported rather than left queued forever.
 
         For start-up: a restarted instance finds the jobs its previous run left. Jobs of
         other owners are not touched (they may be running in another process). The

@@ -252,8 +252,12 @@ class Driver(ABC):
     async def get_job(self, job_id: int) -> JobRecord | None:
         return await self._get_job(v.check_id("job_id", job_id))
 
-    async def interrupt_running_jobs(self, owner: str) -> Sequence[JobRecord]:
-        jobs = await self._interrupt_jobs(v.check_owner(owner), now=self._clock())
+    async def interrupt_running_jobs(
+        self, owner: str, *, queued: bool = False
+    ) -> Sequence[JobRecord]:
+        if not isinstance(queued, bool):
+            raise InvalidValue("queued must be true or false")
+        jobs = await self._interrupt_jobs(v.check_owner(owner), now=self._clock(), queued=queued)
         return sorted(jobs, key=lambda job: job.id)
 
     async def delete_jobs_before(self, before: float, *, batch: int = 20) -> int:
@@ -490,7 +494,8 @@ class Driver(ABC):
     async def _get_job(self, job_id: int) -> JobRecord | None: ...
 
     @abstractmethod
-    async def _interrupt_jobs(self, owner: str, *, now: float) -> Sequence[JobRecord]: ...
+    async def _interrupt_jobs(self, owner: str, *, now: float, queued: bool) -> Sequence[JobRecord]:
+        """The owner's running jobs (and queued ones too with ``queued``), interrupted."""
 
     @abstractmethod
     async def _delete_finished_jobs(self, before: float, batch: int) -> int:

@@ -13,9 +13,11 @@ import pytest
 
 from bot.runtime.postgres import PostgresAdmissions
 from bot.workers import CpuPool
+from tests.bot.test_queue import _running, _sent
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.gateway import FakeGateway, Reply, images_response, png_bytes
 from tests.harness import BotHarness, make_settings
+from tests.runtime.conftest import OpenProcess
 
 IMAGE = png_bytes(8, 8, (4, 5, 6))
 
@@ -127,3 +129,25 @@ async def test_a_job_taken_over_while_it_ran_tells_the_member_nothing_more(
     assert "bad prompt" not in (st.original.content or "")
     assert "did not accept" not in (st.original.content or "")
     assert (await h.store.get_job(1)).state == "interrupted"
+
+
+async def test_a_cancel_pressed_on_another_process_hangs_up_the_job_here(
+    pg_bot: BotHarness, processes: OpenProcess
+) -> None:
+    # The press lands on another process (a reshard, a /me answered elsewhere): that
+    # process's runner asks its runtime, as JobRunner.cancel does.
+    h = pg_bot
+    elsewhere = await processes("green")
+    asker, it = await _running(h)
+    job = await h.store.get_job(1)
+    assert h.bot is not None and job.owner == h.bot.runtime.owner
+
+    by = int(asker["user"]["id"])
+    assert await elsewhere.cancels.request(job.id, by=by) is True
+
+    await _sent(h, it, f"Cancelled by <@{by}>.")
+    await asyncio.wait_for(h.gw.wait_for_hang_ups(1), 30)  # the connection was closed
+    assert h.gw.hung_up == h.gw.requests[:1]
+    job = await h.store.get_job(1)
+    assert (job.state, job.counted, job.result["cancelled_by"]) == ("failed", False, by)
+    assert await h.store.usage_summary(h.guild_id, 0) == []

@@ -15,7 +15,7 @@ from bot.storage.base import JobRecord, Store
 from tests.runtime.conftest import OpenProcess
 
 
-async def _running_job(store: Store, owner: str, n: int = 0) -> int:
+async def _queued_job(store: Store, owner: str, n: int = 0) -> int:
     job = await store.create_job(
         kind="imagine",
         guild_id=10,
@@ -26,8 +26,13 @@ async def _running_job(store: Store, owner: str, n: int = 0) -> int:
         interaction_token=f"token-{n}",
         owner=owner,
     )
-    await store.update_job(job.id, state="running")
     return job.id
+
+
+async def _running_job(store: Store, owner: str, n: int = 0) -> int:
+    job_id = await _queued_job(store, owner, n)
+    await store.update_job(job_id, state="running")
+    return job_id
 
 
 class Reports:
@@ -121,6 +126,30 @@ async def test_exactly_one_survivor_reports_each_job_of_a_dead_process(
     assert await store.interrupt_running_jobs(restarted.owner) == []
     assert await restarted.presence.reap(reports.to(restarted)) == []  # type: ignore[attr-defined]
     assert len(reports.jobs) == len(orphans)
+
+
+async def test_a_dead_process_queued_job_is_reported_with_its_running_one(
+    processes: OpenProcess, store: Store
+) -> None:
+    # Its line lived in its memory: nobody else can resume the waiting job, so it must not
+    # stay queued forever; a survivor's own queued job waits on.
+    dead = await processes("dead", heartbeat=3600)
+    survivor = await processes("survivor")
+    running = await _running_job(store, dead.owner, 1)
+    waiting = await _queued_job(store, dead.owner, 2)
+    own = await _queued_job(store, survivor.owner, 3)
+    reports = Reports()
+    survivor.presence.recover(reports.to(survivor))
+
+    await reports.wait(2)
+    assert sorted(reports.jobs) == [(survivor.owner, running), (survivor.owner, waiting)]
+    for job_id in (running, waiting):
+        job = await store.get_job(job_id)
+        assert job is not None and (job.state, job.counted) == ("interrupted", False)
+    own_job = await store.get_job(own)
+    assert own_job is not None and own_job.state == "queued"
+    assert await survivor.presence.reap(reports.to(survivor)) == []  # type: ignore[attr-defined]
+    assert len(reports.jobs) == 2  # each once
 
 
 async def test_a_process_that_leaves_hands_its_jobs_over_at_once(

@@ -208,6 +208,32 @@ async def test_a_start_up_interrupts_only_its_own_instance_s_jobs(
     assert await blue.interrupt_running_jobs("blue") == []
 
 
+async def test_interrupting_with_queued_takes_the_owners_waiting_jobs_too(
+    store: Store, clock: Clock
+) -> None:
+    # A dead owner's line cannot resume elsewhere: its reaper reports the waiting jobs too.
+    running, waiting = (
+        await job(store, "running", owner="blue"),
+        await job(store, "waiting", owner="blue"),
+    )
+    other = await job(store, "green's", owner="green")
+    done = await job(store, "done", owner="blue")
+    await store.update_job(running, state="running")
+    await store.update_job(done, state="done")
+    clock.advance(5)
+    interrupted = await store.interrupt_running_jobs("blue", queued=True)
+    assert [(j.id, j.state, j.counted, j.finished_at) for j in interrupted] == [
+        (running, "interrupted", False, clock()),
+        (waiting, "interrupted", False, clock()),
+    ]
+    assert (await store.get_job(other)).state == "queued"
+    assert (await store.get_job(done)).state == "done"
+    assert await store.interrupt_running_jobs("blue", queued=True) == []
+    with pytest.raises(InvalidValue, match="queued"):
+        await store.interrupt_running_jobs("green", queued="yes")  # type: ignore[arg-type]
+    assert (await store.get_job(other)).state == "queued"
+
+
 @pytest.mark.parametrize("owner", ["", "two words", "x" * 65, "ünïcode", None])
 async def test_an_owner_outside_the_pattern_is_refused(store: Store, owner: object) -> None:
     with pytest.raises(InvalidValue, match="owner"):

@@ -2,9 +2,9 @@
 
 ``open_postgres_runtime`` migrates the runtime's tables (``schema``), registers this
 process (``presence``: heartbeats, leases, the reaper) and starts the one dedicated
-LISTEN connection (``wakes``); admissions, chains and the store barrier keep their
-state in tables and wake on NOTIFY; IDENTIFY is paced per bucket (``identify``). The
-model cache and task set stay per process.
+LISTEN connection (``wakes``); admissions, chains, the store barrier and Cancel presses
+(``cancels``) keep their state in tables and wake on NOTIFY; IDENTIFY is paced per
+bucket (``identify``). The model cache and task set stay per process.
 Every statement takes the pool the store uses (asyncpg's), and the times are the
 database's clock.
 """
@@ -19,6 +19,7 @@ from bot.runtime import Runtime
 from bot.runtime.local import MODEL_CACHE_TTL, LocalModelCache, LocalTasks
 from bot.runtime.postgres.admissions import NOT_SERVING, PostgresAdmissions
 from bot.runtime.postgres.barrier import PostgresStoreBarrier
+from bot.runtime.postgres.cancels import PostgresCancels
 from bot.runtime.postgres.chains import PostgresChains
 from bot.runtime.postgres.identify import PostgresIdentifyPacer
 from bot.runtime.postgres.leases import PostgresClaims, PostgresLeases
@@ -38,6 +39,7 @@ __all__ = [
     "NOT_SERVING",
     "POLL_SECONDS",
     "PostgresAdmissions",
+    "PostgresCancels",
     "PostgresChains",
     "PostgresClaims",
     "PostgresIdentifyPacer",
@@ -51,17 +53,23 @@ __all__ = [
 
 
 class _Presence(PostgresPresence):
-    """Leaving also stops listening: the LISTEN connection is the runtime's own."""
+    """Leaving also stops listening (the LISTEN connection is the runtime's own) and
+    watching for Cancel presses."""
 
     def __init__(self, listener: Listener, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._listener = listener
+        self.cancels: PostgresCancels | None = None
 
     async def close(self) -> None:
         try:
             await super().close()
         finally:
-            await self._listener.close()
+            try:
+                if self.cancels is not None:
+                    await self.cancels.close()
+            finally:
+                await self._listener.close()
 
 
 async def open_postgres_runtime(
@@ -100,6 +108,7 @@ async def open_postgres_runtime(
         with contextlib.suppress(Exception):
             await listener.close()
         raise
+    presence.cancels = PostgresCancels(pool, store, wakes, presence)
     return Runtime(
         admissions=PostgresAdmissions(pool, store, presence),
         chains=PostgresChains(pool, wakes, presence),
@@ -110,6 +119,7 @@ async def open_postgres_runtime(
         leases=PostgresLeases(pool, presence),
         claims=PostgresClaims(pool, presence),
         presence=presence,
+        cancels=presence.cancels,
     )
 
 

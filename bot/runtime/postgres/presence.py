@@ -191,7 +191,7 @@ class PostgresPresence:
             self._stop_jobs(old)
         await self._register()
         # Jobs the old owner created after the survivor looked are nobody's: ours to report.
-        left = list(await self._store.interrupt_running_jobs(old))
+        left = list(await self._store.interrupt_running_jobs(old, queued=True))
         if left and self._report is not None:
             await _report_jobs(self._report, old, left)
 
@@ -216,10 +216,12 @@ class PostgresPresence:
             # crashes mid-report leaves the next one (dead workers' slots count for nobody).
             await conn.execute("DELETE FROM runtime_storing WHERE owner = $1", owner)
             await conn.execute("DELETE FROM runtime_leases WHERE holder = $1", owner)
+            await conn.execute("DELETE FROM runtime_cancels WHERE owner = $1", owner)
             for channel_id in {r["channel_id"] for r in channels}:
                 await notify(conn, CHAINS, str(channel_id))
             await notify(conn, STORED)
-        interrupted = list(await self._store.interrupt_running_jobs(owner))
+        # Queued ones too: no other process can resume a dead owner's line (yet).
+        interrupted = list(await self._store.interrupt_running_jobs(owner, queued=True))
         jobs = await self._unreported(owner, interrupted)
         log.info("process %s stopped heartbeating: %d of its jobs interrupted", owner, len(jobs))
         for job in jobs:

@@ -82,6 +82,16 @@ MIGRATIONS: tuple[str, ...] = (
     -- Budgets: what each slot's job is estimated to cost (dollars) while it is in flight.
     ALTER TABLE runtime_slots ADD COLUMN estimate double precision NOT NULL DEFAULT 0;
     """,
+    """
+    -- Cancel presses for jobs running on another process, until their owner acts.
+    CREATE TABLE runtime_cancels (
+        job_id       bigint PRIMARY KEY,
+        by           bigint NOT NULL,
+        owner        text   NOT NULL,
+        requested_at timestamptz NOT NULL DEFAULT now()
+    );
+    CREATE INDEX runtime_cancels_by_owner ON runtime_cancels (owner);
+    """,
 )
 
 MIGRATION_LOCK = lock_key("migrate", "runtime")

@@ -19,11 +19,13 @@ log = logging.getLogger("bot.runtime")
 POLL_SECONDS = 1.0
 RECONNECT_SECONDS = 1.0
 
-# NOTIFY channels: payload a channel id (or "*": every channel), none, none.
+# NOTIFY channels: payload a channel id (or "*": every channel), none, none, the owner
+# of the job a Cancel was pressed for (every process wakes: presses are rare).
 CHAINS = "runtime_chains"
 STORED = "runtime_stored"
 WORKERS = "runtime_workers"
-CHANNELS = (CHAINS, STORED, WORKERS)
+CANCELS = "runtime_cancels"
+CHANNELS = (CHAINS, STORED, WORKERS, CANCELS)
 
 
 def topic(channel: str, payload: str = "") -> str:

@@ -113,16 +113,19 @@ class JobTables(PostgresBase):
         row = await self.pool.fetchrow("SELECT * FROM jobs WHERE id = $1::bigint", job_id)
         return None if row is None else _job(row)
 
-    async def _interrupt_jobs(self, owner: str, *, now: float) -> Sequence[JobRecord]:
+    async def _interrupt_jobs(self, owner: str, *, now: float, queued: bool) -> Sequence[JobRecord]:
         # They no longer count toward quotas: the member got nothing, and running one
         # again is a job of its own. The literal states match the partial index; queued
-        # jobs never started, so they go on instead (bot.discord_bot.resume).
+        # jobs never started, so they go on instead (bot.discord_bot.resume), unless the
+        # caller says nobody will resume them.
         rows = await self.pool.fetch(
             "UPDATE jobs SET state = 'interrupted', counted = false, finished_at = $1::float8"
-            " WHERE owner = $2::text AND state IN ('queued', 'running') AND state = 'running'"
+            " WHERE owner = $2::text AND state IN ('queued', 'running')"
+            " AND (state = 'running' OR $3::bool)"
             " RETURNING *",
             now,
             owner,
+            queued,
         )
         return [_job(r) for r in rows]
 

@@ -114,18 +114,19 @@ class JobTables(SQLiteBase):
             row = await self._fetchone(db, "SELECT * FROM jobs WHERE id = ?", (job_id,))
         return None if row is None else _job(row)
 
-    async def _interrupt_jobs(self, owner: str, *, now: float) -> Sequence[JobRecord]:
+    async def _interrupt_jobs(self, owner: str, *, now: float, queued: bool) -> Sequence[JobRecord]:
         # They no longer count toward quotas: the member got nothing, and running one
         # again is a job of its own. The states are literals, as the partial index
         # jobs_unfinished needs (see below). Queued jobs never started: they go on
-        # instead (bot.discord_bot.resume).
+        # instead (bot.discord_bot.resume), unless the caller says nobody will resume them.
         async with self._write() as db:
             rows = await self._fetchall(
                 db,
                 "UPDATE jobs SET state = 'interrupted', counted = 0, finished_at = ?"
-                " WHERE owner = ? AND state IN ('queued', 'running') AND state = 'running'"
+                " WHERE owner = ? AND state IN ('queued', 'running')"
+                " AND (state = 'running' OR ?)"
                 " RETURNING *",
-                (now, owner),
+                (now, owner, queued),
             )
         return [_job(r) for r in rows]
 
