@@ -6,7 +6,8 @@ after a restart. **Continue from here** moves the channel's head to the step qui
 the next /edit (anyone's) edits that step's image, with its model turn replayed, and
 becomes a new branch beside the steps that followed it, which are kept. **Restore**
 moves the head the same way and posts the step's image in the channel again, so every
-member sees which image /edit edits now.
+member sees which image /edit edits now (privately where ``/settings privacy`` keeps
+every result private).
 """
 
 from __future__ import annotations
@@ -110,7 +111,7 @@ class HistoryButton(
 
 
 async def _press(action: str, n: int, interaction: discord.Interaction[ImageBot]) -> None:
-    await allowed(interaction)
+    settings = await allowed(interaction)
     store = interaction.client.store
     channel_id = interaction.channel_id or 0
     if action == "page":
@@ -142,6 +143,8 @@ async def _press(action: str, n: int, interaction: discord.Interaction[ImageBot]
         f"“{_short(step.prompt, 200)}”. The next /edit edits this image.",
         file=file or discord.utils.MISSING,
         allowed_mentions=NO_MENTIONS,
+        # A server that keeps every result private keeps a restored one private too.
+        ephemeral=settings.privacy == "private",
     )
 
 

@@ -93,3 +93,22 @@ async def test_a_pruned_head_falls_back_to_the_newest(store: Store) -> None:
     await store.set_head(CHANNEL, one)
     await store.append_turn(turn("four"), keep=1)
     assert prompts(await store.recent_turns(CHANNEL, 10)) == ["four"]
+
+
+async def test_deleting_a_middle_step_relinks_its_children_and_the_head(store: Store) -> None:
+    one = await store.append_turn(turn("one"), keep=50)
+    job = await store.create_job(
+        kind="edit", guild_id=1, channel_id=CHANNEL, user_id=2, prompt="two", params={}
+    )
+    two = await store.append_turn(
+        TurnRecord(CHANNEL, 1, 2, "two", model_text="t", job_id=job.id), keep=50
+    )
+    three = await store.append_turn(turn("three"), keep=50)
+    await store.set_head(CHANNEL, two)
+    await store.delete_result(job.id)
+    # The head was the deleted step: the next edit goes on from the step before it.
+    assert await store.head_turn(CHANNEL) == one
+    assert [(t.id, t.parent_id) for t in await store.turn_path(CHANNEL, three, 10)] == [
+        (one, None),
+        (three, one),
+    ]
