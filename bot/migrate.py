@@ -93,11 +93,13 @@ TABLES: tuple[Table, ...] = (
             "raw_turn",
             "job_id",
             "created_at",
+            "parent_id",
         ),
         _AS_FLOAT,
         identity="id",
     ),
     Table("turn_blobs", ("turn_id", "role", "position", "sha256")),
+    Table("channel_heads", ("channel_id", "turn_id")),
     Table(
         "jobs",
         (

@@ -76,6 +76,7 @@ COGS = (
     "cogs.settings",
     "cogs.member",
     "cogs.references",
+    "cogs.history",
 )
 # An interaction token answers for 15 minutes; a report edits the answer until shortly before.
 TOKEN_EDIT_SECONDS = 14 * 60

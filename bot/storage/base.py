@@ -109,6 +109,8 @@ class TurnRecord:
     job_id: int | None = None
     id: int | None = None
     created_at: float | None = None
+    # The turn this one edited (None: a root); set by ``append_turn`` from the channel's head.
+    parent_id: int | None = None
 
 
 # Whose a stored reference image is: a member's own (owner: the user id, in every
@@ -288,10 +290,40 @@ class Store(Protocol):
         ...
 
     async def recent_turns(self, channel_id: int, limit: int) -> Sequence[TurnRecord]:
-        """The channel's newest ``limit`` turns, oldest first, with their images in order.
+        """The last ``limit`` turns of the path from the root to the channel's head, oldest
+        first, with their images in order.
 
-        ``limit <= 0`` or an unknown channel gives an empty sequence.
+        The history is a tree: each turn's parent is the head when it was appended, and
+        the head is the newest turn unless ``set_head`` moved it (then it stays there
+        until the next append moves it to the new turn). ``limit <= 0`` or an unknown
+        channel gives an empty sequence.
         """
+        ...
+
+    async def turn_path(self, channel_id: int, turn_id: int, limit: int) -> Sequence[TurnRecord]:
+        """Like ``recent_turns`` but ending at ``turn_id``: root first, the last ``limit``.
+
+        Empty when the turn is not (or no longer) in that channel.
+        """
+        ...
+
+    async def set_head(self, channel_id: int, turn_id: int) -> bool:
+        """Make ``turn_id`` the channel's head: the next turn appended is its child.
+
+        False (nothing changes) when the turn is not in that channel.
+        """
+        ...
+
+    async def head_turn(self, channel_id: int) -> int | None:
+        """The id of the channel's head turn; None when the channel keeps no turns."""
+        ...
+
+    async def list_turns(self, channel_id: int, *, offset: int, limit: int) -> Sequence[TurnRecord]:
+        """The channel's turns on every branch, newest first: ``limit`` after ``offset``."""
+        ...
+
+    async def count_turns(self, channel_id: int) -> int:
+        """How many turns the channel keeps, on every branch."""
         ...
 
     async def reset_history(self, channel_id: int) -> int:

@@ -189,11 +189,33 @@ class Driver(ABC):
 
     async def recent_turns(self, channel_id: int, limit: int) -> Sequence[TurnRecord]:
         v.check_id("channel_id", channel_id)
-        if not isinstance(limit, int) or isinstance(limit, bool):
-            raise InvalidValue(f"limit must be a whole number, got {limit!r}")
-        if limit <= 0:
+        if _count_arg("limit", limit) <= 0:
             return []
         return await self._recent_turns(channel_id, limit)
+
+    async def turn_path(self, channel_id: int, turn_id: int, limit: int) -> Sequence[TurnRecord]:
+        v.check_id("channel_id", channel_id)
+        v.check_id("turn_id", turn_id)
+        if _count_arg("limit", limit) <= 0:
+            return []
+        return await self._turn_path(channel_id, turn_id, limit)
+
+    async def set_head(self, channel_id: int, turn_id: int) -> bool:
+        return await self._set_head(
+            v.check_id("channel_id", channel_id), v.check_id("turn_id", turn_id)
+        )
+
+    async def head_turn(self, channel_id: int) -> int | None:
+        return await self._head_turn(v.check_id("channel_id", channel_id))
+
+    async def list_turns(self, channel_id: int, *, offset: int, limit: int) -> Sequence[TurnRecord]:
+        v.check_id("channel_id", channel_id)
+        if _count_arg("limit", limit) <= 0:
+            return []
+        return await self._list_turns(channel_id, max(0, _count_arg("offset", offset)), limit)
+
+    async def count_turns(self, channel_id: int) -> int:
+        return await self._count_turns(v.check_id("channel_id", channel_id))
 
     async def reset_history(self, channel_id: int) -> int:
         return await self._reset_history(v.check_id("channel_id", channel_id))
@@ -468,6 +490,24 @@ class Driver(ABC):
     async def _recent_turns(self, channel_id: int, limit: int) -> Sequence[TurnRecord]: ...
 
     @abstractmethod
+    async def _turn_path(self, channel_id: int, turn_id: int, limit: int) -> Sequence[TurnRecord]:
+        """The path root..turn_id (the last ``limit``), oldest first."""
+
+    @abstractmethod
+    async def _set_head(self, channel_id: int, turn_id: int) -> bool: ...
+
+    @abstractmethod
+    async def _head_turn(self, channel_id: int) -> int | None: ...
+
+    @abstractmethod
+    async def _list_turns(
+        self, channel_id: int, offset: int, limit: int
+    ) -> Sequence[TurnRecord]: ...
+
+    @abstractmethod
+    async def _count_turns(self, channel_id: int) -> int: ...
+
+    @abstractmethod
     async def _reset_history(self, channel_id: int) -> int: ...
 
     @abstractmethod
@@ -579,3 +619,9 @@ class Driver(ABC):
     @abstractmethod
     async def _set_meta(self, key: str, value: str | None, *, now: float) -> None:
         """Upsert the row, or delete it for None."""
+
+
+def _count_arg(name: str, value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise InvalidValue(f"{name} must be a whole number, got {value!r}")
+    return value

@@ -12,7 +12,10 @@ from tests.fakes import discord_payloads as p
 from tests.harness import BotHarness
 
 GLOBAL_PUT = re.compile(r"PUT /applications/\d+/commands")
-ALL = ["Edit image", "blend", "edit", "imagine", "me", "preferences", "ref", "reset", "settings"]
+ALL = [
+    *("Edit image", "blend", "edit", "history", "imagine", "me", "preferences", "ref"),
+    *("reset", "settings"),
+]
 
 
 def puts(h: BotHarness, guild: str | None = None) -> list[list[str]]:

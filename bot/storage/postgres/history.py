@@ -106,8 +106,9 @@ class HistoryTables(PostgresBase):
             turn_id = int(
                 await conn.fetchval(
                     "INSERT INTO turns (channel_id, guild_id, user_id, prompt, model_text,"
-                    " raw_turn, job_id, created_at) VALUES ($1::bigint, $2::bigint, $3::bigint,"
-                    " $4::text, $5::text, $6::json, $7::bigint, $8::float8) RETURNING id",
+                    " raw_turn, job_id, created_at, parent_id) VALUES ($1::bigint, $2::bigint,"
+                    " $3::bigint, $4::text, $5::text, $6::json, $7::bigint, $8::float8,"
+                    f" ({_HEAD})) RETURNING id",
                     turn.channel_id,
                     turn.guild_id,
                     turn.user_id,
@@ -124,6 +125,7 @@ class HistoryTables(PostgresBase):
                     " VALUES ($1::bigint, $2::text, $3::int, $4::text)",
                     [(turn_id, role, pos, sha) for role, pos, sha in refs],
                 )
+            await conn.execute(_SET_HEAD, turn.channel_id, turn_id)
             status = await conn.execute(
                 "DELETE FROM turns WHERE channel_id = $1::bigint AND id NOT IN"
                 " (SELECT id FROM turns WHERE channel_id = $1::bigint ORDER BY id DESC"
@@ -136,41 +138,101 @@ class HistoryTables(PostgresBase):
         return turn_id
 
     async def _recent_turns(self, channel_id: int, limit: int) -> Sequence[TurnRecord]:
-        # One statement, so the turns and their images are one snapshot.
+        # One statement, so the head, the turns and their images are one snapshot.
+        return await self._path(f"({_HEAD})", channel_id, limit)
+
+    async def _turn_path(self, channel_id: int, turn_id: int, limit: int) -> Sequence[TurnRecord]:
+        return await self._path("$3::bigint", channel_id, limit, turn_id)
+
+    async def _path(self, start: str, channel_id: int, limit: int, *args: Any) -> list[TurnRecord]:
         rows = await self.pool.fetch(
-            f"SELECT t.*, {_IMAGES} FROM (SELECT * FROM turns WHERE channel_id = $1::bigint"
-            " ORDER BY id DESC LIMIT $2::int) t ORDER BY t.id",
+            "WITH RECURSIVE path (id, depth) AS (SELECT id, 0 FROM turns"
+            f" WHERE id = {start} AND channel_id = $1::bigint"
+            " UNION ALL SELECT t.parent_id, p.depth + 1 FROM path p JOIN turns t ON t.id = p.id"
+            " WHERE t.parent_id IS NOT NULL AND p.depth + 1 < $2::int)"
+            f" SELECT t.*, {_IMAGES} FROM path p JOIN turns t ON t.id = p.id"
+            " AND t.channel_id = $1::bigint ORDER BY p.depth DESC",
             channel_id,
             limit,
+            *args,
         )
-        turns = []
-        for r in rows:
-            images: dict[str, list[StoredImage]] = {"input": [], "output": []}
-            for role, sha, mime, width, height in codec.loads(r["images"]):
-                images[role].append(StoredImage(sha, mime, width, height))
-            turns.append(
-                TurnRecord(
-                    channel_id=r["channel_id"],
-                    guild_id=r["guild_id"],
-                    user_id=r["user_id"],
-                    prompt=r["prompt"],
-                    inputs=tuple(images["input"]),
-                    outputs=tuple(images["output"]),
-                    model_text=r["model_text"],
-                    raw_turn=codec.loads(r["raw_turn"]),
-                    job_id=r["job_id"],
-                    id=r["id"],
-                    created_at=r["created_at"],
-                )
+        return [_record(r) for r in rows]
+
+    async def _list_turns(self, channel_id: int, offset: int, limit: int) -> Sequence[TurnRecord]:
+        rows = await self.pool.fetch(
+            f"SELECT t.*, {_IMAGES} FROM turns t WHERE t.channel_id = $1::bigint"
+            " ORDER BY t.id DESC LIMIT $2::int OFFSET $3::int",
+            channel_id,
+            limit,
+            offset,
+        )
+        return [_record(r) for r in rows]
+
+    async def _count_turns(self, channel_id: int) -> int:
+        return int(
+            await self.pool.fetchval(
+                "SELECT count(*) FROM turns WHERE channel_id = $1::bigint", channel_id
             )
-        return turns
+        )
+
+    async def _head_turn(self, channel_id: int) -> int | None:
+        head = await self.pool.fetchval(_HEAD, channel_id)
+        return None if head is None else int(head)
+
+    async def _set_head(self, channel_id: int, turn_id: int) -> bool:
+        async with self._tx() as conn:
+            await self._lock_channel(conn, channel_id)
+            found = await conn.fetchval(
+                "SELECT 1 FROM turns WHERE id = $2::bigint AND channel_id = $1::bigint",
+                channel_id,
+                turn_id,
+            )
+            if found is None:
+                return False
+            await conn.execute(_SET_HEAD, channel_id, turn_id)
+        return True
 
     async def _reset_history(self, channel_id: int) -> int:
         async with self._tx() as conn:
             await self._lock_channel(conn, channel_id)
+            await conn.execute(
+                "DELETE FROM channel_heads WHERE channel_id = $1::bigint", channel_id
+            )
             removed = _count(
                 await conn.execute("DELETE FROM turns WHERE channel_id = $1::bigint", channel_id)
             )
             if removed:
                 await self._collect(conn)
         return removed
+
+
+# The head of channel $1: the turn set_head chose while it is kept, else the newest turn.
+_HEAD = (
+    "SELECT COALESCE((SELECT h.turn_id FROM channel_heads h JOIN turns ht ON ht.id = h.turn_id"
+    " WHERE h.channel_id = $1::bigint),"
+    " (SELECT max(id) FROM turns WHERE channel_id = $1::bigint))"
+)
+_SET_HEAD = (
+    "INSERT INTO channel_heads (channel_id, turn_id) VALUES ($1::bigint, $2::bigint)"
+    " ON CONFLICT (channel_id) DO UPDATE SET turn_id = excluded.turn_id"
+)
+
+
+def _record(r: Any) -> TurnRecord:
+    images: dict[str, list[StoredImage]] = {"input": [], "output": []}
+    for role, sha, mime, width, height in codec.loads(r["images"]):
+        images[role].append(StoredImage(sha, mime, width, height))
+    return TurnRecord(
+        channel_id=r["channel_id"],
+        guild_id=r["guild_id"],
+        user_id=r["user_id"],
+        prompt=r["prompt"],
+        inputs=tuple(images["input"]),
+        outputs=tuple(images["output"]),
+        model_text=r["model_text"],
+        raw_turn=codec.loads(r["raw_turn"]),
+        job_id=r["job_id"],
+        id=r["id"],
+        created_at=r["created_at"],
+        parent_id=r["parent_id"],
+    )

@@ -53,6 +53,17 @@ class MemberTables(PostgresBase):
                     job_id,
                 )
             ]
+            # The history goes on from the turn before: children and heads move up to it.
+            await conn.execute(
+                "UPDATE turns SET parent_id = d.parent_id FROM turns d"
+                " WHERE d.id = turns.parent_id AND d.job_id = $1::bigint",
+                job_id,
+            )
+            await conn.execute(
+                "UPDATE channel_heads SET turn_id = d.parent_id FROM turns d"
+                " WHERE d.id = channel_heads.turn_id AND d.job_id = $1::bigint",
+                job_id,
+            )
             turns = _count(
                 await conn.execute("DELETE FROM turns WHERE job_id = $1::bigint", job_id)
             )

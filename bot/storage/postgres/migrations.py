@@ -190,6 +190,24 @@ MIGRATIONS: list[tuple[int, str]] = [
         ALTER TABLE usage ADD COLUMN cost double precision NOT NULL DEFAULT 0;
         """,
     ),
+    (
+        6,
+        """
+        -- The edit tree (/history): a turn's parent is the turn it edited; older rows were
+        -- a line, so each one's parent is the channel's turn before it. No foreign key: a
+        -- pruned parent simply ends the path there. The head is the turn the next edit
+        -- continues from; no row (or a gone turn): the newest. SQLite's v10.
+        ALTER TABLE turns ADD COLUMN parent_id bigint;
+        UPDATE turns SET parent_id = p.prev FROM (SELECT id,
+            lag(id) OVER (PARTITION BY channel_id ORDER BY id) AS prev FROM turns) p
+            WHERE p.id = turns.id;
+        CREATE INDEX turns_by_parent ON turns (parent_id);
+        CREATE TABLE channel_heads (
+            channel_id bigint PRIMARY KEY,
+            turn_id bigint REFERENCES turns ON DELETE CASCADE
+        );
+        """,
+    ),
 ]
 
 LATEST_VERSION = max(version for version, _ in MIGRATIONS)

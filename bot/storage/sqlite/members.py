@@ -49,6 +49,19 @@ class MemberTables(SQLiteBase):
                     (job_id, job_id),
                 )
             ]
+            # The history goes on from the turn before: children and heads move up to it.
+            await db.execute(
+                "UPDATE turns SET parent_id = (SELECT d.parent_id FROM turns d"
+                " WHERE d.id = turns.parent_id)"
+                " WHERE parent_id IN (SELECT id FROM turns WHERE job_id = ?)",
+                (job_id,),
+            )
+            await db.execute(
+                "UPDATE channel_heads SET turn_id = (SELECT d.parent_id FROM turns d"
+                " WHERE d.id = channel_heads.turn_id)"
+                " WHERE turn_id IN (SELECT id FROM turns WHERE job_id = ?)",
+                (job_id,),
+            )
             cur = await db.execute("DELETE FROM turns WHERE job_id = ?", (job_id,))
             turns = cur.rowcount
             row = await self._fetchone(

@@ -162,6 +162,20 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE jobs ADD COLUMN cost REAL",
         "ALTER TABLE usage ADD COLUMN cost REAL NOT NULL DEFAULT 0",
     ),
+    10: (
+        # The edit tree (/history): a turn's parent is the turn it edited; older rows were
+        # a line, so each one's parent is the channel's turn before it. No foreign key: a
+        # pruned parent simply ends the path there.
+        "ALTER TABLE turns ADD COLUMN parent_id INTEGER",
+        "UPDATE turns SET parent_id = (SELECT MAX(p.id) FROM turns p"
+        " WHERE p.channel_id = turns.channel_id AND p.id < turns.id)",
+        "CREATE INDEX turns_by_parent ON turns (parent_id)",
+        # The turn the next edit continues from; no row (or a gone turn): the newest.
+        """CREATE TABLE channel_heads (
+            channel_id INTEGER PRIMARY KEY,
+            turn_id INTEGER REFERENCES turns (id) ON DELETE CASCADE
+        )""",
+    ),
 }
 
 LATEST_VERSION = max(MIGRATIONS)

@@ -103,6 +103,8 @@ async def _fill(store: Store) -> dict:
         await store.add_reference(
             scope=scope, owner_id=owner, name="rex", sha256=alone.sha256, added_by=9, limit=5
         )
+    # A moved head (/history): the copy must keep it, or the next edit edits another step.
+    assert await store.set_head(5, turn_ids[0])
     return {"blobs": (big, small, raw_only), "turn_ids": turn_ids, "job_ids": [j.id for j in jobs]}
 
 
@@ -111,6 +113,8 @@ async def _everything(store: Store, made: dict) -> dict:
     return {
         "settings": [await store.get_settings(g) for g in (1, 2, 3)],
         "turns": await store.recent_turns(5, 10),
+        "tree": await store.list_turns(5, offset=0, limit=10),
+        "head": await store.head_turn(5),
         "jobs": [await store.get_job(j) for j in made["job_ids"]],
         "blobs": [
             (await store.blob_info(b.sha256), await store.get_blob(b.sha256)) for b in made["blobs"]
@@ -138,7 +142,7 @@ async def test_migrate_copies_everything_and_the_store_reads_it_back(
     assert (code, err.splitlines()[0].startswith("migrate: ")) == (0, True), err
     assert out.split() == [
         *("guild_settings", "2", "blobs", "4", "blob_data", "4", "turns", "2"),
-        *("turn_blobs", "4", "jobs", "3", "job_blobs", "6", "usage", "2"),
+        *("turn_blobs", "4", "channel_heads", "1", "jobs", "3", "job_blobs", "6", "usage", "2"),
         *("size_observations", "1", "meta", "1", "member_preferences", "1"),
         *("reference_images", "2"),
     ]

@@ -14,6 +14,7 @@ from bot.storage.postgres import PostgresStore, open_postgres
 from bot.storage.postgres.migrations import LATEST_VERSION, MIGRATIONS
 from bot.storage.postgres.url import describe, dsn, without_password
 from tests.postgres import import_asyncpg
+from tests.storage.helpers import history_was_a_line
 
 asyncpg = import_asyncpg()
 PASSWORD = "hunter2-Secret"
@@ -172,3 +173,29 @@ async def test_check_names_a_writable_postgresql_database(postgres_url: str) -> 
     assert not refused.passed
     assert refused.text.startswith("cannot connect to the PostgreSQL")
     assert PASSWORD not in refused.text
+
+
+async def test_a_schema_5_history_becomes_a_line_of_parents(postgres_url: str) -> None:
+    conn = await asyncpg.connect(postgres_url)
+    try:
+        await conn.execute(
+            "CREATE TABLE schema_version (version integer PRIMARY KEY,"
+            " applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        for version, sql in MIGRATIONS[:5]:
+            await conn.execute(sql)
+            await conn.execute("INSERT INTO schema_version (version) VALUES ($1::int)", version)
+        for channel, prompt in ((5, "a"), (6, "other"), (5, "b"), (5, "c")):
+            await conn.execute(
+                "INSERT INTO turns (channel_id, user_id, prompt, created_at)"
+                " VALUES ($1::bigint, 2, $2::text, 1)",
+                channel,
+                prompt,
+            )
+    finally:
+        await conn.close()
+    store = await open_store(postgres_url)
+    try:
+        await history_was_a_line(store)
+    finally:
+        await store.close()

@@ -10,7 +10,7 @@ import pytest
 from bot.storage import DEFAULT_OWNER
 from bot.storage.sqlite import SQLiteStore
 from bot.storage.sqlite.migrations import LATEST_VERSION, MIGRATIONS
-from tests.storage.helpers import Clock, query
+from tests.storage.helpers import Clock, history_was_a_line, query
 
 GW = "https://gw.example/v1"
 PRO = "gemini-3-pro-image-preview"
@@ -101,3 +101,19 @@ async def test_jobs_from_before_owners_are_the_default_instance_s(db_path: Path)
     finally:
         await store.close()
     assert query(db_path, "SELECT DISTINCT owner FROM jobs") == [(DEFAULT_OWNER,)]
+
+
+async def test_a_schema_9_history_becomes_a_line_of_parents(db_path: Path) -> None:
+    old_database(db_path, 9)
+    with sqlite3.connect(db_path) as conn:
+        for channel, prompt in ((5, "a"), (6, "other"), (5, "b"), (5, "c")):
+            conn.execute(
+                "INSERT INTO turns (channel_id, user_id, prompt, created_at) VALUES (?, 2, ?, 1)",
+                (channel, prompt),
+            )
+    conn.close()
+    store = await SQLiteStore.open(db_path, clock=Clock())
+    try:
+        await history_was_a_line(store)
+    finally:
+        await store.close()
