@@ -201,6 +201,9 @@ class Soak:
         self.owned: list[StoredMessage] = []  # recent private results, for their owner only
         self.owners: dict[str, dict[str, Any]] = {}  # result message id -> who asked
         self.members: dict[str, dict[str, Any]] = {}  # user id -> member, while they may ask
+        # Owners pressing their results' buttons in this wave: one ask per owner per wave, as
+        # a private answer (DMs, a channel line naming them) is told apart by its member.
+        self.busy: set[str] = set()
         self.channels = [c for c in self.fake.guild["channels"] if c.get("type", 0) == 0][:3]
 
     async def _member(self) -> dict[str, Any]:
@@ -230,9 +233,13 @@ class Soak:
             kind = "imagine"
         if kind == "private-button" and not self.owned:
             kind = "private"
-        self.tally.kinds[kind] += 1
         if kind in ("private-button", "delete"):
-            return [await self._again(kind, i)]
+            again = await self._again(kind, i)
+            if again is not None:
+                self.tally.kinds[kind] += 1
+                return [again]
+            kind = "private" if kind == "private-button" else "imagine"
+        self.tally.kinds[kind] += 1
         member = await self._member()
         uid = member["user"]["id"]
         channel = rng.choice(self.channels)
@@ -284,12 +291,19 @@ class Soak:
             # Before or after the defer: the channel (a private answer: the DMs) gets it.
             self.fake.expire(st)
 
-    async def _again(self, kind: str, i: int) -> Ask:
-        """A result's owner presses one of its buttons: a private result's, or Delete."""
+    async def _again(self, kind: str, i: int) -> Ask | None:
+        """A result's owner presses one of its buttons: a private result's, or Delete.
+
+        None when every such result's owner already asks something in this wave.
+        """
         rng = self.rng
         pool = self.owned if kind == "private-button" else self.results + self.owned
+        pool = [m for m in pool if self.owners[m.id]["user"]["id"] not in self.busy]
+        if not pool:
+            return None
         target = rng.choice(pool)
         owner = self.owners[target.id]
+        self.busy.add(owner["user"]["id"])
         private = target.ephemeral
         ids = _buttons(target)
         if kind == "delete":
@@ -486,6 +500,7 @@ async def _run(
     asked = 0
     for wave in range(waves):
         soak.discord_faults()
+        soak.busy.clear()
         n = min(WAVE, INTERACTIONS - asked)
         runs = [asyncio.create_task(soak.one(asked + k)) for k in range(n)]
         if wave in drops:
