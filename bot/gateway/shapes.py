@@ -8,7 +8,8 @@ Accepted, in any combination and any number of images:
   ``image_url`` parts (``{"url": ...}`` or a plain string);
 * ``message.images[]`` (OpenRouter), with ``content: null``;
 * native ``candidates[].content.parts[].inlineData`` (or ``fileData``); parts marked
-  ``thought: true`` are interim drafts, not results (kept in ``raw_turn`` only);
+  ``thought: true`` are interim drafts, not results; ``raw_turn`` keeps their text and
+  every ``thoughtSignature`` but not their images (never stored, never replayed);
 * OpenAI images-API ``data[].b64_json`` / ``data[].url``;
 * LiteLLM's singular ``message.image``, and native fields in snake_case.
 
@@ -180,6 +181,34 @@ def _add_google_parts(parts: list[Any], collector: Collector) -> None:
         collector.add_text("".join(pending))
 
 
+_IMAGE_KEYS = ("inlineData", "inline_data", "fileData", "file_data")
+_SIGNATURE_KEYS = ("thoughtSignature", "thought_signature")
+
+
+def _without_thought_images(content: Any) -> Any:
+    """``content`` with the images of its thought parts left out.
+
+    A thought image is a draft: storing it would keep megabytes no one asked for, and
+    replaying it would hand the model its own discarded draft. A signature is what
+    Gemini 3 checks on replay, so a thought part that carries one keeps it (and its
+    text); a thought part left with nothing but its flag goes.
+    """
+    if not isinstance(content, Mapping) or not isinstance(content.get("parts"), list):
+        return content
+    parts: list[Any] = []
+    for part in content["parts"]:
+        if (
+            isinstance(part, Mapping)
+            and part.get("thought") is True
+            and any(key in part for key in _IMAGE_KEYS)
+        ):
+            part = {k: v for k, v in part.items() if k not in _IMAGE_KEYS}
+            if not any(key in part for key in (*_SIGNATURE_KEYS, "text")):
+                continue
+        parts.append(part)
+    return {**content, "parts": parts}
+
+
 def read_google(
     payload: Mapping[str, Any], collector: Collector
 ) -> tuple[dict[str, Any], str | None]:
@@ -199,7 +228,7 @@ def read_google(
             parts = content.get("parts")
             if isinstance(parts, list):
                 _add_google_parts(parts, collector)
-    raw_turn, blobs = _strip_turn(first_content, collector)
+    raw_turn, blobs = _strip_turn(_without_thought_images(first_content), collector)
     facts = {"raw_turn": raw_turn, "blobs": blobs, "finish": finish}
     block = None
     feedback = get_field(payload, "promptFeedback", "prompt_feedback")

@@ -7,8 +7,8 @@
   a last one with ``choices: []``). Choice indexes are kept apart.
 * Google ``streamGenerateContent?alt=sse`` chunks become one ``GenerateContentResponse``:
   each candidate's parts concatenated exactly as received (thought parts and every
-  ``thoughtSignature`` kept, for verbatim replay), its last ``finishReason``, the last
-  ``usageMetadata``, ``modelVersion`` and ``promptFeedback``.
+  ``thoughtSignature`` kept; the parser leaves thought images out of the stored turn),
+  its last ``finishReason``, the last ``usageMetadata``, ``modelVersion`` and ``promptFeedback``.
 * Any other JSON event (an images-API body sent as one event) is passed on as it is.
 
 The kind of stream is decided by its first chat or Google chunk: pings

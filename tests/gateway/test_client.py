@@ -122,11 +122,12 @@ async def test_every_shape_whatever_the_dialect(client, gateway_for, fake_gatewa
     assert result.images[0].data == PNG
 
 
-async def test_thought_signature_replays_verbatim_into_the_next_request(
+async def test_thought_signature_replays_into_the_next_request_without_thought_images(
     client, gateway_for, fake_gateway
 ):
+    thought = png_bytes(2, 2)
     first = google_response(
-        [PNG], "Drawn.", thought_images=[png_bytes(2, 2)], thought_signature=["sigA==", "sigB=="]
+        [PNG], "Drawn.", thought_images=[thought], thought_signature=["sigA==", "sigB=="]
     )
     fake_gateway.script(Reply(body=first), Reply(body=google_response([JPEG])))
     gateway = gateway_for("google")
@@ -142,7 +143,11 @@ async def test_thought_signature_replays_verbatim_into_the_next_request(
     await client.generate(gateway, ImageRequest(model="m", prompt="make it blue", history=(turn,)))
     replayed = fake_gateway.requests[1].json["contents"]
     assert replayed[0] == fake_gateway.requests[0].json["contents"][0]
-    assert replayed[1] == first["candidates"][0]["content"]
+    # Issue 16: every part but the thought image (the first part), signatures included.
+    content = first["candidates"][0]["content"]
+    assert content["parts"][0]["thought"] is True
+    assert replayed[1] == {**content, "parts": content["parts"][1:]}
+    assert base64.b64encode(thought).decode() not in fake_gateway.requests[1].body.decode()
     assert replayed[2] == {"role": "user", "parts": [{"text": "make it blue"}]}
 
 

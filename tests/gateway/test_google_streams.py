@@ -58,7 +58,7 @@ def google_chunks() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     return chunks, parts
 
 
-def test_google_stream_keeps_every_part_and_signature():
+def test_google_stream_keeps_every_part_and_signature_but_the_thought_image():
     chunks, parts = google_chunks()
     result = parse(stream(*chunks, done=False, keepalive=False), SSE).result
     assert [i.data for i in result.images] == [PNG]  # the thought image is no result
@@ -67,7 +67,9 @@ def test_google_stream_keeps_every_part_and_signature():
     assert (result.usage.prompt_tokens, result.usage.completion_tokens) == (18, 1300)
     assert result.model == "gemini-3-pro-image-preview"
     turn = restore_inline_data(result.raw_turn, result.blobs)
-    assert turn == {"role": "model", "parts": parts}
+    # Issue 16: the thought image is neither stored nor replayed; the rest is verbatim.
+    assert turn == {"role": "model", "parts": [parts[0], *parts[2:]]}
+    assert list(result.blobs.values()) == [PNG]
     assert [p.get("thoughtSignature") for p in turn["parts"]][-2:] == ["sig-A", "sig-B"]
 
 
@@ -75,7 +77,8 @@ def test_google_stream_as_a_json_array():
     chunks, parts = google_chunks()
     result = parse(orjson.dumps(chunks), "application/json").result
     assert [i.data for i in result.images] == [PNG]
-    assert restore_inline_data(result.raw_turn, result.blobs)["parts"] == parts
+    stored = restore_inline_data(result.raw_turn, result.blobs)["parts"]
+    assert stored == [parts[0], *parts[2:]]  # issue 16: the thought image is not kept
 
 
 def test_google_stream_candidates_and_late_usage_chunk():

@@ -224,10 +224,27 @@ def test_native_inline_data_usage_and_thought_images_excluded():
         result.usage.total_tokens,
     ) == (18, 1300, 1318)
     assert result.model == "gemini-3-pro-image-preview"
-    # The raw turn keeps every part, the thought image included, for verbatim replay.
+    # The raw turn keeps every part but the thought image (issue 16: a draft is never
+    # stored nor replayed), signatures included.
     restored = restore_inline_data(result.raw_turn, result.blobs)
-    assert restored == body["candidates"][0]["content"]
-    assert restored["parts"][0]["thought"] is True
+    content = body["candidates"][0]["content"]
+    assert content["parts"][0]["thought"] is True
+    assert restored == {**content, "parts": content["parts"][1:]}
+    assert thought not in result.blobs.values()
+
+
+def test_native_thought_image_with_a_signature_keeps_the_signature_and_text():
+    thought = png_bytes(3, 3, (9, 9, 9))
+    signed = {**inline_part(thought, thought=True), "text": "draft", "thoughtSignature": "t1"}
+    body = google_response(parts=[signed, {**inline_part(PNG), "thoughtSignature": "s1"}])
+    result = parse(body)
+    assert [i.data for i in result.images] == [PNG]
+    restored = restore_inline_data(result.raw_turn, result.blobs)
+    assert restored["parts"] == [
+        {"thought": True, "text": "draft", "thoughtSignature": "t1"},
+        {**inline_part(PNG), "thoughtSignature": "s1"},
+    ]
+    assert list(result.blobs.values()) == [PNG]
 
 
 def test_native_only_thought_images_is_no_image():
