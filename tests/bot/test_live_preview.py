@@ -17,9 +17,11 @@ from PIL import Image
 
 from bot.discord_bot.live_preview import PREVIEW_FILENAME, PREVIEW_INTERVAL
 from bot.images.preview import PREVIEW_SIDE
+from bot.storage import BlobNotFound
 from tests.fakes.discord_records import RecordedRequest
 from tests.fakes.gateway import (
     Reply,
+    b64,
     chat_stream_events,
     google_response,
     google_stream_events,
@@ -111,6 +113,41 @@ async def test_google_thoughts_preview_on_the_progress_message(running_bot: BotH
     await _imagine_watching(h, google_stream_events(body))
     (request,) = h.gw.requests[-1:]
     assert request.path.endswith(":streamGenerateContent") and request.query == {"alt": "sse"}
+
+
+@pytest.mark.parametrize("bot_dialect", ["google"])
+async def test_thought_images_are_neither_stored_nor_replayed(running_bot: BotHarness) -> None:
+    h = running_bot
+    await h.restart(image=replace(h.settings.image, stream="on"))
+    body = google_response(
+        [FINAL],
+        "A cat on a wall.",
+        thoughts=THOUGHTS,
+        thought_images=[RED, BLUE],
+        thought_signature="c2lnLTE=",
+    )
+    second = google_response([png_bytes(8, 8)], thought_signature="c2lnLTI=")
+    h.gw.script(Reply(sse=google_stream_events(body)), Reply(sse=google_stream_events(second)))
+    await h.result(await h.fake.slash("imagine", {"prompt": "a cat on a wall"}), wait=30)
+    await h.result(await h.fake.slash("edit", {"prompt": "give it a hat"}), wait=30)
+
+    edit = h.gw.requests[-1]
+    model = edit.json["contents"][1]
+    assert model["role"] == "model"
+    # The thought text stays, the final image and its signature too; the drafts go.
+    assert model["parts"] == [
+        {"text": THOUGHTS[0], "thought": True},
+        {"text": THOUGHTS[1], "thought": True},
+        {"text": "A cat on a wall.", "thoughtSignature": "c2lnLTE="},
+        {
+            "inlineData": {"mimeType": "image/png", "data": b64(FINAL)},
+            "thoughtSignature": "c2lnLTE=",
+        },
+    ]
+    for draft in (RED, BLUE):
+        assert b64(draft).encode() not in edit.body
+        with pytest.raises(BlobNotFound):
+            await h.store.get_blob(hashlib.sha256(draft).hexdigest())
 
 
 async def test_chat_thoughts_preview_on_the_progress_message(running_bot: BotHarness) -> None:
