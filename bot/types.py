@@ -84,9 +84,9 @@ class InputImage:
 class HistoryTurn:
     """One earlier turn of a channel's edit chain, as replayed to the gateway.
 
-    ``model_turn`` is the assistant turn exactly as the gateway returned it (for the
-    google dialect: the candidate's ``content`` with every part, thoughtSignature
-    included), with inline image data already restored.
+    ``model_turn`` is the assistant turn as the gateway returned it (for the google
+    dialect: the candidate's ``content`` with every part, thoughtSignature included, but
+    the interim thought images), with inline image data already restored.
     """
 
     prompt: str

@@ -48,8 +48,9 @@ unescaped, as seed 002's route expects; a leading ``models/`` is dropped.
 History replay (``ImageRequest.history``, oldest first):
 
 * ``google`` replays each earlier turn verbatim: a user turn (its prompt text and
-  ``inlineData`` of its input images), then the stored ``model_turn`` exactly as the
-  gateway returned it, every part and ``thoughtSignature`` included; Gemini 3 rejects
+  ``inlineData`` of its input images), then the stored ``model_turn`` as the gateway
+  returned it, every part and ``thoughtSignature`` included but the interim thought
+  images (dropped when stored: drafts are never replayed); Gemini 3 rejects
   edits whose image parts lost their signature. A turn without a stored
   ``model_turn`` gets one rebuilt from its text and output images (no signatures).
   The previous output images therefore reach the model inside the replayed model
