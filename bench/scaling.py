@@ -32,11 +32,10 @@ from bench.proctree import TreeSampler, tree
 from bench.stats import median, now, percentile
 from bench.throughput import (
     DELAY_MS,
-    _answer_times,
     _cpu_s,
     _Stamped,
-    _upload_time,
     _workers_cpu_s,
+    upload_latencies,
 )
 
 SIZE = "1K"
@@ -161,17 +160,9 @@ async def _wave(c: _Cluster, jobs: int, tag: str) -> dict:
         mid = _Cpu.read(c, ours)
         await asyncio.sleep(SETTLE_S)
         after, db_after = _Cpu.read(c, ours), await _activity(c)
-    answered = _answer_times()
-    to_upload, delivered = [], 0
-    for i, task in enumerate(tasks):
-        if task.exception() is not None:  # never answered within the timeout: lost
-            continue
-        up = _upload_time(c.fake, task.result()[1])
-        sent = answered.get(f"{tag}-{i}")
-        if up is not None:
-            delivered += 1
-            if sent is not None:
-                to_upload.append(up - sent)
+    # A task that ended in an exception was never answered within the timeout: lost.
+    states = [None if t.exception() is not None else t.result()[1] for t in tasks]
+    to_upload, delivered = upload_latencies(c.fake, states, tag)
     return {
         "jobs": jobs,
         "delivered": delivered,

@@ -123,6 +123,20 @@ def _upload_time(fake, st) -> float | None:
     return None
 
 
+def upload_latencies(fake, states: list, tag: str) -> tuple[list[float], int]:
+    """Answer->upload of each delivered job (``None`` states: never answered), and how many."""
+    answered = _answer_times()
+    to_upload, delivered = [], 0
+    for i, st in enumerate(states):
+        up = None if st is None else _upload_time(fake, st)
+        sent = answered.get(f"{tag}-{i}")
+        if up is not None:
+            delivered += 1
+            if sent is not None:
+                to_upload.append(up - sent)
+    return to_upload, delivered
+
+
 async def _channels(fake, n: int) -> list[dict]:
     from tests.fakes import discord_payloads as p
 
@@ -163,16 +177,7 @@ async def _wave(
             await asyncio.sleep(0.05)
         elapsed = now() - t0
         main1, work1 = _cpu_s(pid), _workers_cpu_s(pid)
-    answered = _answer_times()
-    states = [t.result()[1] for t in tasks]
-    to_upload, uploads = [], 0
-    for i, st in enumerate(states):
-        up = _upload_time(fake, st)
-        sent = answered.get(f"{tag}-{i}")
-        if up is not None:
-            uploads += 1
-            if sent is not None:
-                to_upload.append(up - sent)
+    to_upload, uploads = upload_latencies(fake, [t.result()[1] for t in tasks], tag)
     return {
         "size": size,
         "jobs": jobs,
