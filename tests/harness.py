@@ -147,8 +147,12 @@ def final_answer(st: InteractionState) -> bool:
     """The interaction's final answer is on screen (not "thinking", not progress)."""
     if st.followups:
         return True
-    msg = st.original
-    return msg is not None and not msg.loading and (_result_files(msg) or not _progress(msg))
+    return st.original is not None and final_message(st.original)
+
+
+def final_message(msg: StoredMessage) -> bool:
+    """A message the bot is done with: not "thinking", not a progress line."""
+    return not msg.loading and (_result_files(msg) or not _progress(msg))
 
 
 def _result_files(msg: StoredMessage) -> bool:

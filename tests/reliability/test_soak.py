@@ -39,7 +39,7 @@ from tests.fakes.gateway import (
     openai_error,
     png_bytes,
 )
-from tests.harness import GATEWAY_KEY, BotHarness, make_settings
+from tests.harness import GATEWAY_KEY, BotHarness, final_message, make_settings
 from tests.reliability.conftest import read_db
 
 pytestmark = pytest.mark.soak
@@ -52,7 +52,6 @@ GATEWAY_TIMEOUT = 1.0
 RESULT = png_bytes(12, 12, (30, 160, 90))
 REFERENCE = png_bytes(10, 10, (200, 200, 20))
 USAGE = {"prompt_tokens": 20, "completion_tokens": 1290, "total_tokens": 1310}
-PROGRESS = ("Generating…", "Editing…", "Rerolling…", "Upscaling", "Varying")
 RESULT_POOL = 8  # recent result messages kept for buttons and replies
 
 
@@ -132,9 +131,7 @@ def _rss() -> int:
 
 
 def _final(msg: StoredMessage) -> bool:
-    if msg.loading:
-        return False
-    return bool(msg.attachments) or bool(msg.content and not msg.content.startswith(PROGRESS))
+    return bool(msg.attachments or msg.content) and final_message(msg)
 
 
 def _channel_posts(fake: FakeDiscord) -> list[StoredMessage]:
