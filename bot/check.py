@@ -253,7 +253,7 @@ async def check_gateway(image: ImageSettings) -> Line:
         async with http_client(timeout=image.timeout) as http, CpuPool(inline=True) as cpu:
             models = await GatewayClient.from_settings(http, cpu, image).list_models(config)
     except ImagineError as exc:
-        return _fail("gateway", advice_for(exc, ADVICE))
+        return _fail("gateway", str(advice_for(exc, ADVICE)))
     if image.model not in models:
         shown = ", ".join(models[:5]) + (", ..." if len(models) > 5 else "")
         return _fail(
@@ -281,7 +281,7 @@ async def check_generate(image: ImageSettings) -> Line:
     try:
         outcome = await run_one(image, spec)
     except ImagineError as exc:
-        return _fail("generate", advice_for(exc, ADVICE))
+        return _fail("generate", str(advice_for(exc, ADVICE)))
     if not outcome.result.images:
         return _fail(
             "generate",

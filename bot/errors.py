@@ -43,11 +43,19 @@ each, with ``raise ... from exc`` so the log keeps the cause.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+from bot.i18n import DEFAULT_LOCALE, Joined, Message, join, render
+
 
 class ImagineError(Exception):
-    """Base of every error the bot reports to a user."""
+    """Base of every error the bot reports to a user.
 
-    default_message = "Something went wrong."
+    ``exc.message`` is what the reader is shown, rendered in their language by the front
+    end (``render(exc.message)``); ``str(exc)`` is its English, for logs and operators.
+    """
+
+    default_message: Message = "Something went wrong."
     # The gateway's own words behind this error, scrubbed and trimmed ("" when none);
     # ``str(exc)`` already carries them, this is for logs and front ends that show them apart.
     gateway_message = ""
@@ -55,8 +63,14 @@ class ImagineError(Exception):
     # refusals of what the member asked for, not the service failing them.
     counts_toward_quota = False
 
-    def __init__(self, message: str | None = None) -> None:
-        super().__init__(message or self.default_message)
+    def __init__(self, message: Message | None = None) -> None:
+        self.message: Message = message or self.default_message
+        super().__init__(render(self.message, DEFAULT_LOCALE))
+
+    def reword(self, message: Message) -> None:
+        """Say ``message`` from now on: to the reader, and in ``str(exc)``."""
+        self.message = message
+        self.args = (render(message, DEFAULT_LOCALE),)
 
 
 class ConfigError(ImagineError):
@@ -210,13 +224,17 @@ class QuotaReached(LimitReached):
         self.room = room
 
 
-def advice_for(exc: BaseException, advice: dict[type[ImagineError], str]) -> str:
+def message_of(exc: BaseException) -> Message:
+    """What the reader is shown for ``exc``: its ``message``, or ``str(exc)`` for others."""
+    return exc.message if isinstance(exc, ImagineError) else str(exc)
+
+
+def advice_for(exc: BaseException, advice: Mapping[type[ImagineError], Message]) -> Joined:
     """The error's sentence, followed by the front end's advice for its kind, if any."""
-    message = str(exc)
     for kind, extra in advice.items():
         if isinstance(exc, kind):
-            return f"{message} {extra}"
-    return message
+            return join([message_of(exc), extra])
+    return join([message_of(exc)])
 
 
 class JobCancelled(ImagineError):

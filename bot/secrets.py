@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from bot.errors import ConfigError, ImagineError
+from bot.i18n import map_words
 from bot.limits import MIN_SECRET_KEY_CHARS
 
 if TYPE_CHECKING:
@@ -193,7 +194,7 @@ def scrub_error(exc: ImagineError, api_key: str) -> None:
     """Remove the key (or what is left of it after a cut) from an error's message."""
     if not api_key:
         return
-    exc.args = tuple(scrub(arg, (api_key,)) if isinstance(arg, str) else arg for arg in exc.args)
+    exc.reword(map_words(exc.message, lambda words: scrub(words, (api_key,))))
     exc.gateway_message = scrub(exc.gateway_message, (api_key,))
 
 

@@ -105,7 +105,7 @@ def user_message(exc: BaseException) -> str:
         if _HAS_NEXT_STEP.search(own):
             return trim(text)
         bots = isinstance(exc, GatewayError) and exc.own_gateway is False
-        return trim(advice_for(exc, ADVICE_ON_BOT_GATEWAY if bots else DISCORD_ADVICE))
+        return trim(str(advice_for(exc, ADVICE_ON_BOT_GATEWAY if bots else DISCORD_ADVICE)))
     return GENERIC_FAILURE
 
 

@@ -31,6 +31,7 @@ from bot.errors import (
 )
 from bot.gateway.error_body import GOOGLE_STATUS, TYPE_STATUS, ErrorInfo, error_info
 from bot.gateway.error_words import safe_detail
+from bot.i18n import join
 
 TIMEOUT_STATUSES = {408, 504, 524}
 
@@ -118,7 +119,7 @@ def map_error(
     exc = _classify(status, info, is_json=is_json, retry_after=retry_after, model=model)
     tail = said(info)
     if tail:
-        exc.args = (f"{exc} {tail}",)
+        exc.reword(join([exc.message, tail]))
     exc.gateway_message = info.words
     return exc
 

@@ -28,7 +28,7 @@ from bot.i18n.locales import (
     supported,
     use_locale,
 )
-from bot.i18n.text import Joined, Message, Text, _, join, n_, p_, render
+from bot.i18n.text import Joined, Message, Text, _, join, map_words, n_, p_, render
 
 __all__ = [
     "DEFAULT_LOCALE",
@@ -40,6 +40,7 @@ __all__ = [
     "catalog_name",
     "current_locale",
     "join",
+    "map_words",
     "n_",
     "p_",
     "render",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
@@ -69,6 +69,24 @@ def render(message: Any, locale: object = None) -> str:
     if isinstance(message, Text | Joined):
         return message.render(locale)
     return "" if message is None else str(message)
+
+
+def map_words(message: Message, change: Callable[[str], str]) -> Message:
+    """``message`` with ``change`` applied to every plain string in it (its own words,
+    the parameters of its ``Text`` parts): to scrub a secret out of what it quotes."""
+    if isinstance(message, Joined):
+        return Joined(tuple(map_words(part, change) for part in message.parts), message.sep)
+    if isinstance(message, Text):
+        params = {
+            key: change(value)
+            if isinstance(value, str)
+            else map_words(value, change)
+            if isinstance(value, Text | Joined)
+            else value
+            for key, value in message.params.items()
+        }
+        return Text(message.msgid, params, message.plural, message.n, message.context)
+    return change(message)
 
 
 def join(parts: Iterable[Message | None], sep: str = " ") -> Joined:
