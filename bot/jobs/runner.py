@@ -454,6 +454,7 @@ class JobRunner:
                     **({"count": spec.count} if spec.count > 1 else {}),
                     **({"private": True} if spec.private else {}),
                     **({"region": spec.region} if spec.region else {}),
+                    **({"locale": spec.locale} if spec.locale else {}),
                     **(
                         {"references": [[r.name, r.sha256] for r in spec.references]}
                         if spec.references

@@ -136,6 +136,9 @@ class JobSpec:
     region: str | None = None
     # The reference library's images the prompt names (bot.jobs.references), in order.
     references: tuple[Reference, ...] = ()
+    # The requester's language (a Discord code, bot.i18n): its progress, result and
+    # errors are rendered in it, also after a restart or from another process.
+    locale: str | None = None
 
     @classmethod
     def from_job(cls, job: JobRecord, **changes: Any) -> JobSpec:
@@ -165,6 +168,7 @@ class JobSpec:
             region=p.get("region"),
             # A job made from a private result is private too (a Reroll, a rerun).
             private=p.get("private") is True,
+            locale=p.get("locale"),
         )
         return replace(spec, **changes)
 
@@ -191,6 +195,7 @@ class JobSpec:
             **({"private": True} if self.private else {}),
             **({"count": self.count} if self.count > 1 else {}),
             **({"region": self.region} if self.region else {}),
+            **({"locale": self.locale} if self.locale else {}),
             **(
                 {"references": [[r.name, r.sha256] for r in self.references]}
                 if self.references
