@@ -110,7 +110,7 @@ async def open_postgres_runtime(
         raise
     presence.cancels = PostgresCancels(pool, store, wakes, presence)
     return Runtime(
-        admissions=PostgresAdmissions(pool, store, presence),
+        admissions=PostgresAdmissions(pool, store, presence, wakes),
         chains=PostgresChains(pool, wakes, presence),
         barrier=PostgresStoreBarrier(pool, wakes, presence),
         models=LocalModelCache(ttl=model_cache_ttl),

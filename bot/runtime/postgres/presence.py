@@ -31,7 +31,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from bot.runtime.base import ReportInterrupted
-from bot.runtime.postgres.wakes import CHAINS, STORED, WORKERS, Wakes, notify, topic
+from bot.runtime.postgres.wakes import CHAINS, QUEUE, STORED, WORKERS, Wakes, notify, topic
 from bot.storage.base import JobRecord, Store
 from bot.storage.errors import StorageUnavailable
 
@@ -217,6 +217,9 @@ class PostgresPresence:
             await conn.execute("DELETE FROM runtime_storing WHERE owner = $1", owner)
             await conn.execute("DELETE FROM runtime_leases WHERE holder = $1", owner)
             await conn.execute("DELETE FROM runtime_cancels WHERE owner = $1", owner)
+            # Its waiting jobs are reported below with the rest: they hold no place now.
+            await conn.execute("DELETE FROM runtime_queue WHERE owner = $1", owner)
+            await notify(conn, QUEUE)
             for channel_id in {r["channel_id"] for r in channels}:
                 await notify(conn, CHAINS, str(channel_id))
             await notify(conn, STORED)
@@ -318,12 +321,14 @@ class PostgresPresence:
                 )
                 await conn.execute("DELETE FROM runtime_storing WHERE owner = $1", self._owner)
                 await conn.execute("DELETE FROM runtime_leases WHERE holder = $1", self._owner)
+                await conn.execute("DELETE FROM runtime_queue WHERE owner = $1", self._owner)
                 # Expired, not deleted: a survivor (or the next start) must find its jobs.
                 await conn.execute(
                     "UPDATE runtime_workers SET heartbeat_at = '-infinity' WHERE id = $1",
                     self._owner,
                 )
                 await notify(conn, WORKERS)
+                await notify(conn, QUEUE)
                 await notify(conn, CHAINS, "*")
                 await notify(conn, STORED)
         except Exception:

@@ -92,6 +92,27 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX runtime_cancels_by_owner ON runtime_cancels (owner);
     """,
+    """
+    -- The servers' lines: jobs waiting for room, in arrival order (seq, taken under the
+    -- server's lock, so it is also commit order within a server). A row names what the
+    -- order rule needs (bot.runtime.admission.admissible) and what quotas and budgets
+    -- count while it waits: its images until it has a job row, its estimate.
+    CREATE TABLE runtime_queue (
+        seq         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        guild_id    bigint,
+        user_id     bigint  NOT NULL,
+        job_id      bigint,
+        owner       text    NOT NULL,
+        images      int     NOT NULL,
+        user_limit  int     NOT NULL,
+        guild_limit int     NOT NULL,
+        estimate    double precision NOT NULL DEFAULT 0,
+        entered_at  timestamptz NOT NULL DEFAULT now()
+    );
+    CREATE INDEX runtime_queue_by_guild ON runtime_queue (guild_id, seq);
+    CREATE INDEX runtime_queue_by_user  ON runtime_queue (user_id);
+    CREATE INDEX runtime_queue_by_owner ON runtime_queue (owner);
+    """,
 )
 
 MIGRATION_LOCK = lock_key("migrate", "runtime")

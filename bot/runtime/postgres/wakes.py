@@ -20,12 +20,14 @@ POLL_SECONDS = 1.0
 RECONNECT_SECONDS = 1.0
 
 # NOTIFY channels: payload a channel id (or "*": every channel), none, none, the owner
-# of the job a Cancel was pressed for (every process wakes: presses are rare).
+# of the job a Cancel was pressed for (every process wakes: presses are rare), the server
+# whose slots or line changed (every waiter wakes: a member's count spans servers).
 CHAINS = "runtime_chains"
 STORED = "runtime_stored"
 WORKERS = "runtime_workers"
 CANCELS = "runtime_cancels"
-CHANNELS = (CHAINS, STORED, WORKERS, CANCELS)
+QUEUE = "runtime_queue"
+CHANNELS = (CHAINS, STORED, WORKERS, CANCELS, QUEUE)
 
 
 def topic(channel: str, payload: str = "") -> str:
