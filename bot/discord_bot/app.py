@@ -95,6 +95,7 @@ INTERRUPTED: dict[tuple[str, bool], Text] = {
         "{user} Your image request “{prompt}” was interrupted because I restarted before "
         "it finished. Press the button to run it again."
     ),
+    # Translators: {user} is a mention of the member (<@123>), {prompt} their prompt.
     (TAKEN_OVER, False): _(
         "{user} Your image request “{prompt}” was interrupted because the bot process "
         "running it stopped before it finished. Press the button to run it again."
@@ -105,6 +106,7 @@ INTERRUPTED: dict[tuple[str, bool], Text] = {
         "finished. Press the button to run it again (only you can, and the answer is yours "
         "only)."
     ),
+    # Translators: {user} is a mention of the member (<@123>).
     (TAKEN_OVER, True): _(
         "{user} Your private image request was interrupted because the bot process running "
         "it stopped before it finished. Press the button to run it again (only you can, and "

@@ -31,13 +31,16 @@ CANCELLED = _("Cancelled.")
 RECENT_JOBS = 20
 
 # A job's place in the server's line, one whole message per English ordinal suffix.
-# Translators: the four "{place}… in line" messages are one sentence, a job's place in the
-# line (1st, 2nd, 3rd, 4th…): English needs a suffix per number, your language may not;
-# translate all four alike ("第 {place} 位", "Platz {place}") where it does not.
 IN_LINE: dict[str, Text] = {
+    # Translators: the four "{place}… in line" messages are one sentence, a job's place in
+    # the line (1st, 2nd, 3rd, 4th…): English needs a suffix per number, your language may
+    # not; translate all four alike ("第 {place} 位", "Platz {place}") where it does not.
     "st": _("{place}st in line"),
+    # Translators: a job's place in the line; see "{place}st in line".
     "nd": _("{place}nd in line"),
+    # Translators: a job's place in the line; see "{place}st in line".
     "rd": _("{place}rd in line"),
+    # Translators: a job's place in the line (4th, 11th, 12th…); see "{place}st in line".
     "th": _("{place}th in line"),
 }
 

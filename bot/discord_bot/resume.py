@@ -63,6 +63,7 @@ async def run_queued(bot: ImageBot, job: JobRecord) -> None:
         async with bot.jobs.admit(spec, settings, queued=job) as admitted:
             await admitted.run(publish)
     except Exception as exc:
+        mention = f"<@{job.user_id}>"
         if not isinstance(exc, discord.HTTPException):
             log.info("queued job %s ended in %s", job.id, type(exc).__name__)
         try:
@@ -73,7 +74,7 @@ async def run_queued(bot: ImageBot, job: JobRecord) -> None:
                     render(
                         _(
                             "{user} “{prompt}”: {reason}",
-                            user=f"<@{job.user_id}>",
+                            user=mention,
                             prompt=trim(job.prompt, 200),
                             reason=error_message(exc),
                         )
