@@ -23,14 +23,15 @@ import discord
 
 from bot.discord_bot.guilds import guild_allowed
 from bot.errors import AccessDenied
+from bot.i18n import _
 
 if TYPE_CHECKING:
     from bot.storage.base import GuildSettings
 
-NOT_ADMIN = "Only members with Manage Server can change the bot's settings."
-NOT_ENABLED_HERE = "I'm not enabled in this channel. Ask an admin to run /settings channels."
-NO_DMS = "I only work in servers, not in direct messages."
-NOT_THIS_SERVER = "I'm not available in this server; the bot's owner has not listed it."
+NOT_ADMIN = _("Only members with Manage Server can change the bot's settings.")
+NOT_ENABLED_HERE = _("I'm not enabled in this channel. Ask an admin to run /settings channels.")
+NO_DMS = _("I only work in servers, not in direct messages.")
+NOT_THIS_SERVER = _("I'm not available in this server; the bot's owner has not listed it.")
 
 
 async def first_delivery(interaction: discord.Interaction[Any]) -> bool:

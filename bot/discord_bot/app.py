@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import signal
 import time
@@ -42,6 +43,7 @@ from bot.discord_bot.errors import report
 from bot.discord_bot.guilds import install_guild_gate
 from bot.discord_bot.queueing import Durations
 from bot.discord_bot.resume import resume_queued
+from bot.discord_bot.speech import answer_in, job_locale
 from bot.discord_bot.startup import (
     explain_start_failure,
     install_reconnect_line,
@@ -52,6 +54,7 @@ from bot.discord_bot.startup import (
 )
 from bot.discord_bot.sync import sync_commands
 from bot.errors import AccessDenied, ImagineError
+from bot.i18n import Text, _, render, speaking
 from bot.jobs import JobRunner
 from bot.jobs.privacy import is_private
 from bot.maintenance import expire_jobs, interrupted_jobs, queued_jobs
@@ -80,11 +83,36 @@ COGS = (
 )
 # An interaction token answers for 15 minutes; a report edits the answer until shortly before.
 TOKEN_EDIT_SECONDS = 14 * 60
-# Why a job was interrupted, as the member reads it: this process restarted (its own
-# jobs, found at start-up), or a process stopped and another took its jobs over (the
-# reaper: another process, or this one's new run, which is another process too).
-RESTARTED = "because I restarted before it finished"
-TAKEN_OVER = "because the bot process running it stopped before it finished"
+# Why a job was interrupted: this process restarted (its own jobs, found at start-up),
+# or a process stopped and another took its jobs over (the reaper: another process, or
+# this one's new run, which is another process too). Each reason is a whole sentence of
+# the report (``INTERRUPTED``), so a translation can put the reason where it belongs.
+RESTARTED = "restarted"
+TAKEN_OVER = "taken over"
+INTERRUPTED: dict[tuple[str, bool], Text] = {
+    # Translators: {user} is a mention of the member (<@123>), {prompt} their prompt.
+    (RESTARTED, False): _(
+        "{user} Your image request “{prompt}” was interrupted because I restarted before "
+        "it finished. Press the button to run it again."
+    ),
+    # Translators: {user} is a mention of the member (<@123>), {prompt} their prompt.
+    (TAKEN_OVER, False): _(
+        "{user} Your image request “{prompt}” was interrupted because the bot process "
+        "running it stopped before it finished. Press the button to run it again."
+    ),
+    # Translators: {user} is a mention of the member (<@123>).
+    (RESTARTED, True): _(
+        "{user} Your private image request was interrupted because I restarted before it "
+        "finished. Press the button to run it again (only you can, and the answer is yours "
+        "only)."
+    ),
+    # Translators: {user} is a mention of the member (<@123>).
+    (TAKEN_OVER, True): _(
+        "{user} Your private image request was interrupted because the bot process running "
+        "it stopped before it finished. Press the button to run it again (only you can, and "
+        "the answer is yours only)."
+    ),
+}
 
 
 def apply_discord_endpoints(api_base: str | None, gateway_url: str | None) -> None:
@@ -105,6 +133,9 @@ def bot_intents(settings: BotSettings) -> discord.Intents:
 
 class ImageTree(app_commands.CommandTree["ImageBot"]):
     async def interaction_check(self, interaction: discord.Interaction[ImageBot], /) -> bool:
+        # discord.py awaits this in the task that then runs the command, its autocomplete
+        # or ``on_error`` (``CommandTree._call``): every answer is in the member's language.
+        answer_in(interaction)
         return await first_delivery(interaction)
 
     async def on_error(
@@ -115,7 +146,11 @@ class ImageTree(app_commands.CommandTree["ImageBot"]):
             original = AccessDenied(str(original) or None)
         elif isinstance(original, app_commands.TransformerError):
             original = ImagineError(
-                f"That value is not valid for {original.transformer._error_display_name}."
+                # Translators: {option} is the name of a command's option.
+                _(
+                    "That value is not valid for {option}.",
+                    option=original.transformer._error_display_name,
+                )
             )
         await report(interaction, original)
 
@@ -196,10 +231,12 @@ class ImageBot(commands.Bot):
         answer = discord.Webhook.partial(self.application_id, token, client=self)
         original: Any = "@original"  # the route's name for an interaction's first answer
         try:
+            with speaking(job_locale(job.params)):  # the member's, as they asked
+                content, view = render(_interrupted(job, TAKEN_OVER)), rerun_view(job.id)
             await answer.edit_message(
                 original,
-                content=_interrupted(job, TAKEN_OVER),
-                view=rerun_view(job.id),
+                content=content,
+                view=view,
                 allowed_mentions=only_pinging(job.user_id),
             )
         except discord.HTTPException:
@@ -208,13 +245,15 @@ class ImageBot(commands.Bot):
 
     async def _report_interrupted(self, jobs: Sequence[JobRecord], why: str = RESTARTED) -> None:
         for job in jobs:
-            content = _interrupted(job, why)
+            # The member's language, as they asked: the report names them.
+            with speaking(job_locale(job.params)):
+                content, view = render(_interrupted(job, why)), rerun_view(job.id)
             try:
                 # The nonce: a report sent again (a reaper that died before recording it)
                 # is dropped by Discord instead of posted twice (enforce_nonce).
                 await self.get_partial_messageable(job.channel_id, guild_id=job.guild_id).send(
                     content,
-                    view=rerun_view(job.id),
+                    view=view,
                     allowed_mentions=only_pinging(job.user_id),
                     nonce=f"rpt-{job.id}",
                 )
@@ -225,6 +264,7 @@ class ImageBot(commands.Bot):
         self, button: JobButton | ImageButton | RegionSelect, interaction: discord.Interaction[Any]
     ) -> None:
         """A result's button was pressed (``bot.discord_bot.buttons.ButtonHandler``)."""
+        answer_in(interaction)  # discord.py runs each press in a task of its own
         if await first_delivery(interaction):
             await press(button, interaction)
 
@@ -245,6 +285,7 @@ class ImageBot(commands.Bot):
             log.info("%s", ready_line(self))
 
     async def on_interaction(self, interaction: discord.Interaction[Any]) -> None:
+        answer_in(interaction)  # an event's own task: the locale holds for it alone
         await answer_stale_form(interaction)
 
     async def on_message(self, message: discord.Message) -> None:
@@ -257,16 +298,13 @@ class ImageBot(commands.Bot):
         await super().close()
 
 
-def _interrupted(job: JobRecord, why: str = RESTARTED) -> str:
-    if is_private(job.params):  # the channel may read this: nothing of the request itself
-        return (
-            f"<@{job.user_id}> Your private image request was interrupted {why}. "
-            "Press the button to run it again (only you can, and the answer is yours only)."
-        )
-    return (
-        f"<@{job.user_id}> Your image request “{trim(job.prompt, 200)}” was interrupted "
-        f"{why}. Press the button to run it again."
-    )
+def _interrupted(job: JobRecord, why: str = RESTARTED) -> Text:
+    private = is_private(job.params)  # the channel may read this: nothing of the request
+    message = INTERRUPTED[why, private]
+    mention = f"<@{job.user_id}>"
+    if private:
+        return dataclasses.replace(message, params={"user": mention})
+    return dataclasses.replace(message, params={"user": mention, "prompt": trim(job.prompt, 200)})
 
 
 class ShardedImageBot(ImageBot, commands.AutoShardedBot):

@@ -17,32 +17,41 @@ from typing import Any, Protocol
 
 import discord
 
+from bot.i18n import Message, Text, _, p_, render
 from bot.images.regions import REGIONS
 from bot.jobs import supports_sizes
 
 CUSTOM_ID_PREFIX = "imagine"
-ACTIONS: dict[str, tuple[str, str, discord.ButtonStyle]] = {
+# Button labels, rendered when a view is made (in the language of whoever it is for).
+# Translators: button labels here and below: short, at most 80 characters.
+EDIT = p_("button", "Edit")
+EDIT_REGION = p_("button", "Edit region")
+ACTIONS: dict[str, tuple[Text, str, discord.ButtonStyle]] = {
     # action: (label, emoji, style)
-    "reroll": ("Reroll", "🎲", discord.ButtonStyle.secondary),
-    "edit": ("Edit", "✏️", discord.ButtonStyle.primary),
-    "up2k": ("Upscale 2K", "🔍", discord.ButtonStyle.secondary),
-    "up4k": ("Upscale 4K", "🔍", discord.ButtonStyle.secondary),
-    "rerun": ("Run again", "🔁", discord.ButtonStyle.primary),
-    "delete": ("Delete", "🗑️", discord.ButtonStyle.danger),
-    "cancel": ("Cancel", "✖️", discord.ButtonStyle.danger),
+    "reroll": (p_("button", "Reroll"), "🎲", discord.ButtonStyle.secondary),
+    "edit": (EDIT, "✏️", discord.ButtonStyle.primary),
+    "up2k": (p_("button", "Upscale 2K"), "🔍", discord.ButtonStyle.secondary),
+    "up4k": (p_("button", "Upscale 4K"), "🔍", discord.ButtonStyle.secondary),
+    "rerun": (p_("button", "Run again"), "🔁", discord.ButtonStyle.primary),
+    "delete": (p_("button", "Delete"), "🗑️", discord.ButtonStyle.danger),
+    "cancel": (p_("button", "Cancel"), "✖️", discord.ButtonStyle.danger),
     # A count:N result whose grid has no row left: asks which image, then where.
-    "region": ("Edit region", "🎯", discord.ButtonStyle.secondary),
+    "region": (EDIT_REGION, "🎯", discord.ButtonStyle.secondary),
 }
 
 
 # Actions on one image of a result: (label alone, row header of a count:N result, emoji).
-IMAGE_ACTIONS: dict[str, tuple[str, str, str]] = {
-    "upscale": ("Upscale", "Upscale", "🔍"),
-    "vary_subtle": ("Vary (Subtle)", "Vary (Subtle)", "🌱"),
-    "vary_strong": ("Vary (Strong)", "Vary (Strong)", "🌀"),
-    "edit": ("Edit", "Edit", "✏️"),
-    "region": ("Edit region", "Edit region", "🎯"),
+VARY_SUBTLE = p_("button", "Vary (Subtle)")
+VARY_STRONG = p_("button", "Vary (Strong)")
+IMAGE_ACTIONS: dict[str, tuple[Text, Text, str]] = {
+    "upscale": (p_("button", "Upscale"), p_("button", "Upscale"), "🔍"),
+    "vary_subtle": (VARY_SUBTLE, VARY_SUBTLE, "🌱"),
+    "vary_strong": (VARY_STRONG, VARY_STRONG, "🌀"),
+    "edit": (EDIT, EDIT, "✏️"),
+    "region": (EDIT_REGION, EDIT_REGION, "🎯"),
 }
+# Translators: a select menu's prompt; at most 150 characters.
+WHICH_PART = _("Which part should change?")
 # What the per-image Upscale makes, from the job's size: one step up.
 NEXT_SIZE = {None: "2K", "1K": "2K", "2K": "4K"}
 
@@ -61,7 +70,7 @@ class JobButton(
         label, emoji, style = ACTIONS[action]
         super().__init__(
             discord.ui.Button(
-                label=label,
+                label=render(label),
                 emoji=emoji,
                 style=style,
                 custom_id=f"{CUSTOM_ID_PREFIX}:{action}:{job_id}",
@@ -100,7 +109,7 @@ class ImageButton(
         alone, _, emoji = IMAGE_ACTIONS[action]
         super().__init__(
             discord.ui.Button(
-                label=label or alone,
+                label=label or render(alone),
                 emoji=None if label and label.isdigit() else emoji,
                 style=discord.ButtonStyle.secondary,
                 custom_id=f"{CUSTOM_ID_PREFIX}:{action}:{job_id}:{number}",
@@ -132,13 +141,15 @@ class RegionSelect(
 ):
     """Where image ``number`` of a job is to change: one of ``REGIONS``; a modal follows."""
 
-    def __init__(self, job_id: int, number: int, *, placeholder: str | None = None) -> None:
+    def __init__(self, job_id: int, number: int, *, placeholder: Message | None = None) -> None:
         super().__init__(
             discord.ui.Select(
                 custom_id=f"{CUSTOM_ID_PREFIX}:area:{job_id}:{number}",
-                placeholder=placeholder or "Which part should change?",
+                placeholder=render(placeholder or WHICH_PART),
                 options=[
-                    discord.SelectOption(label=r.label, value=r.name, description=_shape(r.box))
+                    discord.SelectOption(
+                        label=render(r.label), value=r.name, description=render(_shape(r.box))
+                    )
                     for r in REGIONS.values()
                 ],
             )
@@ -166,17 +177,26 @@ class RegionSelect(
         await handler.press(self, interaction)
 
 
-def _shape(box: tuple[int, int, int, int]) -> str:
+# How much of the image a region is (a select option's description), by its size in sixths.
+SHARES: dict[tuple[int, int], Text] = {
+    (2, 2): _("A ninth of the image"),
+    (6, 3): _("Half of the image"),
+    (3, 6): _("Half of the image"),
+    (3, 3): _("A quarter of the image"),
+}
+
+
+def _shape(box: tuple[int, int, int, int]) -> Text:
     x0, y0, x1, y1 = box
-    share = {(2, 2): "A ninth", (6, 3): "Half", (3, 6): "Half", (3, 3): "A quarter"}
-    return f"{share[(x1 - x0, y1 - y0)]} of the image"
+    return SHARES[(x1 - x0, y1 - y0)]
 
 
 def region_picker(job_id: int, numbers: Sequence[int]) -> discord.ui.View:
     """The selects of an Edit region press: one per image (Discord: one select per row)."""
     view = discord.ui.View(timeout=None)
     for n in numbers[:5]:
-        where = f"Image {n}: which part should change?" if len(numbers) > 1 else None
+        # Translators: a select menu's prompt; {n} is the image's number in the result.
+        where = _("Image {n}: which part should change?", n=n) if len(numbers) > 1 else None
         view.add_item(RegionSelect(job_id, n, placeholder=where))
     # Stopped before it is sent: its selects are dynamic items, answered through the
     # registry, so discord.py need not keep it; kept, an ephemeral view gets a 15-minute
@@ -232,10 +252,11 @@ def _grid_view(
     for row, action in enumerate(actions):
         _, header, emoji = IMAGE_ACTIONS[action]
         if action == "upscale":
-            header = f"Upscale {upscale_to}"
+            # Translators: a button's label; {size} is "2K" or "4K".
+            header = p_("button", "Upscale {size}", size=upscale_to)
         view.add_item(
             discord.ui.Button(
-                label=header,
+                label=render(header),
                 emoji=emoji,
                 disabled=True,
                 style=discord.ButtonStyle.secondary,

@@ -26,6 +26,7 @@ from bot.discord_bot.pipeline import allowed, run_for_interaction
 from bot.discord_bot.queueing import cancel_pressed
 from bot.discord_bot.removal import delete_pressed
 from bot.errors import ImagineError
+from bot.i18n import Message, Text, _, render
 from bot.images.regions import region
 from bot.jobs import IMAGE_GONE, UPSCALE_PROMPT, JobSpec, SourceImage
 from bot.jobs.privacy import is_private
@@ -40,7 +41,14 @@ log = logging.getLogger(__name__)
 UPSCALE_SIZES = {"up2k": "2K", "up4k": "4K"}
 # A result's rows are written within milliseconds of it being posted; see StoreBarrier.
 STORE_WAIT_SECONDS = 2.0
-NOTHING_TO = "That request made no image, so there is nothing to {}; try Reroll or /imagine."
+# What a press would have done, when the request made no image: one sentence per action.
+NOTHING_TO: dict[str, Text] = {
+    "upscale": _(
+        "That request made no image, so there is nothing to upscale; try Reroll or /imagine."
+    ),
+    "vary": _("That request made no image, so there is nothing to vary; try Reroll or /imagine."),
+    "edit": _("That request made no image, so there is nothing to edit; try Reroll or /imagine."),
+}
 IMAGE_VERBS = {
     "upscale": "upscale",
     "vary_subtle": "vary",
@@ -48,13 +56,26 @@ IMAGE_VERBS = {
     "edit": "edit",
     "region": "edit",
 }
-MODAL_TITLE = "Edit image"  # Discord: modal titles up to 45 characters
-PICK_REGION = "Which part of the image should change? Nothing else in it will."
-PICK_REGIONS = "Pick the image and the part of it to change; nothing else in it will."
+# Translators: the title of a form; at most 45 characters.
+MODAL_TITLE = _("Edit image")
+PICK_REGION = _("Which part of the image should change? Nothing else in it will.")
+PICK_REGIONS = _("Pick the image and the part of it to change; nothing else in it will.")
+# Translators: the label of the form's text box; at most 45 characters.
+INSTRUCTION_LABEL = _("What should change?")
+# Translators: an example in the form's empty text box; at most 100 characters.
+INSTRUCTION_EXAMPLE = _("e.g. make the sky stormy and add a lighthouse")
+# Translators: an example in the form's empty text box when one part of the image changes.
+REGION_EXAMPLE = _("e.g. put a red kite in the sky")
+
 # Our modals' custom_ids start with this, so a submit nobody waits for is recognisably ours.
 MODAL_PREFIX = f"{CUSTOM_ID_PREFIX}:modal:"
-FORM_EXPIRED = "That form has expired (I restarted, or it was open too long); open it again."
-NOT_YOUR_PRIVATE = "That request was private: only the member who made it can run it again."
+FORM_EXPIRED = _("That form has expired (I restarted, or it was open too long); open it again.")
+NOT_YOUR_PRIVATE = _("That request was private: only the member who made it can run it again.")
+# The progress messages of what a press runs (the elapsed time follows them).
+REROLLING = _("Rerolling…")
+GENERATING = _("Generating…")
+EDITING = _("Editing…")
+VARYING = {"subtle": _("Varying (subtle)…"), "strong": _("Varying (strong)…")}
 
 
 async def press(
@@ -93,14 +114,14 @@ async def _act_on_image(button: ImageButton, interaction: discord.Interaction[Im
     job = await _pressed_job(button.job_id, interaction)
     sha = output_image(job, button.number)
     if sha is None:
-        raise ImagineError(NOTHING_TO.format(IMAGE_VERBS[button.action]))
+        raise ImagineError(NOTHING_TO[IMAGE_VERBS[button.action]])
     if button.action == "edit":
         modal = EditModal(input_shas=(sha,), private=is_private(job.params))
         await interaction.response.send_modal(modal)
         return
     if button.action == "region":
         view = region_picker(job.id, (button.number,))
-        await interaction.response.send_message(PICK_REGION, view=view, ephemeral=True)
+        await interaction.response.send_message(render(PICK_REGION), view=view, ephemeral=True)
         return
     common: dict[str, Any] = {
         "guild_id": job.guild_id,
@@ -112,7 +133,8 @@ async def _act_on_image(button: ImageButton, interaction: discord.Interaction[Im
     if button.action == "upscale":
         size = NEXT_SIZE.get(job.params.get("image_size")) or "4K"
         spec = JobSpec(kind="upscale", prompt=UPSCALE_PROMPT, image_size=size, **common)
-        label = f"Upscaling image {button.number} to {size}…"
+        # Translators: {number} is the image's number in the result, {size} "2K" or "4K".
+        label: Message = _("Upscaling image {number} to {size}…", number=button.number, size=size)
     else:
         strength = "subtle" if button.action == "vary_subtle" else "strong"
         # A variation of a variation varies the member's prompt, not our instruction.
@@ -124,7 +146,7 @@ async def _act_on_image(button: ImageButton, interaction: discord.Interaction[Im
             image_size=job.params.get("image_size"),
             **common,
         )
-        label = f"Varying ({strength})…"
+        label = VARYING[strength]
     await run_for_interaction(interaction, spec, settings=settings, label=label)
 
 
@@ -144,20 +166,20 @@ async def _act(button: JobButton, interaction: discord.Interaction[ImageBot]) ->
     here = _here(interaction, job)
     if button.action == "edit":
         if not outputs:
-            raise ImagineError(NOTHING_TO.format("edit"))
+            raise ImagineError(NOTHING_TO["edit"])
         modal = EditModal(input_shas=outputs, private=is_private(job.params))
         await interaction.response.send_modal(modal)
         return
     if button.action == "region":  # a count:N result: a select per image it has
         numbers = [n for n in range(1, job.params.get("count", 1) + 1) if output_image(job, n)]
         if not numbers:
-            raise ImagineError(NOTHING_TO.format("edit"))
+            raise ImagineError(NOTHING_TO["edit"])
         view = region_picker(job.id, numbers)
-        await interaction.response.send_message(PICK_REGIONS, view=view, ephemeral=True)
+        await interaction.response.send_message(render(PICK_REGIONS), view=view, ephemeral=True)
         return
     if button.action in UPSCALE_SIZES:
         if not outputs:
-            raise ImagineError(NOTHING_TO.format("upscale"))
+            raise ImagineError(NOTHING_TO["upscale"])
         spec = JobSpec(
             kind="upscale",
             guild_id=job.guild_id,
@@ -168,15 +190,16 @@ async def _act(button: JobButton, interaction: discord.Interaction[ImageBot]) ->
             image_size=UPSCALE_SIZES[button.action],
             **here,
         )
-        label = f"Upscaling to {UPSCALE_SIZES[button.action]}…"
+        # Translators: {size} is "2K" or "4K".
+        label: Message = _("Upscaling to {size}…", size=UPSCALE_SIZES[button.action])
     elif button.action == "reroll":
         # The job's inputs already hold the image it edited, so a reroll needs no history;
         # a reroll of an /imagine starts a new chain, as running that /imagine again would.
         spec = JobSpec.from_job(job, kind="reroll", history=False, **here)
-        label = "Rerolling…"
+        label = REROLLING
     else:  # rerun an interrupted job as it was asked
         spec = JobSpec.from_job(job, **here)
-        label = "Generating…"
+        label = GENERATING
     await run_for_interaction(interaction, spec, settings=settings, label=label)
 
 
@@ -187,35 +210,35 @@ async def _region_picked(select: RegionSelect, interaction: discord.Interaction[
     job = await _pressed_job(select.job_id, interaction)
     sha = output_image(job, select.number)
     if sha is None:
-        raise ImagineError(NOTHING_TO.format("edit"))
+        raise ImagineError(NOTHING_TO["edit"])
     await interaction.response.send_modal(EditModal(input_shas=(sha,), region=select.region))
 
 
 class EditModal(discord.ui.Modal):
     """Asks what to change; edits either stored images or a message's attachments."""
 
-    instruction: discord.ui.TextInput[Any] = discord.ui.TextInput(
-        label="What should change?",
-        style=discord.TextStyle.paragraph,
-        placeholder="e.g. make the sky stormy and add a lighthouse",
-        max_length=MAX_PROMPT_CHARS,
-    )
-
     def __init__(
         self,
         *,
         input_shas: Sequence[str] = (),
         sources: Sequence[SourceImage] = (),
-        notes: Sequence[str] = (),
+        notes: Sequence[Message] = (),
         private: bool = False,
         region: str | None = None,
     ) -> None:
-        title = f"Edit the {region_label(region)}" if region else MODAL_TITLE
+        # Translators: a form's title (at most 45 characters); {region}: "top left", "left half".
+        title = _("Edit the {region}", region=region_label(region)) if region else MODAL_TITLE
         super().__init__(
-            title=title, timeout=15 * 60, custom_id=MODAL_PREFIX + os.urandom(16).hex()
+            title=render(title)[:45], timeout=15 * 60, custom_id=MODAL_PREFIX + os.urandom(16).hex()
         )
-        if region:
-            self.instruction.placeholder = "e.g. put a red kite in the sky"
+        # Made per form: its words are in the language of the member it opens for.
+        self.instruction: discord.ui.TextInput[Any] = discord.ui.TextInput(
+            label=render(INSTRUCTION_LABEL),
+            style=discord.TextStyle.paragraph,
+            placeholder=render(REGION_EXAMPLE if region else INSTRUCTION_EXAMPLE),
+            max_length=MAX_PROMPT_CHARS,
+        )
+        self.add_item(self.instruction)
         self.region = region
         self.input_shas = tuple(input_shas)
         self.sources = tuple(sources)
@@ -239,13 +262,22 @@ class EditModal(discord.ui.Modal):
             private=self.private,
             region=self.region,
         )
-        label = f"Editing the {region_label(self.region)}…" if self.region else "Editing…"
+        label = editing_label(self.region)
         await run_for_interaction(interaction, spec, label=label, notes=self.notes)
 
 
-def region_label(name: str | None) -> str:
+def region_label(name: str | None) -> Message:
     """How a region reads in a sentence: "top left", "left half"."""
-    return region(name).label.lower() if name else "image"
+    # Translators: the whole image, where a part of it ("top left") could have been named.
+    return render(region(name).label).lower() if name else _("image")
+
+
+def editing_label(name: str | None) -> Message:
+    """The progress message of an edit: of the whole image, or of region ``name``."""
+    if name is None:
+        return EDITING
+    # Translators: {region} is a part of the image ("top left", "left half").
+    return _("Editing the {region}…", region=region_label(name))
 
 
 def is_stale_form(interaction: discord.Interaction[Any]) -> bool:
@@ -274,6 +306,6 @@ async def answer_stale_form(interaction: discord.Interaction[Any]) -> None:
     if not is_stale_form(interaction):
         return
     try:
-        await interaction.response.send_message(FORM_EXPIRED, ephemeral=True)
+        await interaction.response.send_message(render(FORM_EXPIRED), ephemeral=True)
     except discord.HTTPException as exc:
         log.info("could not answer an expired form: %s", exc)

@@ -35,6 +35,7 @@ import discord
 
 from bot.discord_bot import live_preview
 from bot.discord_bot.uploads import UploadBytes
+from bot.i18n import Message, _, join, render
 from bot.limits import MESSAGE_LIMIT
 from bot.types import GeneratedImage, Preview
 
@@ -49,7 +50,8 @@ TOKEN_MARGIN = 60
 PROGRESS_INTERVAL = 5.0
 # How long a finished job waits for a progress edit in flight before dropping it.
 PROGRESS_CLOSE_WAIT = 5.0
-WAITING_FOR_CHANNEL = "Waiting for the images in progress in this channel…"
+WAITING_FOR_CHANNEL = _("Waiting for the images in progress in this channel…")
+GENERATING = _("Generating…")
 # Discord allows about 5 edits per 5 s per message: we make at most 4 in any 5 s (the
 # result's own edit is the fifth), so a line moving fast shows its latest place.
 PROGRESS_BURST = 4
@@ -67,12 +69,14 @@ UNSURE = (TimeoutError, aiohttp.ClientError)
 # The webhook route's name for an interaction's first answer.
 ORIGINAL: Any = "@original"
 # A private result whose answer expired goes to the member's DMs, introduced by this.
-PRIVATE_IN_DMS = (
-    "Your private result from <#{channel}>: the answer there had expired (Discord keeps "
+# Translators: {channel} is a channel's mention (<#123>).
+PRIVATE_IN_DMS = _(
+    "Your private result from {channel}: the answer there had expired (Discord keeps "
     "it open 15 minutes), so it comes here. Its buttons work only under the answer itself."
 )
 # What the channel reads instead when the member's DMs are closed: no image, no prompt.
-PRIVATE_UNDELIVERED = (
+# Translators: it follows a mention of the member (<@123>), hence the lower case.
+PRIVATE_UNDELIVERED = _(
     "your private result is done, but I could not show it to you: the answer expired "
     "before it was ready and your DMs are closed to me. It is not posted here; allow "
     "direct messages from this server's members and ask again."
@@ -259,7 +263,7 @@ async def _post_privately(
     Without buttons (a press from a DM has no server to check access against). If the
     DMs are closed, the channel is told that, and nothing of the result.
     """
-    intro = PRIVATE_IN_DMS.format(channel=interaction.channel_id or 0)
+    intro = render(replace(PRIVATE_IN_DMS, params={"channel": f"<#{interaction.channel_id or 0}>"}))
     direct = replace(delivery, content=trim(f"{intro}\n{delivery.content}"), view=None)
     try:
         dm = await interaction.user.create_dm()
@@ -272,7 +276,7 @@ async def _post_privately(
     await post_to_channel(
         bot,
         channel_id,
-        Delivery(content=PRIVATE_UNDELIVERED),
+        Delivery(content=render(PRIVATE_UNDELIVERED)),
         limit=channel_limit(bot, interaction.guild_id),
         mention=interaction.user.id,
     )
@@ -345,11 +349,11 @@ class Progress:
     def __init__(
         self,
         interaction: discord.Interaction[Any],
-        label: str = "Generating…",
+        label: Message = GENERATING,
         interval: float | None = None,
         view: discord.ui.View | None = None,
         *,
-        note: str | None = None,
+        note: Message | None = None,
     ) -> None:
         self.interaction = interaction
         self.label = label
@@ -359,7 +363,7 @@ class Progress:
         self._task: asyncio.Task[None] | None = None
         self._start = time.monotonic()
         self._waiting = False
-        self._line: str | None = None
+        self._line: Message | None = None
         self._view = view
         self._changed = asyncio.Event()
         self._closing = False
@@ -369,7 +373,7 @@ class Progress:
         self._thought: str | None = None  # the line shown
         self._last_edit: float | None = None  # once previews show
 
-    def queued(self, line: str | None) -> None:
+    def queued(self, line: Message | None) -> None:
         self._line = line
         if line is None:
             self._start = time.monotonic()
@@ -388,17 +392,23 @@ class Progress:
         self._changed.set()
 
     def content(self) -> str:
+        """The progress message, rendered (in the locale of the task that runs the job)."""
         # The label first: the member sees what was asked, then why nothing moves yet; the
         # note (the estimated cost) under it from the first edit, in line or running.
         if self._line is not None:
-            return f"{self.label} {self._line}" + self._note()
+            return render(join([self.label, self._line])) + self._note()
         if self._waiting:
-            return f"{self.label} {WAITING_FOR_CHANNEL}" + self._note()
-        elapsed = f"{self.label} {int(time.monotonic() - self._start)} s"
-        return elapsed + self._note() + live_preview.thought_line(self._thought)
+            return render(join([self.label, WAITING_FOR_CHANNEL])) + self._note()
+        # Translators: a progress message: {label} says what is done ("Generating…"),
+        # {seconds} how long it has taken so far.
+        elapsed = _("{label} {seconds} s", label=self.label, seconds=self._elapsed())
+        return render(elapsed) + self._note() + live_preview.thought_line(self._thought)
+
+    def _elapsed(self) -> int:
+        return int(time.monotonic() - self._start)
 
     def _note(self) -> str:
-        return f"\n-# {self.note}" if self.note else ""
+        return f"\n-# {render(self.note)}" if self.note else ""
 
     async def _spaced(self) -> None:
         """Once previews show, not before ``PREVIEW_INTERVAL`` after the last edit."""

@@ -20,6 +20,7 @@ from typing import Any
 import discord
 
 from bot.discord_bot.delivery import only_pinging, token_usable, trim
+from bot.discord_bot.speech import answer_in
 from bot.errors import (
     AccessDenied,
     ConfigError,
@@ -39,14 +40,23 @@ from bot.errors import (
     ResponseTooLarge,
     UnsafeGatewayURL,
     advice_for,
+    message_of,
 )
+from bot.i18n import Message, _, render, use_locale
 from bot.limits import MESSAGE_LIMIT
 
 log = logging.getLogger(__name__)
 
-__all__ = ["GENERIC_FAILURE", "MESSAGE_LIMIT", "report", "reporting", "user_message"]
+__all__ = [
+    "GENERIC_FAILURE",
+    "MESSAGE_LIMIT",
+    "error_message",
+    "report",
+    "reporting",
+    "user_message",
+]
 
-GENERIC_FAILURE = (
+GENERIC_FAILURE = _(
     "Something went wrong on my side while doing that. "
     "The admins can find the details in the bot's log."
 )
@@ -55,40 +65,40 @@ PRIVATE_ERRORS = (InputImageError, LimitReached, AccessDenied)
 
 # What a member (or the admins) can do next, by kind of error; the first match wins, so
 # subclasses come before their bases. Sentences that already say what to do keep theirs.
-DISCORD_ADVICE: dict[type[ImagineError], str] = {
-    GatewayAuthError: "A server admin needs to set a valid key with /settings gateway.",
-    PaymentRequired: "A server admin needs to top it up, or switch with /settings gateway.",
-    UnsafeGatewayURL: "A server admin needs to set a public address with /settings gateway.",
-    ModelNotAvailable: (
+DISCORD_ADVICE: dict[type[ImagineError], Message] = {
+    GatewayAuthError: _("A server admin needs to set a valid key with /settings gateway."),
+    PaymentRequired: _("A server admin needs to top it up, or switch with /settings gateway."),
+    UnsafeGatewayURL: _("A server admin needs to set a public address with /settings gateway."),
+    ModelNotAvailable: _(
         "Pick another model in /imagine, or ask a server admin to change the default "
         "with /settings model."
     ),
-    ContentBlocked: "Try rewording the prompt or using another image.",
-    NoImageReturned: "Try rewording the prompt, e.g. say what the image should show.",
-    GatewayTimeout: "Try again in a moment; 1K images are the quickest.",
-    ResponseTooLarge: "Try again with a smaller size.",
-    MalformedResponse: (
+    ContentBlocked: _("Try rewording the prompt or using another image."),
+    NoImageReturned: _("Try rewording the prompt, e.g. say what the image should show."),
+    GatewayTimeout: _("Try again in a moment; 1K images are the quickest."),
+    ResponseTooLarge: _("Try again with a smaller size."),
+    MalformedResponse: _(
         "Try again; if it keeps happening, ask a server admin to check /settings gateway."
     ),
-    GatewayRejected: (
+    GatewayRejected: _(
         "Try rewording the prompt or changing the options; if it keeps happening, "
         "ask a server admin to check /settings gateway."
     ),
-    GatewayError: "Try again in a minute.",
-    ImageTooLarge: "Send a smaller image.",
-    InputImageError: "Send a PNG, JPEG, WEBP, GIF or HEIC image.",
-    AccessDenied: "Ask a server admin if you think you should be allowed.",
-    LimitReached: "Try again later.",
-    ConfigError: "Ask the bot's operator to check its configuration.",
+    GatewayError: _("Try again in a minute."),
+    ImageTooLarge: _("Send a smaller image."),
+    InputImageError: _("Send a PNG, JPEG, WEBP, GIF or HEIC image."),
+    AccessDenied: _("Ask a server admin if you think you should be allowed."),
+    LimitReached: _("Try again later."),
+    ConfigError: _("Ask the bot's operator to check its configuration."),
 }
 # On the bot's own gateway only its owner can act: the key and the account are in .env.
-BOT_GATEWAY_ADVICE: dict[type[ImagineError], str] = {
-    GatewayAuthError: "The bot's owner needs to set a valid key for the bot's gateway.",
-    PaymentRequired: "The bot's owner needs to top it up.",
-    MalformedResponse: (
+BOT_GATEWAY_ADVICE: dict[type[ImagineError], Message] = {
+    GatewayAuthError: _("The bot's owner needs to set a valid key for the bot's gateway."),
+    PaymentRequired: _("The bot's owner needs to top it up."),
+    MalformedResponse: _(
         "Try again; if it keeps happening, ask the bot's owner to check the bot's gateway."
     ),
-    GatewayRejected: (
+    GatewayRejected: _(
         "Try rewording the prompt or changing the options; if it keeps happening, "
         "ask the bot's owner to check the bot's gateway."
     ),
@@ -97,16 +107,23 @@ ADVICE_ON_BOT_GATEWAY = {k: BOT_GATEWAY_ADVICE.get(k, v) for k, v in DISCORD_ADV
 _HAS_NEXT_STEP = re.compile(r"\b(try|send|use|ask|pick|wait|attach|run)\b|/settings", re.I)
 
 
-def user_message(exc: BaseException) -> str:
+def error_message(exc: BaseException) -> Message:
+    """What the member reads for ``exc``: its sentence and, unless it says one, a next step."""
     if isinstance(exc, ImagineError):
+        # Whether it already says what to do is judged on the English (``str(exc)``); only
+        # our own sentence counts: the gateway's words ("please try later") are no advice.
         text = str(exc)
-        # Only our own sentence counts: the gateway's words ("please try later") are no advice.
         own = text.replace(exc.gateway_message, "") if exc.gateway_message else text
         if _HAS_NEXT_STEP.search(own):
-            return trim(text)
+            return message_of(exc)
         bots = isinstance(exc, GatewayError) and exc.own_gateway is False
-        return trim(str(advice_for(exc, ADVICE_ON_BOT_GATEWAY if bots else DISCORD_ADVICE)))
+        return advice_for(exc, ADVICE_ON_BOT_GATEWAY if bots else DISCORD_ADVICE)
     return GENERIC_FAILURE
+
+
+def user_message(exc: BaseException) -> str:
+    """``error_message`` in the locale in effect, within Discord's message limit."""
+    return trim(render(error_message(exc)))
 
 
 async def report(target: discord.Interaction[Any] | discord.Message, exc: BaseException) -> None:
@@ -165,7 +182,15 @@ async def _reply(message: discord.Message, exc: BaseException) -> None:
 async def reporting(
     target: discord.Interaction[Any] | discord.Message, work: Awaitable[Any]
 ) -> None:
-    """Run ``work``; any failure is reported to ``target`` (components, modals, replies)."""
+    """Run ``work``; any failure is reported to ``target`` (components, modals, replies).
+
+    The answer, and whatever ``work`` says, is in the member's language (an interaction),
+    or the server's (a message, which carries no locale of its author's).
+    """
+    if isinstance(target, discord.Message):
+        use_locale(target.guild.preferred_locale if target.guild else None)
+    else:
+        answer_in(target)
     try:
         await work
     except Exception as exc:

@@ -13,12 +13,12 @@ import io
 import discord
 
 from bot.gateway.preview import PREVIEW_INTERVAL
+from bot.i18n import _, render
 from bot.types import Preview
 
 __all__ = ["PREVIEW_FILENAME", "PREVIEW_INTERVAL", "merged", "preview_file", "thought_line"]
 
 PREVIEW_FILENAME = "thinking.jpg"
-THOUGHT_PREFIX = "-# Thinking: "
 
 
 def merged(pending: Preview | None, latest: Preview) -> Preview:
@@ -33,7 +33,9 @@ def thought_line(text: str | None) -> str:
     if not text:
         return ""
     safe = discord.utils.escape_mentions(discord.utils.escape_markdown(text))
-    return f"\n{THOUGHT_PREFIX}{safe}"
+    # Translators: under a progress message; {thought} is the model's own words, as it
+    # wrote them (in whatever language).
+    return "\n-# " + render(_("Thinking: {thought}", thought=safe))
 
 
 def preview_file(image: bytes) -> discord.File:

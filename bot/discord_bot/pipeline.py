@@ -27,8 +27,10 @@ from bot.discord_bot.delivery import (
     trim,
     typing_in,
 )
-from bot.discord_bot.errors import user_message
+from bot.discord_bot.errors import error_message
 from bot.discord_bot.queueing import cancel_view, place_line
+from bot.discord_bot.speech import member_locale
+from bot.i18n import Joined, Message, Text, _, join, p_, render, supported, use_locale
 from bot.images.regions import REGIONS
 from bot.jobs import UPSCALE_PROMPT, JobOutcome, JobSpec
 from bot.jobs.privacy import enforce_privacy
@@ -44,8 +46,25 @@ log = logging.getLogger(__name__)
 # Discord: "Unknown interaction", the answer to an acknowledgement after the 3 s window.
 UNKNOWN_INTERACTION = 10062
 # Who picks another dialect: a server's admin for its own gateway, else the operator.
-ADMIN_DIALECT_FIX = "an admin can pick another dialect with /settings gateway"
-OPERATOR_DIALECT_FIX = "the bot's operator can pick another with IMAGE_API_DIALECT"
+# Translators: the end of a sentence, after "…so the gateway made 1K;".
+ADMIN_DIALECT_FIX = _("an admin can pick another dialect with /settings gateway")
+# Translators: the end of a sentence, after "…so the gateway made 1K;".
+OPERATOR_DIALECT_FIX = _("the bot's operator can pick another with IMAGE_API_DIALECT")
+GENERATING = _("Generating…")
+# A result's first line names what was done, in bold: by the job's kind.
+# Translators: what a result was made by (its first line, in bold); a button's words.
+KINDS: dict[str, Text] = {
+    "imagine": p_("result", "Imagine"),
+    "edit": p_("result", "Edit"),
+    "blend": p_("result", "Blend"),
+    "region": p_("result", "Region"),
+    "vary": p_("result", "Vary"),
+    "upscale": p_("result", "Upscale"),
+    "reroll": p_("result", "Reroll"),
+}
+REROLL = KINDS["reroll"]
+# Translators: a variation's strength, in "Vary (Subtle)".
+STRENGTHS = {"subtle": p_("variation", "Subtle"), "strong": p_("variation", "Strong")}
 
 
 async def allowed(interaction: discord.Interaction[ImageBot]) -> GuildSettings:
@@ -58,54 +77,78 @@ async def allowed(interaction: discord.Interaction[ImageBot]) -> GuildSettings:
     )
 
 
-def describe(kind: str, prompt: str, image_size: str | None, region: str | None = None) -> str:
+def _bold(words: Message) -> Joined:
+    return join(["**", words, "**"], sep="")
+
+
+def _dotted(*parts: Message) -> Joined:
+    return join(parts, sep=" · ")
+
+
+def _echo(prompt: str) -> str:
+    # One line: a modal prompt's line breaks would turn the echo into headings and lists.
+    return trim(" ".join(prompt.split()), 300)
+
+
+def describe(kind: str, prompt: str, image_size: str | None, region: str | None = None) -> Message:
     """The first line of a result: what was done, and to what prompt."""
     if region is not None and region in REGIONS:
-        where = f"Edit region ({REGIONS[region].label.lower()})"
-        head = f"**{where}**" if kind == "region" else f"**Reroll** · {where}"
-        return f"{head} · {trim(' '.join(prompt.split()), 300)}"
+        # Translators: {region} is a part of the image, in lower case ("top right").
+        where = _("Edit region ({region})", region=render(REGIONS[region].label).lower())
+        head = _bold(where) if kind == "region" else _dotted(_bold(REROLL), where)
+        return _dotted(head, _echo(prompt))
     if prompt == UPSCALE_PROMPT:  # our own instruction, not the member's words
-        what = f"upscale to {image_size}" if image_size else "upscale"
-        return f"**Upscale to {image_size}**" if kind == "upscale" else f"**Reroll** · {what}"
+        if kind == "upscale":
+            # Translators: {size} is "2K" or "4K".
+            return _bold(_("Upscale to {size}", size=image_size))
+        # Translators: {size} is "2K" or "4K".
+        what = _("upscale to {size}", size=image_size) if image_size else p_("result", "upscale")
+        return _dotted(_bold(REROLL), what)
     variation = variation_of(prompt)
     if variation is not None:  # the instruction is ours: show how, and the member's prompt
         strength, prompt = variation
-        what = f"Vary ({strength.capitalize()})"
-        head = f"**{what}**" if kind == "vary" else f"**Reroll** · {what}"
-        return f"{head} · {trim(' '.join(prompt.split()), 300)}"
+        # Translators: {strength} is "Subtle" or "Strong".
+        what = _("Vary ({strength})", strength=STRENGTHS.get(strength, strength.capitalize()))
+        head = _bold(what) if kind == "vary" else _dotted(_bold(REROLL), what)
+        return _dotted(head, _echo(prompt))
     if prompt == BLEND_PROMPT:
-        return "**Blend**" if kind == "blend" else "**Reroll** · blend"
-    # One line: a modal prompt's line breaks would turn the echo into headings and lists.
-    return f"**{kind.capitalize()}** · {trim(' '.join(prompt.split()), 300)}"
+        if kind == "blend":
+            return _bold(KINDS["blend"])
+        return _dotted(_bold(REROLL), p_("result", "blend"))
+    return _dotted(_bold(KINDS.get(kind, kind.capitalize())), _echo(prompt))
 
 
-def _dialect_note(outcome: JobOutcome) -> tuple[str, ...]:
+def _dialect_note(outcome: JobOutcome) -> tuple[Message, ...]:
     """The size the dialect could not ask for, and who can choose another dialect."""
     if outcome.unsent is None:
         return ()
     fix = ADMIN_DIALECT_FIX if outcome.own_gateway else OPERATOR_DIALECT_FIX
-    return (outcome.unsent.note(fix),)
+    return (outcome.unsent.note(render(fix)),)
 
 
 def result_delivery(
-    outcome: JobOutcome, *, mention: int | None = None, notes: Sequence[str] = ()
+    outcome: JobOutcome, *, mention: int | None = None, notes: Sequence[Message] = ()
 ) -> Delivery:
-    """The result message; ``notes`` are the front end's own, after the job's."""
+    """The result message, rendered in the locale in effect (its length is Discord's
+    limit); ``notes`` are the front end's own, after the job's."""
     job = outcome.job
     image_size = job.params.get("image_size")
     head = f"<@{mention}> " if mention else ""
-    first = head + describe(job.kind, job.prompt, image_size, job.params.get("region"))
+    first = head + render(describe(job.kind, job.prompt, image_size, job.params.get("region")))
     # Each image that failed, by its number, in the words its own failure would have had.
-    first = "\n".join(
-        [first, *(f"Image {n} failed: {user_message(exc)}" for n, exc in outcome.failed)]
+    failed = (
+        # Translators: {n} is the image's number in the result; {reason} the error's sentence.
+        render(_("Image {n} failed: {reason}", n=n, reason=error_message(exc)))
+        for n, exc in outcome.failed
     )
-    notes = [f"-# {note}" for note in (*outcome.notes, *_dialect_note(outcome), *notes)]
+    first = "\n".join([first, *failed])
+    shown = [f"-# {render(note)}" for note in (*outcome.notes, *_dialect_note(outcome), *notes)]
     # The model's text gets what room is left, so a long answer never pushes out the notes.
-    room = MESSAGE_LIMIT - len("\n".join([first, *notes])) - 1
+    room = MESSAGE_LIMIT - len("\n".join([first, *shown])) - 1
     lines = [first]
     if outcome.result.text and room > 1:
         lines.append(trim(outcome.result.text, room))
-    lines.extend(notes)
+    lines.extend(shown)
     return Delivery(
         content=trim("\n".join(lines)),
         images=outcome.result.images,
@@ -120,10 +163,14 @@ async def run_for_interaction(
     spec: JobSpec,
     *,
     settings: GuildSettings | None = None,
-    label: str = "Generating…",
-    notes: Sequence[str] = (),
+    label: Message = GENERATING,
+    notes: Sequence[Message] = (),
 ) -> None:
-    """Run ``spec`` for this interaction; errors propagate to the caller's handler."""
+    """Run ``spec`` for this interaction; errors propagate to the caller's handler.
+
+    The job keeps the member's locale (``JobSpec.locale``): what it says later, after a
+    restart or from another process, is in their language too.
+    """
     bot = interaction.client
     if settings is None:
         settings = await allowed(interaction)
@@ -131,7 +178,10 @@ async def run_for_interaction(
     if overridden is not None:
         notes = (*notes, overridden)
     spec = replace(
-        spec, interaction_token=interaction.token, upload_limit=interaction.filesize_limit
+        spec,
+        interaction_token=interaction.token,
+        upload_limit=interaction.filesize_limit,
+        locale=member_locale(interaction),
     )
     async with bot.jobs.admit(spec, settings) as job:
         acknowledged = interaction.response.is_done() or await _acknowledge(
@@ -193,9 +243,16 @@ async def run_for_message(
     spec: JobSpec,
     settings: GuildSettings,
     *,
-    notes: Sequence[str] = (),
+    notes: Sequence[Message] = (),
 ) -> None:
-    """Run ``spec`` for a message (reply-to-edit); the result is a reply to it."""
+    """Run ``spec`` for a message (reply-to-edit); the result is a reply to it.
+
+    A message tells no locale of its author's: the server's preferred one is spoken.
+    """
+    if spec.locale is None:
+        guild = message.guild
+        spec = replace(spec, locale=supported(guild.preferred_locale if guild else None))
+    use_locale(spec.locale)
     limit = spec.upload_limit or channel_limit(bot, settings.guild_id)
 
     async def publish(outcome: JobOutcome) -> None:

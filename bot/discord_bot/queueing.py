@@ -9,6 +9,7 @@ the job's own message then says "Cancelled by @name.".
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 from collections import defaultdict, deque
 from typing import TYPE_CHECKING, Any
@@ -18,32 +19,56 @@ import discord
 from bot.discord_bot.access import is_admin
 from bot.discord_bot.buttons import JobButton
 from bot.errors import AccessDenied, ImagineError
+from bot.i18n import Message, Text, _, join, render
 from bot.jobs import IMAGE_GONE
 
 if TYPE_CHECKING:
     from bot.discord_bot.app import ImageBot
 
-NOT_YOURS = "Only the member who asked, or an admin, can cancel that."
-ALREADY_OVER = "That job has already finished, so there is nothing to cancel."
-CANCELLED = "Cancelled."
+NOT_YOURS = _("Only the member who asked, or an admin, can cancel that.")
+ALREADY_OVER = _("That job has already finished, so there is nothing to cancel.")
+CANCELLED = _("Cancelled.")
 RECENT_JOBS = 20
 
+# A job's place in the server's line, one whole message per English ordinal suffix.
+IN_LINE: dict[str, Text] = {
+    # Translators: the four "{place}… in line" messages are one sentence, a job's place in
+    # the line (1st, 2nd, 3rd, 4th…): English needs a suffix per number, your language may
+    # not; translate all four alike ("第 {place} 位", "Platz {place}") where it does not.
+    "st": _("{place}st in line"),
+    # Translators: a job's place in the line; see "{place}st in line".
+    "nd": _("{place}nd in line"),
+    # Translators: a job's place in the line; see "{place}st in line".
+    "rd": _("{place}rd in line"),
+    # Translators: a job's place in the line (4th, 11th, 12th…); see "{place}st in line".
+    "th": _("{place}th in line"),
+}
 
-def ordinal(n: int) -> str:
+
+def ordinal_suffix(n: int) -> str:
+    """English's suffix for ``n`` ("st" for 1 and 21, "th" for 11 and 12)."""
     if 10 <= n % 100 <= 20:
-        return f"{n}th"
-    return f"{n}{ {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th') }"
+        return "th"
+    return {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
 
 
-def about(seconds: float) -> str:
+def in_line(place: int) -> Text:
+    """ "2nd in line", as a whole message with the number in it."""
+    return dataclasses.replace(IN_LINE[ordinal_suffix(place)], params={"place": place})
+
+
+def about(seconds: float) -> Text:
     if seconds < 90:
-        return f"about {max(5, round(seconds / 5) * 5)} s"
-    return f"about {round(seconds / 60)} min"
+        # Translators: an estimate of the time left, in seconds.
+        return _("about {seconds} s", seconds=max(5, round(seconds / 5) * 5))
+    # Translators: an estimate of the time left, in minutes.
+    return _("about {minutes} min", minutes=round(seconds / 60))
 
 
-def place_line(place: int, median: float | None) -> str:
-    line = f"{ordinal(place)} in line"
-    return line if median is None else f"{line} · {about(median * place)}"
+def place_line(place: int, median: float | None) -> Message:
+    """ "2nd in line · about 40 s": the place, and an estimate once there is one."""
+    line = in_line(place)
+    return line if median is None else join([line, about(median * place)], sep=" · ")
 
 
 class Durations:
@@ -78,10 +103,10 @@ async def cancel_pressed(interaction: discord.Interaction[ImageBot], job_id: int
     if user_id != job.user_id and not is_admin(interaction.permissions):
         raise AccessDenied(NOT_YOURS)
     if not await bot.jobs.cancel(job, by=user_id):
-        await interaction.response.send_message(ALREADY_OVER, ephemeral=True)
+        await interaction.response.send_message(render(ALREADY_OVER), ephemeral=True)
         return
     message: Any = interaction.message
     if message is not None and message.flags.ephemeral:  # /me: its own message stays
-        await interaction.response.send_message(CANCELLED, ephemeral=True)
+        await interaction.response.send_message(render(CANCELLED), ephemeral=True)
     else:  # the job's own message says it, by whom
         await interaction.response.defer()

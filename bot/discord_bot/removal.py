@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import discord
 
+from bot.i18n import _, render
 from bot.storage.base import UNFINISHED_STATES
 
 if TYPE_CHECKING:
@@ -22,11 +23,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-NOT_YOURS = (
+NOT_YOURS = _(
     "Only the member who asked for this image, or members with Manage Messages, can delete it."
 )
-DELETED = "Deleted: the message is gone, and I no longer keep its images."
-STILL_SAVING = "That image is still being saved; press Delete again in a moment."
+DELETED = _("Deleted: the message is gone, and I no longer keep its images.")
+STILL_SAVING = _("That image is still being saved; press Delete again in a moment.")
 
 
 async def delete_pressed(interaction: discord.Interaction[ImageBot], job_id: int) -> None:
@@ -37,7 +38,7 @@ async def delete_pressed(interaction: discord.Interaction[ImageBot], job_id: int
         job = None  # a custom_id pointing elsewhere names nothing here
     asker = job is not None and job.user_id == interaction.user.id
     if not (asker or interaction.permissions.manage_messages):
-        await interaction.response.send_message(NOT_YOURS, ephemeral=True)
+        await interaction.response.send_message(render(NOT_YOURS), ephemeral=True)
         return
     # Nothing changes on screen yet; "@original" is now the message the button is on.
     await interaction.response.defer()
@@ -45,7 +46,7 @@ async def delete_pressed(interaction: discord.Interaction[ImageBot], job_id: int
         await bot.runtime.barrier.stored(job_id=job_id)  # its rows are all written first
         job = await bot.store.get_job(job_id)
         if job is not None and job.state in UNFINISHED_STATES:
-            await interaction.followup.send(STILL_SAVING, ephemeral=True)
+            await interaction.followup.send(render(STILL_SAVING), ephemeral=True)
             return
     try:
         await interaction.delete_original_response()
@@ -60,4 +61,4 @@ async def delete_pressed(interaction: discord.Interaction[ImageBot], job_id: int
             deleted.turns,
             deleted.blobs,
         )
-    await interaction.followup.send(DELETED, ephemeral=True)
+    await interaction.followup.send(render(DELETED), ephemeral=True)

@@ -17,8 +17,10 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 from bot.discord_bot.delivery import channel_limit, only_pinging, post_to_channel, trim
-from bot.discord_bot.errors import user_message
+from bot.discord_bot.errors import error_message
 from bot.discord_bot.pipeline import record_message, result_delivery
+from bot.discord_bot.speech import job_locale
+from bot.i18n import _, render, use_locale
 from bot.jobs import JobOutcome, JobSpec
 from bot.storage.base import JobRecord
 
@@ -28,7 +30,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TOKEN_EDIT_SECONDS = 14 * 60
-GOES_ON = "I restarted while this waited in line; it goes on, and the result will be posted below."
+GOES_ON = _(
+    "I restarted while this waited in line; it goes on, and the result will be posted below."
+)
 
 
 def resume_queued(bot: ImageBot, jobs: Sequence[JobRecord]) -> None:
@@ -38,6 +42,8 @@ def resume_queued(bot: ImageBot, jobs: Sequence[JobRecord]) -> None:
 
 
 async def run_queued(bot: ImageBot, job: JobRecord) -> None:
+    # Its own task (``resume_queued``): all it says is in the language the member asked in.
+    use_locale(job_locale(job.params))
     spec = JobSpec.from_queued(job, upload_limit=channel_limit(bot, job.guild_id))
     settings = await bot.store.get_settings(job.guild_id or 0)
     await _tell_original(bot, job)
@@ -57,11 +63,23 @@ async def run_queued(bot: ImageBot, job: JobRecord) -> None:
         async with bot.jobs.admit(spec, settings, queued=job) as admitted:
             await admitted.run(publish)
     except Exception as exc:
+        mention = f"<@{job.user_id}>"
         if not isinstance(exc, discord.HTTPException):
             log.info("queued job %s ended in %s", job.id, type(exc).__name__)
         try:
             await bot.get_partial_messageable(job.channel_id, guild_id=job.guild_id).send(
-                trim(f"<@{job.user_id}> “{trim(job.prompt, 200)}”: {user_message(exc)}"),
+                # Translators: {user} is the member's mention (<@123>), {prompt} their
+                # prompt, {reason} what went wrong.
+                trim(
+                    render(
+                        _(
+                            "{user} “{prompt}”: {reason}",
+                            user=mention,
+                            prompt=trim(job.prompt, 200),
+                            reason=error_message(exc),
+                        )
+                    )
+                ),
                 allowed_mentions=only_pinging(job.user_id),
                 nonce=f"rse-{job.id}",
             )
@@ -76,6 +94,6 @@ async def _tell_original(bot: ImageBot, job: JobRecord) -> None:
     answer = discord.Webhook.partial(bot.application_id, token, client=bot)
     original: Any = "@original"
     try:
-        await answer.edit_message(original, content=GOES_ON, view=None)
+        await answer.edit_message(original, content=render(GOES_ON), view=None)
     except discord.HTTPException:
         log.info("could not edit the answer of queued job %s", job.id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import discord
 
+from bot.i18n import Message, n_
 from bot.jobs import SourceImage
 from bot.limits import MAX_SOURCES
 
@@ -50,10 +51,17 @@ def image_sources(message: discord.Message) -> tuple[SourceImage, ...]:
     return tuple(found)
 
 
-def capped(sources: tuple[SourceImage, ...]) -> tuple[tuple[SourceImage, ...], tuple[str, ...]]:
+def capped(
+    sources: tuple[SourceImage, ...],
+) -> tuple[tuple[SourceImage, ...], tuple[Message, ...]]:
     """At most MAX_SOURCES images, and a note for the member when some were left out."""
     if len(sources) <= MAX_SOURCES:
         return sources, ()
-    return sources[:MAX_SOURCES], (
-        f"That message has {len(sources)} images; I used the first {MAX_SOURCES}.",
+    # Translators: {n} is how many images the message has, {used} how many were used.
+    note = n_(
+        "That message has {n} image; I used the first {used}.",
+        "That message has {n} images; I used the first {used}.",
+        len(sources),
+        used=MAX_SOURCES,
     )
+    return sources[:MAX_SOURCES], (note,)

@@ -14,6 +14,7 @@ import discord
 import pytest
 
 from bot.discord_bot.removal import DELETED, NOT_YOURS
+from bot.i18n import render
 from bot.jobs import NO_LATEST_IMAGE
 from bot.storage import BlobNotFound
 from bot.workers import CpuPool
@@ -76,12 +77,12 @@ async def test_the_asker_deletes_the_latest_edit_and_the_next_edit_goes_on_from_
     other = await h.fake.click(message, button(message, "delete"))
     await h.fake.wait_for_interaction_reply(other)
     assert other.callback_type == 4
-    assert other.original.ephemeral and other.original.content == NOT_YOURS
+    assert other.original.ephemeral and other.original.content == render(NOT_YOURS)
     assert message.id in h.fake.messages
     assert not h.fake.find("DELETE *")
 
     pressed = await h.fake.click(message, button(message, "delete"), member=asker)
-    assert await _ephemeral_followup(h, pressed) == DELETED
+    assert await _ephemeral_followup(h, pressed) == render(DELETED)
     assert pressed.callback_type == 6  # nothing changed on screen before the delete
     (gone,) = h.fake.find("DELETE *")
     assert gone.path.endswith(f"/{pressed.token}/messages/@original") and gone.status == 204
@@ -110,7 +111,7 @@ async def test_a_moderator_deletes_anyones_result_and_an_only_image_leaves_the_c
     (cat_sha,) = (await h.store.get_job(1)).result["outputs"]
 
     pressed = await h.fake.click(st.original, button(st.original, "delete"), member=moderator)
-    assert await _ephemeral_followup(h, pressed) == DELETED
+    assert await _ephemeral_followup(h, pressed) == render(DELETED)
     assert st.original.id not in h.fake.messages
     with pytest.raises(BlobNotFound):
         await h.store.get_blob(cat_sha)

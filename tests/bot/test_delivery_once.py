@@ -16,6 +16,7 @@ import pytest
 
 from bot.discord_bot import delivery
 from bot.discord_bot.errors import GENERIC_FAILURE
+from bot.i18n import render
 from tests.fakes.discord import RecordedRequest
 from tests.fakes.gateway import Reply, images_response, png_bytes
 from tests.harness import BotHarness
@@ -65,7 +66,7 @@ async def jobs_done(h: BotHarness) -> None:
 
 
 def no_error_shown(h: BotHarness) -> None:
-    assert not [m for m in h.fake.messages.values() if GENERIC_FAILURE in m.content]
+    assert not [m for m in h.fake.messages.values() if render(GENERIC_FAILURE) in m.content]
 
 
 async def test_an_edit_applied_then_answered_502_on_every_retry_is_posted_once(

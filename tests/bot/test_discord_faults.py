@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.discord_bot.errors import GENERIC_FAILURE
+from bot.i18n import render
 from tests.fakes.gateway import Reply, images_response, png_bytes
 from tests.harness import BotHarness
 
@@ -40,7 +41,7 @@ async def test_unexpected_error_gets_a_generic_sentence_and_a_failed_job(
 
     monkeypatch.setattr(h.bot.gateway, "generate", broken)
     st = await h.result(await h.fake.slash("imagine", {"prompt": "a cat"}))
-    assert st.last_message.content == GENERIC_FAILURE
+    assert st.last_message.content == render(GENERIC_FAILURE)
     assert "secret internals" not in st.last_message.content
     job = await h.store.get_job(1)
     assert job.state == "failed"

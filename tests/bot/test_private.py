@@ -13,6 +13,7 @@ import pytest
 
 from bot.discord_bot.components import NOT_YOUR_PRIVATE
 from bot.discord_bot.delivery import PRIVATE_UNDELIVERED
+from bot.i18n import render
 from bot.jobs.privacy import FORCED_PUBLIC
 from bot.storage.errors import InvalidSetting
 from cogs.edit import REPLY_PRIVATE
@@ -222,7 +223,7 @@ async def test_an_interrupted_private_request_is_reported_without_its_prompt(
     stolen = await h.fake.click(notice, "imagine:rerun:1", member=other)
     await h.fake.wait_for_interaction_reply(stolen)
     answer: Any = stolen.last_message
-    assert answer is not None and answer.ephemeral and answer.content == NOT_YOUR_PRIVATE
+    assert answer is not None and answer.ephemeral and answer.content == render(NOT_YOUR_PRIVATE)
     assert len(h.gw.requests) == 1  # nothing ran for them
 
 

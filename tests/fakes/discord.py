@@ -809,8 +809,12 @@ class FakeDiscord:
         custom_id: str,
         *,
         member: Payload | None = None,
+        locale: str = "en-US",
     ) -> InteractionState:
-        """Press button `custom_id` on a stored message; ValueError if it has no such button."""
+        """Press button `custom_id` on a stored message; ValueError if it has no such button.
+
+        ``locale``: the presser's client language (``interaction.locale``).
+        """
         stored = (
             message
             if isinstance(message, StoredMessage)
@@ -825,7 +829,9 @@ class FakeDiscord:
         seer = self.seen_only_by(stored)
         if seer is not None and seer != member["user"]["id"]:
             raise ValueError(f"message {stored.id} is ephemeral: only user {seer} sees it")
-        payload = p.button_click(stored.payload, custom_id, **self.envelope(member, c, g))
+        payload = p.button_click(
+            stored.payload, custom_id, locale=locale, **self.envelope(member, c, g)
+        )
         return await self.dispatch_interaction(payload)
 
     def seen_only_by(self, message: StoredMessage) -> str | None:

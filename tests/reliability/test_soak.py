@@ -29,6 +29,7 @@ import pytest
 import yarl
 
 from bot.discord_bot.removal import DELETED
+from bot.i18n import render
 from bot.workers import CpuPool
 from tests.fakes.discord import FakeDiscord, InteractionState, StoredMessage, redirect_discord
 from tests.fakes.gateway import (
@@ -165,7 +166,8 @@ def answers_of(fake: FakeDiscord, ask: Ask, posts: list[StoredMessage]) -> list[
         found += [m for m in answers if _final(m)]
         found += [m for m in _dms(fake, ask.user_id) if m.id not in ask.seen]
     labels += [
-        "image" if m.attachments else "deleted" if m.content == DELETED else "error" for m in found
+        "image" if m.attachments else "deleted" if m.content == render(DELETED) else "error"
+        for m in found
     ]
     return labels
 

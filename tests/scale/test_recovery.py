@@ -13,7 +13,6 @@ import signal
 import time
 from pathlib import Path
 
-from bot.discord_bot.app import TAKEN_OVER
 from tests.fakes import discord_payloads as p
 from tests.fakes.discord_records import InteractionState
 from tests.fakes.gateway import Reply, images_response, png_bytes
@@ -39,7 +38,8 @@ async def _held_job(c: Cluster, member: dict, channel: dict, prompt: str) -> Int
 def report_of(member: dict, prompt: str) -> str:
     return (
         f"<@{member['user']['id']}> Your image request “{prompt}” was interrupted "
-        f"{TAKEN_OVER}. Press the button to run it again."
+        "because the bot process running it stopped before it finished. "
+        "Press the button to run it again."
     )
 
 
