@@ -51,6 +51,7 @@ from bot.discord_bot.startup import (
     ready_line,
 )
 from bot.discord_bot.sync import sync_commands
+from bot.discord_bot.translator import CatalogTranslator
 from bot.errors import AccessDenied, ImagineError
 from bot.jobs import JobRunner
 from bot.jobs.privacy import is_private
@@ -155,6 +156,7 @@ class ImageBot(commands.Bot):
             await self.load_extension(name)
         self.add_dynamic_items(*PERSISTENT_ITEMS)
         install_guild_gate(self, self.settings.allowed_guilds)
+        await self.tree.set_translator(CatalogTranslator())
         await self._sync_commands()
         runtime = self.runtime
         # This process's previous run (one process); with several, a survivor's reaper
