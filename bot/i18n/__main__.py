@@ -52,6 +52,7 @@ def main(argv: list[str]) -> int:
     import os
 
     os.chdir(ROOT)
+    (ROOT / LOCALES).mkdir(exist_ok=True)  # the first extract, in a fresh checkout
     sys.argv = ["pybabel", *pybabel_args(argv[0], argv[1:])]
     pybabel()
     return 0

@@ -29,8 +29,12 @@ def po_path(name: str) -> Path:
 def load_po(path: Path, locale: str | None = None) -> Catalog:
     """``path`` read by Babel; a missing file fails the test (never skips) with the fix."""
     if not path.is_file():
-        fix = f"python -m bot.i18n init {locale}" if locale else "python -m bot.i18n extract"
-        pytest.fail(f"{path.relative_to(ROOT)} is missing: run `{fix}` and translate it")
+        fix = (
+            f"`python -m bot.i18n init {locale}` and translate it"
+            if locale
+            else ("`python -m bot.i18n extract`")
+        )
+        pytest.fail(f"{path.relative_to(ROOT)} is missing: run {fix}")
     with path.open("rb") as fh:
         return read_po(fh, locale=locale)
 

@@ -10,7 +10,9 @@ import discord
 import pytest
 from discord import app_commands
 
+from bot.discord_bot.sync import command_hash
 from bot.discord_bot.translator import CatalogTranslator, named
+from bot.i18n.catalogs import translations
 from bot.i18n.discord_rules import valid_command_name, valid_description
 from tests.i18n.catalogs import write_catalog
 
@@ -142,3 +144,14 @@ async def test_a_translation_discord_refuses_is_left_out_with_one_warning(
         "(it must be 1-100 characters): it shows in English until "
         "bot/locales/de/LC_MESSAGES/messages.po is fixed and compiled",
     ]
+
+
+async def test_a_changed_translation_changes_the_sync_hash(test_catalogs: Path) -> None:
+    tree = _tree()
+    await tree.set_translator(CatalogTranslator())
+    write_catalog(test_catalogs, "ja", [("imagine", "画像生成", "command")])
+    before = await command_hash(tree, None)
+    assert await command_hash(tree, None) == before
+    write_catalog(test_catalogs, "ja", [("imagine", "画像を生成", "command")])
+    translations.cache_clear()
+    assert await command_hash(tree, None) != before
