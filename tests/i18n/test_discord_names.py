@@ -12,7 +12,7 @@ from discord import app_commands
 
 from bot.discord_bot.sync import command_hash
 from bot.discord_bot.translator import CatalogTranslator, named
-from bot.i18n.catalogs import translations
+from bot.i18n import catalogs as shipped
 from bot.i18n.discord_rules import valid_command_name, valid_description
 from tests.i18n.catalogs import write_catalog
 
@@ -146,12 +146,17 @@ async def test_a_translation_discord_refuses_is_left_out_with_one_warning(
     ]
 
 
-async def test_a_changed_translation_changes_the_sync_hash(test_catalogs: Path) -> None:
+async def test_a_changed_translation_changes_the_sync_hash(
+    test_catalogs: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     tree = _tree()
     await tree.set_translator(CatalogTranslator())
-    write_catalog(test_catalogs, "ja", [("imagine", "画像生成", "command")])
+    write_catalog(test_catalogs / "old", "ja", [("imagine", "画像生成", "command")])
+    write_catalog(test_catalogs / "new", "ja", [("imagine", "画像を生成", "command")])
+    monkeypatch.setattr(shipped, "LOCALES_DIR", test_catalogs / "old")
     before = await command_hash(tree, None)
     assert await command_hash(tree, None) == before
-    write_catalog(test_catalogs, "ja", [("imagine", "画像を生成", "command")])
-    translations.cache_clear()
+    # gettext keeps a .mo it read by path: the updated catalog is another folder here.
+    monkeypatch.setattr(shipped, "LOCALES_DIR", test_catalogs / "new")
+    shipped.translations.cache_clear()
     assert await command_hash(tree, None) != before
