@@ -53,6 +53,7 @@ from bot.discord_bot.startup import (
     ready_line,
 )
 from bot.discord_bot.sync import sync_commands
+from bot.discord_bot.translator import CatalogTranslator
 from bot.errors import AccessDenied, ImagineError
 from bot.i18n import Text, _, render, speaking
 from bot.jobs import JobRunner
@@ -190,6 +191,7 @@ class ImageBot(commands.Bot):
             await self.load_extension(name)
         self.add_dynamic_items(*PERSISTENT_ITEMS)
         install_guild_gate(self, self.settings.allowed_guilds)
+        await self.tree.set_translator(CatalogTranslator())
         await self._sync_commands()
         runtime = self.runtime
         # This process's previous run (one process); with several, a survivor's reaper

@@ -28,10 +28,16 @@ SYNCED_HASH = "commands.synced_hash"
 SYNCED_GUILD = "commands.synced_guild"
 
 
-def command_hash(tree: app_commands.CommandTree[Any], guild_id: int | None) -> str:
+async def command_hash(tree: app_commands.CommandTree[Any], guild_id: int | None) -> str:
     """A digest of what a sync to this target would send; stable across processes."""
     guild = discord.Object(id=guild_id) if guild_id else None
-    payloads = [command.to_dict(tree) for command in tree._get_all_commands(guild=guild)]
+    commands = tree._get_all_commands(guild=guild)
+    # With the translations: a changed catalog must sync again, like a changed command.
+    translator = tree.translator
+    if translator is not None:
+        payloads = [await c.get_translated_payload(tree, translator) for c in commands]
+    else:
+        payloads = [command.to_dict(tree) for command in commands]
     payloads.sort(key=lambda c: (c.get("type", 1), c["name"]))
     target = f"guild:{guild_id}" if guild_id else "global"
     # Another application (DISCORD_TOKEN changed) on the same database has no commands yet.
@@ -49,7 +55,7 @@ async def sync_commands(
     """
     if dev_guild_id:
         tree.copy_global_to(guild=discord.Object(id=dev_guild_id))
-    digest = command_hash(tree, dev_guild_id)
+    digest = await command_hash(tree, dev_guild_id)
     synced = False
     if await store.get_meta(SYNCED_HASH) == digest:
         log.info("commands unchanged since the last sync: not synced again")

@@ -18,14 +18,17 @@ LOCALES = "bot/locales"
 POT = f"{LOCALES}/messages.pot"
 # _ / n_ / p_ are bot.i18n's markers; locale_str is discord.py's (command descriptions,
 # choices) and named(context, name) the Discord layer's for command and option names.
-KEYWORDS = ["-k", "_", "-k", "n_:1,2", "-k", "p_:1c,2", "-k", "locale_str", "-k", "named:1c,2"]
+# pybabel's -k specs; tests/i18n extracts with the same ones (babel's parse_keywords).
+KEYWORD_SPECS = ("_", "n_:1,2", "p_:1c,2", "locale_str", "named:1c,2")
+KEYWORDS = [arg for spec in KEYWORD_SPECS for arg in ("-k", spec)]
+COMMENT_TAG = "Translators:"
 
 
 def pybabel_args(command: str, rest: list[str]) -> list[str]:
     if command == "extract":
         return [
             "extract", "-F", "babel.cfg", "--no-default-keywords", *KEYWORDS,
-            "--add-comments=Translators:", "--sort-by-file", "--no-wrap",
+            f"--add-comments={COMMENT_TAG}", "--sort-by-file", "--no-wrap",
             "--project=imagine-bot", "--copyright-holder=imagine-bot contributors",
             "-o", POT, ".",
         ]  # fmt: skip
@@ -49,6 +52,7 @@ def main(argv: list[str]) -> int:
     import os
 
     os.chdir(ROOT)
+    (ROOT / LOCALES).mkdir(exist_ok=True)  # the first extract, in a fresh checkout
     sys.argv = ["pybabel", *pybabel_args(argv[0], argv[1:])]
     pybabel()
     return 0

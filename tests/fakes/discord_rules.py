@@ -6,12 +6,12 @@ that passes the fake does not merely pass against something that accepts anythin
 
 from __future__ import annotations
 
-import re
 from collections.abc import (
     Sequence,
 )
 from typing import Any
 
+from bot.i18n.discord_rules import valid_command_name, valid_description, valid_locale
 from tests.fakes.discord_records import (
     ACTION_ROWS_MAX,
     CUSTOM_ID_MAX,
@@ -29,8 +29,6 @@ from tests.fakes.discord_records import (
     form_error,
 )
 
-_SLASH_NAME = re.compile(r"^[-_'\w]{1,32}$")
-
 
 def validate_command(cmd: Any, where: str) -> None:
     if not isinstance(cmd, dict) or not isinstance(cmd.get("name"), str):
@@ -42,10 +40,17 @@ def validate_command(cmd: Any, where: str) -> None:
         _validate_option_like(cmd, where)
         _validate_options(cmd.get("options") or [], f"{where}.options")
     else:
-        if not 1 <= len(cmd["name"]) <= 32:
-            raise form_error(
-                f"{where}.name", "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 32 in length."
-            )
+        for at, name in [
+            ("name", cmd["name"]),
+            *(
+                (f"name_localizations.{code}", words)
+                for code, words in _localizations(cmd, "name_localizations", where).items()
+            ),
+        ]:
+            if not isinstance(name, str) or not 1 <= len(name) <= 32:
+                raise form_error(
+                    f"{where}.{at}", "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 32 in length."
+                )
         if cmd.get("description"):
             raise form_error(
                 f"{where}.description",
@@ -65,14 +70,36 @@ def validate_command(cmd: Any, where: str) -> None:
 
 def _validate_option_like(item: Payload, where: str) -> None:
     name, description = item.get("name", ""), item.get("description")
-    if not _SLASH_NAME.match(name) or name != name.lower():
-        raise form_error(
-            f"{where}.name", "APPLICATION_COMMAND_INVALID_NAME", "Command name is invalid"
-        )
-    if not isinstance(description, str) or not 1 <= len(description) <= 100:
+    _check_name(name, f"{where}.name")
+    if not isinstance(description, str) or not valid_description(description):
         raise form_error(
             f"{where}.description", "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 100 in length."
         )
+    for code, words in _localizations(item, "name_localizations", where).items():
+        _check_name(words, f"{where}.name_localizations.{code}")
+    for code, words in _localizations(item, "description_localizations", where).items():
+        _check_length(words, f"{where}.description_localizations.{code}")
+
+
+def _check_name(name: Any, where: str) -> None:
+    if not isinstance(name, str) or not valid_command_name(name):
+        raise form_error(where, "APPLICATION_COMMAND_INVALID_NAME", "Command name is invalid")
+
+
+def _check_length(text: Any, where: str) -> None:
+    if not isinstance(text, str) or not valid_description(text):
+        raise form_error(where, "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 100 in length.")
+
+
+def _localizations(item: Payload, key: str, where: str) -> dict[str, Any]:
+    """``item[key]`` (Discord locale -> words); a locale Discord does not know is refused."""
+    found = item.get(key) or {}
+    if not isinstance(found, dict):
+        raise form_error(f"{where}.{key}", "DICT_TYPE_CONVERT", "Only dictionaries may be used.")
+    for code in found:
+        if not valid_locale(code):
+            raise form_error(f"{where}.{key}.{code}", "LOCALE_INVALID", f"Invalid locale: {code!r}")
+    return found
 
 
 def _validate_options(options: list[Payload], where: str) -> None:
@@ -101,6 +128,12 @@ def _validate_options(options: list[Payload], where: str) -> None:
             raise form_error(
                 f"{at}.choices", "BASE_TYPE_MAX_LENGTH", "Must be 25 or fewer in length."
             )
+        for k, choice in enumerate(choices):
+            _check_length(choice.get("name"), f"{at}.choices.{k}.name")
+            for code, words in _localizations(
+                choice, "name_localizations", f"{at}.choices.{k}"
+            ).items():
+                _check_length(words, f"{at}.choices.{k}.name_localizations.{code}")
         if choices and opt.get("autocomplete"):
             raise form_error(
                 f"{at}.autocomplete",
