@@ -13,6 +13,7 @@ import pytest
 
 from bot.discord_bot.components import NOT_YOUR_PRIVATE
 from bot.discord_bot.delivery import PRIVATE_UNDELIVERED
+from bot.i18n import render
 from bot.jobs.privacy import FORCED_PUBLIC
 from bot.storage.errors import InvalidSetting
 from cogs.edit import REPLY_PRIVATE
@@ -236,7 +237,7 @@ async def test_a_reply_to_edit_in_an_always_private_server_is_refused_with_the_w
     assert st.original is not None and st.original.ephemeral
     await h.fake.post_message("make it night", images=[("cat.png", CAT)], mention_bot=True)
     reply = await h.channel_post()
-    assert reply.content == REPLY_PRIVATE
+    assert reply.content == render(REPLY_PRIVATE)
     assert len(h.gw.requests) == 1
 
 
