@@ -18,7 +18,7 @@ from bot.discord_bot.pipeline import allowed, run_for_interaction
 from bot.discord_bot.preferences import with_preferences
 from bot.discord_bot.sources import source_of
 from bot.discord_bot.translator import named
-from bot.i18n import _, supported
+from bot.i18n import _, render, supported
 from bot.jobs import JobSpec
 from bot.jobs.references import with_references
 from bot.jobs.spec import BLEND_PROMPT
@@ -107,7 +107,7 @@ class Blend(commands.Cog):
         settings = await allowed(interaction)  # before a [name] in the prompt is looked up
         spec = await with_preferences(interaction, spec, skip=("count",))  # one blended image
         spec = await with_references(self.bot.store, spec)
-        await run_for_interaction(interaction, spec, settings=settings, label=BLENDING)
+        await run_for_interaction(interaction, spec, settings=settings, label=render(BLENDING))
 
 
 async def setup(bot: ImageBot) -> None:

@@ -185,7 +185,7 @@ class Edit(commands.Cog):
         # Translators: the progress line while a region edit runs; {region} is the part of
         # the image that changes ("top left", "left half").
         label = _("Editing the {region}…", region=region_label(region)) if region else EDITING
-        await run_for_interaction(interaction, spec, settings=settings, label=label)
+        await run_for_interaction(interaction, spec, settings=settings, label=render(label))
 
     async def edit_image_menu(
         self, interaction: discord.Interaction[ImageBot], message: discord.Message

@@ -9,6 +9,7 @@ add or remove them. Every answer is private. How prompts use them:
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import discord
@@ -27,6 +28,7 @@ from bot.limits import AUTOCOMPLETE_LIMIT, MAX_REFERENCE_NAME_CHARS, REFERENCE_N
 
 if TYPE_CHECKING:
     from bot.discord_bot.app import ImageBot
+    from bot.storage.base import ReferenceImage
 
 SCOPES = [
     # Translators: choices of the scope option (at most 100 characters); "me" and "server"
@@ -141,7 +143,7 @@ class References(
         mine = await store.list_references(scope="member", owner_id=interaction.user.id)
         server = await store.list_references(scope="server", owner_id=guild_id)
 
-        def shown(refs: list, scope: str) -> dict[str, object]:
+        def shown(refs: Sequence[ReferenceImage], scope: str) -> dict[str, object]:
             names = ", ".join(f"[{r.name}]" for r in refs) or _("none yet")
             return {"names": names, "count": len(refs), "limit": LIMITS[scope]}
 
