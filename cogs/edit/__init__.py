@@ -54,9 +54,9 @@ MENTION_HINT = _(
 )
 # Translators: the progress line while an /edit runs.
 EDITING = _("Editing…")
-# Translators: a choice of /edit's region option (at most 100 characters): the part of
-# the image that changes.
 REGION_CHOICE_NAMES = {
+    # Translators: a choice of /edit's region option (at most 100 characters): the part of
+    # the image that changes.
     "top-left": locale_str("Top left"),
     "top-center": locale_str("Top center"),
     "top-right": locale_str("Top right"),

@@ -153,10 +153,11 @@ async def _press(action: str, n: int, interaction: discord.Interaction[ImageBot]
         return
     step = found.steps[(number or 1) - 1]
     file = await _image_file(store, step)
+    mention = f"<@{interaction.user.id}>"
     # Translators: {member} is a mention of the member; {prompt} the step's prompt, quoted.
     restored = _(
         "{member} restored step {number} of {total}: “{prompt}”. The next /edit edits this image.",
-        member=f"<@{interaction.user.id}>",
+        member=mention,
         number=number,
         total=total,
         prompt=_short(step.prompt, 200),

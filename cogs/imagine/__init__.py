@@ -29,9 +29,9 @@ log = logging.getLogger(__name__)
 # Discord: the autocomplete answer is due within 3 s.
 AUTOCOMPLETE_TIMEOUT = 2.0
 
-# Translators: a choice of the aspect_ratio option (at most 100 characters): the ratio
-# can be asked for only with the Gemini 3.1 Flash image model.
 EXTREME_RATIO_NAMES = {
+    # Translators: a choice of the aspect_ratio option (at most 100 characters): the ratio
+    # can be asked for only with the Gemini 3.1 Flash image model.
     "1:4": locale_str("1:4 (3.1 Flash only)"),
     "4:1": locale_str("4:1 (3.1 Flash only)"),
     "1:8": locale_str("1:8 (3.1 Flash only)"),

@@ -42,11 +42,13 @@ class QuotaLine:
 
 
 def images(count: int) -> Text:
-    return n_("{n} image", "{n} images", count, n=f"{count:,}")
+    shown = f"{count:,}"
+    return n_("{n} image", "{n} images", count, n=shown)
 
 
 def tokens(count: int) -> Text:
-    return n_("{n} token", "{n} tokens", count, n=f"{count:,}")
+    shown = f"{count:,}"
+    return n_("{n} token", "{n} tokens", count, n=shown)
 
 
 def preference_lines(prefs: MemberPreferences) -> list[Message]:

@@ -67,8 +67,8 @@ AUTOCOMPLETE_TIMEOUT = 2.0  # the autocomplete answer is due within 3 s
 MODEL_CHECK_TIMEOUT = 8.0
 
 DEFAULT = "default"
-# Translators: choices of /settings privacy (at most 100 characters).
 PRIVACY_NAMES = {
+    # Translators: choices of /settings privacy (at most 100 characters).
     "members": locale_str("members choose"),
     "private": locale_str("always private"),
     "public": locale_str("always public"),
@@ -81,9 +81,9 @@ PRIVACY_CHOICES = [
 ]
 # Translators: a choice of /settings aspect_ratio and size (at most 100 characters).
 MODEL_DECIDES = app_commands.Choice(name=locale_str("default (the model decides)"), value=DEFAULT)
-# Translators: a choice of /settings aspect_ratio (at most 100 characters): the ratio can
-# be asked for only with the Gemini 3.1 Flash image model.
 EXTREME_RATIO_NAMES = {
+    # Translators: a choice of /settings aspect_ratio (at most 100 characters): the ratio can
+    # be asked for only with the Gemini 3.1 Flash image model.
     "1:4": locale_str("1:4 (Gemini 3.1 Flash only)"),
     "4:1": locale_str("4:1 (Gemini 3.1 Flash only)"),
     "1:8": locale_str("1:8 (Gemini 3.1 Flash only)"),

@@ -38,19 +38,23 @@ def _quota(value: int | None) -> Message:
 
 
 def _count(singular: str, plural: str, n: int) -> Text:
-    return n_(singular, plural, n, n=f"{n:,}")
+    shown = f"{n:,}"
+    return n_(singular, plural, n, n=shown)
 
 
 def images(n: int) -> Text:
-    return n_("{n} image", "{n} images", n, n=f"{n:,}")
+    shown = f"{n:,}"
+    return n_("{n} image", "{n} images", n, n=shown)
 
 
 def jobs(n: int) -> Text:
-    return n_("{n} job", "{n} jobs", n, n=f"{n:,}")
+    shown = f"{n:,}"
+    return n_("{n} job", "{n} jobs", n, n=shown)
 
 
 def tokens(n: int) -> Text:
-    return n_("{n} token", "{n} tokens", n, n=f"{n:,}")
+    shown = f"{n:,}"
+    return n_("{n} token", "{n} tokens", n, n=shown)
 
 
 def channels_text(channels: Sequence[int]) -> Message:
@@ -322,11 +326,12 @@ def usage_text(rows: Sequence[UsageRow], period: str, since: float) -> Message:
     lines: list[Message] = [_usage_head(period, day)]
     for place, row in enumerate(ranked[:USAGE_TOP], 1):
         # Translators: a line of the usage ranking: {place} its rank, {member} a mention.
+        member = f"<@{row.user_id}>"
         lines.append(
             _(
                 "{place}. {member}: {images}, {jobs}, {tokens}, {cost}",
                 place=place,
-                member=f"<@{row.user_id}>",
+                member=member,
                 images=images(row.images),
                 jobs=jobs(row.jobs),
                 tokens=tokens(row.tokens),
