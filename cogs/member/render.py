@@ -11,8 +11,9 @@ from dataclasses import dataclass
 
 from bot.costs import money
 from bot.discord_bot.delivery import trim
-from bot.i18n import Message, Text, _, join, n_, p_
+from bot.i18n import Message, _, join, p_
 from bot.storage.base import JobRecord, MemberPreferences, UsageRow
+from cogs.settings.render import images, tokens
 
 # Translators: what a preference that is not set follows.
 SERVER_DEFAULT = _("the server's default")
@@ -39,16 +40,6 @@ class QuotaLine:
     limit: int
     used: int
     frees_at: float | None  # the oldest counted job's end of window; None if none counted
-
-
-def images(count: int) -> Text:
-    shown = f"{count:,}"
-    return n_("{n} image", "{n} images", count, n=shown)
-
-
-def tokens(count: int) -> Text:
-    shown = f"{count:,}"
-    return n_("{n} token", "{n} tokens", count, n=shown)
 
 
 def preference_lines(prefs: MemberPreferences) -> list[Message]:
