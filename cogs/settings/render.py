@@ -37,24 +37,20 @@ def _quota(value: int | None) -> Message:
     return _("unlimited") if value is None else str(value)
 
 
-def _count(singular: str, plural: str, n: int) -> Text:
-    shown = f"{n:,}"
-    return n_(singular, plural, n, n=shown)
+def _thousands(n: int) -> str:
+    return f"{n:,}"
 
 
 def images(n: int) -> Text:
-    shown = f"{n:,}"
-    return n_("{n} image", "{n} images", n, n=shown)
+    return n_("{n} image", "{n} images", n, n=_thousands(n))
 
 
 def jobs(n: int) -> Text:
-    shown = f"{n:,}"
-    return n_("{n} job", "{n} jobs", n, n=shown)
+    return n_("{n} job", "{n} jobs", n, n=_thousands(n))
 
 
 def tokens(n: int) -> Text:
-    shown = f"{n:,}"
-    return n_("{n} token", "{n} tokens", n, n=shown)
+    return n_("{n} token", "{n} tokens", n, n=_thousands(n))
 
 
 def channels_text(channels: Sequence[int]) -> Message:
@@ -167,8 +163,11 @@ def privacy_text(mode: str) -> Message:
 def history_text(turns: int) -> Message:
     if turns == 0:
         return _("Off: each edit sees only the latest image, no earlier turns")
-    return _count(
-        "{n} turn kept and replayed when editing", "{n} turns kept and replayed when editing", turns
+    return n_(
+        "{n} turn kept and replayed when editing",
+        "{n} turns kept and replayed when editing",
+        turns,
+        n=_thousands(turns),
     )
 
 
@@ -339,9 +338,7 @@ def usage_text(rows: Sequence[UsageRow], period: str, since: float) -> Message:
             )
         )
     if len(ranked) > USAGE_TOP:
-        lines.append(
-            _count("…and {n} more member.", "…and {n} more members.", len(ranked) - USAGE_TOP)
-        )
+        lines.append(n_("…and {n} more member.", "…and {n} more members.", len(ranked) - USAGE_TOP))
     lines.append(
         _(
             "Total: {images}, {jobs}, {tokens}, {cost} by {members}.",
@@ -349,7 +346,7 @@ def usage_text(rows: Sequence[UsageRow], period: str, since: float) -> Message:
             jobs=jobs(sum(r.jobs for r in rows)),
             tokens=tokens(sum(r.tokens for r in rows)),
             cost=money(sum(r.cost for r in rows)),
-            members=_count("{n} member", "{n} members", len(rows)),
+            members=n_("{n} member", "{n} members", len(rows), n=_thousands(len(rows))),
         )
     )
     return join(lines, sep="\n")
