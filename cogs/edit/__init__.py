@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
+from discord.app_commands import locale_str
 from discord.ext import commands
 
 from bot.discord_bot.access import ensure_can_use
@@ -21,7 +22,9 @@ from bot.discord_bot.errors import reporting
 from bot.discord_bot.pipeline import allowed, run_for_interaction, run_for_message
 from bot.discord_bot.preferences import with_preferences
 from bot.discord_bot.sources import capped, image_sources, source_of
+from bot.discord_bot.translator import named
 from bot.errors import AccessDenied, ImagineError
+from bot.i18n import Message, _, render, supported, use_locale
 from bot.images.regions import REGIONS
 from bot.jobs import JobSpec, SourceImage
 from bot.jobs.references import with_references
@@ -34,26 +37,59 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-NO_IMAGE_IN_MESSAGE = (
+NO_IMAGE_IN_MESSAGE = _(
     "That message has no image I can edit. Attach a PNG, JPEG, WEBP, GIF or HEIC image."
 )
+NO_STICKER_EDITS = _("Stickers can't be edited. Attach a PNG, JPEG, WEBP, GIF or HEIC image.")
 # A reply is answered in the channel; a server that keeps every result private says so.
-REPLY_PRIVATE = (
+REPLY_PRIVATE = _(
     "This server keeps every result private, and a reply is answered in the channel: "
     "use /edit with the image attached, or the Edit button under your result."
 )
-REPLY_HINT = "Tell me what to change along with the mention, e.g. “@me make it night”."
-MENTION_HINT = (
+# Translators: “@me make it night” is an example of a message mentioning the bot.
+REPLY_HINT = _("Tell me what to change along with the mention, e.g. “@me make it night”.")
+MENTION_HINT = _(
     "To edit a picture, attach it (or reply to one) and mention me with what to change, "
     "e.g. “@me make it a watercolor”. To make a new one, use /imagine."
 )
+# Translators: the progress line while an /edit runs.
+EDITING = _("Editing…")
+REGION_CHOICE_NAMES = {
+    # Translators: a choice of /edit's region option (at most 100 characters): the part of
+    # the image that changes.
+    "top-left": locale_str("Top left"),
+    "top-center": locale_str("Top center"),
+    "top-right": locale_str("Top right"),
+    "middle-left": locale_str("Middle left"),
+    "center": locale_str("Center"),
+    "middle-right": locale_str("Middle right"),
+    "bottom-left": locale_str("Bottom left"),
+    "bottom-center": locale_str("Bottom center"),
+    "bottom-right": locale_str("Bottom right"),
+    "top-half": locale_str("Top half"),
+    "bottom-half": locale_str("Bottom half"),
+    "left-half": locale_str("Left half"),
+    "right-half": locale_str("Right half"),
+    "top-left-quarter": locale_str("Top left quarter"),
+    "top-right-quarter": locale_str("Top right quarter"),
+    "bottom-left-quarter": locale_str("Bottom left quarter"),
+    "bottom-right-quarter": locale_str("Bottom right quarter"),
+}
 Prompt = app_commands.Range[str, 1, MAX_PROMPT_CHARS]
 
 
-def no_image_in(message: discord.Message) -> str:
+def no_image_in(message: discord.Message) -> Message:
     if message.stickers and not message.attachments:
-        return "Stickers can't be edited. " + NO_IMAGE_IN_MESSAGE.split(". ", 1)[1]
+        return NO_STICKER_EDITS
     return NO_IMAGE_IN_MESSAGE
+
+
+def region_choice_name(region: str) -> locale_str | str:
+    """A region's name in /edit's choices: marked for translation, as REGIONS spells it."""
+    label = REGIONS[region].label
+    marked = REGION_CHOICE_NAMES.get(region)
+    # A region added to REGIONS without a marked name still shows, in English.
+    return marked if marked is not None and marked.message == label else label
 
 
 def readable_prompt(message: discord.Message, bot_id: int) -> str:
@@ -75,7 +111,12 @@ def readable_prompt(message: discord.Message, bot_id: int) -> str:
 class Edit(commands.Cog):
     def __init__(self, bot: ImageBot) -> None:
         self.bot = bot
-        self.menu = app_commands.ContextMenu(name="Edit image", callback=self.edit_image_menu)
+        self.menu = app_commands.ContextMenu(
+            # Translators: a message menu's name (may have spaces and capitals; at most 32
+            # characters).
+            name=named("context menu", "Edit image"),
+            callback=self.edit_image_menu,
+        )
         self.menu.guild_only = True
 
     async def cog_load(self) -> None:
@@ -84,16 +125,36 @@ class Edit(commands.Cog):
     async def cog_unload(self) -> None:
         self.bot.tree.remove_command(self.menu.name, type=self.menu.type)
 
-    @app_commands.command(name="edit")
+    @app_commands.command(
+        # Translators: a slash command's name: lower case, no spaces, at most 32 characters.
+        name=named("command", "edit"),
+        # Translators: a slash command's description: at most 100 characters.
+        description=locale_str(
+            "Edit the channel's latest image (or the one you attach), continuing the conversation."
+        ),
+    )
     @app_commands.guild_only()
+    @app_commands.rename(
+        # Translators: an option's name: lower case, no spaces, at most 32 characters.
+        prompt=named("option", "prompt"),
+        image=named("option", "image"),
+        private=named("option", "private"),
+        region=named("option", "region"),
+    )
     @app_commands.describe(
-        prompt="What to change; [name] adds your stored reference image of that name (/ref)",
-        image="The image to edit (default: the latest image in this channel)",
+        # Translators: an option's description: at most 100 characters.
+        prompt=locale_str(
+            "What to change; [name] adds your stored reference image of that name (/ref)"
+        ),
+        image=locale_str("The image to edit (default: the latest image in this channel)"),
         private=PRIVATE_HELP,
-        region="Change only this part of the image; every other pixel stays as it is",
+        region=locale_str("Change only this part of the image; every other pixel stays as it is"),
     )
     @app_commands.choices(
-        region=[app_commands.Choice(name=r.label, value=r.name) for r in REGIONS.values()]
+        region=[
+            app_commands.Choice(name=region_choice_name(r.name), value=r.name)
+            for r in REGIONS.values()
+        ]
     )
     async def edit(
         self,
@@ -116,12 +177,15 @@ class Edit(commands.Cog):
             use_latest=image is None,
             private=private,
             region=region,
+            locale=supported(interaction.locale),
         )
         spec = await with_preferences(interaction, spec, skip=("count",))  # one edited image
         settings = await allowed(interaction)  # before a [name] in the prompt is looked up
         spec = await with_references(self.bot.store, spec)
-        label = f"Editing the {region_label(region)}…" if region else "Editing…"
-        await run_for_interaction(interaction, spec, settings=settings, label=label)
+        # Translators: the progress line while a region edit runs; {region} is the part of
+        # the image that changes ("top left", "left half").
+        label = _("Editing the {region}…", region=region_label(region)) if region else EDITING
+        await run_for_interaction(interaction, spec, settings=settings, label=render(label))
 
     async def edit_image_menu(
         self, interaction: discord.Interaction[ImageBot], message: discord.Message
@@ -139,6 +203,8 @@ class Edit(commands.Cog):
         me = self.bot.user
         if me is None or message.author.bot or message.guild is None:
             return
+        # A message carries no locale of its own: the answer speaks the server's language.
+        use_locale(message.guild.preferred_locale)
         mentioned = me.id in message.raw_mentions
         if message.reference is None:
             if mentioned and await self._first(message):
@@ -180,7 +246,7 @@ class Edit(commands.Cog):
             await self._settings_for(message)
         except AccessDenied:
             return  # where the bot is not enabled, a bare mention is not for us
-        await message.reply(MENTION_HINT, mention_author=False)
+        await message.reply(render(MENTION_HINT), mention_author=False)
 
     async def _settings_for(self, message: discord.Message) -> GuildSettings:
         member = message.author
@@ -227,6 +293,7 @@ class Edit(commands.Cog):
             sources=sources,
             history=True,
             upload_limit=channel_limit(self.bot, settings.guild_id),
+            locale=supported(message.guild.preferred_locale if message.guild else None),
         )
         await run_for_message(self.bot, message, spec, settings, notes=notes)
 

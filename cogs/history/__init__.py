@@ -20,18 +20,21 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
+from discord.app_commands import locale_str
 from discord.ext import commands
 
 from bot.discord_bot.errors import reporting
 from bot.discord_bot.pipeline import allowed
+from bot.discord_bot.translator import named
+from bot.i18n import Message, _, join, p_, render, use_locale
 from bot.storage.base import Store, TurnRecord
 
 if TYPE_CHECKING:
     from bot.discord_bot.app import ImageBot
 
 ACTIONS = ("page", "continue", "restore")
-EMPTY = "This channel has no image history yet. Start one with /imagine."
-GONE = "That step is no longer in this channel's history (it was pruned, deleted or /reset)."
+EMPTY = _("This channel has no image history yet. Start one with /imagine.")
+GONE = _("That step is no longer in this channel's history (it was pruned, deleted or /reset).")
 NO_MENTIONS = discord.AllowedMentions.none()
 PROMPT_CHARS = 1000
 _EXT = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "image/gif": "gif"}
@@ -48,18 +51,23 @@ class Gallery:
     def number(self, turn_id: int) -> int | None:
         return next((n for n, t in enumerate(self.steps, 1) if t.id == turn_id), None)
 
-    def marker(self, step: TurnRecord) -> str:
+    def marker(self, step: TurnRecord) -> Message:
+        # Two sentences, each whole: where the step lies, and what it edits.
         if step.id == self.head:
-            where = "Latest: the next /edit edits this step."
+            where = _("Latest: the next /edit edits this step.")
         elif step.id in self.line:
-            where = "On the current line."
+            where = _("On the current line.")
         else:
-            where = "On another branch (Continue from here to edit it)."
+            # Translators: "Continue from here" is the label of the button under the step.
+            where = _("On another branch (Continue from here to edit it).")
         if step.parent_id is None:
-            return f"{where} Starts the history."
+            return join([where, _("Starts the history.")])
         parent = self.number(step.parent_id)
-        edits = f"Edits step {parent}." if parent else "Edits a step no longer kept."
-        return f"{where} {edits}"
+        # Translators: {step} is the number of the step this one changed.
+        edits = (
+            _("Edits step {step}.", step=parent) if parent else _("Edits a step no longer kept.")
+        )
+        return join([where, edits])
 
 
 async def gallery(store: Store, channel_id: int) -> Gallery:
@@ -76,15 +84,19 @@ class HistoryButton(
 ):
     """``page``: show page n (0: the newest step); ``continue``/``restore``: turn n."""
 
-    LABELS = {"continue": ("Continue from here", "🌿"), "restore": ("Restore", "⏪")}
+    # Translators: buttons under a /history step (at most 80 characters).
+    LABELS: dict[str, tuple[Message, str]] = {
+        "continue": (p_("button", "Continue from here"), "🌿"),
+        "restore": (p_("button", "Restore"), "⏪"),
+    }
 
     def __init__(
-        self, action: str, n: int, *, label: str | None = None, disabled: bool = False
+        self, action: str, n: int, *, label: Message | None = None, disabled: bool = False
     ) -> None:
         text, emoji = self.LABELS.get(action, (label or "", None))
         super().__init__(
             discord.ui.Button(
-                label=text,
+                label=render(text),
                 emoji=emoji,
                 disabled=disabled,
                 style=discord.ButtonStyle.primary
@@ -107,6 +119,7 @@ class HistoryButton(
         return cls(match["action"], int(match["n"]))
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        use_locale(interaction.locale)
         await reporting(interaction, _press(self.action, self.n, interaction))
 
 
@@ -117,7 +130,7 @@ async def _press(action: str, n: int, interaction: discord.Interaction[ImageBot]
     if action == "page":
         shown = await _page(store, channel_id, n)
         if shown is None:
-            await interaction.response.edit_message(content=EMPTY, embed=None, view=None)
+            await interaction.response.edit_message(content=render(EMPTY), embed=None, view=None)
             return
         embed, file, view = shown
         await interaction.response.edit_message(
@@ -125,22 +138,32 @@ async def _press(action: str, n: int, interaction: discord.Interaction[ImageBot]
         )
         return
     if not await store.set_head(channel_id, n):
-        await interaction.response.send_message(GONE, ephemeral=True)
+        await interaction.response.send_message(render(GONE), ephemeral=True)
         return
     found = await gallery(store, channel_id)
     number, total = found.number(n), len(found.steps)
     if action == "continue":
-        await interaction.response.send_message(
-            f"The next /edit continues from step {number} of {total}: it edits that step's "
+        continued = _(
+            "The next /edit continues from step {number} of {total}: it edits that step's "
             "image, and the steps after it stay as another branch.",
-            ephemeral=True,
+            number=number,
+            total=total,
         )
+        await interaction.response.send_message(render(continued), ephemeral=True)
         return
     step = found.steps[(number or 1) - 1]
     file = await _image_file(store, step)
+    mention = f"<@{interaction.user.id}>"
+    # Translators: {member} is a mention of the member; {prompt} the step's prompt, quoted.
+    restored = _(
+        "{member} restored step {number} of {total}: “{prompt}”. The next /edit edits this image.",
+        member=mention,
+        number=number,
+        total=total,
+        prompt=_short(step.prompt, 200),
+    )
     await interaction.response.send_message(
-        f"<@{interaction.user.id}> restored step {number} of {total}: "
-        f"“{_short(step.prompt, 200)}”. The next /edit edits this image.",
+        render(restored),
         file=file or discord.utils.MISSING,
         allowed_mentions=NO_MENTIONS,
         # A server that keeps every result private keeps a restored one private too.
@@ -171,19 +194,26 @@ async def _page(
     step = found.steps[total - 1 - page]
     assert step.id is not None
     embed = discord.Embed(
-        title=f"Step {total - page} of {total}",
+        title=render(_("Step {number} of {total}", number=total - page, total=total)),
         description=_short(step.prompt, PROMPT_CHARS),
     )
-    embed.add_field(name="Who", value=f"<@{step.user_id}>")
+    # Translators: the titles of a /history step's fields: who asked, when, which branch.
+    embed.add_field(name=render(p_("history field", "Who")), value=f"<@{step.user_id}>")
     if step.created_at is not None:
-        embed.add_field(name="When", value=f"<t:{int(step.created_at)}:R>")
-    embed.add_field(name="Branch", value=found.marker(step), inline=False)
+        embed.add_field(
+            name=render(p_("history field", "When")), value=f"<t:{int(step.created_at)}:R>"
+        )
+    embed.add_field(
+        name=render(p_("history field", "Branch")), value=render(found.marker(step)), inline=False
+    )
     file = await _image_file(store, step)
     if file is not None:
         embed.set_image(url=f"attachment://{file.filename}")
     view = discord.ui.View(timeout=None)
-    view.add_item(HistoryButton("page", max(page - 1, 0), label="◀ Newer", disabled=page == 0))
-    view.add_item(HistoryButton("page", page + 1, label="Older ▶", disabled=page >= total - 1))
+    # Translators: paging buttons of /history (at most 80 characters).
+    newer, older = p_("button", "◀ Newer"), p_("button", "Older ▶")
+    view.add_item(HistoryButton("page", max(page - 1, 0), label=newer, disabled=page == 0))
+    view.add_item(HistoryButton("page", page + 1, label=older, disabled=page >= total - 1))
     view.add_item(HistoryButton("continue", step.id))
     view.add_item(HistoryButton("restore", step.id))
     # Answered through the dynamic-item registry: discord.py need not keep the view.
@@ -195,14 +225,21 @@ class History(commands.Cog):
     def __init__(self, bot: ImageBot) -> None:
         self.bot = bot
 
-    @app_commands.command(name="history")
+    @app_commands.command(
+        # Translators: a slash command's name: lower case, no spaces, at most 32 characters.
+        name=named("command", "history"),
+        # Translators: a slash command's description: at most 100 characters.
+        description=locale_str(
+            "Browse this channel's image history; continue or restore any step."
+        ),
+    )
     @app_commands.guild_only()
     async def history(self, interaction: discord.Interaction[ImageBot]) -> None:
         """Browse this channel's image history; continue or restore any step."""
         await allowed(interaction)
         shown = await _page(self.bot.store, interaction.channel_id or 0, 0)
         if shown is None:
-            await interaction.response.send_message(EMPTY, ephemeral=True)
+            await interaction.response.send_message(render(EMPTY), ephemeral=True)
             return
         embed, file, view = shown
         await interaction.response.send_message(

@@ -14,11 +14,15 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
+from discord.app_commands import locale_str
 from discord.ext import commands
 
 from bot.discord_bot.access import in_server as _in_server
 from bot.discord_bot.buttons import JobButton
+from bot.discord_bot.delivery import trim
+from bot.discord_bot.translator import named
 from bot.guild_settings import validate_model_name
+from bot.i18n import render as speak
 from bot.limits import MAX_IMAGES_PER_JOB
 from bot.storage.base import PREFERENCE_NAMES, UNFINISHED_STATES, JobRecord
 from bot.storage.driver import utc_day
@@ -31,12 +35,16 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEFAULT = "default"
-PREF_RATIOS = [app_commands.Choice(name="the server's default", value=DEFAULT), *RATIO_CHOICES]
-PREF_SIZES = [*SIZE_CHOICES, app_commands.Choice(name="the server's default", value=DEFAULT)]
+# Translators: a choice of /preferences (at most 100 characters): follow the server's setting.
+SERVER_DEFAULT_CHOICE = app_commands.Choice(name=locale_str("the server's default"), value=DEFAULT)
+PREF_RATIOS = [SERVER_DEFAULT_CHOICE, *RATIO_CHOICES]
+PREF_SIZES = [*SIZE_CHOICES, SERVER_DEFAULT_CHOICE]
 DAY = 86_400
 WEEK_DAYS = 7
 # Queued and running jobs /me lists; a member has at most MAX_USER_JOBS running.
 LISTED_JOBS = 25
+# The count option's description says the limit in words a translator can see whole.
+assert MAX_IMAGES_PER_JOB == 4, "say the new limit in /preferences' count description"
 
 
 def job_controls(job: JobRecord) -> Sequence[discord.ui.Item[Any]]:
@@ -58,7 +66,14 @@ class Member(commands.Cog):
     def __init__(self, bot: ImageBot) -> None:
         self.bot = bot
 
-    @app_commands.command(name="me")
+    @app_commands.command(
+        # Translators: a slash command's name: lower case, no spaces, at most 32 characters.
+        name=named("command", "me"),
+        # Translators: a slash command's description: at most 100 characters.
+        description=locale_str(
+            "Your images and tokens, what is left of your quotas, your jobs and preferences."
+        ),
+    )
     @app_commands.guild_only()
     async def me(self, interaction: discord.Interaction[ImageBot]) -> None:
         """Your images and tokens, what is left of your quotas, your jobs and preferences."""
@@ -90,7 +105,7 @@ class Member(commands.Cog):
         jobs = await store.list_jobs(
             user_id=user_id, guild_id=guild_id, states=UNFINISHED_STATES, limit=LISTED_JOBS
         )
-        text = render.me_text(
+        words = render.me_text(
             today=mine(await store.usage_summary(guild_id, today)),
             week=mine(await store.usage_summary(guild_id, week)),
             quotas=quotas,
@@ -98,21 +113,35 @@ class Member(commands.Cog):
             at_once=settings.user_concurrency,
             prefs=await store.get_preferences(user_id),
         )
+        text = trim(speak(words))
         view = in_progress_view(jobs)
         if view is None:
             await interaction.response.send_message(text, ephemeral=True)
         else:
             await interaction.response.send_message(text, ephemeral=True, view=view)
 
-    @app_commands.command(name="preferences")
+    @app_commands.command(
+        name=named("command", "preferences"),
+        description=locale_str("Your own defaults, in every server: with no option, shows them."),
+    )
     @app_commands.guild_only()
+    @app_commands.rename(
+        # Translators: an option's name: lower case, no spaces, at most 32 characters.
+        aspect_ratio=named("option", "aspect_ratio"),
+        size=named("option", "size"),
+        model=named("option", "model"),
+        count=named("option", "count"),
+        private=named("option", "private"),
+        reset=named("option", "reset"),
+    )
     @app_commands.describe(
-        aspect_ratio="Your default shape for /imagine and /edit",
-        size="Your default resolution (2K/4K need a Gemini 3 image model)",
-        model="Your default image model (`default`: the server's)",
-        count=f"Images per /imagine (1-{MAX_IMAGES_PER_JOB}; the server may allow fewer)",
-        private="Results only you see",
-        reset="Clear every preference",
+        # Translators: an option's description: at most 100 characters.
+        aspect_ratio=locale_str("Your default shape for /imagine and /edit"),
+        size=locale_str("Your default resolution (2K/4K need a Gemini 3 image model)"),
+        model=locale_str("Your default image model (`default`: the server's)"),
+        count=locale_str("Images per /imagine (1-4; the server may allow fewer)"),
+        private=locale_str("Results only you see"),
+        reset=locale_str("Clear every preference"),
     )
     @app_commands.choices(aspect_ratio=PREF_RATIOS, size=PREF_SIZES)
     async def preferences(
@@ -131,7 +160,9 @@ class Member(commands.Cog):
         user_id = interaction.user.id
         if reset:
             await store.update_preferences(user_id, **dict.fromkeys(PREFERENCE_NAMES))
-            await interaction.response.send_message(render.PREFERENCES_CLEARED, ephemeral=True)
+            await interaction.response.send_message(
+                speak(render.PREFERENCES_CLEARED), ephemeral=True
+            )
             return
         changes: dict[str, Any] = {}
         if aspect_ratio is not None:
@@ -150,7 +181,7 @@ class Member(commands.Cog):
             prefs = await store.update_preferences(user_id, **changes)
             log.info("member %s changed preferences %s", user_id, ", ".join(sorted(changes)))
         text = render.preferences_text(prefs, saved=bool(changes))
-        await interaction.response.send_message(text, ephemeral=True)
+        await interaction.response.send_message(speak(text), ephemeral=True)
 
     @preferences.autocomplete("model")
     async def model_autocomplete(

@@ -17,10 +17,12 @@ from urllib.parse import urlsplit
 
 import discord
 from discord import app_commands
+from discord.app_commands import locale_str
 from discord.ext import commands
 
 from bot.costs import month_start
 from bot.discord_bot.access import ensure_admin, is_admin
+from bot.discord_bot.translator import named
 from bot.gateway.addresses import gateway_address
 from bot.guild_settings import (
     STREAM_DEFAULT,
@@ -33,6 +35,8 @@ from bot.guild_settings import (
     remove_channel,
     validate_model_name,
 )
+from bot.i18n import Message, _, join, n_
+from bot.i18n import render as speak
 from bot.jobs.privacy import PRIVACY_LABELS
 from bot.limits import (
     AUTOCOMPLETE_LIMIT,
@@ -63,28 +67,69 @@ AUTOCOMPLETE_TIMEOUT = 2.0  # the autocomplete answer is due within 3 s
 MODEL_CHECK_TIMEOUT = 8.0
 
 DEFAULT = "default"
+PRIVACY_NAMES = {
+    # Translators: choices of /settings privacy (at most 100 characters).
+    "members": locale_str("members choose"),
+    "private": locale_str("always private"),
+    "public": locale_str("always public"),
+}
+assert all(
+    PRIVACY_NAMES[mode].message == speak(PRIVACY_LABELS[mode], "en-US") for mode in PRIVACY_MODES
+), "a privacy mode whose choice name is not its label"
 PRIVACY_CHOICES = [
-    app_commands.Choice(name=PRIVACY_LABELS[mode], value=mode) for mode in PRIVACY_MODES
+    app_commands.Choice(name=PRIVACY_NAMES[mode], value=mode) for mode in PRIVACY_MODES
 ]
-RATIO_CHOICES = [app_commands.Choice(name="default (the model decides)", value=DEFAULT)]
+# Translators: a choice of /settings aspect_ratio and size (at most 100 characters).
+MODEL_DECIDES = app_commands.Choice(name=locale_str("default (the model decides)"), value=DEFAULT)
+EXTREME_RATIO_NAMES = {
+    # Translators: a choice of /settings aspect_ratio (at most 100 characters): the ratio can
+    # be asked for only with the Gemini 3.1 Flash image model.
+    "1:4": locale_str("1:4 (Gemini 3.1 Flash only)"),
+    "4:1": locale_str("4:1 (Gemini 3.1 Flash only)"),
+    "1:8": locale_str("1:8 (Gemini 3.1 Flash only)"),
+    "8:1": locale_str("8:1 (Gemini 3.1 Flash only)"),
+}
+assert tuple(EXTREME_RATIO_NAMES) == EXTREME_ASPECT_RATIOS, "a ratio without its choice name"
+# A bare ratio, size, dialect or stream mode is a value, the same in every language.
+RATIO_CHOICES = [MODEL_DECIDES]
 RATIO_CHOICES += [app_commands.Choice(name=r, value=r) for r in ASPECT_RATIOS]
 RATIO_CHOICES += [
-    app_commands.Choice(name=f"{r} (Gemini 3.1 Flash only)", value=r) for r in EXTREME_ASPECT_RATIOS
+    app_commands.Choice(name=EXTREME_RATIO_NAMES[r], value=r) for r in EXTREME_ASPECT_RATIOS
 ]
 SIZE_CHOICES = [app_commands.Choice(name=s, value=s) for s in IMAGE_SIZES]
-SIZE_CHOICES += [app_commands.Choice(name="default (the model decides)", value=DEFAULT)]
+SIZE_CHOICES += [MODEL_DECIDES]
 DIALECT_CHOICES = [app_commands.Choice(name=d, value=d) for d in DIALECTS]
 STREAM_CHOICES = [app_commands.Choice(name=m, value=m) for m in STREAM_MODES]
 STREAM_CHOICES += [
-    app_commands.Choice(name="default (follow the bot's IMAGE_API_STREAM)", value=STREAM_DEFAULT)
+    app_commands.Choice(
+        # Translators: a choice of /settings gateway stream; IMAGE_API_STREAM is a setting's name.
+        name=locale_str("default (follow the bot's IMAGE_API_STREAM)"),
+        value=STREAM_DEFAULT,
+    )
 ]
 CHANNEL_ACTIONS = [
-    app_commands.Choice(name="add: allow the bot in a channel", value="add"),
-    app_commands.Choice(name="remove: take a channel off the list", value="remove"),
-    app_commands.Choice(name="clear: allow every channel", value="clear"),
-    app_commands.Choice(name="list: show the allowed channels", value="list"),
+    # Translators: choices of /settings channels action; add, remove, clear and list are
+    # what an admin picks (keep them, or translate them as the action's word).
+    app_commands.Choice(name=locale_str("add: allow the bot in a channel"), value="add"),
+    app_commands.Choice(name=locale_str("remove: take a channel off the list"), value="remove"),
+    app_commands.Choice(name=locale_str("clear: allow every channel"), value="clear"),
+    app_commands.Choice(name=locale_str("list: show the allowed channels"), value="list"),
 ]
-PERIOD_CHOICES = [app_commands.Choice(name=p, value=p) for p in render.PERIODS]
+PERIOD_CHOICES = [
+    # Translators: choices of /settings usage period (at most 100 characters).
+    app_commands.Choice(name=named("choice", "day"), value="day"),
+    app_commands.Choice(name=named("choice", "week"), value="week"),
+    app_commands.Choice(name=named("choice", "month"), value="month"),
+]
+assert [c.value for c in PERIOD_CHOICES] == list(render.PERIODS), "a period without its choice"
+# Option descriptions say their limits in words a translator can see whole.
+assert (MAX_HISTORY_TURNS, MAX_USER_JOBS, MAX_SERVER_JOBS, MAX_COUNT, MAX_QUEUE) == (
+    20,
+    20,
+    200,
+    4,
+    100,
+), "say the new limit in the /settings option's description"
 
 Channel = app_commands.AppCommandChannel | app_commands.AppCommandThread
 
@@ -114,7 +159,8 @@ class ChannelOption(app_commands.Transformer):
         return value
 
 
-async def _confirm(interaction: discord.Interaction[Any], text: str) -> None:
+async def _confirm(interaction: discord.Interaction[Any], message: Message) -> None:
+    text = speak(message)
     if interaction.response.is_done():
         await interaction.followup.send(text, ephemeral=True)
     else:
@@ -125,8 +171,10 @@ async def _confirm(interaction: discord.Interaction[Any], text: str) -> None:
 @app_commands.default_permissions(manage_guild=True)
 class SettingsCog(
     commands.GroupCog,
-    group_name="settings",
-    group_description="Configure the image bot for this server (Manage Server)",
+    # Translators: a slash command group's name: lower case, no spaces, at most 32 characters.
+    group_name=named("command", "settings"),
+    # Translators: a slash command group's description: at most 100 characters.
+    group_description=locale_str("Configure the image bot for this server (Manage Server)"),
 ):
     def __init__(self, bot: Any) -> None:
         self.bot = bot
@@ -158,7 +206,7 @@ class SettingsCog(
             log.info("guild %s: model list unavailable (%s)", guild_id, type(exc).__name__)
             return None
 
-    def _show_embed(self, s: GuildSettings, sizes: str | None = None) -> discord.Embed:
+    def _show_embed(self, s: GuildSettings, sizes: Message | None = None) -> discord.Embed:
         image = self.bot.settings.image
         return render.settings_embed(
             s,
@@ -170,18 +218,28 @@ class SettingsCog(
             quotas=self.bot.settings.quotas,
         )
 
-    def _gateway_set(self, choice: GatewayChoice, changes: dict[str, Any]) -> str:
-        kept = "kept" if "gateway_key_encrypted" not in changes else "saved encrypted"
+    def _gateway_set(self, choice: GatewayChoice, changes: dict[str, Any]) -> Message:
         if choice.stream is None:
-            streaming = f"`{self.bot.settings.image.stream}`, the bot's IMAGE_API_STREAM"
+            # Translators: {stream} is a stream mode (`on`); IMAGE_API_STREAM a setting's name.
+            streaming: Message = _(
+                "`{stream}`, the bot's IMAGE_API_STREAM", stream=self.bot.settings.image.stream
+            )
         else:
             streaming = f"`{choice.stream}`"
-        return (
-            f"Gateway set to `{choice.base_url}` (dialect `{choice.dialect}`, "
-            f"streaming {streaming}). The API key was {kept} and will not be shown again."
+        where = {"url": choice.base_url, "dialect": choice.dialect, "streaming": streaming}
+        if "gateway_key_encrypted" not in changes:
+            return _(
+                "Gateway set to `{url}` (dialect `{dialect}`, streaming {streaming}). "
+                "The API key was kept and will not be shown again.",
+                **where,
+            )
+        return _(
+            "Gateway set to `{url}` (dialect `{dialect}`, streaming {streaming}). "
+            "The API key was saved encrypted and will not be shown again.",
+            **where,
         )
 
-    async def _sizes_line(self, s: GuildSettings) -> str | None:
+    async def _sizes_line(self, s: GuildSettings) -> Message | None:
         """What the server's gateway did with sizes lately, for its current model."""
         image = self.bot.settings.image
         # The same choice as Gateways.resolve, without decrypting the key.
@@ -196,35 +254,54 @@ class SettingsCog(
 
     # subcommands
 
-    @app_commands.command(name="show")
+    @app_commands.command(
+        # Translators: a subcommand's name (/settings show): lower case, no spaces, at most
+        # 32 characters.
+        name=named("command", "show"),
+        # Translators: a subcommand's description: at most 100 characters.
+        description=locale_str("Show this server's image bot settings."),
+    )
     async def show(self, interaction: discord.Interaction[Any]) -> None:
         """Show this server's image bot settings."""
         s = await self._settings(interaction)
         sizes = await self._sizes_line(s)
         await interaction.response.send_message(embed=self._show_embed(s, sizes), ephemeral=True)
 
-    @app_commands.command(name="model")
+    @app_commands.command(
+        name=named("command", "model"),
+        description=locale_str("Choose the image model for this server."),
+    )
+    # Translators: an option's name: lower case, no spaces, at most 32 characters.
+    @app_commands.rename(name=named("option", "name"))
     @app_commands.describe(
-        name="Model id from the gateway's list, or 'default' for the bot's default"
+        # Translators: an option's description: at most 100 characters.
+        name=locale_str("Model id from the gateway's list, or 'default' for the bot's default")
     )
     async def model(self, interaction: discord.Interaction[Any], name: str) -> None:
         """Choose the image model for this server."""
         await self._settings(interaction)
         assert interaction.guild_id is not None
         model = validate_model_name(name)
-        note = ""
+        note: Message = ""
         if model is not None:
             await interaction.response.defer(ephemeral=True, thinking=True)
             models = await self._list_models(interaction.guild_id, MODEL_CHECK_TIMEOUT)
             if models is None:
-                note = "\n(I could not fetch the gateway's model list to check the name.)"
+                note = _("(I could not fetch the gateway's model list to check the name.)")
             elif model not in models:
                 close = difflib.get_close_matches(model, models, n=3, cutoff=0.5)
-                hint = f" Did you mean {', '.join(f'`{m}`' for m in close)}?" if close else ""
-                raise InvalidSetting(f"The gateway does not list a model called `{model}`.{hint}")
+                # Translators: {models} lists model ids the admin may have meant.
+                hint = _("Did you mean {models}?", models=", ".join(f"`{m}`" for m in close))
+                unknown = _("The gateway does not list a model called `{model}`.", model=model)
+                raise InvalidSetting(join([unknown, hint if close else None]))
         await self._update(interaction, model=model)
-        shown = f"`{model}`" if model else f"the bot's default (`{self.bot.settings.image.model}`)"
-        await _confirm(interaction, f"Model set to {shown}.{note}")
+        if model:
+            done = _("Model set to `{model}`.", model=model)
+        else:
+            done = _(
+                "Model set to the bot's default (`{model}`).", model=self.bot.settings.image.model
+            )
+        await _confirm(interaction, join([done, note], sep="\n"))
 
     @model.autocomplete("name")
     async def _model_autocomplete(
@@ -244,44 +321,78 @@ class SettingsCog(
             for m in names[:AUTOCOMPLETE_LIMIT]
         ]
 
-    @app_commands.command(name="aspect_ratio")
-    @app_commands.describe(ratio="Default aspect ratio for new images")
+    @app_commands.command(
+        name=named("command", "aspect_ratio"),
+        description=locale_str("Choose the default aspect ratio."),
+    )
+    @app_commands.rename(ratio=named("option", "ratio"))
+    @app_commands.describe(ratio=locale_str("Default aspect ratio for new images"))
     @app_commands.choices(ratio=RATIO_CHOICES)
     async def aspect_ratio(self, interaction: discord.Interaction[Any], ratio: str) -> None:
         """Choose the default aspect ratio."""
         await self._settings(interaction)
         allowed = {c.value for c in RATIO_CHOICES}
         if ratio not in allowed:
-            raise InvalidSetting(f"Aspect ratio must be one of: {', '.join(sorted(allowed))}.")
+            raise InvalidSetting(
+                _("Aspect ratio must be one of: {ratios}.", ratios=", ".join(sorted(allowed)))
+            )
         value = None if ratio == DEFAULT else ratio
         await self._update(interaction, aspect_ratio=value)
-        await _confirm(interaction, f"Default aspect ratio set to {value or 'the model default'}.")
+        if value:
+            done = _("Default aspect ratio set to {ratio}.", ratio=value)
+        else:
+            done = _("Default aspect ratio set to the model default.")
+        await _confirm(interaction, done)
 
-    @app_commands.command(name="size")
-    @app_commands.describe(size="Default image size (larger sizes cost more)")
+    @app_commands.command(
+        name=named("command", "size"),
+        description=locale_str("Choose the default image size."),
+    )
+    @app_commands.rename(size=named("option", "size"))
+    @app_commands.describe(size=locale_str("Default image size (larger sizes cost more)"))
     @app_commands.choices(size=SIZE_CHOICES)
     async def size(self, interaction: discord.Interaction[Any], size: str) -> None:
         """Choose the default image size."""
         await self._settings(interaction)
         if size not in {c.value for c in SIZE_CHOICES}:
-            raise InvalidSetting(f"Size must be one of: {', '.join(IMAGE_SIZES)} or default.")
+            raise InvalidSetting(
+                _("Size must be one of: {sizes} or default.", sizes=", ".join(IMAGE_SIZES))
+            )
         value = None if size == DEFAULT else size
         await self._update(interaction, image_size=value)
-        await _confirm(interaction, f"Default size set to {value or 'the model default'}.")
+        if value:
+            done = _("Default size set to {size}.", size=value)
+        else:
+            done = _("Default size set to the model default.")
+        await _confirm(interaction, done)
 
-    @app_commands.command(name="privacy")
-    @app_commands.describe(mode="Who decides whether a result is seen by its member only")
+    @app_commands.command(
+        name=named("command", "privacy"),
+        description=locale_str(
+            "Let members choose private results, or make every result private or public."
+        ),
+    )
+    @app_commands.rename(mode=named("option", "mode"))
+    @app_commands.describe(
+        mode=locale_str("Who decides whether a result is seen by its member only")
+    )
     @app_commands.choices(mode=PRIVACY_CHOICES)
     async def privacy(self, interaction: discord.Interaction[Any], mode: str) -> None:
         """Let members choose private results, or make every result private or public."""
         await self._settings(interaction)
         settings = await self._update(interaction, privacy=mode)
-        await _confirm(interaction, f"Privacy set: {render.privacy_text(settings.privacy)}.")
+        await _confirm(
+            interaction, _("Privacy set: {mode}.", mode=render.privacy_text(settings.privacy))
+        )
 
-    @app_commands.command(name="history")
-    @app_commands.describe(
-        turns=f"Earlier turns kept and sent back when editing (0-{MAX_HISTORY_TURNS})"
+    @app_commands.command(
+        name=named("command", "history"),
+        description=locale_str(
+            "Choose how many turns of each channel's history are kept and replayed."
+        ),
     )
+    @app_commands.rename(turns=named("option", "turns"))
+    @app_commands.describe(turns=locale_str("Earlier turns kept and sent back when editing (0-20)"))
     async def history(
         self,
         interaction: discord.Interaction[Any],
@@ -291,20 +402,48 @@ class SettingsCog(
         await self._settings(interaction)
         # Discord enforces the range in its client only; a crafted request can send anything.
         if not 0 <= turns <= MAX_HISTORY_TURNS:
-            raise InvalidSetting(f"History must be between 0 and {MAX_HISTORY_TURNS} turns.")
+            raise InvalidSetting(
+                _("History must be between 0 and {most} turns.", most=MAX_HISTORY_TURNS)
+            )
         await self._update(interaction, history_turns=turns)
         if turns == 0:
-            what = "no earlier turns (every edit starts from the latest image alone)"
+            done = _(
+                "History set: edits will replay no earlier turns "
+                "(every edit starts from the latest image alone)."
+            )
         else:
-            what = "the last turn" if turns == 1 else f"the last {turns} turns"
-        await _confirm(interaction, f"History set: edits will replay {what}.")
+            done = n_(
+                "History set: edits will replay the last turn.",
+                "History set: edits will replay the last {n} turns.",
+                turns,
+            )
+        await _confirm(interaction, done)
 
-    @app_commands.command(name="gateway")
+    @app_commands.command(
+        name=named("command", "gateway"),
+        description=locale_str(
+            "Use your own image gateway and API key (the key is asked for in a private form)."
+        ),
+    )
+    @app_commands.rename(
+        url=named("option", "url"),
+        dialect=named("option", "dialect"),
+        stream=named("option", "stream"),
+        reset=named("option", "reset"),
+    )
     @app_commands.describe(
-        url="Base URL of an OpenAI-compatible gateway, e.g. https://openrouter.ai/api/v1",
-        dialect="Request fields it reads (auto sends the openrouter and flat fields together)",
-        stream="Ask for streamed answers: auto (switch if it only streams), on, off, default",
-        reset="Forget this server's gateway and key, and use the bot's default again",
+        url=locale_str(
+            "Base URL of an OpenAI-compatible gateway, e.g. https://openrouter.ai/api/v1"
+        ),
+        # Translators: auto, openrouter and flat are dialect names: keep them.
+        dialect=locale_str(
+            "Request fields it reads (auto sends the openrouter and flat fields together)"
+        ),
+        # Translators: auto, on, off and default are the choices: keep them.
+        stream=locale_str(
+            "Ask for streamed answers: auto (switch if it only streams), on, off, default"
+        ),
+        reset=locale_str("Forget this server's gateway and key, and use the bot's default again"),
     )
     @app_commands.choices(dialect=DIALECT_CHOICES, stream=STREAM_CHOICES)
     async def gateway(
@@ -320,7 +459,7 @@ class SettingsCog(
         assert interaction.guild_id is not None
         if reset:
             if url or dialect or stream:
-                raise InvalidSetting("Use either reset, or url, dialect and stream, not both.")
+                raise InvalidSetting(_("Use either reset, or url, dialect and stream, not both."))
             await self._update(
                 interaction,
                 gateway_base_url=None,
@@ -329,7 +468,8 @@ class SettingsCog(
                 gateway_key_encrypted=None,
             )
             await _confirm(
-                interaction, "This server now uses the bot's default gateway. Its key was deleted."
+                interaction,
+                _("This server now uses the bot's default gateway. Its key was deleted."),
             )
             return
         image = self.bot.settings.image
@@ -358,10 +498,16 @@ class SettingsCog(
             GatewayKeyModal(host=host, may_keep_key=choice.may_keep_key, on_key=on_key)
         )
 
-    @app_commands.command(name="channels")
+    @app_commands.command(
+        name=named("command", "channels"),
+        description=locale_str(
+            "Choose the channels where members may use the bot (empty list: everywhere)."
+        ),
+    )
+    @app_commands.rename(action=named("option", "action"), channel=named("option", "channel"))
     @app_commands.describe(
-        action="add or remove a channel, clear the list, or list it",
-        channel="The channel (default: this one)",
+        action=locale_str("add or remove a channel, clear the list, or list it"),
+        channel=locale_str("The channel (default: this one)"),
     )
     @app_commands.choices(action=CHANNEL_ACTIONS)
     async def channels(
@@ -374,56 +520,76 @@ class SettingsCog(
         s = await self._settings(interaction)
         current = list(s.allowed_channels)
         if action == "list":
-            await _confirm(interaction, f"Allowed channels: {render.channels_text(current)}")
+            await _confirm(
+                interaction,
+                _("Allowed channels: {channels}", channels=render.channels_text(current)),
+            )
             return
         if action == "clear":
             await self._update(interaction, allowed_channels=())
             await _confirm(
-                interaction, "Channel list cleared: members may use me in every channel."
+                interaction, _("Channel list cleared: members may use me in every channel.")
             )
             return
         if action not in ("add", "remove"):
-            raise InvalidSetting("Action must be add, remove, clear or list.")
+            raise InvalidSetting(_("Action must be add, remove, clear or list."))
         # Unresolved channels arrive as a bare discord.Object (id only).
         if getattr(channel, "type", None) == discord.ChannelType.category:
-            raise InvalidSetting("Pick a channel, not a category.")
+            raise InvalidSetting(_("Pick a channel, not a category."))
         target = channel.id if channel is not None else interaction.channel_id
         assert target is not None
+        # Translators: {channel} is a mention of a channel (#general).
+        where = {"channel": f"<#{target}>"}
         if action == "add":
             added = add_channel(s.allowed_channels, target)
             if added is None:
-                await _confirm(interaction, f"<#{target}> is already allowed.")
+                await _confirm(interaction, _("{channel} is already allowed.", **where))
                 return
             updated = await self._update(interaction, allowed_channels=added)
-            text = f"Members may now use me in <#{target}>."
+            done: list[Message] = [_("Members may now use me in {channel}.", **where)]
             if len(updated.allowed_channels) == 1:
-                text += " Every other channel is now off limits (admins excepted)."
+                done.append(_("Every other channel is now off limits (admins excepted)."))
         else:
             removed = remove_channel(s.allowed_channels, target)
             if removed is None:
-                await _confirm(
-                    interaction, f"<#{target}> is not on the list. {render.channels_text(current)}"
-                )
+                missing = _("{channel} is not on the list.", **where)
+                await _confirm(interaction, join([missing, render.channels_text(current)]))
                 return
             updated = await self._update(interaction, allowed_channels=removed)
-            text = f"<#{target}> removed."
+            done = [_("{channel} removed.", **where)]
             if not updated.allowed_channels:
-                text += " The list is now empty, so members may use me in every channel."
-        await _confirm(
-            interaction,
-            f"{text}\nAllowed channels: {render.channels_text(updated.allowed_channels)}",
+                done.append(_("The list is now empty, so members may use me in every channel."))
+        allowed = _(
+            "Allowed channels: {channels}",
+            channels=render.channels_text(updated.allowed_channels),
         )
+        await _confirm(interaction, join([join(done), allowed], sep="\n"))
 
-    @app_commands.command(name="limits")
+    @app_commands.command(
+        name=named("command", "limits"),
+        description=locale_str(
+            "Limit jobs in flight and images per hour/day (no options: show the limits)."
+        ),
+    )
+    @app_commands.rename(
+        user_jobs=named("option", "user_jobs"),
+        server_jobs=named("option", "server_jobs"),
+        user_hourly=named("option", "user_hourly"),
+        user_daily=named("option", "user_daily"),
+        server_hourly=named("option", "server_hourly"),
+        server_daily=named("option", "server_daily"),
+        max_count=named("option", "max_count"),
+        queue_limit=named("option", "queue_limit"),
+    )
     @app_commands.describe(
-        user_jobs=f"Jobs one member may have running at once (1-{MAX_USER_JOBS})",
-        server_jobs=f"Jobs the whole server may have running at once (1-{MAX_SERVER_JOBS})",
-        user_hourly="Images per member per hour (0 = unlimited)",
-        user_daily="Images per member per day (0 = unlimited)",
-        server_hourly="Images per server per hour (0 = unlimited)",
-        server_daily="Images per server per day (0 = unlimited)",
-        max_count=f"Images one /imagine may ask for with count: (1-{MAX_COUNT})",
-        queue_limit=f"Jobs that may wait for room, in order (0-{MAX_QUEUE}; 0 refuses at once)",
+        user_jobs=locale_str("Jobs one member may have running at once (1-20)"),
+        server_jobs=locale_str("Jobs the whole server may have running at once (1-200)"),
+        user_hourly=locale_str("Images per member per hour (0 = unlimited)"),
+        user_daily=locale_str("Images per member per day (0 = unlimited)"),
+        server_hourly=locale_str("Images per server per hour (0 = unlimited)"),
+        server_daily=locale_str("Images per server per day (0 = unlimited)"),
+        max_count=locale_str("Images one /imagine may ask for with count: (1-4)"),
+        queue_limit=locale_str("Jobs that may wait for room, in order (0-100; 0 refuses at once)"),
     )
     async def limits(
         self,
@@ -454,18 +620,23 @@ class SettingsCog(
             caps=vars(self.bot.settings.quotas),
         )
         if not changes:
-            await _confirm(
-                interaction, f"Current limits:\n{render.limits_text(s, self.bot.settings.quotas)}"
-            )
+            shown = render.limits_text(s, self.bot.settings.quotas)
+            await _confirm(interaction, join([_("Current limits:"), shown], sep="\n"))
             return
         updated = await self._update(interaction, **changes)
-        await _confirm(
-            interaction, f"Limits updated:\n{render.limits_text(updated, self.bot.settings.quotas)}"
-        )
+        shown = render.limits_text(updated, self.bot.settings.quotas)
+        await _confirm(interaction, join([_("Limits updated:"), shown], sep="\n"))
 
-    @app_commands.command(name="budget")
+    @app_commands.command(
+        name=named("command", "budget"),
+        description=locale_str(
+            "Cap what this server's images cost per month (no option: show the budget)."
+        ),
+    )
+    @app_commands.rename(amount=named("option", "amount"))
     @app_commands.describe(
-        amount="Dollars per calendar month (UTC), like 25 or 12.50; `off` for no budget"
+        # Translators: `off` is what the admin types: keep it.
+        amount=locale_str("Dollars per calendar month (UTC), like 25 or 12.50; `off` for no budget")
     )
     async def budget(
         self, interaction: discord.Interaction[Any], amount: str | None = None
@@ -477,22 +648,28 @@ class SettingsCog(
             s = await self._update(interaction, monthly_budget=parse_budget(amount))
         since = month_start(time.time())
         spent = await self.bot.store.spend(guild_id=interaction.guild_id, since=since)
-        head = "" if amount is None else "Budget updated. "
-        await _confirm(interaction, head + render.budget_text(s.monthly_budget, spent))
+        head = None if amount is None else _("Budget updated.")
+        await _confirm(interaction, join([head, render.budget_text(s.monthly_budget, spent)]))
 
-    @app_commands.command(name="usage")
-    @app_commands.describe(period="How far back to count (default: day)")
+    @app_commands.command(
+        name=named("command", "usage"),
+        description=locale_str("Show who made how many images, and the tokens spent."),
+    )
+    @app_commands.rename(period=named("option", "period"))
+    @app_commands.describe(period=locale_str("How far back to count (default: day)"))
     @app_commands.choices(period=PERIOD_CHOICES)
     async def usage(self, interaction: discord.Interaction[Any], period: str = "day") -> None:
         """Show who made how many images, and the tokens spent."""
         await self._settings(interaction)
         assert interaction.guild_id is not None
         if period not in render.PERIODS:
-            raise InvalidSetting(f"Period must be one of: {', '.join(render.PERIODS)}.")
+            raise InvalidSetting(
+                _("Period must be one of: {periods}.", periods=", ".join(render.PERIODS))
+            )
         since = time.time() - render.PERIODS[period]
         rows = await self.bot.store.usage_summary(interaction.guild_id, since)
         await interaction.response.send_message(
-            render.usage_text(rows, period, since),
+            speak(render.usage_text(rows, period, since)),
             ephemeral=True,
             allowed_mentions=discord.AllowedMentions.none(),
         )

@@ -16,6 +16,7 @@ import discord
 
 from bot.discord_bot.components import MODAL_PREFIX
 from bot.errors import ImagineError
+from bot.i18n import Message, _, render, use_locale
 from bot.limits import MAX_API_KEY_CHARS
 from cogs.settings.redaction import SECRET_PREFIX
 
@@ -25,6 +26,8 @@ log = logging.getLogger(__name__)
 MODAL_TIMEOUT = 15 * 60
 KEY_INPUT_ID = f"{SECRET_PREFIX}gateway_api_key"
 
+SAVE_FAILED = _("Saving the gateway failed. Nothing was changed; try again.")
+
 OnKey = Callable[[discord.Interaction[Any], str], Awaitable[None]]
 
 
@@ -33,21 +36,25 @@ class GatewayKeyModal(discord.ui.Modal):
 
     def __init__(self, *, host: str, may_keep_key: bool, on_key: OnKey) -> None:
         super().__init__(
-            title="Gateway API key",
+            # Translators: the title of the form that asks for a key (at most 45 characters).
+            title=render(_("Gateway API key")),
             timeout=MODAL_TIMEOUT,
             # cogs/imagine answers a submit of an "imagine:modal:" form no live modal
             # holds (after a restart, or once it timed out), instead of leaving it silent.
             custom_id=f"{MODAL_PREFIX}settings-gateway:{os.urandom(8).hex()}",
         )
+        # Translators: the key field's placeholder (at most 100 characters).
         hint = (
-            "Leave empty to keep the current key"
+            _("Leave empty to keep the current key")
             if may_keep_key
-            else "Paste the key; it is stored encrypted"
+            else _("Paste the key; it is stored encrypted")
         )
         self.key: discord.ui.TextInput[GatewayKeyModal] = discord.ui.TextInput(
-            label=f"API key for {host}"[:45],
+            # Translators: the key field's label (at most 45 characters); {host} is the
+            # gateway's host name (openrouter.ai).
+            label=render(_("API key for {host}", host=host))[:45],
             custom_id=KEY_INPUT_ID,
-            placeholder=hint,
+            placeholder=render(hint),
             required=not may_keep_key,
             max_length=MAX_API_KEY_CHARS,
         )
@@ -56,10 +63,11 @@ class GatewayKeyModal(discord.ui.Modal):
 
     async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
         # Modal errors do not reach the CommandTree handler, so they are answered here.
+        use_locale(interaction.locale)
         try:
             await self._on_key(interaction, self.key.value)
         except ImagineError as exc:
-            await _answer(interaction, str(exc))
+            await _answer(interaction, exc.message)
 
     async def on_error(  # type: ignore[override]  # discord.py types Modal.on_error as View.on_error
         self, interaction: discord.Interaction[Any], error: Exception, /
@@ -67,10 +75,12 @@ class GatewayKeyModal(discord.ui.Modal):
         # No exc_info: a traceback's locals-free frames are safe, but the modal's repr and
         # arguments are not worth the risk next to a key; the type is enough to debug.
         log.error("gateway key modal failed: %s", type(error).__name__)
-        await _answer(interaction, "Saving the gateway failed. Nothing was changed; try again.")
+        use_locale(interaction.locale)
+        await _answer(interaction, SAVE_FAILED)
 
 
-async def _answer(interaction: discord.Interaction[Any], text: str) -> None:
+async def _answer(interaction: discord.Interaction[Any], message: Message) -> None:
+    text = render(message)
     if interaction.response.is_done():
         await interaction.followup.send(text, ephemeral=True)
     else:

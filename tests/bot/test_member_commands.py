@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 
+from bot.i18n import render
 from bot.jobs import JobSpec
 from bot.jobs.preferences import apply_preferences
 from bot.storage.base import MemberPreferences
@@ -29,7 +30,7 @@ async def test_preferences_apply_over_the_server_default_and_under_the_options_g
     h = running_bot
     me = await h.fake.member(name="picky")
     await h.store.update_settings(h.guild_id, aspect_ratio="4:3")
-    assert await _private_answer(h, await h.fake.slash("preferences", member=me)) == (
+    assert await _private_answer(h, await h.fake.slash("preferences", member=me)) == render(
         NO_PREFERENCES
     )
 
@@ -75,7 +76,7 @@ async def test_preferences_apply_over_the_server_default_and_under_the_options_g
     shown = await _private_answer(h, await h.fake.slash("preferences", member=me))
     assert shown.startswith(f"**Your preferences** {RULE}\nAspect ratio: `16:9`")
     cleared = await h.fake.slash("preferences", {"reset": True}, member=me)
-    assert await _private_answer(h, cleared) == PREFERENCES_CLEARED
+    assert await _private_answer(h, cleared) == render(PREFERENCES_CLEARED)
     assert (await h.store.get_preferences(int(me["user"]["id"]))).empty
     await h.result(await h.fake.slash("imagine", {"prompt": "a bird"}, member=me))
     assert h.gw.requests[5].json["image_config"] == {"aspect_ratio": "4:3"}
@@ -94,7 +95,7 @@ async def test_a_single_preference_goes_back_to_the_servers_default(
     answer = await _private_answer(
         h, await h.fake.slash("preferences", {"size": "default", "model": "default"}, member=me)
     )
-    assert answer == PREFERENCES_CLEARED  # nothing is left set
+    assert answer == render(PREFERENCES_CLEARED)  # nothing is left set
 
 
 def test_count_and_private_follow_the_same_precedence_and_the_servers_maximum() -> None:

@@ -237,7 +237,7 @@ async def test_a_reply_to_edit_in_an_always_private_server_is_refused_with_the_w
     assert st.original is not None and st.original.ephemeral
     await h.fake.post_message("make it night", images=[("cat.png", CAT)], mention_bot=True)
     reply = await h.channel_post()
-    assert reply.content == REPLY_PRIVATE
+    assert reply.content == render(REPLY_PRIVATE)
     assert len(h.gw.requests) == 1
 
 

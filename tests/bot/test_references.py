@@ -8,6 +8,7 @@ import time
 import discord
 import pytest
 
+from bot.i18n import render
 from bot.jobs.reference_names import named, prompt_with_references
 from bot.jobs.spec import Reference
 from bot.limits import MAX_MEMBER_REFERENCES, MAX_REFERENCES_FLASH_25
@@ -122,8 +123,8 @@ async def test_only_admins_add_server_references(running_bot: BotHarness) -> Non
         "ref add", {"name": "logo", "image": LOGO, "scope": "server"}, member=me
     )
     st = await h.fake.interaction_result(refused)
-    assert st.original.content == NOT_ADMIN_REFS
-    assert NOT_ADMIN_REFS == (
+    assert st.original.content == render(NOT_ADMIN_REFS)
+    assert render(NOT_ADMIN_REFS) == (
         "Only members with Manage Server can change this server's references: ask an admin, "
         "or leave scope: out to keep the image as your own."
     )

@@ -6,6 +6,7 @@ from dataclasses import replace
 
 import pytest
 
+from bot.i18n import render
 from bot.storage.base import GuildSettings
 from cogs.settings.render import gateway_text
 from tests.fakes.gateway import Reply, images_response, png_bytes
@@ -141,19 +142,21 @@ async def test_reset_clears_stream_and_refuses_both_at_once(private_harness: Har
 
 def test_show_names_the_stream_mode_that_applies() -> None:
     own = GuildSettings(guild_id=1, gateway_base_url="https://gw.example/v1")
-    assert "Streaming: `on`" in gateway_text(
-        own, default_url=None, default_dialect="auto", default_stream="on"
+    assert "Streaming: `on`" in render(
+        gateway_text(own, default_url=None, default_dialect="auto", default_stream="on")
     )
     chosen = GuildSettings(
         guild_id=1, gateway_base_url="https://gw.example/v1", gateway_stream="off"
     )
-    assert "Streaming: `off`" in gateway_text(
-        chosen, default_url=None, default_dialect="auto", default_stream="on"
+    assert "Streaming: `off`" in render(
+        gateway_text(chosen, default_url=None, default_dialect="auto", default_stream="on")
     )
-    bot_default = gateway_text(
-        GuildSettings(guild_id=1),
-        default_url="https://op.example/v1",
-        default_dialect="google",
-        default_stream="on",
+    bot_default = render(
+        gateway_text(
+            GuildSettings(guild_id=1),
+            default_url="https://op.example/v1",
+            default_dialect="google",
+            default_stream="on",
+        )
     )
     assert bot_default.endswith("Dialect: `google`\nStreaming: `on`")
