@@ -65,7 +65,7 @@ async def until_ready(
         ready.cancel()
         await bot.close()
         with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait_for(task, timeout=5)
+            await asyncio.wait_for(task, timeout=30)
 
 
 def running_bot(
