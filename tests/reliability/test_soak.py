@@ -4,7 +4,11 @@ Checked: every interaction gets exactly one final answer (an image or an error
 message; for Delete, its private confirmation), a private ask's image never reaches the
 channel (only its own ephemeral answer, or the member's DMs once its token expired),
 no asyncio task is left behind, the database is consistent, and memory in
-the second half grows less than 10% over the first.
+the second half grows less than 10% over the first. Every QUEUE_EVERY-th wave members
+ask for more images than their in-flight limit (a job of each waits in line, its progress
+showing its place) and press Cancel on waiting and running jobs: the press and the job
+are each answered once, a cancelled job's message says who cancelled it, and its row
+counts toward no quota and no usage.
 
 The run goes in waves; after each wave the bot is waited on until idle, the wave is
 checked, and the fakes forget what they recorded for it, so their own bookkeeping
