@@ -20,6 +20,7 @@ from bot.discord_bot.live_preview import PREVIEW_FILENAME
 from bot.runtime import Runtime
 from bot.workers import CpuPool
 from tests.fakes.discord import (
+    WAIT,
     FakeDiscord,
     InteractionState,
     StoredMessage,
@@ -63,7 +64,7 @@ async def connected_bot(
     """open_bot + connect, returning once READY (every shard); always closed (else teardown
     hangs). ``runtime`` replaces the in-process one, e.g. to share a piece between bots."""
     async with open_bot(settings, cpu=cpu, runtime=runtime, **fast_bot_options()) as bot:
-        async with until_ready(bot, bot.connect(reconnect=False), timeout=15):
+        async with until_ready(bot, bot.connect(reconnect=False), timeout=WAIT):
             yield bot
 
 
@@ -102,7 +103,7 @@ class BotHarness:
         return int(self.fake.guild["id"])
 
     async def result(
-        self, it: InteractionState, wait: float = 15.0, *, stored: bool = True
+        self, it: InteractionState, wait: float = WAIT, *, stored: bool = True
     ) -> InteractionState:
         """The interaction once its final answer (not progress) is on screen.
 
@@ -115,7 +116,7 @@ class BotHarness:
             await self.stored()
         return st
 
-    async def channel_post(self, wait: float = 15.0) -> StoredMessage:
+    async def channel_post(self, wait: float = WAIT) -> StoredMessage:
         """The next message the bot posted to a channel (not through an interaction)."""
         req = await self.fake.wait_for("POST /channels/*/messages", status=200, timeout=wait)
         await self.stored()

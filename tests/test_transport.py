@@ -199,7 +199,7 @@ async def test_a_body_abandoned_early_closes_its_connection() -> None:
         async with http.stream("GET", f"{server.url}/huge") as got:
             async for _ in got.aiter_bytes():
                 break
-        await asyncio.wait_for(server.closed.wait(), 5)
+        await asyncio.wait_for(server.closed.wait(), 30)
         assert (await http.get(f"{server.url}/next")).content == b"small"
     assert server.connections == 2
 

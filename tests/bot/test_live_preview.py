@@ -8,6 +8,7 @@ stored.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 from dataclasses import replace
@@ -65,8 +66,20 @@ def _preview_file(r: RecordedRequest) -> bytes | None:
 
 
 async def _imagine_watching(h: BotHarness, events: list) -> None:
-    h.gw.script(Reply(sse=events, piece_delay=PIECE_DELAY))
+    # The stream's end waits until a preview is on the progress message: on a loaded
+    # machine the draft's JPEG took longer than the whole stream, and the result came first.
+    shown = asyncio.Event()
+    h.gw.script(Reply(sse=events, piece_delay=PIECE_DELAY, hold_last=shown))
     it = await h.fake.slash("imagine", {"prompt": "a cat on a wall"})
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await h.fake.wait_until(
+        lambda: any(_preview_file(r) is not None for r in _edits(h, it.token)),
+        timeout=60,
+        what="a preview on the progress message",
+    )
+    held = max(0.0, loop.time() - started - PIECE_DELAY * len(events))
+    shown.set()
     st = await h.result(it, wait=30)
 
     edits = _edits(h, it.token)
@@ -84,7 +97,7 @@ async def _imagine_watching(h: BotHarness, events: list) -> None:
     spaced = before[before.index(previews[0]) :] + [edits[final]]
     gaps = [b.at - a.at for a, b in zip(spaced, spaced[1:], strict=False)]
     assert all(gap >= PREVIEW_INTERVAL - TOLERANCE for gap in gaps[:-1]), gaps
-    streamed_for = PIECE_DELAY * len(events)
+    streamed_for = PIECE_DELAY * len(events) + held
     assert len(before) <= streamed_for / PREVIEW_INTERVAL + 2
     # Nothing edits the message once the result is on it; the result replaced the draft.
     assert after == []

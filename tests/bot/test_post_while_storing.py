@@ -113,7 +113,7 @@ async def test_a_restart_while_a_posted_result_is_stored_finishes_the_store(
     st = await h.result(await h.fake.slash("imagine", {"prompt": "a kite"}), stored=False)
     channel_id = int(st.original.payload["channel_id"])
     job_id = int(button(st.original, "reroll").rsplit(":", 1)[1])
-    await asyncio.wait_for(recorded.wait(), 5)  # posted and recorded: only the store is left
+    await asyncio.wait_for(recorded.wait(), 30)  # posted and recorded: only the store is left
     assert not finished
 
     await h.restart()  # cancels the job's task: the store must still run to its end

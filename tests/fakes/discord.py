@@ -97,6 +97,10 @@ from tests.fakes.discord_rules import (
     validate_modal,
 )
 
+# How long the waits below give the bot by default: long enough for a 2-core machine that
+# runs the whole suite on 4 workers (5 s ran out there); a wait that holds returns at once.
+WAIT = 30.0
+
 
 class FakeDiscord:
     """Serves Discord's REST API, gateway and CDN on 127.0.0.1 for one bot application.
@@ -301,7 +305,7 @@ class FakeDiscord:
         self,
         check: Callable[[], Any],
         *,
-        timeout: float = 5.0,  # noqa: ASYNC109
+        timeout: float = WAIT,  # noqa: ASYNC109
         what: str = "condition",
     ) -> Any:
         """Wait (event driven) until `check()` is truthy; returns its value."""
@@ -320,7 +324,7 @@ class FakeDiscord:
         match: str | re.Pattern[str] | Callable[[RecordedRequest], bool],
         *,
         status: int | None = None,
-        timeout: float = 5.0,  # noqa: ASYNC109
+        timeout: float = WAIT,  # noqa: ASYNC109
     ) -> RecordedRequest:
         """The earliest request matching `match` that no earlier wait_for returned."""
 
@@ -347,7 +351,7 @@ class FakeDiscord:
         self,
         interaction: InteractionState | str,
         *,
-        timeout: float = 5.0,  # noqa: ASYNC109
+        timeout: float = WAIT,  # noqa: ASYNC109
     ) -> RecordedRequest:
         """The accepted callback of `interaction`."""
         st = self._state(interaction)
@@ -360,7 +364,7 @@ class FakeDiscord:
         interaction: InteractionState | str,
         until: Callable[[InteractionState], bool] | None = None,
         *,
-        timeout: float = 5.0,  # noqa: ASYNC109
+        timeout: float = WAIT,  # noqa: ASYNC109
     ) -> InteractionState:
         """The interaction once `until(state)` holds (default: an answer, not "thinking")."""
         st = self._state(interaction)
@@ -370,7 +374,7 @@ class FakeDiscord:
         )
         return st
 
-    async def wait_for_gateway(self, op: int, *, after: int = 0, timeout: float = 5.0) -> Payload:  # noqa: ASYNC109
+    async def wait_for_gateway(self, op: int, *, after: int = 0, timeout: float = WAIT) -> Payload:  # noqa: ASYNC109
         """The first frame with opcode `op` at index >= `after` in `gateway_frames`."""
 
         def check() -> Payload | None:
@@ -507,7 +511,7 @@ class FakeDiscord:
             return data.get("id")
         return data.get("guild_id")
 
-    async def dispatch(self, event: str, data: Payload, *, timeout: float = 5.0) -> int:  # noqa: ASYNC109
+    async def dispatch(self, event: str, data: Payload, *, timeout: float = WAIT) -> int:  # noqa: ASYNC109
         """Send a DISPATCH to its server's shard; returns its "s" (on the last session).
 
         Buffered for RESUME while a socket is down.

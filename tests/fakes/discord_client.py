@@ -43,7 +43,7 @@ async def until_ready(
     bot: discord.Client,
     runner: Coroutine[Any, Any, None],
     *,
-    timeout: float = 10.0,  # noqa: ASYNC109
+    timeout: float = 30.0,  # noqa: ASYNC109 (a loaded 2-core machine: see fakes.discord.WAIT)
 ) -> AsyncIterator[discord.Client]:
     """Run `runner` (the bot's start or connect), yield once READY, always close the bot.
 
@@ -65,14 +65,14 @@ async def until_ready(
         ready.cancel()
         await bot.close()
         with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait_for(task, timeout=5)
+            await asyncio.wait_for(task, timeout=30)
 
 
 def running_bot(
     bot: discord.Client,
     fake: FakeDiscord,
     *,
-    timeout: float = 10.0,  # noqa: ASYNC109
+    timeout: float = 30.0,  # noqa: ASYNC109 (a loaded 2-core machine: see fakes.discord.WAIT)
     start: Callable[[], Coroutine[Any, Any, None]] | None = None,
 ) -> contextlib.AbstractAsyncContextManager[discord.Client]:
     """Start `bot` against `fake` (see `until_ready`).

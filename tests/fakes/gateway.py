@@ -389,6 +389,7 @@ class FakeGateway:
             chunked=streaming if reply.chunked is None else reply.chunked,
             cut_after=reply.cut_after,
             piece_delay=reply.piece_delay,
+            hold_last=reply.hold_last,
         )
 
     async def _stream(self, request: web.Request, reply: Reply) -> web.StreamResponse:

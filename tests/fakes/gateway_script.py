@@ -55,6 +55,8 @@ class Reply:
     pieces: tuple[int, int] | None = None
     seed: int = 0
     piece_delay: float = 0.0
+    # The last write waits for it: a test holds a stream open until the client did something.
+    hold_last: asyncio.Event | None = None
     cut_after: int | None = None
     encoding: str | None = None
     chunked: bool | None = None

@@ -321,6 +321,7 @@ async def send_segments(
     chunked: bool,
     cut_after: int | None = None,
     piece_delay: float = 0.0,
+    hold_last: asyncio.Event | None = None,
 ) -> web.StreamResponse:
     """Write ``segments`` one write each, yielding between them; cut after ``cut_after`` bytes.
 
@@ -334,7 +335,9 @@ async def send_segments(
         response.content_length = record.total
     with record.writing():
         await response.prepare(request)
-        for segment in segments:
+        for index, segment in enumerate(segments):
+            if hold_last is not None and index == len(segments) - 1:
+                await hold_last.wait()
             if limit is not None:
                 segment = segment[: max(0, limit - record.sent)]
                 if not segment:

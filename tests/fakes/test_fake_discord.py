@@ -262,7 +262,7 @@ async def test_unknown_interaction_surfaces_as_not_found(
 ) -> None:
     fake_discord.unknown_interaction()
     await fake_discord.slash("ping")
-    error = await asyncio.wait_for(tiny.errors.get(), timeout=5)
+    error = await asyncio.wait_for(tiny.errors.get(), timeout=30)
     assert isinstance(error, discord.NotFound) and error.code == 10062
 
 
@@ -313,6 +313,9 @@ async def test_without_message_content_intent_only_mentions_carry_content(
     async with running_bot(client, fake_discord):
         await fake_discord.post_message("hidden", images=[PNG])
         await fake_discord.post_message("shown", images=[PNG], mention_bot=True)
-        hidden, shown = await asyncio.wait_for(seen.get(), 5), await asyncio.wait_for(seen.get(), 5)
+        hidden, shown = (
+            await asyncio.wait_for(seen.get(), 30),
+            await asyncio.wait_for(seen.get(), 30),
+        )
         assert (hidden.content, hidden.attachments) == ("", [])
         assert shown.content.endswith("shown") and await shown.attachments[0].read() == PNG

@@ -39,7 +39,7 @@ class ShardClient(discord.Client):
 
     async def saw(self, count: int) -> None:
         """Return once ``count`` events have arrived."""
-        async with self._arrived, asyncio.timeout(5):
+        async with self._arrived, asyncio.timeout(30):
             await self._arrived.wait_for(lambda: len(self.seen) >= count)
 
     async def on_message(self, message: discord.Message) -> None:

@@ -240,7 +240,8 @@ async def test_timeout(client, gateway_for, fake_gateway):
 
 async def test_timeout_is_retried(client, gateway_for, fake_gateway):
     fake_gateway.script(Reply(delay=30), Reply(body=markdown_response([PNG])))
-    result = await client.generate(gateway_for("auto", timeout=1.0, max_retries=1), REQUEST)
+    # The first attempt stalls far past the timeout; the retry has the whole timeout to answer.
+    result = await client.generate(gateway_for("auto", timeout=5.0, max_retries=1), REQUEST)
     assert result.images and len(fake_gateway.requests) == 2
 
 

@@ -4,7 +4,11 @@ Checked: every interaction gets exactly one final answer (an image or an error
 message; for Delete, its private confirmation), a private ask's image never reaches the
 channel (only its own ephemeral answer, or the member's DMs once its token expired),
 no asyncio task is left behind, the database is consistent, and memory in
-the second half grows less than 10% over the first.
+the second half grows less than 10% over the first. Every QUEUE_EVERY-th wave members
+ask for more images than their in-flight limit (a job of each waits in line, its progress
+showing its place) and press Cancel on waiting and running jobs: the press and the job
+are each answered once, a cancelled job's message says who cancelled it, and its row
+counts toward no quota and no usage.
 
 The run goes in waves; after each wave the bot is waited on until idle, the wave is
 checked, and the fakes forget what they recorded for it, so their own bookkeeping
@@ -54,6 +58,14 @@ RESULT = png_bytes(12, 12, (30, 160, 90))
 REFERENCE = png_bytes(10, 10, (200, 200, 20))
 USAGE = {"prompt_tokens": 20, "completion_tokens": 1290, "total_tokens": 1310}
 RESULT_POOL = 8  # recent result messages kept for buttons and replies
+# Every QUEUE_EVERY-th wave, QUEUE_MEMBERS members each ask for more images at once than
+# their in-flight limit of QUEUE_LIMIT: one job of each waits in line; some press Cancel.
+QUEUE_EVERY = 5
+QUEUE_MEMBERS = 3
+QUEUE_LIMIT = 2
+# Image counts of one member's jobs, each more than QUEUE_LIMIT whatever order they are
+# admitted in, and each leaving exactly one of them in line.
+BURSTS = ((1, 1, 1), (2, 1), (1, 2), (2, 2))
 
 
 class GatewayChaos:
@@ -62,11 +74,13 @@ class GatewayChaos:
     def __init__(self, rng: random.Random) -> None:
         self.rng = rng
         self.counts: Counter[str] = Counter()
+        # Set while a wave needs jobs to stay running: every answer waits for it.
+        self.hold: asyncio.Event | None = None
 
     def __call__(self, request: Any) -> Reply:
         kind, reply = self._pick()
         self.counts[kind] += 1
-        return reply
+        return reply if self.hold is None else replace(reply, hold=self.hold)
 
     def _pick(self) -> tuple[str, Reply]:
         roll = self.rng.random()
@@ -114,6 +128,17 @@ class Ask:
     # Messages that existed when a member asked again (a result's owner pressing its
     # buttons): the owner's earlier answers are not this ask's.
     seen: frozenset[str] = frozenset()
+    prompt: str = ""  # an over-limit job's own prompt, to find its gateway requests
+
+
+@dataclass
+class Cancel:
+    """A member's Cancel press on one of their jobs, queued or running when pressed."""
+
+    press: InteractionState
+    ask: Ask
+    job_id: int
+    queued: bool
 
 
 @dataclass
@@ -177,6 +202,44 @@ def _answers(post: StoredMessage, ask: Ask) -> bool:
     if ask.interaction is None:
         return (post.payload.get("message_reference") or {}).get("message_id") == ask.message_id
     return f"<@{ask.user_id}>" in post.content and post.id not in ask.seen
+
+
+def _placed(fake: FakeDiscord, ask: Ask) -> bool:
+    """Whether the ask's progress ever showed its place in line."""
+    assert ask.interaction is not None
+    token = ask.interaction.token
+    return any(
+        "in line" in ((r.json or {}).get("content") or "")
+        for r in fake.find(lambda r: r.method == "PATCH" and token in r.path)
+        if isinstance(r.json, dict) and r.status == 200
+    )
+
+
+def _final_answer(ask: Ask) -> bool:
+    return ask.interaction is not None and any(_final(m) for m in ask.interaction.messages)
+
+
+def check_cancel(c: Cancel, job: Any) -> str:
+    """A press either cancelled its job (its message says so, by whom; no quota counted)
+    or came after the job was over (the press is told so; the job answered as usual)."""
+    press, st = c.press, c.ask.interaction
+    assert st is not None
+    finals = [m for m in st.messages if _final(m)]
+    by = c.ask.user_id
+    if press.callback_type == 6:  # deferred update: the job's own message says it
+        assert press.followups == [], c
+        assert len(finals) == 1, (c, finals)
+        (answer,) = finals
+        assert f"Cancelled by <@{by}>." in answer.content and not answer.attachments, answer
+        assert not any(cid.startswith("imagine:cancel:") for cid in answer.custom_ids()), answer
+        assert (job.state, job.counted) == ("failed", False), job
+        assert job.result == {"error": "cancelled", "cancelled_by": int(by)}, job
+        return "cancelled queued" if c.queued else "cancelled running"
+    assert [(m.content, m.ephemeral) for m in press.messages] == [
+        ("That job has already finished, so there is nothing to cancel.", True)
+    ], c
+    assert job.state in ("done", "failed") and job.result.get("error") != "cancelled", job
+    return "cancel too late"
 
 
 def leaked(fake: FakeDiscord, ask: Ask, posts: list[StoredMessage]) -> list[StoredMessage]:
@@ -319,6 +382,78 @@ class Soak:
         elif member is owner:
             self.tally.deleted.setdefault(int(cid.rsplit(":", 1)[1]), len(target.attachments))
         return Ask(kind, member["user"]["id"], st, private=private, seen=seen)
+
+    async def over_limit(self, i: int, chaos: GatewayChaos) -> tuple[list[Ask], list[Cancel]]:
+        """Members ask for more than their in-flight limit; some cancel a waiting or a running job.
+
+        The gateway holds every answer until the presses are in, so a job is still waiting or
+        running when its Cancel is pressed (or, on a machine too slow for the gateway timeout,
+        has failed: the press is then told it is over, and the check below allows that).
+        What is pressed is drawn before anything is looked at: the same for a seed however
+        the run goes.
+        """
+        rng, fake, h = self.rng, self.fake, self.h
+        await h.store.update_settings(h.guild_id, user_concurrency=QUEUE_LIMIT)
+        hold = chaos.hold = asyncio.Event()
+        try:
+            bursts: list[tuple[dict[str, Any], list[Ask], bool, bool]] = []
+            for m in range(QUEUE_MEMBERS):
+                member = await self._member()
+                channel = rng.choice(self.channels)
+                sizes = rng.choice(BURSTS)
+                cancel_queued, cancel_running = rng.random() < 0.6, rng.random() < 0.4
+                asks = []
+                for k, count in enumerate(sizes):
+                    prompt = f"soak {i}.{m}.{k}: a queue"
+                    options: dict[str, Any] = {"prompt": prompt}
+                    if count > 1:
+                        options["count"] = count
+                    st = await fake.slash("imagine", options, member=member, channel=channel)
+                    asks.append(Ask("over-limit", member["user"]["id"], st, prompt=prompt))
+                self.tally.kinds["over-limit"] += len(asks)
+                bursts.append((member, asks, cancel_queued, cancel_running))
+            every = [a for _, asks, _, _ in bursts for a in asks]
+
+            def settled() -> bool:
+                # Each job waits in line, reached the gateway, or is over; each member has
+                # one in line (their limit held it back).
+                return all(
+                    _placed(fake, a) or self._upstream(a) or _final_answer(a) for a in every
+                ) and all(any(_placed(fake, a) for a in asks) for _, asks, _, _ in bursts)
+
+            async with asyncio.timeout(60):
+                while not settled():  # noqa: ASYNC110 (two fakes' records: no one event)
+                    await asyncio.sleep(0.02)
+            self.tally.kinds["shown a place"] += sum(_placed(fake, a) for a in every)
+            cancels = []
+            for member, asks, cancel_queued, cancel_running in bursts:
+                waiting = [a for a in asks if _placed(fake, a) and not self._upstream(a)]
+                running = [a for a in asks if self._upstream(a)]
+                for wanted, targets, queued in (
+                    (cancel_queued, waiting, True),
+                    (cancel_running, running, False),
+                ):
+                    st = targets[0].interaction if wanted and targets else None
+                    if st is None or st.original is None:
+                        continue
+                    ids = [c for c in st.original.custom_ids() if c.startswith("imagine:cancel:")]
+                    if not ids:  # already over: its message has no Cancel left
+                        continue
+                    press = await fake.click(st.original, ids[0], member=member)
+                    job_id = int(ids[0].rsplit(":", 1)[1])
+                    cancels.append(Cancel(press, targets[0], job_id, queued))
+            for c in cancels:
+                await fake.wait_for_interaction_reply(c.press, timeout=60)
+        finally:
+            hold.set()
+            chaos.hold = None
+        await h.store.update_settings(h.guild_id, user_concurrency=4)
+        return every, cancels
+
+    def _upstream(self, ask: Ask) -> bool:
+        """Whether the ask's job has sent the gateway a request (it runs, or ran)."""
+        prompt = ask.prompt.encode()
+        return bool(prompt) and any(prompt in r.body for r in self.h.gw.requests)
 
     def discord_faults(self) -> None:
         rng, fake, faults = self.rng, self.fake, self.tally.discord_faults
@@ -500,18 +635,25 @@ async def _run(
     for wave in range(waves):
         soak.discord_faults()
         soak.busy.clear()
-        n = min(WAVE, INTERACTIONS - asked)
-        runs = [asyncio.create_task(soak.one(asked + k)) for k in range(n)]
-        if wave in drops:
-            await h.gw.wait_for_requests(1)
-            tally.discord_faults["websocket drop"] += 1
-            await h.fake.drop_websocket()
-        asks = [a for batch in await asyncio.gather(*runs) for a in batch]
-        asked += n
+        cancels: list[Cancel] = []
+        if wave % QUEUE_EVERY == QUEUE_EVERY - 1 and wave not in drops:
+            asks, cancels = await soak.over_limit(asked, chaos)
+            asked += len(asks)
+        else:
+            n = min(WAVE, INTERACTIONS - asked)
+            runs = [asyncio.create_task(soak.one(asked + k)) for k in range(n)]
+            if wave in drops:
+                await h.gw.wait_for_requests(1)
+                tally.discord_faults["websocket drop"] += 1
+                await h.fake.drop_websocket()
+            asks = [a for batch in await asyncio.gather(*runs) for a in batch]
+            asked += n
 
-        def all_answered(asks: list[Ask] = asks) -> bool:
+        def all_answered(asks: list[Ask] = asks, cancels: list[Cancel] = cancels) -> bool:
             posts = _channel_posts(h.fake)
-            return all(answers_of(h.fake, a, posts) for a in asks)
+            return all(answers_of(h.fake, a, posts) for a in asks) and all(
+                c.press.answered() or c.press.callback_type == 6 for c in cancels
+            )
 
         await h.fake.wait_until(all_answered, timeout=60, what=f"answers of wave {wave}")
         left = await _idle(bot, baseline)
@@ -527,6 +669,8 @@ async def _run(
                 assert len(got) == 1 and got[0] in ("image", "error"), (ask, got)
             assert not leaked(h.fake, ask, posts), (ask, leaked(h.fake, ask, posts))
             tally.answers[got[0]] += 1
+        for c in cancels:
+            tally.answers[check_cancel(c, await h.store.get_job(c.job_id))] += 1
         soak.remember_results(asks, posts)
         soak.forget(asks)
         if wave in (waves // 4, waves // 2, waves - 1):

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from bot.runtime.postgres import PostgresAdmissions
+from bot.runtime.postgres.presence import HEARTBEAT_SECONDS, LEASE_SECONDS
 from bot.workers import CpuPool
 from tests.bot.test_queue import _running, _sent
 from tests.fakes.discord import FakeDiscord
@@ -137,7 +138,10 @@ async def test_a_cancel_pressed_on_another_process_hangs_up_the_job_here(
     # The press lands on another process (a reshard, a /me answered elsewhere): that
     # process's runner asks its runtime, as JobRunner.cancel does.
     h = pg_bot
-    elsewhere = await processes("green")
+    # With the bot's own lease: a process judges the job's owner live by its own lease, and
+    # the tests' 1 s lease is shorter than the bot's 2 s heartbeat (a slow press found the
+    # owner dead and was refused).
+    elsewhere = await processes("green", lease=LEASE_SECONDS, heartbeat=HEARTBEAT_SECONDS)
     asker, it = await _running(h)
     job = await h.store.get_job(1)
     assert h.bot is not None and job.owner == h.bot.runtime.owner

@@ -82,7 +82,7 @@ async def test_the_latest_waits_for_the_places_ahead_and_no_longer(under: Under)
     waiting = asyncio.ensure_future(edit.latest())
 
     await fast.record(_writer(written, "fast"))  # replaces the chain: slow cannot change it
-    await asyncio.wait_for(waiting, 5)
+    await asyncio.wait_for(waiting, 30)
     assert not await edit.waiting()
     edit.read()
     await slow.record(_writer(written, "slow"))
@@ -120,7 +120,7 @@ async def test_a_place_that_records_nothing_lets_the_ones_behind_go(under: Under
     failed, after = await chains.take(1), await chains.take(1, reads=True)
     assert await after.waiting()
     failed.close()
-    await asyncio.wait_for(after.latest(), 5)
+    await asyncio.wait_for(after.latest(), 30)
     saving: asyncio.Future[None] = asyncio.get_running_loop().create_future()
     after.close(after=saving)  # still storing: the place stays until the store is done
     await after.record(_writer(written, "after"))

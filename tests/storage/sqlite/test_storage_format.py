@@ -108,7 +108,7 @@ async def test_reads_do_not_wait_behind_a_write(sqlite_store: SQLiteStore) -> No
     await store.update_settings(1, history_turns=3)
     async with store._write() as db:  # a write in progress holds the writer
         await db.execute("INSERT INTO usage VALUES (9, 9, 9, 9, 9, 9, 0)")
-        settings = await asyncio.wait_for(store.get_settings(1), timeout=5)
+        settings = await asyncio.wait_for(store.get_settings(1), timeout=30)
         assert settings.history_turns == 3
         # the reader sees only what was committed before its statement began
         assert await store.usage_summary(9, since=0) == []
