@@ -35,6 +35,7 @@ import discord
 
 from bot.discord_bot import live_preview
 from bot.discord_bot.uploads import UploadBytes
+from bot.i18n import Message
 from bot.limits import MESSAGE_LIMIT
 from bot.types import GeneratedImage, Preview
 
@@ -349,7 +350,7 @@ class Progress:
         interval: float | None = None,
         view: discord.ui.View | None = None,
         *,
-        note: str | None = None,
+        note: Message | None = None,
     ) -> None:
         self.interaction = interaction
         self.label = label

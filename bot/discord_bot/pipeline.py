@@ -29,6 +29,7 @@ from bot.discord_bot.delivery import (
 )
 from bot.discord_bot.errors import user_message
 from bot.discord_bot.queueing import cancel_view, place_line
+from bot.i18n import Message, render
 from bot.images.regions import REGIONS
 from bot.jobs import UPSCALE_PROMPT, JobOutcome, JobSpec
 from bot.jobs.privacy import enforce_privacy
@@ -79,7 +80,7 @@ def describe(kind: str, prompt: str, image_size: str | None, region: str | None 
     return f"**{kind.capitalize()}** · {trim(' '.join(prompt.split()), 300)}"
 
 
-def _dialect_note(outcome: JobOutcome) -> tuple[str, ...]:
+def _dialect_note(outcome: JobOutcome) -> tuple[Message, ...]:
     """The size the dialect could not ask for, and who can choose another dialect."""
     if outcome.unsent is None:
         return ()
@@ -88,7 +89,7 @@ def _dialect_note(outcome: JobOutcome) -> tuple[str, ...]:
 
 
 def result_delivery(
-    outcome: JobOutcome, *, mention: int | None = None, notes: Sequence[str] = ()
+    outcome: JobOutcome, *, mention: int | None = None, notes: Sequence[Message] = ()
 ) -> Delivery:
     """The result message; ``notes`` are the front end's own, after the job's."""
     job = outcome.job
@@ -99,13 +100,13 @@ def result_delivery(
     first = "\n".join(
         [first, *(f"Image {n} failed: {user_message(exc)}" for n, exc in outcome.failed)]
     )
-    notes = [f"-# {note}" for note in (*outcome.notes, *_dialect_note(outcome), *notes)]
+    noted = [f"-# {render(note)}" for note in (*outcome.notes, *_dialect_note(outcome), *notes)]
     # The model's text gets what room is left, so a long answer never pushes out the notes.
-    room = MESSAGE_LIMIT - len("\n".join([first, *notes])) - 1
+    room = MESSAGE_LIMIT - len("\n".join([first, *noted])) - 1
     lines = [first]
     if outcome.result.text and room > 1:
         lines.append(trim(outcome.result.text, room))
-    lines.extend(notes)
+    lines.extend(noted)
     return Delivery(
         content=trim("\n".join(lines)),
         images=outcome.result.images,
@@ -121,7 +122,7 @@ async def run_for_interaction(
     *,
     settings: GuildSettings | None = None,
     label: str = "Generating…",
-    notes: Sequence[str] = (),
+    notes: Sequence[Message] = (),
 ) -> None:
     """Run ``spec`` for this interaction; errors propagate to the caller's handler."""
     bot = interaction.client
@@ -193,7 +194,7 @@ async def run_for_message(
     spec: JobSpec,
     settings: GuildSettings,
     *,
-    notes: Sequence[str] = (),
+    notes: Sequence[Message] = (),
 ) -> None:
     """Run ``spec`` for a message (reply-to-edit); the result is a reply to it."""
     limit = spec.upload_limit or channel_limit(bot, settings.guild_id)

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from bot.errors import LimitReached
+from bot.i18n import _
 from bot.runtime.admission import check_budget, check_limits, check_quotas
 from bot.runtime.base import Budget, Ledger, OnPlace, Quota, Slot
 from bot.runtime.postgres.keys import lock_key
@@ -24,7 +25,7 @@ from bot.runtime.postgres.presence import LIVE, PostgresPresence
 
 log = logging.getLogger("bot.runtime")
 
-NOT_SERVING = "I can't take new requests for a moment; try again shortly."
+NOT_SERVING = _("I can't take new requests for a moment; try again shortly.")
 
 _COUNT = f"""
 SELECT
