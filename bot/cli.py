@@ -33,7 +33,7 @@ from bot.errors import (
     PaymentRequired,
     advice_for,
 )
-from bot.i18n import Message, _, join, render, supported, use_locale
+from bot.i18n import Message, _, current_locale, join, render, supported, use_locale
 from bot.types import (
     ASPECT_RATIOS,
     DIALECTS,
@@ -83,6 +83,12 @@ def environment_locale(environ: Mapping[str, str] | None = None) -> str:
         if value := environ.get(name, ""):
             return supported(value)
     return supported(None)
+
+
+def use_environment_locale() -> str:
+    """Speak the environment's language for the rest of this command; its code."""
+    use_locale(environment_locale())
+    return current_locale()
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -322,7 +328,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     load_dotenv_file(_env_file())
     # Before the parser: its one-line errors are the CLI's words too. The parser's own
     # (argparse's) stay English.
-    use_locale(environment_locale())
+    use_environment_locale()
     args = _build_parser().parse_args(argv)
     try:
         if args.command in ("generate", "check", "backup", "migrate"):
