@@ -29,8 +29,7 @@ from bot.i18n import Text, _
 from bot.types import Usage
 
 # Finish reasons that mean a filter stopped the image, with words for the user.
-# Translators (every block sentence): {reason} is the service's own code for the block
-# (SAFETY, PROHIBITED_CONTENT), shown as it is.
+# Translators: {reason} is the service's own code for the block (SAFETY), shown as it is.
 _SAFETY = _("The image service blocked this request for safety reasons ({reason}).")
 _PROHIBITED = _(
     "The image service blocked this request because it asks for prohibited content ({reason})."

@@ -59,7 +59,7 @@ from bot.gateway.addresses import gateway_address
 from bot.gateway.dialects import sends_size_fields
 from bot.gateway.preview import OnPreview
 from bot.gateway.sizes import SizeCheck, check_images, unsent_size
-from bot.i18n import Message, _, n_, speaking
+from bot.i18n import Message, Text, _, n_, speaking
 from bot.images.sniff import sniff_mime
 from bot.jobs.inputs import Inputs, download, gather, replay
 from bot.jobs.region import composited, region_request
@@ -90,49 +90,51 @@ OnWait = Callable[[bool], None]
 OnRequest = Callable[[ImageRequest], None]
 # One answer per generation of a job: the result, or the error it ended in.
 Generation = ImageResult | Exception
+
+
 # The English keeps one form ("your 1 images"): the quota is a count of images, whatever
 # it is; a language whose forms differ after a number picks its own.
+def _user_hourly(n: int) -> Text:
+    # Translators: {n} is the quota, a number of images (English has one form).
+    return n_(
+        "You have used your {n} images for this hour. Try again later.",
+        "You have used your {n} images for this hour. Try again later.",
+        n,
+    )
+
+
+def _user_daily(n: int) -> Text:
+    # Translators: {n} is the quota, a number of images (English has one form).
+    return n_(
+        "You have used your {n} images for today. Try again later.",
+        "You have used your {n} images for today. Try again later.",
+        n,
+    )
+
+
+def _guild_hourly(n: int) -> Text:
+    # Translators: {n} is the quota, a number of images (English has one form).
+    return n_(
+        "This server has used its {n} images for this hour. Try again later.",
+        "This server has used its {n} images for this hour. Try again later.",
+        n,
+    )
+
+
+def _guild_daily(n: int) -> Text:
+    # Translators: {n} is the quota, a number of images (English has one form).
+    return n_(
+        "This server has used its {n} images for today. Try again later.",
+        "This server has used its {n} images for today. Try again later.",
+        n,
+    )
+
+
 QUOTAS = (
-    (
-        "user_hourly",
-        True,
-        3600,
-        lambda n: n_(
-            "You have used your {n} images for this hour. Try again later.",
-            "You have used your {n} images for this hour. Try again later.",
-            n,
-        ),
-    ),
-    (
-        "user_daily",
-        True,
-        86400,
-        lambda n: n_(
-            "You have used your {n} images for today. Try again later.",
-            "You have used your {n} images for today. Try again later.",
-            n,
-        ),
-    ),
-    (
-        "guild_hourly",
-        False,
-        3600,
-        lambda n: n_(
-            "This server has used its {n} images for this hour. Try again later.",
-            "This server has used its {n} images for this hour. Try again later.",
-            n,
-        ),
-    ),
-    (
-        "guild_daily",
-        False,
-        86400,
-        lambda n: n_(
-            "This server has used its {n} images for today. Try again later.",
-            "This server has used its {n} images for today. Try again later.",
-            n,
-        ),
-    ),
+    ("user_hourly", True, 3600, _user_hourly),
+    ("user_daily", True, 86400, _user_daily),
+    ("guild_hourly", False, 3600, _guild_hourly),
+    ("guild_daily", False, 86400, _guild_daily),
 )
 
 
