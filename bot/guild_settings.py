@@ -12,7 +12,7 @@ import ipaddress
 import math
 import socket
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -174,6 +174,17 @@ def validate_api_key(raw: str) -> str:
     return key
 
 
+# Each filled with the two quotas when refused.
+_HOURLY_OVER_DAILY = {
+    "member": _(
+        "The hourly quota per member ({hourly}) cannot be more than the daily one ({daily})."
+    ),
+    "server": _(
+        "The hourly quota per server ({hourly}) cannot be more than the daily one ({daily})."
+    ),
+}
+
+
 def check_limits(
     *,
     user_jobs: int,
@@ -192,24 +203,12 @@ def check_limits(
                 server=server_jobs,
             )
         )
-    if user_hourly is not None and user_daily is not None and user_hourly > user_daily:
-        raise InvalidSetting(
-            _(
-                "The hourly quota per member ({hourly}) cannot be more than "
-                "the daily one ({daily}).",
-                hourly=user_hourly,
-                daily=user_daily,
-            )
-        )
-    if server_hourly is not None and server_daily is not None and server_hourly > server_daily:
-        raise InvalidSetting(
-            _(
-                "The hourly quota per server ({hourly}) cannot be more than "
-                "the daily one ({daily}).",
-                hourly=server_hourly,
-                daily=server_daily,
-            )
-        )
+    for hourly, daily, sentence in (
+        (user_hourly, user_daily, _HOURLY_OVER_DAILY["member"]),
+        (server_hourly, server_daily, _HOURLY_OVER_DAILY["server"]),
+    ):
+        if hourly is not None and daily is not None and hourly > daily:
+            raise InvalidSetting(replace(sentence, params={"hourly": hourly, "daily": daily}))
 
 
 # Setting name: (lowest, highest); 0 means unlimited for quotas, concurrency has no zero.
