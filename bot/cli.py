@@ -20,7 +20,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import NoReturn
@@ -33,6 +33,7 @@ from bot.errors import (
     PaymentRequired,
     advice_for,
 )
+from bot.i18n import Message, _, current_locale, join, render, supported, use_locale
 from bot.types import (
     ASPECT_RATIOS,
     DIALECTS,
@@ -62,12 +63,32 @@ Saved paths go to stdout, one per line; the model's text and warnings to stderr.
 Everything that can be checked beforehand (the prompt, the --image files, the --out
 folder, the settings) is checked before the gateway is paid for a call."""
 
-CLI_ADVICE: dict[type[ImagineError], str] = {
-    GatewayAuthError: "Check IMAGE_API_KEY (or --api-key).",
-    PaymentRequired: "Top up the gateway account, or use another with --base-url.",
+CLI_ADVICE: dict[type[ImagineError], Message] = {
+    GatewayAuthError: _("Check IMAGE_API_KEY (or --api-key)."),
+    PaymentRequired: _("Top up the gateway account, or use another with --base-url."),
 }
 
-CLI_DIALECT_FIX = "pick another with --dialect (or IMAGE_API_DIALECT)"
+# Translators: ends the sentence "The `openai` dialect cannot ask for 4K, so the gateway
+# made 1024×1024; ..." (after a semicolon); --dialect and IMAGE_API_DIALECT stay as they are.
+CLI_DIALECT_FIX = _("pick another with --dialect (or IMAGE_API_DIALECT)")
+# Where the CLI's language comes from, first set and non-empty first (as gettext looks).
+LOCALE_VARIABLES = ("LC_ALL", "LC_MESSAGES", "LANG")
+
+
+def environment_locale(environ: Mapping[str, str] | None = None) -> str:
+    """The supported locale the environment asks for (LC_ALL, LC_MESSAGES, then LANG);
+    English for C, POSIX, none, or a language without a catalog."""
+    environ = os.environ if environ is None else environ
+    for name in LOCALE_VARIABLES:
+        if value := environ.get(name, ""):
+            return supported(value)
+    return supported(None)
+
+
+def use_environment_locale() -> str:
+    """Speak the environment's language for the rest of this command; its code."""
+    use_locale(environment_locale())
+    return current_locale()
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -194,10 +215,10 @@ async def _generate(args: argparse.Namespace) -> int:
         check_text(f"--{name.replace('_', '-')}", getattr(args, name))
     prompt = check_generate_prompt(args.prompt)
     if args.timeout is not None and args.timeout <= 0:
-        raise ConfigError("--timeout must be a positive number of seconds")
+        raise ConfigError(_("--timeout must be a positive number of seconds"))
     image_settings = _image_settings(args)
     for warning in option_warnings(image_settings.model, args.size, args.aspect_ratio):
-        print(f"warning: {warning}", file=sys.stderr)
+        print(f"warning: {render(warning)}", file=sys.stderr)
     out_dir = writable_folder(args.out)
     sources = tuple(
         SourceImage(url=path, filename=Path(path).name, data=data)
@@ -217,7 +238,8 @@ async def _generate(args: argparse.Namespace) -> int:
     )
 
     def started(request: ImageRequest) -> None:
-        print(f"generating with {request.model} ...", file=sys.stderr)
+        # Translators: {model} is the model's id (gemini-2.5-flash-image).
+        print(render(_("generating with {model} ...", model=request.model)), file=sys.stderr)
 
     outcome = await run_one(image_settings, spec, on_request=started)
     result = outcome.result
@@ -228,13 +250,21 @@ async def _generate(args: argparse.Namespace) -> int:
         try:
             path = _save(out_dir, stem, index, image.extension, image.data)
         except OSError as exc:
-            raise ImagineError(f"cannot save to {out_dir}: {exc.strerror or exc}") from exc
+            # Translators: {folder} is a folder's path; {reason} the system's reason, in
+            # English (Permission denied).
+            raise ImagineError(
+                _(
+                    "cannot save to {folder}: {reason}",
+                    folder=str(out_dir),
+                    reason=exc.strerror or str(exc),
+                )
+            ) from exc
         print(path)
-    notes = list(outcome.notes)
+    notes: list[Message] = list(outcome.notes)
     if outcome.unsent is not None:
         notes.append(outcome.unsent.note(CLI_DIALECT_FIX))
     for note in notes:
-        print(f"warning: {note}", file=sys.stderr)
+        print(f"warning: {render(note)}", file=sys.stderr)
     return EXIT_OK if result.images else EXIT_FAILED
 
 
@@ -257,7 +287,7 @@ def _image_settings(args: argparse.Namespace):
         image_settings = replace(image_settings, **overrides)
         image_settings.gateway()  # every missing setting named before any file is read
     except ConfigError as exc:
-        raise ConfigError(f"{exc}; {env_file_note(_env_file())}") from exc
+        raise ConfigError(join([exc.message, env_file_note(_env_file())], sep="; ")) from exc
     return image_settings
 
 
@@ -296,6 +326,9 @@ def _quiet_logging() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     load_dotenv_file(_env_file())
+    # Before the parser: its one-line errors are the CLI's words too. The parser's own
+    # (argparse's) stay English.
+    use_environment_locale()
     args = _build_parser().parse_args(argv)
     try:
         if args.command in ("generate", "check", "backup", "migrate"):
@@ -316,10 +349,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(run_migrate(args.to, args.source))
         return _run_bot()
     except ImagineError as exc:
-        print(f"error: {advice_for(exc, CLI_ADVICE)}", file=sys.stderr)
+        print(f"error: {render(advice_for(exc, CLI_ADVICE))}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
+        interrupted = _("interrupted")
+        print(f"error: {render(interrupted)}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception as exc:  # the last line of defence: a sentence, not a traceback
         log.debug("unexpected failure", exc_info=True)

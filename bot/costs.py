@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.errors import ConfigError
+from bot.i18n import Message, _
 from bot.limits import is_amount
 from bot.prices import CURRENCY, DEFAULT_PRICES
 from bot.types import IMAGE_SIZES, Usage
@@ -107,11 +108,12 @@ class PriceTable:
         return None if each is None else _round(each * images)
 
 
-def estimate_line(estimate: float | None, size: str | None, count: int) -> str | None:
+def estimate_line(estimate: float | None, size: str | None, count: int) -> Message | None:
     """The progress message's estimate, for the jobs that cost most (4K, or count > 1)."""
     if estimate is None or (count <= 1 and size not in COSTLY_SIZES):
         return None
-    return f"Estimated cost: about {money(estimate)}"
+    # Translators: {cost} is an amount of money ($0.96).
+    return _("Estimated cost: about {cost}", cost=money(estimate))
 
 
 def _price(where: str, value: Any) -> float:

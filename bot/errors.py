@@ -45,7 +45,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from bot.i18n import DEFAULT_LOCALE, Joined, Message, join, render
+from bot.i18n import DEFAULT_LOCALE, Joined, Message, _, join, render
 
 
 class ImagineError(Exception):
@@ -55,7 +55,7 @@ class ImagineError(Exception):
     end (``render(exc.message)``); ``str(exc)`` is its English, for logs and operators.
     """
 
-    default_message: Message = "Something went wrong."
+    default_message: Message = _("Something went wrong.")
     # The gateway's own words behind this error, scrubbed and trimmed ("" when none);
     # ``str(exc)`` already carries them, this is for logs and front ends that show them apart.
     gateway_message = ""
@@ -74,29 +74,29 @@ class ImagineError(Exception):
 
 
 class ConfigError(ImagineError):
-    default_message = "The bot is not configured correctly."
+    default_message = _("The bot is not configured correctly.")
 
 
 class InputImageError(ImagineError):
-    default_message = "That attachment could not be used as an image."
+    default_message = _("That attachment could not be used as an image.")
 
 
 class NotAnImage(InputImageError):
-    default_message = (
+    default_message = _(
         "That file is not an image I can read. Send a PNG, JPEG, WEBP, GIF or HEIC image."
     )
 
 
 class ImageTooLarge(InputImageError):
-    default_message = "That image is too large."
+    default_message = _("That image is too large.")
 
 
 class RequestTooLarge(InputImageError):
-    default_message = "The images together are too large to send; try fewer or smaller images."
+    default_message = _("The images together are too large to send; try fewer or smaller images.")
 
 
 class GatewayError(ImagineError):
-    default_message = "The image service failed."
+    default_message = _("The image service failed.")
     retryable = False
     status: int | None = None
     # Whose gateway failed, set by the job runner: True a server's own (its admins act),
@@ -105,7 +105,7 @@ class GatewayError(ImagineError):
 
     def __init__(
         self,
-        message: str | None = None,
+        message: Message | None = None,
         *,
         status: int | None = None,
         retry_after: float | None = None,
@@ -121,24 +121,24 @@ class GatewayError(ImagineError):
 
 
 class GatewayAuthError(GatewayError):
-    default_message = "The image service rejected the API key."
+    default_message = _("The image service rejected the API key.")
 
 
 class PaymentRequired(GatewayError):
-    default_message = "The image service account is out of credit."
+    default_message = _("The image service account is out of credit.")
 
 
 class ModelNotAvailable(GatewayError):
-    default_message = "That model is not available on this image service."
+    default_message = _("That model is not available on this image service.")
 
 
 class GatewayRateLimited(GatewayError):
-    default_message = "The image service is rate limiting us. Try again in a moment."
+    default_message = _("The image service is rate limiting us. Try again in a moment.")
     retryable = True
 
     def __init__(
         self,
-        message: str | None = None,
+        message: Message | None = None,
         *,
         status: int | None = 429,
         retry_after: float | None = None,
@@ -150,52 +150,57 @@ class GatewayRateLimited(GatewayError):
 
 
 class GatewayUnavailable(GatewayError):
-    default_message = "The image service is down or overloaded right now. Try again in a minute."
+    default_message = _("The image service is down or overloaded right now. Try again in a minute.")
     retryable = True
 
 
 class GatewayTimeout(GatewayError):
-    default_message = "The image service took too long to answer."
+    default_message = _("The image service took too long to answer.")
     retryable = True
 
 
 class GatewayRejected(GatewayError):
     counts_toward_quota = True
-    default_message = "The image service did not accept the request."
+    default_message = _("The image service did not accept the request.")
 
 
 class ContentBlocked(GatewayError):
     counts_toward_quota = True
-    default_message = "The image service blocked this request for safety reasons."
+    default_message = _("The image service blocked this request for safety reasons.")
 
-    def __init__(self, message: str | None = None, *, reason: str | None = None, **kw) -> None:
+    def __init__(self, message: Message | None = None, *, reason: str | None = None, **kw) -> None:
         if message is None and reason:
-            message = f"The image service blocked this request for safety reasons ({reason})."
+            # Translators: {reason} is the gateway's own word for why (SAFETY, PROHIBITED_CONTENT).
+            message = _(
+                "The image service blocked this request for safety reasons ({reason}).",
+                reason=reason,
+            )
         super().__init__(message, **kw)
         self.reason = reason
 
 
 class NoImageReturned(GatewayError):
     counts_toward_quota = True
-    default_message = "The model answered without an image."
+    default_message = _("The model answered without an image.")
 
-    def __init__(self, message: str | None = None, *, model_text: str = "", **kw) -> None:
+    def __init__(self, message: Message | None = None, *, model_text: str = "", **kw) -> None:
         if message is None and model_text:
-            message = f"The model answered without an image: {model_text}"
+            # Translators: {model_text} is what the model wrote instead (not translated).
+            message = _("The model answered without an image: {model_text}", model_text=model_text)
         super().__init__(message, **kw)
         self.model_text = model_text
 
 
 class MalformedResponse(GatewayError):
-    default_message = "The image service sent an answer I could not understand."
+    default_message = _("The image service sent an answer I could not understand.")
 
 
 class ResponseTooLarge(GatewayError):
-    default_message = "The image service sent more data than I accept."
+    default_message = _("The image service sent more data than I accept.")
 
 
 class UnsafeGatewayURL(GatewayError):
-    default_message = (
+    default_message = _(
         "That gateway address points at a private or local network, which is not allowed."
     )
 
@@ -205,21 +210,21 @@ class WorkerCrashed(ImagineError):
 
     # Not retried by the bot: the same answer may kill the next worker too, and sending
     # the request again costs another generation. The member can choose to.
-    default_message = "Something went wrong while processing the images; try again."
+    default_message = _("Something went wrong while processing the images; try again.")
 
 
 class AccessDenied(ImagineError):
-    default_message = "You are not allowed to do that here."
+    default_message = _("You are not allowed to do that here.")
 
 
 class LimitReached(ImagineError):
-    default_message = "You have reached a usage limit. Try again later."
+    default_message = _("You have reached a usage limit. Try again later.")
 
 
 class QuotaReached(LimitReached):
     """A quota without room for the job's images; ``room``: how many still fit (0 or more)."""
 
-    def __init__(self, message: str | None = None, *, room: int = 0) -> None:
+    def __init__(self, message: Message | None = None, *, room: int = 0) -> None:
         super().__init__(message)
         self.room = room
 
@@ -240,9 +245,10 @@ def advice_for(exc: BaseException, advice: Mapping[type[ImagineError], Message])
 class JobCancelled(ImagineError):
     """A member (or an admin) pressed Cancel: the job stopped and counts toward nothing."""
 
-    default_message = "Cancelled."
+    default_message = _("Cancelled.")
     counts_toward_quota = False
 
     def __init__(self, by: int | None = None) -> None:
-        super().__init__(f"Cancelled by <@{by}>." if by is not None else None)
+        # Translators: {member} is a Discord mention of who cancelled (<@123>).
+        super().__init__(_("Cancelled by {member}.", member=f"<@{by}>") if by is not None else None)
         self.by = by

@@ -12,12 +12,13 @@ import ipaddress
 import math
 import socket
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from bot.errors import UnsafeGatewayURL
 from bot.gateway.netguard import is_public_address
+from bot.i18n import Message, _
 from bot.limits import (
     MAX_ALLOWED_CHANNELS,
     MAX_API_KEY_CHARS,
@@ -77,30 +78,32 @@ def validate_gateway_url(raw: str, *, allow_private: bool) -> str:
     text = raw.strip()
     if not text:
         raise InvalidSetting(
-            "Give the gateway's base URL, for example https://openrouter.ai/api/v1."
+            _("Give the gateway's base URL, for example https://openrouter.ai/api/v1.")
         )
     if len(text) > MAX_URL_CHARS:
-        raise InvalidSetting(f"That URL is too long (at most {MAX_URL_CHARS} characters).")
+        raise InvalidSetting(
+            _("That URL is too long (at most {most} characters).", most=MAX_URL_CHARS)
+        )
     try:
         parts = urlsplit(text)
         port = parts.port
     except ValueError:
-        raise InvalidSetting("That is not a valid URL.") from None
+        raise InvalidSetting(_("That is not a valid URL.")) from None
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https"):
-        raise InvalidSetting("The gateway URL must start with https:// (or http://).")
+        raise InvalidSetting(_("The gateway URL must start with https:// (or http://)."))
     host = (parts.hostname or "").rstrip(".").lower()
     if not host:
-        raise InvalidSetting("The gateway URL has no host name.")
+        raise InvalidSetting(_("The gateway URL has no host name."))
     if parts.username is not None or parts.password is not None:
         # Credentials in the URL would be shown by /settings show; the key belongs in the modal.
         raise InvalidSetting(
-            "Do not put credentials in the URL; the API key is asked for separately."
+            _("Do not put credentials in the URL; the API key is asked for separately.")
         )
     if parts.query or parts.fragment:
-        raise InvalidSetting("The gateway URL must not have a query string or fragment.")
+        raise InvalidSetting(_("The gateway URL must not have a query string or fragment."))
     if any(c.isspace() for c in text):
-        raise InvalidSetting("The gateway URL must not contain spaces.")
+        raise InvalidSetting(_("The gateway URL must not contain spaces."))
     if not allow_private:
         ip = _literal_ip(host)
         # Same rule as the request-time check after DNS (bot.gateway.netguard).
@@ -127,9 +130,15 @@ def parse_budget(raw: str) -> float | None:
     except ValueError:
         amount = math.nan
     if not math.isfinite(amount) or not 0 <= amount <= MAX_MONTHLY_BUDGET:
+        # Translators: {most} is a number of dollars; `{off}` is the word to type for
+        # no budget (keep it as is).
         raise InvalidSetting(
-            f"Give the budget in dollars, from 0 to {MAX_MONTHLY_BUDGET:,} (like `25` or "
-            f"`12.50`), or `{BUDGET_OFF}` for no budget."
+            _(
+                "Give the budget in dollars, from 0 to {most} (like `25` or "
+                "`12.50`), or `{off}` for no budget.",
+                most=f"{MAX_MONTHLY_BUDGET:,}",
+                off=BUDGET_OFF,
+            )
         )
     return round(amount, 2)
 
@@ -138,13 +147,17 @@ def validate_model_name(raw: str) -> str | None:
     """The model id to store; None means the bot's default model."""
     name = raw.strip()
     if not name:
-        raise InvalidSetting("Give a model name, or `default` for the bot's default model.")
+        # Translators: `default` is the word to type (keep it as is).
+        raise InvalidSetting(_("Give a model name, or `default` for the bot's default model."))
     if name.lower() == "default":
         return None
     if not is_model_name(name):
         raise InvalidSetting(
-            f"A model name is one word of at most {MAX_MODEL_NAME_CHARS} characters, "
-            "for example google/gemini-2.5-flash-image."
+            _(
+                "A model name is one word of at most {most} characters, "
+                "for example google/gemini-2.5-flash-image.",
+                most=MAX_MODEL_NAME_CHARS,
+            )
         )
     return name
 
@@ -153,10 +166,23 @@ def validate_api_key(raw: str) -> str:
     """The key as typed minus surrounding space; never included in any message."""
     key = raw.strip()
     if not key:
-        raise InvalidSetting("The API key is empty.")
+        raise InvalidSetting(_("The API key is empty."))
     if len(key) > MAX_API_KEY_CHARS or any(c.isspace() for c in key):
-        raise InvalidSetting("That does not look like an API key (it has spaces or is too long).")
+        raise InvalidSetting(
+            _("That does not look like an API key (it has spaces or is too long).")
+        )
     return key
+
+
+# Each filled with the two quotas when refused.
+_HOURLY_OVER_DAILY = {
+    "member": _(
+        "The hourly quota per member ({hourly}) cannot be more than the daily one ({daily})."
+    ),
+    "server": _(
+        "The hourly quota per server ({hourly}) cannot be more than the daily one ({daily})."
+    ),
+}
 
 
 def check_limits(
@@ -171,17 +197,18 @@ def check_limits(
     """Refuse combinations that could never be reached as configured."""
     if user_jobs > server_jobs:
         raise InvalidSetting(
-            f"Jobs per member ({user_jobs}) cannot be more than jobs per server ({server_jobs})."
+            _(
+                "Jobs per member ({member}) cannot be more than jobs per server ({server}).",
+                member=user_jobs,
+                server=server_jobs,
+            )
         )
-    for who, hourly, daily in (
-        ("member", user_hourly, user_daily),
-        ("server", server_hourly, server_daily),
+    for hourly, daily, sentence in (
+        (user_hourly, user_daily, _HOURLY_OVER_DAILY["member"]),
+        (server_hourly, server_daily, _HOURLY_OVER_DAILY["server"]),
     ):
         if hourly is not None and daily is not None and hourly > daily:
-            raise InvalidSetting(
-                f"The hourly quota per {who} ({hourly}) cannot be more than "
-                f"the daily one ({daily})."
-            )
+            raise InvalidSetting(replace(sentence, params={"hourly": hourly, "daily": daily}))
 
 
 # Setting name: (lowest, highest); 0 means unlimited for quotas, concurrency has no zero.
@@ -197,13 +224,25 @@ LIMIT_RANGES: dict[str, tuple[int, int]] = {
 }
 
 
-# What a quota counts, in the words of the sentence refusing one above the operator's cap.
-QUOTA_WORDS = {
-    "user_hourly": "images per member per hour",
-    "user_daily": "images per member per day",
-    "guild_hourly": "images per server per hour",
-    "guild_daily": "images per server per day",
-}
+def _above_cap(name: str, cap: int) -> Message:
+    """The refusal of a quota above the operator's cap, in the words of what it counts."""
+    # Translators: {cap} is a number of images, the most the bot's owner allows.
+    if name == "user_hourly":
+        return _(
+            "The bot's owner caps images per member per hour at {cap}: set {cap} or less.",
+            cap=cap,
+        )
+    if name == "user_daily":
+        return _(
+            "The bot's owner caps images per member per day at {cap}: set {cap} or less.",
+            cap=cap,
+        )
+    if name == "guild_hourly":
+        return _(
+            "The bot's owner caps images per server per hour at {cap}: set {cap} or less.",
+            cap=cap,
+        )
+    return _("The bot's owner caps images per server per day at {cap}: set {cap} or less.", cap=cap)
 
 
 def limit_changes(
@@ -222,12 +261,19 @@ def limit_changes(
             continue
         low, high = LIMIT_RANGES[name]
         if not low <= value <= high:
-            raise InvalidSetting(f"{name.replace('_', ' ')} must be between {low} and {high}.")
+            # Translators: {setting} is the option's name as the admin typed it (user
+            # concurrency, max count); {low} and {high} are numbers.
+            raise InvalidSetting(
+                _(
+                    "{setting} must be between {low} and {high}.",
+                    setting=name.replace("_", " "),
+                    low=low,
+                    high=high,
+                )
+            )
         cap = (caps or {}).get(name)
         if cap is not None and (value == 0 or value > cap):
-            raise InvalidSetting(
-                f"The bot's owner caps {QUOTA_WORDS[name]} at {cap}: set {cap} or less."
-            )
+            raise InvalidSetting(_above_cap(name, cap))
         # 0 is "unlimited" for a quota, but "no line" for the queue.
         changes[name] = None if value == 0 and name != "queue_limit" else value
     if changes:
@@ -248,7 +294,7 @@ def add_channel(current: tuple[int, ...], channel_id: int) -> tuple[int, ...] | 
     if channel_id in current:
         return None
     if len(current) >= MAX_ALLOWED_CHANNELS:
-        raise InvalidSetting(f"At most {MAX_ALLOWED_CHANNELS} channels can be listed.")
+        raise InvalidSetting(_("At most {most} channels can be listed.", most=MAX_ALLOWED_CHANNELS))
     return (*current, channel_id)
 
 
@@ -304,22 +350,32 @@ def choose_gateway(
     server chooses a stream mode for its own gateway only.
     """
     if dialect is not None and dialect not in DIALECTS:
-        raise InvalidSetting(f"Dialect must be one of: {', '.join(DIALECTS)}.")
+        # Translators: {choices} are the values to type, as they are (auto, openai, google).
+        raise InvalidSetting(_("Dialect must be one of: {choices}.", choices=", ".join(DIALECTS)))
     if stream is not None and stream not in STREAM_OPTIONS:
-        raise InvalidSetting(f"Stream must be one of: {', '.join(STREAM_OPTIONS)}.")
+        raise InvalidSetting(
+            _("Stream must be one of: {choices}.", choices=", ".join(STREAM_OPTIONS))
+        )
     # Only the stream mode: URL, dialect and key stay, so there is no key form to open.
     stream_only = url is None and dialect is None and stream is not None
     if url is None:
         if not current.gateway_base_url:
             if stream_only:
+                # Translators: {mode} is the stream mode the operator set (auto, on, off).
                 raise InvalidSetting(
-                    "This server uses the bot's gateway, whose streaming the bot's operator "
-                    f"sets with IMAGE_API_STREAM (now `{bot_stream}`). To choose it for this "
-                    "server, give it its own gateway with /settings gateway url: and stream:."
+                    _(
+                        "This server uses the bot's gateway, whose streaming the bot's operator "
+                        "sets with IMAGE_API_STREAM (now `{mode}`). To choose it for this "
+                        "server, give it its own gateway with /settings gateway url: and "
+                        "stream:.",
+                        mode=bot_stream,
+                    )
                 )
             raise InvalidSetting(
-                "Give the gateway's url (and optionally its dialect and stream); "
-                "the API key is asked for next, in a private form."
+                _(
+                    "Give the gateway's url (and optionally its dialect and stream); "
+                    "the API key is asked for next, in a private form."
+                )
             )
         url = current.gateway_base_url
     base_url = validate_gateway_url(url, allow_private=allow_private)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import os
 import socket
 import sys
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.cli import LOCALE_VARIABLES, use_environment_locale
 from tests.fakes.gateway import (
     FakeGateway,
     Reply,
@@ -34,7 +36,8 @@ async def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path) -> t
     full_env = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith(("IMAGE_", "DISCORD_")) and key != "LOG_LEVEL"
+        if not key.startswith(("IMAGE_", "DISCORD_"))
+        and key not in ("LOG_LEVEL", *LOCALE_VARIABLES)  # the machine's language is not asked
     }
     # A .env in the developer's checkout must not leak into the test.
     full_env["IMAGINE_ENV_FILE"] = str(cwd / "no.env")
@@ -440,3 +443,38 @@ async def test_plain_cannot_ask_for_a_size_and_the_warning_names_dialect(
         "warning: The `plain` dialect cannot ask for 4K 16:9, so the gateway made 1024×1024; "
         "pick another with --dialect (or IMAGE_API_DIALECT)."
     ]
+
+
+@pytest.mark.parametrize("lang", [{"LANG": "C"}, {"LANG": "C.UTF-8", "LC_ALL": "POSIX"}, {}])
+async def test_the_cli_speaks_english_for_c_posix_or_no_language(project_env, tmp_path, lang):
+    code, _, err = await run_cli(
+        "generate", "x", "--timeout", "0", env={**project_env, **lang}, cwd=tmp_path
+    )
+
+    assert code == 1
+    assert err == "error: --timeout must be a positive number of seconds\n"
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        ({"LANG": "ja_JP.UTF-8"}, "ja"),
+        ({"LANG": "pt_PT.UTF-8"}, "pt-BR"),  # the nearest Portuguese shipped
+        ({"LANG": "nl_NL"}, "en-US"),  # no Dutch: English
+        ({"LANG": "zh_TW.UTF-8"}, "zh-TW"),
+        ({"LC_ALL": "fr_FR.UTF-8", "LC_MESSAGES": "ko_KR.UTF-8", "LANG": "de_DE.UTF-8"}, "fr"),
+        ({"LC_MESSAGES": "ko_KR.UTF-8", "LANG": "de_DE.UTF-8"}, "ko"),
+        ({"LC_ALL": "", "LC_MESSAGES": "", "LANG": "de_DE.UTF-8"}, "de"),  # empty is unset
+        ({"LC_ALL": "C", "LANG": "ja_JP.UTF-8"}, "en-US"),  # the first set one decides
+        ({"LANG": "POSIX"}, "en-US"),
+        ({}, "en-US"),
+    ],
+)
+def test_the_cli_language_is_lc_all_then_lc_messages_then_lang(monkeypatch, environ, expected):
+    for name in LOCALE_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+
+    # In a copy of the context: the locale set here must not leak into other tests.
+    assert contextvars.copy_context().run(use_environment_locale) == expected

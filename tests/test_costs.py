@@ -11,6 +11,7 @@ import pytest
 from bot.config import load_bot_settings
 from bot.costs import DEFAULT_TABLE, estimate_line, load_prices, money, month_start
 from bot.errors import ConfigError
+from bot.i18n import render
 from bot.types import Usage
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.gateway import FakeGateway
@@ -49,8 +50,8 @@ def test_money_months_and_the_estimate_line() -> None:
     assert money(1234.5) == "$1,234.50"
     now = datetime(2026, 3, 31, 23, 59, tzinfo=UTC).timestamp()
     assert month_start(now) == datetime(2026, 3, 1, tzinfo=UTC).timestamp()
-    assert estimate_line(0.96, "4K", 4) == "Estimated cost: about $0.96"
-    assert estimate_line(0.27, "1K", 2) == "Estimated cost: about $0.27"
+    assert render(estimate_line(0.96, "4K", 4)) == "Estimated cost: about $0.96"
+    assert render(estimate_line(0.27, "1K", 2)) == "Estimated cost: about $0.27"
     assert estimate_line(0.134, "2K", 1) is None  # cheap jobs say nothing
     assert estimate_line(None, "4K", 4) is None  # no price, no estimate
 

@@ -54,6 +54,7 @@ from bot.gateway.parsing import ParsedResponse
 from bot.gateway.preview import OnPreview, PreviewPump
 from bot.gateway.spill import Workdir, parse_spooled
 from bot.gateway.stream_mode import refuses_non_streaming, refuses_streaming
+from bot.i18n import _
 from bot.images.inputs import fit_request, prepare_input
 from bot.images.outputs import inspect_output
 from bot.limits import (
@@ -385,7 +386,7 @@ class GatewayClient:
     async def _download(self, gateway: GatewayConfig, url: str) -> GeneratedImage:
         # The key goes only to the gateway's own host, never to a third-party image host.
         origin = urlsplit(gateway.base_url)[:2]
-        for _ in range(MAX_REDIRECTS + 1):
+        for _hop in range(MAX_REDIRECTS + 1):
             headers: dict[str, str] = {"Accept": "image/*", "Accept-Encoding": ACCEPT_ENCODING}
             if urlsplit(url)[:2] == origin:
                 headers = auth_headers(gateway, {**headers, **gateway.extra_headers})
@@ -397,12 +398,16 @@ class GatewayClient:
                 url = urljoin(url, location)
                 continue
             if status >= 400:
+                # Translators: {status} is the HTTP status code (403, 404).
                 raise MalformedResponse(
-                    "The image service returned an image link that could not be downloaded "
-                    f"(HTTP {status})."
+                    _(
+                        "The image service returned an image link that could not be "
+                        "downloaded (HTTP {status}).",
+                        status=status,
+                    )
                 )
             return await self._cpu.run(inspect_output, data)
-        raise MalformedResponse("The image service's image link redirected too many times.")
+        raise MalformedResponse(_("The image service's image link redirected too many times."))
 
     # ------------------------------------------------------------------ model list
 

@@ -31,7 +31,7 @@ from bot.errors import (
 )
 from bot.gateway.error_body import GOOGLE_STATUS, TYPE_STATUS, ErrorInfo, error_info
 from bot.gateway.error_words import safe_detail
-from bot.i18n import join
+from bot.i18n import Message, _, join, n_
 
 TIMEOUT_STATUSES = {408, 504, 524}
 
@@ -91,14 +91,18 @@ def _effective_status(status: int, info: ErrorInfo) -> int | None:
     return TYPE_STATUS.get(info.kind.lower())
 
 
-def said(info: ErrorInfo) -> str:
+def said(info: ErrorInfo) -> Message:
     """The sentence that carries the gateway's words after the project's, or ""."""
     if info.words:
-        return f"The service said: {info.words}"
+        # Translators: {words} are the image service's own words (English, not translated).
+        return _("The service said: {words}", words=info.words)
     if info.page_title:
-        return f"The service sent an HTML error page titled \u201c{info.page_title}\u201d."
+        # Translators: {title} is the title of the web page a proxy sent instead of an answer.
+        return _(
+            "The service sent an HTML error page titled \u201c{title}\u201d.", title=info.page_title
+        )
     if info.page_title is not None:
-        return "The service sent an HTML error page (perhaps a proxy's)."
+        return _("The service sent an HTML error page (perhaps a proxy's).")
     return ""
 
 
@@ -129,7 +133,6 @@ def _classify(
 ) -> ImagineError:
     effective = _effective_status(status, info)
     text = f"{info.message} {info.kind}"
-    http = f" (HTTP {effective})" if effective else ""
 
     if info.reasons or (effective == 403 and re.search(r"flagged|moderation", text, re.I)):
         reason = ", ".join(info.reasons) or "moderation"
@@ -142,13 +145,13 @@ def _classify(
         return _model_missing(model, effective)
     if effective == 403:
         return GatewayAuthError(
-            "The image service refused access with this API key.",
+            _("The image service refused access with this API key."),
             status=403,
         )
     if effective == 404:
         if not is_json or _BAD_PATH.search(text):
             return GatewayRejected(
-                "The image service address answered 404 Not Found; check the gateway base URL.",
+                _("The image service address answered 404 Not Found; check the gateway base URL."),
                 status=404,
             )
         return _model_missing(model, 404)
@@ -158,8 +161,10 @@ def _classify(
             wait = info.retry_delay
         message = None
         if wait is not None:
-            message = (
-                f"The image service is rate limiting us. Try again in {math.ceil(wait)} seconds."
+            message = n_(
+                "The image service is rate limiting us. Try again in {n} second.",
+                "The image service is rate limiting us. Try again in {n} seconds.",
+                math.ceil(wait),
             )
         return GatewayRateLimited(message, retry_after=wait)
     if effective in TIMEOUT_STATUSES:
@@ -168,18 +173,41 @@ def _classify(
         return RequestTooLarge()
     if (effective is not None and effective >= 500) or _OVERLOADED.search(text):
         # OpenRouter sends Retry-After with 503 too; the client waits that long if asked.
+        down = (
+            # Translators: {status} is the HTTP status code the image service answered (503).
+            _(
+                "The image service is down or overloaded right now (HTTP {status}). "
+                "Try again in a minute.",
+                status=effective,
+            )
+            if effective
+            else None
+        )
         return GatewayUnavailable(
-            f"The image service is down or overloaded right now{http}. Try again in a minute.",
+            down,
             status=effective,
             retry_after=parse_retry_after(retry_after),
         )
     if effective == 409:
         return GatewayUnavailable(status=409)
-    return GatewayRejected(f"The image service did not accept the request{http}.", status=effective)
+    rejected = (
+        # Translators: {status} is the HTTP status code the image service answered (400).
+        _("The image service did not accept the request (HTTP {status}).", status=effective)
+        if effective
+        else None
+    )
+    return GatewayRejected(rejected, status=effective)
 
 
 def _model_missing(model: str | None, status: int | None) -> GatewayError:
-    name = f"The model {safe_detail(model)}" if model and safe_detail(model) else "That model"
-    return ModelNotAvailable(
-        f"{name} is not available on this image service or for this API key.", status=status
+    name = safe_detail(model) if model else ""
+    message = (
+        # Translators: {model} is the model's id (gemini-2.5-flash-image).
+        _(
+            "The model {model} is not available on this image service or for this API key.",
+            model=name,
+        )
+        if name
+        else _("That model is not available on this image service or for this API key.")
     )
+    return ModelNotAvailable(message, status=status)

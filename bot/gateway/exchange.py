@@ -20,6 +20,7 @@ from bot.gateway.addresses import gateway_address
 from bot.gateway.decoding import BodyDecoder, undecodable_encoding
 from bot.gateway.netguard import PUBLIC_ONLY, Resolver, ensure_public_url
 from bot.gateway.transport_errors import encoding_error, transport_error
+from bot.i18n import _
 from bot.types import GatewayConfig
 
 log = logging.getLogger(__name__)
@@ -100,7 +101,7 @@ async def fetch(
                     sink = sink(response.headers)
                 data = await read_capped(response, cap, sink)
     except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
-        raise GatewayRejected("The gateway base URL is not a valid http(s) URL.") from exc
+        raise GatewayRejected(_("The gateway base URL is not a valid http(s) URL.")) from exc
     except (TimeoutError, httpx.TransportError, httpx.DecodingError) as exc:
         raise transport_error(
             exc,

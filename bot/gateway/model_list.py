@@ -12,6 +12,7 @@ from bot.errors import MalformedResponse
 from bot.gateway.error_body import body_error, find_error
 from bot.gateway.errors_map import map_error
 from bot.gateway.exchange import retry_after_header
+from bot.i18n import _
 
 # A model list is a few hundred KB at most; parsed on the loop, so keep it small.
 MAX_MODELS_BYTES = 4 * 1024 * 1024
@@ -30,7 +31,7 @@ def read_model_list(status: int, response_headers: httpx.Headers, body: bytes) -
             status, error, is_json=is_json, retry_after=retry_after_header(response_headers)
         )
     if not is_json:
-        raise MalformedResponse("The image service sent a model list that is not JSON.")
+        raise MalformedResponse(_("The image service sent a model list that is not JSON."))
     return model_ids(payload)
 
 
@@ -42,7 +43,7 @@ def model_ids(payload: Any) -> list[str]:
         if not isinstance(items, list):
             items = payload.get("models")
     if not isinstance(items, list):
-        raise MalformedResponse("The image service sent a model list I could not understand.")
+        raise MalformedResponse(_("The image service sent a model list I could not understand."))
     ids: list[str] = []
     for item in items:
         name = item

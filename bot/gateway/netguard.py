@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 from bot.errors import UnsafeGatewayURL
 from bot.gateway.transport_errors import not_resolving
+from bot.i18n import _
 
 Resolver = Callable[[str, int], Awaitable[list[str]]]
 
@@ -68,11 +69,11 @@ async def ensure_public_url(url: str, *, resolve: Resolver | None = None) -> Non
     """Raise UnsafeGatewayURL unless every address of ``url``'s host is public."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UnsafeGatewayURL("The gateway address must be an http:// or https:// URL.")
+        raise UnsafeGatewayURL(_("The gateway address must be an http:// or https:// URL."))
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError:
-        raise UnsafeGatewayURL("The gateway address has an invalid port.") from None
+        raise UnsafeGatewayURL(_("The gateway address has an invalid port.")) from None
     host = parts.hostname
     try:
         ipaddress.ip_address(host.split("%", 1)[0])

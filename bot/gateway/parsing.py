@@ -43,17 +43,22 @@ from bot.gateway.shapes import (
 )
 from bot.gateway.sse import decode_raw_events, looks_like_event_stream
 from bot.gateway.streams import assemble, assemble_chunks, is_google_chunk, stream_error
+from bot.i18n import Text, _, join
+from bot.images.outputs import BROKEN_OUTPUT as BROKEN_IMAGE
 from bot.images.outputs import fit_for_upload
 from bot.images.sniff import sniff_mime
 from bot.types import GeneratedImage, ImageResult
 
-# Finish reasons that mean "no image" without a filter being involved.
-NO_IMAGE_REASONS = {
-    "NO_IMAGE": "The model finished without drawing an image",
-    "IMAGE_OTHER": "The model could not produce an image",
-    "OTHER": "The model stopped without an image",
-    "MAX_TOKENS": "The model ran out of output tokens before drawing an image",
-    "LENGTH": "The model ran out of output tokens before drawing an image",
+# Finish reasons that mean "no image" without a filter being involved; ``{reason}`` is
+# the finish reason, filled when raised.
+# Translators: {reason} is the model's finish reason code (NO_IMAGE, MAX_TOKENS), as it is.
+_OUT_OF_TOKENS = _("The model ran out of output tokens before drawing an image ({reason}).")
+NO_IMAGE_REASONS: dict[str, Text] = {
+    "NO_IMAGE": _("The model finished without drawing an image ({reason})."),
+    "IMAGE_OTHER": _("The model could not produce an image ({reason})."),
+    "OTHER": _("The model stopped without an image ({reason})."),
+    "MAX_TOKENS": _OUT_OF_TOKENS,
+    "LENGTH": _OUT_OF_TOKENS,
 }
 
 
@@ -71,11 +76,12 @@ class ParsedResponse:
 
 
 def _blocked(reason: str, text: str) -> ContentBlocked:
-    why = BLOCK_REASONS.get(reason, "for safety reasons")
-    message = f"The image service blocked this request {why} ({reason})."
-    if text:
-        message += f" The model said: {text[:500]}"
-    return ContentBlocked(message, reason=reason)
+    sentence = replace(
+        BLOCK_REASONS.get(reason, BLOCK_REASONS["SAFETY"]), params={"reason": reason}
+    )
+    # Translators: {text} is what the model wrote (not translated).
+    said = _("The model said: {text}", text=text[:500]) if text else None
+    return ContentBlocked(join([sentence, said]), reason=reason)
 
 
 def _no_image(finish: str | None, text: str) -> ImagineError:
@@ -83,7 +89,7 @@ def _no_image(finish: str | None, text: str) -> ImagineError:
         return NoImageReturned(model_text=text)
     reason = (finish or "").upper()
     if reason in NO_IMAGE_REASONS:
-        return NoImageReturned(f"{NO_IMAGE_REASONS[reason]} ({reason}).")
+        return NoImageReturned(replace(NO_IMAGE_REASONS[reason], params={"reason": reason}))
     return NoImageReturned()
 
 
@@ -112,12 +118,12 @@ def _parse(
             collector.add_bytes(body)
             if collector.images:
                 return ParsedResponse(ImageResult(images=tuple(collector.images)))
-            raise MalformedResponse("The image service returned a broken image.")
+            raise MalformedResponse(BROKEN_IMAGE)
         if body.strip():
             raise MalformedResponse(
-                "The image service sent an answer that is not JSON (perhaps an error page)."
+                _("The image service sent an answer that is not JSON (perhaps an error page).")
             )
-        raise MalformedResponse("The image service sent an empty answer.")
+        raise MalformedResponse(_("The image service sent an empty answer."))
     error = find_error(payload)
     if error is not None:
         raise map_error(status, error, is_json=True, retry_after=retry_after, model=model)
@@ -129,9 +135,13 @@ def _parse(
 
 def _check_redirect(status: int) -> None:
     if 300 <= status < 400:
+        # Translators: {status} is the HTTP status code (301, 302).
         raise GatewayRejected(
-            f"The image service answered with a redirect (HTTP {status}); "
-            "check the gateway base URL.",
+            _(
+                "The image service answered with a redirect (HTTP {status}); "
+                "check the gateway base URL.",
+                status=status,
+            ),
             status=status,
         )
 
@@ -169,7 +179,7 @@ def _parse_payload(payload: Any) -> ParsedResponse:
         if block:
             raise _blocked(block, text)
         if collector.broken:
-            raise MalformedResponse("The image service returned a broken image.")
+            raise MalformedResponse(BROKEN_IMAGE)
         raise _no_image(finish, text)
     result = ImageResult(
         images=tuple(collector.images),

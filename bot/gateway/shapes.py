@@ -25,20 +25,36 @@ from typing import Any
 from bot.errors import MalformedResponse
 from bot.gateway.collector import Collector
 from bot.gateway.turns import TurnTooDeep, strip_inline_data
+from bot.i18n import Text, _
 from bot.types import Usage
 
 # Finish reasons that mean a filter stopped the image, with words for the user.
-BLOCK_REASONS = {
-    "SAFETY": "for safety reasons",
-    "IMAGE_SAFETY": "for safety reasons",
-    "PROHIBITED_CONTENT": "because it asks for prohibited content",
-    "IMAGE_PROHIBITED_CONTENT": "because it asks for prohibited content",
-    "BLOCKLIST": "because it contains blocked terms",
-    "SPII": "because it may involve sensitive personal information",
-    "RECITATION": "because the result resembled existing protected material",
-    "IMAGE_RECITATION": "because the result resembled existing protected material",
-    "CONTENT_FILTER": "for safety reasons",
-    "BLOCKED": "for safety reasons",
+# Translators: {reason} is the service's own code for the block (SAFETY), shown as it is.
+_SAFETY = _("The image service blocked this request for safety reasons ({reason}).")
+_PROHIBITED = _(
+    "The image service blocked this request because it asks for prohibited content ({reason})."
+)
+_RECITATION = _(
+    "The image service blocked this request because the result resembled existing protected "
+    "material ({reason})."
+)
+# Each reason's sentence; its ``{reason}`` is filled when raised (bot.gateway.parsing).
+BLOCK_REASONS: dict[str, Text] = {
+    "SAFETY": _SAFETY,
+    "IMAGE_SAFETY": _SAFETY,
+    "PROHIBITED_CONTENT": _PROHIBITED,
+    "IMAGE_PROHIBITED_CONTENT": _PROHIBITED,
+    "BLOCKLIST": _(
+        "The image service blocked this request because it contains blocked terms ({reason})."
+    ),
+    "SPII": _(
+        "The image service blocked this request because it may involve sensitive personal "
+        "information ({reason})."
+    ),
+    "RECITATION": _RECITATION,
+    "IMAGE_RECITATION": _RECITATION,
+    "CONTENT_FILTER": _SAFETY,
+    "BLOCKED": _SAFETY,
 }
 
 

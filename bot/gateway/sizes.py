@@ -22,6 +22,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from bot.i18n import Message, _
 from bot.types import ASPECT_RATIOS, EXTREME_ASPECT_RATIOS, IMAGE_SIZES
 
 # 3.1 Flash also renders 0.5K; the bot does not offer it, but a gateway may send it.
@@ -43,7 +44,7 @@ class SizeCheck:
 
     size_honoured: bool | None = None
     ratio_honoured: bool | None = None
-    note: str | None = None  # one sentence for the member, only when something was ignored
+    note: Message | None = None  # one sentence for the member, only when something was ignored
     asked: str = ""  # "4K 16:9", "16:9", "4K"; empty when nothing was asked
     delivered: str = ""  # "1024×1024", the first mismatching image's (else the first's)
 
@@ -68,11 +69,18 @@ class UnsentSize:
     asked: str  # "4K 16:9"
     delivered: str  # "1024×1024"
 
-    def note(self, fix: str) -> str:
+    def note(self, fix: Message) -> Message:
         """One sentence for the reader; ``fix`` says where another dialect is chosen."""
-        return (
-            f"The `{self.dialect}` dialect cannot ask for {self.asked}, "
-            f"so the gateway made {self.delivered}; {fix}."
+        # Translators: {dialect} is a gateway dialect's name (openai, google); {asked} a
+        # size and ratio (4K 16:9); {delivered} pixels (1024×1024); {fix} the clause that
+        # ends the sentence, saying who can pick another dialect and where.
+        return _(
+            "The `{dialect}` dialect cannot ask for {asked}, so the gateway made {delivered}; "
+            "{fix}.",
+            dialect=self.dialect,
+            asked=self.asked,
+            delivered=self.delivered,
+            fix=fix,
         )
 
 
@@ -84,7 +92,7 @@ def unsent_size(check: SizeCheck, dialect: str) -> UnsentSize | None:
 
 
 def _ratio_value(ratio: str) -> float:
-    w, _, h = ratio.partition(":")
+    w, _colon, h = ratio.partition(":")
     return int(w) / int(h)
 
 
@@ -155,8 +163,22 @@ def check_images(
     delivered = dimensions(*usable[first])
     note = None
     if missed:
-        which = f" for {len(missed)} of {len(usable)} images" if len(usable) > 1 else ""
-        note = f"Asked for {asked}, the gateway returned {delivered}{which}."
+        # Translators: {asked} is a size and ratio (4K 16:9), {delivered} pixels (1024×1024).
+        note = (
+            _(
+                "Asked for {asked}, the gateway returned {delivered} for {missed} of {n} images.",
+                asked=asked,
+                delivered=delivered,
+                missed=len(missed),
+                n=len(usable),
+            )
+            if len(usable) > 1
+            else _(
+                "Asked for {asked}, the gateway returned {delivered}.",
+                asked=asked,
+                delivered=delivered,
+            )
+        )
     return SizeCheck(
         size_honoured=size_ok,
         ratio_honoured=ratio_ok,

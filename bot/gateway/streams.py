@@ -33,13 +33,14 @@ from bot.errors import GatewayUnavailable, ImagineError, MalformedResponse
 from bot.gateway.error_body import find_error
 from bot.gateway.errors_map import map_error
 from bot.gateway.sse import RawSSEEvent, SSEEvent
+from bot.i18n import _
 
 Event = SSEEvent | RawSSEEvent
 
 DONE = "[DONE]"
-NO_ANSWER = "The image service's stream ended without an answer."
-NOT_UNDERSTOOD = "The image service sent a stream that could not be understood."
-ERROR_MIDWAY = (
+NO_ANSWER = _("The image service's stream ended without an answer.")
+NOT_UNDERSTOOD = _("The image service sent a stream that could not be understood.")
+ERROR_MIDWAY = _(
     "The image service reported an error part-way through its answer. Try again in a minute."
 )
 _GOOGLE_KEYS = (
@@ -107,7 +108,7 @@ def stream_error(
     model: str | None = None,
 ) -> ImagineError:
     """The project's error for an error status whose body is an event stream."""
-    chunks, _, _ = _chunks(events)
+    chunks, _kinds, _seen = _chunks(events)
     for chunk in chunks:
         error = _error_in(chunk)
         if error is not None:
@@ -269,7 +270,7 @@ def assemble(
     model: str | None = None,
 ) -> Any:
     """The one payload of a streamed answer, or the project's error the stream carries."""
-    chunks, _, seen = _chunks(events)
+    chunks, _kinds, seen = _chunks(events)
     return assemble_chunks(
         chunks, status=status, retry_after=retry_after, model=model, empty=not seen
     )

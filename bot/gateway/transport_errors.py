@@ -20,20 +20,30 @@ import httpx
 
 from bot.errors import GatewayError, GatewayTimeout, GatewayUnavailable, MalformedResponse
 from bot.gateway.addresses import host_of
+from bot.i18n import _
 
 _SSL_NOISE = re.compile(r"^\[[A-Z0-9_: ]+\]\s*|\s*\(_ssl\.c:\d+\)$")
 
 
 def not_resolving(hostname: str) -> GatewayUnavailable:
     return GatewayUnavailable(
-        f"The image service's host name {hostname} does not resolve (DNS lookup failed)."
+        _(
+            "The image service's host name {hostname} does not resolve (DNS lookup failed).",
+            hostname=hostname,
+        )
     )
 
 
 def encoding_error(url: str, encoding: str) -> MalformedResponse:
     return MalformedResponse(
-        f"The image service at {host_of(url)} sent its answer in the \u201c{encoding}\u201d "
-        "encoding, which I cannot decode."
+        # Translators: {host} is the image service's host name; {encoding} an HTTP
+        # Content-Encoding (gzip, br, zstd).
+        _(
+            "The image service at {host} sent its answer in the \u201c{encoding}\u201d "
+            "encoding, which I cannot decode.",
+            host=host_of(url),
+            encoding=encoding,
+        )
     )
 
 
@@ -88,18 +98,31 @@ def transport_error(
     host = host_of(url)
     if isinstance(exc, httpx.DecodingError):
         encoding = (content_encoding or "").strip().lower()
-        named = f"a {encoding} body" if encoding else "a body"
         return MalformedResponse(
-            f"The image service at {host} sent {named} that could not be decoded."
+            # Translators: {encoding} is an HTTP Content-Encoding (gzip, br, zstd).
+            _(
+                "The image service at {host} sent a {encoding} body that could not be decoded.",
+                host=host,
+                encoding=encoding,
+            )
+            if encoding
+            else _("The image service at {host} sent a body that could not be decoded.", host=host)
         )
     if isinstance(exc, httpx.ConnectTimeout):
         return GatewayTimeout(
-            f"The image service at {host} did not accept a connection within "
-            f"{connect_timeout:g} seconds."
+            _(
+                "The image service at {host} did not accept a connection within {seconds} seconds.",
+                host=host,
+                seconds=f"{connect_timeout:g}",
+            )
         )
     if isinstance(exc, (TimeoutError, httpx.TimeoutException)):
         return GatewayTimeout(
-            f"The image service at {host} took longer than {timeout:g} seconds to answer."
+            _(
+                "The image service at {host} took longer than {seconds} seconds to answer.",
+                host=host,
+                seconds=f"{timeout:g}",
+            )
         )
     causes = list(_chain(exc))
     # OpenSSL's own error (it has a reason) over aiohttp's wrapper, itself an SSLError.
@@ -109,16 +132,26 @@ def transport_error(
     )
     if tls:
         return GatewayUnavailable(
-            f"The secure (TLS) connection to the image service at {host} failed: "
-            f"{_tls_reason(tls[0])}."
+            # Translators: {reason} is OpenSSL's reason, in English (certificate verify failed).
+            _(
+                "The secure (TLS) connection to the image service at {host} failed: {reason}.",
+                host=host,
+                reason=_tls_reason(tls[0]),
+            )
         )
     if any(isinstance(cause, socket.gaierror) for cause in causes):
         return not_resolving(urlsplit(url).hostname or host)
     if any(isinstance(cause, ConnectionRefusedError) for cause in causes):
-        return GatewayUnavailable(f"The image service at {host} refused the connection.")
+        return GatewayUnavailable(
+            _("The image service at {host} refused the connection.", host=host)
+        )
     if received is not None:
         return GatewayUnavailable(
-            f"The image service at {host} cut its answer off after {received:,} bytes."
+            _(
+                "The image service at {host} cut its answer off after {size} bytes.",
+                host=host,
+                size=f"{received:,}",
+            )
         )
     if any(
         isinstance(cause, (ConnectionResetError, BrokenPipeError))
@@ -127,11 +160,22 @@ def transport_error(
         for cause in causes
     ):
         return GatewayUnavailable(
-            f"The image service at {host} closed the connection without answering."
+            _("The image service at {host} closed the connection without answering.", host=host)
         )
     if isinstance(exc, httpx.RemoteProtocolError):
-        return GatewayUnavailable(f"The image service at {host} did not answer in HTTP.")
+        return GatewayUnavailable(
+            _("The image service at {host} did not answer in HTTP.", host=host)
+        )
     reasons = [_os_reason(c) for c in causes if isinstance(c, OSError)]
     reasons = [r for r in reasons if r]
-    detail = f" ({reasons[0]})" if reasons else ""
-    return GatewayUnavailable(f"Could not reach the image service at {host}{detail}.")
+    if reasons:
+        # Translators: {reason} is the operating system's reason, in English (network is
+        # unreachable).
+        return GatewayUnavailable(
+            _(
+                "Could not reach the image service at {host} ({reason}).",
+                host=host,
+                reason=reasons[0],
+            )
+        )
+    return GatewayUnavailable(_("Could not reach the image service at {host}.", host=host))

@@ -12,6 +12,7 @@ import warnings
 from PIL import Image, ImageChops
 
 from bot.errors import ImageTooLarge
+from bot.i18n import Message, _
 from bot.images.sniff import sniff_mime
 from bot.limits import MAX_INPUT_PIXELS
 
@@ -36,7 +37,7 @@ def _register_heif() -> None:
         _heif_registered = True
 
 
-def open_image(data: bytes, error: type[Exception], message: str | None = None) -> Image.Image:
+def open_image(data: bytes, error: type[Exception], message: Message | None = None) -> Image.Image:
     """Open lazily (header only); bombs become ImageTooLarge, junk becomes ``error``."""
     mime = sniff_mime(data)
     if mime is None:
@@ -50,8 +51,12 @@ def open_image(data: bytes, error: type[Exception], message: str | None = None) 
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             return Image.open(io.BytesIO(data), formats=_PILLOW_FORMATS)
     except Image.DecompressionBombError as exc:
+        # Translators: {limit} is a number of megapixels.
         raise ImageTooLarge(
-            f"That image is too large (over {MAX_INPUT_PIXELS // 1_000_000} megapixels)."
+            _(
+                "That image is too large (over {limit} megapixels).",
+                limit=MAX_INPUT_PIXELS // 1_000_000,
+            )
         ) from exc
     except Exception as exc:  # Pillow raises a zoo: OSError, SyntaxError, ValueError...
         raise (error(message) if message else error()) from exc

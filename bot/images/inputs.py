@@ -12,6 +12,7 @@ import pybase64
 from PIL import Image, ImageOps, JpegImagePlugin
 
 from bot.errors import ImageTooLarge, NotAnImage, RequestTooLarge
+from bot.i18n import _
 from bot.images.codec import normalise_mode, open_image
 from bot.images.jpeg import layout
 from bot.images.sniff import sniff_mime
@@ -29,7 +30,7 @@ _ALPHA_WEBP_QUALITY = 90
 _MIN_IMAGE_EDGE = 64
 _MAX_SHRINK_STEPS = 10
 
-_DAMAGED = "That image file is damaged or incomplete."
+_DAMAGED = _("That image file is damaged or incomplete.")
 
 
 def _encode(im: Image.Image, *, lossless_alpha: bool = True) -> tuple[bytes, str]:
@@ -49,7 +50,7 @@ def _encode_within(im: Image.Image, max_bytes: int) -> InputImage:
     data, mime = _encode(im)
     if len(data) > max_bytes and im.mode == "RGBA":
         data, mime = _encode(im, lossless_alpha=False)
-    for _ in range(_MAX_SHRINK_STEPS):
+    for _step in range(_MAX_SHRINK_STEPS):
         if len(data) <= max_bytes:
             return InputImage(data=data, mime=mime, width=im.width, height=im.height)
         # Bytes scale roughly with pixels; aim a little under to avoid another round.
@@ -61,7 +62,7 @@ def _encode_within(im: Image.Image, max_bytes: int) -> InputImage:
         data, mime = _encode(im, lossless_alpha=False)
     if len(data) <= max_bytes:
         return InputImage(data=data, mime=mime, width=im.width, height=im.height)
-    raise ImageTooLarge("That image is too large, even after shrinking it.")
+    raise ImageTooLarge(_("That image is too large, even after shrinking it."))
 
 
 # A baseline JPEG decodes at 1/2 or 1/4 scale row by row, without the full bitmap ever
@@ -78,7 +79,7 @@ def _reducible(im: Image.Image, data: bytes) -> bool:
         return False
     try:
         # Segment by segment from the start: an EXIF thumbnail (inside APP1) is skipped.
-        sof, sos, _ = layout(data)
+        sof, sos, _rest = layout(data)
         if sof < 0:
             return False  # not baseline (SOF0): progressive, lossless, arithmetic...
         # libjpeg keeps every full-size coefficient unless the first scan carries every
@@ -112,7 +113,7 @@ def prepare_input(
     ImageTooLarge for pixel bombs or images that cannot be brought under ``max_bytes``.
     """
     if not data:
-        raise NotAnImage("That file is empty.")
+        raise NotAnImage(_("That file is empty."))
     mime = sniff_mime(data)
     if mime is None:
         raise NotAnImage()
@@ -139,9 +140,14 @@ def prepare_input(
         reduced = im.size != (width, height)
         width, height = im.size
     if width * height > max_pixels:
+        # Translators: {width} and {height} are pixels; {limit} a number of megapixels.
         raise ImageTooLarge(
-            f"That image is too large ({width}x{height}; the limit is "
-            f"{max_pixels / 1_000_000:g} megapixels)."
+            _(
+                "That image is too large ({width}x{height}; the limit is {limit} megapixels).",
+                width=width,
+                height=height,
+                limit=f"{max_pixels / 1_000_000:g}",
+            )
         )
     try:
         im.seek(0)
@@ -198,7 +204,7 @@ def fit_request(
     budget = max_request_bytes - overhead_bytes
     if budget <= 0:
         raise RequestTooLarge()
-    for _ in range(_MAX_SHRINK_STEPS):
+    for _step in range(_MAX_SHRINK_STEPS):
         sizes = [_request_bytes(i) for i in images]
         if sum(sizes) <= budget:
             return images

@@ -12,14 +12,15 @@ from collections.abc import Sequence
 from PIL import Image
 
 from bot.errors import ImageTooLarge, MalformedResponse
+from bot.i18n import _
 from bot.images.codec import normalise_mode, open_image, psnr_images, save
 from bot.images.jpeg import save_jpeg
 from bot.images.sniff import sniff_mime
 from bot.limits import DISCORD_UPLOAD_LIMIT, MAX_INPUT_PIXELS
 from bot.types import GeneratedImage
 
-_BROKEN_OUTPUT = "The image service returned a broken image."
-_TOO_LARGE_OUTPUT = "The generated image is too large to upload."
+BROKEN_OUTPUT = _("The image service returned a broken image.")
+_TOO_LARGE_OUTPUT = _("The generated image is too large to upload.")
 
 
 def _looks_complete(data: bytes, mime: str) -> bool:
@@ -42,14 +43,14 @@ def inspect_output(data: bytes) -> GeneratedImage:
     """Real format and dimensions of a gateway image, read from headers only."""
     mime = sniff_mime(data)
     if mime is None or not _looks_complete(data, mime):
-        raise MalformedResponse(_BROKEN_OUTPUT)
+        raise MalformedResponse(BROKEN_OUTPUT)
     try:
-        im = open_image(data, MalformedResponse, _BROKEN_OUTPUT)
+        im = open_image(data, MalformedResponse, BROKEN_OUTPUT)
     except ImageTooLarge as exc:
-        raise MalformedResponse(_BROKEN_OUTPUT) from exc
+        raise MalformedResponse(BROKEN_OUTPUT) from exc
     width, height = im.size
     if width <= 0 or height <= 0:
-        raise MalformedResponse(_BROKEN_OUTPUT)
+        raise MalformedResponse(BROKEN_OUTPUT)
     return GeneratedImage(data=data, mime=mime, width=width, height=height)
 
 
@@ -176,7 +177,7 @@ def _plan(model: _Model, qualities: Sequence[int], variants: Sequence[int], budg
         candidates.append((best_psnr, qualities[top], variant))
     if not candidates:
         return qualities[0], variants[-1]
-    _, quality, variant = max(candidates)
+    _size, quality, variant = max(candidates)
     return quality, variant
 
 
@@ -186,14 +187,14 @@ def fit_for_upload(
     """Make a generated image fit the upload cap with one well-chosen encode, same size."""
     if len(image.data) <= limit_bytes:
         return image
-    im = open_image(image.data, MalformedResponse, _BROKEN_OUTPUT)
+    im = open_image(image.data, MalformedResponse, BROKEN_OUTPUT)
     if im.width * im.height > MAX_INPUT_PIXELS:
         # Far beyond any model's output (4K is 17 Mpx): not worth a worker's memory.
         raise MalformedResponse(_TOO_LARGE_OUTPUT)
     try:
         im.load()
     except Exception as exc:
-        raise MalformedResponse(_BROKEN_OUTPUT) from exc
+        raise MalformedResponse(BROKEN_OUTPUT) from exc
     extra = {k: im.info[k] for k in ("exif", "icc_profile") if im.info.get(k)}
     im = normalise_mode(im)
     qualities: Sequence[int]

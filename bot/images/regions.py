@@ -20,7 +20,9 @@ from dataclasses import dataclass
 from PIL import Image, ImageChops, ImageDraw
 
 from bot.errors import InputImageError, MalformedResponse
+from bot.i18n import Message, _
 from bot.images.codec import normalise_mode, open_image
+from bot.images.outputs import BROKEN_OUTPUT as outputs_broken
 from bot.images.outputs import fit_for_upload
 from bot.types import GeneratedImage, InputImage
 
@@ -78,15 +80,15 @@ FEATHER = 0.08
 SAME_ASPECT = 0.01
 _OUTLINE = (255, 40, 40)
 _DIM = 0.35  # what is left of the brightness outside the region on the marked copy
-_DAMAGED = "The image to edit could not be read."
-_BROKEN_OUTPUT = "The image service returned a broken image."
+_DAMAGED = _("The image to edit could not be read.")
+BROKEN_OUTPUT = outputs_broken
 
 
 def region(name: str) -> Region:
     try:
         return REGIONS[name]
     except KeyError:
-        raise InputImageError("That region is not one I know; pick one from the list.") from None
+        raise InputImageError(_("That region is not one I know; pick one from the list.")) from None
 
 
 def pixel_box(name: str, size: tuple[int, int]) -> tuple[int, int, int, int]:
@@ -101,7 +103,7 @@ def pixel_box(name: str, size: tuple[int, int]) -> tuple[int, int, int, int]:
     )
 
 
-def _open(data: bytes, error: type[Exception], message: str) -> Image.Image:
+def _open(data: bytes, error: type[Exception], message: Message) -> Image.Image:
     im = open_image(data, error, message)
     try:
         im.load()
@@ -180,7 +182,7 @@ def composite_region(
     outside the region. With ``upload_limit``, a copy over it carries ``fitted``.
     """
     base = _open(original, InputImageError, _DAMAGED)
-    theirs = aligned(_open(answer, MalformedResponse, _BROKEN_OUTPUT).convert(base.mode), base.size)
+    theirs = aligned(_open(answer, MalformedResponse, BROKEN_OUTPUT).convert(base.mode), base.size)
     box = pixel_box(name, base.size)
     out = base.copy()
     patch = Image.composite(theirs.crop(box), base.crop(box), feathered_mask(base.size, box))

@@ -11,6 +11,7 @@ import httpx
 
 from bot.errors import ImageTooLarge, InputImageError, NotAnImage
 from bot.gateway.turns import blob_refs, restore_inline_data
+from bot.i18n import Message, _
 from bot.jobs.reference_names import prompt_with_references
 from bot.jobs.spec import IMAGE_GONE, NO_LATEST_IMAGE, JobSpec, SourceImage
 from bot.limits import MAX_DOWNLOAD_BYTES, MIB
@@ -38,7 +39,7 @@ async def download(
             cap
         )
         if not source.data:
-            raise NotAnImage(f"{source.filename} is empty.")
+            raise NotAnImage(_empty(source))
         return source.data
     source.precheck(cap)
     chunks: list[bytes] = []
@@ -46,22 +47,39 @@ async def download(
     try:
         async with http.stream("GET", source.url) as response:
             if response.status_code != 200:
+                # Translators: {filename} is the member's file's name, {status} an HTTP
+                # status code (404).
                 raise InputImageError(
-                    f"I could not download {source.filename} from Discord "
-                    f"(HTTP {response.status_code}); try uploading it again."
+                    _(
+                        "I could not download {filename} from Discord "
+                        "(HTTP {status}); try uploading it again.",
+                        filename=source.filename,
+                        status=response.status_code,
+                    )
                 )
             async for chunk in response.aiter_bytes():
                 total += len(chunk)
                 if total > cap:
-                    raise ImageTooLarge(f"{source.filename} is larger than {cap // MIB} MB.")
+                    raise ImageTooLarge(
+                        _(
+                            "{filename} is larger than {limit} MB.",
+                            filename=source.filename,
+                            limit=cap // MIB,
+                        )
+                    )
                 chunks.append(chunk)
     except httpx.HTTPError as exc:
         raise InputImageError(
-            f"I could not download {source.filename} from Discord; try again."
+            _("I could not download {filename} from Discord; try again.", filename=source.filename)
         ) from exc
     if total == 0:
-        raise NotAnImage(f"{source.filename} is empty.")
+        raise NotAnImage(_empty(source))
     return b"".join(chunks)
+
+
+def _empty(source: SourceImage) -> Message:
+    # Translators: {filename} is the name of the member's file.
+    return _("{filename} is empty.", filename=source.filename)
 
 
 async def gather(

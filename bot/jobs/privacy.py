@@ -19,14 +19,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 
+from bot.i18n import Message, _
 from bot.jobs.spec import JobSpec
 from bot.storage.base import GuildSettings
 
 # Shown with a result a member asked to keep private, in a server that shows them all.
-FORCED_PUBLIC = (
+FORCED_PUBLIC_NOTE = _(
     "This server shows every result to the channel, so this one is public "
     "(its admins chose that with /settings privacy)."
 )
+FORCED_PUBLIC = FORCED_PUBLIC_NOTE.msgid  # its English
 # Words for each mode, in /settings and the README.
 PRIVACY_LABELS = {
     "members": "members choose",
@@ -35,7 +37,7 @@ PRIVACY_LABELS = {
 }
 
 
-def enforce_privacy(spec: JobSpec, settings: GuildSettings) -> tuple[JobSpec, str | None]:
+def enforce_privacy(spec: JobSpec, settings: GuildSettings) -> tuple[JobSpec, Message | None]:
     """``spec`` under the server's privacy setting, and the note for a wish it overrode.
 
     Only a member who asked for private and is answered in public is told: a result
@@ -44,7 +46,7 @@ def enforce_privacy(spec: JobSpec, settings: GuildSettings) -> tuple[JobSpec, st
     if settings.privacy == "private" and not spec.private:
         return replace(spec, private=True), None
     if settings.privacy == "public" and spec.private:
-        return replace(spec, private=False), FORCED_PUBLIC
+        return replace(spec, private=False), FORCED_PUBLIC_NOTE
     return spec, None
 
 

@@ -10,6 +10,7 @@ from dataclasses import replace
 from typing import Any
 
 from bot.errors import ImagineError, LimitReached
+from bot.i18n import Message, _
 from bot.jobs.inputs import download
 from bot.jobs.reference_names import named
 from bot.jobs.spec import JobSpec, Reference, SourceImage
@@ -18,27 +19,60 @@ from bot.storage.base import ReferenceImage, Store
 from bot.storage.errors import ReferenceExists, TooManyReferences
 
 LIMITS = {"member": MAX_MEMBER_REFERENCES, "server": MAX_SERVER_REFERENCES}
-WHOSE = {"member": "You have", "server": "This server has"}
 
 
 def _listed(refs: Sequence[ReferenceImage]) -> str:
     return ", ".join(f"[{r.name}]" for r in refs)
 
 
-async def unknown_names(store: Store, guild_id: int, user_id: int, missing: Sequence[str]) -> str:
+def _either(names: Sequence[str]) -> Message:
+    """``[a]``, ``[a] or [b]``, ``[a] or [b] or [c]``: the names one of which was meant."""
+    either: Message = f"[{names[0]}]"
+    for name in names[1:]:
+        # Translators: {names} is one or more reference names in brackets ([cat] or
+        # [dog]), {name} one more ([owl]); "or" joins them in the sentence "There is no
+        # reference image named [cat] or [owl]".
+        either = _("{names} or {name}", names=either, name=f"[{name}]")
+    return either
+
+
+async def unknown_names(
+    store: Store, guild_id: int, user_id: int, missing: Sequence[str]
+) -> Message:
     """The sentence for names that are no reference: which, and the ones there are."""
-    wrong = " or ".join(f"[{n}]" for n in missing)
+    wrong = _either(missing)
     mine = await store.list_references(scope="member", owner_id=user_id)
     server = await store.list_references(scope="server", owner_id=guild_id)
-    fix = "add it with /ref add, or write the word without brackets."
     if not mine and not server:
-        return (
-            f"There is no reference image named {wrong}: you and this server have none yet; {fix}"
+        # Translators: {names} is the reference names the prompt used ([cat] or [owl]).
+        return _(
+            "There is no reference image named {names}: you and this server have none yet; "
+            "add it with /ref add, or write the word without brackets.",
+            names=wrong,
         )
-    known = [f"yours: {_listed(mine)}"] if mine else []
-    known += [f"this server's: {_listed(server)}"] if server else []
-    return (
-        f"There is no reference image named {wrong} ({'; '.join(known)}): check the name, or {fix}"
+    if not server:
+        # Translators: {yours} is the member's own reference names ([cat], [owl]).
+        return _(
+            "There is no reference image named {names} (yours: {yours}): check the name, or "
+            "add it with /ref add, or write the word without brackets.",
+            names=wrong,
+            yours=_listed(mine),
+        )
+    if not mine:
+        # Translators: {server} is the server's reference names ([logo], [mascot]).
+        return _(
+            "There is no reference image named {names} (this server's: {server}): check the "
+            "name, or add it with /ref add, or write the word without brackets.",
+            names=wrong,
+            server=_listed(server),
+        )
+    return _(
+        "There is no reference image named {names} (yours: {yours}; this server's: "
+        "{server}): check the name, or add it with /ref add, or write the word without "
+        "brackets.",
+        names=wrong,
+        yours=_listed(mine),
+        server=_listed(server),
     )
 
 
@@ -79,18 +113,36 @@ async def store_reference(
             limit=limit,
         )
     except ReferenceExists as exc:
-        raise ImagineError(
-            f"{WHOSE[scope]} a reference named [{name.lower()}] already: remove it first with "
-            f"/ref remove name:{name.lower()}{' scope:server' if scope == 'server' else ''}, "
-            "or pick another name."
-        ) from exc
+        raise ImagineError(_exists(scope, name.lower())) from exc
     except TooManyReferences as exc:
         raise LimitReached(_full(scope, limit)) from exc
 
 
-def _full(scope: str, limit: int) -> str:
-    what = "a member" if scope == "member" else "a server"
-    return (
-        f"{WHOSE[scope]} {limit} reference images, the most {what} may keep: "
-        "use /ref remove to make room first."
+def _exists(scope: str, name: str) -> Message:
+    # Translators: {name} is a reference name; "/ref remove name: scope:server" is the
+    # command to type (keep it as is).
+    if scope == "server":
+        return _(
+            "This server has a reference named [{name}] already: remove it first with "
+            "/ref remove name:{name} scope:server, or pick another name.",
+            name=name,
+        )
+    return _(
+        "You have a reference named [{name}] already: remove it first with "
+        "/ref remove name:{name}, or pick another name.",
+        name=name,
+    )
+
+
+def _full(scope: str, limit: int) -> Message:
+    if scope == "server":
+        return _(
+            "This server has {limit} reference images, the most a server may keep: "
+            "use /ref remove to make room first.",
+            limit=limit,
+        )
+    return _(
+        "You have {limit} reference images, the most a member may keep: "
+        "use /ref remove to make room first.",
+        limit=limit,
     )

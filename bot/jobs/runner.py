@@ -59,6 +59,7 @@ from bot.gateway.addresses import gateway_address
 from bot.gateway.dialects import sends_size_fields
 from bot.gateway.preview import OnPreview
 from bot.gateway.sizes import SizeCheck, check_images, unsent_size
+from bot.i18n import Message, Text, _, n_, speaking
 from bot.images.sniff import sniff_mime
 from bot.jobs.inputs import Inputs, download, gather, replay
 from bot.jobs.region import composited, region_request
@@ -89,11 +90,51 @@ OnWait = Callable[[bool], None]
 OnRequest = Callable[[ImageRequest], None]
 # One answer per generation of a job: the result, or the error it ended in.
 Generation = ImageResult | Exception
+
+
+# The English keeps one form ("your 1 images"): the quota is a count of images, whatever
+# it is; a language whose forms differ after a number picks its own.
+def _user_hourly(n: int) -> Text:
+    # Translators: {n} is the quota, a number of images (English has one form).
+    return n_(
+        "You have used your {n} images for this hour. Try again later.",
+        "You have used your {n} images for this hour. Try again later.",
+        n,
+    )
+
+
+def _user_daily(n: int) -> Text:
+    # Translators: {n} is the quota, a number of images (English has one form).
+    return n_(
+        "You have used your {n} images for today. Try again later.",
+        "You have used your {n} images for today. Try again later.",
+        n,
+    )
+
+
+def _guild_hourly(n: int) -> Text:
+    # Translators: {n} is the quota, a number of images (English has one form).
+    return n_(
+        "This server has used its {n} images for this hour. Try again later.",
+        "This server has used its {n} images for this hour. Try again later.",
+        n,
+    )
+
+
+def _guild_daily(n: int) -> Text:
+    # Translators: {n} is the quota, a number of images (English has one form).
+    return n_(
+        "This server has used its {n} images for today. Try again later.",
+        "This server has used its {n} images for today. Try again later.",
+        n,
+    )
+
+
 QUOTAS = (
-    ("user_hourly", True, 3600, "You have used your {n} images for this hour."),
-    ("user_daily", True, 86400, "You have used your {n} images for today."),
-    ("guild_hourly", False, 3600, "This server has used its {n} images for this hour."),
-    ("guild_daily", False, 86400, "This server has used its {n} images for today."),
+    ("user_hourly", True, 3600, _user_hourly),
+    ("user_daily", True, 86400, _user_daily),
+    ("guild_hourly", False, 3600, _guild_hourly),
+    ("guild_daily", False, 86400, _guild_daily),
 )
 
 
@@ -126,7 +167,7 @@ class Job:
         self.estimate = estimate
 
     @property
-    def estimate_line(self) -> str | None:
+    def estimate_line(self) -> Message | None:
         """ "Estimated cost: about $0.96" for the jobs that cost most (4K, count > 1)."""
         size = self._runner.asked_size(self.spec, self.settings)
         return estimate_line(self.estimate, size, self.spec.count)
@@ -160,6 +201,21 @@ class Job:
         if self._ran:
             raise RuntimeError("a job runs once; admit it again to run it again")
         self._ran = True
+        # What the job's callbacks render, they render in its requester's language (also
+        # when a restart resumes it with no interaction around); a job without one (the
+        # CLI's) keeps the locale in effect.
+        spoken = speaking(self.spec.locale) if self.spec.locale else contextlib.nullcontext()
+        with spoken:
+            return await self._run(publish, on_wait, on_request, on_place, on_preview)
+
+    async def _run(
+        self,
+        publish: Publish,
+        on_wait: OnWait | None,
+        on_request: OnRequest | None,
+        on_place: OnPlace | None,
+        on_preview: OnPreview | None,
+    ) -> JobOutcome:
         runner, record = self._runner, self.record
         async with runner.services.runtime.cancels.watch(record.id) as watch:
             try:
@@ -204,7 +260,7 @@ class JobRunner:
         for name, per_user, window, message in QUOTAS:
             limit = effective_quota(getattr(settings, name), getattr(caps, name))
             if limit is not None:
-                refusal = message.format(n=limit) + " Try again later."
+                refusal = message(limit)
                 quotas.append(Quota(limit=limit, window=window, per_user=per_user, refusal=refusal))
         return quotas
 
@@ -309,9 +365,18 @@ class JobRunner:
             if spec.count == 1 or exc.room == 0:
                 raise
             raise LimitReached(
-                f"count:{spec.count} needs room for {spec.count} images and only {exc.room} "
-                f"fit now (the hourly and daily quotas count each image): ask for "
-                f"count:{exc.room}, or try again later."
+                # Translators: {count} and {room} are numbers of images, "count:" is the
+                # command's option (keep it as is).
+                n_(
+                    "count:{count} needs room for {count} images and only {n} "
+                    "fit now (the hourly and daily quotas count each image): ask for "
+                    "count:{n}, or try again later.",
+                    "count:{count} needs room for {count} images and only {n} "
+                    "fit now (the hourly and daily quotas count each image): ask for "
+                    "count:{n}, or try again later.",
+                    exc.room,
+                    count=spec.count,
+                )
             ) from exc
 
     # -- costs (bot.costs) ---------------------------------------------------------
@@ -411,19 +476,20 @@ class JobRunner:
 
     async def _prepared(
         self, spec: JobSpec, settings: GuildSettings, place: ChainPlace, record: JobRecord
-    ) -> tuple[JobRecord, GatewayConfig, ImageRequest, Inputs, list[str], str | None]:
+    ) -> tuple[JobRecord, GatewayConfig, ImageRequest, Inputs, list[Message], str | None]:
         """The inputs in, the request built, the row "running": all before the gateway."""
         services = self.services
         store = services.store
         gateway, model = await services.gateways.resolve(spec.guild_id, settings)
         model = spec.model or model
         check_references(model, len(spec.sources) + len(spec.input_shas) + len(spec.references))
-        notes: list[str] = []
+        notes: list[Message] = []
         image_size = spec.image_size or settings.image_size
         # What the delivered size is checked against: 2.5 Flash is 1K whatever is asked.
         checked_size = image_size if supports_sizes(model) else None
         if image_size and image_size != "1K" and not supports_sizes(model) and not spec.keep_size:
-            notes.append(f"{model} makes 1K images only, so I used 1K.")
+            # Translators: {model} is the model's id (gemini-2.5-flash-image).
+            notes.append(_("{model} makes 1K images only, so I used 1K.", model=model))
             image_size = None
         aspect_ratio = spec.aspect_ratio or settings.aspect_ratio
 
@@ -486,7 +552,7 @@ class JobRunner:
         gateway: GatewayConfig,
         request: ImageRequest,
         inputs: Inputs,
-        notes: list[str],
+        notes: list[Message],
         checked_size: str | None,
         generations: list[Generation],
     ) -> JobOutcome:
@@ -494,7 +560,7 @@ class JobRunner:
         services = self.services
         model, aspect_ratio = request.model, request.aspect_ratio
         failed = [(n, g) for n, g in enumerate(generations, 1) if isinstance(g, Exception)]
-        for _, failure in failed:
+        for _number, failure in failed:
             self._noted(failure, settings, gateway, model, job)
         # Failed images that count as the failure of a one-image job does.
         weight = sum(1 for _, e in failed if isinstance(e, ImagineError) and e.counts_toward_quota)

@@ -8,6 +8,7 @@ from typing import Any
 
 from bot.errors import ImageTooLarge, ImagineError, InputImageError, LimitReached, NotAnImage
 from bot.gateway.sizes import UnsentSize
+from bot.i18n import Message, _
 from bot.images.regions import REGIONS
 from bot.limits import (
     DISCORD_UPLOAD_LIMIT,
@@ -59,9 +60,9 @@ BLEND_PROMPT = (
     "perspective, as if it had always been one picture; not a collage, split screen or "
     "side-by-side layout, and no text or borders."
 )
-IMAGE_KINDS = "Send a PNG, JPEG, WEBP, GIF or HEIC image."
-IMAGE_GONE = "I no longer have that image in my records; make a new one with /imagine."
-NO_LATEST_IMAGE = (
+IMAGE_KINDS = _("Send a PNG, JPEG, WEBP, GIF or HEIC image.")
+IMAGE_GONE = _("I no longer have that image in my records; make a new one with /imagine.")
+NO_LATEST_IMAGE = _(
     "There is no image in this channel's history to edit yet. "
     "Use /imagine first, or attach an image."
 )
@@ -84,14 +85,29 @@ class SourceImage:
         """Refuse what Discord's metadata already rules out, before any download."""
         ctype = (self.content_type or "").split(";")[0].strip().lower()
         if ctype and not ctype.startswith("image/"):
-            raise NotAnImage(f"{self.filename} is not an image. {IMAGE_KINDS}")
+            # Translators: {filename} is the name of the member's file (photo.pdf).
+            raise NotAnImage(
+                _(
+                    "{filename} is not an image. Send a PNG, JPEG, WEBP, GIF or HEIC image.",
+                    filename=self.filename,
+                )
+            )
         if ctype == "image/svg+xml":
             raise NotAnImage(
-                f"{self.filename} is an SVG drawing; send a PNG, JPEG or WEBP instead."
+                _(
+                    "{filename} is an SVG drawing; send a PNG, JPEG or WEBP instead.",
+                    filename=self.filename,
+                )
             )
         if self.size is not None and self.size > cap:
+            # Translators: {size} and {limit} are numbers of megabytes.
             raise ImageTooLarge(
-                f"{self.filename} is {self.size / MIB:.0f} MB; the limit is {cap // MIB} MB."
+                _(
+                    "{filename} is {size} MB; the limit is {limit} MB.",
+                    filename=self.filename,
+                    size=f"{self.size / MIB:.0f}",
+                    limit=cap // MIB,
+                )
             )
 
 
@@ -231,7 +247,7 @@ class JobOutcome:
     job: JobRecord
     result: ImageResult
     model: str
-    notes: tuple[str, ...] = ()
+    notes: tuple[Message, ...] = ()
     # The dialect could not ask for the size or ratio and the result shows it; each front
     # end words the fix (a /settings command, a flag), so it is not one of ``notes``.
     unsent: UnsentSize | None = None
@@ -264,13 +280,20 @@ def check_count(spec: JobSpec, settings: GuildSettings) -> None:
     if n > settings.max_count:
         if settings.max_count == 1:
             raise LimitReached(
-                "This server makes one image per /imagine: leave count: out "
-                "(an admin can change it with /settings limits max_count:)."
+                # Translators: "count:" and "/settings limits max_count:" are the command's
+                # words (keep them as they are).
+                _(
+                    "This server makes one image per /imagine: leave count: out "
+                    "(an admin can change it with /settings limits max_count:)."
+                )
             )
         raise LimitReached(
-            f"This server allows at most {settings.max_count} images per /imagine: ask for "
-            f"count:{settings.max_count} or fewer (an admin can change it with "
-            "/settings limits max_count:)."
+            _(
+                "This server allows at most {n} images per /imagine: ask for "
+                "count:{n} or fewer (an admin can change it with "
+                "/settings limits max_count:).",
+                n=settings.max_count,
+            )
         )
     # Above the member's limit is fine: it starts once they have nothing generating
     # (bot.runtime.admission.fits), and its images count against the jobs after it.
@@ -293,10 +316,17 @@ def check_references(model: str, n: int) -> None:
     """Refuse more input images than the model takes, before anything is downloaded."""
     limit = reference_limit(model)
     if n > limit:
+        # Translators: {model} is the model's id; {limit}, {n} and {most} are numbers of images.
         raise LimitReached(
-            f"{model} takes at most {limit} reference images and this asks for {n}: "
-            "use fewer images, or a Gemini 3 image model (e.g. gemini-3-pro-image-preview), "
-            f"which takes up to {MAX_REFERENCES_GEMINI_3}."
+            _(
+                "{model} takes at most {limit} reference images and this asks for {n}: "
+                "use fewer images, or a Gemini 3 image model (e.g. gemini-3-pro-image-preview), "
+                "which takes up to {most}.",
+                model=model,
+                limit=limit,
+                n=n,
+                most=MAX_REFERENCES_GEMINI_3,
+            )
         )
 
 
@@ -316,10 +346,14 @@ def variation_of(prompt: str) -> tuple[str, str] | None:
 def check_prompt(prompt: str) -> str:
     prompt = prompt.strip()
     if not prompt:
-        raise InputImageError("Tell me what to draw or change: the prompt is empty.")
+        raise InputImageError(_("Tell me what to draw or change: the prompt is empty."))
     if len(prompt) > MAX_PROMPT_CHARS:
         raise LimitReached(
-            f"That prompt is {len(prompt)} characters; the limit is {MAX_PROMPT_CHARS}."
+            _(
+                "That prompt is {length} characters; the limit is {limit}.",
+                length=len(prompt),
+                limit=MAX_PROMPT_CHARS,
+            )
         )
     return prompt
 
@@ -329,19 +363,23 @@ def check_options(spec: JobSpec) -> None:
     if spec.aspect_ratio is not None and spec.aspect_ratio not in (
         ASPECT_RATIOS + EXTREME_ASPECT_RATIOS
     ):
-        raise ImagineError("That aspect ratio is not one I know; pick one from the list.")
+        raise ImagineError(_("That aspect ratio is not one I know; pick one from the list."))
     if spec.image_size is not None and spec.image_size not in IMAGE_SIZES:
-        raise ImagineError("The size must be 1K, 2K or 4K.")
+        raise ImagineError(_("The size must be 1K, 2K or 4K."))
     if not 1 <= spec.count <= MAX_COUNT:
-        raise ImagineError(f"count must be from 1 to {MAX_COUNT}.")
+        # Translators: "count" is the command's option name (keep it as is).
+        raise ImagineError(_("count must be from 1 to {most}.", most=MAX_COUNT))
     if spec.region is not None:
         if spec.region not in REGIONS:
-            raise ImagineError("That region is not one I know; pick one from the list.")
+            raise ImagineError(_("That region is not one I know; pick one from the list."))
         if spec.count != 1 or len(spec.sources) + len(spec.input_shas) > 1:
-            raise ImagineError("A region edit changes one image: pick one image, count 1.")
+            raise ImagineError(_("A region edit changes one image: pick one image, count 1."))
     model = spec.model
     if model is not None and not is_model_name(model):
         raise ImagineError(
-            f"A model name is one word of at most {MAX_MODEL_NAME_CHARS} characters, "
-            "for example gemini-3-pro-image-preview."
+            _(
+                "A model name is one word of at most {most} characters, "
+                "for example gemini-3-pro-image-preview.",
+                most=MAX_MODEL_NAME_CHARS,
+            )
         )

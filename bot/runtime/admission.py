@@ -7,11 +7,30 @@ from collections.abc import Sequence
 
 from bot.costs import money
 from bot.errors import LimitReached, QuotaReached
+from bot.i18n import Message, _, n_
 from bot.runtime.base import Budget, JobCounts, Quota, Spending
 
 
-def _images(n: int) -> str:
-    return "1 image" if n == 1 else f"{n} images"
+def member_busy(busy: int) -> LimitReached:
+    """The member's jobs in flight are at their limit."""
+    return LimitReached(
+        n_(
+            "You already have {n} image generating; wait for one to finish.",
+            "You already have {n} images generating; wait for one to finish.",
+            busy,
+        )
+    )
+
+
+def server_busy(busy: int) -> LimitReached:
+    """The server's jobs in flight are at its limit."""
+    return LimitReached(
+        n_(
+            "This server already has {n} image generating; try again in a moment.",
+            "This server already has {n} images generating; try again in a moment.",
+            busy,
+        )
+    )
 
 
 async def check_quotas(
@@ -51,13 +70,9 @@ def check_limits(
 ) -> None:
     """Refuse at once when the member's or the server's jobs in flight are at the limit."""
     if user_busy >= user_limit:
-        raise LimitReached(
-            f"You already have {_images(user_busy)} generating; wait for one to finish."
-        )
+        raise member_busy(user_busy)
     if guild_id is not None and guild_busy >= guild_limit:
-        raise LimitReached(
-            f"This server already has {_images(guild_busy)} generating; try again in a moment."
-        )
+        raise server_busy(guild_busy)
 
 
 def fits(*, busy: int, images: int, limit: int) -> bool:
@@ -112,27 +127,27 @@ def admissible(waiters: Sequence[Waiter], user_busy: dict[int, int], guild_busy:
 
 def queue_full(*, member_held: bool, user_busy: int, guild_busy: int) -> LimitReached:
     """The refusal once a server's line is full: why the job cannot start now, as before."""
-    if member_held:
-        return LimitReached(
-            f"You already have {_images(user_busy)} generating; wait for one to finish."
-        )
-    return LimitReached(
-        f"This server already has {_images(guild_busy)} generating; try again in a moment."
-    )
+    return member_busy(user_busy) if member_held else server_busy(guild_busy)
 
 
-def budget_refusal(budget: Budget, spent: float) -> str:
+def budget_refusal(budget: Budget, spent: float) -> Message:
     """What the member reads when the job's estimate does not fit what is left this month."""
     left = max(0.0, round(budget.limit - spent, 6))
     if left <= 0:
-        return (
-            f"This server has used its {money(budget.limit)} budget for this month. "
-            "Try again next month, or ask an admin to raise it."
+        # Translators: {budget} is an amount of money ($5.00), the server's monthly budget.
+        return _(
+            "This server has used its {budget} budget for this month. "
+            "Try again next month, or ask an admin to raise it.",
+            budget=money(budget.limit),
         )
-    return (
-        f"This would cost about {money(budget.estimate)}, and this server has "
-        f"{money(left)} left of its {money(budget.limit)} budget for this month. "
-        "Try a smaller size or fewer images, or ask an admin to raise the budget."
+    # Translators: {cost}, {left} and {budget} are amounts of money ($0.39).
+    return _(
+        "This would cost about {cost}, and this server has "
+        "{left} left of its {budget} budget for this month. "
+        "Try a smaller size or fewer images, or ask an admin to raise the budget.",
+        cost=money(budget.estimate),
+        left=money(left),
+        budget=money(budget.limit),
     )
 
 

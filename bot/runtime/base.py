@@ -20,6 +20,8 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from bot.i18n import Message
+
 if TYPE_CHECKING:
     from bot.storage.base import JobRecord
 
@@ -35,7 +37,7 @@ class Quota:
     limit: int
     window: float
     per_user: bool
-    refusal: str
+    refusal: Message
 
 
 @dataclass(frozen=True)

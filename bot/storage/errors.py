@@ -10,12 +10,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bot.errors import ImagineError
+from bot.i18n import Message, _
 
 
 class StorageError(ImagineError):
     """Base of every error a Store raises on purpose."""
 
-    default_message = "The bot's database could not do that."
+    default_message = _("The bot's database could not do that.")
 
     def __str__(self) -> str:
         # Before KeyError's __str__ in the MRO, which would quote the message.
@@ -25,21 +26,21 @@ class StorageError(ImagineError):
 class NotStored(StorageError, KeyError):
     """A record that is not (or no longer) in the database."""
 
-    default_message = "That is no longer stored; it may have expired."
+    default_message = _("That is no longer stored; it may have expired.")
 
 
 class JobNotFound(NotStored):
-    default_message = "That job is no longer stored; it may have expired."
+    default_message = _("That job is no longer stored; it may have expired.")
 
-    def __init__(self, job_id: int, message: str | None = None) -> None:
+    def __init__(self, job_id: int, message: Message | None = None) -> None:
         super().__init__(message)
         self.job_id = job_id
 
 
 class BlobNotFound(NotStored):
-    default_message = "An image this needs is no longer stored; it may have expired."
+    default_message = _("An image this needs is no longer stored; it may have expired.")
 
-    def __init__(self, shas: str | Sequence[str], message: str | None = None) -> None:
+    def __init__(self, shas: str | Sequence[str], message: Message | None = None) -> None:
         super().__init__(message)
         self.shas = (shas,) if isinstance(shas, str) else tuple(shas)
 
@@ -55,7 +56,7 @@ class JobFenced(StorageError):
     the new owner writes; the row is left as it was.
     """
 
-    default_message = "That job was taken over by another process or has finished."
+    default_message = _("That job was taken over by another process or has finished.")
 
     def __init__(self, job_id: int, *, owner: str, state: str, fence_owner: str) -> None:
         super().__init__(
@@ -72,28 +73,28 @@ class StorageUnavailable(StorageError):
     cause for the operator (``bot.storage.postgres.guard``). Trying again may work.
     """
 
-    default_message = "The bot's database is not answering; try again in a moment."
+    default_message = _("The bot's database is not answering; try again in a moment.")
 
 
 class InvalidValue(StorageError, ValueError):
     """A value the store refuses to write: the caller should have checked it first."""
 
-    default_message = "That value cannot be stored."
+    default_message = _("That value cannot be stored.")
 
 
 class InvalidSetting(InvalidValue):
     """A guild setting that is unknown or outside its rule (``bot.storage.settings``)."""
 
-    default_message = "That setting cannot be stored."
+    default_message = _("That setting cannot be stored.")
 
 
 class ReferenceExists(InvalidValue):
     """``add_reference`` for a name the owner already has (the one stored stays)."""
 
-    default_message = "A reference by that name exists already."
+    default_message = _("A reference by that name exists already.")
 
 
 class TooManyReferences(InvalidValue):
     """``add_reference`` for an owner who has as many as the limit allows."""
 
-    default_message = "There are as many references as allowed already."
+    default_message = _("There are as many references as allowed already.")

@@ -117,5 +117,5 @@ async def test_a_moderator_deletes_anyones_result_and_an_only_image_leaves_the_c
         await h.store.get_blob(cat_sha)
 
     nothing = await h.result(await h.fake.slash("edit", {"prompt": "make it blue"}))
-    assert nothing.last_message.content.startswith(NO_LATEST_IMAGE)
+    assert nothing.last_message.content.startswith(render(NO_LATEST_IMAGE))
     assert len(h.gw.requests) == 1  # nothing was sent to the gateway for it

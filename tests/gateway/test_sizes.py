@@ -16,6 +16,7 @@ from bot.gateway.sizes import (
     size_class,
     unsent_size,
 )
+from bot.i18n import render
 from bot.types import ASPECT_RATIOS, EXTREME_ASPECT_RATIOS, IMAGE_SIZES
 
 # Gemini's published 1K sizes; 2K and 4K are twice and four times these.
@@ -97,14 +98,14 @@ def test_the_sizes_from_the_gateway_notes() -> None:
 def test_a_square_for_4k_16_9_is_reported_in_one_sentence() -> None:
     check = check_delivered("4K", "16:9", 1024, 1024)
     assert check.size_honoured is False and check.ratio_honoured is False
-    assert check.note == "Asked for 4K 16:9, the gateway returned 1024×1024."
+    assert render(check.note) == "Asked for 4K 16:9, the gateway returned 1024×1024."
     assert check.ignored and check.telling
 
 
 def test_only_the_ignored_part_fails() -> None:
     size_only = check_delivered("2K", "16:9", 1376, 768)
     assert (size_only.size_honoured, size_only.ratio_honoured) == (False, True)
-    assert size_only.note == "Asked for 2K 16:9, the gateway returned 1376×768."
+    assert render(size_only.note) == "Asked for 2K 16:9, the gateway returned 1376×768."
     ratio_only = check_delivered("2K", "16:9", 2048, 2048)
     assert (ratio_only.size_honoured, ratio_only.ratio_honoured) == (True, False)
 
@@ -173,12 +174,14 @@ def test_size_class_boundaries_sit_at_a_factor_of_two(
 def test_a_tiny_image_for_1k_is_reported() -> None:
     check = check_delivered("1K", None, 8, 8)
     assert check.size_honoured is False
-    assert check.note == "Asked for 1K, the gateway returned 8×8."
+    assert render(check.note) == "Asked for 1K, the gateway returned 8×8."
 
 
 def test_several_images_give_one_note_naming_the_first_miss() -> None:
     check = check_images("4K", "16:9", [(5504, 3072), (1024, 1024), (1344, 768)])
-    assert check.note == "Asked for 4K 16:9, the gateway returned 1024×1024 for 2 of 3 images."
+    assert (
+        render(check.note) == "Asked for 4K 16:9, the gateway returned 1024×1024 for 2 of 3 images."
+    )
     assert check.delivered == "1024×1024"
     assert (check.size_honoured, check.ratio_honoured) == (False, False)
     fine = check_images("4K", "16:9", [(5504, 3072), (5504, 3072)])
@@ -200,7 +203,7 @@ def test_any_answer_gets_a_consistent_verdict(
     assert (check.ratio_honoured is None) == (ratio is None)
     assert (check.note is not None) == check.ignored
     if check.note is not None:
-        assert check.note.startswith(
+        assert render(check.note).startswith(
             f"Asked for {check.asked}, the gateway returned {width}×{height}"
         )
 
@@ -217,7 +220,7 @@ def test_an_unsent_ask_is_told_only_when_the_result_missed_it():
     missed = check_images("4K", "16:9", [(1024, 1024)])
     unsent = unsent_size(missed, "plain")
     assert unsent == UnsentSize(dialect="plain", asked="4K 16:9", delivered="1024×1024")
-    assert unsent.note("pick another with --dialect") == (
+    assert render(unsent.note("pick another with --dialect")) == (
         "The `plain` dialect cannot ask for 4K 16:9, so the gateway made 1024×1024; "
         "pick another with --dialect."
     )

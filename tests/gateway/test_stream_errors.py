@@ -18,6 +18,7 @@ from bot.errors import (
     ModelNotAvailable,
 )
 from bot.gateway.streams import ERROR_MIDWAY
+from bot.i18n import render
 from tests.gateway.test_google_streams import google_chunks
 from tests.gateway.test_parsing_properties import JSON, STATUSES, check
 from tests.gateway.test_streams import PNG, SSE, USAGE, b64, delta, markdown, parse, stream
@@ -109,7 +110,7 @@ def test_finish_reason_error_without_words():
     body = stream(delta(content=markdown(PNG)), delta(finish="error"))
     with pytest.raises(GatewayUnavailable) as info:
         parse(body)
-    assert str(info.value) == ERROR_MIDWAY
+    assert str(info.value) == render(ERROR_MIDWAY)
 
 
 def test_error_status_with_a_stream_body():

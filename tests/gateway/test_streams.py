@@ -21,6 +21,7 @@ from bot.gateway.parsing import parse_response
 from bot.gateway.sse import SSEDecoder, decode_events
 from bot.gateway.streams import NO_ANSWER, NOT_UNDERSTOOD, assemble
 from bot.gateway.turns import restore_inline_data
+from bot.i18n import render
 from bot.types import ImageRequest
 from tests.fakes.gateway import Reply, jpeg_bytes, png_bytes
 
@@ -266,7 +267,11 @@ def test_content_filter_finish_in_a_stream_is_a_block():
 def test_a_stream_without_data_ended_without_an_answer(body):
     with pytest.raises(MalformedResponse) as info:
         parse(body)
-    assert str(info.value) == NO_ANSWER == "The image service's stream ended without an answer."
+    assert (
+        str(info.value)
+        == render(NO_ANSWER)
+        == "The image service's stream ended without an answer."
+    )
 
 
 @pytest.mark.parametrize(
@@ -275,7 +280,7 @@ def test_a_stream_without_data_ended_without_an_answer(body):
 def test_a_stream_of_garbage_is_not_understood(body):
     with pytest.raises(MalformedResponse) as info:
         parse(body)
-    assert str(info.value) == NOT_UNDERSTOOD
+    assert str(info.value) == render(NOT_UNDERSTOOD)
     assert "not JSON" not in str(info.value)
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from bot.errors import LimitReached
+from bot.i18n import render
 from bot.runtime.base import Admissions, Quota
 from bot.runtime.local import LocalAdmissions
 from bot.runtime.postgres import NOT_SERVING
@@ -138,11 +139,11 @@ async def test_a_process_that_cannot_heartbeat_stops_admitting_and_its_slots_sto
             try:
                 await stuck.admissions.release(await stuck.admissions.acquire(**kwargs))
             except LimitReached as exc:
-                if str(exc) == NOT_SERVING:
+                if str(exc) == render(NOT_SERVING):
                     return str(exc)
             await asyncio.sleep(0.05)
 
-    assert await asyncio.wait_for(until_refused(), 30) == NOT_SERVING
+    assert await asyncio.wait_for(until_refused(), 30) == render(NOT_SERVING)
     # The stuck process's slot is not the member's any more: the lease ran out.
     await alive.admissions.release(await alive.admissions.acquire(**kwargs))
 

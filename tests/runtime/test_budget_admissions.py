@@ -8,6 +8,7 @@ import random
 import pytest
 
 from bot.errors import LimitReached
+from bot.i18n import render
 from bot.runtime.admission import budget_refusal
 from bot.runtime.base import Admissions, Budget
 from bot.runtime.local import LocalAdmissions
@@ -75,7 +76,7 @@ async def test_a_slot_in_flight_counts_toward_the_budget_in_every_process(
         try:
             await two.admissions.acquire(**kwargs, budget=wanted)
         except LimitReached as exc:
-            assert str(exc) == budget_refusal(wanted, 0.90)
+            assert str(exc) == render(budget_refusal(wanted, 0.90))
             assert str(exc) == (
                 "This would cost about $0.24, and this server has $0.10 left of its $1.00 "
                 "budget for this month. Try a smaller size or fewer images, or ask an admin "
@@ -166,7 +167,7 @@ async def test_a_job_waiting_in_line_counts_toward_the_budget(sqlite_store: Stor
     over = Budget(1.00, 0.0, 0.41)
     with pytest.raises(LimitReached) as refused:
         await local.enter(user_id=5, **kwargs, budget=over)
-    assert str(refused.value) == budget_refusal(over, 0.60)
+    assert str(refused.value) == render(budget_refusal(over, 0.60))
     assert "$0.40 left" in str(refused.value)
     for ticket in (waiting, third):
         await ticket.leave()

@@ -25,6 +25,7 @@ from collections.abc import Coroutine, Sequence
 from typing import Any
 
 from bot.errors import LimitReached
+from bot.i18n import _
 from bot.runtime.admission import (
     Waiter,
     check_budget,
@@ -41,7 +42,7 @@ from bot.runtime.postgres.wakes import POLL_SECONDS, QUEUE, Wakes, notify, topic
 
 log = logging.getLogger("bot.runtime")
 
-NOT_SERVING = "I can't take new requests for a moment; try again shortly."
+NOT_SERVING = _("I can't take new requests for a moment; try again shortly.")
 
 _COUNT = f"""
 SELECT
