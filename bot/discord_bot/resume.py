@@ -9,6 +9,7 @@ tokens last 15 minutes); while the token lasts, the original "thinking" answer s
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Sequence
@@ -36,12 +37,38 @@ GOES_ON = _(
 
 
 def resume_queued(bot: ImageBot, jobs: Sequence[JobRecord]) -> None:
-    """Run each waiting job again in the background, in the order they came."""
+    """Run each waiting job again in the background, in the order they came.
+
+    Each takes its place in line only once the one before it has (or has ended): the
+    tasks run side by side, and an older job must not fall behind a newer one.
+    """
+    before: asyncio.Event | None = None
     for job in sorted(jobs, key=lambda j: j.id):
-        bot.runtime.tasks.spawn(run_queued(bot, job), name=f"resume-{job.id}")
+        entered = asyncio.Event()
+        bot.runtime.tasks.spawn(
+            run_queued(bot, job, after=before, entered=entered), name=f"resume-{job.id}"
+        )
+        before = entered
 
 
-async def run_queued(bot: ImageBot, job: JobRecord) -> None:
+async def run_queued(
+    bot: ImageBot,
+    job: JobRecord,
+    *,
+    after: asyncio.Event | None = None,
+    entered: asyncio.Event | None = None,
+) -> None:
+    """``after``: wait for it before entering the line; ``entered``: set once in it."""
+    try:
+        if after is not None:
+            await after.wait()
+        await _run_queued(bot, job, entered)
+    finally:
+        if entered is not None:
+            entered.set()  # ended before entering: the next one must not wait forever
+
+
+async def _run_queued(bot: ImageBot, job: JobRecord, entered: asyncio.Event | None) -> None:
     # Its own task (``resume_queued``): all it says is in the language the member asked in.
     use_locale(job_locale(job.params))
     spec = JobSpec.from_queued(job, upload_limit=channel_limit(bot, job.guild_id))
@@ -61,6 +88,8 @@ async def run_queued(bot: ImageBot, job: JobRecord) -> None:
 
     try:
         async with bot.jobs.admit(spec, settings, queued=job) as admitted:
+            if entered is not None:
+                entered.set()  # in line now: the next job may take the place after it
             await admitted.run(publish)
     except Exception as exc:
         mention = f"<@{job.user_id}>"
