@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Awaitable
+from dataclasses import replace
 from typing import Any
 
 import discord
@@ -46,6 +47,15 @@ from bot.i18n import Message, _, render, use_locale
 from bot.limits import MESSAGE_LIMIT
 
 log = logging.getLogger(__name__)
+
+# ``interaction.extras[PRIVATE]`` is true for a private job's interaction (set by the
+# pipeline): an error it cannot answer in place goes to the member's DMs, never the channel.
+PRIVATE = "imagine-private"
+# Translators: {channel} is a channel's mention (<#123>); the error's sentence follows.
+PRIVATE_ERROR_IN_DMS = _(
+    "Your private request in {channel} could not be answered there (Discord keeps the "
+    "answer open 15 minutes), so this comes here:"
+)
 
 __all__ = [
     "GENERIC_FAILURE",
@@ -158,6 +168,9 @@ async def report(target: discord.Interaction[Any] | discord.Message, exc: BaseEx
 
 
 async def _error_to_channel(interaction: discord.Interaction[Any], message: str) -> None:
+    if interaction.extras.get(PRIVATE):
+        await _error_privately(interaction, message)
+        return
     channel = interaction.channel
     if channel is None or not hasattr(channel, "send"):
         return
@@ -168,6 +181,17 @@ async def _error_to_channel(interaction: discord.Interaction[Any], message: str)
         )
     except discord.HTTPException:
         log.warning("could not report an error to channel %s", interaction.channel_id)
+
+
+async def _error_privately(interaction: discord.Interaction[Any], message: str) -> None:
+    """A private job's error, to the member's DMs; if they are closed, nowhere public."""
+    channel = f"<#{interaction.channel_id or 0}>"
+    intro = render(replace(PRIVATE_ERROR_IN_DMS, params={"channel": channel}))
+    try:
+        dm = await interaction.user.create_dm()
+        await dm.send(trim(f"{intro}\n{message}"))
+    except discord.HTTPException as exc:
+        log.info("a private job's error could not go to the member's DMs (%s)", exc.code)
 
 
 async def _reply(message: discord.Message, exc: BaseException) -> None:

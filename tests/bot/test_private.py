@@ -19,7 +19,7 @@ from bot.storage.errors import InvalidSetting
 from cogs.edit import REPLY_PRIVATE
 from tests.bot.helpers import button, modal_field
 from tests.fakes.discord import InteractionState, StoredMessage
-from tests.fakes.gateway import Reply, images_response, png_bytes
+from tests.fakes.gateway import Reply, images_response, openai_error, png_bytes
 from tests.harness import BotHarness
 
 CAT = png_bytes(30, 30, (250, 200, 0))
@@ -205,6 +205,55 @@ async def test_an_expired_private_answer_with_closed_dms_tells_the_channel_nothi
     assert not note.attachments and note.custom_ids() == []
     assert (await h.store.get_job(1)).state == "done"  # made and stored, only not shown
     assert not [m for m in public_messages(h) if m.attachments]
+
+
+OUT_OF_CREDIT = Reply(status=402, body=openai_error("Insufficient credits", code=402), delay=1.0)
+
+
+async def _failed_after_expiry(h: BotHarness, me: dict) -> None:
+    h.gw.script(OUT_OF_CREDIT)
+    it = await h.fake.slash("imagine", {"prompt": "a failing secret", "private": True}, member=me)
+    await h.gw.wait_for_requests(1)
+    h.fake.expire(it)  # the job outlived the 15-minute token, then failed
+
+
+async def test_an_expired_private_request_s_error_goes_to_the_members_dms_only(
+    running_bot: BotHarness,
+) -> None:
+    h = running_bot
+    me = await h.fake.member(name="unlucky")
+    await _failed_after_expiry(h, me)
+
+    await h.fake.wait_until(lambda: h.fake.direct_messages(me), timeout=15, what="a DM")
+    (dm,) = h.fake.direct_messages(me)
+    channel = f"<#{h.fake.channel['id']}>"
+    assert dm.content == (
+        f"Your private request in {channel} could not be answered there (Discord keeps the "
+        "answer open 15 minutes), so this comes here:\n"
+        "The image service account is out of credit. The service said: "
+        "Insufficient credits. The bot's owner needs to top it up."
+    )
+    assert not dm.attachments and dm.custom_ids() == []
+    assert not [m for m in public_messages(h) if me["user"]["id"] in m.content]
+
+
+async def test_an_expired_private_request_s_error_with_closed_dms_is_posted_nowhere(
+    running_bot: BotHarness,
+) -> None:
+    h = running_bot
+    me = await h.fake.member(name="closed")
+    h.fake.dms_closed.add(me["user"]["id"])
+    await _failed_after_expiry(h, me)
+
+    # The refused DM is the last thing the bot tries: once it crossed the wire, nothing
+    # more comes, and nothing reached the channel.
+    await h.fake.wait_until(
+        lambda: h.fake.find(lambda r: r.method == "POST" and r.status == 403),
+        timeout=15,
+        what="the refused DM",
+    )
+    assert not [m for m in public_messages(h) if me["user"]["id"] in m.content]
+    assert (await h.store.get_job(1)).state == "failed"
 
 
 async def test_an_interrupted_private_request_is_reported_without_its_prompt(
