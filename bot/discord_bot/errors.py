@@ -20,7 +20,7 @@ from typing import Any
 
 import discord
 
-from bot.discord_bot.delivery import only_pinging, token_usable, trim
+from bot.discord_bot.delivery import new_nonce, only_pinging, token_usable, trim
 from bot.discord_bot.speech import answer_in
 from bot.errors import (
     AccessDenied,
@@ -61,6 +61,7 @@ __all__ = [
     "GENERIC_FAILURE",
     "MESSAGE_LIMIT",
     "error_message",
+    "error_to_dms",
     "report",
     "reporting",
     "user_message",
@@ -169,7 +170,8 @@ async def report(target: discord.Interaction[Any] | discord.Message, exc: BaseEx
 
 async def _error_to_channel(interaction: discord.Interaction[Any], message: str) -> None:
     if interaction.extras.get(PRIVATE):
-        await _error_privately(interaction, message)
+        channel_id = interaction.channel_id or 0
+        await error_to_dms(interaction.client, interaction.user.id, channel_id, message)
         return
     channel = interaction.channel
     if channel is None or not hasattr(channel, "send"):
@@ -183,13 +185,15 @@ async def _error_to_channel(interaction: discord.Interaction[Any], message: str)
         log.warning("could not report an error to channel %s", interaction.channel_id)
 
 
-async def _error_privately(interaction: discord.Interaction[Any], message: str) -> None:
-    """A private job's error, to the member's DMs; if they are closed, nowhere public."""
-    channel = f"<#{interaction.channel_id or 0}>"
-    intro = render(replace(PRIVATE_ERROR_IN_DMS, params={"channel": channel}))
+async def error_to_dms(
+    client: discord.Client, user_id: int, channel_id: int, message: str, *, nonce: str | None = None
+) -> None:
+    """A private job's error (asked in ``channel_id``), to the member's DMs; if they are
+    closed, nowhere public."""
+    intro = render(replace(PRIVATE_ERROR_IN_DMS, params={"channel": f"<#{channel_id}>"}))
     try:
-        dm = await interaction.user.create_dm()
-        await dm.send(trim(f"{intro}\n{message}"))
+        dm = await client.create_dm(discord.Object(user_id))
+        await dm.send(trim(f"{intro}\n{message}"), nonce=nonce or new_nonce())
     except discord.HTTPException as exc:
         log.info("a private job's error could not go to the member's DMs (%s)", exc.code)
 

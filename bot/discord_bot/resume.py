@@ -17,8 +17,14 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
-from bot.discord_bot.delivery import channel_limit, only_pinging, post_to_channel, trim
-from bot.discord_bot.errors import error_message
+from bot.discord_bot.delivery import (
+    channel_limit,
+    only_pinging,
+    post_privately,
+    post_to_channel,
+    trim,
+)
+from bot.discord_bot.errors import error_message, error_to_dms
 from bot.discord_bot.pipeline import record_message, result_delivery
 from bot.discord_bot.speech import job_locale
 from bot.i18n import _, render, use_locale
@@ -76,6 +82,14 @@ async def _run_queued(bot: ImageBot, job: JobRecord, entered: asyncio.Event | No
     await _tell_original(bot, job)
 
     async def publish(outcome: JobOutcome) -> None:
+        if spec.private:  # never the channel: the DMs, as for an expired private answer
+            delivery = result_delivery(outcome)
+            dm = await post_privately(
+                bot, job.user_id, job.channel_id, job.guild_id, delivery, nonce=f"rsm-{job.id}"
+            )
+            if dm is not None:
+                await record_message(bot, job.id, dm.id)
+            return
         posted = await post_to_channel(
             bot,
             job.channel_id,
@@ -95,6 +109,10 @@ async def _run_queued(bot: ImageBot, job: JobRecord, entered: asyncio.Event | No
         mention = f"<@{job.user_id}>"
         if not isinstance(exc, discord.HTTPException):
             log.info("queued job %s ended in %s", job.id, type(exc).__name__)
+        if spec.private:
+            reason = trim(render(error_message(exc)))
+            await error_to_dms(bot, job.user_id, job.channel_id, reason, nonce=f"rse-{job.id}")
+            return
         try:
             await bot.get_partial_messageable(job.channel_id, guild_id=job.guild_id).send(
                 # Translators: {user} is the member's mention (<@123>), {prompt} their
