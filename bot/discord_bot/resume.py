@@ -2,9 +2,10 @@
 
 A job that was still waiting for room never reached the gateway, so it is not
 "interrupted": the process that finds it (its own next start; with several processes,
-the survivor that took it over) runs it as it was asked, counted once. Its result goes to
+the survivor that adopted it) runs it as it was asked, counted once. Its result goes to
 the channel naming the member, since the interaction that asked may be gone (Discord's
 tokens last 15 minutes); while the token lasts, the original "thinking" answer says so.
+A private job's result and error go to the member's DMs instead, never the channel.
 """
 
 from __future__ import annotations
