@@ -39,7 +39,7 @@ class Reports:
     """What survivors reported, by reporter; ``wait`` until ``n`` jobs were."""
 
     def __init__(self) -> None:
-        self.jobs: list[tuple[str, int]] = []
+        self.jobs: list[tuple[Any, ...]] = []  # (reporter, job id), or more per subclass
         self._changed = asyncio.Event()
 
     def to(self, runtime: Runtime) -> Any:
@@ -135,12 +135,8 @@ async def _until_buried(pg: Any, owner: str) -> None:
             await asyncio.sleep(0.05)
 
 
-class Adoptions:
-    """What survivors adopted, by adopter, in the order handed over."""
-
-    def __init__(self) -> None:
-        self.jobs: list[tuple[str, int, str]] = []  # adopter, job id, the row's owner then
-        self._changed = asyncio.Event()
+class Adoptions(Reports):
+    """What survivors adopted: adopter, job id and the row's owner then, as handed over."""
 
     def to(self, runtime: Runtime) -> Any:
         async def adopt(jobs: Sequence[JobRecord]) -> None:
@@ -148,14 +144,6 @@ class Adoptions:
             self._changed.set()
 
         return adopt
-
-    async def wait(self, n: int) -> None:
-        async def enough() -> None:
-            while len(self.jobs) < n:
-                self._changed.clear()
-                await self._changed.wait()
-
-        await asyncio.wait_for(enough(), 30)
 
 
 async def test_a_dead_process_queued_jobs_are_adopted_and_only_its_running_one_reported(
