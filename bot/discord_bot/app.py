@@ -200,7 +200,7 @@ class ImageBot(commands.Bot):
         if interrupted:
             runtime.tasks.spawn(self._report_interrupted(interrupted), name="interrupted")
         resume_queued(self, await queued_jobs(self.store, runtime.owner))
-        runtime.presence.recover(self._report_taken_over)
+        runtime.presence.recover(self._report_taken_over, self._run_adopted)
         runtime.tasks.spawn(
             expire_jobs(self.store, self.settings.job_retention_days, runtime.leases),
             name="expire-jobs",
@@ -221,6 +221,10 @@ class ImageBot(commands.Bot):
         for job in jobs:
             if not await self._edit_original(job):
                 await self._report_interrupted([job], TAKEN_OVER)
+
+    async def _run_adopted(self, jobs: Sequence[JobRecord]) -> None:
+        """Queued jobs another process left, now this one's: they go on as after a restart."""
+        resume_queued(self, jobs)
 
     async def _edit_original(self, job: JobRecord) -> bool:
         token = job.interaction_token

@@ -258,27 +258,42 @@ async def deliver(
 async def _post_privately(
     bot: ImageBot, interaction: discord.Interaction[Any], delivery: Delivery
 ) -> discord.Message | None:
-    """A private result the original response cannot carry: to the member's DMs.
+    """A private result the original response cannot carry: to the member's DMs."""
+    channel_id = interaction.channel_id or 0
+    return await post_privately(
+        bot, interaction.user.id, channel_id, interaction.guild_id, delivery
+    )
+
+
+async def post_privately(
+    bot: ImageBot,
+    user_id: int,
+    channel_id: int,
+    guild_id: int | None,
+    delivery: Delivery,
+    *,
+    nonce: str | None = None,
+) -> discord.Message | None:
+    """A private result for member ``user_id`` (asked in ``channel_id``), to their DMs.
 
     Without buttons (a press from a DM has no server to check access against). If the
     DMs are closed, the channel is told that, and nothing of the result.
     """
-    intro = render(replace(PRIVATE_IN_DMS, params={"channel": f"<#{interaction.channel_id or 0}>"}))
+    intro = render(replace(PRIVATE_IN_DMS, params={"channel": f"<#{channel_id}>"}))
     direct = replace(delivery, content=trim(f"{intro}\n{delivery.content}"), view=None)
     try:
-        dm = await interaction.user.create_dm()
+        dm = await bot.create_dm(discord.Object(user_id))
         return await post_to_channel(
-            bot, dm.id, direct, limit=discord.utils.DEFAULT_FILE_SIZE_LIMIT_BYTES
+            bot, dm.id, direct, limit=discord.utils.DEFAULT_FILE_SIZE_LIMIT_BYTES, nonce=nonce
         )
     except discord.Forbidden as exc:
         log.info("a private result could not go to the member's DMs (%s)", exc.code)
-    channel_id = interaction.channel_id or 0
     await post_to_channel(
         bot,
         channel_id,
         Delivery(content=render(PRIVATE_UNDELIVERED)),
-        limit=channel_limit(bot, interaction.guild_id),
-        mention=interaction.user.id,
+        limit=channel_limit(bot, guild_id),
+        mention=user_id,
     )
     return None
 

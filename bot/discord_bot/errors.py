@@ -15,11 +15,12 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Awaitable
+from dataclasses import replace
 from typing import Any
 
 import discord
 
-from bot.discord_bot.delivery import only_pinging, token_usable, trim
+from bot.discord_bot.delivery import new_nonce, only_pinging, token_usable, trim
 from bot.discord_bot.speech import answer_in
 from bot.errors import (
     AccessDenied,
@@ -47,10 +48,20 @@ from bot.limits import MESSAGE_LIMIT
 
 log = logging.getLogger(__name__)
 
+# ``interaction.extras[PRIVATE]`` is true for a private job's interaction (set by the
+# pipeline): an error it cannot answer in place goes to the member's DMs, never the channel.
+PRIVATE = "imagine-private"
+# Translators: {channel} is a channel's mention (<#123>); the error's sentence follows.
+PRIVATE_ERROR_IN_DMS = _(
+    "Your private request in {channel} could not be answered there (Discord keeps the "
+    "answer open 15 minutes), so this comes here:"
+)
+
 __all__ = [
     "GENERIC_FAILURE",
     "MESSAGE_LIMIT",
     "error_message",
+    "error_to_dms",
     "report",
     "reporting",
     "user_message",
@@ -158,6 +169,10 @@ async def report(target: discord.Interaction[Any] | discord.Message, exc: BaseEx
 
 
 async def _error_to_channel(interaction: discord.Interaction[Any], message: str) -> None:
+    if interaction.extras.get(PRIVATE):
+        channel_id = interaction.channel_id or 0
+        await error_to_dms(interaction.client, interaction.user.id, channel_id, message)
+        return
     channel = interaction.channel
     if channel is None or not hasattr(channel, "send"):
         return
@@ -168,6 +183,19 @@ async def _error_to_channel(interaction: discord.Interaction[Any], message: str)
         )
     except discord.HTTPException:
         log.warning("could not report an error to channel %s", interaction.channel_id)
+
+
+async def error_to_dms(
+    client: discord.Client, user_id: int, channel_id: int, message: str, *, nonce: str | None = None
+) -> None:
+    """A private job's error (asked in ``channel_id``), to the member's DMs; if they are
+    closed, nowhere public."""
+    intro = render(replace(PRIVATE_ERROR_IN_DMS, params={"channel": f"<#{channel_id}>"}))
+    try:
+        dm = await client.create_dm(discord.Object(user_id))
+        await dm.send(trim(f"{intro}\n{message}"), nonce=nonce or new_nonce())
+    except discord.HTTPException as exc:
+        log.info("a private job's error could not go to the member's DMs (%s)", exc.code)
 
 
 async def _reply(message: discord.Message, exc: BaseException) -> None:

@@ -27,7 +27,7 @@ from bot.discord_bot.delivery import (
     trim,
     typing_in,
 )
-from bot.discord_bot.errors import error_message
+from bot.discord_bot.errors import PRIVATE, error_message
 from bot.discord_bot.queueing import cancel_view, place_line
 from bot.discord_bot.speech import member_locale
 from bot.i18n import Joined, Message, Text, _, join, p_, render, supported, use_locale
@@ -175,6 +175,8 @@ async def run_for_interaction(
     if settings is None:
         settings = await allowed(interaction)
     spec, overridden = enforce_privacy(spec, settings)  # the server's setting wins
+    # An error after the token expired must not name the member in the channel either.
+    interaction.extras[PRIVATE] = spec.private
     if overridden is not None:
         notes = (*notes, overridden)
     spec = replace(

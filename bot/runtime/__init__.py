@@ -14,6 +14,7 @@ from bot.limits import DEFAULT_OWNER
 from bot.runtime.base import (
     IDENTIFY_INTERVAL,
     Admissions,
+    AdoptQueued,
     Budget,
     Cancels,
     CancelWatch,
@@ -67,6 +68,7 @@ __all__ = [
     "Presence",
     "Quota",
     "ReportInterrupted",
+    "AdoptQueued",
     "Runtime",
     "Slot",
     "StoreBarrier",

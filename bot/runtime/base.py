@@ -352,6 +352,9 @@ class Claims(Protocol):
 
 
 ReportInterrupted = Callable[[Sequence["JobRecord"]], Awaitable[None]]
+# Queued jobs of a dead or departed process, already this process's rows (oldest first):
+# the front end runs them as a restart would (bot.discord_bot.resume).
+AdoptQueued = Callable[[Sequence["JobRecord"]], Awaitable[None]]
 
 
 class Presence(Protocol):
@@ -362,11 +365,14 @@ class Presence(Protocol):
         """The owner id written into this process's jobs (``JobRecord.owner``)."""
         ...
 
-    def recover(self, report: ReportInterrupted) -> None:
-        """Hand each job a dead process left unfinished, once marked interrupted, to ``report``.
+    def recover(self, report: ReportInterrupted, adopt: AdoptQueued | None = None) -> None:
+        """Hand each job a dead process left running, once marked interrupted, to ``report``.
 
-        The front end that can tell the member calls this (the CLI does not). One
-        process: nothing to do, its own previous run's jobs are found at start-up.
+        With ``adopt``, the dead process's queued jobs become this process's (each to
+        exactly one survivor) and go to ``adopt`` to run on; without it they are
+        interrupted and reported too. The front end that can tell the member calls this
+        (the CLI does not). One process: nothing to do, its own previous run's jobs are
+        found at start-up.
         """
         ...
 

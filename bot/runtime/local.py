@@ -20,7 +20,15 @@ from bot.runtime.admission import (
     fits,
     queue_full,
 )
-from bot.runtime.base import Budget, Ledger, OnPlace, Quota, ReportInterrupted, Slot
+from bot.runtime.base import (
+    AdoptQueued,
+    Budget,
+    Ledger,
+    OnPlace,
+    Quota,
+    ReportInterrupted,
+    Slot,
+)
 from bot.runtime.keyed import KeyedLocks
 from bot.runtime.places import ClosingPlace
 
@@ -594,7 +602,7 @@ class LocalPresence:
     def owner(self) -> str:
         return self._owner
 
-    def recover(self, report: ReportInterrupted) -> None:
+    def recover(self, report: ReportInterrupted, adopt: AdoptQueued | None = None) -> None:
         return None
 
     async def close(self) -> None:

@@ -391,6 +391,15 @@ class Store(Protocol):
         """
         ...
 
+    async def adopt_queued_jobs(self, owner: str, new_owner: str) -> Sequence[JobRecord]:
+        """Move ``owner``'s queued jobs to ``new_owner`` in one statement; returns them by id.
+
+        For a survivor taking over a dead (or departed) process's line: a job is moved
+        only while it is still ``owner``'s and queued, so of two survivors each job goes
+        to exactly one, and a job that started or finished meanwhile stays where it is.
+        """
+        ...
+
     async def delete_jobs_before(self, before: float) -> int:
         """Delete jobs that finished before ``before`` and the blobs only they used.
 

@@ -282,6 +282,10 @@ class Driver(ABC):
         jobs = await self._interrupt_jobs(v.check_owner(owner), now=self._clock(), queued=queued)
         return sorted(jobs, key=lambda job: job.id)
 
+    async def adopt_queued_jobs(self, owner: str, new_owner: str) -> Sequence[JobRecord]:
+        jobs = await self._adopt_jobs(v.check_owner(owner), v.check_owner(new_owner))
+        return sorted(jobs, key=lambda job: job.id)
+
     async def delete_jobs_before(self, before: float, *, batch: int = 20) -> int:
         """In batches, each its own transaction: a backlog never holds the writer long."""
         before, batch = v.check_time("before", before), v.check_batch(batch)
@@ -536,6 +540,10 @@ class Driver(ABC):
     @abstractmethod
     async def _interrupt_jobs(self, owner: str, *, now: float, queued: bool) -> Sequence[JobRecord]:
         """The owner's running jobs (and queued ones too with ``queued``), interrupted."""
+
+    @abstractmethod
+    async def _adopt_jobs(self, owner: str, new_owner: str) -> Sequence[JobRecord]:
+        """The owner's queued jobs, now ``new_owner``'s (one fenced UPDATE)."""
 
     @abstractmethod
     async def _delete_finished_jobs(self, before: float, batch: int) -> int:

@@ -6,6 +6,7 @@ expired-token fallback, not through another member's /edit, not in a restart's n
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import discord
@@ -18,8 +19,9 @@ from bot.jobs.privacy import FORCED_PUBLIC
 from bot.storage.errors import InvalidSetting
 from cogs.edit import REPLY_PRIVATE
 from tests.bot.helpers import button, modal_field
+from tests.bot.test_queue import _sent
 from tests.fakes.discord import InteractionState, StoredMessage
-from tests.fakes.gateway import Reply, images_response, png_bytes
+from tests.fakes.gateway import Reply, images_response, openai_error, png_bytes
 from tests.harness import BotHarness
 
 CAT = png_bytes(30, 30, (250, 200, 0))
@@ -207,6 +209,55 @@ async def test_an_expired_private_answer_with_closed_dms_tells_the_channel_nothi
     assert not [m for m in public_messages(h) if m.attachments]
 
 
+OUT_OF_CREDIT = Reply(status=402, body=openai_error("Insufficient credits", code=402), delay=1.0)
+
+
+async def _failed_after_expiry(h: BotHarness, me: dict) -> None:
+    h.gw.script(OUT_OF_CREDIT)
+    it = await h.fake.slash("imagine", {"prompt": "a failing secret", "private": True}, member=me)
+    await h.gw.wait_for_requests(1)
+    h.fake.expire(it)  # the job outlived the 15-minute token, then failed
+
+
+async def test_an_expired_private_request_s_error_goes_to_the_members_dms_only(
+    running_bot: BotHarness,
+) -> None:
+    h = running_bot
+    me = await h.fake.member(name="unlucky")
+    await _failed_after_expiry(h, me)
+
+    await h.fake.wait_until(lambda: h.fake.direct_messages(me), timeout=15, what="a DM")
+    (dm,) = h.fake.direct_messages(me)
+    channel = f"<#{h.fake.channel['id']}>"
+    assert dm.content == (
+        f"Your private request in {channel} could not be answered there (Discord keeps the "
+        "answer open 15 minutes), so this comes here:\n"
+        "The image service account is out of credit. The service said: "
+        "Insufficient credits. The bot's owner needs to top it up."
+    )
+    assert not dm.attachments and dm.custom_ids() == []
+    assert not [m for m in public_messages(h) if me["user"]["id"] in m.content]
+
+
+async def test_an_expired_private_request_s_error_with_closed_dms_is_posted_nowhere(
+    running_bot: BotHarness,
+) -> None:
+    h = running_bot
+    me = await h.fake.member(name="closed")
+    h.fake.dms_closed.add(me["user"]["id"])
+    await _failed_after_expiry(h, me)
+
+    # The refused DM is the last thing the bot tries: once it crossed the wire, nothing
+    # more comes, and nothing reached the channel.
+    await h.fake.wait_until(
+        lambda: h.fake.find(lambda r: r.method == "POST" and r.status == 403),
+        timeout=15,
+        what="the refused DM",
+    )
+    assert not [m for m in public_messages(h) if me["user"]["id"] in m.content]
+    assert (await h.store.get_job(1)).state == "failed"
+
+
 async def test_an_interrupted_private_request_is_reported_without_its_prompt(
     running_bot: BotHarness,
 ) -> None:
@@ -256,3 +307,31 @@ async def test_a_private_blend_is_ephemeral_and_the_setting_takes_only_its_three
     with pytest.raises(InvalidSetting, match="privacy must be one of members, private, public"):
         await h.store.update_settings(h.guild_id, privacy="secret")
     assert (await h.store.update_settings(h.guild_id, privacy=None)).privacy == "members"
+
+
+async def test_a_private_job_that_waited_through_a_restart_goes_to_the_members_dms(
+    running_bot: BotHarness,
+) -> None:
+    # A queued job resumed after a restart (or adopted from a process that died) has no
+    # ephemeral answer to put its result on: its DMs, never the channel naming it.
+    h = running_bot
+    await h.store.update_settings(h.guild_id, guild_concurrency=1)
+    h.gw.script(Reply(body=images_response([CAT]), hold=asyncio.Event()))
+    await h.fake.slash("imagine", {"prompt": "held"}, member=await h.fake.member(name="a"))
+    await h.gw.wait_for_requests(1)
+    me = await h.fake.member(name="waiter")
+    waiting = await h.fake.slash(
+        "imagine", {"prompt": "a patient secret", "private": True}, member=me
+    )
+    await _sent(h, waiting, "1st in line")
+    h.gw.script(Reply(body=images_response([SECRET])))
+    await h.restart()
+
+    await h.fake.wait_until(lambda: h.fake.direct_messages(me), timeout=15, what="a DM")
+    (dm,) = h.fake.direct_messages(me)
+    assert dm.files[0][1] == SECRET
+    assert dm.content.startswith(f"Your private result from <#{h.fake.channel['id']}>")
+    assert "a patient secret" in dm.content
+    await h.stored()
+    assert not [m for m in public_messages(h) if m.attachments or "patient secret" in m.content]
+    assert (await h.store.get_job(2)).state == "done"

@@ -39,7 +39,7 @@ class Reports:
     """What survivors reported, by reporter; ``wait`` until ``n`` jobs were."""
 
     def __init__(self) -> None:
-        self.jobs: list[tuple[str, int]] = []
+        self.jobs: list[tuple[Any, ...]] = []  # (reporter, job id), or more per subclass
         self._changed = asyncio.Event()
 
     def to(self, runtime: Runtime) -> Any:
@@ -135,31 +135,108 @@ async def _until_buried(pg: Any, owner: str) -> None:
             await asyncio.sleep(0.05)
 
 
-async def test_a_dead_process_queued_job_is_reported_with_its_running_one(
+class Adoptions(Reports):
+    """What survivors adopted: adopter, job id and the row's owner then, as handed over."""
+
+    def to(self, runtime: Runtime) -> Any:
+        async def adopt(jobs: Sequence[JobRecord]) -> None:
+            self.jobs.extend((runtime.owner, job.id, job.owner) for job in jobs)
+            self._changed.set()
+
+        return adopt
+
+
+async def test_a_dead_process_queued_jobs_are_adopted_and_only_its_running_one_reported(
     processes: OpenProcess, store: Store, pg: Any
 ) -> None:
-    # Its line lived in its memory: nobody else can resume the waiting job, so it must not
-    # stay queued forever; a survivor's own queued job waits on.
+    # Changed with adoption: its queued jobs once were reported as interrupted too (its
+    # line lived in its memory); now they become the survivor's and go on, oldest first.
+    dead = await processes("dead", heartbeat=3600)
+    survivor = await processes("survivor")
+    running = await _running_job(store, dead.owner, 1)
+    waiting = [await _queued_job(store, dead.owner, n) for n in (2, 3)]
+    own = await _queued_job(store, survivor.owner, 4)
+    reports, adoptions = Reports(), Adoptions()
+    survivor.presence.recover(reports.to(survivor), adoptions.to(survivor))
+
+    await reports.wait(1)
+    await adoptions.wait(2)
+    assert reports.jobs == [(survivor.owner, running)]
+    assert adoptions.jobs == [(survivor.owner, job_id, survivor.owner) for job_id in waiting]
+    job = await store.get_job(running)
+    assert job is not None and (job.state, job.counted) == ("interrupted", False)
+    for job_id in waiting:
+        job = await store.get_job(job_id)
+        assert job is not None and (job.state, job.owner) == ("queued", survivor.owner)
+    own_job = await store.get_job(own)
+    assert own_job is not None and (own_job.state, own_job.owner) == ("queued", survivor.owner)
+    # The reports come before the reaper lets go of the row; a second reap in between
+    # would claim it again (and find nothing to report), which is not what this asks.
+    await _until_buried(pg, dead.owner)
+    assert await survivor.presence.reap(reports.to(survivor)) == []  # type: ignore[attr-defined]
+    assert (len(reports.jobs), len(adoptions.jobs)) == (1, 2)  # each once
+
+
+async def test_without_a_front_end_to_run_them_a_dead_process_queued_jobs_are_reported(
+    processes: OpenProcess, store: Store
+) -> None:
+    # ``recover(report)`` alone: nothing here could run the line on, so it is reported.
     dead = await processes("dead", heartbeat=3600)
     survivor = await processes("survivor")
     running = await _running_job(store, dead.owner, 1)
     waiting = await _queued_job(store, dead.owner, 2)
-    own = await _queued_job(store, survivor.owner, 3)
     reports = Reports()
     survivor.presence.recover(reports.to(survivor))
 
     await reports.wait(2)
     assert sorted(reports.jobs) == [(survivor.owner, running), (survivor.owner, waiting)]
-    for job_id in (running, waiting):
+    job = await store.get_job(waiting)
+    assert job is not None and (job.state, job.owner) == ("interrupted", dead.owner)
+
+
+async def test_each_queued_job_of_a_dead_process_is_adopted_by_exactly_one_survivor(
+    processes: OpenProcess, store: Store
+) -> None:
+    dead = await processes("dead", heartbeat=3600)
+    survivors = [await processes(f"s{i}") for i in range(2)]
+    orphans = [await _queued_job(store, dead.owner, n) for n in range(6)]
+    reports, adoptions = Reports(), Adoptions()
+    for survivor in survivors:
+        survivor.presence.recover(reports.to(survivor), adoptions.to(survivor))
+
+    await adoptions.wait(len(orphans))
+    assert sorted(job for _, job, _ in adoptions.jobs) == orphans  # each once
+    for adopter, job_id, owner in adoptions.jobs:
         job = await store.get_job(job_id)
-        assert job is not None and (job.state, job.counted) == ("interrupted", False)
-    own_job = await store.get_job(own)
-    assert own_job is not None and own_job.state == "queued"
-    # The reports come before the reaper lets go of the row; a second reap in between
-    # would claim it again (and find nothing to report), which is not what this asks.
-    await _until_buried(pg, dead.owner)
-    assert await survivor.presence.reap(reports.to(survivor)) == []  # type: ignore[attr-defined]
-    assert len(reports.jobs) == 2  # each once
+        assert (
+            adopter == owner
+            and job is not None
+            and (job.state, job.owner)
+            == (
+                "queued",
+                adopter,
+            )
+        )
+    assert reports.jobs == []
+
+
+async def test_a_process_that_leaves_hands_its_queued_jobs_over_at_once(
+    processes: OpenProcess, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("bot.runtime.postgres.presence.REAP_SECONDS", 600.0)
+    leaving = await processes("leaving", lease=600)
+    survivor = await processes("survivor", lease=600)
+    running = await _running_job(store, leaving.owner, 1)
+    waiting = [await _queued_job(store, leaving.owner, n) for n in (2, 3)]
+    reports, adoptions = Reports(), Adoptions()
+    survivor.presence.recover(reports.to(survivor), adoptions.to(survivor))
+    await asyncio.sleep(0.5)  # the reaper's first round (at once) has found nobody
+    await leaving.close()
+
+    await adoptions.wait(2)
+    await reports.wait(1)
+    assert adoptions.jobs == [(survivor.owner, job_id, survivor.owner) for job_id in waiting]
+    assert reports.jobs == [(survivor.owner, running)]
 
 
 async def test_a_process_that_leaves_hands_its_jobs_over_at_once(

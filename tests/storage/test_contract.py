@@ -234,6 +234,25 @@ async def test_interrupting_with_queued_takes_the_owners_waiting_jobs_too(
     assert (await store.get_job(other)).state == "queued"
 
 
+async def test_adopting_moves_only_the_owners_queued_jobs_once(store: Store) -> None:
+    # A survivor takes a dead owner's line: the queued rows become its own, by id; a
+    # second survivor asking after it finds none (the UPDATE's WHERE is the fence).
+    running = await job(store, "running", owner="blue")
+    first, second = await job(store, "a", owner="blue"), await job(store, "b", owner="blue")
+    other = await job(store, "green's", owner="green")
+    await store.update_job(running, state="running")
+    adopted = await store.adopt_queued_jobs("blue", "red")
+    assert [(j.id, j.owner, j.state) for j in adopted] == [
+        (first, "red", "queued"),
+        (second, "red", "queued"),
+    ]
+    assert await store.adopt_queued_jobs("blue", "green") == []
+    assert [(await store.get_job(i)).owner for i in (running, other)] == ["blue", "green"]
+    assert (await store.get_job(running)).state == "running"
+    with pytest.raises(InvalidValue, match="owner"):
+        await store.adopt_queued_jobs("red", "two words")
+
+
 @pytest.mark.parametrize("owner", ["", "two words", "x" * 65, "ünïcode", None])
 async def test_an_owner_outside_the_pattern_is_refused(store: Store, owner: object) -> None:
     with pytest.raises(InvalidValue, match="owner"):

@@ -4,10 +4,14 @@ Every process heartbeats its row with the database clock every ``HEARTBEAT_SECON
 one whose heartbeat is older than ``LEASE_SECONDS`` is dead to the others: its slots,
 places and storing rows stop counting at once (every query joins on live workers),
 and the first survivor to claim its row (``FOR UPDATE SKIP LOCKED``) removes them,
-marks its unfinished jobs interrupted and reports each one: at least once (a slot
+marks its running jobs interrupted and reports each one: at least once (a slot
 with its job stays until the job is reported, so a reaper dying mid-report leaves
-the next one what is left), and once in practice. A process leaving
-cleanly expires its own row and says so (NOTIFY), so the hand-over is immediate.
+the next one what is left), and once in practice. Its queued jobs never reached the
+gateway: the survivor adopts them (their rows become its own in one fenced UPDATE,
+so each goes to one survivor) and runs them on, oldest first, as a restart would; a
+survivor that dies before running them leaves them queued under its own id, for the
+next one. A process leaving cleanly expires its own row and says so (NOTIFY), so the
+hand-over is immediate.
 
 Decision, a process that was reaped while it still ran (its heartbeats could not land
 for a lease, then came back): its jobs are the survivor's, which told their members
@@ -30,7 +34,7 @@ import socket
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
-from bot.runtime.base import ReportInterrupted
+from bot.runtime.base import AdoptQueued, ReportInterrupted
 from bot.runtime.postgres.wakes import CHAINS, QUEUE, STORED, WORKERS, Wakes, notify, topic
 from bot.storage.base import JobRecord, Store
 from bot.storage.errors import StorageUnavailable
@@ -102,6 +106,7 @@ class PostgresPresence:
         # Cancels the running jobs of an owner id (LocalTasks.stop_jobs).
         self._stop_jobs = stop_jobs
         self._report: ReportInterrupted | None = None
+        self._adopt: AdoptQueued | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._retries: list[Callable[[Any], Coroutine[Any, Any, None]]] = []
         self.lost: list[str] = []  # owner ids this process had before it was reaped
@@ -118,8 +123,8 @@ class PostgresPresence:
         await self._register()
         self._spawn(self._beat_forever(), "pg-heartbeat")
 
-    def recover(self, report: ReportInterrupted) -> None:
-        self._report = report
+    def recover(self, report: ReportInterrupted, adopt: AdoptQueued | None = None) -> None:
+        self._report, self._adopt = report, adopt
         self._spawn(self._reap_forever(report), "pg-reaper")
 
     def retry_later(self, cleanup: Callable[[Any], Coroutine[Any, Any, None]]) -> None:
@@ -190,10 +195,29 @@ class PostgresPresence:
         if self._stop_jobs is not None:
             self._stop_jobs(old)
         await self._register()
-        # Jobs the old owner created after the survivor looked are nobody's: ours to report.
-        left = list(await self._store.interrupt_running_jobs(old, queued=True))
+        # Jobs the old owner created after the survivor looked are nobody's: ours to report
+        # (the running ones) or to run on under the new id (the queued ones).
+        adopted = await self._take_queued(old)
+        left = list(await self._store.interrupt_running_jobs(old, queued=self._adopt is None))
         if left and self._report is not None:
             await _report_jobs(self._report, old, left)
+        await self._hand_on(old, adopted)
+
+    async def _take_queued(self, owner: str) -> list[JobRecord]:
+        """``owner``'s queued jobs, now this process's; none without a front end to run them."""
+        if self._adopt is None:
+            return []
+        return list(await self._store.adopt_queued_jobs(owner, self._owner))
+
+    async def _hand_on(self, owner: str, adopted: list[JobRecord]) -> None:
+        if not adopted or self._adopt is None:
+            return
+        log.info("took over %d queued jobs of process %s", len(adopted), owner)
+        try:
+            await self._adopt(adopted)
+        except Exception:
+            # Queued under this process's id: its own next start (or a survivor) runs them.
+            log.exception("could not run on the queued jobs of process %s", owner)
 
     async def _beat_forever(self) -> None:
         while True:
@@ -217,14 +241,19 @@ class PostgresPresence:
             await conn.execute("DELETE FROM runtime_storing WHERE owner = $1", owner)
             await conn.execute("DELETE FROM runtime_leases WHERE holder = $1", owner)
             await conn.execute("DELETE FROM runtime_cancels WHERE owner = $1", owner)
-            # Its waiting jobs are reported below with the rest: they hold no place now.
+            # Its waiting jobs are adopted below: they take new places in this process.
             await conn.execute("DELETE FROM runtime_queue WHERE owner = $1", owner)
             await notify(conn, QUEUE)
             for channel_id in {r["channel_id"] for r in channels}:
                 await notify(conn, CHAINS, str(channel_id))
             await notify(conn, STORED)
-        # Queued ones too: no other process can resume a dead owner's line (yet).
-        interrupted = list(await self._store.interrupt_running_jobs(owner, queued=True))
+        # Adopted first: a job is queued or running, never both, and only running ones
+        # are interrupted (queued ones too if nothing here can run them on).
+        adopted = await self._take_queued(owner)
+        interrupted = list(
+            await self._store.interrupt_running_jobs(owner, queued=self._adopt is None)
+        )
+        await self._hand_on(owner, adopted)
         jobs = await self._unreported(owner, interrupted)
         log.info("process %s stopped heartbeating: %d of its jobs interrupted", owner, len(jobs))
         for job in jobs:

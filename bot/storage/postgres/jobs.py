@@ -129,6 +129,16 @@ class JobTables(PostgresBase):
         )
         return [_job(r) for r in rows]
 
+    async def _adopt_jobs(self, owner: str, new_owner: str) -> Sequence[JobRecord]:
+        # The WHERE is the fence: a row another survivor moved first is no longer owner's.
+        rows = await self.pool.fetch(
+            "UPDATE jobs SET owner = $2::text WHERE owner = $1::text AND state = 'queued'"
+            " RETURNING *",
+            owner,
+            new_owner,
+        )
+        return [_job(r) for r in rows]
+
     async def _delete_finished_jobs(self, before: float, batch: int) -> int:
         # By finish time: a job a restart interrupted has just "finished", and its "Run
         # again" button must keep working. SKIP LOCKED: two processes expiring at once

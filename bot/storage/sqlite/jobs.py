@@ -130,6 +130,15 @@ class JobTables(SQLiteBase):
             )
         return [_job(r) for r in rows]
 
+    async def _adopt_jobs(self, owner: str, new_owner: str) -> Sequence[JobRecord]:
+        async with self._write() as db:
+            rows = await self._fetchall(
+                db,
+                "UPDATE jobs SET owner = ? WHERE owner = ? AND state = 'queued' RETURNING *",
+                (new_owner, owner),
+            )
+        return [_job(r) for r in rows]
+
     async def _delete_finished_jobs(self, before: float, batch: int) -> int:
         return await self._transaction(self._delete_finished_jobs_in, before, batch)
 
