@@ -47,9 +47,12 @@ async def test_every_shard_is_served_and_a_member_s_limit_holds_across_processes
             on_1 = await c.result(
                 await fake.slash("imagine", {"prompt": "one"}, member=in_g1, channel=c1)
             )
-            # 2. an admin sets the member limit of server One through b.
+            # 2. an admin sets the member limit of server One through b, with no line: over
+            # the limit is refused at once (waiting in the shared line: tests/runtime/test_queue).
             limits = await c.result(
-                await fake.slash("settings limits", {"user_jobs": 1}, member=admin, channel=c1)
+                await fake.slash(
+                    "settings limits", {"user_jobs": 1, "queue_limit": 0}, member=admin, channel=c1
+                )
             )
             # A slot goes just after its answer: the member's earlier jobs must not count.
             await c.slots_released()
