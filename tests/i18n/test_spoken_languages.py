@@ -15,10 +15,12 @@ from typing import Any
 import discord
 import pytest
 
+from bot.discord_bot.components import PICK_REGION
 from bot.discord_bot.errors import BOT_GATEWAY_ADVICE
 from bot.discord_bot.pipeline import GENERATING, describe
 from bot.errors import GatewayAuthError
 from bot.i18n import DEFAULT_LOCALE, Message, _, p_, render
+from bot.images.regions import REGIONS, region_label
 from cogs.settings.render import privacy_text
 from tests.fakes.discord import InteractionState
 from tests.fakes.gateway import Reply, images_response, openai_error, png_bytes
@@ -123,3 +125,21 @@ async def test_settings_show_is_in_the_admins_language(running_bot: BotHarness, 
     settings = await h.store.get_settings(h.guild_id)
     privacy = said(p_("settings field", "Privacy"), code)
     assert fields[privacy] == said(privacy_text(settings.privacy), code)
+
+
+@pytest.mark.parametrize("code", LOCALES + UNKNOWN)
+async def test_the_region_picker_names_the_regions_in_the_members_language(
+    running_bot: BotHarness, code: str
+) -> None:
+    h = running_bot
+    h.gw.script(Reply(body=images_response([IMAGE])))
+    result = (await h.result(await h.fake.slash("imagine", {"prompt": "a harbour"}))).original
+    (region_button,) = [i for i in result.custom_ids() if i.startswith("imagine:region:")]
+    pressed = await h.fake.click(result, region_button, locale=code)
+    await h.fake.wait_for_interaction_reply(pressed)
+    picker = pressed.original
+    assert picker.content == said(PICK_REGION, code)
+    (menu,) = [c for row in picker.components for c in row["components"]]
+    assert [o["label"] for o in menu["options"]] == [
+        said(region_label(name), code) for name in REGIONS
+    ]
