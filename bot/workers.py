@@ -31,6 +31,7 @@ from concurrent.futures import (
 from typing import Any, TypeVar
 
 from bot.errors import WorkerCrashed
+from bot.i18n import Message
 
 log = logging.getLogger(__name__)
 
@@ -339,7 +340,7 @@ class CpuPool:
 
 
 async def worker_result(
-    future: Future[T], fn: Callable[..., object], message: str | None = None
+    future: Future[T], fn: Callable[..., object], message: Message | None = None
 ) -> T:
     """``fn``'s result from its pool future; a dead worker raises ``WorkerCrashed(message)``."""
     try:

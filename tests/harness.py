@@ -162,6 +162,8 @@ def _result_files(msg: StoredMessage) -> bool:
 
 
 def _progress(msg: StoredMessage) -> bool:
-    return msg.content.startswith(
+    # A running job's message carries its Cancel button, in any language; the English
+    # labels for a progress line shown before its first edit.
+    return any(i.startswith("imagine:cancel:") for i in msg.custom_ids()) or msg.content.startswith(
         ("Generating…", "Editing", "Rerolling…", "Upscaling", "Varying", "Blending…")
     )

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 import discord
 
 from bot.i18n import Message, Text, _, p_, render
-from bot.images.regions import REGIONS
+from bot.images.regions import REGIONS, region_label
 from bot.jobs import supports_sizes
 
 CUSTOM_ID_PREFIX = "imagine"
@@ -148,7 +148,9 @@ class RegionSelect(
                 placeholder=render(placeholder or WHICH_PART),
                 options=[
                     discord.SelectOption(
-                        label=render(r.label), value=r.name, description=render(_shape(r.box))
+                        label=render(region_label(r.name)),
+                        value=r.name,
+                        description=render(_shape(r.box)),
                     )
                     for r in REGIONS.values()
                 ],

@@ -27,7 +27,7 @@ from bot.discord_bot.queueing import cancel_pressed
 from bot.discord_bot.removal import delete_pressed
 from bot.errors import ImagineError
 from bot.i18n import Message, Text, _, render
-from bot.images.regions import region
+from bot.images.regions import region_in_sentence
 from bot.jobs import IMAGE_GONE, UPSCALE_PROMPT, JobSpec, SourceImage
 from bot.jobs.privacy import is_private
 from bot.jobs.spec import output_image, variation_of, variation_prompt
@@ -269,7 +269,7 @@ class EditModal(discord.ui.Modal):
 def region_label(name: str | None) -> Message:
     """How a region reads in a sentence: "top left", "left half"."""
     # Translators: the whole image, where a part of it ("top left") could have been named.
-    return render(region(name).label).lower() if name else _("image")
+    return region_in_sentence(name) if name else _("image")
 
 
 def editing_label(name: str | None) -> Message:

@@ -31,7 +31,7 @@ from bot.discord_bot.errors import PRIVATE, error_message
 from bot.discord_bot.queueing import cancel_view, place_line
 from bot.discord_bot.speech import member_locale
 from bot.i18n import Joined, Message, Text, _, join, p_, render, supported, use_locale
-from bot.images.regions import REGIONS
+from bot.images.regions import REGIONS, region_in_sentence
 from bot.jobs import UPSCALE_PROMPT, JobOutcome, JobSpec
 from bot.jobs.privacy import enforce_privacy
 from bot.jobs.spec import BLEND_PROMPT, variation_of
@@ -94,7 +94,7 @@ def describe(kind: str, prompt: str, image_size: str | None, region: str | None 
     """The first line of a result: what was done, and to what prompt."""
     if region is not None and region in REGIONS:
         # Translators: {region} is a part of the image, in lower case ("top right").
-        where = _("Edit region ({region})", region=render(REGIONS[region].label).lower())
+        where = _("Edit region ({region})", region=region_in_sentence(region))
         head = _bold(where) if kind == "region" else _dotted(_bold(REROLL), where)
         return _dotted(head, _echo(prompt))
     if prompt == UPSCALE_PROMPT:  # our own instruction, not the member's words
@@ -123,7 +123,7 @@ def _dialect_note(outcome: JobOutcome) -> tuple[Message, ...]:
     if outcome.unsent is None:
         return ()
     fix = ADMIN_DIALECT_FIX if outcome.own_gateway else OPERATOR_DIALECT_FIX
-    return (outcome.unsent.note(render(fix)),)
+    return (outcome.unsent.note(fix),)
 
 
 def result_delivery(

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
 from bot.gateway.parsing import ParsedResponse, parse_response_file
+from bot.i18n import _
 from bot.types import GeneratedImage
 from bot.workers import CpuPool, worker_result
 
@@ -50,7 +51,7 @@ SHM_DIR = "/dev/shm"
 # seconds usually never reaches the disk at all.
 DISK_SPOOL_ABOVE_BYTES = SMALL_BODY_BYTES
 # What the member reads when the worker reading the gateway's answer died under it.
-ANSWER_WORKER_DIED = "Something went wrong while reading the image service's answer; try again."
+ANSWER_WORKER_DIED = _("Something went wrong while reading the image service's answer; try again.")
 
 
 def spool_base(room_needed: int) -> str:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from PIL import Image, ImageChops, ImageDraw
 
 from bot.errors import InputImageError, MalformedResponse
-from bot.i18n import Message, _
+from bot.i18n import Message, _, p_
 from bot.images.codec import normalise_mode, open_image
 from bot.images.outputs import BROKEN_OUTPUT as outputs_broken
 from bot.images.outputs import fit_for_upload
@@ -74,6 +74,51 @@ _QUARTERS = [
 # 17 in all: within Discord's 25 options of a select and 25 choices of an option.
 REGIONS: dict[str, Region] = {r.name: r for r in (*_cells(), *_HALVES, *_QUARTERS)}
 
+# What a member reads for each region: as a select option, and inside a sentence
+# ("Editing the top left…", "Edit region (top right)"), where a language may need
+# another form or case than the option's (German's capital nouns, for one).
+REGION_LABELS: dict[str, Message] = {
+    # Translators: a part of the image, as an option of a list (at most 100 characters).
+    "top-left": _("Top left"),
+    "top-center": _("Top center"),
+    "top-right": _("Top right"),
+    "middle-left": _("Middle left"),
+    "center": _("Center"),
+    "middle-right": _("Middle right"),
+    "bottom-left": _("Bottom left"),
+    "bottom-center": _("Bottom center"),
+    "bottom-right": _("Bottom right"),
+    "top-half": _("Top half"),
+    "bottom-half": _("Bottom half"),
+    "left-half": _("Left half"),
+    "right-half": _("Right half"),
+    "top-left-quarter": _("Top left quarter"),
+    "top-right-quarter": _("Top right quarter"),
+    "bottom-left-quarter": _("Bottom left quarter"),
+    "bottom-right-quarter": _("Bottom right quarter"),
+}
+REGIONS_IN_SENTENCES: dict[str, Message] = {
+    # Translators: a part of the image inside a sentence ("Editing the top left…"); lower
+    # case in English, whatever the language's grammar asks for there.
+    "top-left": p_("region in a sentence", "top left"),
+    "top-center": p_("region in a sentence", "top center"),
+    "top-right": p_("region in a sentence", "top right"),
+    "middle-left": p_("region in a sentence", "middle left"),
+    "center": p_("region in a sentence", "center"),
+    "middle-right": p_("region in a sentence", "middle right"),
+    "bottom-left": p_("region in a sentence", "bottom left"),
+    "bottom-center": p_("region in a sentence", "bottom center"),
+    "bottom-right": p_("region in a sentence", "bottom right"),
+    "top-half": p_("region in a sentence", "top half"),
+    "bottom-half": p_("region in a sentence", "bottom half"),
+    "left-half": p_("region in a sentence", "left half"),
+    "right-half": p_("region in a sentence", "right half"),
+    "top-left-quarter": p_("region in a sentence", "top left quarter"),
+    "top-right-quarter": p_("region in a sentence", "top right quarter"),
+    "bottom-left-quarter": p_("region in a sentence", "bottom left quarter"),
+    "bottom-right-quarter": p_("region in a sentence", "bottom right quarter"),
+}
+
 # Feather width, as a share of the region's shorter side: wide enough that a seam does
 # not show, narrow enough that most of the region is the answer's own pixels.
 FEATHER = 0.08
@@ -89,6 +134,16 @@ def region(name: str) -> Region:
         return REGIONS[name]
     except KeyError:
         raise InputImageError(_("That region is not one I know; pick one from the list.")) from None
+
+
+def region_label(name: str) -> Message:
+    """Region ``name`` as an option a member picks ("Top left")."""
+    return REGION_LABELS.get(name) or region(name).label
+
+
+def region_in_sentence(name: str) -> Message:
+    """Region ``name`` as it reads inside a sentence ("top left")."""
+    return REGIONS_IN_SENTENCES.get(name) or region(name).label.lower()
 
 
 def pixel_box(name: str, size: tuple[int, int]) -> tuple[int, int, int, int]:

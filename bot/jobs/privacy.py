@@ -30,10 +30,12 @@ FORCED_PUBLIC_NOTE = _(
 )
 FORCED_PUBLIC = FORCED_PUBLIC_NOTE.msgid  # its English
 # Words for each mode, in /settings and the README.
-PRIVACY_LABELS = {
-    "members": "members choose",
-    "private": "always private",
-    "public": "always public",
+# The same ids as /settings privacy's choices (cogs/settings): one translation for both.
+PRIVACY_LABELS: dict[str, Message] = {
+    # Translators: a server's privacy mode, also in a sentence ("always private: every…").
+    "members": _("members choose"),
+    "private": _("always private"),
+    "public": _("always public"),
 }
 
 

@@ -15,8 +15,9 @@ from typing import Any
 import discord
 
 from bot.discord_bot.components import MODAL_PREFIX
+from bot.discord_bot.speech import answer_in
 from bot.errors import ImagineError
-from bot.i18n import Message, _, render, use_locale
+from bot.i18n import Message, _, render
 from bot.limits import MAX_API_KEY_CHARS
 from cogs.settings.redaction import SECRET_PREFIX
 
@@ -63,7 +64,7 @@ class GatewayKeyModal(discord.ui.Modal):
 
     async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
         # Modal errors do not reach the CommandTree handler, so they are answered here.
-        use_locale(interaction.locale)
+        answer_in(interaction)
         try:
             await self._on_key(interaction, self.key.value)
         except ImagineError as exc:
@@ -75,7 +76,7 @@ class GatewayKeyModal(discord.ui.Modal):
         # No exc_info: a traceback's locals-free frames are safe, but the modal's repr and
         # arguments are not worth the risk next to a key; the type is enough to debug.
         log.error("gateway key modal failed: %s", type(error).__name__)
-        use_locale(interaction.locale)
+        answer_in(interaction)
         await _answer(interaction, SAVE_FAILED)
 
 

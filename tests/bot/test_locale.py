@@ -15,6 +15,7 @@ import pytest
 import bot.discord_bot.app as app_module
 import bot.discord_bot.pipeline as pipeline_module
 import bot.discord_bot.removal as removal_module
+from bot.discord_bot.pipeline import describe
 from bot.i18n import current_locale, render
 from tests.bot.helpers import button
 from tests.fakes.gateway import Reply, images_response, png_bytes
@@ -53,8 +54,9 @@ async def test_a_job_keeps_the_locale_of_the_member_who_asked(
     job = await h.store.get_job(_job_id(st.original))
     assert job is not None and job.params["locale"] == "zh-CN"
     # The result's first line was rendered in the member's language, for that interaction.
-    assert ("zh-CN", "**Imagine** · a kite") in heard
-    assert st.original.content.startswith("**Imagine** · a kite")  # English catalogs so far
+    first_line = render(describe("imagine", "a kite", None), "zh-CN")
+    assert ("zh-CN", first_line) in heard
+    assert st.original.content.startswith(first_line)
 
 
 async def test_an_unknown_locale_is_kept_as_english(running_bot: BotHarness) -> None:

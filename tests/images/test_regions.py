@@ -10,13 +10,18 @@ from hypothesis import strategies as st
 from PIL import Image, ImageChops
 
 from bot.errors import MalformedResponse
+from bot.i18n import Text, render
 from bot.images.regions import (
+    REGION_LABELS,
     REGIONS,
+    REGIONS_IN_SENTENCES,
     aligned,
     composite_region,
     feathered_mask,
     marked_copy,
     pixel_box,
+    region_in_sentence,
+    region_label,
 )
 from tests.imaging import differs_outside, make_photo_like, psnr, shifted
 
@@ -116,3 +121,11 @@ def test_any_sizes_keep_the_outside(w: int, h: int, aw: int, ah: int, name: str)
     original = make_photo_like(w, h, seed=w * h)
     done = composite_region(original, shifted(original, (aw, ah)), name)
     assert differs_outside(original, done.image.data, pixel_box(name, (w, h))) is None
+
+
+def test_every_region_is_marked_as_an_option_and_inside_a_sentence() -> None:
+    for name, r in REGIONS.items():
+        # Marked (a translator sees both), and today's English kept exactly.
+        assert isinstance(REGION_LABELS[name], Text) and render(region_label(name)) == r.label
+        assert isinstance(REGIONS_IN_SENTENCES[name], Text), name
+        assert render(region_in_sentence(name)) == r.label.lower()
