@@ -12,6 +12,9 @@ from pathlib import Path
 import pytest
 
 from bot.cli import LOCALE_VARIABLES, use_environment_locale
+from bot.errors import InputImageError
+from bot.i18n import DEFAULT_LOCALE, render
+from bot.preflight import check_generate_prompt
 from tests.fakes.gateway import (
     FakeGateway,
     Reply,
@@ -478,3 +481,31 @@ def test_the_cli_language_is_lc_all_then_lc_messages_then_lang(monkeypatch, envi
 
     # In a copy of the context: the locale set here must not leak into other tests.
     assert contextvars.copy_context().run(use_environment_locale) == expected
+
+
+def _empty_prompt_error(code: str) -> str:
+    """The preflight's sentence for an empty prompt, in ``code`` (and not the English)."""
+    with pytest.raises(InputImageError) as refused:
+        check_generate_prompt("   ")
+    words = render(refused.value.message, code)
+    assert words != render(refused.value.message, DEFAULT_LOCALE), f"{code} lacks it"
+    return words
+
+
+@pytest.mark.catalogs
+@pytest.mark.parametrize(
+    ("lang", "code"),
+    [({"LANG": "ja_JP.UTF-8"}, "ja"), ({"LC_ALL": "de_DE.UTF-8", "LANG": "en_US.UTF-8"}, "de")],
+    ids=["LANG=ja", "LC_ALL=de-over-LANG=en"],
+)
+async def test_the_cli_error_line_is_in_the_environment_language(
+    gateway, project_env, tmp_path, lang, code
+):
+    status, out, err = await run_cli(
+        "generate", "   ", "--out", str(tmp_path), env={**project_env, **lang}, cwd=tmp_path
+    )
+
+    assert status == 1
+    assert out == ""
+    assert err == f"error: {_empty_prompt_error(code)}\n"
+    assert gateway.requests == []
