@@ -71,6 +71,10 @@ async def start_bot(env: Mapping[str, str], cwd: Path) -> asyncio.subprocess.Pro
         env=dict(env),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
+        # Lines up to 16 MiB: at DEBUG the command sync's payload is one line of ~200 KB
+        # (every language's names), over asyncio's 64 KiB default, which would end the
+        # reader and leave the bot blocked on a full pipe.
+        limit=1 << 24,
         # Its own group, so a failed test can kill its worker processes too: they hold
         # stderr open, and asyncio waits for every pipe to close.
         start_new_session=True,

@@ -31,6 +31,9 @@ async def test_python_m_bot_serves_imagine_and_stops_cleanly(tmp_path):
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )
+        # Read as it writes: its DEBUG log (the command sync's payload alone, with every
+        # language's names, is ~200 KB) would fill the pipe and block the bot on a write.
+        output = asyncio.ensure_future(process.communicate())
         try:
             guild_id = str(fake.guild["id"])
             await fake.wait_for(f"PUT /applications/*/guilds/{guild_id}/commands", timeout=30)
@@ -43,7 +46,7 @@ async def test_python_m_bot_serves_imagine_and_stops_cleanly(tmp_path):
         finally:
             if process.returncode is None:
                 process.send_signal(signal.SIGINT)
-            stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
+            stdout, stderr = await asyncio.wait_for(output, timeout=30)
 
     log = stderr.decode()
     assert state.callback_type == 5

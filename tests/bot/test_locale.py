@@ -110,4 +110,7 @@ async def test_an_interrupted_job_is_reported_in_the_locale_it_was_asked_in(
     await h.restart()
     notice = await h.channel_post()
     assert ("ko", notice.content) in heard
-    assert notice.content.startswith(f"<@{member['user']['id']}> Your image request")
+    # The words the report has in Korean: the catalog's, with the member and the prompt.
+    english = render(app_module._interrupted(job), "en-US")
+    assert english.startswith(f"<@{member['user']['id']}> Your image request")
+    assert notice.content == render(app_module._interrupted(job), "ko") != english
