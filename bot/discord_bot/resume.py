@@ -28,7 +28,7 @@ from bot.discord_bot.delivery import (
 from bot.discord_bot.errors import error_message, error_to_dms
 from bot.discord_bot.pipeline import record_message, result_delivery
 from bot.discord_bot.speech import job_locale
-from bot.i18n import _, render, use_locale
+from bot.i18n import Message, _, render, use_locale
 from bot.jobs import JobOutcome, JobSpec
 from bot.storage.base import JobRecord
 
@@ -40,6 +40,10 @@ log = logging.getLogger(__name__)
 TOKEN_EDIT_SECONDS = 14 * 60
 GOES_ON = _(
     "I restarted while this waited in line; it goes on, and the result will be posted below."
+)
+# A private job's result never comes below (the channel): it goes to the member's DMs.
+GOES_ON_PRIVATELY = _(
+    "I restarted while this waited in line; it goes on, and the result will be sent to your DMs."
 )
 
 
@@ -80,7 +84,6 @@ async def _run_queued(bot: ImageBot, job: JobRecord, entered: asyncio.Event | No
     use_locale(job_locale(job.params))
     spec = JobSpec.from_queued(job, upload_limit=channel_limit(bot, job.guild_id))
     settings = await bot.store.get_settings(job.guild_id or 0)
-    await _tell_original(bot, job)
 
     async def publish(outcome: JobOutcome) -> None:
         if spec.private:  # never the channel: the DMs, as for an expired private answer
@@ -105,6 +108,9 @@ async def _run_queued(bot: ImageBot, job: JobRecord, entered: asyncio.Event | No
         async with bot.jobs.admit(spec, settings, queued=job) as admitted:
             if entered is not None:
                 entered.set()  # in line now: the next job may take the place after it
+            # Only once it is admitted again (quotas and the budget may have run out while
+            # it waited): a refusal is the answer then, not "it goes on".
+            await _tell_original(bot, job, GOES_ON_PRIVATELY if spec.private else GOES_ON)
             await admitted.run(publish)
     except Exception as exc:
         mention = f"<@{job.user_id}>"
@@ -135,13 +141,13 @@ async def _run_queued(bot: ImageBot, job: JobRecord, entered: asyncio.Event | No
             log.warning("could not tell the channel about queued job %s", job.id)
 
 
-async def _tell_original(bot: ImageBot, job: JobRecord) -> None:
+async def _tell_original(bot: ImageBot, job: JobRecord, message: Message) -> None:
     token = job.interaction_token
     if not token or time.time() - job.created_at > TOKEN_EDIT_SECONDS or not bot.application_id:
         return
     answer = discord.Webhook.partial(bot.application_id, token, client=bot)
     original: Any = "@original"
     try:
-        await answer.edit_message(original, content=render(GOES_ON), view=None)
+        await answer.edit_message(original, content=render(message), view=None)
     except discord.HTTPException:
         log.info("could not edit the answer of queued job %s", job.id)

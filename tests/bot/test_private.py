@@ -335,3 +335,14 @@ async def test_a_private_job_that_waited_through_a_restart_goes_to_the_members_d
     await h.stored()
     assert not [m for m in public_messages(h) if m.attachments or "patient secret" in m.content]
     assert (await h.store.get_job(2)).state == "done"
+    # Its ephemeral answer, while the token lasts, says where the result went: not "below".
+    edits = [
+        (r.json or {}).get("content")
+        for r in h.fake.requests
+        if r.method == "PATCH" and waiting.token in r.path and isinstance(r.json, dict)
+    ]
+    assert edits[-1] == (
+        "I restarted while this waited in line; it goes on, "
+        "and the result will be sent to your DMs."
+    )
+    assert not [e for e in edits if e and "below" in e]
