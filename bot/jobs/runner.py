@@ -274,11 +274,12 @@ class JobRunner:
         ``queued``: a row an earlier run of this process left queued (a restart), or one
         taken over from a dead process: it goes on as it was, counted once.
         """
-        check_prompt(spec.prompt)
-        check_options(spec)
-        check_count(spec, settings)
-        for source in spec.sources:
-            source.precheck()
+        async with self._refusing(queued):
+            check_prompt(spec.prompt)
+            check_options(spec)
+            check_count(spec, settings)  # an admin may have lowered it while a row waited
+            for source in spec.sources:
+                source.precheck()
         runtime = self.services.runtime
         # Taken first, before anything else awaits: the chain's order is the order jobs came in.
         # A private result never replaces the channel's chain (``bot.jobs.privacy``).
@@ -289,7 +290,8 @@ class JobRunner:
         )
         try:
             estimate = self.estimate(spec, settings)
-            ticket = await self._enter(spec, settings, queued, estimate)
+            async with self._refusing(queued):
+                ticket = await self._enter(spec, settings, queued, estimate)
             try:
                 # The job is its slots' owner's: a process that was taken over stops it by that id.
                 owner = ticket.owner or runtime.owner
@@ -320,6 +322,20 @@ class JobRunner:
         finally:
             place.close()
 
+    @asynccontextmanager
+    async def _refusing(self, queued: JobRecord | None) -> AsyncIterator[None]:
+        """A queued row refused on its way back fails, counted for nothing: it must not
+        wait for the next restart, nor show in /me as waiting."""
+        try:
+            yield
+        except ImagineError as exc:
+            if queued is not None:
+                with contextlib.suppress(Exception):
+                    await self._final(
+                        queued, state="failed", counted=False, result={"error": str(exc)}
+                    )
+            raise
+
     async def cancel(self, job: JobRecord, *, by: int) -> bool:
         """Cancel a queued or running job wherever it runs; False once it is past that."""
         if job.state not in ("queued", "running"):
@@ -346,10 +362,17 @@ class JobRunner:
         """Start now or wait in line; a quota without room for every image, or a budget
         without room for the ``estimate``, refuses at once (never queued).
 
-        A row taken over or left queued by a restart was counted when it came in: no
-        quota or budget again (the member was told it is in line), and no line cap.
+        Decision, a row taken over or left queued by a restart: the quotas and the budget
+        again, as at its start, since others may have used them up while it waited (a
+        row past the hourly window no longer holds its room; a budget counts the waiting
+        jobs of a live process only; an admin may have lowered a cap). Its own row is
+        among the rows a quota counts while in the window: its limit is raised by the
+        row's images there. No line cap: it was in line already.
         """
-        budget = None if queued is not None else self.budget(settings, estimate)
+        quotas = self.quotas(settings)
+        if queued is not None:
+            quotas = [_beside_itself(quota, queued) for quota in quotas]
+        budget = self.budget(settings, estimate)
         try:
             return await self.services.runtime.admissions.enter(
                 user_id=spec.user_id,
@@ -357,7 +380,7 @@ class JobRunner:
                 user_limit=settings.user_concurrency,
                 guild_limit=settings.guild_concurrency,
                 images=spec.count,
-                quotas=() if queued is not None else self.quotas(settings),
+                quotas=quotas,
                 queue_limit=MAX_QUEUE if queued is not None else settings.queue_limit,
                 budget=budget,
             )
@@ -836,6 +859,19 @@ def _combined(results: Sequence[ImageResult]) -> ImageResult:
         if usages
         else None,
     )
+
+
+# How far inside a quota's window a queued row must be to surely still be counted when
+# the quota is checked a moment later (an early refusal at the edge, never an overshoot).
+_WINDOW_MARGIN = 60.0
+
+
+def _beside_itself(quota: Quota, queued: JobRecord) -> Quota:
+    """The ``quota`` for a queued row that already counts itself among the rows."""
+    inside = queued.created_at >= time.time() - quota.window + _WINDOW_MARGIN
+    if not queued.counted or not inside:
+        return quota
+    return replace(quota, limit=quota.limit + queued.images)
 
 
 def _taken_over(job: JobRecord) -> asyncio.CancelledError:

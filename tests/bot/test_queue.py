@@ -177,3 +177,73 @@ async def test_a_queued_job_goes_on_after_a_restart(running_bot: BotHarness) -> 
     job = await h.store.get_job(2)
     assert job.state == "done" and job.counted
     assert len(h.gw.requests) == 2  # the held one, and the waiting one after the restart
+
+
+async def _waiting_through_a_restart(h: BotHarness, *, used_meanwhile: bool) -> dict:
+    """A job held running and the member's job waiting behind it, within their daily
+    quota of 1 image; ``used_meanwhile``: another of their jobs (one a second process on
+    the same database ran) used that image while it waited. Then a restart."""
+    await h.store.update_settings(h.guild_id, guild_concurrency=1, user_daily=1)
+    h.gw.script(Reply(body=images_response([IMAGE]), hold=asyncio.Event()))
+    await h.fake.slash("imagine", {"prompt": "one"}, member=await h.fake.member(name="a"))
+    await h.gw.wait_for_requests(1)
+    waiter = await h.fake.member(name="waiter")
+    waiting = await h.fake.slash("imagine", {"prompt": "a kite"}, member=waiter)
+    await _sent(h, waiting, "1st in line")
+    if used_meanwhile:
+        elsewhere = await h.store.create_job(
+            kind="imagine",
+            guild_id=h.guild_id,
+            channel_id=int(h.fake.channel["id"]),
+            user_id=int(waiter["user"]["id"]),
+            prompt="elsewhere",
+            params={},
+        )
+        await h.store.update_job(elsewhere.id, state="done")
+    h.gw.script(Reply(body=images_response([IMAGE])))
+    await h.restart()
+    return {"waiter": waiter, "token": waiting.token}  # type: ignore[attr-defined]
+
+
+async def test_a_queued_job_whose_quota_ran_out_while_it_waited_is_refused_after_a_restart(
+    running_bot: BotHarness,
+) -> None:
+    # A resumed job honours the member's quota like any other, with the same sentence,
+    # posted as the other resume errors are; it never reaches the gateway.
+    h = running_bot
+    asked = await _waiting_through_a_restart(h, used_meanwhile=True)
+    posted = await h.channel_post()
+    while "a kite" not in posted.content:  # the interrupted job's report comes first
+        posted = await h.channel_post()
+    assert posted.content == (
+        f"<@{asked['waiter']['user']['id']}> “a kite”: "
+        "You have used your 1 images for today. Try again later."
+    )
+    assert not posted.files
+    await h.stored()
+    job = await h.store.get_job(2)
+    assert job.state == "failed" and not job.counted  # never resumed again, counts nothing
+    assert len(h.gw.requests) == 1
+    edits = [
+        (r.json or {}).get("content") or ""
+        for r in h.fake.requests
+        if r.method == "PATCH" and asked["token"] in r.path and isinstance(r.json, dict)
+    ]
+    assert not [e for e in edits if "goes on" in e]  # never told it goes on
+
+
+async def test_a_queued_job_counts_itself_once_when_its_quota_is_checked_after_a_restart(
+    running_bot: BotHarness,
+) -> None:
+    # Its own row is the one image of the member's day: it still runs.
+    h = running_bot
+    asked = await _waiting_through_a_restart(h, used_meanwhile=False)
+    posted = await h.channel_post()
+    while "a kite" not in posted.content:
+        posted = await h.channel_post()
+    assert posted.content.startswith(f"<@{asked['waiter']['user']['id']}>")
+    assert posted.files[0][1] == IMAGE
+    await h.stored()
+    job = await h.store.get_job(2)
+    assert job.state == "done" and job.counted
+    assert len(h.gw.requests) == 2
