@@ -9,7 +9,7 @@ from typing import Any
 from bot.runtime import Runtime
 from bot.storage.base import Store
 from tests.runtime.conftest import OpenProcess
-from tests.runtime.test_presence import Reports, _running_job
+from tests.runtime.test_presence import Adoptions, Reports, _queued_job, _running_job
 
 GUILD = 10
 
@@ -66,6 +66,38 @@ async def test_a_reaped_process_stops_its_jobs_and_serves_under_a_new_owner(
     assert fresh.owner == back.owner
     assert await pg.fetchval("SELECT owner FROM runtime_slots") == back.owner
     await back.admissions.release(fresh)
+
+
+async def test_a_reaped_process_runs_on_its_old_owners_queued_jobs_under_its_new_id(
+    processes: OpenProcess, store: Store, pg: Any
+) -> None:
+    # Jobs its old owner created after the survivor looked are nobody's: the running one
+    # is reported, the queued ones become the new owner's and go on through ``adopt``.
+    back = await processes("back", heartbeat=3600)
+    survivor = await processes("survivor")
+    old = back.owner
+    first = await _running_job(store, old)
+    reports, own_reports, own_adoptions = Reports(), Reports(), Adoptions()
+    back.presence.recover(own_reports.to(back), own_adoptions.to(back))
+    survivor.presence.recover(reports.to(survivor))
+    await reports.wait(1)
+    while await pg.fetchval("SELECT count(*) FROM runtime_workers WHERE id = $1", old):  # noqa: ASYNC110
+        await asyncio.sleep(0.05)
+    late_running = await _running_job(store, old, 1)
+    late_queued = [await _queued_job(store, old, n) for n in (2, 3)]
+
+    await back.presence.beat()  # type: ignore[attr-defined]  # the database answers again
+
+    new = back.owner
+    assert new != old
+    assert own_reports.jobs == [(new, late_running)]  # only the running one reported
+    assert own_adoptions.jobs == [(new, job_id, new) for job_id in late_queued]
+    for job_id in late_queued:
+        job = await store.get_job(job_id)
+        assert job is not None and (job.state, job.owner) == ("queued", new)
+    running = await store.get_job(late_running)
+    assert running is not None and running.state == "interrupted"
+    assert reports.jobs == [(survivor.owner, first)]  # the survivor's part, once
 
 
 async def test_a_heartbeat_that_lands_late_but_before_a_reaper_keeps_the_owner(
