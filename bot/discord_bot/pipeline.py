@@ -126,15 +126,12 @@ def _dialect_note(outcome: JobOutcome) -> tuple[Message, ...]:
     return (outcome.unsent.note(fix),)
 
 
-def result_delivery(
-    outcome: JobOutcome, *, mention: int | None = None, notes: Sequence[Message] = ()
-) -> Delivery:
+def result_delivery(outcome: JobOutcome, *, notes: Sequence[Message] = ()) -> Delivery:
     """The result message, rendered in the locale in effect (its length is Discord's
     limit); ``notes`` are the front end's own, after the job's."""
     job = outcome.job
     image_size = job.params.get("image_size")
-    head = f"<@{mention}> " if mention else ""
-    first = head + render(describe(job.kind, job.prompt, image_size, job.params.get("region")))
+    first = render(describe(job.kind, job.prompt, image_size, job.params.get("region")))
     # Each image that failed, by its number, in the words its own failure would have had.
     failed = (
         # Translators: {n} is the image's number in the result; {reason} the error's sentence.

@@ -97,7 +97,7 @@ async def _run_queued(bot: ImageBot, job: JobRecord, entered: asyncio.Event | No
         posted = await post_to_channel(
             bot,
             job.channel_id,
-            result_delivery(outcome, mention=job.user_id),
+            result_delivery(outcome),  # post_to_channel puts the mention first
             limit=spec.upload_limit or channel_limit(bot, job.guild_id),
             mention=job.user_id,
             nonce=f"rsm-{job.id}",

@@ -171,7 +171,8 @@ async def test_a_queued_job_goes_on_after_a_restart(running_bot: BotHarness) -> 
     posted = await h.channel_post()
     while "a kite" not in posted.content:  # the interrupted job's report comes first
         posted = await h.channel_post()
-    assert posted.content.startswith(f"<@{waiter['user']['id']}>")
+    # The member is mentioned once, then the result line as a live answer has it.
+    assert posted.content.startswith(f"<@{waiter['user']['id']}> **Imagine** · a kite")
     assert posted.files[0][1] == IMAGE
     assert (await h.store.get_job(1)).state == "interrupted"
     job = await h.store.get_job(2)
