@@ -65,12 +65,29 @@ async def _progress_line(h: BotHarness, it: InteractionState) -> str:
     return _content(tick).split("\n")[0]
 
 
-async def _held_job(h: BotHarness, submitted: InteractionState, label: Message, code: str) -> str:
-    """The progress line of a job held at the gateway: ``label`` and the seconds, in ``code``."""
+async def _pressed(h: BotHarness, action: str, locale: str = "en-US") -> InteractionState:
+    """A result's ``action`` button pressed from a ``locale`` client, once it is answered."""
+    h.gw.script(Reply(body=images_response([IMAGE])))
+    result = (await h.result(await h.fake.slash("imagine", {"prompt": "a harbour"}))).original
+    pressed = await h.fake.click(result, button(result, action), locale=locale)
+    await h.fake.wait_for_interaction_reply(pressed)
+    return pressed
+
+
+async def _submitted(
+    h: BotHarness, form: InteractionState, words: str, label: Message, code: str
+) -> str:
+    """Submit ``words`` in ``form`` from a ``code`` client; its job's progress line must be
+    ``label`` and the seconds in ``code``. The first line of its result."""
+    answer = asyncio.Event()
+    h.gw.script(Reply(body=images_response([IMAGE]), hold=answer))
+    field = _text_input(form.modal or {})
+    submitted = await h.fake.submit_modal(form, {field["custom_id"]: words}, locale=code)
     line = await _progress_line(h, submitted)
     shown = {said(_("{label} {seconds} s", label=label, seconds=s), code) for s in range(600)}
     assert line in shown, line
-    return line
+    answer.set()
+    return (await h.result(submitted)).original.content.split("\n")[0]
 
 
 async def test_edit_region_asks_and_answers_in_the_members_language(
@@ -78,10 +95,7 @@ async def test_edit_region_asks_and_answers_in_the_members_language(
 ) -> None:
     code = "ja"
     h = running_bot
-    h.gw.script(Reply(body=images_response([IMAGE])))
-    result = (await h.result(await h.fake.slash("imagine", {"prompt": "a harbour"}))).original
-    pressed = await h.fake.click(result, button(result, "region"), locale=code)
-    await h.fake.wait_for_interaction_reply(pressed)
+    pressed = await _pressed(h, "region", code)
     (menu_id,) = pressed.original.custom_ids()
 
     picked = await h.fake.select(pressed.original, menu_id, ["top-right"], locale=code)
@@ -93,13 +107,7 @@ async def test_edit_region_asks_and_answers_in_the_members_language(
     assert field["label"] == said(INSTRUCTION_LABEL, code)
     assert field["placeholder"] == said(REGION_EXAMPLE, code)
 
-    answer = asyncio.Event()
-    h.gw.script(Reply(body=images_response([IMAGE]), hold=answer))
-    submitted = await h.fake.submit_modal(picked, {field["custom_id"]: "add a kite"}, locale=code)
-    await _held_job(h, submitted, editing_label("top-right"), code)
-    answer.set()
-    done = await h.result(submitted)
-    first = done.original.content.split("\n")[0]
+    first = await _submitted(h, picked, "add a kite", editing_label("top-right"), code)
     assert first == said(describe("region", "add a kite", None, "top-right"), code)
 
 
@@ -109,23 +117,11 @@ async def test_a_form_is_answered_in_the_language_of_who_submits_it(
     """Opened from an English client, submitted from a Japanese one: the answer is Japanese."""
     code = "ja"
     h = running_bot
-    h.gw.script(Reply(body=images_response([IMAGE])))
-    result = (await h.result(await h.fake.slash("imagine", {"prompt": "a harbour"}))).original
-    opened = await h.fake.click(result, button(result, "edit"))
-    await h.fake.wait_for_interaction_reply(opened)
+    opened = await _pressed(h, "edit")
     assert opened.modal is not None and opened.modal["title"] == render(MODAL_TITLE)
-    field = _text_input(opened.modal)
-    assert field["placeholder"] == render(INSTRUCTION_EXAMPLE)
-
-    answer = asyncio.Event()
-    h.gw.script(Reply(body=images_response([IMAGE]), hold=answer))
-    submitted = await h.fake.submit_modal(opened, {field["custom_id"]: "make it snow"}, locale=code)
-    await _held_job(h, submitted, editing_label(None), code)
-    answer.set()
-    done = await h.result(submitted)
-    assert done.original.content.split("\n")[0] == said(
-        describe("edit", "make it snow", None), code
-    )
+    assert _text_input(opened.modal)["placeholder"] == render(INSTRUCTION_EXAMPLE)
+    first = await _submitted(h, opened, "make it snow", editing_label(None), code)
+    assert first == said(describe("edit", "make it snow", None), code)
 
 
 @pytest.mark.parametrize("command", ["settings show", "settings limits"])
