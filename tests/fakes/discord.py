@@ -854,12 +854,13 @@ class FakeDiscord:
         values: Sequence[str],
         *,
         member: Payload | None = None,
+        locale: str = "en-US",
     ) -> InteractionState:
         """Pick ``values`` in string select `custom_id` of a stored message, as a member does.
 
         ValueError for a select the message does not have, a value not among its options,
         or a number of values outside its min_values..max_values: Discord's client offers
-        nothing else.
+        nothing else. ``locale``: the picker's client language (``interaction.locale``).
         """
         stored = (
             message
@@ -882,7 +883,9 @@ class FakeDiscord:
             )
         g, c = self.find_channel(stored.payload["channel_id"])
         member = member or await self.member()
-        payload = p.select_choice(stored.payload, custom_id, values, **self.envelope(member, c, g))
+        payload = p.select_choice(
+            stored.payload, custom_id, values, locale=locale, **self.envelope(member, c, g)
+        )
         return await self.dispatch_interaction(payload)
 
     async def submit_modal(
@@ -891,8 +894,13 @@ class FakeDiscord:
         values: Mapping[str, str],
         *,
         member: Payload | None = None,
+        locale: str | None = None,
     ) -> InteractionState:
-        """Submit the modal opened on `opened_by`, echoing custom_id and layout as Discord does."""
+        """Submit the modal opened on `opened_by`, echoing custom_id and layout as Discord does.
+
+        ``locale``: the submitter's client language (``interaction.locale``); by default the
+        one of the interaction that opened the modal (the same member, the same client).
+        """
         modal = opened_by.modal
         if modal is None:
             raise ValueError(f"interaction {opened_by.id} did not open a modal")
@@ -934,6 +942,7 @@ class FakeDiscord:
             modal["custom_id"],
             components=[echo(c) for c in modal["components"]],
             message_payload=opened_by.payload.get("message"),
+            locale=locale or opened_by.payload.get("locale", "en-US"),
             **env,
         )
         return await self.dispatch_interaction(payload)

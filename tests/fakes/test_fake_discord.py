@@ -208,10 +208,25 @@ async def test_context_menu_opens_modal_and_submit_replies(
         opened, {opened.modal["components"][0]["components"][0]["custom_id"]: "bluer"}
     )
     assert submitted.payload["data"]["custom_id"] == opened.modal["custom_id"]
+    # The submitter's client language: the opener's unless told (the same member's client).
+    assert submitted.payload["locale"] == opened.payload["locale"] == "en-US"
     state = await fake_discord.interaction_result(submitted)
     assert (
         state.original is not None and state.original.content == f"bluer -> {target.id} [dog.png]"
     )
+
+
+async def test_a_form_can_be_submitted_from_another_client_language(
+    fake_discord: FakeDiscord, tiny: TinyBot
+) -> None:
+    target = await fake_discord.post_message("look", images=[("dog.png", PNG)])
+    opened = await fake_discord.interaction_result(
+        await fake_discord.context_menu("Describe", target)
+    )
+    assert opened.modal is not None
+    field = opened.modal["components"][0]["components"][0]["custom_id"]
+    submitted = await fake_discord.submit_modal(opened, {field: "bluer"}, locale="ja")
+    assert submitted.payload["locale"] == "ja"
 
 
 async def test_persistent_button_on_a_bot_message(fake_discord: FakeDiscord, tiny: TinyBot) -> None:

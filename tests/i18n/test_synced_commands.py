@@ -40,3 +40,5 @@ async def test_the_synced_imagine_is_named_in_the_members_language(
     assert described >= set(SUPPORTED_LOCALES), sorted(set(SUPPORTED_LOCALES) - described)
     # Latin-American Spanish reads Spain's.
     assert names["es-419"] == names["es-ES"]
+    descriptions = imagine["description_localizations"]
+    assert descriptions["es-419"] == descriptions["es-ES"] != imagine["description"]
