@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
+from bot.discord_bot.access import first_delivery
 from bot.discord_bot.buttons import (
     CUSTOM_ID_PREFIX,
     NEXT_SIZE,
@@ -246,7 +247,9 @@ class EditModal(discord.ui.Modal):
         self.private = private
 
     async def on_submit(self, interaction: discord.Interaction[ImageBot]) -> None:  # type: ignore[override]
-        await reporting(interaction, self._submit(interaction))
+        # Both sessions of a hand-over get the submit: the one that claims it answers.
+        if await first_delivery(interaction):
+            await reporting(interaction, self._submit(interaction))
 
     async def _submit(self, interaction: discord.Interaction[ImageBot]) -> None:
         spec = JobSpec(

@@ -339,7 +339,7 @@ class Leases(Protocol):
         ...
 
     def exclusive(self, name: str) -> AbstractAsyncContextManager[None]:
-        """One process at a time inside; the others wait at the door (keep it short)."""
+        """One process at a time inside; the others wait at the door (it may take minutes)."""
         ...
 
 

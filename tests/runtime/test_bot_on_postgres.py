@@ -14,6 +14,7 @@ import pytest
 from bot.runtime.postgres import PostgresAdmissions
 from bot.runtime.postgres.presence import HEARTBEAT_SECONDS, LEASE_SECONDS
 from bot.workers import CpuPool
+from tests.bot.helpers import button
 from tests.bot.test_queue import _running, _sent
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.gateway import FakeGateway, Reply, images_response, png_bytes
@@ -155,3 +156,33 @@ async def test_a_cancel_pressed_on_another_process_hangs_up_the_job_here(
     job = await h.store.get_job(1)
     assert (job.state, job.counted, job.result["cancelled_by"]) == ("failed", False, by)
     assert await h.store.usage_summary(h.guild_id, 0) == []
+
+
+async def test_a_modal_submit_reaching_two_sessions_is_answered_once(pg_bot: BotHarness) -> None:
+    # During a hand-over both processes' sessions get the submit; the copy here stands for
+    # the second session's, and the claim in PostgreSQL is what keeps either from answering
+    # twice (Discord refuses the second answer with 40060).
+    h = pg_bot
+    held = asyncio.Event()
+    h.gw.script(
+        Reply(body=images_response([IMAGE])), Reply(body=images_response([IMAGE]), hold=held)
+    )
+    st = await h.result(await h.fake.slash("imagine", {"prompt": "a kite"}))
+    opened = await h.fake.click(st.original, button(st.original, "edit"))
+    await h.fake.wait_for_interaction_reply(opened)
+    assert opened.modal is not None
+    (field_id,) = [
+        c["custom_id"] for row in opened.modal["components"] for c in row.get("components", [])
+    ]
+    submitted = await h.fake.submit_modal(opened, {field_id: "add clouds"})
+    await h.gw.wait_for_requests(2)  # its job is at the gateway: the modal is still live
+
+    await h.fake.dispatch("INTERACTION_CREATE", submitted.payload)
+    await asyncio.sleep(1.0)  # the copy's turn to answer, were it to
+    held.set()
+    done = await h.result(submitted)
+
+    assert done.original.files[0][1] == IMAGE
+    answers = h.fake.find(lambda r: r.path.startswith(f"/interactions/{submitted.id}/"))
+    assert [r.status for r in answers] == [200]
+    assert len(h.gw.requests) == 2

@@ -100,3 +100,24 @@ async def test_a_reaped_owner_leaves_no_press_behind(
     assert await presser.presence.reap(report) == [owner]  # type: ignore[attr-defined]
     assert reported == [job_id]
     assert await _rows(pg) == []
+
+
+async def test_a_press_nobody_swept_is_pruned_after_a_week(
+    processes: OpenProcess, store: Store, pg: Any
+) -> None:
+    # Presses for jobs that ended before their owner watched them: no sweep deletes them.
+    runner, presser = await processes("runner"), await processes("presser")
+    old, fresh = await _running_job(store, runner.owner), await _running_job(store, runner.owner)
+    assert await presser.cancels.request(old, by=MEMBER)
+    assert await presser.cancels.request(fresh, by=MEMBER)
+    await pg.execute(
+        "UPDATE runtime_cancels SET requested_at = now() - interval '8 days' WHERE job_id = $1",
+        old,
+    )
+
+    async def report(_jobs: Any) -> None:
+        pass
+
+    await presser.presence.reap_round(report, prune=True)  # type: ignore[attr-defined]
+
+    assert await _rows(pg) == [(fresh, MEMBER)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -361,3 +362,63 @@ async def test_a_waiter_cancelled_as_it_is_woken_stops() -> None:
     task.cancel()
     await asyncio.wait([task], timeout=30)
     assert task.cancelled()
+
+
+_IDLE_IN_TRANSACTION = (
+    "SELECT count(*) FROM pg_stat_activity"
+    " WHERE datname = current_database() AND state = 'idle in transaction'"
+)
+
+
+async def test_an_exclusive_section_holds_no_transaction_while_the_others_wait(
+    processes: OpenProcess, pg: Any
+) -> None:
+    # The command sync runs inside for seconds or minutes of REST calls: a connection idle
+    # in transaction that long is what idle_in_transaction_session_timeout kills.
+    one, two = await processes("one"), await processes("two")
+    inside, leave = asyncio.Event(), asyncio.Event()
+    entered: list[str] = []
+
+    async def enter(runtime: Runtime, until: asyncio.Event | None) -> None:
+        async with runtime.leases.exclusive("commands.sync"):
+            entered.append(runtime.owner)
+            inside.set()
+            if until is not None:
+                await until.wait()
+
+    holder = asyncio.ensure_future(enter(one, leave))
+    await inside.wait()
+    waiter = asyncio.ensure_future(enter(two, None))
+    await asyncio.sleep(1.5)  # several of the holder's renewals and the waiter's polls
+
+    assert entered == [one.owner]
+    assert await pg.fetchval(_IDLE_IN_TRANSACTION) == 0
+    assert await pg.fetchval("SELECT holder FROM runtime_leases") == one.owner
+
+    leave.set()
+    await asyncio.wait_for(asyncio.gather(holder, waiter), 30)
+    assert entered == [one.owner, two.owner]
+    assert await pg.fetchval("SELECT count(*) FROM runtime_leases") == 0
+
+
+async def test_an_exclusive_section_whose_holder_died_is_free(
+    processes: OpenProcess, pg: Any
+) -> None:
+    # A heartbeat that never comes again: its worker row lapses a lease after it started.
+    dying, survivor = await processes("dying", heartbeat=3600), await processes("survivor")
+    inside = asyncio.Event()
+
+    async def hang() -> None:
+        async with dying.leases.exclusive("commands.sync"):
+            inside.set()
+            await asyncio.Event().wait()
+
+    hung = asyncio.ensure_future(hang())
+    await inside.wait()
+    try:
+        async with asyncio.timeout(30), survivor.leases.exclusive("commands.sync"):
+            assert await pg.fetchval("SELECT holder FROM runtime_leases") == survivor.owner
+    finally:
+        hung.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await hung

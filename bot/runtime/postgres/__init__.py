@@ -116,7 +116,7 @@ async def open_postgres_runtime(
         models=LocalModelCache(ttl=model_cache_ttl),
         tasks=tasks,
         identify=PostgresIdentifyPacer(pool),
-        leases=PostgresLeases(pool, presence),
+        leases=PostgresLeases(pool, presence, wakes),
         claims=PostgresClaims(pool, presence),
         presence=presence,
         cancels=presence.cancels,

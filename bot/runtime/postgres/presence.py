@@ -45,6 +45,9 @@ HEARTBEAT_SECONDS = 2.0
 LEASE_SECONDS = 8.0  # four heartbeats: one slow round trip does not kill a process
 REAP_SECONDS = HEARTBEAT_SECONDS
 CLAIM_RETENTION = "1 day"  # message events are redelivered within seconds, not days
+# A press for a job that ended before its owner looked is never swept (nobody watches it);
+# a job waits in line and runs for hours at most, so a week-old press is for nothing.
+CANCEL_RETENTION = "7 days"
 PRUNE_EVERY_ROUNDS = 300
 
 # "$2" is the lease in seconds everywhere below.
@@ -314,10 +317,7 @@ class PostgresPresence:
         try:
             await self.reap(report)
             if prune:
-                await self._pool.execute(
-                    "DELETE FROM runtime_claims"
-                    f" WHERE claimed_at < now() - interval '{CLAIM_RETENTION}'"
-                )
+                await self.prune()
         except Exception as exc:
             if not self._reap_failing:
                 log.warning(
@@ -331,6 +331,18 @@ class PostgresPresence:
             if self._reap_failing:
                 log.info("looking for processes that stopped again")
             self._reap_failing = False
+
+    async def prune(self) -> None:
+        """Drop what nobody will read again: old claims, and presses no owner swept."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "DELETE FROM runtime_claims"
+                f" WHERE claimed_at < now() - interval '{CLAIM_RETENTION}'"
+            )
+            await conn.execute(
+                "DELETE FROM runtime_cancels"
+                f" WHERE requested_at < now() - interval '{CANCEL_RETENTION}'"
+            )
 
     async def close(self) -> None:
         """Stop heartbeating, give up this process's rows, and expire it for the others."""

@@ -21,13 +21,15 @@ RECONNECT_SECONDS = 1.0
 
 # NOTIFY channels: payload a channel id (or "*": every channel), none, none, the owner
 # of the job a Cancel was pressed for (every process wakes: presses are rare), the server
-# whose slots or line changed (every waiter wakes: a member's count spans servers).
+# whose slots or line changed (every waiter wakes: a member's count spans servers), the
+# name of an exclusive section just left.
 CHAINS = "runtime_chains"
 STORED = "runtime_stored"
 WORKERS = "runtime_workers"
 CANCELS = "runtime_cancels"
 QUEUE = "runtime_queue"
-CHANNELS = (CHAINS, STORED, WORKERS, CANCELS, QUEUE)
+LEASES = "runtime_leases"
+CHANNELS = (CHAINS, STORED, WORKERS, CANCELS, QUEUE, LEASES)
 
 
 def topic(channel: str, payload: str = "") -> str:
