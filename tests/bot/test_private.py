@@ -182,7 +182,7 @@ async def test_an_expired_private_answer_goes_to_the_members_dms_never_to_the_ch
     await h.gw.wait_for_requests(1)
     h.fake.expire(it)  # the job outlived the 15-minute token
 
-    await h.fake.wait_until(lambda: h.fake.direct_messages(me), timeout=15, what="a DM")
+    await h.fake.wait_until(lambda: h.fake.direct_messages(me), what="a DM")
     (dm,) = h.fake.direct_messages(me)
     assert dm.files[0][1] == SECRET
     assert dm.content.startswith(f"Your private result from <#{h.fake.channel['id']}>")
@@ -226,7 +226,7 @@ async def test_an_expired_private_request_s_error_goes_to_the_members_dms_only(
     me = await h.fake.member(name="unlucky")
     await _failed_after_expiry(h, me)
 
-    await h.fake.wait_until(lambda: h.fake.direct_messages(me), timeout=15, what="a DM")
+    await h.fake.wait_until(lambda: h.fake.direct_messages(me), what="a DM")
     (dm,) = h.fake.direct_messages(me)
     channel = f"<#{h.fake.channel['id']}>"
     assert dm.content == (
@@ -251,7 +251,6 @@ async def test_an_expired_private_request_s_error_with_closed_dms_is_posted_nowh
     # more comes, and nothing reached the channel.
     await h.fake.wait_until(
         lambda: h.fake.find(lambda r: r.method == "POST" and r.status == 403),
-        timeout=15,
         what="the refused DM",
     )
     assert not [m for m in public_messages(h) if me["user"]["id"] in m.content]
@@ -327,7 +326,7 @@ async def test_a_private_job_that_waited_through_a_restart_goes_to_the_members_d
     h.gw.script(Reply(body=images_response([SECRET])))
     await h.restart()
 
-    await h.fake.wait_until(lambda: h.fake.direct_messages(me), timeout=15, what="a DM")
+    await h.fake.wait_until(lambda: h.fake.direct_messages(me), what="a DM")
     (dm,) = h.fake.direct_messages(me)
     assert dm.files[0][1] == SECRET
     assert dm.content.startswith(f"Your private result from <#{h.fake.channel['id']}>")
