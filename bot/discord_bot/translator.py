@@ -7,8 +7,7 @@ import logging
 from discord import app_commands
 from discord.app_commands import TranslationContextLocation as Where
 
-from bot.i18n import DEFAULT_LOCALE, SUPPORTED_LOCALES, supported
-from bot.i18n.catalogs import translations
+from bot.i18n import DEFAULT_LOCALE, SUPPORTED_LOCALES, Text, supported
 from bot.i18n.discord_rules import valid_command_name, valid_description
 
 log = logging.getLogger(__name__)
@@ -35,11 +34,8 @@ def lookup(string: app_commands.locale_str, locale: object) -> str | None:
     code = supported(locale)
     if code == DEFAULT_LOCALE:
         return None
-    catalog = translations(SUPPORTED_LOCALES[code])
-    context = string.extras.get("context")
-    msgid = string.message
-    words = catalog.pgettext(context, msgid) if context else catalog.gettext(msgid)
-    return None if words == msgid else words
+    words = Text(string.message, context=string.extras.get("context")).render(code)
+    return None if words == string.message else words
 
 
 def refusal(words: str, context: app_commands.TranslationContextTypes) -> str | None:

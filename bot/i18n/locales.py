@@ -39,6 +39,12 @@ _NEAREST: dict[str, str] = {
     "zh-Hant": "zh-TW",
 }
 
+# Every name ``supported`` knows, lower case (BCP 47 and POSIX differ in case only).
+_BY_LOWER_NAME = {
+    **{near.lower(): known for near, known in _NEAREST.items()},
+    **{known.lower(): known for known in SUPPORTED_LOCALES},
+}
+
 _current: contextvars.ContextVar[str] = contextvars.ContextVar("locale", default=DEFAULT_LOCALE)
 
 
@@ -52,13 +58,9 @@ def supported(locale: object) -> str:
     code = raw.split(".")[0].split("@")[0].replace("_", "-")
     if not code or code in ("C", "POSIX"):
         return DEFAULT_LOCALE
-    for candidate in (code, code.split("-")[0]):
-        for known in SUPPORTED_LOCALES:
-            if known.lower() == candidate.lower():
-                return known
-        for near, known in _NEAREST.items():
-            if near.lower() == candidate.lower():
-                return known
+    for candidate in (code.lower(), code.split("-")[0].lower()):
+        if candidate in _BY_LOWER_NAME:
+            return _BY_LOWER_NAME[candidate]
     return DEFAULT_LOCALE
 
 

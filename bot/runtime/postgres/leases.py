@@ -75,6 +75,7 @@ class PostgresLeases:
         return await self.holds(row, ttl=self._presence.lease)
 
     async def _renew(self, row: str) -> None:
+        failing = False  # one WARNING when renewals start failing, one INFO when they work
         while True:
             await asyncio.sleep(self._presence.heartbeat)
             try:
@@ -88,7 +89,13 @@ class PostgresLeases:
                     return
             except Exception as exc:
                 # The lease runs out a lease after the last renewal: then another goes in.
-                log.warning("could not renew %s (%s); retrying", row, exc)
+                if not failing:
+                    log.warning("could not renew %s (%s); retrying every heartbeat", row, exc)
+                failing = True
+            else:
+                if failing:
+                    log.info("renewed %s again", row)
+                failing = False
 
     async def _leave(self, row: str) -> None:
         try:
